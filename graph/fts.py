@@ -1,0 +1,122 @@
+"""Full-text search text: what gets indexed, and how a user's query becomes an FTS5 MATCH.
+
+Two problems are solved here.
+
+1. CJK. FTS5's `unicode61` tokenizer treats a run of Chinese/Japanese/Korean characters as one
+   token, so `部署` would never find `部署配置使用8080端口`. We index such text in a second form
+   where every CJK run is rewritten as its overlapping character bigrams plus the run's last
+   character (`部署配置` -> `部署 署配 配置 置`). A query run of two or more characters becomes the
+   phrase of its bigrams (which matches any substring of an indexed run); a single character
+   becomes a prefix query (every character of an indexed run starts some token). The rewritten
+   form is stored only for text that contains CJK (`search_text` / `search_name`), so plain text
+   is not stored twice.
+
+2. Syntax. User text never reaches MATCH as syntax. Every term is emitted as a double-quoted
+   FTS5 string, so quotes, `*`, `AND`/`OR`/`NOT`/`NEAR`, `-`, `^`, `:` and parentheses are just
+   characters. On purpose we support: bare words (matched as word prefixes, so `Ali` finds
+   `Alice`, as the official server's substring search would), `"quoted phrases"` (exact, in
+   order), and a trailing `*` on a phrase (prefix on its last word). Terms are ANDed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Han (incl. extension A and compatibility ideographs), Hiragana, Katakana, Hangul syllables and
+# jamo, CJK symbols are deliberately excluded (they are punctuation to unicode61 anyway).
+_CJK_CLASS = (
+    "\u3040-\u309f"  # Hiragana
+    "\u30a0-\u30ff"  # Katakana
+    "\u31f0-\u31ff"  # Katakana phonetic extensions
+    "\u3400-\u4dbf"  # CJK Unified Ideographs Extension A
+    "\u4e00-\u9fff"  # CJK Unified Ideographs
+    "\uf900-\ufaff"  # CJK Compatibility Ideographs
+    "\u1100-\u11ff"  # Hangul Jamo
+    "\u3130-\u318f"  # Hangul Compatibility Jamo
+    "\uac00-\ud7af"  # Hangul Syllables
+    "\U00020000-\U0002ffff"  # CJK Unified Ideographs Extensions B..F, compatibility supplement
+)
+_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
+_HAS_CJK = re.compile(f"[{_CJK_CLASS}]")
+# A quoted phrase (optionally followed by *), or a run of non-space characters.
+_QUERY_PART = re.compile(r'"([^"]*)"(\*?)|(\S+)')
+
+
+def has_cjk(text: str) -> bool:
+    return _HAS_CJK.search(text) is not None
+
+
+def _expand_run(run: str) -> str:
+    if len(run) == 1:
+        return run
+    bigrams = [run[i : i + 2] for i in range(len(run) - 1)]
+    return " ".join([*bigrams, run[-1]])
+
+
+def index_text(text: str) -> str | None:
+    """The form of `text` to index, or None when the text itself is indexed unchanged."""
+    if not has_cjk(text):
+        return None
+    return _CJK_RUN.sub(lambda match: f" {_expand_run(match.group())} ", text)
+
+
+def _has_token_chars(text: str) -> bool:
+    """Whether unicode61 would find any token in `text` (letters, digits, private use)."""
+    return any(ch.isalnum() or unicodedata.category(ch) == "Co" for ch in text)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _term_clauses(text: str, *, prefix: bool, exact_phrase: bool) -> list[str]:
+    """FTS5 clauses for one user term or phrase. CJK runs and the text between them become
+    separate clauses (ANDed): adjacency across a script boundary is given up, matching is not."""
+    clauses: list[str] = []
+    pieces: list[tuple[str, bool]] = []  # (text, is_cjk)
+    position = 0
+    for match in _CJK_RUN.finditer(text):
+        if match.start() > position:
+            pieces.append((text[position : match.start()], False))
+        pieces.append((match.group(), True))
+        position = match.end()
+    if position < len(text):
+        pieces.append((text[position:], False))
+
+    for index, (piece, is_cjk) in enumerate(pieces):
+        if is_cjk:
+            if len(piece) == 1:
+                clauses.append(_quote(piece) + "*")
+            else:
+                clauses.append(_quote(" ".join(piece[i : i + 2] for i in range(len(piece) - 1))))
+            continue
+        if not _has_token_chars(piece):
+            continue
+        is_last = index == len(pieces) - 1
+        # Bare words are prefix-matched. A quoted phrase is exact unless it ends in `*`.
+        wants_prefix = prefix and (is_last or not exact_phrase)
+        clauses.append(_quote(piece) + ("*" if wants_prefix else ""))
+    return clauses
+
+
+def build_match(query: str) -> str | None:
+    """Turn a user's search text into a safe FTS5 MATCH expression.
+
+    Returns None when the query has nothing searchable in it (empty, or only punctuation); the
+    caller decides what an empty search means (the store: match everything, like the official
+    server's `''`).
+    """
+    clauses: list[str] = []
+    for match in _QUERY_PART.finditer(query):
+        phrase, star, bare = match.groups()
+        if bare is not None:
+            # A bare word: strip a user-typed trailing `*` (prefix is the default anyway) and any
+            # stray quote characters, which have no meaning outside a balanced pair.
+            word = bare.replace('"', " ").rstrip("*")
+            clauses.extend(_term_clauses(word, prefix=True, exact_phrase=False))
+        else:
+            clauses.extend(_term_clauses(phrase, prefix=bool(star), exact_phrase=True))
+    if not clauses:
+        return None
+    return " AND ".join(clauses)

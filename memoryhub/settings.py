@@ -1,0 +1,126 @@
+"""MemoryHub settings: one file, every value read from the environment through typed helpers.
+
+See README.md ("Configuration") for the variables. Nothing secret is committed: the secret key
+comes from MEMORYHUB_SECRET_KEY(_FILE) or is generated once into the data directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memoryhub.database import sqlite_options
+from memoryhub.datadir import default_data_dir, ensure_dir, persisted_secret_key
+from memoryhub.env import env_bool, env_choice, env_int, env_list, env_path, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("MEMORYHUB_DEBUG", False)
+DATA_DIR = ensure_dir(env_path("MEMORYHUB_DATA_DIR", default_data_dir(BASE_DIR)))
+SECRET_KEY = env_secret("MEMORYHUB_SECRET_KEY") or persisted_secret_key(DATA_DIR)
+ALLOWED_HOSTS = env_list("MEMORYHUB_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("MEMORYHUB_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "memoryhub",
+    "graph",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "memoryhub.urls"
+ASGI_APPLICATION = "memoryhub.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: one SQLite file, configured for a server (see memoryhub/database.py) -------------
+DB_PATH = env_path("MEMORYHUB_DB_PATH", DATA_DIR / "memoryhub.sqlite3")
+ensure_dir(DB_PATH.parent)
+DURABILITY = env_choice("MEMORYHUB_DURABILITY", "async", ["sync", "async"])
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DB_PATH,
+        "OPTIONS": sqlite_options(
+            durability=DURABILITY,
+            busy_timeout_ms=env_int("MEMORYHUB_SQLITE_BUSY_TIMEOUT_MS", 5000, minimum=0),
+            page_size=env_int("MEMORYHUB_SQLITE_PAGE_SIZE", 4096, minimum=512, maximum=65536),
+            cache_size_mb=env_int("MEMORYHUB_SQLITE_CACHE_MB", 64, minimum=1),
+            mmap_size_mb=env_int("MEMORYHUB_SQLITE_MMAP_MB", 256, minimum=0),
+        ),
+        # Tests use a real file (not :memory:) so WAL, pragmas and multi-connection behaviour
+        # are the ones production runs with.
+        "TEST": {"NAME": str(env_path("MEMORYHUB_TEST_DB_PATH", DATA_DIR / "test_memoryhub.sqlite3"))},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Knowledge-graph limits (DESIGN.md "Limits"); each is enforced with a named error ---------
+MEMORYHUB_LIMITS = {
+    "MAX_NAME_BYTES": env_int("MEMORYHUB_MAX_NAME_BYTES", 1024, minimum=1),
+    "MAX_OBSERVATION_BYTES": env_int("MEMORYHUB_MAX_OBSERVATION_BYTES", 65536, minimum=1),
+    "MAX_ITEMS_PER_REQUEST": env_int("MEMORYHUB_MAX_ITEMS_PER_REQUEST", 1000, minimum=1),
+    "MAX_SEARCH_LIMIT": env_int("MEMORYHUB_MAX_SEARCH_LIMIT", 1000, minimum=1),
+    "MAX_NEIGHBOR_DEPTH": env_int("MEMORYHUB_MAX_NEIGHBOR_DEPTH", 16, minimum=0),
+    "MAX_PATH_DEPTH": env_int("MEMORYHUB_MAX_PATH_DEPTH", 10, minimum=1),
+    "MAX_PATHS": env_int("MEMORYHUB_MAX_PATHS", 100, minimum=1),
+    "MAX_REQUEST_BYTES": env_int("MEMORYHUB_MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=1024),
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = MEMORYHUB_LIMITS["MAX_REQUEST_BYTES"]
+
+# --- Channels: in-memory by default; MEMORYHUB_REDIS_URL switches to Redis for scale-out ----------
+REDIS_URL = env_str("MEMORYHUB_REDIS_URL")
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+LOG_LEVEL = env_choice("MEMORYHUB_LOG_LEVEL", "info", ["debug", "info", "warning", "error"]).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
