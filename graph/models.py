@@ -55,7 +55,7 @@ class Entity(models.Model):
     namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="entities", db_index=False)
     name = models.TextField()
     # The CJK-bigram form of `name` that FTS indexes (see graph/fts.py); NULL for plain text.
-    search_name = models.TextField(null=True, blank=True, editable=False)
+    search_name = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001 (NULL = index `name` as is)
     type = models.ForeignKey(TypeDict, on_delete=models.RESTRICT, related_name="entities")
     obs_count = models.PositiveIntegerField(default=0, editable=False)
     out_deg = models.PositiveIntegerField(default=0, editable=False)
@@ -82,7 +82,7 @@ class Observation(models.Model):
     entity = models.ForeignKey(Entity, on_delete=models.CASCADE, null=True, blank=True, related_name="observations")
     body = models.TextField()
     # The CJK-bigram form of `body` that FTS indexes (see graph/fts.py); NULL for plain text.
-    search_text = models.TextField(null=True, blank=True, editable=False)
+    search_text = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001 (NULL = index `body` as is)
     actor_id = models.CharField(max_length=255, blank=True, default="")
     tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -91,7 +91,9 @@ class Observation(models.Model):
     class Meta:
         db_table = "graph_observation"
         indexes = [
-            models.Index(fields=["expires_at"], name="observation_expires", condition=models.Q(expires_at__isnull=False)),
+            models.Index(
+                fields=["expires_at"], name="observation_expires", condition=models.Q(expires_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,600 @@
+"""Reads from the knowledge graph.
+
+Every selector is keyword-only and scoped to one namespace; a namespace that does not exist
+reads as empty (reads never create one). Large results are paged, never silently cut: pages say
+`hasMore` and how to get the next one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, TypedDict
+
+from graph import limits, namespaces
+from graph.exceptions import EntityNotFound, InvalidArgument
+from graph.exporters import export_chunks
+from graph.fts import build_match
+from graph.sql import (
+    as_json,
+    db,
+    entity_id,
+    entity_ids,
+    load_entities,
+    load_entity,
+    now,
+    relation_dict,
+    relations_by_id,
+    relations_from,
+    relations_touching,
+    relations_within,
+    type_id,
+)
+from graph.traversal import Direction, all_simple_paths, bfs, shortest_path, steps
+from graph.types import EntityDict, GraphPage, RelationDict
+
+ENTITY = "entity"
+RELATION = "relation"
+DEFAULT_READ_GRAPH_LIMIT = 500
+DEFAULT_SEARCH_LIMIT = 100
+DEFAULT_RELATIONS_LIMIT = 100
+# Neighbourhood queries return at most this many entities besides the centre (then `truncated`).
+MAX_NEIGHBOURHOOD = 1000
+
+
+def _require(ns_id: int | None, name: str) -> int:
+    found = entity_id(ns_id, name) if ns_id is not None else None
+    if found is None:
+        raise EntityNotFound(name)
+    return found
+
+
+def _page_limit(value: Any, default: int) -> int:
+    return limits.integer(value, field="limit", default=default, minimum=1, limit_name="MAX_SEARCH_LIMIT")
+
+
+def _encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"e{last_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: Any) -> int:
+    if not isinstance(cursor, str):
+        raise InvalidArgument("cursor must be a string returned as nextCursor by an earlier read_graph call")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("e"):
+            raise ValueError
+        return int(raw[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidArgument("cursor is not valid: pass the nextCursor of an earlier read_graph call") from None
+
+
+# --- whole-graph and search reads ---------------------------------------------------------------
+
+
+def read_graph(
+    *,
+    namespace: str,
+    entity_type: str | None = None,
+    cursor: str | None = None,
+    offset: int | None = None,
+    limit: int | None = None,
+) -> GraphPage:
+    """One page of entities (oldest first) with the relations that start at them, so paging
+    through the whole graph yields every entity and every relation exactly once.
+
+    Continue with `cursor=nextCursor` (stable under concurrent writes) or with `offset`."""
+    page_size = _page_limit(limit, DEFAULT_READ_GRAPH_LIMIT)
+    skip = limits.integer(offset, field="offset", default=0, minimum=0)
+    if cursor is not None and skip:
+        raise InvalidArgument("pass either cursor or offset, not both")
+    after = _decode_cursor(cursor) if cursor is not None else 0
+    ns_id = namespaces.lookup(namespace)
+    empty: GraphPage = {"entities": [], "relations": [], "hasMore": False, "nextCursor": None}
+    if ns_id is None:
+        return empty
+    sql = "SELECT id FROM graph_entity WHERE namespace_id = ? AND id > ?"
+    params: list[Any] = [ns_id, after]
+    if entity_type is not None:
+        type_ = type_id(ns_id, ENTITY, limits.name(entity_type, field="entityType"))
+        if type_ is None:
+            return empty
+        sql += " AND type_id = ?"
+        params.append(type_)
+    sql += " ORDER BY id LIMIT ? OFFSET ?"
+    params += [page_size + 1, skip]
+    ids = [row[0] for row in db().execute(sql, params)]
+    has_more = len(ids) > page_size
+    ids = ids[:page_size]
+    return {
+        "entities": load_entities(ids),
+        "relations": relations_from(ids),
+        "hasMore": has_more,
+        "nextCursor": _encode_cursor(ids[-1]) if has_more else None,
+    }
+
+
+def search_nodes(
+    *,
+    namespace: str,
+    query: str,
+    entity_type: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> GraphPage:
+    """Entities matching `query`, best first, with the relations that touch them.
+
+    Ranking: entities whose name matches (bm25), then entities with a matching observation (best
+    bm25 among them), then entities whose type contains the query (case-insensitive, as the
+    official server matches types). Bare words match as word prefixes, "quoted phrases" exactly;
+    case and accents are ignored; Chinese, Japanese and Korean match as substrings. An empty
+    query matches every entity."""
+    if not isinstance(query, str):
+        raise InvalidArgument("query must be a string")
+    if query.strip():
+        limits.text(query, field="query", limit_name="MAX_OBSERVATION_BYTES")
+    page_size = _page_limit(limit, DEFAULT_SEARCH_LIMIT)
+    skip = limits.integer(offset, field="offset", default=0, minimum=0)
+    wanted = skip + page_size + 1
+    empty: GraphPage = {"entities": [], "relations": [], "hasMore": False, "nextOffset": None}
+    ns_id = namespaces.lookup(namespace)
+    if ns_id is None:
+        return empty
+    type_filter: int | None = None
+    if entity_type is not None:
+        type_filter = type_id(ns_id, ENTITY, limits.name(entity_type, field="entityType"))
+        if type_filter is None:
+            return empty
+
+    conn = db()
+    type_clause = " AND e.type_id = ?" if type_filter is not None else ""
+    type_param: tuple[int, ...] = (type_filter,) if type_filter is not None else ()
+    ranked: dict[int, None] = {}  # insertion-ordered set
+    match = build_match(query)
+    if not query.strip():
+        rows = conn.execute(
+            f"SELECT e.id FROM graph_entity e WHERE e.namespace_id = ?{type_clause} ORDER BY e.id LIMIT ?",
+            (ns_id, *type_param, wanted),
+        )
+        ranked.update((row[0], None) for row in rows)
+    else:
+        if match is not None:
+            name_hits = conn.execute(
+                "SELECT e.id FROM name_fts JOIN graph_entity e ON e.id = name_fts.rowid "
+                f"WHERE name_fts MATCH ? AND e.namespace_id = ?{type_clause} ORDER BY name_fts.rank LIMIT ?",
+                (match, ns_id, *type_param, wanted),
+            )
+            ranked.update((row[0], None) for row in name_hits)
+            if len(ranked) < wanted:
+                obs_hits = conn.execute(
+                    "SELECT o.entity_id FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
+                    "JOIN graph_entity e ON e.id = o.entity_id "
+                    "WHERE obs_fts MATCH ? AND o.namespace_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?)"
+                    f"{type_clause} GROUP BY o.entity_id ORDER BY min(obs_fts.rank) LIMIT ?",
+                    (match, ns_id, now(), *type_param, wanted),
+                )
+                ranked.update((row[0], None) for row in obs_hits)
+        if len(ranked) < wanted:
+            needle = query.strip().casefold()
+            matching_types = [
+                type_
+                for type_, name in conn.execute(
+                    "SELECT id, name FROM graph_typedict WHERE namespace_id = ? AND kind = ? AND count > 0",
+                    (ns_id, ENTITY),
+                )
+                if needle in name.casefold() and (type_filter is None or type_ == type_filter)
+            ]
+            if matching_types:
+                rows = conn.execute(
+                    "SELECT id FROM graph_entity WHERE type_id IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+                    (as_json(matching_types), wanted),
+                )
+                ranked.update((row[0], None) for row in rows)
+    ordered = list(ranked)
+    page = ordered[skip : skip + page_size]
+    has_more = len(ordered) > skip + page_size
+    return {
+        "entities": load_entities(page),
+        "relations": relations_touching(page),
+        "hasMore": has_more,
+        "nextOffset": skip + page_size if has_more else None,
+    }
+
+
+def open_nodes(*, namespace: str, names: list[str]) -> GraphPage:
+    """The named entities (missing names are skipped) and the relations touching them."""
+    requested = [limits.name(n, field=f"names[{i}]") for i, n in enumerate(limits.items(names, field="names"))]
+    ns_id = namespaces.lookup(namespace)
+    if ns_id is None:
+        return {"entities": [], "relations": []}
+    ids = entity_ids(ns_id, requested)
+    ordered = list(dict.fromkeys(ids[name] for name in requested if name in ids))
+    return {"entities": load_entities(ordered), "relations": relations_touching(ordered)}
+
+
+# --- point reads ---------------------------------------------------------------------------------
+
+
+def get_entity(*, namespace: str, name: str) -> EntityDict:
+    """One entity with its observations. Raises EntityNotFound."""
+    ns_id = namespaces.lookup(namespace)
+    entity = load_entity(_require(ns_id, limits.name(name)))
+    if entity is None:  # deleted between the two statements
+        raise EntityNotFound(name)
+    return entity
+
+
+class BatchGetResult(TypedDict):
+    entities: list[EntityDict | None]
+
+
+def batch_get_entities(*, namespace: str, names: list[str]) -> BatchGetResult:
+    """Entities in the order asked, with null for each missing name."""
+    requested = [limits.name(n, field=f"names[{i}]") for i, n in enumerate(limits.items(names, field="names"))]
+    ns_id = namespaces.lookup(namespace)
+    ids = entity_ids(ns_id, requested) if ns_id is not None else {}
+    loaded = {e["name"]: e for e in load_entities(list(dict.fromkeys(ids.values())))}
+    return {"entities": [loaded.get(name) for name in requested]}
+
+
+class EntityExistsResult(TypedDict):
+    names: list[str]
+    exists: list[bool]
+
+
+def entity_exists(*, namespace: str, names: list[str]) -> EntityExistsResult:
+    requested = [limits.name(n, field=f"names[{i}]") for i, n in enumerate(limits.items(names, field="names"))]
+    ns_id = namespaces.lookup(namespace)
+    ids = entity_ids(ns_id, requested) if ns_id is not None else {}
+    return {"names": requested, "exists": [name in ids for name in requested]}
+
+
+class GraphStats(TypedDict):
+    entities: int
+    relations: int
+    observations: int
+    memories: int
+    entityTypes: int
+    relationTypes: int
+
+
+def graph_stats(*, namespace: str) -> GraphStats:
+    """Counts for one namespace. Entity and relation totals come from the live type counts."""
+    ns_id = namespaces.lookup(namespace)
+    if ns_id is None:
+        return {"entities": 0, "relations": 0, "observations": 0, "memories": 0, "entityTypes": 0, "relationTypes": 0}
+    conn = db()
+    totals = {
+        kind: (total or 0, used or 0)
+        for kind, total, used in conn.execute(
+            "SELECT kind, sum(count), sum(count > 0) FROM graph_typedict WHERE namespace_id = ? GROUP BY kind",
+            (ns_id,),
+        )
+    }
+    observations, memories = conn.execute(
+        "SELECT count(entity_id), count(*) - count(entity_id) FROM graph_observation WHERE namespace_id = ?",
+        (ns_id,),
+    ).fetchone()
+    return {
+        "entities": totals.get(ENTITY, (0, 0))[0],
+        "relations": totals.get(RELATION, (0, 0))[0],
+        "observations": observations,
+        "memories": memories,
+        "entityTypes": totals.get(ENTITY, (0, 0))[1],
+        "relationTypes": totals.get(RELATION, (0, 0))[1],
+    }
+
+
+class TypeCount(TypedDict):
+    name: str
+    count: int
+
+
+class TypeList(TypedDict):
+    types: list[TypeCount]
+
+
+def _list_types(namespace: str, kind: str) -> TypeList:
+    ns_id = namespaces.lookup(namespace)
+    if ns_id is None:
+        return {"types": []}
+    rows = db().execute(
+        "SELECT name, count FROM graph_typedict WHERE namespace_id = ? AND kind = ? AND count > 0 "
+        "ORDER BY count DESC, name",
+        (ns_id, kind),
+    )
+    return {"types": [{"name": name, "count": count} for name, count in rows]}
+
+
+def list_entity_types(*, namespace: str) -> TypeList:
+    return _list_types(namespace, ENTITY)
+
+
+def list_relation_types(*, namespace: str) -> TypeList:
+    return _list_types(namespace, RELATION)
+
+
+class RelationPage(TypedDict):
+    relations: list[RelationDict]
+    hasMore: bool
+    nextOffset: int | None
+
+
+def search_relations(
+    *,
+    namespace: str,
+    from_: str | None = None,
+    to: str | None = None,
+    relation_type: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> RelationPage:
+    """Relations filtered by any of their end names and type (all optional), oldest first."""
+    page_size = _page_limit(limit, DEFAULT_SEARCH_LIMIT)
+    skip = limits.integer(offset, field="offset", default=0, minimum=0)
+    empty: RelationPage = {"relations": [], "hasMore": False, "nextOffset": None}
+    ns_id = namespaces.lookup(namespace)
+    if ns_id is None:
+        return empty
+    clauses, params = ["r.namespace_id = ?"], [ns_id]
+    for column, value, field in (("r.from_id", from_, "from"), ("r.to_id", to, "to")):
+        if value is not None:
+            found = entity_id(ns_id, limits.name(value, field=field))
+            if found is None:
+                return empty
+            clauses.append(f"{column} = ?")
+            params.append(found)
+    if relation_type is not None:
+        found = type_id(ns_id, RELATION, limits.name(relation_type, field="relationType"))
+        if found is None:
+            return empty
+        clauses.append("r.type_id = ?")
+        params.append(found)
+    rows = (
+        db()
+        .execute(
+            "SELECT r.id, f.name, t.name, ty.name FROM graph_relation r "
+            "JOIN graph_entity f ON f.id = r.from_id JOIN graph_entity t ON t.id = r.to_id "
+            f"JOIN graph_typedict ty ON ty.id = r.type_id WHERE {' AND '.join(clauses)} ORDER BY r.id LIMIT ? OFFSET ?",
+            (*params, page_size + 1, skip),
+        )
+        .fetchall()
+    )
+    has_more = len(rows) > page_size
+    return {
+        "relations": [relation_dict(row) for row in rows[:page_size]],
+        "hasMore": has_more,
+        "nextOffset": skip + page_size if has_more else None,
+    }
+
+
+# --- neighbourhood and paths ---------------------------------------------------------------------
+
+
+class DegreeResult(TypedDict):
+    name: str
+    direction: str
+    degree: int
+    inDegree: int
+    outDegree: int
+
+
+def degree(*, namespace: str, name: str, direction: str | None = None) -> DegreeResult:
+    """Number of relations at an entity: `out`, `in`, or `both` (default), from materialized counters."""
+    way = Direction.parse(direction)
+    name = limits.name(name)
+    ns_id = namespaces.lookup(namespace)
+    row = (
+        db()
+        .execute("SELECT in_deg, out_deg FROM graph_entity WHERE namespace_id = ? AND name = ?", (ns_id, name))
+        .fetchone()
+        if ns_id is not None
+        else None
+    )
+    if row is None:
+        raise EntityNotFound(name)
+    in_deg, out_deg = row
+    value = {Direction.IN: in_deg, Direction.OUT: out_deg, Direction.BOTH: in_deg + out_deg}[way]
+    return {"name": name, "direction": way.value, "degree": value, "inDegree": in_deg, "outDegree": out_deg}
+
+
+class DescribeResult(TypedDict):
+    entity: EntityDict
+    degree: DegreeResult
+    outgoing: list[RelationDict]
+    incoming: list[RelationDict]
+    neighbors: list[str]
+    hasMoreRelations: bool
+
+
+def describe_entity(*, namespace: str, name: str, limit: int | None = None) -> DescribeResult:
+    """An entity, its degree, and (up to `limit` each) its outgoing and incoming relations and
+    neighbour names: everything an agent needs to decide where to go next."""
+    page_size = _page_limit(limit, DEFAULT_RELATIONS_LIMIT)
+    ns_id = namespaces.lookup(namespace)
+    entity_key = _require(ns_id, limits.name(name))
+    entity = load_entity(entity_key)
+    if entity is None:
+        raise EntityNotFound(name)
+    conn = db()
+    columns = (
+        "SELECT r.id, f.name, t.name, ty.name FROM graph_relation r JOIN graph_entity f ON f.id = r.from_id "
+        "JOIN graph_entity t ON t.id = r.to_id JOIN graph_typedict ty ON ty.id = r.type_id "
+    )
+    outgoing = conn.execute(
+        f"{columns} WHERE r.from_id = ? ORDER BY r.id LIMIT ?", (entity_key, page_size + 1)
+    ).fetchall()
+    incoming = conn.execute(
+        f"{columns} WHERE r.to_id = ? ORDER BY r.id LIMIT ?", (entity_key, page_size + 1)
+    ).fetchall()
+    out_rel = [relation_dict(r) for r in outgoing[:page_size]]
+    in_rel = [relation_dict(r) for r in incoming[:page_size]]
+    neighbours = dict.fromkeys([r["to"] for r in out_rel] + [r["from"] for r in in_rel])
+    return {
+        "entity": entity,
+        "degree": degree(namespace=namespace, name=name),
+        "outgoing": out_rel,
+        "incoming": in_rel,
+        "neighbors": list(neighbours),
+        "hasMoreRelations": len(outgoing) > page_size or len(incoming) > page_size,
+    }
+
+
+class Neighbourhood(TypedDict):
+    entities: list[EntityDict]
+    relations: list[RelationDict]
+    distances: dict[str, int]
+    truncated: bool
+
+
+def get_neighbors(
+    *,
+    namespace: str,
+    name: str,
+    direction: str | None = None,
+    relation_type: str | None = None,
+    depth: int | None = None,
+) -> Neighbourhood:
+    """Entities reachable from `name` within `depth` hops (default 1) following relations in
+    `direction` (out, in, or both), optionally only of `relation_type`; the centre is excluded.
+    `distances` maps each neighbour to its hop count; `relations` are the edges walked."""
+    way = Direction.parse(direction)
+    hops = limits.integer(depth, field="depth", default=1, minimum=0, limit_name="MAX_NEIGHBOR_DEPTH")
+    ns_id = namespaces.lookup(namespace)
+    centre = _require(ns_id, limits.name(name))
+    assert ns_id is not None
+    type_filter: int | None = None
+    if relation_type is not None:
+        type_filter = type_id(ns_id, RELATION, limits.name(relation_type, field="relationType"))
+        if type_filter is None:
+            return {"entities": [], "relations": [], "distances": {}, "truncated": False}
+    distance, walked, truncated = bfs(
+        centre, direction=way, max_depth=hops, relation_type=type_filter, max_nodes=MAX_NEIGHBOURHOOD
+    )
+    ids = [node for node in distance if node != centre]
+    entities = load_entities(ids)
+    by_id = dict(zip(ids, (e["name"] for e in entities), strict=False))
+    relations = relations_by_id(walked)
+    return {
+        "entities": entities,
+        "relations": [relations[r] for r in walked if r in relations],
+        "distances": {by_id[node]: distance[node] for node in ids if node in by_id},
+        "truncated": truncated,
+    }
+
+
+def extract_subgraph(*, namespace: str, names: list[str], depth: int | None = None) -> GraphPage:
+    """The entities within `depth` hops (default 1, either direction) of any of `names`, and
+    every relation among them. Missing seed names are skipped."""
+    requested = [limits.name(n, field=f"names[{i}]") for i, n in enumerate(limits.items(names, field="names"))]
+    hops = limits.integer(depth, field="depth", default=1, minimum=0, limit_name="MAX_NEIGHBOR_DEPTH")
+    ns_id = namespaces.lookup(namespace)
+    if ns_id is None:
+        return {"entities": [], "relations": [], "hasMore": False}
+    ids = entity_ids(ns_id, requested)
+    collected: dict[int, None] = dict.fromkeys(ids[n] for n in requested if n in ids)
+    frontier = list(collected)
+    truncated = False
+    for _ in range(hops):
+        if not frontier or truncated:
+            break
+        next_frontier = []
+        for _node, neighbour, _relation in steps(frontier, Direction.BOTH):
+            if neighbour not in collected:
+                if len(collected) >= MAX_NEIGHBOURHOOD:
+                    truncated = True
+                    break
+                collected[neighbour] = None
+                next_frontier.append(neighbour)
+        frontier = next_frontier
+    members = list(collected)
+    return {"entities": load_entities(members), "relations": relations_within(members), "hasMore": truncated}
+
+
+class PathResult(TypedDict):
+    found: bool
+    path: list[str]
+    relations: list[RelationDict]
+    length: int | None
+
+
+def _names_for(ids: list[int]) -> list[str]:
+    rows = dict(
+        db().execute("SELECT id, name FROM graph_entity WHERE id IN (SELECT value FROM json_each(?))", (as_json(ids),))
+    )
+    return [rows[i] for i in ids]
+
+
+def find_path(
+    *, namespace: str, from_: str, to: str, direction: str | None = None, max_depth: int | None = None
+) -> PathResult:
+    """One shortest path from `from_` to `to` (BFS; `direction` both by default, i.e. relations
+    are walked either way). `found` is false when no path exists within `max_depth` hops."""
+    way = Direction.parse(direction)
+    hops = limits.integer(max_depth, field="maxDepth", default=16, minimum=1, limit_name="MAX_NEIGHBOR_DEPTH")
+    ns_id = namespaces.lookup(namespace)
+    source = _require(ns_id, limits.name(from_, field="from"))
+    target = _require(ns_id, limits.name(to, field="to"))
+    found = shortest_path(source, target, direction=way, max_depth=hops)
+    if found is None:
+        return {"found": False, "path": [], "relations": [], "length": None}
+    nodes, relation_ids = found
+    relations = relations_by_id(relation_ids)
+    return {
+        "found": True,
+        "path": _names_for(nodes),
+        "relations": [relations[r] for r in relation_ids],
+        "length": len(relation_ids),
+    }
+
+
+class AllPathsResult(TypedDict):
+    paths: list[list[str]]
+    relations: list[list[RelationDict]]
+    count: int
+    truncated: bool
+
+
+def find_all_paths(
+    *,
+    namespace: str,
+    from_: str,
+    to: str,
+    max_depth: int | None = None,
+    max_paths: int | None = None,
+    direction: str | None = None,
+) -> AllPathsResult:
+    """Simple paths from `from_` to `to` of at most `max_depth` hops (default 6, limit 10),
+    shortest first, at most `max_paths` (default 50, limit 100). `truncated` says more may exist."""
+    way = Direction.parse(direction)
+    hops = limits.integer(max_depth, field="maxDepth", default=6, minimum=1, limit_name="MAX_PATH_DEPTH")
+    most = limits.integer(max_paths, field="maxPaths", default=50, minimum=1, limit_name="MAX_PATHS")
+    ns_id = namespaces.lookup(namespace)
+    source = _require(ns_id, limits.name(from_, field="from"))
+    target = _require(ns_id, limits.name(to, field="to"))
+    if source == target:
+        paths: list[tuple[list[int], list[int]]] = [([source], [])]
+        truncated = False
+    else:
+        paths, truncated = all_simple_paths(source, target, direction=way, max_depth=hops, max_paths=most)
+    relations = relations_by_id(sorted({r for _, rels in paths for r in rels}))
+    node_ids = sorted({n for nodes, _ in paths for n in nodes})
+    names = dict(zip(node_ids, _names_for(node_ids), strict=True))
+    return {
+        "paths": [[names[n] for n in nodes] for nodes, _ in paths],
+        "relations": [[relations[r] for r in rels] for _, rels in paths],
+        "count": len(paths),
+        "truncated": truncated,
+    }
+
+
+class ExportResult(TypedDict):
+    format: str
+    content: str
+
+
+def export_graph(*, namespace: str, format: str | None = None) -> ExportResult:
+    """The namespace's whole graph as text: `json` (default), `jsonl` (the official memory
+    server's file format), `mermaid` or `dot`."""
+    fmt = format or "json"
+    return {"format": fmt, "content": "".join(export_chunks(namespaces.lookup(namespace), fmt))}
