@@ -1,0 +1,88 @@
+"""The server as `make run` starts it: daphne, a real socket, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_connections_use_the_server_pragmas(db, settings):
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == {"async": 1, "sync": 2}[settings.DURABILITY]
+        cursor.execute("PRAGMA foreign_keys")
+        assert cursor.fetchone()[0] == 1
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] == 5000
+    assert connection.transaction_mode == "IMMEDIATE"
+
+
+def test_healthz_reports_the_database_and_its_mode(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["engine"] == "sqlite"
+    assert body["database"]["journal_mode"] == "WAL"
+    assert body["database"]["durability"] in {"sync", "async"}
+    assert client.post("/healthz").status_code == 405
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(("durability", "synchronous"), [("sync", "FULL"), ("async", "NORMAL")])
+def test_daphne_serves_healthz_on_a_fresh_database(tmp_path, durability, synchronous):
+    env = {
+        **os.environ,
+        "MEMORYHUB_DATA_DIR": str(tmp_path),
+        "MEMORYHUB_DB_PATH": str(tmp_path / "db" / "hub.sqlite3"),
+        "MEMORYHUB_DURABILITY": durability,
+    }
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    assert (tmp_path / "db" / "hub.sqlite3").is_file()
+    port = _free_port()
+    server = subprocess.Popen(
+        [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    body = json.load(response)
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert body is not None, "daphne did not answer within 30 s"
+        assert body["status"] == "ok"
+        assert body["database"]["journal_mode"] == "WAL"
+        assert body["database"]["synchronous"] == synchronous
+        assert body["database"]["durability"] == durability
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=10)
+    assert f"MemoryHub database: {tmp_path / 'db' / 'hub.sqlite3'}" in output
