@@ -12,12 +12,13 @@ from collections.abc import Iterator
 
 from graph.exceptions import InvalidArgument
 from graph.sql import db, load_entities
+from graph.types import EntityDict
 
 FORMATS = ("jsonl", "json", "mermaid", "dot")
 BATCH = 1000
 
 
-def _entity_batches(ns_id: int) -> Iterator[list[tuple[int, dict]]]:
+def _entity_batches(ns_id: int) -> Iterator[list[tuple[int, EntityDict]]]:
     after = 0
     conn = db()
     while True:
@@ -71,8 +72,8 @@ def _jsonl(ns_id: int) -> Iterator[str]:
             )
             yield line if first else "\n" + line
             first = False
-    for batch in _relation_batches(ns_id):
-        for _, _, source, target, rel_type in batch:
+    for rows in _relation_batches(ns_id):
+        for _, _, source, target, rel_type in rows:
             line = _dumps({"type": "relation", "from": source, "to": target, "relationType": rel_type})
             yield line if first else "\n" + line
             first = False
@@ -87,8 +88,8 @@ def _json(ns_id: int) -> Iterator[str]:
             first = False
     yield '],"relations":['
     first = True
-    for batch in _relation_batches(ns_id):
-        for _, _, source, target, rel_type in batch:
+    for rows in _relation_batches(ns_id):
+        for _, _, source, target, rel_type in rows:
             yield ("" if first else ",") + _dumps({"from": source, "to": target, "relationType": rel_type})
             first = False
     yield "]}"
@@ -104,8 +105,8 @@ def _mermaid(ns_id: int) -> Iterator[str]:
     for batch in _entity_batches(ns_id):
         for entity_id, entity in batch:
             yield f'  e{entity_id}["{_mermaid_label(entity["name"])}<br/>({_mermaid_label(entity["entityType"])})"]\n'
-    for batch in _relation_batches(ns_id):
-        for from_id, to_id, _, _, rel_type in batch:
+    for rows in _relation_batches(ns_id):
+        for from_id, to_id, _, _, rel_type in rows:
             yield f'  e{from_id} -->|"{_mermaid_label(rel_type)}"| e{to_id}\n'
 
 
@@ -120,8 +121,8 @@ def _dot(ns_id: int) -> Iterator[str]:
         for _, entity in batch:
             label = _dot_string(f"{entity['name']}\n({entity['entityType']})")
             yield f"  {_dot_string(entity['name'])} [label={label}];\n"
-    for batch in _relation_batches(ns_id):
-        for _, _, source, target, rel_type in batch:
+    for rows in _relation_batches(ns_id):
+        for _, _, source, target, rel_type in rows:
             yield f"  {_dot_string(source)} -> {_dot_string(target)} [label={_dot_string(rel_type)}];\n"
     yield "}\n"
 

@@ -514,7 +514,7 @@ def import_graph(
     namespace: str,
     entities: list[EntityDict],
     relations: list[RelationDict],
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> ImportResult:
     """Load a whole graph (an official memory file) in one transaction, idempotently.
 

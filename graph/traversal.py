@@ -122,7 +122,8 @@ def shortest_path(
 def _join(
     meeting: int, forward: dict[int, tuple[int, int] | None], backward: dict[int, tuple[int, int] | None]
 ) -> tuple[list[int], list[int]]:
-    nodes, relations = [meeting], []
+    nodes: list[int] = [meeting]
+    relations: list[int] = []
     node = meeting
     while (link := forward[node]) is not None:
         node, relation = link

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from graph import selectors, services
 from graph.exceptions import EntityNotFound, InvalidArgument
+from graph.types import EntityDict, RelationDict
 
 
-def person(name: str, *observations: str, kind: str = "person") -> dict:
+def person(name: str, *observations: str, kind: str = "person") -> EntityDict:
     return {"name": name, "entityType": kind, "observations": list(observations)}
 
 
-def rel(source: str, target: str, kind: str = "knows") -> dict:
+def rel(source: str, target: str, kind: str = "knows") -> RelationDict:
     return {"from": source, "to": target, "relationType": kind}
 
 
@@ -52,7 +55,10 @@ def test_batch_get_and_entity_exists_keep_the_request_order(chain):
 def test_read_graph_pages_with_a_cursor_and_never_truncates_silently(alice):
     services.create_entities(namespace=alice, entities=[person(f"E{i:02}") for i in range(25)])
     services.create_relations(namespace=alice, relations=[rel(f"E{i:02}", f"E{i + 1:02}") for i in range(24)])
-    seen, relations, cursor, pages = [], [], None, 0
+    seen: list[str] = []
+    relations: list[RelationDict] = []
+    cursor: str | None = None
+    pages = 0
     while True:
         page = selectors.read_graph(namespace=alice, limit=10, cursor=cursor)
         pages += 1
@@ -76,7 +82,8 @@ def test_read_graph_offset_type_filter_and_bad_cursor(alice):
     assert [e["name"] for e in page["entities"]] == ["P2"]
     assert page["hasMore"] is True
     assert selectors.read_graph(namespace=alice, entity_type="nothing")["entities"] == []
-    for bad in ["!!!", "bm90LWFuLWlk", 42]:
+    bad_cursors: list[Any] = ["!!!", "bm90LWFuLWlk", 42]
+    for bad in bad_cursors:
         with pytest.raises(InvalidArgument, match="cursor"):
             selectors.read_graph(namespace=alice, cursor=bad)
     with pytest.raises(InvalidArgument, match="either cursor or offset"):

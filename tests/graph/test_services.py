@@ -8,17 +8,18 @@ import pytest
 from graph import selectors, services
 from graph.exceptions import EntityAlreadyExists, EntityNotFound, InvalidArgument, LimitExceeded
 from graph.sql import db
+from graph.types import EntityDict, RelationDict
 
 
-def person(name: str, *observations: str, kind: str = "person") -> dict:
+def person(name: str, *observations: str, kind: str = "person") -> EntityDict:
     return {"name": name, "entityType": kind, "observations": list(observations)}
 
 
-def rel(source: str, target: str, kind: str = "knows") -> dict:
+def rel(source: str, target: str, kind: str = "knows") -> RelationDict:
     return {"from": source, "to": target, "relationType": kind}
 
 
-def graph_of(namespace: str) -> tuple[list[dict], list[dict]]:
+def graph_of(namespace: str) -> tuple[list[EntityDict], list[RelationDict]]:
     page = selectors.read_graph(namespace=namespace, limit=1000)
     return page["entities"], page["relations"]
 

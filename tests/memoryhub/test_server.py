@@ -27,7 +27,7 @@ def test_connections_use_the_server_pragmas(db, settings):
         assert cursor.fetchone()[0] == 1
         cursor.execute("PRAGMA busy_timeout")
         assert cursor.fetchone()[0] == 5000
-    assert connection.transaction_mode == "IMMEDIATE"
+    assert connection.transaction_mode == "IMMEDIATE"  # type: ignore[attr-defined]
 
 
 def test_healthz_reports_the_database_and_its_mode(client, db):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         try:
             graph = parse_file(file)
             total = len(graph.entities) + len(graph.relations)
-            with tqdm(total=total, unit="record", disable=no_progress, file=self.stderr._out) as bar:
+            with tqdm(total=total, unit="record", disable=no_progress, file=cast(TextIO, self.stderr._out)) as bar:
                 result = services.import_graph(
                     namespace=namespace, entities=graph.entities, relations=graph.relations, progress=bar.update
                 )
