@@ -52,7 +52,8 @@ class TypeDict(models.Model):
 class Entity(models.Model):
     """A named node. Names are unique per namespace and case-sensitive."""
 
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="entities", db_index=False)
+    # Indexed on its own too: (namespace_id, rowid) serves id-ordered paging without a sort.
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="entities")
     name = models.TextField()
     # The CJK-bigram form of `name` that FTS indexes (see graph/fts.py); NULL for plain text.
     search_name = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001 (NULL = index `name` as is)

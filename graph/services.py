@@ -4,6 +4,8 @@ Every function is keyword-only, scoped to one namespace, validates all of its in
 writes, and runs in one transaction (BEGIN IMMEDIATE): a call is applied whole or not at all,
 and a batch costs one transaction, not one per item. Counters, type counts and FTS rows are
 maintained by SQL triggers (graph/migrations/0002), so these functions only write base rows.
+Batches are inserted as one `INSERT ... SELECT ... FROM json_each(?)` statement, not executemany:
+FTS5 work done in a row trigger is ~10x cheaper when all rows belong to one statement.
 
 Semantics follow the official MCP memory server, except where it is broken: duplicates inside
 one call are stored once, and relations to missing entities are not stored but reported back
@@ -86,12 +88,12 @@ def _text_list(values: Any, *, field: str) -> list[str]:
 
 
 def _insert_entities(ns_id: int, entities: list[EntityDict], stamp: str) -> dict[str, int]:
-    conn = db()
     types = ensure_types(ns_id, ENTITY, (e["entityType"] for e in entities))
-    conn.executemany(
+    db().execute(
         "INSERT INTO graph_entity(namespace_id, name, search_name, type_id, obs_count, out_deg, in_deg, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, 0, 0, 0, ?, ?)",
-        [(ns_id, e["name"], index_text(e["name"]), types[e["entityType"]], stamp, stamp) for e in entities],
+        "created_at, updated_at) SELECT ?1, value ->> 0, value ->> 1, value ->> 2, 0, 0, 0, ?2, ?2 "
+        "FROM json_each(?3)",
+        (ns_id, stamp, as_json([e["name"], index_text(e["name"]), types[e["entityType"]]] for e in entities)),
     )
     ids = entity_ids(ns_id, (e["name"] for e in entities))
     _insert_observations(ns_id, [(ids[e["name"]], body) for e in entities for body in e["observations"]], stamp)
@@ -100,10 +102,11 @@ def _insert_entities(ns_id: int, entities: list[EntityDict], stamp: str) -> dict
 
 def _insert_observations(ns_id: int, rows: list[tuple[int, str]], stamp: str) -> None:
     if rows:
-        db().executemany(
+        db().execute(
             "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
-            "created_at, expires_at) VALUES (?, ?, ?, ?, '', '[]', ?, NULL)",
-            [(ns_id, entity, body, index_text(body), stamp) for entity, body in rows],
+            "created_at, expires_at) SELECT ?1, value ->> 0, value ->> 1, value ->> 2, '', '[]', ?2, NULL "
+            "FROM json_each(?3)",
+            (ns_id, stamp, as_json([entity, body, index_text(body)] for entity, body in rows)),
         )
 
 
@@ -204,9 +207,10 @@ def create_relations(*, namespace: str, relations: list[RelationDict]) -> Create
             rows.append(triple)
         if rows:
             stamp = now()
-            conn.executemany(
-                "INSERT INTO graph_relation(namespace_id, from_id, to_id, type_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                [(ns_id, *triple, stamp) for triple in rows],
+            conn.execute(
+                "INSERT INTO graph_relation(namespace_id, from_id, to_id, type_id, created_at) "
+                "SELECT ?1, value ->> 0, value ->> 1, value ->> 2, ?2 FROM json_each(?3)",
+                (ns_id, stamp, as_json(rows)),
             )
     return {"relations": created, "skipped": skipped}
 

@@ -5,6 +5,10 @@ rows) must hold however a row is written or deleted — by the services, by Djan
 collector in the admin, or by hand in `sqlite3`. Triggers run inside the same statement, so they
 can never drift and they cost one indexed UPDATE per row.
 
+Never let Django rebuild graph_entity, graph_observation or graph_relation (its SQLite backend does
+that for most AlterField changes): the rebuild drops these triggers. Use SeparateDatabaseAndState
+with hand-written DDL, as 0003 does.
+
 The FTS tables are external-content tables over two views that pick the CJK-bigram form of the
 text when there is one (see graph/fts.py). Because the views are deterministic SQL, FTS5's own
 'rebuild' and 'integrity-check' commands work on them.
