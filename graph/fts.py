@@ -26,8 +26,10 @@ import unicodedata
 # Han (incl. extension A and compatibility ideographs), Hiragana, Katakana, Hangul syllables and
 # jamo, CJK symbols are deliberately excluded (they are punctuation to unicode61 anyway).
 _CJK_CLASS = (
-    "\u3040-\u309f"  # Hiragana
-    "\u30a0-\u30ff"  # Katakana
+    # Hiragana and Katakana letters; the blocks' punctuation (U+309B, U+309C, U+30A0, U+30FB) is left out because
+    # unicode61 treats it as a separator, like any other punctuation.
+    "\u3041-\u3096\u309d-\u309f"  # Hiragana
+    "\u30a1-\u30fa\u30fc-\u30ff"  # Katakana
     "\u31f0-\u31ff"  # Katakana phonetic extensions
     "\u3400-\u4dbf"  # CJK Unified Ideographs Extension A
     "\u4e00-\u9fff"  # CJK Unified Ideographs

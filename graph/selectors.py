@@ -271,10 +271,13 @@ def graph_stats(*, namespace: str) -> GraphStats:
             (ns_id,),
         )
     }
-    observations, memories = conn.execute(
-        "SELECT count(entity_id), count(*) - count(entity_id) FROM graph_observation WHERE namespace_id = ?",
-        (ns_id,),
+    # Both counts are answered from indexes alone: (namespace_id) for all rows and the partial
+    # index over entity-less rows for memories. count(entity_id) would read every row instead.
+    (total,) = conn.execute("SELECT count(*) FROM graph_observation WHERE namespace_id = ?", (ns_id,)).fetchone()
+    (memories,) = conn.execute(
+        "SELECT count(*) FROM graph_observation WHERE namespace_id = ? AND entity_id IS NULL", (ns_id,)
     ).fetchone()
+    observations = total - memories
     return {
         "entities": totals.get(ENTITY, (0, 0))[0],
         "relations": totals.get(RELATION, (0, 0))[0],
