@@ -18,6 +18,17 @@ def limit(name: str) -> int:
     return int(settings.MEMORYHUB_LIMITS[name])
 
 
+def _check_maximum(actual: int, *, field: str, limit_name: str, unit: str = "") -> None:
+    maximum = limit(limit_name)
+    if actual > maximum:
+        raise LimitExceeded(
+            f"{field} is {actual}{unit}; the limit is {maximum}{unit} ({limit_name})",
+            limit=limit_name,
+            maximum=maximum,
+            actual=actual,
+        )
+
+
 def _utf8_size(value: str, field: str) -> int:
     try:
         return len(value.encode("utf-8"))
@@ -32,15 +43,7 @@ def text(value: Any, *, field: str, limit_name: str) -> str:
         raise InvalidArgument(f"{field} must not be empty")
     if "\x00" in value:
         raise InvalidArgument(f"{field} must not contain NUL characters")
-    size = _utf8_size(value, field)
-    maximum = limit(limit_name)
-    if size > maximum:
-        raise LimitExceeded(
-            f"{field} is {size} bytes; the limit is {maximum} bytes ({limit_name})",
-            limit=limit_name,
-            maximum=maximum,
-            actual=size,
-        )
+    _check_maximum(_utf8_size(value, field), field=field, limit_name=limit_name, unit=" bytes")
     return value
 
 
@@ -55,14 +58,7 @@ def observation(value: Any, *, field: str = "observation") -> str:
 def items(value: Any, *, field: str) -> Sequence[Any]:
     if not isinstance(value, list | tuple):
         raise InvalidArgument(f"{field} must be a list")
-    maximum = limit("MAX_ITEMS_PER_REQUEST")
-    if len(value) > maximum:
-        raise LimitExceeded(
-            f"{field} has {len(value)} items; the limit is {maximum} per request (MAX_ITEMS_PER_REQUEST)",
-            limit="MAX_ITEMS_PER_REQUEST",
-            maximum=maximum,
-            actual=len(value),
-        )
+    _check_maximum(len(value), field=field, limit_name="MAX_ITEMS_PER_REQUEST", unit=" items")
     return value
 
 
@@ -81,12 +77,5 @@ def integer(value: Any, *, field: str, default: int, minimum: int, limit_name: s
     if value < minimum:
         raise InvalidArgument(f"{field} must be at least {minimum}")
     if limit_name is not None:
-        maximum = limit(limit_name)
-        if value > maximum:
-            raise LimitExceeded(
-                f"{field} is {value}; the limit is {maximum} ({limit_name})",
-                limit=limit_name,
-                maximum=maximum,
-                actual=value,
-            )
+        _check_maximum(value, field=field, limit_name=limit_name)
     return value

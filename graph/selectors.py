@@ -16,6 +16,7 @@ from graph.exceptions import EntityNotFound, InvalidArgument
 from graph.exporters import export_chunks
 from graph.fts import build_match
 from graph.sql import (
+    RELATION_COLUMNS,
     as_json,
     db,
     entity_id,
@@ -358,9 +359,7 @@ def search_relations(
     rows = (
         db()
         .execute(
-            "SELECT r.id, f.name, t.name, ty.name FROM graph_relation r "
-            "JOIN graph_entity f ON f.id = r.from_id JOIN graph_entity t ON t.id = r.to_id "
-            f"JOIN graph_typedict ty ON ty.id = r.type_id WHERE {' AND '.join(clauses)} ORDER BY r.id LIMIT ? OFFSET ?",
+            f"{RELATION_COLUMNS} WHERE {' AND '.join(clauses)} ORDER BY r.id LIMIT ? OFFSET ?",
             (*params, page_size + 1, skip),
         )
         .fetchall()
@@ -422,15 +421,11 @@ def describe_entity(*, namespace: str, name: str, limit: int | None = None) -> D
     if entity is None:
         raise EntityNotFound(name)
     conn = db()
-    columns = (
-        "SELECT r.id, f.name, t.name, ty.name FROM graph_relation r JOIN graph_entity f ON f.id = r.from_id "
-        "JOIN graph_entity t ON t.id = r.to_id JOIN graph_typedict ty ON ty.id = r.type_id "
-    )
     outgoing = conn.execute(
-        f"{columns} WHERE r.from_id = ? ORDER BY r.id LIMIT ?", (entity_key, page_size + 1)
+        f"{RELATION_COLUMNS} WHERE r.from_id = ? ORDER BY r.id LIMIT ?", (entity_key, page_size + 1)
     ).fetchall()
     incoming = conn.execute(
-        f"{columns} WHERE r.to_id = ? ORDER BY r.id LIMIT ?", (entity_key, page_size + 1)
+        f"{RELATION_COLUMNS} WHERE r.to_id = ? ORDER BY r.id LIMIT ?", (entity_key, page_size + 1)
     ).fetchall()
     out_rel = [relation_dict(r) for r in outgoing[:page_size]]
     in_rel = [relation_dict(r) for r in incoming[:page_size]]

@@ -84,6 +84,20 @@ def _text_list(values: Any, *, field: str) -> list[str]:
     ]
 
 
+def _texts_per_entity(items: Any, *, field: str, texts_key: str) -> list[tuple[str, list[str]]]:
+    """[{entityName, <texts_key>: [...]}] -> [(name, texts)], validated."""
+    result = []
+    for index, raw in enumerate(limits.items(items, field=field)):
+        item = limits.mapping(raw, field=f"{field}[{index}]")
+        result.append(
+            (
+                limits.name(item.get("entityName"), field=f"{field}[{index}].entityName"),
+                _text_list(item.get(texts_key, []), field=f"{field}[{index}].{texts_key}"),
+            )
+        )
+    return result
+
+
 # --- shared write steps -------------------------------------------------------------------------
 
 
@@ -224,15 +238,7 @@ def add_observations(*, namespace: str, observations: list[ObservationAddition])
 
     All or nothing: if any entity is missing the call raises EntityNotFound ("Entity with name X
     not found") and nothing is written."""
-    requested: list[tuple[str, list[str]]] = []
-    for index, raw in enumerate(limits.items(observations, field="observations")):
-        item = limits.mapping(raw, field=f"observations[{index}]")
-        requested.append(
-            (
-                limits.name(item.get("entityName"), field=f"observations[{index}].entityName"),
-                _text_list(item.get("contents", []), field=f"observations[{index}].contents"),
-            )
-        )
+    requested = _texts_per_entity(observations, field="observations", texts_key="contents")
     with transaction.atomic():
         ns_id = namespaces.lookup(namespace)
         ids = entity_ids(ns_id, (name for name, _ in requested)) if ns_id is not None else {}
@@ -289,15 +295,7 @@ def delete_entities(*, namespace: str, entity_names: list[str]) -> DeleteResult:
 
 def delete_observations(*, namespace: str, deletions: list[ObservationDeletion]) -> DeleteResult:
     """Delete the given observation texts from entities. Missing entities or texts are ignored."""
-    requested: list[tuple[str, list[str]]] = []
-    for index, raw in enumerate(limits.items(deletions, field="deletions")):
-        item = limits.mapping(raw, field=f"deletions[{index}]")
-        requested.append(
-            (
-                limits.name(item.get("entityName"), field=f"deletions[{index}].entityName"),
-                _text_list(item.get("observations", []), field=f"deletions[{index}].observations"),
-            )
-        )
+    requested = _texts_per_entity(deletions, field="deletions", texts_key="observations")
     deleted = 0
     with transaction.atomic():
         ns_id = namespaces.lookup(namespace)

@@ -121,7 +121,7 @@ def load_entity(entity: int) -> EntityDict | None:
     return {"name": head[0], "entityType": head[1], "observations": [b[0] for b in bodies]}
 
 
-_RELATION_COLUMNS = (
+RELATION_COLUMNS = (
     "SELECT r.id, f.name, t.name, ty.name FROM graph_relation r "
     "JOIN graph_entity f ON f.id = r.from_id JOIN graph_entity t ON t.id = r.to_id "
     "JOIN graph_typedict ty ON ty.id = r.type_id "
@@ -138,8 +138,8 @@ def relations_touching(ids: list[int], *, limit: int | None = None) -> list[Rela
         return []
     ids_json = as_json(ids)
     sql = (
-        f"{_RELATION_COLUMNS} WHERE r.from_id IN (SELECT value FROM json_each(?1)) "
-        f"UNION {_RELATION_COLUMNS} WHERE r.to_id IN (SELECT value FROM json_each(?1)) ORDER BY 1"
+        f"{RELATION_COLUMNS} WHERE r.from_id IN (SELECT value FROM json_each(?1)) "
+        f"UNION {RELATION_COLUMNS} WHERE r.to_id IN (SELECT value FROM json_each(?1)) ORDER BY 1"
     )
     params: tuple[object, ...] = (ids_json,)
     if limit is not None:
@@ -153,7 +153,7 @@ def relations_from(ids: list[int]) -> list[RelationDict]:
     if not ids:
         return []
     rows = db().execute(
-        f"{_RELATION_COLUMNS} WHERE r.from_id IN (SELECT value FROM json_each(?)) ORDER BY r.id", (as_json(ids),)
+        f"{RELATION_COLUMNS} WHERE r.from_id IN (SELECT value FROM json_each(?)) ORDER BY r.id", (as_json(ids),)
     )
     return [relation_dict(row) for row in rows]
 
@@ -161,7 +161,7 @@ def relations_from(ids: list[int]) -> list[RelationDict]:
 def relations_by_id(relation_ids: list[int]) -> dict[int, RelationDict]:
     if not relation_ids:
         return {}
-    rows = db().execute(f"{_RELATION_COLUMNS} WHERE r.id IN (SELECT value FROM json_each(?))", (as_json(relation_ids),))
+    rows = db().execute(f"{RELATION_COLUMNS} WHERE r.id IN (SELECT value FROM json_each(?))", (as_json(relation_ids),))
     return {row[0]: relation_dict(row) for row in rows}
 
 
@@ -171,7 +171,7 @@ def relations_within(ids: list[int]) -> list[RelationDict]:
         return []
     ids_json = as_json(ids)
     rows = db().execute(
-        f"{_RELATION_COLUMNS} WHERE r.from_id IN (SELECT value FROM json_each(?1)) "
+        f"{RELATION_COLUMNS} WHERE r.from_id IN (SELECT value FROM json_each(?1)) "
         "AND r.to_id IN (SELECT value FROM json_each(?1)) ORDER BY r.id",
         (ids_json,),
     )
