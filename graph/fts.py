@@ -110,6 +110,8 @@ def build_match(query: str) -> str | None:
     server's `''`).
     """
     clauses: list[str] = []
+    # SQLite ends a string at NUL, which would leave an unterminated FTS5 string.
+    query = query.replace("\x00", " ")
     for match in _QUERY_PART.finditer(query):
         phrase, star, bare = match.groups()
         if bare is not None:

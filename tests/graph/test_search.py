@@ -439,3 +439,11 @@ def test_it_reads_an_unknown_namespace_as_empty(alice):
         "nextOffset": None,
     }
     assert search("org:nobody:notes", "") == {"entities": [], "relations": [], "hasMore": False, "nextOffset": None}
+
+
+def test_build_match_is_safe_with_nul_characters(alice):
+    from graph.sql import db as connection
+
+    match = build_match("0\x00x")
+    assert match is not None
+    assert connection().execute("SELECT count(*) FROM obs_fts WHERE obs_fts MATCH ?", (match,)).fetchone() == (0,)
