@@ -62,6 +62,11 @@ def items(value: Any, *, field: str) -> Sequence[Any]:
     return value
 
 
+def names(value: Any, *, field: str) -> list[str]:
+    """A list of entity names (`names`, `entityNames`), each checked like a name."""
+    return [name(item, field=f"{field}[{i}]") for i, item in enumerate(items(value, field=field))]
+
+
 def mapping(value: Any, *, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidArgument(f"{field} must be an object")

@@ -29,6 +29,7 @@ from graph.sql import (
     relations_from,
     relations_touching,
     relations_within,
+    require_entity,
     type_id,
 )
 from graph.traversal import Direction, all_simple_paths, bfs, shortest_path, steps
@@ -41,13 +42,6 @@ DEFAULT_SEARCH_LIMIT = 100
 DEFAULT_RELATIONS_LIMIT = 100
 # Neighbourhood queries return at most this many entities besides the centre (then `truncated`).
 MAX_NEIGHBOURHOOD = 1000
-
-
-def _require(ns_id: int | None, name: str) -> int:
-    found = entity_id(ns_id, name) if ns_id is not None else None
-    if found is None:
-        raise EntityNotFound(name)
-    return found
 
 
 def _page_limit(value: Any, default: int) -> int:
@@ -204,7 +198,7 @@ def search_nodes(
 
 def open_nodes(*, namespace: str, names: list[str]) -> GraphPage:
     """The named entities (missing names are skipped) and the relations touching them."""
-    requested = [limits.name(n, field=f"names[{i}]") for i, n in enumerate(limits.items(names, field="names"))]
+    requested = limits.names(names, field="names")
     ns_id = namespaces.lookup(namespace)
     if ns_id is None:
         return {"entities": [], "relations": []}
@@ -219,7 +213,7 @@ def open_nodes(*, namespace: str, names: list[str]) -> GraphPage:
 def get_entity(*, namespace: str, name: str) -> EntityDict:
     """One entity with its observations. Raises EntityNotFound."""
     ns_id = namespaces.lookup(namespace)
-    entity = load_entity(_require(ns_id, limits.name(name)))
+    entity = load_entity(require_entity(ns_id, limits.name(name)))
     if entity is None:  # deleted between the two statements
         raise EntityNotFound(name)
     return entity
@@ -231,7 +225,7 @@ class BatchGetResult(TypedDict):
 
 def batch_get_entities(*, namespace: str, names: list[str]) -> BatchGetResult:
     """Entities in the order asked, with null for each missing name."""
-    requested = [limits.name(n, field=f"names[{i}]") for i, n in enumerate(limits.items(names, field="names"))]
+    requested = limits.names(names, field="names")
     ns_id = namespaces.lookup(namespace)
     ids = entity_ids(ns_id, requested) if ns_id is not None else {}
     loaded = {e["name"]: e for e in load_entities(list(dict.fromkeys(ids.values())))}
@@ -244,7 +238,7 @@ class EntityExistsResult(TypedDict):
 
 
 def entity_exists(*, namespace: str, names: list[str]) -> EntityExistsResult:
-    requested = [limits.name(n, field=f"names[{i}]") for i, n in enumerate(limits.items(names, field="names"))]
+    requested = limits.names(names, field="names")
     ns_id = namespaces.lookup(namespace)
     ids = entity_ids(ns_id, requested) if ns_id is not None else {}
     return {"names": requested, "exists": [name in ids for name in requested]}
@@ -383,6 +377,11 @@ class DegreeResult(TypedDict):
     outDegree: int
 
 
+def _degree_result(name: str, way: Direction, in_deg: int, out_deg: int) -> DegreeResult:
+    value = {Direction.IN: in_deg, Direction.OUT: out_deg, Direction.BOTH: in_deg + out_deg}[way]
+    return {"name": name, "direction": way.value, "degree": value, "inDegree": in_deg, "outDegree": out_deg}
+
+
 def degree(*, namespace: str, name: str, direction: str | None = None) -> DegreeResult:
     """Number of relations at an entity: `out`, `in`, or `both` (default), from materialized counters."""
     way = Direction.parse(direction)
@@ -397,9 +396,7 @@ def degree(*, namespace: str, name: str, direction: str | None = None) -> Degree
     )
     if row is None:
         raise EntityNotFound(name)
-    in_deg, out_deg = row
-    value = {Direction.IN: in_deg, Direction.OUT: out_deg, Direction.BOTH: in_deg + out_deg}[way]
-    return {"name": name, "direction": way.value, "degree": value, "inDegree": in_deg, "outDegree": out_deg}
+    return _degree_result(name, way, *row)
 
 
 class DescribeResult(TypedDict):
@@ -416,11 +413,12 @@ def describe_entity(*, namespace: str, name: str, limit: int | None = None) -> D
     neighbour names: everything an agent needs to decide where to go next."""
     page_size = _page_limit(limit, DEFAULT_RELATIONS_LIMIT)
     ns_id = namespaces.lookup(namespace)
-    entity_key = _require(ns_id, limits.name(name))
+    entity_key = require_entity(ns_id, limits.name(name))
     entity = load_entity(entity_key)
     if entity is None:
         raise EntityNotFound(name)
     conn = db()
+    counts = conn.execute("SELECT in_deg, out_deg FROM graph_entity WHERE id = ?", (entity_key,)).fetchone()
     outgoing = conn.execute(
         f"{RELATION_COLUMNS} WHERE r.from_id = ? ORDER BY r.id LIMIT ?", (entity_key, page_size + 1)
     ).fetchall()
@@ -432,7 +430,7 @@ def describe_entity(*, namespace: str, name: str, limit: int | None = None) -> D
     neighbours = dict.fromkeys([r["to"] for r in out_rel] + [r["from"] for r in in_rel])
     return {
         "entity": entity,
-        "degree": degree(namespace=namespace, name=name),
+        "degree": _degree_result(name, Direction.BOTH, *counts),
         "outgoing": out_rel,
         "incoming": in_rel,
         "neighbors": list(neighbours),
@@ -461,7 +459,7 @@ def get_neighbors(
     way = Direction.parse(direction)
     hops = limits.integer(depth, field="depth", default=1, minimum=0, limit_name="MAX_NEIGHBOR_DEPTH")
     ns_id = namespaces.lookup(namespace)
-    centre = _require(ns_id, limits.name(name))
+    centre = require_entity(ns_id, limits.name(name))
     assert ns_id is not None
     type_filter: int | None = None
     if relation_type is not None:
@@ -486,7 +484,7 @@ def get_neighbors(
 def extract_subgraph(*, namespace: str, names: list[str], depth: int | None = None) -> GraphPage:
     """The entities within `depth` hops (default 1, either direction) of any of `names`, and
     every relation among them. Missing seed names are skipped."""
-    requested = [limits.name(n, field=f"names[{i}]") for i, n in enumerate(limits.items(names, field="names"))]
+    requested = limits.names(names, field="names")
     hops = limits.integer(depth, field="depth", default=1, minimum=0, limit_name="MAX_NEIGHBOR_DEPTH")
     ns_id = namespaces.lookup(namespace)
     if ns_id is None:
@@ -533,8 +531,8 @@ def find_path(
     way = Direction.parse(direction)
     hops = limits.integer(max_depth, field="maxDepth", default=16, minimum=1, limit_name="MAX_NEIGHBOR_DEPTH")
     ns_id = namespaces.lookup(namespace)
-    source = _require(ns_id, limits.name(from_, field="from"))
-    target = _require(ns_id, limits.name(to, field="to"))
+    source = require_entity(ns_id, limits.name(from_, field="from"))
+    target = require_entity(ns_id, limits.name(to, field="to"))
     found = shortest_path(source, target, direction=way, max_depth=hops)
     if found is None:
         return {"found": False, "path": [], "relations": [], "length": None}
@@ -570,8 +568,8 @@ def find_all_paths(
     hops = limits.integer(max_depth, field="maxDepth", default=6, minimum=1, limit_name="MAX_PATH_DEPTH")
     most = limits.integer(max_paths, field="maxPaths", default=50, minimum=1, limit_name="MAX_PATHS")
     ns_id = namespaces.lookup(namespace)
-    source = _require(ns_id, limits.name(from_, field="from"))
-    target = _require(ns_id, limits.name(to, field="to"))
+    source = require_entity(ns_id, limits.name(from_, field="from"))
+    target = require_entity(ns_id, limits.name(to, field="to"))
     if source == target:
         paths: list[tuple[list[int], list[int]]] = [([source], [])]
         truncated = False

@@ -22,7 +22,7 @@ from django.db import transaction
 from graph import limits, namespaces
 from graph.exceptions import EntityAlreadyExists, EntityNotFound, InvalidArgument
 from graph.fts import index_text
-from graph.sql import as_json, db, ensure_types, entity_id, entity_ids, load_entity, now, type_id
+from graph.sql import as_json, db, ensure_types, entity_id, entity_ids, load_entity, now, require_entity, type_id
 from graph.types import (
     AddedObservations,
     EntityDict,
@@ -72,10 +72,6 @@ def _relation_inputs(relations: Any) -> list[RelationDict]:
             }
         )
     return result
-
-
-def _names(values: Any, *, field: str) -> list[str]:
-    return [limits.name(value, field=f"{field}[{i}]") for i, value in enumerate(limits.items(values, field=field))]
 
 
 def _text_list(values: Any, *, field: str) -> list[str]:
@@ -140,13 +136,6 @@ def _touch(ids: list[int], stamp: str) -> None:
             "UPDATE graph_entity SET updated_at = ? WHERE id IN (SELECT value FROM json_each(?))",
             (stamp, as_json(ids)),
         )
-
-
-def _require_entity(ns_id: int | None, name: str) -> int:
-    found = entity_id(ns_id, name) if ns_id is not None else None
-    if found is None:
-        raise EntityNotFound(name)
-    return found
 
 
 # --- the operations -----------------------------------------------------------------------------
@@ -284,7 +273,7 @@ def _delete_entity_rows(ids: list[int]) -> None:
 def delete_entities(*, namespace: str, entity_names: list[str]) -> DeleteResult:
     """Delete entities with their observations and every relation at either end. Missing names
     are ignored (like the official server)."""
-    names = _names(entity_names, field="entityNames")
+    names = limits.names(entity_names, field="entityNames")
     with transaction.atomic():
         ns_id = namespaces.lookup(namespace)
         ids = list(entity_ids(ns_id, names).values()) if ns_id is not None else []
@@ -398,8 +387,8 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
         raise InvalidArgument("source and target must be different entities")
     with transaction.atomic():
         ns_id = namespaces.lookup(namespace)
-        source_id = _require_entity(ns_id, source)
-        target_id = _require_entity(ns_id, target)
+        source_id = require_entity(ns_id, source)
+        target_id = require_entity(ns_id, target)
         conn = db()
         target_bodies = _existing_bodies([target_id])[target_id]
         moved_obs: list[int] = []
@@ -459,7 +448,7 @@ def rename_entity(*, namespace: str, name: str, new_name: str) -> EntityDict:
     new_name = limits.name(new_name, field="newName")
     with transaction.atomic():
         ns_id = namespaces.lookup(namespace)
-        entity = _require_entity(ns_id, name)
+        entity = require_entity(ns_id, name)
         if new_name != name:
             assert ns_id is not None
             if entity_id(ns_id, new_name) is not None:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from django.db import connection
 from django.utils import timezone
 
+from graph.exceptions import EntityNotFound
 from graph.types import EntityDict, RelationDict
 
 
@@ -49,6 +50,14 @@ def entity_ids(ns_id: int, names: Iterable[str]) -> dict[str, int]:
 def entity_id(ns_id: int, name: str) -> int | None:
     row = db().execute("SELECT id FROM graph_entity WHERE namespace_id = ? AND name = ?", (ns_id, name)).fetchone()
     return row[0] if row else None
+
+
+def require_entity(ns_id: int | None, name: str) -> int:
+    """The id of a named entity in the namespace; EntityNotFound if it (or the namespace) is missing."""
+    found = entity_id(ns_id, name) if ns_id is not None else None
+    if found is None:
+        raise EntityNotFound(name)
+    return found
 
 
 def type_id(ns_id: int, kind: str, name: str) -> int | None:
