@@ -29,12 +29,19 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "memoryhub",
+    "memoryhub.access",
     "graph",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (admin, docs, self-service CSS) from the same process: `make run` needs no
+    # separate web server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -113,7 +120,68 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = ensure_dir(DATA_DIR / "static")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Without collectstatic, WhiteNoise serves straight from the app and project static folders.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Browser sign-in (self-service pages and the admin) -----------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "keys"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("MEMORYHUB_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Cache: rate-limit buckets and last-use markers. Redis when configured, so the limits hold
+# across server processes; otherwise per-process memory. ---------------------------------------
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "memoryhub"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "memoryhub"}
+    )
+}
+
+# --- API keys ----------------------------------------------------------------------------------
+MEMORYHUB_RATE_LIMIT = {
+    # Requests per minute per key (0 turns the limit off) and how many may arrive at once.
+    "PER_MINUTE": env_int("MEMORYHUB_RATE_LIMIT_PER_MINUTE", 1200, minimum=0),
+    "BURST": env_int("MEMORYHUB_RATE_LIMIT_BURST", 100, minimum=1),
+}
+
+# --- REST API (DRF) and its OpenAPI schema ------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["memoryhub.access.drf.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["memoryhub.access.drf.HasApiKey"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "memoryhub.http_errors.drf_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    # Keep non-ASCII text readable on the wire (names and observations are often not English).
+    "UNICODE_JSON": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MemoryHub API",
+    "DESCRIPTION": "Long-term memory for LLM agents: the knowledge graph over REST, and memory banks. "
+    "Every endpoint takes an API key (X-API-Key or Authorization: Bearer) whose grants cover the namespace.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"Direction": ["out", "in", "both"]},
+}
 
 LOG_LEVEL = env_choice("MEMORYHUB_LOG_LEVEL", "info", ["debug", "info", "warning", "error"]).upper()
 LOGGING = {

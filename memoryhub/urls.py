@@ -1,9 +1,21 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from memoryhub import views
+from memoryhub.access import banks
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("v1/graph/", include("graph.api.urls")),
+    path("v1/memory/banks/list", banks.BankListView.as_view(), name="banks-list"),
+    path("v1/memory/banks/ping", banks.BankPingView.as_view(), name="banks-ping"),
+    path("v1/memory/banks/debug", banks.BankDebugView.as_view(), name="banks-debug"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("", include("memoryhub.access.urls")),
 ]
+
+handler404 = "memoryhub.http_errors.not_found"
+handler500 = "memoryhub.http_errors.server_error"

@@ -1,0 +1,376 @@
+"""Input and output shapes of the REST graph API, one pair per endpoint.
+
+Wire names are the MCP tool argument names (`entityNames`, `relationType`, `from`, ...). Input
+serializers check the shape of the top-level arguments and map wire names to the keyword names
+of graph/operations. Lists of items (entities, relations, ...) are passed to the store as they
+are: the store validates every item (types, emptiness, size limits) with messages that name the
+exact field, the same checks for REST and MCP; `ItemList` only documents their schema.
+
+Output serializers document each response in the OpenAPI schema. Views return the store's
+result as is (it already has exactly these fields), so a 1,000-entity page is not re-serialized
+field by field; the schemathesis test checks every response against these schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+# --- building blocks ---------------------------------------------------------------------------
+
+
+def _text(**kwargs: Any) -> serializers.CharField:
+    # Names and observations are stored exactly as sent: no trimming.
+    return serializers.CharField(trim_whitespace=False, **kwargs)
+
+
+def _int(minimum: int, **kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=minimum, required=False, allow_null=True, **kwargs)
+
+
+def _direction(help_text: str = "out, in or both") -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=["out", "in", "both"], required=False, allow_null=True, help_text=help_text)
+
+
+def _names(help_text: str) -> serializers.ListField:
+    return serializers.ListField(child=_text(), help_text=help_text)
+
+
+def item_list(item: type[serializers.Serializer], help_text: str) -> serializers.Field:
+    """A list whose items the store validates; documented in the schema as a list of `item`."""
+
+    @extend_schema_field(item(many=True))
+    class ItemList(serializers.Field):
+        def to_internal_value(self, data: Any) -> Any:
+            if not isinstance(data, list):
+                raise serializers.ValidationError("must be a list")
+            return data
+
+        def to_representation(self, value: Any) -> Any:
+            return value
+
+    return ItemList(help_text=help_text)
+
+
+class Entity(serializers.Serializer):
+    name = _text()
+    entityType = _text()
+    observations = serializers.ListField(child=_text())
+
+
+class EntityIn(serializers.Serializer):
+    name = _text()
+    entityType = _text()
+    observations = serializers.ListField(child=_text(), required=False)
+
+
+def _with_from(cls: type[serializers.Serializer], field: serializers.Field) -> type[serializers.Serializer]:
+    """Add a field named `from` (a Python keyword, so it cannot be a class attribute)."""
+    cls._declared_fields = {"from": field, **cls._declared_fields}
+    return cls
+
+
+class Relation(serializers.Serializer):
+    to = _text()
+    relationType = _text()
+
+
+_with_from(Relation, _text())
+
+
+class ObservationAdditionIn(serializers.Serializer):
+    entityName = _text()
+    contents = serializers.ListField(child=_text())
+
+
+class ObservationDeletionIn(serializers.Serializer):
+    entityName = _text()
+    observations = serializers.ListField(child=_text())
+
+
+class NamespacedIn(serializers.Serializer):
+    """Every graph request may name its namespace; else X-Memory-Namespace, else the key's default."""
+
+    namespace = serializers.CharField(
+        required=False,
+        max_length=255,
+        help_text="e.g. org:team:project; default: X-Memory-Namespace or the key's default",
+    )
+
+
+class GraphPage(serializers.Serializer):
+    entities = Entity(many=True)
+    relations = Relation(many=True)
+
+
+class DeleteResult(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    deleted = serializers.IntegerField()
+
+
+class TypeCount(serializers.Serializer):
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class Degree(serializers.Serializer):
+    name = serializers.CharField()
+    direction = serializers.ChoiceField(choices=["out", "in", "both"])
+    degree = serializers.IntegerField()
+    inDegree = serializers.IntegerField()
+    outDegree = serializers.IntegerField()
+
+
+class SkippedEntity(serializers.Serializer):
+    name = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class SkippedRelation(serializers.Serializer):
+    relation = Relation()
+    reason = serializers.CharField()
+
+
+# --- writes --------------------------------------------------------------------------------------
+
+
+class CreateEntitiesIn(NamespacedIn):
+    entities = item_list(EntityIn, "entities to create; names that exist already are skipped")
+
+
+class CreateEntitiesOut(serializers.Serializer):
+    entities = Entity(many=True, help_text="the entities created")
+    skipped = SkippedEntity(many=True)
+
+
+class CreateRelationsIn(NamespacedIn):
+    relations = item_list(Relation, "relations to create, in active voice (from -relationType-> to)")
+
+
+class CreateRelationsOut(serializers.Serializer):
+    relations = Relation(many=True, help_text="the relations created")
+    skipped = SkippedRelation(many=True)
+
+
+class AddObservationsIn(NamespacedIn):
+    observations = item_list(ObservationAdditionIn, "observations to add per entity; all or nothing")
+
+
+class AddedObservations(serializers.Serializer):
+    entityName = serializers.CharField()
+    addedObservations = serializers.ListField(child=serializers.CharField())
+
+
+class AddObservationsOut(serializers.Serializer):
+    results = AddedObservations(many=True)
+
+
+class DeleteEntitiesIn(NamespacedIn):
+    entityNames = _names("entities to delete, with their relations")
+
+
+class DeleteObservationsIn(NamespacedIn):
+    deletions = item_list(ObservationDeletionIn, "observations to delete per entity")
+
+
+class DeleteRelationsIn(NamespacedIn):
+    relations = item_list(Relation, "relations to delete (exact from, to and relationType)")
+
+
+class UpsertEntitiesIn(NamespacedIn):
+    entities = item_list(EntityIn, "entities to create, or to add new observations to if they exist")
+
+
+class UpdatedEntity(serializers.Serializer):
+    name = serializers.CharField()
+    addedObservations = serializers.ListField(child=serializers.CharField())
+
+
+class UpsertEntitiesOut(serializers.Serializer):
+    created = Entity(many=True)
+    updated = UpdatedEntity(many=True)
+
+
+class MergeEntitiesIn(NamespacedIn):
+    source = _text(help_text="the entity merged away (deleted)")
+    target = _text(help_text="the entity that receives observations and relations")
+
+
+class MergeEntitiesOut(serializers.Serializer):
+    entity = Entity()
+    movedObservations = serializers.IntegerField()
+    droppedDuplicateObservations = serializers.IntegerField()
+    movedRelations = serializers.IntegerField()
+    droppedRelations = serializers.IntegerField()
+
+
+class RenameEntityIn(NamespacedIn):
+    name = _text()
+    newName = _text()
+
+
+class CompactIn(serializers.Serializer):
+    pass
+
+
+class CompactOut(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    walCheckpoint = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
+    freedPages = serializers.IntegerField()
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+class ReadGraphIn(NamespacedIn):
+    entityType = _text(required=False, allow_null=True)
+    cursor = serializers.CharField(required=False, allow_null=True, help_text="nextCursor of the previous page")
+    offset = _int(0)
+    limit = _int(1)
+
+
+class ReadGraphOut(GraphPage):
+    hasMore = serializers.BooleanField()
+    nextCursor = serializers.CharField(allow_null=True)
+
+
+class SearchNodesIn(NamespacedIn):
+    query = _text(allow_blank=True, help_text='words (prefix-matched) or "quoted phrases"; empty: all')
+    entityType = _text(required=False, allow_null=True)
+    limit = _int(1)
+    offset = _int(0)
+
+
+class SearchNodesOut(GraphPage):
+    hasMore = serializers.BooleanField()
+    nextOffset = serializers.IntegerField(allow_null=True)
+
+
+class OpenNodesIn(NamespacedIn):
+    names = _names("entity names; missing names are skipped")
+
+
+class NameIn(NamespacedIn):
+    name = _text()
+
+
+class BatchGetEntitiesIn(NamespacedIn):
+    names = _names("entity names")
+
+
+class BatchGetEntitiesOut(serializers.Serializer):
+    entities = Entity(many=True, allow_null=True, help_text="one per name, in order; null where missing")
+
+
+class EntityExistsIn(NamespacedIn):
+    names = _names("entity names")
+
+
+class EntityExistsOut(serializers.Serializer):
+    names = serializers.ListField(child=serializers.CharField())
+    exists = serializers.ListField(child=serializers.BooleanField())
+
+
+class GraphStatsOut(serializers.Serializer):
+    entities = serializers.IntegerField()
+    relations = serializers.IntegerField()
+    observations = serializers.IntegerField()
+    memories = serializers.IntegerField()
+    entityTypes = serializers.IntegerField()
+    relationTypes = serializers.IntegerField()
+
+
+class TypeListOut(serializers.Serializer):
+    types = TypeCount(many=True)
+
+
+class SearchRelationsIn(NamespacedIn):
+    to = _text(required=False, allow_null=True)
+    relationType = _text(required=False, allow_null=True)
+    limit = _int(1)
+    offset = _int(0)
+
+
+_with_from(SearchRelationsIn, _text(required=False, allow_null=True))
+
+
+class SearchRelationsOut(serializers.Serializer):
+    relations = Relation(many=True)
+    hasMore = serializers.BooleanField()
+    nextOffset = serializers.IntegerField(allow_null=True)
+
+
+class DegreeIn(NamespacedIn):
+    name = _text()
+    direction = _direction("out, in or both (default)")
+
+
+class DescribeEntityIn(NamespacedIn):
+    name = _text()
+    limit = _int(1, help_text="at most this many relations each way")
+
+
+class DescribeEntityOut(serializers.Serializer):
+    entity = Entity()
+    degree = Degree()
+    outgoing = Relation(many=True)
+    incoming = Relation(many=True)
+    neighbors = serializers.ListField(child=serializers.CharField())
+    hasMoreRelations = serializers.BooleanField()
+
+
+class GetNeighborsIn(NamespacedIn):
+    name = _text()
+    direction = _direction()
+    relationType = _text(required=False, allow_null=True)
+    depth = _int(0)
+
+
+class GetNeighborsOut(GraphPage):
+    distances = serializers.DictField(child=serializers.IntegerField())
+    truncated = serializers.BooleanField()
+
+
+class ExtractSubgraphIn(NamespacedIn):
+    names = _names("seed entities")
+    depth = _int(0)
+
+
+class FindPathIn(NamespacedIn):
+    to = _text()
+    direction = _direction("both (default: relations are undirected), out or in")
+    maxDepth = _int(1)
+
+
+_with_from(FindPathIn, _text())
+
+
+class FindPathOut(serializers.Serializer):
+    found = serializers.BooleanField()
+    path = serializers.ListField(child=serializers.CharField())
+    relations = Relation(many=True)
+    length = serializers.IntegerField(allow_null=True)
+
+
+class FindAllPathsIn(FindPathIn):
+    maxPaths = _int(1)
+
+
+class FindAllPathsOut(serializers.Serializer):
+    paths = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+    relations = serializers.ListField(child=Relation(many=True))
+    count = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+
+
+class ExportGraphIn(NamespacedIn):
+    format = serializers.ChoiceField(choices=["json", "jsonl", "mermaid", "dot"], required=False, allow_null=True)
+
+
+class ExportGraphOut(serializers.Serializer):
+    format = serializers.CharField()
+    content = serializers.CharField()

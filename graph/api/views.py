@@ -1,0 +1,124 @@
+"""REST graph API: one POST endpoint per graph operation, `/v1/graph/<operation>`.
+
+Each view is the same three steps (check the input shape, map wire names to keyword names,
+`graph.operations.perform`), so the views are generated from one table. Authentication, grants,
+rate limiting and error translation happen in shared code, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from graph.api import serializers as s
+from graph.operations import OPERATIONS, perform
+from memoryhub.access.permissions import Access
+from memoryhub.api_schema import ERROR_RESPONSES
+
+# Wire (MCP) argument names whose Python keyword differs.
+KEYWORDS = {
+    "from": "from_",
+    "entityNames": "entity_names",
+    "newName": "new_name",
+    "entityType": "entity_type",
+    "relationType": "relation_type",
+    "maxDepth": "max_depth",
+    "maxPaths": "max_paths",
+}
+NAMESPACE_HEADER = OpenApiParameter(
+    "X-Memory-Namespace",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The namespace, when the body has no `namespace`; else the key's default namespace is used.",
+)
+
+
+class GraphOperationView(APIView):
+    operation: str
+    input_serializer: type[serializers.Serializer]
+
+    def post(self, request: Request) -> Response:
+        body = request.data if isinstance(request.data, dict) else None
+        if body is None:
+            raise serializers.ValidationError({"non_field_errors": ["the request body must be a JSON object"]})
+        checked = self.input_serializer(data=body)
+        checked.is_valid(raise_exception=True)
+        arguments: dict[str, Any] = dict(checked.validated_data)
+        namespace = arguments.pop("namespace", None) or request.headers.get("X-Memory-Namespace") or None
+        assert isinstance(request.auth, Access)
+        result = perform(
+            request.auth,
+            self.operation,
+            namespace=namespace,
+            **{KEYWORDS.get(wire, wire): value for wire, value in arguments.items()},
+        )
+        return Response(result)
+
+
+def _endpoint(operation: str, request: type[serializers.Serializer], response: Any) -> type[GraphOperationView]:
+    spec = OPERATIONS[operation]
+    doc = (spec.function.__doc__ or "").strip()
+    summary, _, description = doc.partition("\n\n")
+    kind = "read" if spec.read_only else "write"
+    if spec.database_wide:
+        access_note = "Needs a key with a write grant on `*` (it affects every namespace)."
+    else:
+        access_note = f"Needs a {kind} grant on the namespace."
+    view = type(
+        f"{operation.title().replace('_', '')}View",
+        (GraphOperationView,),
+        {
+            "operation": operation,
+            "input_serializer": request,
+        },
+    )
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id=operation,
+            tags=["graph"],
+            summary=" ".join(summary.split()),
+            description=f"{' '.join(description.split())}\n\n{access_note}".strip(),
+            request=request,
+            responses={200: response, **ERROR_RESPONSES},
+            parameters=[] if spec.database_wide else [NAMESPACE_HEADER],
+        )
+    )(view)
+
+
+_ENDPOINTS: list[tuple[str, type[serializers.Serializer], Any]] = [
+    ("create_entities", s.CreateEntitiesIn, s.CreateEntitiesOut),
+    ("create_relations", s.CreateRelationsIn, s.CreateRelationsOut),
+    ("add_observations", s.AddObservationsIn, s.AddObservationsOut),
+    ("delete_entities", s.DeleteEntitiesIn, s.DeleteResult),
+    ("delete_observations", s.DeleteObservationsIn, s.DeleteResult),
+    ("delete_relations", s.DeleteRelationsIn, s.DeleteResult),
+    ("upsert_entities", s.UpsertEntitiesIn, s.UpsertEntitiesOut),
+    ("merge_entities", s.MergeEntitiesIn, s.MergeEntitiesOut),
+    ("rename_entity", s.RenameEntityIn, s.Entity),
+    ("compact", s.CompactIn, s.CompactOut),
+    ("read_graph", s.ReadGraphIn, s.ReadGraphOut),
+    ("search_nodes", s.SearchNodesIn, s.SearchNodesOut),
+    ("open_nodes", s.OpenNodesIn, s.GraphPage),
+    ("get_entity", s.NameIn, s.Entity),
+    ("batch_get_entities", s.BatchGetEntitiesIn, s.BatchGetEntitiesOut),
+    ("entity_exists", s.EntityExistsIn, s.EntityExistsOut),
+    ("graph_stats", s.NamespacedIn, s.GraphStatsOut),
+    ("list_entity_types", s.NamespacedIn, s.TypeListOut),
+    ("list_relation_types", s.NamespacedIn, s.TypeListOut),
+    ("search_relations", s.SearchRelationsIn, s.SearchRelationsOut),
+    ("degree", s.DegreeIn, s.Degree),
+    ("describe_entity", s.DescribeEntityIn, s.DescribeEntityOut),
+    ("get_neighbors", s.GetNeighborsIn, s.GetNeighborsOut),
+    ("extract_subgraph", s.ExtractSubgraphIn, s.GraphPage),
+    ("find_path", s.FindPathIn, s.FindPathOut),
+    ("find_all_paths", s.FindAllPathsIn, s.FindAllPathsOut),
+    ("export_graph", s.ExportGraphIn, s.ExportGraphOut),
+]
+VIEWS: dict[str, type[GraphOperationView]] = {name: _endpoint(name, i, o) for name, i, o in _ENDPOINTS}

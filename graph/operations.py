@@ -1,0 +1,79 @@
+"""Every graph operation by its public name, with the permission it needs.
+
+This is the one place where a caller's grants are checked against a graph call: the REST API
+(graph/api) and the MCP tools both go through `perform`, never straight to services/selectors.
+Names are the MCP tool names; the argument names here are the Python keyword names of the
+service or selector (each edge maps its wire names, such as `from` or `entityNames`, to them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graph import namespaces, selectors, services
+from memoryhub.access.permissions import Access, Permission
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    function: Callable[..., Any]
+    permission: Permission
+    # Database-wide operations (compact) take no namespace and need an operator key ('*' write).
+    database_wide: bool = False
+
+    @property
+    def read_only(self) -> bool:
+        return self.permission is Permission.READ
+
+
+_READ, _WRITE = Permission.READ, Permission.WRITE
+
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in [
+        Operation("create_entities", services.create_entities, _WRITE),
+        Operation("create_relations", services.create_relations, _WRITE),
+        Operation("add_observations", services.add_observations, _WRITE),
+        Operation("delete_entities", services.delete_entities, _WRITE),
+        Operation("delete_observations", services.delete_observations, _WRITE),
+        Operation("delete_relations", services.delete_relations, _WRITE),
+        Operation("upsert_entities", services.upsert_entities, _WRITE),
+        Operation("merge_entities", services.merge_entities, _WRITE),
+        Operation("rename_entity", services.rename_entity, _WRITE),
+        Operation("compact", services.compact, _WRITE, database_wide=True),
+        Operation("read_graph", selectors.read_graph, _READ),
+        Operation("search_nodes", selectors.search_nodes, _READ),
+        Operation("open_nodes", selectors.open_nodes, _READ),
+        Operation("get_entity", selectors.get_entity, _READ),
+        Operation("batch_get_entities", selectors.batch_get_entities, _READ),
+        Operation("entity_exists", selectors.entity_exists, _READ),
+        Operation("graph_stats", selectors.graph_stats, _READ),
+        Operation("list_entity_types", selectors.list_entity_types, _READ),
+        Operation("list_relation_types", selectors.list_relation_types, _READ),
+        Operation("search_relations", selectors.search_relations, _READ),
+        Operation("degree", selectors.degree, _READ),
+        Operation("describe_entity", selectors.describe_entity, _READ),
+        Operation("get_neighbors", selectors.get_neighbors, _READ),
+        Operation("extract_subgraph", selectors.extract_subgraph, _READ),
+        Operation("find_path", selectors.find_path, _READ),
+        Operation("find_all_paths", selectors.find_all_paths, _READ),
+        Operation("export_graph", selectors.export_graph, _READ),
+    ]
+}
+
+
+def perform(access: Access, name: str, /, *, namespace: str | None, **arguments: Any) -> Any:
+    """Run operation `name` for `access` in `namespace` (None: the key's default namespace).
+
+    Raises NamespaceRequired, NamespaceForbidden or OperatorOnly before anything is read or
+    written; domain errors of the operation itself pass through unchanged."""
+    operation = OPERATIONS[name]
+    if operation.database_wide:
+        access.require_operator(name)
+        return operation.function(**arguments)
+    target = namespaces.validate(access.resolve_namespace(namespace))
+    access.require(target, operation.permission)
+    return operation.function(namespace=target, **arguments)
