@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The browser tests (tests/browser) drive Debian's chromium; Playwright's own browsers are not used.
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install run test lint fmt migrations-check bench clean
 
@@ -21,7 +23,13 @@ run: $(STAMP)
 	$(PY) manage.py bootstrap
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) memoryhub.asgi:application
 
-test: $(STAMP)
+# Installed through apt only when missing (with sudo when not root and sudo exists).
+$(CHROMIUM):
+	test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 

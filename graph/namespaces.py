@@ -14,7 +14,8 @@ from graph.sql import db, now
 
 MAX_NAMESPACE_LENGTH = 255
 _SEGMENT = r"[A-Za-z0-9_.@+\-]+"
-_NAMESPACE = re.compile(rf"{_SEGMENT}(?::{_SEGMENT})*")
+PATTERN = rf"^{_SEGMENT}(?::{_SEGMENT})*$"  # also published in the OpenAPI schema
+_NAMESPACE = re.compile(PATTERN)
 
 
 def validate(name: Any) -> str:

@@ -1,13 +1,67 @@
-"""Shared fixtures. Tests run against a real SQLite file (see settings DATABASES TEST NAME)."""
+"""Shared fixtures. Tests run against a real SQLite file (see settings DATABASES TEST NAME).
+
+Personas (after healthchecks' alice/bob/charlie): each is a real user with a real API key made
+by the access services, so tests exercise the same path as production callers.
+
+- alice: write on `org:alice:*`, default namespace `org:alice:notes`
+- bob: write on `org:bob:*`, default namespace `org:bob:notes`
+- carol: read only on `org:alice:*` (a colleague who may look but not touch)
+- root: a superuser whose key has write on `*` (an operator)
+"""
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import dataclass
 
-# Two tenants that must never see each other's data (the store is scoped by namespace; the API
-# keys of the access layer map onto these).
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.core.cache import caches
+
+from memoryhub.access import services
+from memoryhub.access.models import ApiKey
+
+# Personas are made for most tests; PBKDF2's deliberate slowness would dominate the suite.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Two tenants that must never see each other's data.
 ALICE = "org:alice:notes"
 BOB = "org:bob:notes"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Persona:
+    user: AbstractUser
+    key: ApiKey
+    secret: str
+    namespace: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers for django.test.Client (HTTP_ form)."""
+        return {"HTTP_X_API_KEY": self.secret}
+
+
+def make_persona(username: str, grants: list[tuple[str, str]], namespace: str, *, superuser: bool = False) -> Persona:
+    user_model = get_user_model()
+    if superuser:
+        user = user_model.objects.create_superuser(username=username, email="", password=PASSWORD)
+    else:
+        user = user_model.objects.create_user(username=username, email="", password=PASSWORD)
+    created = services.api_key_create(
+        owner=user, name=f"{username}'s key", grants=grants, default_namespace=namespace, source="command"
+    )
+    return Persona(user=user, key=created.key, secret=created.secret, namespace=namespace)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate-limit buckets and last-use markers are keyed by key id, and ids repeat between tests.
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
 
 
 @pytest.fixture
@@ -18,3 +72,23 @@ def alice(db) -> str:
 @pytest.fixture
 def bob(db) -> str:
     return BOB
+
+
+@pytest.fixture
+def alice_key(db) -> Persona:
+    return make_persona("alice", [("org:alice:*", "write")], ALICE)
+
+
+@pytest.fixture
+def bob_key(db) -> Persona:
+    return make_persona("bob", [("org:bob:*", "write")], BOB)
+
+
+@pytest.fixture
+def carol_key(db) -> Persona:
+    return make_persona("carol", [("org:alice:*", "read")], ALICE)
+
+
+@pytest.fixture
+def root_key(db) -> Persona:
+    return make_persona("root", [("*", "write")], "default", superuser=True)

@@ -18,12 +18,27 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from graph import namespaces
+
 # --- building blocks ---------------------------------------------------------------------------
+
+
+class StrictCharField(serializers.CharField):
+    """A string that must be a JSON string: DRF would otherwise turn 5 or 1e-9 into "5"/"1e-09"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictRegexField(serializers.RegexField, StrictCharField):
+    pass
 
 
 def _text(**kwargs: Any) -> serializers.CharField:
     # Names and observations are stored exactly as sent: no trimming.
-    return serializers.CharField(trim_whitespace=False, **kwargs)
+    return StrictCharField(trim_whitespace=False, **kwargs)
 
 
 def _int(minimum: int, **kwargs: Any) -> serializers.IntegerField:
@@ -66,10 +81,10 @@ class EntityIn(serializers.Serializer):
     observations = serializers.ListField(child=_text(), required=False)
 
 
-def _with_from(cls: type[serializers.Serializer], field: serializers.Field) -> type[serializers.Serializer]:
-    """Add a field named `from` (a Python keyword, so it cannot be a class attribute)."""
-    cls._declared_fields = {"from": field, **cls._declared_fields}
-    return cls
+def _with_field(cls: type[serializers.Serializer], name: str, field: serializers.Field) -> None:
+    """Add a field whose name cannot be a class attribute: `from` is a Python keyword, and
+    `source` would shadow the attribute of the same name every DRF field has."""
+    cls._declared_fields = {name: field, **cls._declared_fields}
 
 
 class Relation(serializers.Serializer):
@@ -77,7 +92,7 @@ class Relation(serializers.Serializer):
     relationType = _text()
 
 
-_with_from(Relation, _text())
+_with_field(Relation, "from", _text())
 
 
 class ObservationAdditionIn(serializers.Serializer):
@@ -93,10 +108,11 @@ class ObservationDeletionIn(serializers.Serializer):
 class NamespacedIn(serializers.Serializer):
     """Every graph request may name its namespace; else X-Memory-Namespace, else the key's default."""
 
-    namespace = serializers.CharField(
+    namespace = StrictRegexField(
+        namespaces.PATTERN,
         required=False,
-        max_length=255,
-        help_text="e.g. org:team:project; default: X-Memory-Namespace or the key's default",
+        max_length=namespaces.MAX_NAMESPACE_LENGTH,
+        help_text="e.g. org:team:project; default: the X-Memory-Namespace header, else the key's default namespace",
     )
 
 
@@ -195,8 +211,10 @@ class UpsertEntitiesOut(serializers.Serializer):
 
 
 class MergeEntitiesIn(NamespacedIn):
-    source = _text(help_text="the entity merged away (deleted)")
     target = _text(help_text="the entity that receives observations and relations")
+
+
+_with_field(MergeEntitiesIn, "source", _text(help_text="the entity merged away (deleted)"))
 
 
 class MergeEntitiesOut(serializers.Serializer):
@@ -228,7 +246,7 @@ class CompactOut(serializers.Serializer):
 
 class ReadGraphIn(NamespacedIn):
     entityType = _text(required=False, allow_null=True)
-    cursor = serializers.CharField(required=False, allow_null=True, help_text="nextCursor of the previous page")
+    cursor = StrictCharField(required=False, allow_null=True, help_text="nextCursor of the previous page")
     offset = _int(0)
     limit = _int(1)
 
@@ -262,8 +280,14 @@ class BatchGetEntitiesIn(NamespacedIn):
     names = _names("entity names")
 
 
+# drf-spectacular drops `allow_null` of a list's child serializer; spell the items out.
+@extend_schema_field({"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/Entity"}], "nullable": True}})
+class EntityOrNullList(serializers.ListField):
+    child = Entity(allow_null=True)
+
+
 class BatchGetEntitiesOut(serializers.Serializer):
-    entities = Entity(many=True, allow_null=True, help_text="one per name, in order; null where missing")
+    entities = EntityOrNullList(help_text="one per name, in order; null where missing")
 
 
 class EntityExistsIn(NamespacedIn):
@@ -295,7 +319,7 @@ class SearchRelationsIn(NamespacedIn):
     offset = _int(0)
 
 
-_with_from(SearchRelationsIn, _text(required=False, allow_null=True))
+_with_field(SearchRelationsIn, "from", _text(required=False, allow_null=True))
 
 
 class SearchRelationsOut(serializers.Serializer):
@@ -346,7 +370,7 @@ class FindPathIn(NamespacedIn):
     maxDepth = _int(1)
 
 
-_with_from(FindPathIn, _text())
+_with_field(FindPathIn, "from", _text())
 
 
 class FindPathOut(serializers.Serializer):

@@ -46,6 +46,11 @@ def key_from_request(
     return None
 
 
+def query_key_allowed(method: str, accept: str) -> bool:
+    """`?key=` is for Server-Sent Events GETs only: EventSource cannot send headers."""
+    return method.upper() == "GET" and "text/event-stream" in accept.lower()
+
+
 def verify_key(raw: str | None) -> ApiKey:
     """The active key (not revoked, not expired, owner still active) whose secret is `raw`.
     Raises NotAuthenticated, with one message for every kind of failure."""

@@ -32,7 +32,7 @@ def allowed_grants(user: AbstractBaseUser) -> list[Grant]:
     grants = [Grant(own_pattern(user), Permission.WRITE)] if own_namespace_allowed(user) else []
     grants += [
         Grant(row.pattern, Permission.parse(row.permission))
-        for row in NamespaceAllowance.objects.filter(user=user).order_by("pattern")
+        for row in NamespaceAllowance.objects.filter(user_id=user.pk).order_by("pattern")
     ]
     return grants
 
@@ -43,7 +43,7 @@ def user_access(user: AbstractBaseUser) -> Access:
 
 
 def keys_for_user(user: AbstractBaseUser) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(owner=user).prefetch_related("grants").order_by("-created_at")
+    return ApiKey.objects.filter(owner_id=user.pk).prefetch_related("grants").order_by("-created_at")
 
 
 def _pattern_filter(pattern: str) -> Q:

@@ -43,7 +43,7 @@ def _audit(
     real_actor = actor if isinstance(actor, AbstractBaseUser) and actor.pk is not None else None
     AuditEvent.objects.create(
         action=action,
-        actor=real_actor,
+        actor_id=real_actor.pk if real_actor else None,
         actor_name=real_actor.get_username() if real_actor else "",
         source=source,
         key=key,
@@ -104,7 +104,7 @@ def api_key_create(
     while ApiKey.objects.filter(prefix=prefix).exists():  # 2^32 prefixes: a clash is rare, not impossible
         prefix, secret = keys.new_key()
     key = ApiKey.objects.create(
-        owner=owner,
+        owner_id=owner.pk,
         name=name,
         prefix=prefix,
         secret_hash=keys.digest(secret),
@@ -138,6 +138,7 @@ def api_key_create_for_self(
 ) -> CreatedKey:
     """A user creating their own key: every grant must lie within what the operator allows
     them (`selectors.allowed_grants`), and the default namespace must be one the key can read."""
+    _clean_key_fields(name, expires_at, default_namespace)
     parsed = _parse_grants(grants)
     if not parsed:
         raise InvalidKeyRequest("choose at least one namespace for the key", field="grants")
@@ -255,7 +256,7 @@ def allowance_set(
     """Let `user` grant up to `permission` on `pattern` to keys they create themselves."""
     (grant,) = _parse_grants([(pattern, permission)])
     row, created = NamespaceAllowance.objects.get_or_create(
-        user=user, pattern=grant.pattern, defaults={"permission": grant.permission.label}
+        user_id=user.pk, pattern=grant.pattern, defaults={"permission": grant.permission.label}
     )
     if created:
         _audit(action=AuditEvent.Action.ALLOWANCE_ADDED, actor=actor, source=source, subject=user, allowance=str(grant))
@@ -275,7 +276,7 @@ def allowance_set(
 
 @transaction.atomic
 def allowance_remove(*, user: AbstractBaseUser, pattern: str, actor: Actor = None, source: str) -> bool:
-    deleted, _ = NamespaceAllowance.objects.filter(user=user, pattern=pattern).delete()
+    deleted, _ = NamespaceAllowance.objects.filter(user_id=user.pk, pattern=pattern).delete()
     if deleted:
         _audit(action=AuditEvent.Action.ALLOWANCE_REMOVED, actor=actor, source=source, subject=user, pattern=pattern)
     return bool(deleted)

@@ -1,0 +1,42 @@
+"""API-key authentication for Channels consumers (ASGI middleware), through the shared path.
+
+Sets `scope["access"]` to the key's Access, or to None with the reason in
+`scope["access_error"]` (NotAuthenticated or RateLimited); the consumer answers in its own
+protocol (an HTTP 401 for MCP, a closed socket, ...). `?key=` is honoured for SSE GETs only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from channels.db import database_sync_to_async
+from django.utils.datastructures import CaseInsensitiveMapping
+
+from memoryhub.access import authentication
+from memoryhub.access.exceptions import AccessError
+
+
+class ApiKeyMiddleware:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] in ("http", "websocket"):
+            headers = CaseInsensitiveMapping(
+                {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", [])}
+            )
+            query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+            raw = authentication.key_from_request(
+                headers,
+                query,
+                allow_query=authentication.query_key_allowed(scope.get("method", "GET"), headers.get("Accept", "")),
+            )
+            scope = dict(scope)
+            try:
+                scope["access"] = await database_sync_to_async(authentication.authenticate)(raw)
+                scope["access_error"] = None
+            except AccessError as error:
+                scope["access"] = None
+                scope["access_error"] = error
+        return await self.inner(scope, receive, send)

@@ -1,0 +1,439 @@
+"""The self-service pages in the browser: sign-in, "My keys", namespace browsing.
+
+Driven through Django's test Client against the real database; keys made on the page are
+checked with the same `authenticate` every API uses.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from graph import services as graph
+from memoryhub.access import services
+from memoryhub.access.authentication import authenticate
+from memoryhub.access.exceptions import NotAuthenticated
+from memoryhub.access.models import ApiKey
+from memoryhub.access.permissions import Permission
+from memoryhub.access.secrets import prefix_of
+from tests.conftest import PASSWORD
+
+ALICE_OWN = "user:alice:default"
+BOB_OWN = "user:bob:default"
+
+
+@pytest.fixture
+def alice_client(client: Client, alice_key) -> Client:
+    client.force_login(alice_key.user)
+    return client
+
+
+def key_form(**overrides: str) -> dict[str, str]:
+    """What the create form posts for alice by default: her own space with write, 90 days."""
+    data = {
+        "name": "laptop",
+        "grant_0_pattern": "user:alice:*",
+        "grant_0_permission": "write",
+        "expires": "90",
+        "expires_on": "",
+        "default_namespace": ALICE_OWN,
+    }
+    data.update(overrides)
+    return data
+
+
+def secret_on(html: str) -> str | None:
+    match = re.search(r'id="new-key-secret"[^>]*>([^<]+)<', html)
+    return match.group(1) if match else None
+
+
+def add_entities(namespace: str, *names: str, observation: str = "likes tea") -> None:
+    graph.create_entities(
+        namespace=namespace,
+        entities=[{"name": name, "entityType": "person", "observations": [f"{name} {observation}"]} for name in names],
+    )
+
+
+# --- sign-in ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/keys/", "/namespaces/", f"/namespaces/{ALICE_OWN}/", f"/namespaces/{ALICE_OWN}/entities/Ada"],
+)
+def test_pages_redirect_anonymous_visitors_to_sign_in(client, db, path):
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login") + "?next=")
+
+
+def test_home_sends_visitors_to_sign_in_and_users_to_their_keys(client, alice_key):
+    assert client.get("/")["Location"] == reverse("login")
+    client.force_login(alice_key.user)
+    assert client.get("/")["Location"] == reverse("keys")
+
+
+def test_signing_in_with_the_password_lands_on_my_keys(client, alice_key):
+    page = client.get(reverse("login"))
+    assert page.status_code == 200
+    assert b'<html lang="en">' in page.content
+    assert b'for="id_username"' in page.content
+
+    response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("keys")
+
+
+def test_a_wrong_password_is_refused_on_the_form(client, alice_key):
+    response = client.post(reverse("login"), {"username": "alice", "password": "wrong"})
+
+    assert response.status_code == 200
+    assert b"correct username and password" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_signing_out_takes_a_post_not_a_link(alice_client):
+    assert alice_client.get(reverse("logout")).status_code == 405
+
+    response = alice_client.post(reverse("logout"))
+
+    assert response["Location"] == reverse("login")
+    assert alice_client.get(reverse("keys")).status_code == 302
+
+
+def test_staff_see_a_link_to_the_admin_and_others_do_not(client, alice_key, root_key):
+    client.force_login(alice_key.user)
+    assert b'href="/admin/"' not in client.get(reverse("keys")).content
+    client.force_login(root_key.user)
+    assert b'href="/admin/"' in client.get(reverse("keys")).content
+
+
+# --- my keys: create --------------------------------------------------------------------------------
+
+
+def test_create_form_offers_the_users_own_space_with_the_default_namespace_prefilled(alice_client):
+    html = alice_client.get(reverse("keys")).content.decode()
+
+    assert 'name="grant_0_pattern"' in html
+    assert 'value="user:alice:*"' in html
+    assert f'value="{ALICE_OWN}"' in html
+    assert re.search(r'<option value="write" selected>', html)
+
+
+def test_a_new_keys_secret_is_shown_once_and_authenticates(alice_client, alice_key):
+    response = alice_client.post(reverse("keys"), key_form())
+
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    html = response.content.decode()
+    secret = secret_on(html)
+    assert secret
+    assert "will not be shown again" in html
+    key = ApiKey.objects.get(owner=alice_key.user, name="laptop")
+    assert prefix_of(secret) == key.prefix
+    access = authenticate(secret)
+    assert access.key_id == key.pk
+    assert access.can("user:alice:notes", Permission.WRITE)
+    assert not access.can("org:alice:notes", Permission.READ)
+    assert access.default_namespace == ALICE_OWN
+    # Never again: not on the list page, not in the session.
+    listing = alice_client.get(reverse("keys")).content.decode()
+    assert key.prefix in listing
+    assert secret not in listing
+    assert secret not in str(dict(alice_client.session.items()))
+
+
+def test_a_key_can_be_narrowed_to_one_namespace_read_only_with_an_expiry_date(alice_client, alice_key):
+    response = alice_client.post(
+        reverse("keys"),
+        key_form(
+            grant_0_pattern="user:alice:project",
+            grant_0_permission="read",
+            expires="date",
+            expires_on="2999-01-31",
+            default_namespace="",
+        ),
+    )
+
+    access = authenticate(secret_on(response.content.decode()))
+    assert access.can("user:alice:project", Permission.READ)
+    assert not access.can("user:alice:project", Permission.WRITE)
+    assert not access.can("user:alice:other", Permission.READ)
+    key = ApiKey.objects.get(pk=access.key_id)
+    assert key.expires_at.date().isoformat() == "2999-01-31"
+    assert key.default_namespace == ""
+
+
+def test_a_grant_outside_the_users_allowances_is_refused_next_to_the_field(alice_client, alice_key):
+    response = alice_client.post(
+        reverse("keys"), key_form(grant_0_pattern="org:bob:*", default_namespace="org:bob:notes")
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert secret_on(html) is None
+    assert re.search(r'id="id_grant_0_pattern_error"[^>]*><li>you may not grant write on &#x27;org:bob:\*&#x27;', html)
+    assert 'aria-invalid="true"' in html
+    assert not ApiKey.objects.filter(owner=alice_key.user, name="laptop").exists()
+
+
+def test_write_is_only_offered_where_the_operator_allowed_write(alice_client, alice_key):
+    services.allowance_set(user=alice_key.user, pattern="team:shared", permission="read", source="command")
+    html = alice_client.get(reverse("keys")).content.decode()
+    select = re.search(r'<select name="grant_1_permission".*?</select>', html, re.S).group(0)
+    assert 'value="read"' in select
+    assert 'value="write"' not in select
+
+    response = alice_client.post(
+        reverse("keys"),
+        key_form(grant_1_pattern="team:shared", grant_1_permission="write"),
+    )
+
+    assert secret_on(response.content.decode()) is None
+    assert "You may not grant “write” here." in response.content.decode()
+    assert not ApiKey.objects.filter(owner=alice_key.user, name="laptop").exists()
+
+
+def test_an_operator_allowance_can_be_granted_read_only(alice_client, alice_key):
+    services.allowance_set(user=alice_key.user, pattern="team:shared", permission="read", source="command")
+
+    response = alice_client.post(reverse("keys"), key_form(grant_1_pattern="team:shared", grant_1_permission="read"))
+
+    access = authenticate(secret_on(response.content.decode()))
+    assert access.can("team:shared", Permission.READ)
+    assert access.can(ALICE_OWN, Permission.WRITE)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"name": ""}, "name", "This field is required."),
+        ({"grant_0_permission": ""}, None, "choose at least one namespace"),
+        ({"grant_0_pattern": "not a pattern!"}, "grant_0_pattern", "is not a namespace pattern"),
+        ({"default_namespace": "org:other:x"}, "default_namespace", "is not covered by the key"),
+        ({"expires": "date"}, "expires_on", "Choose the day the key stops working."),
+        ({"expires": "date", "expires_on": "2001-01-01"}, "expires_on", "the expiry must be in the future"),
+    ],
+)
+def test_invalid_key_requests_are_refused_with_the_reason_on_the_form(
+    alice_client, alice_key, overrides, field, message
+):
+    response = alice_client.post(reverse("keys"), key_form(**overrides))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert secret_on(html) is None
+    assert message in html.replace("&#x27;", "'")
+    if field:
+        assert f'id="id_{field}_error"' in html
+    assert not ApiKey.objects.filter(owner=alice_key.user, name="laptop").exists()
+
+
+def test_a_superuser_may_grant_any_namespace(client, root_key):
+    client.force_login(root_key.user)
+
+    response = client.post(
+        reverse("keys"),
+        {
+            "name": "ops",
+            "grant_0_pattern": "user:root:*",
+            "grant_0_permission": "",
+            "grant_1_pattern": "org:*",
+            "grant_1_permission": "read",
+            "expires": "never",
+            "default_namespace": "",
+        },
+    )
+
+    access = authenticate(secret_on(response.content.decode()))
+    assert access.can("org:bob:notes", Permission.READ)
+    assert not access.can("org:bob:notes", Permission.WRITE)
+    assert ApiKey.objects.get(pk=access.key_id).expires_at is None
+
+
+# --- my keys: list and revoke ----------------------------------------------------------------------
+
+
+def test_my_keys_lists_only_my_keys_with_their_grants(alice_client, alice_key, bob_key):
+    html = alice_client.get(reverse("keys")).content.decode()
+
+    assert alice_key.key.prefix in html
+    assert "org:alice:*" in html
+    assert bob_key.key.prefix not in html
+    assert alice_key.secret not in html
+
+
+def test_revoking_my_key_stops_it_working(alice_client, alice_key):
+    response = alice_client.post(reverse("key-revoke", args=[alice_key.key.prefix]))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("keys")
+    with pytest.raises(NotAuthenticated):
+        authenticate(alice_key.secret)
+    page = alice_client.get(reverse("keys")).content.decode()
+    assert "is revoked" in page
+    assert "state-revoked" in page
+
+
+def test_revoking_someone_elses_key_is_not_found_and_leaves_it_working(alice_client, bob_key):
+    response = alice_client.post(reverse("key-revoke", args=[bob_key.key.prefix]))
+
+    assert response.status_code == 404
+    assert authenticate(bob_key.secret).key_id == bob_key.key.pk
+
+
+def test_revoking_takes_a_post(alice_client, alice_key):
+    response = alice_client.get(reverse("key-revoke", args=[alice_key.key.prefix]))
+
+    assert response.status_code == 405
+    assert authenticate(alice_key.secret).key_id == alice_key.key.pk
+
+
+def test_forms_without_the_csrf_token_are_refused(alice_key):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice_key.user)
+    client.get(reverse("keys"))  # sets the csrftoken cookie
+
+    forged_create = client.post(reverse("keys"), key_form())
+    forged_revoke = client.post(reverse("key-revoke", args=[alice_key.key.prefix]))
+
+    assert forged_create.status_code == 403
+    assert forged_revoke.status_code == 403
+    assert not ApiKey.objects.filter(name="laptop").exists()
+    assert authenticate(alice_key.secret).key_id == alice_key.key.pk
+    token = client.cookies["csrftoken"].value
+    genuine = client.post(reverse("key-revoke", args=[alice_key.key.prefix]), {"csrfmiddlewaretoken": token})
+    assert genuine.status_code == 302
+
+
+# --- namespaces ------------------------------------------------------------------------------------
+
+
+def test_namespace_list_shows_only_namespaces_i_can_read_with_their_counts(alice_client, alice_key, bob_key):
+    add_entities(ALICE_OWN, "Ada", "Grace")
+    add_entities(BOB_OWN, "Bobby")
+    add_entities("org:alice:notes", "Hidden")  # alice's key reaches it, but no operator allowed it to her
+
+    html = alice_client.get(reverse("namespaces")).content.decode()
+
+    assert ALICE_OWN in html
+    assert re.search(r'>user:alice:default</a></th>\s*<td class="number">2</td>\s*<td class="number">2</td>', html)
+    assert BOB_OWN not in html
+    assert "org:alice:notes" not in html
+
+
+def test_an_operator_allowance_makes_a_namespace_visible(alice_client, alice_key):
+    add_entities("org:alice:notes", "Ada")
+    services.allowance_set(user=alice_key.user, pattern="org:alice:*", permission="read", source="command")
+
+    html = alice_client.get(reverse("namespaces")).content.decode()
+
+    assert "org:alice:notes" in html
+
+
+def test_namespace_list_filters_by_name_and_pages(alice_client, alice_key):
+    for index in range(30):
+        add_entities(f"user:alice:project{index:02d}", "Ada")
+
+    first = alice_client.get(reverse("namespaces")).content.decode()
+    filtered = alice_client.get(reverse("namespaces"), {"q": "project1"}).content.decode()
+    second = alice_client.get(reverse("namespaces"), {"page": "2"}).content.decode()
+
+    assert "user:alice:project00" in first
+    assert "user:alice:project29" not in first
+    assert 'href="/namespaces/?page=2"' in first
+    assert "user:alice:project29" in second
+    assert "user:alice:project15" in filtered
+    assert "user:alice:project20" not in filtered
+
+
+def test_a_namespace_i_cannot_read_is_forbidden(alice_client, alice_key, bob_key):
+    add_entities(BOB_OWN, "Bobby")
+
+    page = alice_client.get(reverse("namespace", args=[BOB_OWN]))
+    entity = alice_client.get(reverse("entity", args=[BOB_OWN, "Bobby"]))
+
+    assert page.status_code == 403
+    assert entity.status_code == 403
+    assert b"Bobby" not in page.content
+    assert b"Bobby" not in entity.content
+
+
+def test_a_namespace_page_lists_entities_and_searches_them(alice_client, alice_key):
+    add_entities(ALICE_OWN, "Ada Lovelace", "Grace Hopper")
+    graph.add_observations(
+        namespace=ALICE_OWN, observations=[{"entityName": "Grace Hopper", "contents": ["wrote the first compiler"]}]
+    )
+
+    everything = alice_client.get(reverse("namespace", args=[ALICE_OWN])).content.decode()
+    hits = alice_client.get(reverse("namespace", args=[ALICE_OWN]), {"q": "compiler"}).content.decode()
+
+    assert "Ada Lovelace" in everything
+    assert "Grace Hopper" in everything
+    assert "Grace Hopper" in hits
+    assert "Ada Lovelace" not in hits
+    assert "wrote the first compiler" in hits
+
+
+def test_a_namespace_page_pages_through_entities_with_cursors(alice_client, alice_key):
+    add_entities(ALICE_OWN, *[f"entity-{index:03d}" for index in range(60)])
+
+    first = alice_client.get(reverse("namespace", args=[ALICE_OWN])).content.decode()
+    next_url = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    second = alice_client.get(next_url).content.decode()
+
+    assert "entity-049" in first
+    assert "entity-050" not in first
+    assert "entity-050" in second
+    assert "entity-059" in second
+    assert 'rel="next"' not in second
+
+
+def test_a_tampered_cursor_is_a_bad_request(alice_client, alice_key):
+    add_entities(ALICE_OWN, "Ada")
+
+    response = alice_client.get(reverse("namespace", args=[ALICE_OWN]), {"after": "garbage"})
+
+    assert response.status_code == 400
+    assert b"cursor is not valid" in response.content
+
+
+def test_an_entity_page_shows_observations_and_relations(alice_client, alice_key):
+    add_entities(ALICE_OWN, "Ada", "Charles/Babbage")
+    graph.create_relations(
+        namespace=ALICE_OWN, relations=[{"from": "Ada", "to": "Charles/Babbage", "relationType": "worked with"}]
+    )
+
+    ada = alice_client.get(reverse("entity", args=[ALICE_OWN, "Ada"]))
+    babbage = alice_client.get(reverse("entity", args=[ALICE_OWN, "Charles/Babbage"]))
+    missing = alice_client.get(reverse("entity", args=[ALICE_OWN, "Nobody"]))
+
+    assert ada.status_code == 200
+    assert b"Ada likes tea" in ada.content
+    assert b"worked with" in ada.content
+    assert b'href="/namespaces/user:alice:default/entities/Charles/Babbage"' in ada.content
+    assert babbage.status_code == 200
+    assert b'href="/namespaces/user:alice:default/entities/Ada"' in babbage.content
+    assert missing.status_code == 404
+
+
+def test_an_invalid_namespace_name_is_not_found(alice_client, alice_key):
+    assert alice_client.get("/namespaces/bad%20name/").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["50% off? #1", "line\nbreak", "/leading slash", "中文 名字", "a+b=c&d"])
+def test_entities_with_any_characters_in_their_names_have_working_links(alice_client, alice_key, name):
+    add_entities(ALICE_OWN, name)
+
+    listing = alice_client.get(reverse("namespace", args=[ALICE_OWN]))
+    link = re.search(r'<th scope="row"><a href="([^"]+)">', listing.content.decode()).group(1)
+    page = alice_client.get(link.replace("&amp;", "&"))
+
+    assert listing.status_code == 200
+    assert page.status_code == 200
+    assert page.context["entity"]["name"] == name

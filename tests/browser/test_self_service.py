@@ -1,0 +1,139 @@
+"""The self-service pages in a real browser (Debian's chromium driven by Playwright).
+
+A user signs in, creates a key, copies it with the Copy button, uses it against the REST API,
+revokes it in the page and sees the API refuse it; then browses a namespace with data.
+
+Playwright's sync API keeps an event loop running on this thread, where Django refuses ORM
+calls; so test data is made before the browser starts and checked after it stops, and the
+live server (its own thread) does all database work in between.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import Page, expect, sync_playwright
+
+from graph import services as graph
+from memoryhub.access.models import ApiKey
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+]
+USERNAME = "dora"
+PASSWORD = "a long browser test password"
+NAMESPACE = f"user:{USERNAME}:default"
+
+
+@contextmanager
+def chromium_page(base_url: str) -> Iterator[Page]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's chromium. "
+            "`make test` installs it, or run `apt-get install chromium`."
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(base_url=base_url)
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def list_banks(base_url: str, key: str) -> tuple[int, Any]:
+    """GET /v1/memory/banks/list with the key, as an agent would: (status, JSON body)."""
+    request = urllib.request.Request(f"{base_url}/v1/memory/banks/list", headers={"X-API-Key": key})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_a_user_creates_copies_uses_and_revokes_a_key_and_browses_a_namespace(live_server):
+    get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
+    graph.create_entities(
+        namespace=NAMESPACE,
+        entities=[
+            {"name": "Ada Lovelace", "entityType": "person", "observations": ["wrote the first program"]},
+            {"name": "Grace Hopper", "entityType": "person", "observations": ["built the first compiler"]},
+        ],
+    )
+    base = live_server.url
+
+    with chromium_page(base) as page:
+        # Signing in: the keys page sends an anonymous visitor to the sign-in form and back.
+        page.goto("/keys/")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        page.get_by_label("Username").fill(USERNAME)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="My keys")).to_be_visible()
+        expect(page.get_by_text(f"Signed in as {USERNAME}")).to_be_visible()
+
+        # Creating a key: the own space with write and the default namespace are preselected.
+        page.get_by_label("Name", exact=True).fill("browser key")
+        expect(page.get_by_label("Default namespace")).to_have_value(NAMESPACE)
+        page.get_by_role("button", name="Create key").click()
+        expect(page.get_by_text("it will not be shown again")).to_be_visible()
+        secret = page.locator("#new-key-secret").inner_text().strip()
+        assert secret.startswith("mh_")
+
+        # Copy puts exactly the secret on the clipboard, and says so to screen readers.
+        page.get_by_role("button", name="Copy").click()
+        expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
+        assert page.evaluate("navigator.clipboard.readText()") == secret
+
+        status, banks = list_banks(base, secret)
+        assert status == 200, banks
+        assert NAMESPACE in banks
+
+        # The list page never shows the secret again.
+        page.get_by_role("link", name="My keys").click()
+        expect(page.get_by_role("row", name="browser key")).to_be_visible()
+        assert secret not in page.content()
+
+        # Revoking in the page: the API refuses the key from then on.
+        prefix = secret.split("_")[1]
+        page.get_by_role("button", name=f"Revoke browser key ({prefix})").click()
+        expect(page.get_by_text("is revoked")).to_be_visible()
+        expect(page.get_by_role("row", name="browser key").get_by_text("revoked", exact=True)).to_be_visible()
+        status, body = list_banks(base, secret)
+        assert status == 401, body
+
+        # Browsing: the namespace with data is listed, its page shows its entities and searches them.
+        page.get_by_role("link", name="Namespaces").click()
+        page.get_by_role("link", name=NAMESPACE).click()
+        expect(page.get_by_role("heading", name=NAMESPACE)).to_be_visible()
+        expect(page.get_by_role("link", name="Ada Lovelace")).to_be_visible()
+        expect(page.get_by_role("link", name="Grace Hopper")).to_be_visible()
+        page.get_by_label("Search entities").fill("compiler")
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_role("link", name="Grace Hopper")).to_be_visible()
+        expect(page.get_by_role("link", name="Ada Lovelace")).to_have_count(0)
+        page.get_by_role("link", name="Grace Hopper").click()
+        expect(page.get_by_text("built the first compiler")).to_be_visible()
+
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    key = ApiKey.objects.get(owner__username=USERNAME)
+    assert key.revoked_at is not None
+    assert key.last_used_at is not None
