@@ -92,3 +92,9 @@ def carol_key(db) -> Persona:
 @pytest.fixture
 def root_key(db) -> Persona:
     return make_persona("root", [("*", "write")], "default", superuser=True)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # Async tests run on asyncio (what daphne and Channels use), via anyio's pytest plugin.
+    return "asyncio"

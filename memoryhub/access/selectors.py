@@ -47,8 +47,6 @@ def keys_for_user(user: AbstractBaseUser) -> QuerySet[ApiKey]:
 
 
 def _pattern_filter(pattern: str) -> Q:
-    if pattern == patterns.WILDCARD:
-        return Q()
     if pattern.endswith(":*"):
         fixed = pattern[:-1]  # "org:team:"; ';' sorts right after ':', so this is a range scan of the index
         return Q(name__gt=fixed, name__lt=fixed[:-1] + ";")
@@ -60,10 +58,13 @@ def reachable_namespaces(access: Access, *, contains: str = "") -> QuerySet[Name
     readable = [g.pattern for g in access.grants if g.permission >= Permission.READ]
     if not readable:
         return Namespace.objects.none()
-    condition = Q(pk__in=[])
-    for pattern in readable:
-        condition |= _pattern_filter(pattern)
-    queryset = Namespace.objects.filter(condition).order_by("name")
+    if patterns.WILDCARD in readable:
+        queryset = Namespace.objects.order_by("name")
+    else:
+        condition = Q(pk__in=[])
+        for pattern in readable:
+            condition |= _pattern_filter(pattern)
+        queryset = Namespace.objects.filter(condition).order_by("name")
     return queryset.filter(name__contains=contains) if contains else queryset
 
 
