@@ -9,15 +9,18 @@ the `last_used_at` update happen here and nowhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.cache import caches
+from django.db import connection
 from django.utils import timezone
 
 from memoryhub.access import ratelimit
 from memoryhub.access import secrets as keys
 from memoryhub.access.exceptions import NotAuthenticated, RateLimited
 from memoryhub.access.models import ApiKey
-from memoryhub.access.permissions import Access
+from memoryhub.access.permissions import Access, Grant, Permission
 
 LAST_USED_RESOLUTION_SECONDS = 60
 
@@ -51,34 +54,59 @@ def query_key_allowed(method: str, accept: str) -> bool:
     return method.upper() == "GET" and "text/event-stream" in accept.lower()
 
 
-def verify_key(raw: str | None) -> ApiKey:
-    """The active key (not revoked, not expired, owner still active) whose secret is `raw`.
-    Raises NotAuthenticated, with one message for every kind of failure."""
+def verify_key(raw: str | None) -> Access:
+    """The grants of the active key (not revoked, not expired, owner still active) whose secret
+    is `raw`. Raises NotAuthenticated, with one message for every kind of failure.
+
+    One hand-written query (key, owner and grants together) instead of the ORM's two: this runs
+    on every API request, and building ORM queries cost ~1.2 ms of the ~1.3 ms it took."""
     prefix = keys.prefix_of(raw) if raw else None
-    row = (
-        ApiKey.objects.active().filter(prefix=prefix, owner__is_active=True).prefetch_related("grants").first()
-        if prefix
-        else None
-    )
-    if not keys.verify(raw or "", row.secret_hash if row else None) or row is None:
+    rows = _key_rows(prefix) if prefix else []
+    if not keys.verify(raw or "", rows[0][3] if rows else None) or not rows:
         raise NotAuthenticated()
-    return row
+    key_id, owner_id, key_prefix, _, default_namespace = rows[0][:5]
+    return Access(
+        grants=tuple(Grant(pattern, Permission.parse(permission)) for *_, pattern, permission in rows if pattern),
+        user_id=owner_id,
+        key_id=key_id,
+        key_prefix=key_prefix,
+        default_namespace=default_namespace or None,
+    )
+
+
+def _key_rows(prefix: str) -> list[tuple[Any, ...]]:
+    """One row per grant of the usable key with `prefix` (one row with NULL grant if it has none)."""
+    user_table = get_user_model()._meta.db_table
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT k.id, k.owner_id, k.prefix, k.secret_hash, k.default_namespace, g.pattern, g.permission
+            FROM access_apikey k
+            JOIN {user_table} u ON u.id = k.owner_id
+            LEFT JOIN access_namespacegrant g ON g.key_id = k.id
+            WHERE k.prefix = %s AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > %s)
+              AND u.is_active
+            """,
+            [prefix, now],
+        )
+        return cursor.fetchall()
 
 
 def authenticate(raw: str | None) -> Access:
     """Verify the key, charge its rate limit, note its use, and return what it may do."""
-    row = verify_key(raw)
+    access = verify_key(raw)
     limit = ratelimit.configured_limit()
     if limit is not None:
-        wait = ratelimit.take(f"key:{row.pk}", limit)
+        wait = ratelimit.take(f"key:{access.key_id}", limit)
         if wait > 0:
             raise RateLimited(wait)
-    _note_use(row)
-    return row.to_access()
+    _note_use(access.key_id)
+    return access
 
 
-def _note_use(row: ApiKey) -> None:
+def _note_use(key_id: int | None) -> None:
     # At most one write per key per minute, however many requests arrive: `add` succeeds only
     # for the first caller after the marker expires (atomically on Redis).
-    if caches["default"].add(f"access:last-used:{row.pk}", 1, timeout=LAST_USED_RESOLUTION_SECONDS):
-        ApiKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+    if caches["default"].add(f"access:last-used:{key_id}", 1, timeout=LAST_USED_RESOLUTION_SECONDS):
+        ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
