@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from random import Random
 
 
@@ -96,7 +95,6 @@ def main() -> None:
             "read_graph (limit 100)": lambda: {"limit": 100},
         }
         operation_of = {label: label.split(" ")[0] for label in cases}
-        keyword = {"name": "name", "query": "query", "limit": "limit", "names": "names", "observations": "observations"}
 
         port = _free_port()
         env = {**os.environ}
@@ -129,21 +127,23 @@ def main() -> None:
         print(f"# REST overhead, {args.entities:,} entities, {args.repeat} calls each (median / p95 µs)\n")
         print("| operation | store (perform) | REST in-process | REST over HTTP (daphne) |")
         print("|---|---|---|---|")
-        for label, make in cases.items():
-            op = operation_of[label]
-            store = _time(
-                lambda: perform(key_access, op, namespace=None, **{keyword[k]: v for k, v in make().items()}),
-                args.repeat,
-            )  # noqa: B023
+
+        def row(label: str, operation: str, make: Callable[[], dict]) -> str:
+            store = _time(lambda: perform(key_access, operation, namespace=None, **make()), args.repeat)
             in_process = _time(
-                lambda: client.post(f"/v1/graph/{op}", make(), content_type="application/json", HTTP_X_API_KEY=secret),  # noqa: B023
+                lambda: client.post(
+                    f"/v1/graph/{operation}", make(), content_type="application/json", HTTP_X_API_KEY=secret
+                ),
                 args.repeat,
             )
-            http_times = _time(lambda: over_http(f"/v1/graph/{op}", make()), args.repeat)  # noqa: B023
-            print(
-                f"| {label} | {store[0]:.0f} / {store[1]:.0f} | {in_process[0]:.0f} / {in_process[1]:.0f} "
-                f"| {http_times[0]:.0f} / {http_times[1]:.0f} |"
+            over = _time(lambda: over_http(f"/v1/graph/{operation}", make()), args.repeat)
+            return (
+                " | ".join([f"| {label}", *(f"{median:.0f} / {p95:.0f}" for median, p95 in (store, in_process, over))])
+                + " |"
             )
+
+        for label, make in cases.items():
+            print(row(label, operation_of[label], make))
         auth = _time(lambda: authenticate(secret), args.repeat)
         banks = _time(lambda: client.get("/v1/memory/banks/list", HTTP_X_API_KEY=secret), args.repeat)
         print(

@@ -101,11 +101,12 @@ def authenticate(raw: str | None) -> Access:
         wait = ratelimit.take(f"key:{access.key_id}", limit)
         if wait > 0:
             raise RateLimited(wait)
+    assert access.key_id is not None
     _note_use(access.key_id)
     return access
 
 
-def _note_use(key_id: int | None) -> None:
+def _note_use(key_id: int) -> None:
     # At most one write per key per minute, however many requests arrive: `add` succeeds only
     # for the first caller after the marker expires (atomically on Redis).
     if caches["default"].add(f"access:last-used:{key_id}", 1, timeout=LAST_USED_RESOLUTION_SECONDS):
