@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+BENCH ?= graph  # make bench BENCH=api or BENCH=admin for the other benchmarks
 # The browser tests (tests/browser) drive Debian's chromium; Playwright's own browsers are not used.
 CHROMIUM := /usr/bin/chromium
 
@@ -46,7 +47,7 @@ migrations-check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: $(STAMP)
-	$(PY) -m bench.graph $(BENCH_ARGS)
+	$(PY) -m bench.$(BENCH) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

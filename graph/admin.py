@@ -1,39 +1,467 @@
-"""Operator views of the graph. Read-mostly; the access issue adds service-backed editing."""
+"""The operator console for the knowledge graph.
+
+Graph rows are written only through `graph.services` (entity create / rename / delete,
+observation add / delete): the services validate against the limits, keep one transaction per
+call and write the base rows the SQL triggers build counters and FTS from. The admin never saves
+a graph row with the ORM; it uses the ORM to read.
+
+Every list stays fast on a graph of 100,000+ entities (see `python -m bench.admin`):
+
+- counts come from the trigger-maintained counters and type counts, or from index-only counts;
+- filtering by namespace takes a name (`?namespace__name=`) instead of listing every namespace
+  or scanning entities for the distinct ones;
+- search is FTS5 (`graph.selectors.search_nodes`) within a namespace, and an index range on the
+  name (a case-sensitive prefix) across namespaces;
+- nothing counts a whole table just to print "N total" (`show_full_result_count = False`).
+
+Namespaces, relations and types are read-only here: namespaces come into being with their first
+write and the services have no namespace delete; relations are created and deleted by agents
+through the MCP / REST tools (the entity page links to an entity's relations); types are interned
+by the services.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from collections import defaultdict
+from typing import Any
+from urllib.parse import urlencode
 
-from graph.models import Entity, Namespace, Observation, Relation
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from graph import limits, namespaces, selectors, services
+from graph.exceptions import EntityAlreadyExists
+from graph.models import Entity, Namespace, Observation, Relation, TypeDict
+from memoryhub.admin_tools import ServiceModelAdmin, SubqueryCount, adopt, domain_check
+from memoryhub.errors import DomainError
+
+ENTITY = TypeDict.Kind.ENTITY
+RELATION = TypeDict.Kind.RELATION
+# Full-text search in the entity list returns at most this many entities, best first.
+SEARCH_LIMIT = 200
+RECENT_OBSERVATIONS = 50
+# How many namespaces the namespace filter offers; any other is one click away in the namespace list.
+NAMESPACE_CHOICES = 30
+
+
+def changelist_url(model: str, **params: Any) -> str:
+    return reverse(f"admin:graph_{model}_changelist") + ("?" + urlencode(params) if params else "")
+
+
+# --- filters ---------------------------------------------------------------------------------------
+
+
+class NamespaceFilter(admin.SimpleListFilter):
+    """`?namespace__name=org:team:project`: one indexed lookup of the name, then the (namespace_id,
+    …) index of the listed table.
+
+    A plain `list_filter = ["namespace"]` would print every namespace, and RelatedOnlyFieldListFilter
+    would scan the whole entity table for the distinct namespace ids on every page view. This
+    offers the first NAMESPACE_CHOICES namespaces by name (one short index read) plus the current
+    one; the namespace list links each namespace to its filtered entity list."""
+
+    title = "namespace"
+    parameter_name = "namespace__name"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = list(Namespace.objects.order_by("name").values_list("name", flat=True)[:NAMESPACE_CHOICES])
+        current = self.value()
+        if current and current not in names:
+            names.append(current)
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(namespace__name=value) if value else queryset
+
+
+class EntityRelationsFilter(admin.SimpleListFilter):
+    """`?entity=<id>`: the relations at either end of one entity (linked from the entity page).
+    Offers no choices of its own, so it only shows while in use."""
+
+    title = "entity"
+    parameter_name = "entity"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        if not value or not value.isdigit():
+            return []
+        entity = Entity.objects.filter(pk=int(value)).values_list("name", flat=True).first()
+        return [(value, entity or f"#{value} (deleted)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        # Served by the two covering indexes (from_id, …) and (to_id, …).
+        return queryset.filter(Q(from_entity_id=int(value)) | Q(to_entity_id=int(value)))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- namespaces ------------------------------------------------------------------------------------
+
+
+def _type_total(kind: str) -> Coalesce:
+    """Sum of the live type counts of one kind: the number of entities (or relations) in the
+    namespace, read from a handful of graph_typedict rows instead of counting the big table."""
+    rows = TypeDict.objects.filter(namespace=OuterRef("pk"), kind=kind).order_by().values("namespace")
+    return Coalesce(Subquery(rows.annotate(total=Sum("count")).values("total")), 0, output_field=IntegerField())
+
+
+def _observation_count(**conditions: Any) -> SubqueryCount:
+    """Observations of the namespace, counted over the (namespace_id) index, or over the partial
+    index of free memories when `entity__isnull=True`: index-only, the table is not read."""
+    return SubqueryCount(Observation.objects.filter(namespace=OuterRef("pk"), **conditions).order_by().values("pk"))
 
 
 @admin.register(Namespace)
-class NamespaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+class NamespaceAdmin(ReadOnlyAdmin):
+    """Read-only. A namespace is created by its first write; there is no namespace delete in the
+    services (deleting one here would cascade through the ORM past them)."""
+
+    list_display = ["name", "entities", "observations", "memories", "relations", "created_at"]
     search_fields = ["name"]
+    fields = ("name", "created_at", "entities", "observations", "memories", "relations", "entity_types")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Namespace]:
+        # One query for the page. Entities and relations come from the type counts (a few rows
+        # each); observations need an index-only count(*), which dominates: ~5 ms per 100,000.
+        # That is as fast as graph_stats() per row (4 queries each) and 3x faster than Django's
+        # usual GROUP BY count subqueries (measured by `python -m bench.admin`).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                entity_total=_type_total(ENTITY),
+                relation_total=_type_total(RELATION),
+                observation_rows=_observation_count(),
+                memory_total=_observation_count(entity__isnull=True),
+            )
+        )
+
+    @admin.display(description="entities", ordering="entity_total")
+    def entities(self, obj: Any) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', changelist_url("entity", namespace__name=obj.name), f"{obj.entity_total:,}"
+        )
+
+    @admin.display(description="observations")
+    def observations(self, obj: Any) -> str:
+        return f"{obj.observation_rows - obj.memory_total:,}"
+
+    @admin.display(description="free memories", ordering="memory_total")
+    def memories(self, obj: Any) -> str:
+        return f"{obj.memory_total:,}"
+
+    @admin.display(description="relations", ordering="relation_total")
+    def relations(self, obj: Any) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', changelist_url("relation", namespace__name=obj.name), f"{obj.relation_total:,}"
+        )
+
+    @admin.display(description="entity types in use")
+    def entity_types(self, obj: Namespace) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            changelist_url("typedict", namespace__name=obj.name),
+            selectors.graph_stats(namespace=obj.name)["entityTypes"],
+        )
+
+
+# --- entities --------------------------------------------------------------------------------------
+
+
+class EntityAddForm(forms.ModelForm):
+    namespace_name = forms.CharField(
+        label="namespace", max_length=namespaces.MAX_NAMESPACE_LENGTH, help_text="org:team:project; created if new"
+    )
+    entity_type = forms.CharField(label="type", help_text="e.g. person, project, service")
+
+    class Meta:
+        model = Entity
+        fields = ["name"]
+        widgets = {"name": forms.TextInput(attrs={"size": 60})}
+
+    def clean_namespace_name(self) -> str:
+        return str(domain_check(namespaces.validate, self.cleaned_data["namespace_name"].strip()))
+
+    def clean_name(self) -> str:
+        return str(domain_check(limits.name, self.cleaned_data["name"]))
+
+    def clean_entity_type(self) -> str:
+        return str(domain_check(limits.name, self.cleaned_data["entity_type"]))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        namespace, name = data.get("namespace_name"), data.get("name")
+        if namespace and name and Entity.objects.filter(namespace__name=namespace, name=name).exists():
+            self.add_error("name", EntityAlreadyExists(name).message)
+        return data
+
+
+class EntityChangeForm(forms.ModelForm):
+    class Meta:
+        model = Entity
+        fields = ["name"]
+        widgets = {"name": forms.TextInput(attrs={"size": 60})}
+
+    def clean_name(self) -> str:
+        name = str(domain_check(limits.name, self.cleaned_data["name"]))
+        entity = self.instance
+        if (
+            name != self.initial.get("name")
+            and Entity.objects.filter(namespace_id=entity.namespace_id, name=name).exclude(pk=entity.pk).exists()
+        ):
+            raise ValidationError(EntityAlreadyExists(name).message)
+        return name
+
+
+class ObservationForm(forms.ModelForm):
+    class Meta:
+        model = Observation
+        fields = ["body"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 2, "cols": 80})}
+
+    def clean_body(self) -> str:
+        return str(domain_check(limits.observation, self.cleaned_data["body"]))
+
+
+class RecentObservationsFormSet(BaseInlineFormSet):
+    """The entity's RECENT_OBSERVATIONS newest observations: an entity may hold thousands."""
+
+    def get_queryset(self) -> QuerySet[Observation]:
+        if not hasattr(self, "_queryset"):
+            self._queryset = super().get_queryset().order_by("-pk")[:RECENT_OBSERVATIONS]
+        return self._queryset
 
 
 class ObservationInline(admin.TabularInline):
+    """Add and delete through the services; existing observations are read-only (an observation
+    is a recorded fact: change one by deleting it and adding the new text)."""
+
     model = Observation
-    fields = ["body", "created_at"]
-    readonly_fields = ["created_at"]
-    extra = 0
+    form = ObservationForm
+    formset = RecentObservationsFormSet
+    fields = ["body", "added", "expires_at"]
+    readonly_fields = ["added", "expires_at"]
+    extra = 1
+    verbose_name_plural = f"observations (the {RECENT_OBSERVATIONS} newest)"
+
+    @admin.display(description="added")
+    def added(self, obj: Observation) -> Any:
+        # A new row's created_at is only the model default (now); show nothing until it is saved.
+        return obj.created_at if obj.pk else None
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Existing rows render read-only; new rows stay editable and ticked rows are deleted.
+        return False
 
 
 @admin.register(Entity)
-class EntityAdmin(admin.ModelAdmin):
-    list_display = ["name", "type", "namespace", "obs_count", "out_deg", "in_deg", "updated_at"]
-    list_select_related = ["type", "namespace"]
-    search_fields = ["name"]
-    raw_id_fields = ["namespace", "type"]
-    readonly_fields = ["obs_count", "out_deg", "in_deg"]
-    inlines = [ObservationInline]
+class EntityAdmin(ServiceModelAdmin):
+    list_display = ["name", "entity_type", "namespace", "obs_count", "out_deg", "in_deg", "updated_at"]
+    list_select_related = ("namespace", "type")
+    list_filter = [NamespaceFilter]
+    raw_id_fields = ("namespace", "type")
+    search_fields = ["name"]  # shows the search box; get_search_results does the searching
+    search_help_text = (
+        f"Within a namespace (filter first): full-text search of names and observations, best "
+        f"{SEARCH_LIMIT} matches. Across all namespaces: names starting with the text (case-sensitive)."
+    )
     show_full_result_count = False
+    inlines = [ObservationInline]
+    save_as = False
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        kwargs["form"] = EntityChangeForm if obj is not None else EntityAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Entity | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("namespace_name", "name", "entity_type")
+        return ("name", "namespace_link", "entity_type", "obs_count", "relation_links", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Entity | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return ("namespace_link", "entity_type", "obs_count", "relation_links", "created_at", "updated_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Entity]:
+        return super().get_queryset(request).select_related("namespace", "type")
+
+    def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
+        if request.GET.get("q", "").strip() and not request.GET.get(NamespaceFilter.parameter_name):
+            # The name-prefix search reads (namespace_id, name) index ranges: keep the index order
+            # so the first page stops early, instead of sorting every match by id.
+            return ("namespace_id", "name")
+        return ()
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        namespace = request.GET.get(NamespaceFilter.parameter_name)
+        if not namespace:
+            # `name__startswith` is a case-insensitive LIKE on SQLite and scans every entity; an
+            # explicit range on the name, with namespace_id constrained to the (few) namespaces,
+            # lets SQLite seek the (namespace_id, name) index once per namespace.
+            return queryset.filter(name_prefix(term), namespace_id__in=Namespace.objects.values("id")), False
+        try:
+            page = selectors.search_nodes(namespace=namespace, query=term, limit=SEARCH_LIMIT)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return queryset.none(), False
+        if page["hasMore"]:
+            self.message_user(
+                request, f"Showing the best {SEARCH_LIMIT} matches; add words to narrow the search.", messages.INFO
+            )
+        return queryset.filter(name__in=[entity["name"] for entity in page["entities"]]), False
+
+    @admin.display(description="type", ordering="type__name")
+    def entity_type(self, obj: Entity) -> str:
+        return obj.type.name
+
+    @admin.display(description="namespace")
+    def namespace_link(self, obj: Entity) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', changelist_url("entity", namespace__name=obj.namespace.name), obj.namespace.name
+        )
+
+    @admin.display(description="relations")
+    def relation_links(self, obj: Entity) -> str:
+        return format_html(
+            '<a href="{}">{} outgoing, {} incoming</a>',
+            changelist_url("relation", entity=obj.pk),
+            obj.out_deg,
+            obj.in_deg,
+        )
+
+    # --- writes, all through graph.services ---
+
+    def save_model(self, request: HttpRequest, obj: Entity, form: Any, change: bool) -> None:
+        if not change:
+            namespace = form.cleaned_data["namespace_name"]
+            result = services.create_entities(
+                namespace=namespace,
+                entities=[{"name": obj.name, "entityType": form.cleaned_data["entity_type"], "observations": []}],
+            )
+            if result["skipped"]:  # created by someone else since the form was checked
+                raise EntityAlreadyExists(obj.name)
+            adopt(obj, Entity.objects.select_related("namespace", "type").get(namespace__name=namespace, name=obj.name))
+            return
+        old_name = form.initial["name"]
+        if obj.name != old_name:
+            services.rename_entity(namespace=obj.namespace.name, name=old_name, new_name=obj.name)
+        obj.refresh_from_db()
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        entity: Entity = form.instance
+        deleted = set(map(id, formset.deleted_forms))
+        removed = [f.initial["body"] for f in formset.initial_forms if id(f) in deleted]
+        added = [f.cleaned_data["body"] for f in formset.extra_forms if f.has_changed() and id(f) not in deleted]
+        namespace = entity.namespace.name
+        if removed:
+            services.delete_observations(
+                namespace=namespace, deletions=[{"entityName": entity.name, "observations": removed}]
+            )
+        if added:
+            services.add_observations(
+                namespace=namespace, observations=[{"entityName": entity.name, "contents": added}]
+            )
+        # What formset.save() would have recorded, for the admin's change message.
+        formset.new_objects = [f.instance for f in formset.extra_forms if f.has_changed() and id(f) not in deleted]
+        formset.changed_objects = []
+        formset.deleted_objects = [f.instance for f in formset.initial_forms if id(f) in deleted]
+
+    def delete_model(self, request: HttpRequest, obj: Entity) -> None:
+        services.delete_entities(namespace=obj.namespace.name, entity_names=[obj.name])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        by_namespace: dict[str, list[str]] = defaultdict(list)
+        for namespace, name in queryset.values_list("namespace__name", "name"):
+            by_namespace[namespace].append(name)
+        batch = limits.limit("MAX_ITEMS_PER_REQUEST")
+        with transaction.atomic():  # the whole selection or nothing
+            for namespace, names in by_namespace.items():
+                for start in range(0, len(names), batch):
+                    services.delete_entities(namespace=namespace, entity_names=names[start : start + batch])
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
+        """Summarise what the deletion takes with it instead of letting Django's collector load
+        every observation and relation (an entity may have thousands). The services delete them,
+        so no per-model delete permission applies to them."""
+        entities = list(objs)
+        ids = [entity.pk for entity in entities]
+        relation_total = Relation.objects.filter(Q(from_entity_id__in=ids) | Q(to_entity_id__in=ids)).count()
+        summary = [
+            f"{entity.namespace.name} / {entity.name}: {entity.obs_count} observations, "
+            f"{entity.out_deg + entity.in_deg} relations"
+            for entity in entities
+        ]
+        counts = {
+            "entities": len(entities),
+            "observations": sum(entity.obs_count for entity in entities),
+            "relations": relation_total,
+        }
+        return summary, counts, set(), []
+
+
+def name_prefix(term: str) -> Q:
+    """`name` starts with `term`, as an index range. SQLite compares text as UTF-8 bytes, whose
+    order is code point order, so [term, term with its last character + 1) is exactly the set."""
+    last = ord(term[-1])
+    if last >= 0x10FFFF:
+        return Q(name__startswith=term)
+    following = last + 1 if not 0xD800 <= last + 1 <= 0xDFFF else 0xE000  # skip the surrogates
+    return Q(name__gte=term, name__lt=term[:-1] + chr(following))
+
+
+# --- relations and types (read-only) -----------------------------------------------------------------
 
 
 @admin.register(Relation)
-class RelationAdmin(admin.ModelAdmin):
-    list_display = ["from_entity", "type", "to_entity", "namespace"]
-    list_select_related = ["from_entity", "to_entity", "type", "namespace"]
-    raw_id_fields = ["namespace", "from_entity", "to_entity", "type"]
+class RelationAdmin(ReadOnlyAdmin):
+    list_display = ["from_entity", "relation_type", "to_entity", "namespace", "created_at"]
+    list_select_related = ("from_entity", "to_entity", "type", "namespace")
+    list_filter = [NamespaceFilter, EntityRelationsFilter]
+    raw_id_fields = ("namespace", "from_entity", "to_entity", "type")
+    show_full_result_count = False
+
+    @admin.display(description="type", ordering="type__name")
+    def relation_type(self, obj: Relation) -> str:
+        return obj.type.name
+
+
+@admin.register(TypeDict)
+class TypeDictAdmin(ReadOnlyAdmin):
+    list_display = ["name", "kind", "namespace", "count"]
+    list_select_related = ("namespace",)
+    list_filter = ["kind", NamespaceFilter]
+    raw_id_fields = ("namespace",)
+    search_fields = ["name"]
     show_full_result_count = False

@@ -67,32 +67,37 @@ class ApiKey(models.Model):
         )
 
 
-class NamespaceGrant(models.Model):
-    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="grants")
+class NamespaceRule(models.Model):
+    """A namespace pattern with a permission (write implies read)."""
+
     pattern = models.CharField(max_length=255, help_text="org:team:project, org:team:* or *")
     permission = models.CharField(max_length=5, choices=PermissionChoice.choices, default=PermissionChoice.READ)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.pattern}={self.permission}"
+
+
+class NamespaceGrant(NamespaceRule):
+    """What one API key may do."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="grants")
 
     class Meta:
         db_table = "access_namespacegrant"
         constraints = [models.UniqueConstraint(fields=["key", "pattern"], name="grant_unique_pattern")]
 
-    def __str__(self) -> str:
-        return f"{self.pattern}={self.permission}"
 
-
-class NamespaceAllowance(models.Model):
+class NamespaceAllowance(NamespaceRule):
     """Namespaces an operator lets a user grant to their own keys (besides `user:<username>:*`)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="namespace_allowances")
-    pattern = models.CharField(max_length=255, help_text="org:team:project, org:team:* or *")
-    permission = models.CharField(max_length=5, choices=PermissionChoice.choices, default=PermissionChoice.READ)
 
     class Meta:
         db_table = "access_namespaceallowance"
         constraints = [models.UniqueConstraint(fields=["user", "pattern"], name="allowance_unique_pattern")]
-
-    def __str__(self) -> str:
-        return f"{self.pattern}={self.permission}"
 
 
 class AuditEvent(models.Model):

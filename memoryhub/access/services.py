@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,50 +204,61 @@ def api_key_update(
     return key
 
 
+def _set_rule(
+    model: type[NamespaceGrant] | type[NamespaceAllowance],
+    owner: dict[str, Any],
+    grant: Grant,
+    *,
+    added: str,
+    changed: str,
+    audit: Callable[..., None],
+) -> None:
+    """Add the (pattern, permission) row of a key or user, or change its permission; audited."""
+    row, created = model.objects.get_or_create(
+        **owner, pattern=grant.pattern, defaults={"permission": grant.permission.label}
+    )
+    if created:
+        audit(action=added, pattern=grant.pattern, permission=grant.permission.label)
+    elif row.permission != grant.permission.label:
+        previous = row.permission
+        row.permission = grant.permission.label
+        row.save(update_fields=["permission"])
+        audit(action=changed, pattern=grant.pattern, permission=grant.permission.label, previous=previous)
+
+
+def _remove_rule(
+    model: type[NamespaceGrant] | type[NamespaceAllowance],
+    owner: dict[str, Any],
+    pattern: str,
+    *,
+    removed: str,
+    audit: Callable[..., None],
+) -> bool:
+    deleted, _ = model.objects.filter(**owner, pattern=pattern).delete()
+    if deleted:
+        audit(action=removed, pattern=pattern)
+    return bool(deleted)
+
+
 @transaction.atomic
 def grant_set(*, key: ApiKey, pattern: str, permission: str | Permission, actor: Actor = None, source: str) -> None:
     """Give `key` `permission` on `pattern`, adding the grant or changing its permission."""
     (grant,) = _parse_grants([(pattern, permission)])
-    row, created = NamespaceGrant.objects.get_or_create(
-        key=key, pattern=grant.pattern, defaults={"permission": grant.permission.label}
+    audit = functools.partial(_audit, actor=actor, source=source, key=key, subject=key.owner)
+    _set_rule(
+        NamespaceGrant,
+        {"key": key},
+        grant,
+        added=AuditEvent.Action.GRANT_ADDED,
+        changed=AuditEvent.Action.GRANT_CHANGED,
+        audit=audit,
     )
-    if created:
-        _audit(
-            action=AuditEvent.Action.GRANT_ADDED,
-            actor=actor,
-            source=source,
-            key=key,
-            subject=key.owner,
-            grant=str(grant),
-        )
-    elif row.permission != grant.permission.label:
-        old = row.permission
-        row.permission = grant.permission.label
-        row.save(update_fields=["permission"])
-        _audit(
-            action=AuditEvent.Action.GRANT_CHANGED,
-            actor=actor,
-            source=source,
-            key=key,
-            subject=key.owner,
-            grant=str(grant),
-            previous=old,
-        )
 
 
 @transaction.atomic
 def grant_remove(*, key: ApiKey, pattern: str, actor: Actor = None, source: str) -> bool:
-    deleted, _ = NamespaceGrant.objects.filter(key=key, pattern=pattern).delete()
-    if deleted:
-        _audit(
-            action=AuditEvent.Action.GRANT_REMOVED,
-            actor=actor,
-            source=source,
-            key=key,
-            subject=key.owner,
-            pattern=pattern,
-        )
-    return bool(deleted)
+    audit = functools.partial(_audit, actor=actor, source=source, key=key, subject=key.owner)
+    return _remove_rule(NamespaceGrant, {"key": key}, pattern, removed=AuditEvent.Action.GRANT_REMOVED, audit=audit)
 
 
 @transaction.atomic
@@ -255,28 +267,20 @@ def allowance_set(
 ) -> None:
     """Let `user` grant up to `permission` on `pattern` to keys they create themselves."""
     (grant,) = _parse_grants([(pattern, permission)])
-    row, created = NamespaceAllowance.objects.get_or_create(
-        user_id=user.pk, pattern=grant.pattern, defaults={"permission": grant.permission.label}
+    audit = functools.partial(_audit, actor=actor, source=source, subject=user)
+    _set_rule(
+        NamespaceAllowance,
+        {"user_id": user.pk},
+        grant,
+        added=AuditEvent.Action.ALLOWANCE_ADDED,
+        changed=AuditEvent.Action.ALLOWANCE_CHANGED,
+        audit=audit,
     )
-    if created:
-        _audit(action=AuditEvent.Action.ALLOWANCE_ADDED, actor=actor, source=source, subject=user, allowance=str(grant))
-    elif row.permission != grant.permission.label:
-        old = row.permission
-        row.permission = grant.permission.label
-        row.save(update_fields=["permission"])
-        _audit(
-            action=AuditEvent.Action.ALLOWANCE_CHANGED,
-            actor=actor,
-            source=source,
-            subject=user,
-            allowance=str(grant),
-            previous=old,
-        )
 
 
 @transaction.atomic
 def allowance_remove(*, user: AbstractBaseUser, pattern: str, actor: Actor = None, source: str) -> bool:
-    deleted, _ = NamespaceAllowance.objects.filter(user_id=user.pk, pattern=pattern).delete()
-    if deleted:
-        _audit(action=AuditEvent.Action.ALLOWANCE_REMOVED, actor=actor, source=source, subject=user, pattern=pattern)
-    return bool(deleted)
+    audit = functools.partial(_audit, actor=actor, source=source, subject=user)
+    return _remove_rule(
+        NamespaceAllowance, {"user_id": user.pk}, pattern, removed=AuditEvent.Action.ALLOWANCE_REMOVED, audit=audit
+    )
