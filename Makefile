@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-BENCH ?= graph  # make bench BENCH=api or BENCH=admin for the other benchmarks
+# make bench BENCH=api or BENCH=admin for the other benchmarks
+BENCH ?= graph
 # The browser tests (tests/browser) drive Debian's chromium; Playwright's own browsers are not used.
 CHROMIUM := /usr/bin/chromium
 

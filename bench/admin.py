@@ -24,10 +24,8 @@ import argparse
 import math
 import os
 import platform
-import shutil
 import sqlite3
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,6 +42,7 @@ from bench.graph import (
     make_observations,
     print_table,
 )
+from bench.setup import django_on
 
 # An uneven split, as real deployments have: one big shared namespace and a few smaller ones.
 NAMESPACES = (
@@ -313,43 +312,21 @@ def _request() -> Any:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    temp_dir: str | None = None
-    if args.db is None:
-        temp_dir = tempfile.mkdtemp(prefix="memoryhub-bench-admin-")
-        db_path = Path(temp_dir) / "bench.sqlite3"
-    else:
-        db_path = args.db.resolve()
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    # Before django.setup(): settings read these once (the data dir also holds the secret key file).
-    os.environ["MEMORYHUB_DATA_DIR"] = str(db_path.parent)
-    os.environ["MEMORYHUB_DB_PATH"] = str(db_path)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "memoryhub.settings"
+    with django_on(args.db, prefix="memoryhub-bench-admin-") as (db_path, temporary):
+        import django
+        from django.conf import settings
 
-    import django
-
-    django.setup()
-
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
-    # The test client's host. (Not setup_test_environment(): its instrumented template rendering
-    # would add to every page's time.)
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    try:
-        call_command("migrate", verbosity=0)
+        # The test client's host. (Not setup_test_environment(): its instrumented template rendering
+        # would add to every page's time.)
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
         print("# MemoryHub admin benchmark\n")
         print(
             f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, Django {django.get_version()}, "
-            f"{platform.machine()}, {os.cpu_count()} CPUs; database {db_path}{' (temporary)' if temp_dir else ''}\n"
+            f"{platform.machine()}, {os.cpu_count()} CPUs; database {db_path}{' (temporary)' if temporary else ''}\n"
         )
         sizes = populate(args)
         bench_pages(sizes, args.repeat)
         bench_namespace_counts(args.repeat)
-    finally:
-        connection.close()
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,16 +21,16 @@ import argparse
 import math
 import os
 import platform
-import shutil
 import sqlite3
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
 from typing import Any
+
+from bench.setup import django_on
 
 ENTITY_TYPES = ("person", "project", "service", "document", "team")
 RELATION_TYPES = ("depends_on", "owned_by", "part_of", "relates_to", "mentions")
@@ -488,36 +488,17 @@ def print_summary(reports: list[SizeReport], repeat: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    temp_dir: str | None = None
-    if args.db is None:
-        temp_dir = tempfile.mkdtemp(prefix="memoryhub-bench-")
-        db_path = Path(temp_dir) / "bench.sqlite3"
-    else:
-        db_path = args.db.resolve()
-    os.environ["MEMORYHUB_DB_PATH"] = str(db_path)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "memoryhub.settings"
+    with django_on(args.db, prefix="memoryhub-bench-") as (db_path, temporary):
+        import django
 
-    import django
-
-    django.setup()
-
-    from django.core.management import call_command
-    from django.db import connection
-
-    try:
-        call_command("migrate", verbosity=0)
         print("# MemoryHub graph store benchmark\n")
         print(
             f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, Django {django.get_version()}, "
             f"{platform.machine()}, {os.cpu_count()} CPUs; database {db_path}"
-            f"{' (temporary)' if temp_dir else ''}; seed {SEED}"
+            f"{' (temporary)' if temporary else ''}; seed {SEED}"
         )
         reports = [bench_size(size, args.repeat, args.batch_repeat) for size in args.sizes]
         print_summary(reports, args.repeat)
-    finally:
-        connection.close()
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
