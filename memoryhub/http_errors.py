@@ -17,6 +17,7 @@ from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from memoryhub.access.exceptions import NotAuthenticated
 from memoryhub.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,6 @@ def _drf_error(exc: drf.APIException) -> tuple[str, str, dict[str, Any] | None]:
     if isinstance(exc, drf.ValidationError):
         return "invalid_argument", _first_message(exc.detail), {"fields": exc.detail}
     if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
-        from memoryhub.access.exceptions import NotAuthenticated
-
         return "unauthorized", NotAuthenticated().message, None
     if isinstance(exc, drf.ParseError):
         return "invalid_argument", f"the request body is not valid JSON: {exc.detail}", None

@@ -188,13 +188,10 @@ def api_key_update(
     actor: Actor = None,
     source: str,
 ) -> ApiKey:
-    """Change a key's name, expiry or default namespace (operators; the secret never changes)."""
+    """Change a key's name, expiry or default namespace (operators; the secret never changes).
+    An expiry in the past is allowed here: it ends the key now, like a revocation."""
     before = {"name": key.name, "expires_at": key.expires_at, "default_namespace": key.default_namespace}
-    key.name = name.strip()
-    if not key.name or len(key.name) > MAX_KEY_NAME:
-        raise InvalidKeyRequest(f"a key needs a name of 1 to {MAX_KEY_NAME} characters", field="name")
-    if default_namespace:
-        _clean_key_fields(key.name, None, default_namespace)
+    key.name = _clean_key_fields(name, None, default_namespace)
     key.expires_at = expires_at
     key.default_namespace = default_namespace or ""
     key.save(update_fields=["name", "expires_at", "default_namespace"])
