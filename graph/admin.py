@@ -56,6 +56,11 @@ def changelist_url(model: str, **params: Any) -> str:
     return reverse(f"admin:graph_{model}_changelist") + ("?" + urlencode(params) if params else "")
 
 
+def _count_link(model: str, namespace: str, count: int) -> str:
+    """`count` linked to the changelist of `model` rows in `namespace`."""
+    return format_html('<a href="{}">{}</a>', changelist_url(model, namespace__name=namespace), f"{count:,}")
+
+
 # --- filters ---------------------------------------------------------------------------------------
 
 
@@ -162,9 +167,7 @@ class NamespaceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="entities", ordering="entity_total")
     def entities(self, obj: Any) -> str:
-        return format_html(
-            '<a href="{}">{}</a>', changelist_url("entity", namespace__name=obj.name), f"{obj.entity_total:,}"
-        )
+        return _count_link("entity", obj.name, obj.entity_total)
 
     @admin.display(description="observations")
     def observations(self, obj: Any) -> str:
@@ -176,9 +179,7 @@ class NamespaceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="relations", ordering="relation_total")
     def relations(self, obj: Any) -> str:
-        return format_html(
-            '<a href="{}">{}</a>', changelist_url("relation", namespace__name=obj.name), f"{obj.relation_total:,}"
-        )
+        return _count_link("relation", obj.name, obj.relation_total)
 
     @admin.display(description="entity types in use")
     def entity_types(self, obj: Namespace) -> str:

@@ -71,19 +71,21 @@ def save_pattern_formset(formset: Any, *, put: Callable[[str, str], object], rem
         put(pattern, permission)
 
 
-class NamespaceGrantInline(admin.TabularInline):
-    model = NamespaceGrant
+class PatternInline(admin.TabularInline):
+    """(pattern, permission) rows; the owning admin saves them through services (save_formset)."""
+
     form = PatternForm
     fields = ["pattern", "permission"]
     extra = 1
+
+
+class NamespaceGrantInline(PatternInline):
+    model = NamespaceGrant
     verbose_name = "namespace grant"
 
 
-class NamespaceAllowanceInline(admin.TabularInline):
+class NamespaceAllowanceInline(PatternInline):
     model = NamespaceAllowance
-    form = PatternForm
-    fields = ["pattern", "permission"]
-    extra = 1
     verbose_name = "namespace allowance"
     verbose_name_plural = "namespace allowances (what this user may grant to keys they create themselves)"
 
