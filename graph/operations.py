@@ -8,11 +8,14 @@ service or selector (each edge maps its wire names, such as `from` or `entityNam
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
+
 from graph import namespaces, selectors, services
+from graph.signals import graph_changed
 from memoryhub.access.permissions import Access, Permission
 
 
@@ -65,6 +68,23 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+# Wire (MCP and REST) argument names whose Python keyword differs; every other name is the same.
+WIRE_KEYWORDS = {
+    "from": "from_",
+    "entityNames": "entity_names",
+    "newName": "new_name",
+    "entityType": "entity_type",
+    "relationType": "relation_type",
+    "maxDepth": "max_depth",
+    "maxPaths": "max_paths",
+}
+
+
+def keyword_arguments(wire: Mapping[str, Any]) -> dict[str, Any]:
+    """Map wire argument names (`from`, `entityNames`, ...) to the operations' keyword names."""
+    return {WIRE_KEYWORDS.get(name, name): value for name, value in wire.items()}
+
+
 def perform(access: Access, name: str, /, *, namespace: str | None, **arguments: Any) -> Any:
     """Run operation `name` for `access` in `namespace` (None: the key's default namespace).
 
@@ -76,4 +96,7 @@ def perform(access: Access, name: str, /, *, namespace: str | None, **arguments:
         return operation.function(**arguments)
     target = namespaces.validate(access.resolve_namespace(namespace))
     access.require(target, operation.permission)
-    return operation.function(namespace=target, **arguments)
+    result = operation.function(namespace=target, **arguments)
+    if not operation.read_only:
+        transaction.on_commit(lambda: graph_changed.send(sender=Operation, namespace=target, operation=name))
+    return result

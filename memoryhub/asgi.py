@@ -1,4 +1,8 @@
-"""ASGI entry point: `daphne -b 127.0.0.1 -p 8000 memoryhub.asgi:application`."""
+"""ASGI entry point: `daphne -b 127.0.0.1 -p 8000 memoryhub.asgi:application`.
+
+The MCP transports (`/mcp`, `/sse`, `/messages`) are Channels consumers; everything else is
+Django.
+"""
 
 import os
 
@@ -6,13 +10,18 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryhub.settings")
 
-# Django must be set up before anything imports models (Channels routing will, later).
+# Django must be set up before anything imports models (the consumers do).
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
+from mcp_endpoint.routing import urlpatterns as mcp_urlpatterns  # noqa: E402
 from memoryhub.startup import announce  # noqa: E402
 
 announce()
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+# Django's own ASGI app takes every path the MCP routes do not.
+django_route = re_path(r"", django_asgi_app)  # type: ignore[arg-type]  # an ASGI app, not a view
+
+application = ProtocolTypeRouter({"http": URLRouter([*mcp_urlpatterns, django_route])})

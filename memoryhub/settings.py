@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "memoryhub",
     "memoryhub.access",
     "graph",
+    "mcp_endpoint",
 ]
 
 MIDDLEWARE = [
@@ -106,6 +107,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MEMORYHUB_LIMITS["MAX_REQUEST_BYTES"]
 # --- Channels: in-memory by default; MEMORYHUB_REDIS_URL switches to Redis for scale-out ----------
 REDIS_URL = env_str("MEMORYHUB_REDIS_URL")
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- MCP endpoint ---------------------------------------------------------------------------------
+# Browser origins (besides this server's own and loopback ones) allowed to call /mcp, /sse and
+# /messages; requests without an Origin header (non-browser clients) are always allowed.
+MEMORYHUB_MCP_ALLOWED_ORIGINS = env_list("MEMORYHUB_MCP_ALLOWED_ORIGINS", [])
+# Items per page of tools/list and resources/list.
+MEMORYHUB_MCP_PAGE_SIZE = env_int("MEMORYHUB_MCP_PAGE_SIZE", 50, minimum=1)
+# A session unused this long is ended; its id then gets 404 and the client initializes again.
+MEMORYHUB_MCP_SESSION_IDLE_SECONDS = env_int("MEMORYHUB_MCP_SESSION_IDLE_SECONDS", 24 * 3600, minimum=60)
+# SSE comment sent on idle streams so proxies keep them open.
+MEMORYHUB_MCP_KEEPALIVE_SECONDS = env_int("MEMORYHUB_MCP_KEEPALIVE_SECONDS", 15, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

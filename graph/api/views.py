@@ -17,20 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from graph.api import serializers as s
-from graph.operations import OPERATIONS, perform
+from graph.operations import OPERATIONS, keyword_arguments, perform
 from memoryhub.access.permissions import Access
 from memoryhub.api_schema import ERROR_RESPONSES
 
-# Wire (MCP) argument names whose Python keyword differs.
-KEYWORDS = {
-    "from": "from_",
-    "entityNames": "entity_names",
-    "newName": "new_name",
-    "entityType": "entity_type",
-    "relationType": "relation_type",
-    "maxDepth": "max_depth",
-    "maxPaths": "max_paths",
-}
 NAMESPACE_HEADER = OpenApiParameter(
     "X-Memory-Namespace",
     OpenApiTypes.STR,
@@ -57,7 +47,7 @@ class GraphOperationView(APIView):
             request.auth,
             self.operation,
             namespace=namespace,
-            **{KEYWORDS.get(wire, wire): value for wire, value in arguments.items()},
+            **keyword_arguments(arguments),
         )
         return Response(result)
 

@@ -1,0 +1,98 @@
+"""Server-to-client messages of a session: numbered, logged for resumption, delivered live.
+
+Every SSE event of a session gets an id `<stream>.<seq>`: the stream it belongs to (`0` is the
+session's standalone GET stream, `p<n>` a POST's response stream) and its position in it, so
+ids are unique within the session and say where they came from (both spec rules). Events are
+kept in the cache for `RETENTION` seconds, one key each (no read-modify-write, so concurrent
+publishers in several processes cannot lose one), and a client that reconnects with
+`Last-Event-ID` gets what it missed on that stream.
+
+Live delivery goes through the channel layer group of the session, which the consumer holding
+the session's standalone stream (or the stdio / TCP connection) has joined. With the Redis
+channel layer that works across server processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+
+STANDALONE = "0"
+RETENTION = 3600
+# A reconnecting client is sent at most this many missed events of one stream.
+REPLAY_LIMIT = 1000
+# Channel-layer message type of a server-to-client MCP message ("mcp.message" → mcp_message).
+MESSAGE_TYPE = "mcp.message"
+
+
+def group(session_id: str) -> str:
+    # Session ids are urlsafe base64: valid channel-layer group characters.
+    return f"mcp.session.{session_id}"
+
+
+def _seq_key(session_id: str, stream: str) -> str:
+    return f"mcp:seq:{session_id}:{stream}"
+
+
+def _event_key(session_id: str, stream: str, seq: int) -> str:
+    return f"mcp:ev:{session_id}:{stream}:{seq}"
+
+
+def new_stream(session_id: str) -> str:
+    """A fresh id for a POST response stream of this session."""
+    return f"p{_next(session_id, 'streams')}"
+
+
+def _next(session_id: str, counter: str) -> int:
+    key = _seq_key(session_id, counter)
+    cache.add(key, 0, timeout=RETENTION)
+    return int(cache.incr(key))
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    message: dict[str, Any] | None  # None: the priming event (empty data)
+
+
+def record(session_id: str, stream: str, message: dict[str, Any] | None) -> Event:
+    """Number and keep one event of `stream` (message None: a priming event)."""
+    seq = _next(session_id, stream)
+    cache.set(_event_key(session_id, stream, seq), message, timeout=RETENTION)
+    return Event(f"{stream}.{seq}", message)
+
+
+def parse_event_id(event_id: str) -> tuple[str, int] | None:
+    stream, _, seq = event_id.rpartition(".")
+    if not stream or not seq.isdigit():
+        return None
+    return stream, int(seq)
+
+
+def replay(session_id: str, last_event_id: str) -> tuple[str, list[Event]] | None:
+    """The stream `last_event_id` belongs to and its events after it, or None when the id is
+    not one of ours."""
+    parsed = parse_event_id(last_event_id)
+    if parsed is None:
+        return None
+    stream, after = parsed
+    last = cache.get(_seq_key(session_id, stream))
+    if last is None:
+        return stream, []
+    first = max(after + 1, int(last) - REPLAY_LIMIT + 1)
+    keys = {seq: _event_key(session_id, stream, seq) for seq in range(first, int(last) + 1)}
+    found = cache.get_many(keys.values())
+    events = [Event(f"{stream}.{seq}", found[key]) for seq, key in keys.items() if key in found]
+    return stream, events
+
+
+def publish(session_id: str, message: dict[str, Any]) -> None:
+    """Send a server-initiated message to the session's standalone stream (synchronous code)."""
+    event = record(session_id, STANDALONE, message)
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(group(session_id), {"type": MESSAGE_TYPE, "id": event.id, "message": message})

@@ -1,0 +1,224 @@
+"""HTTP plumbing shared by the MCP consumers: the request's headers and query, Origin checks,
+SSE framing, and the consumer base that reads a bounded body and streams events.
+
+Errors at the HTTP level are JSON-RPC error objects with `id: null` (the MCP edge's one error
+format), sent with the HTTP status the spec asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from channels.consumer import AsyncConsumer
+from channels.db import aclose_old_connections
+from channels.exceptions import StopConsumer
+from django.conf import settings
+from django.utils.datastructures import CaseInsensitiveMapping
+
+from graph import namespaces
+from mcp_endpoint import registry
+from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, dumps
+from memoryhub.access.exceptions import RateLimited
+from memoryhub.access.permissions import Access
+from memoryhub.errors import DomainError
+
+JSON = b"application/json"
+EVENT_STREAM = b"text/event-stream"
+# SSE retry hint (ms) for clients reconnecting after the server closed a stream.
+RETRY_MS = 3000
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+def sse_event(*, data: str, event: str | None = None, event_id: str | None = None, retry: int | None = None) -> bytes:
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    if event is not None:
+        lines.append(f"event: {event}")
+    if retry is not None:
+        lines.append(f"retry: {retry}")
+    # JSON from `dumps` has no raw newlines; split anyway so any data stays valid SSE.
+    lines.extend(f"data: {line}" for line in (data.split("\n") if data else [""]))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def origin_allowed(origin: str | None, host: str | None) -> bool:
+    """DNS-rebinding defence (spec: MUST validate Origin): no Origin (not a browser) is fine; a
+    browser page may call only from this server's own origin, a loopback origin, or an origin
+    listed in MEMORYHUB_MCP_ALLOWED_ORIGINS."""
+    if origin is None:
+        return True
+    allowed = getattr(settings, "MEMORYHUB_MCP_ALLOWED_ORIGINS", ())
+    if "*" in allowed or origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    if parts.hostname in LOCAL_HOSTS or f"[{parts.hostname}]" in LOCAL_HOSTS:
+        return True
+    return host is not None and parts.netloc.lower() == host.lower()
+
+
+class McpHttpConsumer(AsyncConsumer):
+    """Base of the MCP HTTP consumers: collects the body up to the request limit, checks Origin
+    and the API key, then calls `respond(body)`. A subclass that starts an SSE stream keeps the
+    consumer alive; channel-layer messages and the client's disconnect arrive as usual."""
+
+    methods: tuple[str, ...] = ()
+    streaming = False
+    keepalive_task: asyncio.Task[None] | None = None
+    _chunks: list[bytes] | None = None
+    _size = 0
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:  # pragma: no cover - routed as http only
+        raise StopConsumer()
+
+    # --- request ---------------------------------------------------------------------------------
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        if not hasattr(self, "_headers"):
+            self._headers = CaseInsensitiveMapping(
+                {name.decode("latin-1"): value.decode("latin-1") for name, value in self.scope.get("headers", [])}
+            )
+        return self._headers
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
+
+    def accepts(self, media_type: str) -> bool:
+        accept = self.headers.get("Accept", "").lower()
+        return not accept or media_type in accept or "*/*" in accept
+
+    async def http_request(self, message: dict[str, Any]) -> None:
+        if self._chunks is None:
+            self._chunks, self._size = [], 0
+        chunks = self._chunks
+        chunk = message.get("body", b"")
+        self._size += len(chunk)
+        if self._size > settings.MEMORYHUB_LIMITS["MAX_REQUEST_BYTES"]:
+            limit = settings.MEMORYHUB_LIMITS["MAX_REQUEST_BYTES"]
+            await self.fail(413, INVALID_REQUEST, f"Request body too large: the limit is {limit} bytes")
+            raise StopConsumer()
+        chunks.append(chunk)
+        if message.get("more_body"):
+            return
+        body = b"".join(chunks)
+        if await self.checked():
+            await self.respond(body)
+        if not self.streaming:
+            raise StopConsumer()
+
+    async def checked(self) -> bool:
+        """Method, Origin and API key; answers the request itself when one fails."""
+        if self.scope["method"] not in self.methods:
+            await self.fail(405, INVALID_REQUEST, "Method not allowed", headers=[(b"Allow", ", ".join(self.methods))])
+            return False
+        if not origin_allowed(self.headers.get("Origin"), self.headers.get("Host")):
+            await self.fail(403, INVALID_REQUEST, "Forbidden: this Origin may not call the MCP endpoint")
+            return False
+        if self.scope.get("access") is None:
+            problem = self.scope.get("access_error")
+            if isinstance(problem, RateLimited):
+                await self.fail(
+                    429, INVALID_REQUEST, problem.message, headers=[(b"Retry-After", str(problem.retry_after))]
+                )
+            else:
+                message = problem.message if isinstance(problem, DomainError) else "A valid API key is required"
+                await self.fail(401, INVALID_REQUEST, message, headers=[(b"WWW-Authenticate", 'ApiKey realm="mcp"')])
+            return False
+        return True
+
+    @property
+    def access(self) -> Access:
+        access = self.scope["access"]
+        assert isinstance(access, Access)
+        return access
+
+    def connection_settings(self) -> tuple[str | None, tuple[str, ...] | None]:
+        """The namespace (`?namespace=` or X-Memory-Namespace, else the key's default: None) and
+        tool categories (`?tools=`) the client asked for; raises ProtocolError when invalid."""
+        namespace = self.query.get("namespace") or self.headers.get("X-Memory-Namespace") or None
+        try:
+            if namespace is not None:
+                namespace = namespaces.validate(namespace)
+            categories = registry.parse_categories(self.query.get("tools"))
+        except (DomainError, ValueError) as problem:
+            text = problem.message if isinstance(problem, DomainError) else str(problem)
+            raise ProtocolError(INVALID_REQUEST, f"Bad request: {text}") from None
+        return namespace, categories
+
+    async def respond(self, body: bytes) -> None:
+        raise NotImplementedError
+
+    # --- response ----------------------------------------------------------------------------------
+
+    async def send_json(
+        self, status: int, payload: Any, headers: list[tuple[bytes, bytes | str]] | None = None
+    ) -> None:
+        await self.send_response(status, dumps(payload).encode(), [(b"Content-Type", JSON), *(headers or [])])
+
+    async def send_response(self, status: int, body: bytes, headers: list[tuple[bytes, bytes | str]]) -> None:
+        encoded = [(name, value.encode() if isinstance(value, str) else value) for name, value in headers]
+        await self.send({"type": "http.response.start", "status": status, "headers": encoded})
+        await self.send({"type": "http.response.body", "body": body})
+
+    async def fail(
+        self, status: int, code: int, message: str, headers: list[tuple[bytes, bytes | str]] | None = None
+    ) -> None:
+        error = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+        await self.send_json(status, error, headers)
+
+    async def start_stream(self, headers: list[tuple[bytes, bytes | str]] | None = None) -> None:
+        """Open an SSE response; the consumer stays alive until `end_stream` or disconnect."""
+        base: list[tuple[bytes, bytes | str]] = [
+            (b"Content-Type", EVENT_STREAM),
+            (b"Cache-Control", b"no-cache, no-store"),
+            # nginx and friends must not buffer the stream (the MemOS guide's proxy advice).
+            (b"X-Accel-Buffering", b"no"),
+        ]
+        encoded = [
+            (name, value.encode() if isinstance(value, str) else value) for name, value in base + (headers or [])
+        ]
+        await self.send({"type": "http.response.start", "status": 200, "headers": encoded})
+        await self.send({"type": "http.response.body", "body": b"", "more_body": True})
+        self.streaming = True
+
+    async def send_chunk(self, chunk: bytes) -> None:
+        await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    def keep_alive(self, seconds: float) -> None:
+        """Send an SSE comment every `seconds` so proxies keep an idle stream open."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                await self.send_chunk(b": keepalive\n\n")
+
+        self.keepalive_task = asyncio.ensure_future(beat())
+
+    async def end_stream(self) -> None:
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self.keepalive_task is not None:
+            self.keepalive_task.cancel()
+        await self.closed()
+        await aclose_old_connections()
+        raise StopConsumer()
+
+    async def closed(self) -> None:
+        """The stream ended (either side): leave groups, end legacy sessions, ..."""
+
+    async def http_disconnect(self, message: dict[str, Any]) -> None:
+        await self.stop()
+
+
+def stream_keepalive_seconds() -> float:
+    return float(getattr(settings, "MEMORYHUB_MCP_KEEPALIVE_SECONDS", 15))

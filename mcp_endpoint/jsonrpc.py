@@ -1,0 +1,114 @@
+"""JSON-RPC 2.0 framing for MCP: message kinds, error codes and the shapes of replies.
+
+No transport and no MCP semantics here; `protocol.py` decides what a message means.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+RESOURCE_NOT_FOUND = -32002  # handshake era; 2026-07-28 uses INVALID_PARAMS instead
+HEADER_MISMATCH = -32020  # 2026-07-28
+UNSUPPORTED_PROTOCOL_VERSION = -32022  # 2026-07-28
+
+# The HTTP status a JSON-RPC error is sent with on Streamable HTTP; others go out as 200.
+HTTP_STATUS = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    HEADER_MISMATCH: 400,
+    UNSUPPORTED_PROTOCOL_VERSION: 400,
+}
+# 2026-07-28 maps more codes onto HTTP (an unknown method is a 404 there).
+MODERN_HTTP_STATUS = {**HTTP_STATUS, INVALID_PARAMS: 400, METHOD_NOT_FOUND: 404}
+
+
+class ProtocolError(Exception):
+    """A JSON-RPC error reply: `code`, `message` and optional `data`."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def error(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+def result(request_id: Any, value: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": value}
+
+
+def error(request_id: Any, problem: ProtocolError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": problem.error()}
+
+
+def notification(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def parse(raw: bytes | str) -> Any:
+    """Decode one JSON text; raises ProtocolError(PARSE_ERROR)."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError(PARSE_ERROR, f"Parse error: {exc}") from None
+
+
+def dumps(message: Any) -> str:
+    """One line of compact JSON (MCP's stdio framing forbids embedded newlines; json escapes them)."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Message:
+    """A JSON-RPC message sorted into its kind."""
+
+    kind: str  # "request" | "notification" | "response"
+    raw: dict[str, Any]
+
+    @property
+    def id(self) -> Any:
+        return self.raw.get("id")
+
+    @property
+    def method(self) -> str:
+        return str(self.raw.get("method", ""))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        params = self.raw.get("params")
+        return params if isinstance(params, dict) else {}
+
+
+def classify(value: Any) -> Message:
+    """Sort a decoded JSON value into request / notification / response.
+
+    Raises ProtocolError(INVALID_REQUEST) for anything that is not one JSON-RPC 2.0 message."""
+    if not isinstance(value, dict) or value.get("jsonrpc") != "2.0":
+        raise ProtocolError(INVALID_REQUEST, "Invalid Request: expected a JSON-RPC 2.0 message object")
+    has_id = "id" in value
+    if has_id and not (isinstance(value["id"], (str, int)) and not isinstance(value["id"], bool)):
+        raise ProtocolError(INVALID_REQUEST, "Invalid Request: id must be a string or an integer")
+    if "method" in value:
+        if not isinstance(value["method"], str) or not value["method"]:
+            raise ProtocolError(INVALID_REQUEST, "Invalid Request: method must be a non-empty string")
+        if "params" in value and not isinstance(value["params"], dict):
+            raise ProtocolError(INVALID_REQUEST, "Invalid Request: params must be an object")
+        return Message("request" if has_id else "notification", value)
+    if has_id and (("result" in value) != ("error" in value)):
+        return Message("response", value)
+    raise ProtocolError(INVALID_REQUEST, "Invalid Request: a message needs a method, or an id with result or error")

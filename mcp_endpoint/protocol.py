@@ -1,0 +1,392 @@
+"""The MCP protocol core: one JSON-RPC message in, at most one reply out, no transport.
+
+Every transport (Streamable HTTP, legacy SSE, stdio, TCP) keeps a `Connection` per client and
+hands each decoded message to `handle`. Handshake-era clients (2024-11-05 … 2025-11-25) go
+through initialize / notifications/initialized; a request whose `_meta` carries a 2026-07-28
+protocol version is served statelessly on its own. Tool failures the model can act on (bad
+arguments, unknown entities, limits, grants) come back as `isError` results; protocol faults
+as JSON-RPC errors.
+
+`handle` is synchronous: it reads and writes SQLite. Async transports call it through
+`database_sync_to_async`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from django.conf import settings
+from pydantic import ValidationError
+
+from graph import namespaces
+from graph.operations import perform
+from mcp_endpoint import registry
+from mcp_endpoint.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    RESOURCE_NOT_FOUND,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    Message,
+    ProtocolError,
+    error,
+    result,
+)
+from memoryhub.access.permissions import Access, Permission
+from memoryhub.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+MODERN_VERSIONS = ("2026-07-28",)
+LATEST_HANDSHAKE_VERSION = HANDSHAKE_VERSIONS[-1]
+# What a Streamable HTTP request without MCP-Protocol-Version is taken to speak (spec).
+ASSUMED_VERSION = "2025-03-26"
+
+PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
+CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
+CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
+SERVER_INFO_META = "io.modelcontextprotocol/serverInfo"
+
+GRAPH_RESOURCE = "memory://knowledge-graph"
+
+INSTRUCTIONS = (
+    "MemoryHub is a long-term memory: a knowledge graph of entities (people, projects, places, "
+    "ideas), their observations (short facts) and relations between them. Before answering, "
+    "look up what you already know with search_nodes or open_nodes; after learning something "
+    "worth keeping, record it with create_entities, add_observations and create_relations. "
+    "Reads page their results: follow nextCursor / nextOffset when hasMore is true."
+)
+
+
+def server_info() -> dict[str, str]:
+    try:
+        release = version("memoryhub")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        release = "0.0.0"
+    return {"name": "memoryhub", "title": "MemoryHub", "version": release}
+
+
+def negotiate(requested: Any) -> str:
+    """The version to answer an initialize with: the client's if we speak it, else our latest."""
+    return requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE_VERSION
+
+
+@dataclass
+class Connection:
+    """What the server knows about one client: who it is, where it works, what it negotiated.
+
+    Transports that keep state elsewhere (HTTP sessions in the database) load it into a
+    Connection per message and save it back when `changed` is set."""
+
+    access: Access
+    namespace: str | None
+    categories: tuple[str, ...] | None = None
+    protocol_version: str | None = None
+    client_info: dict[str, Any] | None = None
+    initialized: bool = False
+    subscribed: bool = False
+    changed: bool = field(default=False, compare=False)
+    # Set by a stateless 2026-07-28 request for the duration of that request.
+    modern: bool = False
+
+    def tools(self) -> list[registry.Tool]:
+        return registry.tools(self.categories)
+
+    def tool(self, name: Any) -> registry.Tool | None:
+        tool = registry.get(name) if isinstance(name, str) else None
+        if tool is None or (self.categories is not None and tool.category not in self.categories):
+            return None
+        return tool
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What `handle` produced: the JSON-RPC reply (None for notifications and responses) and
+    whether the request was a 2026-07-28 stateless one (HTTP maps some codes to 404 there)."""
+
+    message: dict[str, Any] | None
+    modern: bool = False
+
+
+Handler = Callable[[Connection, dict[str, Any]], dict[str, Any]]
+
+
+def handle(connection: Connection, message: Message) -> Reply:
+    """Answer one classified message on `connection`."""
+    if message.kind == "response":
+        # We never send requests to clients, so there is nothing to match a response with.
+        return Reply(None)
+    if message.kind == "notification":
+        _notification(connection, message)
+        return Reply(None)
+    meta = message.params.get("_meta")
+    modern = isinstance(meta, dict) and PROTOCOL_VERSION_META in meta
+    try:
+        value = _modern_request(connection, message) if modern else _request(connection, message)
+        return Reply(result(message.id, value), modern)
+    except ProtocolError as problem:
+        return Reply(error(message.id, problem), modern)
+    except Exception:
+        logger.exception("MCP %s failed", message.method)
+        return Reply(error(message.id, ProtocolError(INTERNAL_ERROR, "Internal error")), modern)
+
+
+def _notification(connection: Connection, message: Message) -> None:
+    if message.method == "notifications/initialized" and not connection.initialized:
+        connection.initialized = True
+        connection.changed = True
+    # Other notifications (cancelled, progress, roots/list_changed) need nothing from us: every
+    # request is answered before the next one is read.
+
+
+def _request(connection: Connection, message: Message) -> dict[str, Any]:
+    method = message.method
+    if method == "initialize":
+        return _initialize(connection, message.params)
+    if method == "ping":
+        return {}
+    if connection.protocol_version is None:
+        raise ProtocolError(INVALID_REQUEST, f"Invalid Request: send initialize before {method}")
+    handler = _HANDLERS.get(method)
+    if handler is None:
+        raise ProtocolError(METHOD_NOT_FOUND, f"Method not found: {method}")
+    return handler(connection, message.params)
+
+
+def _modern_request(connection: Connection, message: Message) -> dict[str, Any]:
+    """A stateless 2026-07-28 request: the envelope in `_meta` replaces the handshake."""
+    meta = message.params["_meta"]
+    requested = meta.get(PROTOCOL_VERSION_META)
+    if CLIENT_CAPABILITIES_META not in meta:
+        raise ProtocolError(INVALID_PARAMS, f"params._meta is missing the required key {CLIENT_CAPABILITIES_META}")
+    if not isinstance(requested, str):
+        raise ProtocolError(INVALID_PARAMS, "the protocol-version envelope value must be a string")
+    if requested not in MODERN_VERSIONS:
+        raise ProtocolError(
+            UNSUPPORTED_PROTOCOL_VERSION,
+            "Unsupported protocol version",
+            {"supported": list(MODERN_VERSIONS), "requested": requested},
+        )
+    connection.modern = True
+    connection.protocol_version = requested
+    client_info = meta.get(CLIENT_INFO_META)
+    connection.client_info = client_info if isinstance(client_info, dict) else None
+    method = message.method
+    if method == "server/discover":
+        value: dict[str, Any] = {
+            "supportedVersions": list(MODERN_VERSIONS),
+            "capabilities": _capabilities(modern=True),
+            "instructions": INSTRUCTIONS,
+        }
+    else:
+        handler = _MODERN_HANDLERS.get(method)
+        if handler is None:
+            raise ProtocolError(METHOD_NOT_FOUND, f"Method not found: {method}")
+        value = handler(connection, message.params)
+    value["resultType"] = "complete"
+    if method in _CACHEABLE:
+        # Required on these results since 2026-07-28. Tool lists will vary per key once agent
+        # tools arrive, and the graph changes with every write: private and immediately stale.
+        value.setdefault("ttlMs", 0)
+        value.setdefault("cacheScope", "private")
+    value["_meta"] = {SERVER_INFO_META: server_info()}
+    return value
+
+
+_CACHEABLE = {"server/discover", "tools/list", "resources/list", "resources/templates/list", "resources/read"}
+
+
+# --- lifecycle -----------------------------------------------------------------------------------
+
+
+def _capabilities(*, modern: bool = False) -> dict[str, Any]:
+    resources: dict[str, Any] = {"listChanged": False}
+    if not modern:
+        # 2026-07-28 replaced resources/subscribe with subscriptions/listen.
+        resources["subscribe"] = True
+    return {"tools": {"listChanged": True}, "resources": resources}
+
+
+def _initialize(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    if connection.protocol_version is not None and not connection.modern:
+        raise ProtocolError(INVALID_REQUEST, "Invalid Request: this connection is already initialized")
+    requested = params.get("protocolVersion")
+    if not isinstance(requested, str):
+        raise ProtocolError(INVALID_PARAMS, "Invalid params: protocolVersion must be a string")
+    client_info = params.get("clientInfo")
+    connection.protocol_version = negotiate(requested)
+    connection.client_info = client_info if isinstance(client_info, dict) else None
+    connection.changed = True
+    return {
+        "protocolVersion": connection.protocol_version,
+        "capabilities": _capabilities(),
+        "serverInfo": server_info(),
+        "instructions": INSTRUCTIONS,
+    }
+
+
+# --- tools -----------------------------------------------------------------------------------------
+
+
+def _page_size() -> int:
+    return int(getattr(settings, "MEMORYHUB_MCP_PAGE_SIZE", 50))
+
+
+def _decode_cursor(cursor: Any) -> int:
+    try:
+        if not isinstance(cursor, str):
+            raise ValueError
+        offset = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        if offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ProtocolError(INVALID_PARAMS, "Invalid params: cursor is not one this server returned") from None
+
+
+def _paged(items: list[dict[str, Any]], params: dict[str, Any], key: str) -> dict[str, Any]:
+    start = _decode_cursor(params["cursor"]) if params.get("cursor") is not None else 0
+    end = start + _page_size()
+    page: dict[str, Any] = {key: items[start:end]}
+    if end < len(items):
+        page["nextCursor"] = base64.urlsafe_b64encode(str(end).encode()).decode().rstrip("=")
+    return page
+
+
+def _tools_list(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    return _paged([tool.describe() for tool in connection.tools()], params, "tools")
+
+
+def _tools_call(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    name = params.get("name")
+    tool = connection.tool(name)
+    if tool is None:
+        raise ProtocolError(INVALID_PARAMS, f"Unknown tool: {name}")
+    arguments = params.get("arguments")
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        return tool_error(f"Input validation error: arguments for tool {tool.name} must be an object")
+    try:
+        parsed = tool.arguments.model_validate(arguments)
+    except ValidationError as invalid:
+        return tool_error(f"Input validation error: Invalid arguments for tool {tool.name}: {_explain(invalid)}")
+    try:
+        value = tool.handler(registry.ToolContext(connection.access, connection.namespace), parsed)
+    except DomainError as failure:
+        return tool_error(failure.message)
+    return tool_result(tool, value)
+
+
+def _explain(invalid: ValidationError) -> str:
+    problems = []
+    for problem in invalid.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "arguments"
+        problems.append(f"{where}: {problem['msg']}")
+    return "; ".join(problems)
+
+
+def tool_result(tool: registry.Tool, value: Any) -> dict[str, Any]:
+    """A successful CallToolResult: structured content plus the same JSON as text."""
+    shown = tool.text_payload(value) if tool.text_payload is not None else value
+    if tool.text_indent is None:
+        text = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = json.dumps(shown, ensure_ascii=False, indent=tool.text_indent)
+    return {"content": [{"type": "text", "text": text}], "structuredContent": value, "isError": False}
+
+
+def tool_error(message: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+# --- resources -------------------------------------------------------------------------------------
+
+
+GRAPH_RESOURCE_INFO = {
+    "uri": GRAPH_RESOURCE,
+    "name": "knowledge-graph",
+    "title": "Knowledge graph",
+    "description": (
+        "The knowledge graph of this connection's namespace as JSON (entities and relations, "
+        "first page of read_graph; use the read_graph tool to page further)."
+    ),
+    "mimeType": "application/json",
+}
+
+
+def _resource_uri(connection: Connection, params: dict[str, Any]) -> str:
+    uri = params.get("uri")
+    if uri != GRAPH_RESOURCE:
+        code = INVALID_PARAMS if connection.modern else RESOURCE_NOT_FOUND
+        raise ProtocolError(code, "Resource not found", {"uri": uri})
+    return uri
+
+
+def _resources_list(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    return _paged([GRAPH_RESOURCE_INFO], params, "resources")
+
+
+def _resource_templates_list(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceTemplates": []}
+
+
+def _resources_read(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    uri = _resource_uri(connection, params)
+    try:
+        graph = perform(connection.access, "read_graph", namespace=connection.namespace)
+    except DomainError as failure:
+        raise ProtocolError(INVALID_PARAMS, failure.message) from None
+    text = json.dumps(graph, ensure_ascii=False, separators=(",", ":"))
+    return {"contents": [{"uri": uri, "mimeType": "application/json", "text": text}]}
+
+
+def subscription_namespace(connection: Connection) -> str:
+    """The namespace a subscription of this connection watches; raises ProtocolError when the
+    key cannot read it (a subscription is a read)."""
+    try:
+        target = namespaces.validate(connection.access.resolve_namespace(connection.namespace))
+        connection.access.require(target, Permission.READ)
+    except DomainError as failure:
+        raise ProtocolError(INVALID_PARAMS, failure.message) from None
+    return target
+
+
+def _resources_subscribe(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    _resource_uri(connection, params)
+    subscription_namespace(connection)
+    if not connection.subscribed:
+        connection.subscribed = True
+        connection.changed = True
+    return {}
+
+
+def _resources_unsubscribe(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    _resource_uri(connection, params)
+    if connection.subscribed:
+        connection.subscribed = False
+        connection.changed = True
+    return {}
+
+
+_MODERN_HANDLERS: dict[str, Handler] = {
+    "tools/list": _tools_list,
+    "tools/call": _tools_call,
+    "resources/list": _resources_list,
+    "resources/templates/list": _resource_templates_list,
+    "resources/read": _resources_read,
+}
+_HANDLERS: dict[str, Handler] = {
+    **_MODERN_HANDLERS,
+    "resources/subscribe": _resources_subscribe,
+    "resources/unsubscribe": _resources_unsubscribe,
+}

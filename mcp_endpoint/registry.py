@@ -1,0 +1,164 @@
+"""The tool registry: each MCP tool is declared once, here or in `mcp_endpoint/tools/`.
+
+A declaration names the tool, says what it does in words written for a model, types its
+arguments with a pydantic model (which becomes `inputSchema`), declares the `outputSchema` its
+results conform to, and gives the handler that calls the services. The protocol layer
+(`protocol.py`) does the rest: listing, validation, grant errors as `isError`, and the
+`structuredContent` + text rendering of results.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from memoryhub.access.permissions import Access
+
+# Categories a connection can choose with `?tools=` / `--tools`, in listing order.
+CATEGORIES = ("kg-read", "kg-write", "vectors", "memory", "agents")
+
+
+class Arguments(BaseModel):
+    """Base of every tool's argument model.
+
+    Unknown arguments are ignored (as the official server's zod objects do), so a model that adds
+    a stray key still gets its call through; every declared argument is validated."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class NoArguments(Arguments):
+    pass
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """Who is calling and where: the key's access and the connection's namespace (None: the
+    key's default namespace, resolved by the operation)."""
+
+    access: Access
+    namespace: str | None
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    title: str
+    description: str
+    category: str
+    arguments: type[Arguments]
+    output_schema: dict[str, Any]
+    handler: Callable[[ToolContext, Any], Any]
+    read_only: bool = False
+    destructive: bool = False
+    idempotent: bool = False
+    # What the text block carries, when it is not the structured result itself (the official
+    # server sends the bare array for create_entities / create_relations / add_observations).
+    text_payload: Callable[[Any], Any] | None = None
+    # The nine tools shared with the official server pretty-print their text as it does
+    # (JSON.stringify(result, null, 2)); the others send compact JSON, which costs fewer tokens.
+    text_indent: int | None = None
+    input_schema: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(f"tool {self.name}: unknown category {self.category!r}")
+        object.__setattr__(self, "input_schema", input_schema(self.arguments))
+
+    @property
+    def annotations(self) -> dict[str, Any]:
+        # All four hints are always spelled out, as the official server does: the spec's defaults
+        # (destructive, not idempotent, open world) are the wrong guess for a memory tool. Memory
+        # tools only touch this server's store: a closed world. Reads are idempotent.
+        return {
+            "readOnlyHint": self.read_only,
+            "destructiveHint": self.destructive and not self.read_only,
+            "idempotentHint": self.idempotent or self.read_only,
+            "openWorldHint": False,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The tool as `tools/list` shows it."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "outputSchema": self.output_schema,
+            "annotations": self.annotations,
+        }
+
+
+_TOOLS: dict[str, Tool] = {}
+
+
+def register(tool: Tool) -> Tool:
+    if tool.name in _TOOLS:
+        raise ValueError(f"tool {tool.name} is declared twice")
+    _TOOLS[tool.name] = tool
+    return tool
+
+
+def get(name: str) -> Tool | None:
+    return _TOOLS.get(name)
+
+
+def tools(categories: Iterable[str] | None = None) -> list[Tool]:
+    """Registered tools in a stable order (by category, then declaration order)."""
+    chosen = set(CATEGORIES if categories is None else categories)
+    order = {category: index for index, category in enumerate(CATEGORIES)}
+    selected = [tool for tool in _TOOLS.values() if tool.category in chosen]
+    return sorted(selected, key=lambda tool: order[tool.category])
+
+
+def parse_categories(value: str | None) -> tuple[str, ...] | None:
+    """`kg-read,kg-write` → ('kg-read', 'kg-write'); None or empty → every category.
+
+    Raises ValueError naming the unknown categories."""
+    if value is None or not value.strip():
+        return None
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [name for name in names if name not in CATEGORIES]
+    if unknown:
+        raise ValueError(f"unknown tool categories {', '.join(unknown)}; choose from {', '.join(CATEGORIES)}")
+    return names
+
+
+# --- JSON Schema from pydantic ------------------------------------------------------------------
+
+
+def input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The argument model as a self-contained JSON Schema object.
+
+    `$ref`s are inlined and pydantic's generated `title`s dropped: several MCP clients cannot
+    resolve references, and titles only add tokens to the model's context."""
+    schema = model.model_json_schema(by_alias=True)
+    definitions = schema.pop("$defs", {})
+    inlined = _inline(schema, definitions)
+    inlined["type"] = "object"
+    inlined.setdefault("properties", {})
+    if not inlined["properties"]:
+        # The spec's recommendation for a tool without parameters.
+        inlined["additionalProperties"] = False
+    return inlined
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+            merged = {**copy.deepcopy(target), **{k: v for k, v in node.items() if k != "$ref"}}
+            return _inline(merged, definitions)
+        return {
+            key: _inline(value, definitions)
+            for key, value in node.items()
+            # Drop generated titles (a "title" key inside "properties" is a field name: keep it).
+            if not (key == "title" and isinstance(value, str))
+        }
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node

@@ -1,0 +1,126 @@
+"""MCP sessions: open, load, save and end them (writes and reads of `McpSession`).
+
+A session belongs to the API key that opened it; `load` with any other key finds nothing, so a
+leaked session id is worth nothing on its own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from mcp_endpoint.models import McpSession
+from mcp_endpoint.protocol import Connection
+from memoryhub.access.exceptions import AccessError
+from memoryhub.access.permissions import Access
+
+
+def _idle_limit() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "MEMORYHUB_MCP_SESSION_IDLE_SECONDS", 24 * 3600)))
+
+
+def new_session_id() -> str:
+    # 32 bytes from the OS CSPRNG; urlsafe base64 is visible ASCII (0x21-0x7E) as the spec requires.
+    return secrets.token_urlsafe(32)
+
+
+def resolved_namespace(access: Access, namespace: str | None) -> str:
+    """The namespace a connection works in ('' when neither the client nor the key names one:
+    then every tool call says how to fix that)."""
+    try:
+        return access.resolve_namespace(namespace)
+    except AccessError:
+        return ""
+
+
+def open_session(*, access: Access, connection: Connection, transport: str) -> McpSession:
+    assert access.key_id is not None, "MCP sessions belong to an API key"
+    return McpSession.objects.create(
+        session_id=new_session_id(),
+        key_id=access.key_id,
+        transport=transport,
+        namespace=connection.namespace or "",
+        tool_categories=",".join(connection.categories or ()),
+        protocol_version=connection.protocol_version or "",
+        client_info=connection.client_info,
+        initialized=connection.initialized,
+        subscribed=connection.subscribed,
+    )
+
+
+def load(session_id: str, access: Access) -> McpSession | None:
+    """The live session with this id opened by this key, or None (unknown, ended, idle too
+    long, or another key's)."""
+    session = (
+        McpSession.objects.filter(session_id=session_id, key_id=access.key_id, ended_at__isnull=True)
+        .only(
+            "id",
+            "session_id",
+            "transport",
+            "namespace",
+            "tool_categories",
+            "protocol_version",
+            "client_info",
+            "initialized",
+            "subscribed",
+            "last_seen_at",
+        )
+        .first()
+    )
+    if session is None:
+        return None
+    now = timezone.now()
+    if session.last_seen_at < now - _idle_limit():
+        end(session)
+        return None
+    # Keep last_seen fresh without a write per request: at most one a minute per session.
+    if cache.add(f"mcp:seen:{session.session_id}", 1, timeout=60):
+        McpSession.objects.filter(pk=session.pk).update(last_seen_at=now)
+    return session
+
+
+def connection_for(session: McpSession, access: Access) -> Connection:
+    return Connection(
+        access=access,
+        namespace=session.namespace or None,
+        categories=tuple(session.tool_categories.split(",")) if session.tool_categories else None,
+        protocol_version=session.protocol_version or None,
+        client_info=session.client_info,
+        initialized=session.initialized,
+        subscribed=session.subscribed,
+    )
+
+
+def save(session: McpSession, connection: Connection) -> None:
+    """Store what a message changed on the connection (handshake, initialized, subscription)."""
+    if not connection.changed:
+        return
+    session.protocol_version = connection.protocol_version or ""
+    session.client_info = connection.client_info
+    session.initialized = connection.initialized
+    session.subscribed = connection.subscribed
+    session.save(update_fields=["protocol_version", "client_info", "initialized", "subscribed"])
+    connection.changed = False
+
+
+def end(session: McpSession) -> None:
+    McpSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=timezone.now(), subscribed=False)
+
+
+def end_by_id(session_id: str) -> None:
+    McpSession.objects.filter(session_id=session_id, ended_at__isnull=True).update(
+        ended_at=timezone.now(), subscribed=False
+    )
+
+
+def subscribers(namespace: str) -> list[str]:
+    """Ids of the live sessions subscribed to the knowledge graph of `namespace`."""
+    return list(
+        McpSession.objects.filter(namespace=namespace, subscribed=True, ended_at__isnull=True).values_list(
+            "session_id", flat=True
+        )
+    )

@@ -1,0 +1,157 @@
+"""A real MemoryHub server for MCP tests: daphne on a free loopback port, its own SQLite file,
+and a key per persona made with the real `create_api_key` command.
+
+Tests drive it with the official `mcp` SDK (`McpServer.client(...)`) or plain HTTP (httpx2). The
+server is shared by the whole session; each test works in namespaces of its own
+(`server.namespace(...)`) so tests cannot see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# name → (grants, default namespace): alice and bob are tenants that must never see each other's
+# data, carol may only read alice's, root is an operator.
+PERSONAS: dict[str, tuple[list[str], str]] = {
+    "alice": (["org:alice:*=write"], "org:alice:notes"),
+    "bob": (["org:bob:*=write"], "org:bob:notes"),
+    "carol": (["org:alice:*=read"], "org:alice:notes"),
+    "root": (["*=write"], "default"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "memoryhub.settings",
+        "MEMORYHUB_DATA_DIR": str(data_dir),
+        "MEMORYHUB_DB_PATH": str(data_dir / "hub.sqlite3"),
+        # Small pages so tests see tools/list pagination; no rate limit in the way of the suite.
+        "MEMORYHUB_MCP_PAGE_SIZE": "10",
+        "MEMORYHUB_RATE_LIMIT_PER_MINUTE": "0",
+        "MEMORYHUB_MCP_KEEPALIVE_SECONDS": "1",
+    }
+    env.pop("MEMORYHUB_TEST_DB_PATH", None)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class McpServer:
+    base_url: str
+    data_dir: Path
+    env: dict[str, str]
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/mcp"
+
+    def namespace(self, persona: str = "alice") -> str:
+        """A fresh namespace the persona can write (carol: one she can read)."""
+        owner = {"carol": "alice", "root": "org:ops"}.get(persona, persona)
+        prefix = owner if owner.startswith("org:") else f"org:{owner}"
+        return f"{prefix}:t{uuid.uuid4().hex[:12]}"
+
+    def headers(self, persona: str) -> dict[str, str]:
+        return {"X-API-Key": self.keys[persona]}
+
+    def endpoint(self, *, namespace: str | None = None, tools: str | None = None, path: str = "/mcp") -> str:
+        query = "&".join(f"{name}={value}" for name, value in (("namespace", namespace), ("tools", tools)) if value)
+        return f"{self.base_url}{path}{'?' + query if query else ''}"
+
+    @asynccontextmanager
+    async def client(
+        self,
+        persona: str = "alice",
+        *,
+        namespace: str | None = None,
+        tools: str | None = None,
+        mode: str = "auto",
+        **options: Any,
+    ) -> AsyncIterator[Client]:
+        """An official SDK client over Streamable HTTP. mode: 'auto' (2026-07-28 when the server
+        offers it) or 'legacy' (initialize handshake and a session)."""
+        async with httpx2.AsyncClient(headers=self.headers(persona), timeout=30) as http:
+            transport = streamable_http_client(self.endpoint(namespace=namespace, tools=tools), http_client=http)
+            async with Client(transport, mode=mode, **options) as client:
+                yield client
+
+    def manage(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            text=True,
+            capture_output=True,
+            **kwargs,
+        )
+
+
+def start_server(data_dir: Path, **extra_env: str) -> tuple[McpServer, subprocess.Popen[str]]:
+    env = server_env(data_dir, **extra_env)
+    port = free_port()
+    server = McpServer(base_url=f"http://127.0.0.1:{port}", data_dir=data_dir, env=env)
+    server.manage("migrate", "--noinput", "-v0")
+    for name, (grants, default) in PERSONAS.items():
+        args = ["create_api_key", "--user", name, "--default-namespace", default]
+        for grant in grants:
+            args += ["--grant", grant]
+        server.keys[name] = server.manage(*args).stdout.strip()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir / "daphne.log", "w"),  # noqa: SIM115 - closed with the process
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=2):
+                return server, process
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"daphne did not start; see {data_dir / 'daphne.log'}")
+
+
+@pytest.fixture(scope="session")
+def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
+    server, process = start_server(tmp_path_factory.mktemp("mcp-server"))
+    try:
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
