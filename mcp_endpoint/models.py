@@ -19,9 +19,12 @@ class McpSession(models.Model):
 
     # Cryptographically random, visible ASCII only (the spec's rule for MCP-Session-Id).
     session_id = models.CharField(max_length=64, unique=True)
-    # Bound to the key that opened it: a request with another key gets 404 (c.8: sessions are
-    # not authentication, and a stolen id is useless without the key).
-    key = models.ForeignKey("access.ApiKey", on_delete=models.CASCADE, related_name="mcp_sessions")
+    # Bound to the key that opened it: a request with another key gets 404 (sessions are not
+    # authentication, and a stolen id is useless without the key). Null for a local stdio
+    # session started without a key (whoever can run manage.py can read the database anyway).
+    key = models.ForeignKey(
+        "access.ApiKey", on_delete=models.CASCADE, related_name="mcp_sessions", null=True, blank=True
+    )
     transport = models.CharField(max_length=8, choices=Transport.choices)
     namespace = models.CharField(max_length=255, blank=True, default="")
     tool_categories = models.CharField(max_length=255, blank=True, default="")

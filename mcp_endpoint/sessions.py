@@ -38,7 +38,6 @@ def resolved_namespace(access: Access, namespace: str | None) -> str:
 
 
 def open_session(*, access: Access, connection: Connection, transport: str) -> McpSession:
-    assert access.key_id is not None, "MCP sessions belong to an API key"
     return McpSession.objects.create(
         session_id=new_session_id(),
         key_id=access.key_id,
