@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+TLS_PORT ?= 8443
 # make bench BENCH=api or BENCH=admin for the other benchmarks
 BENCH ?= graph
 # The browser tests (tests/browser) drive Debian's chromium; Playwright's own browsers are not used.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test lint fmt migrations-check bench clean
+.PHONY: install run run-tls test lint fmt migrations-check bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +25,12 @@ run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap --base-url http://$(HOST):$(PORT)
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) memoryhub.asgi:application
+
+# HTTPS with the certificate in MEMORYHUB_TLS_CERT / MEMORYHUB_TLS_KEY (else a self-signed one).
+run-tls: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap --base-url https://$(HOST):$(TLS_PORT)
+	$(VENV)/bin/daphne -e "$$($(PY) manage.py tls_endpoint --host $(HOST) --port $(TLS_PORT))" memoryhub.asgi:application
 
 # Installed through apt only when missing (with sudo when not root and sudo exists).
 $(CHROMIUM):

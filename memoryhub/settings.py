@@ -108,6 +108,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MEMORYHUB_LIMITS["MAX_REQUEST_BYTES"]
 REDIS_URL = env_str("MEMORYHUB_REDIS_URL")
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- HTTPS (make run-tls): PEM files; unset → a self-signed pair under the data directory -------
+MEMORYHUB_TLS_CERT = env_str("MEMORYHUB_TLS_CERT")
+MEMORYHUB_TLS_KEY = env_str("MEMORYHUB_TLS_KEY")
+
 # --- MCP endpoint ---------------------------------------------------------------------------------
 # Browser origins (besides this server's own and loopback ones) allowed to call /mcp, /sse and
 # /messages; requests without an Origin header (non-browser clients) are always allowed.
