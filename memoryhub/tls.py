@@ -68,7 +68,7 @@ def endpoint(*, host: str, port: int) -> tuple[str, Path, bool]:
     cert = settings.MEMORYHUB_TLS_CERT
     key = settings.MEMORYHUB_TLS_KEY
     generated = cert is None or key is None
-    if generated:
+    if cert is None or key is None:
         cert_path, key_path = self_signed(settings.DATA_DIR / "tls", [host, "localhost", "127.0.0.1"])
     else:
         cert_path, key_path = Path(cert), Path(key)

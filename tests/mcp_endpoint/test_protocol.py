@@ -170,7 +170,8 @@ def test_tool_categories_limit_what_is_listed_and_callable(alice_key: Persona) -
 
 def call(connection: protocol.Connection, name: str, arguments: Any) -> dict[str, Any]:
     reply = send(connection, request("tools/call", {"name": name, "arguments": arguments}))
-    assert reply is not None and "result" in reply, reply
+    assert reply is not None
+    assert "result" in reply, reply
     result: dict[str, Any] = reply["result"]
     return result
 

@@ -65,15 +65,17 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 async def test_the_sdk_works_over_https_with_the_served_certificate(tls_server: tuple[str, Path, str]) -> None:
     url, cert, key = tls_server
     context = ssl.create_default_context(cafile=str(cert))
-    async with httpx2.AsyncClient(headers={"X-API-Key": key}, verify=context, timeout=30) as http:
-        async with Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="legacy") as client:
-            created = await client.call_tool(
-                "create_entities", {"entities": [{"name": "TLS", "entityType": "protocol", "observations": ["secure"]}]}
-            )
-            assert not created.is_error
-            found = await client.call_tool("open_nodes", {"names": ["TLS"]})
-            assert found.structured_content is not None
-            assert found.structured_content["entities"][0]["observations"] == ["secure"]
+    async with (
+        httpx2.AsyncClient(headers={"X-API-Key": key}, verify=context, timeout=30) as http,
+        Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="legacy") as client,
+    ):
+        created = await client.call_tool(
+            "create_entities", {"entities": [{"name": "TLS", "entityType": "protocol", "observations": ["secure"]}]}
+        )
+        assert not created.is_error
+        found = await client.call_tool("open_nodes", {"names": ["TLS"]})
+        assert found.structured_content is not None
+        assert found.structured_content["entities"][0]["observations"] == ["secure"]
 
 
 def test_plain_http_and_untrusted_clients_are_refused(tls_server: tuple[str, Path, str]) -> None:
