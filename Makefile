@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TLS_PORT ?= 8443
+NODE_STAMP := node_modules/.installed
 # make bench BENCH=api or BENCH=admin for the other benchmarks
 BENCH ?= graph
 # The browser tests (tests/browser) drive Debian's chromium; Playwright's own browsers are not used.
@@ -32,13 +33,22 @@ run-tls: $(STAMP)
 	$(PY) manage.py bootstrap --base-url https://$(HOST):$(TLS_PORT)
 	$(VENV)/bin/daphne -e "$$($(PY) manage.py tls_endpoint --host $(HOST) --port $(TLS_PORT))" memoryhub.asgi:application
 
+# The official memory server and the MCP Inspector, for the MCP compatibility tests (npm ci wipes
+# node_modules first, so the stamp is written after it).
+$(NODE_STAMP): package.json package-lock.json
+	command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Installed through apt only when missing (with sudo when not root and sudo exists).
 $(CHROMIUM):
 	test -x $(CHROMIUM) || { \
 	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; else SUDO=; fi; \
 	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(NODE_STAMP)
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
