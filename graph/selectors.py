@@ -169,6 +169,19 @@ def search_nodes(
                     (match, ns_id, now(), *type_param, wanted),
                 )
                 ranked.update((row[0], None) for row in obs_hits)
+        else:
+            # Nothing FTS indexes (emoji, symbols): match the text as a substring of names and
+            # observations, as the official server does. This scans the namespace, but only for
+            # such queries; any word in the query takes the indexed path above.
+            needle = query.strip()
+            rows = conn.execute(
+                "SELECT e.id FROM graph_entity e WHERE e.namespace_id = ?"
+                f"{type_clause} AND (instr(e.name, ?) > 0 OR EXISTS (SELECT 1 FROM graph_observation o "
+                "WHERE o.entity_id = e.id AND instr(o.body, ?) > 0 AND (o.expires_at IS NULL OR o.expires_at > ?))) "
+                "ORDER BY e.id LIMIT ?",
+                (ns_id, *type_param, needle, needle, now(), wanted),
+            )
+            ranked.update((row[0], None) for row in rows)
         if len(ranked) < wanted:
             needle = query.strip().casefold()
             matching_types = [

@@ -187,7 +187,8 @@ def test_it_never_raises_on_fts_syntax_in_queries(corpus, query):
         ("coffee*", ["Alice"]),
         ("*", []),
         ("()", []),
-        ('"', []),
+        # Nothing FTS indexes: a substring match, as the official server (Carol said "hello").
+        ('"', ["Carol"]),
     ],
 )
 def test_it_gives_sensible_results_for_fts_syntax(corpus, query, expected):
@@ -406,6 +407,22 @@ def test_it_finds_entities_by_a_substring_of_their_type(alice):
     assert found(alice, "PERSON") == ["Ada", "Zoe"]
     assert found(alice, "dog") == ["Rex"]
     assert found(alice, "perso", entity_type="person") == ["Ada"]
+
+
+def test_it_finds_text_fts_cannot_index_as_a_substring(alice, bob):
+    """Emoji and symbols are separators to FTS5; a query of nothing else matches as a substring of
+    names and observations, as the official server's search does."""
+    services.create_entities(
+        namespace=alice,
+        entities=[entity("Project Phoenix 🚀"), entity("Ada", "ships 🚀 weekly"), entity("Rex", "likes ☕")],
+    )
+    services.create_entities(namespace=bob, entities=[entity("Bob 🚀")])
+    assert found(alice, "🚀") == ["Project Phoenix 🚀", "Ada"]
+    assert found(alice, " ☕ ") == ["Rex"]
+    assert found(alice, "🚀", entity_type="dog") == []
+    assert found(alice, "🎉") == []
+    # Punctuation-only queries keep matching nothing (they are in no name here).
+    assert found(alice, "()") == []
 
 
 # --- namespaces ------------------------------------------------------------------------------------
