@@ -33,6 +33,13 @@ RETRY_MS = 3000
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
+def wire_bytes(text: str) -> bytes:
+    """UTF-8 for the wire. A request may carry lone surrogates (`"\\ud800"` is valid JSON, and
+    names and ids are echoed back) that UTF-8 cannot encode; in our JSON text they only occur
+    inside strings, where `backslashreplace` writes them as the same JSON escape again."""
+    return text.encode("utf-8", "backslashreplace")
+
+
 def sse_event(*, data: str, event: str | None = None, event_id: str | None = None, retry: int | None = None) -> bytes:
     lines = []
     if event_id is not None:
@@ -43,7 +50,7 @@ def sse_event(*, data: str, event: str | None = None, event_id: str | None = Non
         lines.append(f"retry: {retry}")
     # JSON from `dumps` has no raw newlines; split anyway so any data stays valid SSE.
     lines.extend(f"data: {line}" for line in (data.split("\n") if data else [""]))
-    return ("\n".join(lines) + "\n\n").encode()
+    return wire_bytes("\n".join(lines) + "\n\n")
 
 
 def origin_allowed(origin: str | None, host: str | None) -> bool:
@@ -161,7 +168,7 @@ class McpHttpConsumer(AsyncConsumer):
     async def send_json(
         self, status: int, payload: Any, headers: list[tuple[bytes, bytes | str]] | None = None
     ) -> None:
-        await self.send_response(status, dumps(payload).encode(), [(b"Content-Type", JSON), *(headers or [])])
+        await self.send_response(status, wire_bytes(dumps(payload)), [(b"Content-Type", JSON), *(headers or [])])
 
     async def send_response(self, status: int, body: bytes, headers: list[tuple[bytes, bytes | str]]) -> None:
         encoded = [(name, value.encode() if isinstance(value, str) else value) for name, value in headers]
