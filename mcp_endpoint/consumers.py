@@ -68,7 +68,6 @@ class StreamableHttpConsumer(McpHttpConsumer):
     """`/mcp`: POST carries client messages, GET opens the session's stream, DELETE ends it."""
 
     methods = ("POST", "GET", "DELETE")
-    session: McpSession | None = None
     last_sent = 0  # highest standalone-stream seq sent on this GET stream (dedupes replay vs live)
 
     async def respond(self, body: bytes) -> None:
@@ -275,7 +274,10 @@ class StreamableHttpConsumer(McpHttpConsumer):
 
     async def send_event(self, event: events.Event, retry: int | None = None) -> None:
         parsed = events.parse_event_id(event.id)
-        if parsed is not None and parsed[0] == events.STANDALONE:
+        # Dedupe replayed against live events by sequence number; the priming event (no
+        # message) does not count, or a notification numbered before it but delivered live
+        # just after it would be dropped.
+        if parsed is not None and parsed[0] == events.STANDALONE and event.message is not None:
             if parsed[1] <= self.last_sent:
                 return
             self.last_sent = parsed[1]
@@ -311,7 +313,6 @@ class LegacySseConsumer(McpHttpConsumer):
     first event, `endpoint`, says where to POST: `/messages?sessionId=<id>`."""
 
     methods = ("GET",)
-    session: McpSession | None = None
 
     async def respond(self, body: bytes) -> None:
         try:

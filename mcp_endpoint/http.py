@@ -13,14 +13,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from channels.consumer import AsyncConsumer
-from channels.db import aclose_old_connections
+from channels.db import aclose_old_connections, database_sync_to_async
 from channels.exceptions import StopConsumer
 from django.conf import settings
 from django.utils.datastructures import CaseInsensitiveMapping
 
 from graph import namespaces
-from mcp_endpoint import registry
-from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, dumps
+from mcp_endpoint import registry, sessions
+from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, dumps, encode
+from mcp_endpoint.models import McpSession
 from memoryhub.access.exceptions import RateLimited
 from memoryhub.access.permissions import Access
 from memoryhub.errors import DomainError
@@ -30,14 +31,20 @@ EVENT_STREAM = b"text/event-stream"
 # SSE retry hint (ms) for clients reconnecting after the server closed a stream.
 RETRY_MS = 3000
 
+# Request headers a browser page may send (answer to a CORS preflight).
+CORS_REQUEST_HEADERS = (
+    "Content-Type",
+    "Accept",
+    "Authorization",
+    "X-API-Key",
+    "X-Memory-Namespace",
+    "MCP-Session-Id",
+    "MCP-Protocol-Version",
+    "Mcp-Method",
+    "Mcp-Name",
+    "Last-Event-ID",
+)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
-
-
-def wire_bytes(text: str) -> bytes:
-    """UTF-8 for the wire. A request may carry lone surrogates (`"\\ud800"` is valid JSON, and
-    names and ids are echoed back) that UTF-8 cannot encode; in our JSON text they only occur
-    inside strings, where `backslashreplace` writes them as the same JSON escape again."""
-    return text.encode("utf-8", "backslashreplace")
 
 
 def sse_event(*, data: str, event: str | None = None, event_id: str | None = None, retry: int | None = None) -> bytes:
@@ -50,7 +57,7 @@ def sse_event(*, data: str, event: str | None = None, event_id: str | None = Non
         lines.append(f"retry: {retry}")
     # JSON from `dumps` has no raw newlines; split anyway so any data stays valid SSE.
     lines.extend(f"data: {line}" for line in (data.split("\n") if data else [""]))
-    return wire_bytes("\n".join(lines) + "\n\n")
+    return encode("\n".join(lines) + "\n\n")
 
 
 def origin_allowed(origin: str | None, host: str | None) -> bool:
@@ -78,6 +85,8 @@ class McpHttpConsumer(AsyncConsumer):
     methods: tuple[str, ...] = ()
     streaming = False
     keepalive_task: asyncio.Task[None] | None = None
+    # The MCP session this request belongs to, once known.
+    session: McpSession | None = None
     _chunks: list[bytes] | None = None
     _size = 0
 
@@ -123,11 +132,15 @@ class McpHttpConsumer(AsyncConsumer):
 
     async def checked(self) -> bool:
         """Method, Origin and API key; answers the request itself when one fails."""
-        if self.scope["method"] not in self.methods:
-            await self.fail(405, INVALID_REQUEST, "Method not allowed", headers=[(b"Allow", ", ".join(self.methods))])
-            return False
         if not origin_allowed(self.headers.get("Origin"), self.headers.get("Host")):
             await self.fail(403, INVALID_REQUEST, "Forbidden: this Origin may not call the MCP endpoint")
+            return False
+        if self.scope["method"] == "OPTIONS":
+            # A browser's CORS preflight (it carries no key): say what the real request may use.
+            await self.send_response(204, b"", self.preflight_headers())
+            return False
+        if self.scope["method"] not in self.methods:
+            await self.fail(405, INVALID_REQUEST, "Method not allowed", headers=[(b"Allow", ", ".join(self.methods))])
             return False
         if self.scope.get("access") is None:
             problem = self.scope.get("access_error")
@@ -168,12 +181,34 @@ class McpHttpConsumer(AsyncConsumer):
     async def send_json(
         self, status: int, payload: Any, headers: list[tuple[bytes, bytes | str]] | None = None
     ) -> None:
-        await self.send_response(status, wire_bytes(dumps(payload)), [(b"Content-Type", JSON), *(headers or [])])
+        await self.send_response(status, encode(dumps(payload)), [(b"Content-Type", JSON), *(headers or [])])
 
     async def send_response(self, status: int, body: bytes, headers: list[tuple[bytes, bytes | str]]) -> None:
-        encoded = [(name, value.encode() if isinstance(value, str) else value) for name, value in headers]
-        await self.send({"type": "http.response.start", "status": status, "headers": encoded})
+        await self.start_response(status, headers)
         await self.send({"type": "http.response.body", "body": body})
+
+    async def start_response(self, status: int, headers: list[tuple[bytes, bytes | str]]) -> None:
+        encoded = [(name, value.encode() if isinstance(value, str) else value) for name, value in headers]
+        await self.send({"type": "http.response.start", "status": status, "headers": encoded + self.cors_headers()})
+
+    def cors_headers(self) -> list[tuple[bytes, bytes]]:
+        """Let a page from an allowed origin (checked before anything is answered) read the
+        response and the session id."""
+        origin = self.headers.get("Origin")
+        if origin is None:
+            return []
+        return [
+            (b"Access-Control-Allow-Origin", origin.encode("latin-1")),
+            (b"Access-Control-Expose-Headers", b"MCP-Session-Id, MCP-Protocol-Version"),
+            (b"Vary", b"Origin"),
+        ]
+
+    def preflight_headers(self) -> list[tuple[bytes, bytes | str]]:
+        return [
+            (b"Access-Control-Allow-Methods", ", ".join(self.methods)),
+            (b"Access-Control-Allow-Headers", ", ".join(CORS_REQUEST_HEADERS)),
+            (b"Access-Control-Max-Age", b"600"),
+        ]
 
     async def fail(
         self, status: int, code: int, message: str, headers: list[tuple[bytes, bytes | str]] | None = None
@@ -189,10 +224,7 @@ class McpHttpConsumer(AsyncConsumer):
             # nginx and friends must not buffer the stream (the MemOS guide's proxy advice).
             (b"X-Accel-Buffering", b"no"),
         ]
-        encoded = [
-            (name, value.encode() if isinstance(value, str) else value) for name, value in base + (headers or [])
-        ]
-        await self.send({"type": "http.response.start", "status": 200, "headers": encoded})
+        await self.start_response(200, base + (headers or []))
         await self.send({"type": "http.response.body", "body": b"", "more_body": True})
         self.streaming = True
 
@@ -206,6 +238,7 @@ class McpHttpConsumer(AsyncConsumer):
             while True:
                 await asyncio.sleep(seconds)
                 await self.send_chunk(b": keepalive\n\n")
+                await self.still_open()
 
         self.keepalive_task = asyncio.ensure_future(beat())
 
@@ -219,6 +252,11 @@ class McpHttpConsumer(AsyncConsumer):
         await self.closed()
         await aclose_old_connections()
         raise StopConsumer()
+
+    async def still_open(self) -> None:
+        """Called after each keep-alive: a session stays live while its stream is open."""
+        if self.session is not None:
+            await database_sync_to_async(sessions.touch)(self.session)
 
     async def closed(self) -> None:
         """The stream ended (either side): leave groups, end legacy sessions, ..."""

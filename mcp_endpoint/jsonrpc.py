@@ -73,6 +73,13 @@ def dumps(message: Any) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
+def encode(text: str) -> bytes:
+    """UTF-8 for the wire. A request may carry lone surrogates (`"\\ud800"` is valid JSON, and
+    names and ids are echoed back) that UTF-8 cannot encode; in JSON text from `dumps` they only
+    occur inside strings, where `backslashreplace` writes them as the same JSON escape again."""
+    return text.encode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class Message:
     """A JSON-RPC message sorted into its kind."""

@@ -31,11 +31,9 @@ from typing import Any, Final, Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.cache import cache
-from django.utils import timezone
 
 from mcp_endpoint import events, protocol, sessions
-from mcp_endpoint.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, ProtocolError, classify, dumps, error, parse
+from mcp_endpoint.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, ProtocolError, classify, dumps, encode, error, parse
 from mcp_endpoint.models import McpSession
 from memoryhub.access.authentication import authenticate
 from memoryhub.access.exceptions import NotAuthenticated, RateLimited
@@ -239,7 +237,7 @@ class LineConnection:
 
     async def send(self, message: Any) -> None:
         """Write one message as one line (raises OSError when the peer is gone)."""
-        line = (dumps(message) + "\n").encode()
+        line = encode(dumps(message) + "\n")
         async with self.write_lock:
             await self.stream.write(line)
 
@@ -347,16 +345,6 @@ class LineConnection:
             message = classify(value)
         except ProtocolError as problem:
             return error(None, problem)
-        meta = message.params.get("_meta")
-        if isinstance(meta, dict) and protocol.PROTOCOL_VERSION_META in meta:
-            # A stateless 2026-07-28 request stands on its own (as on HTTP): it neither uses nor
-            # changes what the handshake negotiated on this connection.
-            stateless = protocol.Connection(
-                access=self.connection.access,
-                namespace=self.connection.namespace,
-                categories=self.connection.categories,
-            )
-            return protocol.handle(stateless, message).message
         reply = protocol.handle(self.connection, message)
         self.save()
         return reply.message
@@ -392,11 +380,8 @@ class LineConnection:
         sessions.save(self.session, self.connection)
 
     def touch(self) -> None:
-        """Keep the session's last_seen_at fresh, at most one write a minute (as `sessions.load`
-        does for HTTP sessions)."""
         assert self.session is not None
-        if cache.add(f"mcp:seen:{self.session.session_id}", 1, timeout=60):
-            McpSession.objects.filter(pk=self.session.pk).update(last_seen_at=timezone.now())
+        sessions.touch(self.session)
 
 
 async def serve(

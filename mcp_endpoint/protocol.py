@@ -130,6 +130,12 @@ def handle(connection: Connection, message: Message) -> Reply:
         return Reply(None)
     meta = message.params.get("_meta")
     modern = isinstance(meta, dict) and PROTOCOL_VERSION_META in meta
+    if modern:
+        # A stateless request stands on its own: it neither uses nor changes what a handshake
+        # negotiated on a long-lived connection (stdio, TCP, an HTTP session).
+        connection = Connection(
+            access=connection.access, namespace=connection.namespace, categories=connection.categories
+        )
     try:
         value = _modern_request(connection, message) if modern else _request(connection, message)
         return Reply(result(message.id, value), modern)

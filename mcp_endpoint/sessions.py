@@ -76,10 +76,15 @@ def load(session_id: str, access: Access) -> McpSession | None:
     if session.last_seen_at < now - _idle_limit():
         end(session)
         return None
-    # Keep last_seen fresh without a write per request: at most one a minute per session.
-    if cache.add(f"mcp:seen:{session.session_id}", 1, timeout=60):
-        McpSession.objects.filter(pk=session.pk).update(last_seen_at=now)
+    touch(session)
     return session
+
+
+def touch(session: McpSession) -> None:
+    """The session is in use (a request, a line, an open stream): keep `last_seen_at` fresh,
+    with at most one write a minute per session."""
+    if cache.add(f"mcp:seen:{session.session_id}", 1, timeout=60):
+        McpSession.objects.filter(pk=session.pk).update(last_seen_at=timezone.now())
 
 
 def connection_for(session: McpSession, access: Access) -> Connection:
@@ -95,14 +100,23 @@ def connection_for(session: McpSession, access: Access) -> Connection:
 
 
 def save(session: McpSession, connection: Connection) -> None:
-    """Store what a message changed on the connection (handshake, initialized, subscription)."""
+    """Store what a message changed on the connection (handshake, initialized, subscription).
+
+    Only the fields this message changed are written, so two requests of one session that
+    change different things at once (say `initialized` and a subscription) keep both."""
     if not connection.changed:
         return
-    session.protocol_version = connection.protocol_version or ""
-    session.client_info = connection.client_info
-    session.initialized = connection.initialized
-    session.subscribed = connection.subscribed
-    session.save(update_fields=["protocol_version", "client_info", "initialized", "subscribed"])
+    state = {
+        "protocol_version": connection.protocol_version or "",
+        "client_info": connection.client_info,
+        "initialized": connection.initialized,
+        "subscribed": connection.subscribed,
+    }
+    changed = {field: value for field, value in state.items() if getattr(session, field) != value}
+    if changed:
+        McpSession.objects.filter(pk=session.pk).update(**changed)
+        for field, value in changed.items():
+            setattr(session, field, value)
     connection.changed = False
 
 
@@ -117,9 +131,13 @@ def end_by_id(session_id: str) -> None:
 
 
 def subscribers(namespace: str) -> list[str]:
-    """Ids of the live sessions subscribed to the knowledge graph of `namespace`."""
+    """Ids of the live sessions subscribed to the knowledge graph of `namespace` (a session not
+    seen for the idle limit, say of a killed stdio process, is not live)."""
     return list(
-        McpSession.objects.filter(namespace=namespace, subscribed=True, ended_at__isnull=True).values_list(
-            "session_id", flat=True
-        )
+        McpSession.objects.filter(
+            namespace=namespace,
+            subscribed=True,
+            ended_at__isnull=True,
+            last_seen_at__gte=timezone.now() - _idle_limit(),
+        ).values_list("session_id", flat=True)
     )

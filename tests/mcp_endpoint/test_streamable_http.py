@@ -741,6 +741,27 @@ def test_origin_checks(mcp_server: McpServer, raw: Raw) -> None:
         assert response.headers["MCP-Session-Id"]
 
 
+def test_cors_lets_allowed_browser_origins_read_the_answer(mcp_server: McpServer, raw: Raw) -> None:
+    origin = {"Origin": "http://localhost:5173"}
+    preflight = raw.http.options(
+        mcp_server.url,
+        headers={**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"},
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert set(preflight.headers["Access-Control-Allow-Methods"].split(", ")) == {"POST", "GET", "DELETE"}
+    allowed = {name.strip().lower() for name in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"x-api-key", "mcp-session-id", "mcp-protocol-version", "last-event-id"} <= allowed
+    answer = raw.post(initialize_message(), headers=origin)
+    assert answer.status_code == 200
+    assert answer.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert "MCP-Session-Id" in answer.headers["Access-Control-Expose-Headers"]
+    # A refused origin gets no preflight, and clients without an Origin no CORS headers.
+    refused = raw.http.options(mcp_server.url, headers={"Origin": "http://evil.example"})
+    error_of(refused, 403, -32600)
+    assert "Access-Control-Allow-Origin" not in raw.post(initialize_message()).headers
+
+
 def test_authentication_required(mcp_server: McpServer, raw: Raw) -> None:
     for response in (
         raw.post(initialize_message(), persona=None),
