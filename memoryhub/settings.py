@@ -106,7 +106,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MEMORYHUB_LIMITS["MAX_REQUEST_BYTES"]
 
 # --- Channels: in-memory by default; MEMORYHUB_REDIS_URL switches to Redis for scale-out ----------
 REDIS_URL = env_str("MEMORYHUB_REDIS_URL")
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = {
+    "default": (
+        # Sessions, streams and notifications then reach clients held by any server process, and
+        # stdio / TCP processes on the same database.
+        {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL], "prefix": "memoryhub"}}
+        if REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    )
+}
 
 # --- HTTPS (make run-tls): PEM files; unset → a self-signed pair under the data directory -------
 MEMORYHUB_TLS_CERT = env_str("MEMORYHUB_TLS_CERT")

@@ -8,11 +8,12 @@ The command runs against the `mcp_server` fixture's database and keys.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,7 +25,9 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from mcp_endpoint.lines import OVERSIZE, LineReader
-from tests.mcp_endpoint.conftest import ROOT, McpServer
+from tests.mcp_endpoint.conftest import ROOT, McpServer, start_server
+
+REDIS_URL = os.environ.get("MEMORYHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 GRAPH = "memory://knowledge-graph"
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
@@ -256,34 +259,67 @@ async def test_subscriber_is_notified_of_its_own_writes(mcp_server):
     assert session_rows(mcp_server, namespace) == [("stdio", 1, 0, 0, version)]
 
 
-@pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the in-memory channel layer does not cross processes: a write through the HTTP server finds the "
-    "stdio session (it is in the database) but publishes to daphne's own layer; delivery across processes "
-    "comes with the Redis channel layer",
-)
-async def test_http_write_reaches_stdio_subscriber(mcp_server):
-    namespace = mcp_server.namespace("alice")
-    arrived = anyio.Event()
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
+    """A server whose channel layer (and cache) is the real Redis: the set-up in which
+    notifications cross processes. Fails, not skips, when Redis is not running."""
+    server, process = start_server(tmp_path_factory.mktemp("redis-server"), MEMORYHUB_REDIS_URL=REDIS_URL)
+    try:
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
+
+async def wait_for_update(arrived: anyio.Event) -> bool:
+    with anyio.move_on_after(5):
+        await arrived.wait()
+    return arrived.is_set()
+
+
+def updates_into(arrived: anyio.Event) -> Any:
     async def on_message(message: Any) -> None:
         if isinstance(message, types.ResourceUpdatedNotification):
             arrived.set()
 
+    return on_message
+
+
+@pytest.mark.anyio
+async def test_http_write_reaches_a_stdio_subscriber_across_processes(redis_server: McpServer) -> None:
+    namespace = redis_server.namespace("alice")
+    arrived = anyio.Event()
     async with stdio_client(
-        mcp_server, "--key", mcp_server.keys["alice"], "--namespace", namespace, message_handler=on_message
+        redis_server,
+        "--key",
+        redis_server.keys["alice"],
+        "--namespace",
+        namespace,
+        message_handler=updates_into(arrived),
     ) as client:
         await subscribe(client)
-        async with mcp_server.client("alice", namespace=namespace) as http:
+        async with redis_server.client("alice", namespace=namespace) as http:
             made = await http.call_tool(
                 "create_entities", {"entities": [{"name": "From HTTP", "entityType": "t", "observations": []}]}
             )
             assert not made.is_error
-        with anyio.move_on_after(3):
-            await arrived.wait()
-    assert arrived.is_set(), "no notifications/resources/updated reached the stdio client"
+        assert await wait_for_update(arrived), "no notifications/resources/updated reached the stdio client"
+
+
+@pytest.mark.anyio
+async def test_stdio_write_reaches_an_http_subscriber_across_processes(redis_server: McpServer) -> None:
+    namespace = redis_server.namespace("alice")
+    arrived = anyio.Event()
+    async with redis_server.client(
+        "alice", namespace=namespace, mode="legacy", message_handler=updates_into(arrived)
+    ) as http:
+        await subscribe(http)
+        async with stdio_client(redis_server, "--key", redis_server.keys["alice"], "--namespace", namespace) as client:
+            made = await client.call_tool(
+                "create_entities", {"entities": [{"name": "From stdio", "entityType": "t", "observations": []}]}
+            )
+            assert not made.is_error
+        assert await wait_for_update(arrived), "no notifications/resources/updated reached the HTTP session's stream"
 
 
 # --- raw pipes: framing and stdout purity --------------------------------------------------------
