@@ -126,11 +126,17 @@ class StreamableHttpConsumer(McpHttpConsumer):
         session = await self.require_session()
         self.check_version_header()
         connection = sessions.connection_for(session, self.access)
-        reply = await _handle(connection, message, session)
+        scope = events.RequestScope(session.session_id)
+        token = events.current_request.set(scope)
+        try:
+            reply = await _handle(connection, message, session)
+        finally:
+            events.current_request.reset(token)
         if reply.message is None:
             await self.send_response(202, b"", [])
-        elif self.wants_stream():
-            await self.reply_as_stream(reply.message)
+        elif self.wants_stream() or scope.pending:
+            # Notifications the request caused go out before its answer, on its own stream.
+            await self.reply_as_stream(reply.message, notifications=scope.pending)
         else:
             await self.send_json(200, reply.message)
 
@@ -216,10 +222,12 @@ class StreamableHttpConsumer(McpHttpConsumer):
         else:
             await self.send_json(status, reply.message)
 
-    async def reply_as_stream(self, message: dict[str, Any], headers: Any = None) -> None:
-        """Answer on an SSE stream of its own: priming event (id, empty data, retry), the
-        response, then close. Each event is logged, so a client that lost the connection gets
-        the response by GET with Last-Event-ID."""
+    async def reply_as_stream(
+        self, message: dict[str, Any], headers: Any = None, notifications: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Answer on an SSE stream of its own: priming event (id, empty data, retry), any
+        notifications the request caused, the response, then close. Each event is logged, so a
+        client that lost the connection gets the rest by GET with Last-Event-ID."""
         session_id = self.session.session_id if self.session is not None else None
         await self.start_stream(headers)
         if session_id is None:
@@ -228,8 +236,9 @@ class StreamableHttpConsumer(McpHttpConsumer):
             stream = await database_sync_to_async(events.new_stream)(session_id)
             priming = await database_sync_to_async(events.record)(session_id, stream, None)
             await self.send_chunk(sse_event(data="", event_id=priming.id, retry=RETRY_MS))
-            answer = await database_sync_to_async(events.record)(session_id, stream, message)
-            await self.send_chunk(sse_event(data=dumps(message), event="message", event_id=answer.id))
+            for outgoing in [*(notifications or []), message]:
+                event = await database_sync_to_async(events.record)(session_id, stream, outgoing)
+                await self.send_chunk(sse_event(data=dumps(outgoing), event="message", event_id=event.id))
         await self.end_stream()
 
     # --- GET: the session's standalone stream -------------------------------------------------------
@@ -264,6 +273,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
         # One standalone stream per session (spec: never broadcast a message to two streams).
         await self.channel_layer.group_send(group, {"type": "mcp.takeover", "channel": self.channel_name})
         await self.start_stream()
+        await self.still_open()
         if replay is not None:
             for event in replay[1]:
                 await self.send_event(event)
@@ -294,10 +304,20 @@ class StreamableHttpConsumer(McpHttpConsumer):
     async def mcp_ended(self, message: dict[str, Any]) -> None:
         await self.end_stream()
 
+    async def still_open(self) -> None:
+        await super().still_open()
+        if getattr(self, "joined", None) is not None and self.session is not None:
+            # Lives a little longer than the keep-alive interval that renews it.
+            await database_sync_to_async(events.stream_opened)(
+                self.session.session_id, self.channel_name, 3 * stream_keepalive_seconds()
+            )
+
     async def closed(self) -> None:
         group = getattr(self, "joined", None)
         if group is not None:
             await self.channel_layer.group_discard(group, self.channel_name)
+            if self.session is not None:
+                await database_sync_to_async(events.stream_closed)(self.session.session_id, self.channel_name)
 
     # --- DELETE ---------------------------------------------------------------------------------
 

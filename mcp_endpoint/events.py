@@ -14,7 +14,8 @@ channel layer that works across server processes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -90,8 +91,44 @@ def replay(session_id: str, last_event_id: str) -> tuple[str, list[Event]] | Non
     return stream, events
 
 
+@dataclass
+class RequestScope:
+    """A POST being answered for a session: notifications it causes while the session has no
+    stream open are sent with its answer (which then becomes an SSE stream)."""
+
+    session_id: str
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Set by the Streamable HTTP consumer around one request; context variables follow the call
+# into the worker thread that runs the protocol, where `publish` is called.
+current_request: ContextVar[RequestScope | None] = ContextVar("current_request", default=None)
+
+
+def _stream_key(session_id: str) -> str:
+    return f"mcp:open:{session_id}"
+
+
+def stream_opened(session_id: str, channel: str, lifetime: float) -> None:
+    """The standalone stream of the session is open (in any process), held by the consumer on
+    `channel`; renewed by its keep-alives."""
+    cache.set(_stream_key(session_id), channel, timeout=lifetime)
+
+
+def stream_closed(session_id: str, channel: str) -> None:
+    # Only the holder clears it: a stream that was taken over closes after its successor opened.
+    if cache.get(_stream_key(session_id)) == channel:
+        cache.delete(_stream_key(session_id))
+
+
 def publish(session_id: str, message: dict[str, Any]) -> None:
-    """Send a server-initiated message to the session's standalone stream (synchronous code)."""
+    """Send a server-initiated message to the session (synchronous code): on its standalone
+    stream when one is open, else with the answer of the session's request that caused it, else
+    into the stream's log, where a GET with Last-Event-ID finds it."""
+    scope = current_request.get()
+    if scope is not None and scope.session_id == session_id and not cache.get(_stream_key(session_id)):
+        scope.pending.append(message)
+        return
     event = record(session_id, STANDALONE, message)
     layer = get_channel_layer()
     if layer is not None:

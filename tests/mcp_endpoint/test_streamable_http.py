@@ -865,6 +865,39 @@ def test_sse_answer_and_resumption_of_a_post_stream(mcp_server: McpServer, raw: 
     assert sse_events(foreign.text) == []
 
 
+def test_notifications_a_request_causes_come_with_its_answer_without_a_get_stream(
+    mcp_server: McpServer, raw: Raw
+) -> None:
+    """A subscribed session with no GET stream open still hears about its own write: the answer
+    turns into an SSE stream with the notification before the response."""
+    namespace = mcp_server.namespace("alice")
+    session = raw.open_session(namespace=namespace)
+    subscribed = raw.post(
+        rpc("resources/subscribe", {"uri": "memory://knowledge-graph"}), session=session, version="2025-11-25"
+    )
+    assert subscribed.status_code == 200
+    assert subscribed.headers["Content-Type"].startswith("application/json")
+    arguments = {"entities": [{"name": "Loud", "entityType": "thing", "observations": []}]}
+    response = raw.post(
+        rpc("tools/call", {"name": "create_entities", "arguments": arguments}, request_id=3),
+        session=session,
+        version="2025-11-25",
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    priming, notification, answer = sse_events(response.text)
+    assert priming["data"] == ""
+    assert json.loads(notification["data"]) == {
+        "jsonrpc": "2.0",
+        "method": "notifications/resources/updated",
+        "params": {"uri": "memory://knowledge-graph"},
+    }
+    assert json.loads(answer["data"])["id"] == 3
+    # A read causes nothing: a plain JSON answer.
+    read = raw.post(rpc("tools/call", {"name": "graph_stats", "arguments": {}}), session=session, version="2025-11-25")
+    assert read.headers["Content-Type"].startswith("application/json")
+
+
 def test_sse_answer_to_initialize(raw: Raw) -> None:
     response = raw.post(initialize_message(), headers={"Accept": "text/event-stream"})
     assert response.status_code == 200
