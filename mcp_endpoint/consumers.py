@@ -28,6 +28,7 @@ from mcp_endpoint.jsonrpc import (
     ProtocolError,
     classify,
     dumps,
+    notification,
     parse,
 )
 from mcp_endpoint.models import McpSession
@@ -68,6 +69,8 @@ class StreamableHttpConsumer(McpHttpConsumer):
     """`/mcp`: POST carries client messages, GET opens the session's stream, DELETE ends it."""
 
     methods = ("POST", "GET", "DELETE")
+    # The JSON-RPC id of the subscriptions/listen request this consumer streams for, if any.
+    listen_id: Any = None
     last_sent = 0  # highest standalone-stream seq sent on this GET stream (dedupes replay vs live)
 
     async def respond(self, body: bytes) -> None:
@@ -211,6 +214,9 @@ class StreamableHttpConsumer(McpHttpConsumer):
                     raise ProtocolError(HEADER_MISMATCH, f"{NAME_HEADER} header does not match params.{name_param}")
         namespace, categories = self.connection_settings()
         connection = protocol.Connection(access=self.access, namespace=namespace, categories=categories)
+        if message.kind == "request" and message.method == "subscriptions/listen":
+            await self.listen(connection, message)
+            return
         reply = await _handle(connection, message, None)
         if reply.message is None:
             await self.send_response(202, b"", [])
@@ -221,6 +227,32 @@ class StreamableHttpConsumer(McpHttpConsumer):
             await self.reply_as_stream(reply.message)
         else:
             await self.send_json(status, reply.message)
+
+    async def listen(self, connection: protocol.Connection, message: Message) -> None:
+        """2026-07-28 `subscriptions/listen`: the response is a stream of the notifications asked
+        for, first the acknowledgement, each tagged with the request's id. It is served as a
+        session of its own (never shown to the client), so writes anywhere find it as they find
+        subscribed sessions; it ends when the client disconnects. No replay, as the spec says."""
+        connection.namespace = sessions.resolved_namespace(self.access, connection.namespace) or None
+        try:
+            honoured = await database_sync_to_async(protocol.listen_filter)(connection, message.params)
+        except ProtocolError as problem:
+            await self.send_json(400, {"jsonrpc": "2.0", "id": message.id, "error": problem.error()})
+            return
+        connection.protocol_version, connection.initialized = protocol.MODERN_VERSIONS[-1], True
+        self.session = await database_sync_to_async(sessions.open_session)(
+            access=self.access, connection=connection, transport=McpSession.Transport.HTTP
+        )
+        self.listen_id = message.id
+        self.joined = events.group(self.session.session_id)
+        await self.channel_layer.group_add(self.joined, self.channel_name)
+        await self.start_stream()
+        await self.still_open()
+        acknowledged = notification("notifications/subscriptions/acknowledged", {"notifications": honoured})
+        await self.send_chunk(
+            sse_event(data=dumps(protocol.tag_subscription(acknowledged, message.id)), event="message")
+        )
+        self.keep_alive(stream_keepalive_seconds())
 
     async def reply_as_stream(
         self, message: dict[str, Any], headers: Any = None, notifications: list[dict[str, Any]] | None = None
@@ -295,6 +327,10 @@ class StreamableHttpConsumer(McpHttpConsumer):
         await self.send_chunk(sse_event(data=data, event="message" if data else None, event_id=event.id, retry=retry))
 
     async def mcp_message(self, message: dict[str, Any]) -> None:
+        if self.listen_id is not None:
+            tagged = protocol.tag_subscription(message["message"], self.listen_id)
+            await self.send_chunk(sse_event(data=dumps(tagged), event="message"))
+            return
         await self.send_event(events.Event(message["id"], message["message"]))
 
     async def mcp_takeover(self, message: dict[str, Any]) -> None:
@@ -318,6 +354,8 @@ class StreamableHttpConsumer(McpHttpConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
             if self.session is not None:
                 await database_sync_to_async(events.stream_closed)(self.session.session_id, self.channel_name)
+        if self.listen_id is not None and self.session is not None:
+            await database_sync_to_async(sessions.end)(self.session)
 
     # --- DELETE ---------------------------------------------------------------------------------
 

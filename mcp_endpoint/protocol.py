@@ -215,11 +215,9 @@ _CACHEABLE = {"server/discover", "tools/list", "resources/list", "resources/temp
 
 
 def _capabilities(*, modern: bool = False) -> dict[str, Any]:
-    resources: dict[str, Any] = {"listChanged": False}
-    if not modern:
-        # 2026-07-28 replaced resources/subscribe with subscriptions/listen.
-        resources["subscribe"] = True
-    return {"tools": {"listChanged": True}, "resources": resources}
+    # Handshake era: resources/subscribe. 2026-07-28: the same, through subscriptions/listen
+    # (served on Streamable HTTP).
+    return {"tools": {"listChanged": True}, "resources": {"subscribe": True, "listChanged": False}}
 
 
 def _initialize(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -382,6 +380,39 @@ def _resources_unsubscribe(connection: Connection, params: dict[str, Any]) -> di
         connection.subscribed = False
         connection.changed = True
     return {}
+
+
+SUBSCRIPTION_ID_META = "io.modelcontextprotocol/subscriptionId"
+
+
+def listen_filter(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    """What a 2026-07-28 `subscriptions/listen` asks for that we will honour: tool list changes,
+    and updates of the knowledge-graph resource when the key may read the namespace. Raises
+    ProtocolError for a malformed filter or one naming an unknown resource."""
+    wanted = params.get("notifications")
+    if not isinstance(wanted, dict):
+        raise ProtocolError(INVALID_PARAMS, "Invalid params: notifications must be an object")
+    honoured: dict[str, Any] = {}
+    if wanted.get("toolsListChanged") is True:
+        honoured["toolsListChanged"] = True
+    uris = wanted.get("resourceSubscriptions")
+    if uris is not None:
+        if not isinstance(uris, list) or not all(isinstance(uri, str) for uri in uris):
+            raise ProtocolError(INVALID_PARAMS, "Invalid params: resourceSubscriptions must be a list of URIs")
+        for uri in uris:
+            _resource_uri(connection, {"uri": uri})
+        if uris:
+            subscription_namespace(connection)
+            honoured["resourceSubscriptions"] = [GRAPH_RESOURCE]
+            connection.subscribed = True
+    return honoured
+
+
+def tag_subscription(message: dict[str, Any], subscription_id: Any) -> dict[str, Any]:
+    """A notification as sent on a listen stream: `_meta` names the listen request."""
+    params = dict(message.get("params") or {})
+    params["_meta"] = {**params.get("_meta", {}), SUBSCRIPTION_ID_META: subscription_id}
+    return {**message, "params": params}
 
 
 _MODERN_HANDLERS: dict[str, Handler] = {

@@ -283,7 +283,8 @@ def test_server_discover(alice_key: Persona) -> None:
     reply = send(connection, request("server/discover", {"_meta": MODERN_META}))
     assert reply is not None
     assert reply["result"]["supportedVersions"] == ["2026-07-28"]
-    assert "subscribe" not in reply["result"]["capabilities"]["resources"]
+    # Subscriptions there go through subscriptions/listen (served on Streamable HTTP).
+    assert reply["result"]["capabilities"]["resources"]["subscribe"] is True
 
 
 @pytest.mark.parametrize(
@@ -301,6 +302,25 @@ def test_the_modern_envelope_is_checked(alice_key: Persona, meta: dict[str, Any]
     assert reply["error"]["code"] == code
     if code == -32022:
         assert reply["error"]["data"] == {"supported": ["2026-07-28"], "requested": "2030-01-01"}
+
+
+def test_a_listen_filter_honours_what_we_can_send(alice_key: Persona, bob_key: Persona) -> None:
+    connection = protocol.Connection(access=alice_key.key.to_access(), namespace=alice_key.namespace)
+    wanted = {"toolsListChanged": True, "promptsListChanged": True, "resourceSubscriptions": [protocol.GRAPH_RESOURCE]}
+    honoured = protocol.listen_filter(connection, {"notifications": wanted})
+    assert honoured == {"toolsListChanged": True, "resourceSubscriptions": [protocol.GRAPH_RESOURCE]}
+    assert connection.subscribed
+    outsider = protocol.Connection(access=bob_key.key.to_access(), namespace=alice_key.namespace)
+    for params in (
+        {"notifications": {"resourceSubscriptions": [protocol.GRAPH_RESOURCE]}},  # no read grant
+        {"notifications": {"resourceSubscriptions": "memory://knowledge-graph"}},  # not a list
+        {"notifications": []},
+        {},
+    ):
+        with pytest.raises(ProtocolError) as refused:
+            protocol.listen_filter(outsider, params)
+        assert refused.value.code == -32602
+    assert not outsider.subscribed
 
 
 def test_methods_removed_in_2026_07_28_are_unknown_there(alice_key: Persona) -> None:

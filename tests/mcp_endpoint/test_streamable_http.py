@@ -655,6 +655,38 @@ async def test_resource_subscription_notifies_the_session_stream(mcp_server: Mcp
 # --- raw HTTP: sessions and status codes ---------------------------------------------------------
 
 
+@pytest.mark.anyio
+async def test_modern_clients_listen_for_resource_updates(mcp_server: McpServer) -> None:
+    """2026-07-28 `subscriptions/listen` with the SDK: acknowledged, then every write in the
+    namespace arrives as a ResourceUpdated event; another namespace's writes do not."""
+    from mcp.shared.subscriptions import ResourceUpdated
+
+    namespace = mcp_server.namespace("alice")
+    elsewhere = mcp_server.namespace("alice")
+    async with mcp_server.client("alice", namespace=namespace) as listener:
+        assert listener.protocol_version == "2026-07-28"
+        async with listener.listen(resource_subscriptions=[GRAPH_URI], tools_list_changed=True) as subscription:
+            assert subscription.honored.resource_subscriptions == [GRAPH_URI]
+            assert subscription.honored.tools_list_changed is True
+            assert subscription.honored.prompts_list_changed is None
+            for target in (elsewhere, namespace):
+                async with mcp_server.client("alice", namespace=target) as writer:
+                    await writer.call_tool(
+                        "create_entities", {"entities": [{"name": "Heard", "entityType": "t", "observations": []}]}
+                    )
+            with anyio.fail_after(5):
+                event = await subscription.__anext__()
+            assert event == ResourceUpdated(uri=GRAPH_URI)
+    # bob may not listen to alice's namespace; unknown resources are refused.
+    async with mcp_server.client("bob", namespace=namespace) as outsider:
+        with pytest.raises(MCPError):
+            async with outsider.listen(resource_subscriptions=[GRAPH_URI]):
+                pass
+        with pytest.raises(MCPError):
+            async with outsider.listen(resource_subscriptions=["memory://nope"]):
+                pass
+
+
 def test_initialize_notification_and_session_rules(mcp_server: McpServer, raw: Raw) -> None:
     response = raw.post(initialize_message())
     assert response.status_code == 200
