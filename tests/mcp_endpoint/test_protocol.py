@@ -311,12 +311,13 @@ def test_a_listen_filter_honours_what_we_can_send(alice_key: Persona, bob_key: P
     assert honoured == {"toolsListChanged": True, "resourceSubscriptions": [protocol.GRAPH_RESOURCE]}
     assert connection.subscribed
     outsider = protocol.Connection(access=bob_key.key.to_access(), namespace=alice_key.namespace)
-    for params in (
+    bad: list[dict[str, Any]] = [
         {"notifications": {"resourceSubscriptions": [protocol.GRAPH_RESOURCE]}},  # no read grant
         {"notifications": {"resourceSubscriptions": "memory://knowledge-graph"}},  # not a list
         {"notifications": []},
         {},
-    ):
+    ]
+    for params in bad:
         with pytest.raises(ProtocolError) as refused:
             protocol.listen_filter(outsider, params)
         assert refused.value.code == -32602
