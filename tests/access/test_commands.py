@@ -95,6 +95,7 @@ def test_revoke_accepts_a_whole_key_without_echoing_the_secret() -> None:
 def test_bootstrap_creates_an_admin_and_an_operator_key_once() -> None:
     first = run("bootstrap")
     assert "password:" in first
+    assert "/mcp" in first  # where MCP clients connect
     secret = next(line.strip() for line in first.splitlines() if line.strip().startswith("mh_"))
     access = authentication.authenticate(secret)
     assert access.is_operator()

@@ -50,5 +50,6 @@ class Command(BaseCommand):
             self.style.SUCCESS("Created a first API key with write access to every namespace. Shown only once:\n")
             + f"  {created.secret}\n"
             + f'  try:     curl -H "X-API-Key: {created.secret}" {base_url}/v1/memory/banks/list\n'
+            + f"  MCP:      {base_url}/mcp  (send the key as X-API-Key; stdio: see README, Claude Desktop)\n"
             + f"  API docs: {base_url}/docs"
         )
