@@ -65,6 +65,13 @@ def _handle(connection: protocol.Connection, message: Message, session: McpSessi
     return reply
 
 
+@database_sync_to_async
+def _handle_batch(connection: protocol.Connection, values: list[Any], session: McpSession) -> list[dict[str, Any]]:
+    replies = protocol.handle_batch(connection, values)
+    sessions.save(session, connection)
+    return replies
+
+
 class StreamableHttpConsumer(McpHttpConsumer):
     """`/mcp`: POST carries client messages, GET opens the session's stream, DELETE ends it."""
 
@@ -174,23 +181,8 @@ class StreamableHttpConsumer(McpHttpConsumer):
         """JSON-RPC batches exist only in 2025-03-26; other sessions get 400."""
         session = await self.require_session()
         self.check_version_header()
-        if session.protocol_version != "2025-03-26":
-            raise ProtocolError(INVALID_REQUEST, "Invalid Request: batches are only allowed in protocol 2025-03-26")
-        if not values:
-            raise ProtocolError(INVALID_REQUEST, "Invalid Request: empty batch")
         connection = sessions.connection_for(session, self.access)
-        replies = []
-        for value in values:
-            try:
-                message = classify(value)
-                if message.kind == "request" and message.method == "initialize":
-                    raise ProtocolError(INVALID_REQUEST, "Invalid Request: initialize cannot be part of a batch")
-            except ProtocolError as problem:
-                replies.append({"jsonrpc": "2.0", "id": None, "error": problem.error()})
-                continue
-            reply = await _handle(connection, message, session)
-            if reply.message is not None:
-                replies.append(reply.message)
+        replies = await _handle_batch(connection, values, session)
         if replies:
             await self.send_json(200, replies)
         else:

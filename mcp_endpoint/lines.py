@@ -45,7 +45,6 @@ CHUNK_SIZE = 64 * 1024
 # The in-memory channel layer forgets a group member after a day (its `group_expiry`); a
 # connection that lives longer re-joins well before that.
 GROUP_REFRESH_SECONDS = 3600.0
-BATCH_VERSION = "2025-03-26"
 KEY_GONE = "A valid API key is required: the key of this connection was revoked or has expired"
 
 
@@ -350,29 +349,11 @@ class LineConnection:
         return reply.message
 
     def answer_batch(self, values: list[Any]) -> Any:
-        """JSON-RPC batches exist only in protocol 2025-03-26 (as on Streamable HTTP)."""
-        if self.connection.protocol_version != BATCH_VERSION:
-            return error(
-                None,
-                ProtocolError(
-                    INVALID_REQUEST, f"Invalid Request: batches are only allowed in protocol {BATCH_VERSION}"
-                ),
-            )
-        if not values:
-            return error(None, ProtocolError(INVALID_REQUEST, "Invalid Request: empty batch"))
-        replies = []
-        for value in values:
-            try:
-                message = classify(value)
-                if message.kind == "request" and message.method == "initialize":
-                    raise ProtocolError(INVALID_REQUEST, "Invalid Request: initialize cannot be part of a batch")
-            except ProtocolError as problem:
-                replies.append(error(None, problem))
-                continue
-            reply = protocol.handle(self.connection, message)
-            self.save()
-            if reply.message is not None:
-                replies.append(reply.message)
+        try:
+            replies = protocol.handle_batch(self.connection, values)
+        except ProtocolError as problem:
+            return error(None, problem)
+        self.save()
         return replies or None
 
     def save(self) -> None:

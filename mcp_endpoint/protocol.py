@@ -37,6 +37,7 @@ from mcp_endpoint.jsonrpc import (
     UNSUPPORTED_PROTOCOL_VERSION,
     Message,
     ProtocolError,
+    classify,
     error,
     result,
 )
@@ -144,6 +145,32 @@ def handle(connection: Connection, message: Message) -> Reply:
     except Exception:
         logger.exception("MCP %s failed", message.method)
         return Reply(error(message.id, ProtocolError(INTERNAL_ERROR, "Internal error")), modern)
+
+
+BATCH_VERSION = "2025-03-26"
+
+
+def handle_batch(connection: Connection, values: list[Any]) -> list[dict[str, Any]]:
+    """Answer a JSON-RPC batch: the replies of its members (none for notifications), an error
+    reply for each invalid member. Batches exist only in protocol 2025-03-26 (received MUST be
+    supported there, and they were removed after it); raises ProtocolError otherwise."""
+    if connection.protocol_version != BATCH_VERSION:
+        raise ProtocolError(INVALID_REQUEST, f"Invalid Request: batches are only allowed in protocol {BATCH_VERSION}")
+    if not values:
+        raise ProtocolError(INVALID_REQUEST, "Invalid Request: empty batch")
+    replies = []
+    for value in values:
+        try:
+            message = classify(value)
+            if message.kind == "request" and message.method == "initialize":
+                raise ProtocolError(INVALID_REQUEST, "Invalid Request: initialize cannot be part of a batch")
+        except ProtocolError as problem:
+            replies.append(error(None, problem))
+            continue
+        reply = handle(connection, message)
+        if reply.message is not None:
+            replies.append(reply.message)
+    return replies
 
 
 def _notification(connection: Connection, message: Message) -> None:

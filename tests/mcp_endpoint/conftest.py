@@ -28,6 +28,52 @@ from mcp.client.streamable_http import streamable_http_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The tools the server must offer, written out (not read from the registry) so that the tests
+# check the registry rather than repeat it.
+OFFICIAL_TOOLS = (
+    "create_entities",
+    "create_relations",
+    "add_observations",
+    "delete_entities",
+    "delete_observations",
+    "delete_relations",
+    "read_graph",
+    "search_nodes",
+    "open_nodes",
+)
+READ_TOOLS = {
+    "read_graph",
+    "search_nodes",
+    "open_nodes",
+    "get_entity",
+    "batch_get_entities",
+    "entity_exists",
+    "graph_stats",
+    "list_entity_types",
+    "list_relation_types",
+    "search_relations",
+    "degree",
+    "describe_entity",
+    "get_neighbors",
+    "extract_subgraph",
+    "find_path",
+    "find_all_paths",
+    "export_graph",
+}
+WRITE_TOOLS = {
+    "create_entities",
+    "create_relations",
+    "add_observations",
+    "delete_entities",
+    "delete_observations",
+    "delete_relations",
+    "upsert_entities",
+    "merge_entities",
+    "rename_entity",
+    "compact",
+}
+ALL_TOOLS = READ_TOOLS | WRITE_TOOLS
+
 # name → (grants, default namespace): alice and bob are tenants that must never see each other's
 # data, carol may only read alice's, root is an operator.
 PERSONAS: dict[str, tuple[list[str], str]] = {

@@ -16,51 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.mcp_endpoint.conftest import ROOT, McpServer
+from tests.mcp_endpoint.conftest import ALL_TOOLS, ROOT, WRITE_TOOLS, McpServer
 
 INSPECTOR = ROOT / "node_modules" / ".bin" / "mcp-inspector"
 
-TOOL_NAMES = {
-    "read_graph",
-    "search_nodes",
-    "open_nodes",
-    "get_entity",
-    "batch_get_entities",
-    "entity_exists",
-    "graph_stats",
-    "list_entity_types",
-    "list_relation_types",
-    "search_relations",
-    "degree",
-    "describe_entity",
-    "get_neighbors",
-    "extract_subgraph",
-    "find_path",
-    "find_all_paths",
-    "export_graph",
-    "create_entities",
-    "create_relations",
-    "add_observations",
-    "delete_entities",
-    "delete_observations",
-    "delete_relations",
-    "upsert_entities",
-    "merge_entities",
-    "rename_entity",
-    "compact",
-}
-WRITE_TOOLS = {
-    "create_entities",
-    "create_relations",
-    "add_observations",
-    "delete_entities",
-    "delete_observations",
-    "delete_relations",
-    "upsert_entities",
-    "merge_entities",
-    "rename_entity",
-    "compact",
-}
 ENTITY = {"name": "Inspector ✓ 検査", "entityType": "tool", "observations": ["seen by the TypeScript SDK 🎯"]}
 
 
@@ -124,7 +83,7 @@ def test_tools_list_over_http(mcp_server: McpServer, inspector_home: Path) -> No
     tools = result_json(done)["tools"]
     # The test server pages tools/list by 10; the Inspector follows nextCursor to the end.
     names = [tool["name"] for tool in tools]
-    assert set(names) >= TOOL_NAMES
+    assert set(names) >= ALL_TOOLS
     assert len(names) == len(set(names))
     for tool in tools:
         assert tool["inputSchema"]["type"] == "object"
@@ -238,7 +197,7 @@ def stdio_args(
 def test_tools_list_over_stdio(mcp_server: McpServer, inspector_home: Path) -> None:
     done = run_inspector(inspector_home, *stdio_args(mcp_server, mcp_server.namespace(), "--method", "tools/list"))
     names = [tool["name"] for tool in result_json(done)["tools"]]
-    assert set(names) >= TOOL_NAMES
+    assert set(names) >= ALL_TOOLS
     assert len(names) == len(set(names))
 
 
@@ -248,7 +207,7 @@ def test_tools_list_over_stdio_with_a_category_filter(mcp_server: McpServer, ins
         *stdio_args(mcp_server, mcp_server.namespace(), "--method", "tools/list", command=("--tools", "kg-read")),
     )
     tools = result_json(done)["tools"]
-    assert {tool["name"] for tool in tools} == {name for name in TOOL_NAMES if name not in WRITE_TOOLS}
+    assert {tool["name"] for tool in tools} == {name for name in ALL_TOOLS if name not in WRITE_TOOLS}
     assert all(tool["annotations"]["readOnlyHint"] is True for tool in tools)
 
 

@@ -19,8 +19,8 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
+from tests.mcp_endpoint.conftest import ALL_TOOLS
 from tests.mcp_endpoint.test_streamable_http import (
-    ALL_TOOLS,
     ENTITIES,
     GRAPH_URI,
     KNOWS,

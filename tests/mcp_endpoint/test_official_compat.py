@@ -24,22 +24,11 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.mcp_endpoint.conftest import ROOT, McpServer
+from tests.mcp_endpoint.conftest import OFFICIAL_TOOLS, ROOT, McpServer
 
 pytestmark = pytest.mark.anyio
 
 OFFICIAL_SERVER = ROOT / "node_modules" / "@modelcontextprotocol" / "server-memory" / "dist" / "index.js"
-SHARED_TOOLS = [
-    "create_entities",
-    "create_relations",
-    "add_observations",
-    "delete_entities",
-    "delete_observations",
-    "delete_relations",
-    "read_graph",
-    "search_nodes",
-    "open_nodes",
-]
 
 ENTITIES: list[dict[str, Any]] = [
     {
@@ -318,9 +307,9 @@ async def test_the_nine_shared_tools_are_declared_like_the_official_ones(mcp_ser
         official_tools = await list_all_tools(theirs)
     async with mcp_server.client("alice", namespace=mcp_server.namespace("alice")) as client:
         our_tools = await list_all_tools(client)
-    assert sorted(official_tools) == sorted(SHARED_TOOLS)
-    assert set(SHARED_TOOLS) <= set(our_tools)
-    for name in SHARED_TOOLS:
+    assert sorted(official_tools) == sorted(OFFICIAL_TOOLS)
+    assert set(OFFICIAL_TOOLS) <= set(our_tools)
+    for name in OFFICIAL_TOOLS:
         official_tool, our_tool = official_tools[name], our_tools[name]
         for key in ("title", "description", "annotations"):
             assert our_tool.get(key) == official_tool.get(key), (name, key)

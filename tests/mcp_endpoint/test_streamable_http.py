@@ -20,6 +20,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
+from tests.mcp_endpoint.conftest import ALL_TOOLS, READ_TOOLS
+
 if TYPE_CHECKING:
     from tests.mcp_endpoint.conftest import McpServer
 
@@ -29,38 +31,6 @@ PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
 SERVER_INFO_META = "io.modelcontextprotocol/serverInfo"
 
-READ_TOOLS = {
-    "read_graph",
-    "search_nodes",
-    "open_nodes",
-    "get_entity",
-    "batch_get_entities",
-    "entity_exists",
-    "graph_stats",
-    "list_entity_types",
-    "list_relation_types",
-    "search_relations",
-    "degree",
-    "describe_entity",
-    "get_neighbors",
-    "extract_subgraph",
-    "find_path",
-    "find_all_paths",
-    "export_graph",
-}
-WRITE_TOOLS = {
-    "create_entities",
-    "create_relations",
-    "add_observations",
-    "delete_entities",
-    "delete_observations",
-    "delete_relations",
-    "upsert_entities",
-    "merge_entities",
-    "rename_entity",
-    "compact",
-}
-ALL_TOOLS = READ_TOOLS | WRITE_TOOLS
 
 # Valid arguments for every read tool on the small graph `build_graph` makes.
 READ_CALLS: dict[str, dict[str, Any]] = {
