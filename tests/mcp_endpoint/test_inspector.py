@@ -21,6 +21,15 @@ from tests.mcp_endpoint.conftest import ALL_TOOLS, ROOT, WRITE_TOOLS, McpServer
 INSPECTOR = ROOT / "node_modules" / ".bin" / "mcp-inspector"
 
 ENTITY = {"name": "Inspector ✓ 検査", "entityType": "tool", "observations": ["seen by the TypeScript SDK 🎯"]}
+# Inspector arguments: call create_entities with ENTITY.
+CREATE_ENTITY = (
+    "--method",
+    "tools/call",
+    "--tool-name",
+    "create_entities",
+    "--tool-arg",
+    f"entities={json.dumps([ENTITY], ensure_ascii=False)}",
+)
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +107,7 @@ def test_tools_call_over_http(mcp_server: McpServer, inspector_home: Path) -> No
         run_inspector(
             inspector_home,
             *connect,
-            "--method",
-            "tools/call",
-            "--tool-name",
-            "create_entities",
-            "--tool-arg",
-            f"entities={json.dumps([ENTITY], ensure_ascii=False)}",
+            *CREATE_ENTITY,
         )
     )
     assert text_payload(created) == [ENTITY]
@@ -155,12 +159,7 @@ def test_another_tenants_namespace_is_refused_over_http(mcp_server: McpServer, i
     run_inspector(
         inspector_home,
         *http_args(mcp_server, "alice", namespace),
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "create_entities",
-        "--tool-arg",
-        f"entities={json.dumps([ENTITY], ensure_ascii=False)}",
+        *CREATE_ENTITY,
     )
     done = run_inspector(
         inspector_home,
@@ -219,12 +218,7 @@ def test_tools_call_over_stdio_as_the_local_operator(mcp_server: McpServer, insp
             *stdio_args(
                 mcp_server,
                 namespace,
-                "--method",
-                "tools/call",
-                "--tool-name",
-                "create_entities",
-                "--tool-arg",
-                f"entities={json.dumps([ENTITY], ensure_ascii=False)}",
+                *CREATE_ENTITY,
             ),
         )
     )
@@ -245,12 +239,7 @@ def test_stdio_with_a_key_shares_the_database_with_http(mcp_server: McpServer, i
         *stdio_args(
             mcp_server,
             namespace,
-            "--method",
-            "tools/call",
-            "--tool-name",
-            "create_entities",
-            "--tool-arg",
-            f"entities={json.dumps([ENTITY], ensure_ascii=False)}",
+            *CREATE_ENTITY,
             key=mcp_server.keys["alice"],
         ),
     )

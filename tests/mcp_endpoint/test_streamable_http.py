@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -181,31 +181,16 @@ def modern_headers(
     return headers
 
 
-def sse_events(text: str) -> list[dict[str, str]]:
-    """Parse an SSE body into events ({'id', 'event', 'retry', 'data'} as sent); comments skipped."""
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields: dict[str, str] = {}
-        data: list[str] = []
-        for line in block.split("\n"):
-            if not line or line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
-            else:
-                fields[name] = value
-        if fields or data:
-            events.append({**fields, "data": "\n".join(data)})
-    return events
+class StreamEnded(AssertionError):
+    pass
 
 
 class EventReader:
-    """Reads SSE events off a live streamed response, giving up after a deadline."""
+    """Reads SSE events ({'id', 'event', 'retry', 'data'} as sent; comments skipped) off a live
+    streamed response or any lines, giving up after a deadline."""
 
-    def __init__(self, response: httpx2.Response) -> None:
-        self.lines = response.iter_lines()
+    def __init__(self, source: httpx2.Response | Iterable[str]) -> None:
+        self.lines = iter(source.iter_lines() if isinstance(source, httpx2.Response) else source)
 
     def next(self, timeout: float = 5.0) -> dict[str, str]:
         deadline = time.monotonic() + timeout
@@ -226,7 +211,18 @@ class EventReader:
                 data.append(value)
             else:
                 fields[name] = value
-        raise AssertionError("the stream ended")
+        raise StreamEnded("the stream ended")
+
+
+def sse_events(text: str) -> list[dict[str, str]]:
+    """Every event of a complete SSE body."""
+    reader = EventReader(text.replace("\r\n", "\n").split("\n"))
+    events = []
+    while True:
+        try:
+            events.append(reader.next())
+        except StreamEnded:
+            return events
 
 
 class Raw:
