@@ -79,6 +79,10 @@ class StreamableHttpConsumer(McpHttpConsumer):
     # The JSON-RPC id of the subscriptions/listen request this consumer streams for, if any.
     listen_id: Any = None
     last_sent = 0  # highest standalone-stream seq sent on this GET stream (dedupes replay vs live)
+    # Set when the request named a session we do not have: its errors go out as 404.
+    not_found = False
+    # The session's channel-layer group, once this consumer holds one of its streams.
+    joined: str | None = None
 
     async def respond(self, body: bytes) -> None:
         try:
@@ -105,14 +109,14 @@ class StreamableHttpConsumer(McpHttpConsumer):
         self.session = session
         return session
 
-    def check_version_header(self, negotiated: str | None = None) -> None:
+    def check_version_header(self) -> None:
         """Spec: an invalid or unsupported MCP-Protocol-Version is 400; none means 2025-03-26."""
         version = self.headers.get(VERSION_HEADER)
         if version is not None and version not in protocol.HANDSHAKE_VERSIONS:
             raise ProtocolError(INVALID_REQUEST, f"Bad Request: unsupported {VERSION_HEADER}: {version}")
 
     async def fail(self, status: int, code: int, message: str, headers: Any = None) -> None:
-        if getattr(self, "not_found", False):
+        if self.not_found:
             status = 404
         await super().fail(status, code, message, headers)
 
@@ -334,16 +338,15 @@ class StreamableHttpConsumer(McpHttpConsumer):
 
     async def still_open(self) -> None:
         await super().still_open()
-        if getattr(self, "joined", None) is not None and self.session is not None:
+        if self.joined is not None and self.session is not None:
             # Lives a little longer than the keep-alive interval that renews it.
             await database_sync_to_async(events.stream_opened)(
                 self.session.session_id, self.channel_name, 3 * stream_keepalive_seconds()
             )
 
     async def closed(self) -> None:
-        group = getattr(self, "joined", None)
-        if group is not None:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.joined is not None:
+            await self.channel_layer.group_discard(self.joined, self.channel_name)
             if self.session is not None:
                 await database_sync_to_async(events.stream_closed)(self.session.session_id, self.channel_name)
         if self.listen_id is not None and self.session is not None:

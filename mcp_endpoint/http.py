@@ -66,7 +66,7 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
     listed in MEMORYHUB_MCP_ALLOWED_ORIGINS."""
     if origin is None:
         return True
-    allowed = getattr(settings, "MEMORYHUB_MCP_ALLOWED_ORIGINS", ())
+    allowed = settings.MEMORYHUB_MCP_ALLOWED_ORIGINS
     if "*" in allowed or origin in allowed:
         return True
     parts = urlsplit(origin)
@@ -266,4 +266,4 @@ class McpHttpConsumer(AsyncConsumer):
 
 
 def stream_keepalive_seconds() -> float:
-    return float(getattr(settings, "MEMORYHUB_MCP_KEEPALIVE_SECONDS", 15))
+    return float(settings.MEMORYHUB_MCP_KEEPALIVE_SECONDS)

@@ -314,7 +314,7 @@ class LineConnection:
     async def refresh(self, layer: Any, group: str, channel: str) -> None:
         """Re-join the group before the layer forgets it, and show the session as alive while
         the client is quiet (a subscriber may only listen for hours)."""
-        idle = int(getattr(settings, "MEMORYHUB_MCP_SESSION_IDLE_SECONDS", 24 * 3600))
+        idle = settings.MEMORYHUB_MCP_SESSION_IDLE_SECONDS
         while True:
             await asyncio.sleep(min(GROUP_REFRESH_SECONDS, idle / 2))
             await layer.group_add(group, channel)

@@ -269,7 +269,7 @@ def _initialize(connection: Connection, params: dict[str, Any]) -> dict[str, Any
 
 
 def _page_size() -> int:
-    return int(getattr(settings, "MEMORYHUB_MCP_PAGE_SIZE", 50))
+    return int(settings.MEMORYHUB_MCP_PAGE_SIZE)
 
 
 def _decode_cursor(cursor: Any) -> int:

@@ -20,7 +20,7 @@ from memoryhub.access.permissions import Access
 
 
 def _idle_limit() -> timedelta:
-    return timedelta(seconds=int(getattr(settings, "MEMORYHUB_MCP_SESSION_IDLE_SECONDS", 24 * 3600)))
+    return timedelta(seconds=settings.MEMORYHUB_MCP_SESSION_IDLE_SECONDS)
 
 
 def new_session_id() -> str:
