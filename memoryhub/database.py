@@ -24,10 +24,8 @@ def sqlite_options(
     mmap_size_mb: int,
 ) -> dict[str, Any]:
     pragmas = [
-        # page_size and auto_vacuum only take effect on a new database (before the first table);
-        # on an existing one they are harmless no-ops.
-        f"PRAGMA page_size={page_size}",
-        "PRAGMA auto_vacuum=INCREMENTAL",
+        # page_size and auto_vacuum are set once, when the file is made (memoryhub/sqlite/base.py):
+        # run on every connection, auto_vacuum would write a page to the WAL each time.
         "PRAGMA journal_mode=WAL",
         f"PRAGMA synchronous={SYNCHRONOUS_FOR_DURABILITY[durability]}",
         f"PRAGMA cache_size={-cache_size_mb * 1024}",
@@ -37,6 +35,7 @@ def sqlite_options(
     ]
     return {
         "init_command": ";".join(pragmas),
+        "page_size": page_size,
         "transaction_mode": "IMMEDIATE",
         # sqlite3's timeout is the busy handler: how long a writer waits for the lock.
         "timeout": busy_timeout_ms / 1000,

@@ -75,7 +75,8 @@ ensure_dir(DB_PATH.parent)
 DURABILITY = env_choice("MEMORYHUB_DURABILITY", "async", ["sync", "async"])
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.sqlite3",
+        # Django's SQLite backend, setting a new file's page size and auto-vacuum once.
+        "ENGINE": "memoryhub.sqlite",
         "NAME": DB_PATH,
         "OPTIONS": sqlite_options(
             durability=DURABILITY,

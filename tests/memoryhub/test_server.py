@@ -30,6 +30,23 @@ def test_connections_use_the_server_pragmas(db, settings):
     assert connection.transaction_mode == "IMMEDIATE"  # type: ignore[attr-defined]
 
 
+def test_a_new_database_file_gets_its_layout_once_and_connections_write_nothing(db, settings):
+    """page_size and incremental auto-vacuum are set when the file is made (here: the test
+    database); opening a connection on an existing file must not write to its WAL."""
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA auto_vacuum")
+        assert cursor.fetchone()[0] == 2  # INCREMENTAL
+        cursor.execute("PRAGMA page_size")
+        assert cursor.fetchone()[0] == 4096
+    wal = Path(connection.settings_dict["NAME"] + "-wal")
+    before = wal.stat().st_size if wal.exists() else 0
+    for _ in range(5):
+        extra = connection.copy()
+        extra.ensure_connection()
+        extra.close()
+    assert (wal.stat().st_size if wal.exists() else 0) == before
+
+
 def test_healthz_reports_the_database_and_its_mode(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
