@@ -15,8 +15,6 @@ import base64
 import binascii
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from mcp_endpoint import events, protocol, sessions
 from mcp_endpoint.http import RETRY_MS, McpHttpConsumer, sse_event, stream_keepalive_seconds
 from mcp_endpoint.jsonrpc import (
@@ -32,6 +30,7 @@ from mcp_endpoint.jsonrpc import (
     parse,
 )
 from mcp_endpoint.models import McpSession
+from memoryhub.asyncdb import db_sync_to_async
 
 SESSION_HEADER = "MCP-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
@@ -57,7 +56,7 @@ def _header_value(raw: str | None) -> str | None:
     return raw
 
 
-@database_sync_to_async
+@db_sync_to_async
 def _handle(connection: protocol.Connection, message: Message, session: McpSession | None) -> protocol.Reply:
     reply = protocol.handle(connection, message)
     if session is not None:
@@ -65,7 +64,7 @@ def _handle(connection: protocol.Connection, message: Message, session: McpSessi
     return reply
 
 
-@database_sync_to_async
+@db_sync_to_async
 def _handle_batch(connection: protocol.Connection, values: list[Any], session: McpSession) -> list[dict[str, Any]]:
     replies = protocol.handle_batch(connection, values)
     sessions.save(session, connection)
@@ -102,7 +101,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
         session_id = self.headers.get(SESSION_HEADER)
         if not session_id:
             raise ProtocolError(INVALID_REQUEST, f"Bad Request: the {SESSION_HEADER} header is required")
-        session = await database_sync_to_async(sessions.load)(session_id, self.access)
+        session = await db_sync_to_async(sessions.load)(session_id, self.access)
         if session is None or session.transport != McpSession.Transport.HTTP:
             self.not_found = True
             raise ProtocolError(INVALID_REQUEST, "Session not found: initialize a new session")
@@ -171,7 +170,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
         if "error" in reply.message:
             await self.send_json(200, reply.message)
             return
-        session = await database_sync_to_async(sessions.open_session)(
+        session = await db_sync_to_async(sessions.open_session)(
             access=self.access, connection=connection, transport=McpSession.Transport.HTTP
         )
         self.session = session
@@ -231,12 +230,12 @@ class StreamableHttpConsumer(McpHttpConsumer):
         subscribed sessions; it ends when the client disconnects. No replay, as the spec says."""
         connection.namespace = sessions.resolved_namespace(self.access, connection.namespace) or None
         try:
-            honoured = await database_sync_to_async(protocol.listen_filter)(connection, message.params)
+            honoured = await db_sync_to_async(protocol.listen_filter)(connection, message.params)
         except ProtocolError as problem:
             await self.send_json(400, {"jsonrpc": "2.0", "id": message.id, "error": problem.error()})
             return
         connection.protocol_version, connection.initialized = protocol.MODERN_VERSIONS[-1], True
-        self.session = await database_sync_to_async(sessions.open_session)(
+        self.session = await db_sync_to_async(sessions.open_session)(
             access=self.access, connection=connection, transport=McpSession.Transport.HTTP
         )
         self.listen_id = message.id
@@ -261,11 +260,11 @@ class StreamableHttpConsumer(McpHttpConsumer):
         if session_id is None:
             await self.send_chunk(sse_event(data=dumps(message), event="message"))
         else:
-            stream = await database_sync_to_async(events.new_stream)(session_id)
-            priming = await database_sync_to_async(events.record)(session_id, stream, None)
+            stream = await db_sync_to_async(events.new_stream)(session_id)
+            priming = await db_sync_to_async(events.record)(session_id, stream, None)
             await self.send_chunk(sse_event(data="", event_id=priming.id, retry=RETRY_MS))
             for outgoing in [*(notifications or []), message]:
-                event = await database_sync_to_async(events.record)(session_id, stream, outgoing)
+                event = await db_sync_to_async(events.record)(session_id, stream, outgoing)
                 await self.send_chunk(sse_event(data=dumps(outgoing), event="message", event_id=event.id))
         await self.end_stream()
 
@@ -284,7 +283,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
         last_event_id = self.headers.get("Last-Event-ID")
         replay = None
         if last_event_id:
-            replay = await database_sync_to_async(events.replay)(session.session_id, last_event_id)
+            replay = await db_sync_to_async(events.replay)(session.session_id, last_event_id)
             if replay is None:
                 raise ProtocolError(INVALID_REQUEST, "Bad Request: Last-Event-ID is not an event of this session")
         group = events.group(session.session_id)
@@ -306,7 +305,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
             for event in replay[1]:
                 await self.send_event(event)
         else:
-            priming = await database_sync_to_async(events.record)(session.session_id, events.STANDALONE, None)
+            priming = await db_sync_to_async(events.record)(session.session_id, events.STANDALONE, None)
             await self.send_event(priming, retry=RETRY_MS)
         self.keep_alive(stream_keepalive_seconds())
 
@@ -340,7 +339,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
         await super().still_open()
         if self.joined is not None and self.session is not None:
             # Lives a little longer than the keep-alive interval that renews it.
-            await database_sync_to_async(events.stream_opened)(
+            await db_sync_to_async(events.stream_opened)(
                 self.session.session_id, self.channel_name, 3 * stream_keepalive_seconds()
             )
 
@@ -348,15 +347,15 @@ class StreamableHttpConsumer(McpHttpConsumer):
         if self.joined is not None:
             await self.channel_layer.group_discard(self.joined, self.channel_name)
             if self.session is not None:
-                await database_sync_to_async(events.stream_closed)(self.session.session_id, self.channel_name)
+                await db_sync_to_async(events.stream_closed)(self.session.session_id, self.channel_name)
         if self.listen_id is not None and self.session is not None:
-            await database_sync_to_async(sessions.end)(self.session)
+            await db_sync_to_async(sessions.end)(self.session)
 
     # --- DELETE ---------------------------------------------------------------------------------
 
     async def delete(self) -> None:
         session = await self.require_session()
-        await database_sync_to_async(sessions.end)(session)
+        await db_sync_to_async(sessions.end)(session)
         await self.channel_layer.group_send(events.group(session.session_id), {"type": "mcp.ended"})
         await self.send_response(204, b"", [])
 
@@ -378,7 +377,7 @@ class LegacySseConsumer(McpHttpConsumer):
             namespace=sessions.resolved_namespace(self.access, namespace) or None,
             categories=categories,
         )
-        session = await database_sync_to_async(sessions.open_session)(
+        session = await db_sync_to_async(sessions.open_session)(
             access=self.access, connection=connection, transport=McpSession.Transport.SSE
         )
         self.session = session
@@ -397,7 +396,7 @@ class LegacySseConsumer(McpHttpConsumer):
     async def closed(self) -> None:
         if self.session is not None:
             await self.channel_layer.group_discard(events.group(self.session.session_id), self.channel_name)
-            await database_sync_to_async(sessions.end)(self.session)
+            await db_sync_to_async(sessions.end)(self.session)
 
 
 class LegacyMessagesConsumer(McpHttpConsumer):
@@ -411,7 +410,7 @@ class LegacyMessagesConsumer(McpHttpConsumer):
         if not session_id:
             await self.fail(400, INVALID_REQUEST, "Bad Request: sessionId is required")
             return
-        session = await database_sync_to_async(sessions.load)(session_id, self.access)
+        session = await db_sync_to_async(sessions.load)(session_id, self.access)
         if session is None or session.transport != McpSession.Transport.SSE:
             await self.fail(404, INVALID_REQUEST, "Session not found: open a new stream at /sse")
             return

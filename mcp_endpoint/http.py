@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from channels.consumer import AsyncConsumer
-from channels.db import aclose_old_connections, database_sync_to_async
 from channels.exceptions import StopConsumer
 from django.conf import settings
 from django.utils.datastructures import CaseInsensitiveMapping
@@ -24,6 +23,7 @@ from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, dumps, encode
 from mcp_endpoint.models import McpSession
 from memoryhub.access.exceptions import RateLimited
 from memoryhub.access.permissions import Access
+from memoryhub.asyncdb import db_sync_to_async
 from memoryhub.errors import DomainError
 
 JSON = b"application/json"
@@ -250,13 +250,12 @@ class McpHttpConsumer(AsyncConsumer):
         if self.keepalive_task is not None:
             self.keepalive_task.cancel()
         await self.closed()
-        await aclose_old_connections()
         raise StopConsumer()
 
     async def still_open(self) -> None:
         """Called after each keep-alive: a session stays live while its stream is open."""
         if self.session is not None:
-            await database_sync_to_async(sessions.touch)(self.session)
+            await db_sync_to_async(sessions.touch)(self.session)
 
     async def closed(self) -> None:
         """The stream ended (either side): leave groups, end legacy sessions, ..."""

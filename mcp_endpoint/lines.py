@@ -28,7 +28,6 @@ import queue
 import threading
 from typing import Any, Final, Protocol
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -38,6 +37,7 @@ from mcp_endpoint.models import McpSession
 from memoryhub.access.authentication import authenticate
 from memoryhub.access.exceptions import NotAuthenticated, RateLimited
 from memoryhub.access.permissions import Access
+from memoryhub.asyncdb import db_sync_to_async
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class LineConnection:
     # --- the connection -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.session = await database_sync_to_async(sessions.open_session)(
+        self.session = await db_sync_to_async(sessions.open_session)(
             access=self.connection.access, connection=self.connection, transport=self.transport
         )
         group = events.group(self.session.session_id)
@@ -266,7 +266,7 @@ class LineConnection:
             if layer is not None and channel is not None:
                 with contextlib.suppress(Exception):
                     await layer.group_discard(group, channel)
-            await database_sync_to_async(sessions.end)(self.session)
+            await db_sync_to_async(sessions.end)(self.session)
 
     async def read_loop(self) -> None:
         limit = int(settings.MEMORYHUB_LIMITS["MAX_REQUEST_BYTES"])
@@ -295,7 +295,7 @@ class LineConnection:
         except ProtocolError as problem:
             return error(None, problem)
         try:
-            return await database_sync_to_async(self.answer)(value)
+            return await db_sync_to_async(self.answer)(value)
         except Exception:
             logger.exception("MCP %s message failed", self.transport)
             return error(None, ProtocolError(INTERNAL_ERROR, "Internal error"))
@@ -318,7 +318,7 @@ class LineConnection:
         while True:
             await asyncio.sleep(min(GROUP_REFRESH_SECONDS, idle / 2))
             await layer.group_add(group, channel)
-            await database_sync_to_async(self.touch)()
+            await db_sync_to_async(self.touch)()
 
     # --- one line, synchronously (runs in the database thread) -----------------------------------
 

@@ -8,7 +8,7 @@ arguments, unknown entities, limits, grants) come back as `isError` results; pro
 as JSON-RPC errors.
 
 `handle` is synchronous: it reads and writes SQLite. Async transports call it through
-`database_sync_to_async`.
+`db_sync_to_async`.
 """
 
 from __future__ import annotations

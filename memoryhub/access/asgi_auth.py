@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-from channels.db import database_sync_to_async
 from django.utils.datastructures import CaseInsensitiveMapping
 
 from memoryhub.access import authentication
 from memoryhub.access.exceptions import AccessError
+from memoryhub.asyncdb import db_sync_to_async
 
 
 class ApiKeyMiddleware:
@@ -34,7 +34,7 @@ class ApiKeyMiddleware:
             )
             scope = dict(scope)
             try:
-                scope["access"] = await database_sync_to_async(authentication.authenticate)(raw)
+                scope["access"] = await db_sync_to_async(authentication.authenticate)(raw)
                 scope["access_error"] = None
             except AccessError as error:
                 scope["access"] = None

@@ -94,7 +94,7 @@ class Command(BaseCommand):
                 ) from None
             except RateLimited as problem:
                 raise CommandError(problem.message, returncode=USAGE_ERROR) from None
-        # The connection's queries run in the database thread of `database_sync_to_async`.
+        # The connection's queries run in the database thread of `db_sync_to_async`.
         connections.close_all()
         asyncio.run(_serve(protocol_fd, access, namespace, categories, raw_key))
         with contextlib.suppress(OSError):

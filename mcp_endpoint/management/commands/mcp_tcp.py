@@ -21,7 +21,6 @@ import signal
 import sys
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
@@ -32,6 +31,7 @@ from mcp_endpoint.models import McpSession
 from memoryhub.access.authentication import authenticate
 from memoryhub.access.exceptions import NotAuthenticated, RateLimited
 from memoryhub.access.permissions import Access
+from memoryhub.asyncdb import db_sync_to_async
 from memoryhub.errors import DomainError
 from memoryhub.startup import announce
 
@@ -108,7 +108,7 @@ def credentials(line: bytes) -> tuple[str, str | None, tuple[str, ...] | None]:
     return key.strip(), namespace or None, categories
 
 
-@database_sync_to_async
+@db_sync_to_async
 def _authenticate(raw_key: str) -> Access:
     try:
         return authenticate(raw_key)
