@@ -11,6 +11,8 @@ import base64
 import binascii
 from typing import Any, TypedDict
 
+from django.conf import settings
+
 from graph import limits, namespaces
 from graph.exceptions import EntityNotFound, InvalidArgument
 from graph.exporters import export_chunks
@@ -154,21 +156,29 @@ def search_nodes(
         ranked.update((row[0], None) for row in rows)
     else:
         if match is not None:
-            name_hits = conn.execute(
-                "SELECT e.id FROM name_fts JOIN graph_entity e ON e.id = name_fts.rowid "
-                f"WHERE name_fts MATCH ? AND e.namespace_id = ?{type_clause} ORDER BY name_fts.rank LIMIT ?",
-                (match, ns_id, *type_param, wanted),
-            )
-            ranked.update((row[0], None) for row in name_hits)
-            if len(ranked) < wanted:
-                obs_hits = conn.execute(
-                    "SELECT o.entity_id FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
-                    "JOIN graph_entity e ON e.id = o.entity_id "
-                    "WHERE obs_fts MATCH ? AND o.namespace_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?)"
-                    f"{type_clause} GROUP BY o.entity_id ORDER BY min(obs_fts.rank) LIMIT ?",
-                    (match, ns_id, now(), *type_param, wanted),
+            ranked.update(
+                (entity, None)
+                for entity in _ranked_matches(
+                    fts="name_fts",
+                    owner="e.id",
+                    joins="JOIN graph_entity e ON e.id = name_fts.rowid",
+                    where=f"e.namespace_id = ?{type_clause}",
+                    params=(match, ns_id, *type_param),
+                    wanted=wanted,
                 )
-                ranked.update((row[0], None) for row in obs_hits)
+            )
+            if len(ranked) < wanted:
+                ranked.update(
+                    (entity, None)
+                    for entity in _ranked_matches(
+                        fts="obs_fts",
+                        owner="o.entity_id",
+                        joins="JOIN graph_observation o ON o.id = obs_fts.rowid JOIN graph_entity e ON e.id = o.entity_id",
+                        where=f"o.namespace_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?){type_clause}",
+                        params=(match, ns_id, now(), *type_param),
+                        wanted=wanted,
+                    )
+                )
         else:
             # Nothing FTS indexes (emoji, symbols): match the text as a substring of names and
             # observations, as the official server does. This scans the namespace, but only for
@@ -207,6 +217,42 @@ def search_nodes(
         "hasMore": has_more,
         "nextOffset": skip + page_size if has_more else None,
     }
+
+
+def _ranked_matches(*, fts: str, owner: str, joins: str, where: str, params: tuple[Any, ...], wanted: int) -> list[int]:
+    """Owners (entity ids) of the rows of `fts` that match, best bm25 first, at most `wanted`.
+
+    bm25 costs about 1.5 µs per matching row and SQLite ranks every match before a page is cut,
+    so a word in a third of a 100k-entity namespace took about 90 ms. Ranking is therefore done
+    among the newest `MEMORYHUB_SEARCH_RANK_WINDOW` matching rows; older matches follow, newest
+    first, so paging still reaches every one. Below the window (most namespaces and queries)
+    this is exactly a bm25 ranking of all matches."""
+    window = settings.MEMORYHUB_SEARCH_RANK_WINDOW
+    newest_first = f"FROM {fts} {joins} WHERE {fts} MATCH ? AND {where}"
+    rows = (
+        db()
+        .execute(
+            f"SELECT {owner}, {fts}.rank, {fts}.rowid {newest_first} ORDER BY {fts}.rowid DESC LIMIT ?",
+            (*params, window),
+        )
+        .fetchall()
+    )
+    best: dict[int, float] = {}
+    for entity, score, _ in rows:
+        best[entity] = min(score, best.get(entity, score))
+    ordered = sorted(best, key=best.__getitem__)  # stable: equal scores stay newest first
+    if len(rows) == window and len(ordered) < wanted:
+        older = db().execute(
+            f"SELECT {owner} {newest_first} AND {fts}.rowid < ? ORDER BY {fts}.rowid DESC",
+            (*params, rows[-1][2]),
+        )
+        for (entity,) in older:
+            if entity not in best:
+                best[entity] = 0.0
+                ordered.append(entity)
+                if len(ordered) >= wanted:
+                    break
+    return ordered[:wanted]
 
 
 def open_nodes(*, namespace: str, names: list[str]) -> GraphPage:

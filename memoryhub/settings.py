@@ -93,6 +93,9 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Knowledge-graph limits (DESIGN.md "Limits"); each is enforced with a named error ---------
+# search_nodes ranks (bm25) among this many newest matching rows, older matches follow newest
+# first: a bounded cost for words found everywhere (see graph/selectors.py _ranked_matches).
+MEMORYHUB_SEARCH_RANK_WINDOW = env_int("MEMORYHUB_SEARCH_RANK_WINDOW", 1000, minimum=1)
 MEMORYHUB_LIMITS = {
     "MAX_NAME_BYTES": env_int("MEMORYHUB_MAX_NAME_BYTES", 1024, minimum=1),
     "MAX_OBSERVATION_BYTES": env_int("MEMORYHUB_MAX_OBSERVATION_BYTES", 65536, minimum=1),

@@ -338,6 +338,26 @@ def test_it_ranks_name_matches_before_observation_matches(alice):
     assert set(names[2:]) == {"Bob", "Carol"}
 
 
+def test_it_ranks_within_the_newest_matches_then_adds_older_ones_newest_first(alice, settings):
+    """Ranking every match costs time in proportion to the matches; beyond the window the best
+    of the newest matches come first, then the older ones, newest first."""
+    settings.MEMORYHUB_SEARCH_RANK_WINDOW = 3
+    services.create_entities(
+        namespace=alice,
+        entities=[
+            entity("Old strong", "tea tea tea tea"),
+            entity("Old weak", "tea and a long sentence about many other things entirely"),
+            entity("New weak", "tea and a long sentence about many other things entirely"),
+            entity("New strong", "tea tea tea tea"),
+            entity("Newest weak", "tea and a long sentence about many other things entirely"),
+        ],
+    )
+    assert found(alice, "tea") == ["New strong", "Newest weak", "New weak", "Old weak", "Old strong"]
+    settings.MEMORYHUB_SEARCH_RANK_WINDOW = 1000
+    ranked = found(alice, "tea")
+    assert set(ranked[:2]) == {"Old strong", "New strong"}
+
+
 def test_it_filters_by_entity_type(alice):
     services.create_entities(
         namespace=alice,
@@ -349,7 +369,10 @@ def test_it_filters_by_entity_type(alice):
     assert found(alice, "", entity_type="drink") == ["Coffee", "Tea"]
 
 
-def test_it_pages_through_all_matches_exactly_once(alice):
+@pytest.mark.parametrize("window", [1000, 7, 1])
+def test_it_pages_through_all_matches_exactly_once(alice, settings, window):
+    # The rank window (bm25 among the newest matches, older ones after) never hides a match.
+    settings.MEMORYHUB_SEARCH_RANK_WINDOW = window
     # 15 name matches and 10 observation-only matches, all with equal scores within each group.
     services.create_entities(
         namespace=alice,
