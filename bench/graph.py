@@ -168,11 +168,10 @@ def make_observations(rng: Random, i: int, entity_type: str) -> list[str]:
     return [first, *(template.format(**values) for template in chosen)]
 
 
-def populate(namespace: str, size: int, rng: Random, report: SizeReport) -> list[int]:
-    """Create `size` entities and a random tree of relations; return each entity's parent (-1 for the root)."""
-    from graph import services
-
-    started = time.perf_counter()
+def graph_batches(size: int, rng: Random) -> tuple[list[list[dict]], list[int], list[list[dict]]]:
+    """The generated graph of `size` entities: entity batches, each entity's parent (-1 for the
+    root) and the relation batches of that random tree. Deterministic for a seeded `rng`."""
+    entity_batches = []
     for start in range(0, size, BATCH):
         batch = []
         for i in range(start, min(start + BATCH, size)):
@@ -184,17 +183,30 @@ def populate(namespace: str, size: int, rng: Random, report: SizeReport) -> list
                     "observations": make_observations(rng, i, entity_type),
                 }
             )
+        entity_batches.append(batch)
+    parent = [-1] + [rng.randrange(i) for i in range(1, size)]
+    relation_batches = [
+        [
+            {"from": entity_name(i), "to": entity_name(parent[i]), "relationType": rng.choice(RELATION_TYPES)}
+            for i in range(start, min(start + BATCH, size))
+        ]
+        for start in range(1, size, BATCH)
+    ]
+    return entity_batches, parent, relation_batches
+
+
+def populate(namespace: str, size: int, rng: Random, report: SizeReport) -> list[int]:
+    """Create `size` entities and a random tree of relations; return each entity's parent (-1 for the root)."""
+    from graph import services
+
+    entity_batches, parent, relation_batches = graph_batches(size, rng)
+    started = time.perf_counter()
+    for batch in entity_batches:
         created = services.create_entities(namespace=namespace, entities=batch)
         if created["skipped"]:
             raise SystemExit(f"namespace {namespace} already holds entities: use a fresh --db")
     entities_done = time.perf_counter()
-
-    parent = [-1] + [rng.randrange(i) for i in range(1, size)]
-    for start in range(1, size, BATCH):
-        relations = [
-            {"from": entity_name(i), "to": entity_name(parent[i]), "relationType": rng.choice(RELATION_TYPES)}
-            for i in range(start, min(start + BATCH, size))
-        ]
+    for relations in relation_batches:
         services.create_relations(namespace=namespace, relations=relations)
     relations_done = time.perf_counter()
 

@@ -33,6 +33,7 @@ at the end, also on errors and Ctrl-C.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import asyncio
 import contextlib
@@ -61,14 +62,12 @@ from typing import IO, Any, Protocol
 from bench.graph import (
     ADJECTIVES,
     COMMON_WORDS,
-    ENTITY_TYPES,
     OBSERVATIONS_PER_ENTITY,
-    RELATION_TYPES,
     SEED,
     TOPICS,
     depth_of,
     entity_name,
-    make_observations,
+    graph_batches,
     print_table,
 )
 
@@ -359,7 +358,21 @@ class SdkCaller:
         return result.structured_content
 
 
-class RawStdio:
+class RawClient(abc.ABC):
+    """A client without the SDK: JSON-RPC requests and nothing else (no validation)."""
+
+    @abc.abstractmethod
+    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send one request; its result (raises BenchError for an error reply)."""
+
+    async def call(self, tool: str, arguments: dict[str, Any]) -> Any:
+        result = self.request("tools/call", {"name": tool, "arguments": arguments})
+        if result.get("isError"):
+            raise BenchError(f"{tool} failed: {result['content'][0]['text'][:300]}")
+        return result.get("structuredContent")
+
+
+class RawStdio(RawClient):
     """The smallest stdio MCP client: one JSON line out, one JSON line back, no validation."""
 
     def __init__(self, argv: list[str], env: dict[str, str], errlog: IO[Any]) -> None:
@@ -401,12 +414,6 @@ class RawStdio:
         )
         self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
-    async def call(self, tool: str, arguments: dict[str, Any]) -> Any:
-        result = self.request("tools/call", {"name": tool, "arguments": arguments})
-        if result.get("isError"):
-            raise BenchError(f"{tool} failed: {result['content'][0]['text'][:300]}")
-        return result.get("structuredContent")
-
     def close(self) -> None:
         try:
             self.stdin.close()  # EOF: the server should exit on its own (and write its profile)
@@ -417,7 +424,7 @@ class RawStdio:
         self.stdout.close()
 
 
-class RawHttp:
+class RawHttp(RawClient):
     """The smallest Streamable HTTP client: one keep-alive connection, JSON answers (we accept
     application/json), no validation. `modern`: stateless 2026-07-28 requests (the `_meta`
     envelope and the Mcp-Method / Mcp-Name headers) instead of an initialize'd session."""
@@ -479,12 +486,6 @@ class RawHttp:
         self.headers["MCP-Session-Id"] = response.getheader("MCP-Session-Id") or ""
         self.headers["MCP-Protocol-Version"] = message["result"]["protocolVersion"]
         self.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, {})
-
-    async def call(self, tool: str, arguments: dict[str, Any]) -> Any:
-        result = self.request("tools/call", {"name": tool, "arguments": arguments})
-        if result.get("isError"):
-            raise BenchError(f"{tool} failed: {result['content'][0]['text'][:300]}")
-        return result.get("structuredContent")
 
     def close(self) -> None:
         if not self.modern and self.headers.get("MCP-Session-Id"):
@@ -625,28 +626,7 @@ def cases(graph: Graph) -> list[Case]:
 
 def build_graph(size: int) -> tuple[Graph, list[list[Args]], list[list[Args]]]:
     """The entity and relation batches (deterministic for a size), and the tree they form."""
-    rng = Random(SEED)
-    entity_batches = []
-    for start in range(0, size, BATCH):
-        batch = []
-        for i in range(start, min(start + BATCH, size)):
-            entity_type = ENTITY_TYPES[rng.randrange(len(ENTITY_TYPES))]
-            batch.append(
-                {
-                    "name": entity_name(i),
-                    "entityType": entity_type,
-                    "observations": make_observations(rng, i, entity_type),
-                }
-            )
-        entity_batches.append(batch)
-    parent = [-1] + [rng.randrange(i) for i in range(1, size)]
-    relation_batches = [
-        [
-            {"from": entity_name(i), "to": entity_name(parent[i]), "relationType": rng.choice(RELATION_TYPES)}
-            for i in range(start, min(start + BATCH, size))
-        ]
-        for start in range(1, size, BATCH)
-    ]
+    entity_batches, parent, relation_batches = graph_batches(size, Random(SEED))
     depth = depth_of(parent)
     deep = [i for i in range(size) if depth[i] >= 3] or [size - 1]
     return Graph(size, parent, deep), entity_batches, relation_batches

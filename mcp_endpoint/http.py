@@ -7,6 +7,7 @@ format), sent with the HTTP status the spec asks for.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections.abc import Mapping
 from typing import Any
@@ -77,7 +78,7 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
     return host is not None and parts.netloc.lower() == host.lower()
 
 
-class McpHttpConsumer(AsyncConsumer):
+class McpHttpConsumer(AsyncConsumer, abc.ABC):
     """Base of the MCP HTTP consumers: collects the body up to the request limit, checks Origin
     and the API key, then calls `respond(body)`. A subclass that starts an SSE stream keeps the
     consumer alive; channel-layer messages and the client's disconnect arrive as usual."""
@@ -173,8 +174,9 @@ class McpHttpConsumer(AsyncConsumer):
             raise ProtocolError(INVALID_REQUEST, f"Bad request: {text}") from None
         return namespace, categories
 
+    @abc.abstractmethod
     async def respond(self, body: bytes) -> None:
-        raise NotImplementedError
+        """Answer the request (method, Origin and key already checked)."""
 
     # --- response ----------------------------------------------------------------------------------
 
