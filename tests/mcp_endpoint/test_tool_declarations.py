@@ -20,6 +20,8 @@ from mcp_endpoint.registry import ToolContext
 from mcp_endpoint.tools import graph as graph_tools  # importing registers the tools
 from memoryhub.access.exceptions import NamespaceForbidden, OperatorOnly
 
+# `tools/list` of the official memory server 2026.8.31 (serverInfo 0.6.3), captured with the
+# official SDK; test_official_compat.py compares against the live server as well.
 OFFICIAL = {tool["name"]: tool for tool in json.loads((Path(__file__).parent / "official_tools.json").read_text())}
 GRAPH_TOOLS = [tool for tool in registry.tools() if tool.name in OPERATIONS]
 
