@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "memoryhub.access",
     "graph",
     "mcp_endpoint",
+    "vectors",
 ]
 
 MIDDLEWARE = [
@@ -134,6 +135,27 @@ MEMORYHUB_MCP_PAGE_SIZE = env_int("MEMORYHUB_MCP_PAGE_SIZE", 50, minimum=1)
 MEMORYHUB_MCP_SESSION_IDLE_SECONDS = env_int("MEMORYHUB_MCP_SESSION_IDLE_SECONDS", 24 * 3600, minimum=60)
 # SSE comment sent on idle streams so proxies keep them open.
 MEMORYHUB_MCP_KEEPALIVE_SECONDS = env_int("MEMORYHUB_MCP_KEEPALIVE_SECONDS", 15, minimum=1)
+
+# --- Embeddings (vectors/embedders.py) -------------------------------------------------------------
+# "builtin": the offline multilingual model in the wheel (512 dims, no network). "openai": any
+# server speaking the OpenAI embeddings API (OpenAI, Ollama, vLLM, ...) at MEMORYHUB_EMBEDDINGS_URL
+# (e.g. https://api.openai.com/v1 or http://localhost:11434/v1). Vectors of different models are
+# never compared, so switching means a reindex.
+MEMORYHUB_EMBEDDER = env_choice("MEMORYHUB_EMBEDDER", "builtin", ["builtin", "openai"])
+MEMORYHUB_EMBEDDINGS_URL = env_str("MEMORYHUB_EMBEDDINGS_URL")
+MEMORYHUB_EMBEDDINGS_MODEL = env_str("MEMORYHUB_EMBEDDINGS_MODEL")
+MEMORYHUB_EMBEDDINGS_API_KEY = env_secret("MEMORYHUB_EMBEDDINGS_API_KEY")
+# Per HTTP attempt; connection errors, 429 and 5xx are retried this many extra times.
+MEMORYHUB_EMBEDDINGS_TIMEOUT_SECONDS = env_int("MEMORYHUB_EMBEDDINGS_TIMEOUT_SECONDS", 30, minimum=1)
+MEMORYHUB_EMBEDDINGS_RETRIES = env_int("MEMORYHUB_EMBEDDINGS_RETRIES", 2, minimum=0, maximum=10)
+# Texts per model call (OpenAI accepts at most 2048 inputs per request).
+MEMORYHUB_EMBEDDINGS_BATCH_SIZE = env_int("MEMORYHUB_EMBEDDINGS_BATCH_SIZE", 64, minimum=1, maximum=2048)
+if MEMORYHUB_EMBEDDER == "openai" and not (MEMORYHUB_EMBEDDINGS_URL and MEMORYHUB_EMBEDDINGS_MODEL):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "MEMORYHUB_EMBEDDER=openai needs MEMORYHUB_EMBEDDINGS_URL and MEMORYHUB_EMBEDDINGS_MODEL"
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

