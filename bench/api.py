@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,10 +21,11 @@ import time
 from collections.abc import Callable
 from random import Random
 
+from bench import stats
+
 
 def _percentiles(samples: list[int]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered) / 1000, ordered[int(len(ordered) * 0.95) - 1] / 1000
+    return stats.median(samples) / 1000, stats.p95(samples) / 1000
 
 
 def _time(call: Callable[[], object], repeat: int) -> tuple[float, float]:

@@ -18,7 +18,6 @@ in its own namespace; a namespace already holding data is refused).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import sqlite3
@@ -30,6 +29,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
+from bench import stats
 from bench.setup import django_on
 
 ENTITY_TYPES = ("person", "project", "service", "document", "team")
@@ -100,12 +100,11 @@ class Result:
 
     @property
     def median(self) -> float:
-        return self._scaled(statistics.median(self.samples))
+        return self._scaled(stats.median(self.samples))
 
     @property
     def p95(self) -> float:
-        ordered = sorted(self.samples)
-        return self._scaled(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)])
+        return self._scaled(stats.p95(self.samples))
 
     def cell(self) -> str:
         return f"{_fmt(self.median)} / {_fmt(self.p95)} {self.unit}"

@@ -39,7 +39,6 @@ import asyncio
 import contextlib
 import http.client
 import json
-import math
 import os
 import platform
 import shutil
@@ -59,6 +58,7 @@ from pathlib import Path
 from random import Random
 from typing import IO, Any, Protocol
 
+from bench import stats
 from bench.graph import (
     ADJECTIVES,
     COMMON_WORDS,
@@ -164,12 +164,11 @@ class Stat:
 
     @property
     def median(self) -> float:
-        return statistics.median(self.samples) / 1e6
+        return stats.median(self.samples) / 1e6
 
     @property
     def p95(self) -> float:
-        ordered = sorted(self.samples)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] / 1e6
+        return stats.p95(self.samples) / 1e6
 
     def cell(self) -> str:
         return f"{fmt(self.median)} / {fmt(self.p95)}"
