@@ -1,6 +1,6 @@
 """Newline-delimited JSON-RPC over a byte stream: the shared core of the stdio and TCP transports.
 
-One `serve` call is one MCP connection. It opens a session row (so the connection can subscribe
+One `LineConnection(...).run()` is one MCP connection. It opens a session row (so the connection can subscribe
 to the knowledge graph and be found by `notifications.py`), reads one JSON-RPC message per line,
 answers each through `protocol.handle` in the order the lines were read, and forwards the
 server-initiated messages published to the session's channel-layer group (`events.group`) as
@@ -208,7 +208,9 @@ class LineReader:
 
 
 class LineConnection:
-    """One MCP connection over a line stream. Use `serve`."""
+    """One MCP connection over a line stream; `run()` serves it until end of input and the
+    session ends with it. `namespace` None means the key's default; `raw_key` (the key the
+    connection authenticated with) makes every line re-check it."""
 
     def __init__(
         self,
@@ -363,22 +365,3 @@ class LineConnection:
     def touch(self) -> None:
         assert self.session is not None
         sessions.touch(self.session)
-
-
-async def serve(
-    stream: ByteStream,
-    *,
-    access: Access,
-    namespace: str | None,
-    categories: tuple[str, ...] | None,
-    transport: str,
-    raw_key: str | None = None,
-) -> None:
-    """Serve one MCP connection on `stream` until end of input; the session ends with it.
-
-    `namespace` None means the key's default; `raw_key` (the key the connection authenticated
-    with) makes every line re-check it."""
-    connection = LineConnection(
-        stream, access=access, namespace=namespace, categories=categories, transport=transport, raw_key=raw_key
-    )
-    await connection.run()

@@ -108,14 +108,14 @@ async def _serve(
     loop = asyncio.get_running_loop()
     stream = lines.PipeStream(sys.stdin.fileno(), protocol_fd)
     task = asyncio.ensure_future(
-        lines.serve(
+        lines.LineConnection(
             stream,
             access=access,
             namespace=namespace,
             categories=categories,
             transport=McpSession.Transport.STDIO,
             raw_key=raw_key,
-        )
+        ).run()
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, task.cancel)

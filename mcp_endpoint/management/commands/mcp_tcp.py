@@ -183,14 +183,14 @@ class TcpServer:
             return
         except ConnectionError:
             return
-        await lines.serve(
+        await lines.LineConnection(
             lines.SocketStream(reader, writer),
             access=access,
             namespace=namespace,
             categories=categories,
             transport=McpSession.Transport.TCP,
             raw_key=raw_key,
-        )
+        ).run()
 
     async def refuse(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, problem: str | ProtocolError
