@@ -427,9 +427,14 @@ def embedder_from_settings() -> Embedder:
     batch_size = settings.MEMORYHUB_EMBEDDINGS_BATCH_SIZE
     if settings.MEMORYHUB_EMBEDDER == "builtin":
         return BuiltinEmbedder(batch_size=batch_size)
+    if settings.MEMORYHUB_EMBEDDER == "minilm":
+        # Imported here: the module needs nothing from the [minilm] extra until it is chosen.
+        from vectors.minilm import MiniLMEmbedder
+
+        return MiniLMEmbedder(batch_size=batch_size)
     if settings.MEMORYHUB_EMBEDDER != "openai":
         raise ImproperlyConfigured(
-            f"MEMORYHUB_EMBEDDER={settings.MEMORYHUB_EMBEDDER!r} must be one of: builtin, openai"
+            f"MEMORYHUB_EMBEDDER={settings.MEMORYHUB_EMBEDDER!r} must be one of: builtin, minilm, openai"
         )
     url: str | None = settings.MEMORYHUB_EMBEDDINGS_URL
     model: str | None = settings.MEMORYHUB_EMBEDDINGS_MODEL
