@@ -124,3 +124,15 @@ def build_match(query: str) -> str | None:
     if not clauses:
         return None
     return " AND ".join(clauses)
+
+
+def build_match_any(terms: list[str]) -> str | None:
+    """A safe MATCH expression that matches text holding any of `terms` (each a word prefix, or a
+    CJK run as its bigram phrase). For ranked keyword candidates, where bm25 orders by how many
+    and how rare the matched terms are."""
+    groups = []
+    for term in terms:
+        clauses = _term_clauses(term.replace('"', " ").replace("\x00", " "), prefix=True, exact_phrase=False)
+        if clauses:
+            groups.append(clauses[0] if len(clauses) == 1 else "(" + " AND ".join(clauses) + ")")
+    return " OR ".join(groups) if groups else None

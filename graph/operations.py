@@ -26,6 +26,8 @@ class Operation:
     permission: Permission
     # Database-wide operations (compact) take no namespace and need an operator key ('*' write).
     database_wide: bool = False
+    # Whether a successful call announces `graph_changed` (vector writes change no graph data).
+    changes_graph: bool = True
 
     @property
     def read_only(self) -> bool:
@@ -80,23 +82,29 @@ WIRE_KEYWORDS = {
 }
 
 
-def keyword_arguments(wire: Mapping[str, Any]) -> dict[str, Any]:
+def keyword_arguments(wire: Mapping[str, Any], names: Mapping[str, str] = WIRE_KEYWORDS) -> dict[str, Any]:
     """Map wire argument names (`from`, `entityNames`, ...) to the operations' keyword names."""
-    return {WIRE_KEYWORDS.get(name, name): value for name, value in wire.items()}
+    return {names.get(name, name): value for name, value in wire.items()}
 
 
 def perform(access: Access, name: str, /, *, namespace: str | None, **arguments: Any) -> Any:
-    """Run operation `name` for `access` in `namespace` (None: the key's default namespace).
+    """Run graph operation `name` for `access` in `namespace` (None: the key's default namespace)."""
+    return run(OPERATIONS[name], access, namespace=namespace, **arguments)
+
+
+def run(operation: Operation, access: Access, /, *, namespace: str | None, **arguments: Any) -> Any:
+    """Run `operation` for `access` in `namespace` (None: the key's default namespace).
 
     Raises NamespaceRequired, NamespaceForbidden or OperatorOnly before anything is read or
-    written; domain errors of the operation itself pass through unchanged."""
-    operation = OPERATIONS[name]
+    written; domain errors of the operation itself pass through unchanged. Other apps' operation
+    tables (vectors.operations) run through here too, so grants are checked in one place."""
     if operation.database_wide:
-        access.require_operator(name)
+        access.require_operator(operation.name)
         return operation.function(**arguments)
     target = namespaces.validate(access.resolve_namespace(namespace))
     access.require(target, operation.permission)
     result = operation.function(namespace=target, **arguments)
-    if not operation.read_only:
+    if not operation.read_only and operation.changes_graph:
+        name = operation.name
         transaction.on_commit(lambda: graph_changed.send(sender=Operation, namespace=target, operation=name))
     return result

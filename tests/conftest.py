@@ -21,6 +21,7 @@ from django.core.cache import caches
 
 from memoryhub.access import services
 from memoryhub.access.models import ApiKey
+from vectors.indexes import registry
 
 # Personas are made for most tests; PBKDF2's deliberate slowness would dominate the suite.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -62,6 +63,15 @@ def _fresh_cache():
     caches["default"].clear()
     yield
     caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_vector_indexes():
+    # Each test's writes are rolled back, and ids and change-log positions are then reused: an
+    # index a previous test loaded would describe rows that no longer exist.
+    registry().clear()
+    yield
+    registry().clear()
 
 
 @pytest.fixture

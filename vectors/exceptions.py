@@ -35,3 +35,9 @@ class EmbeddingTimeout(EmbeddingUnavailable):
     """
 
     code = "embedding_timeout"
+
+
+class EmbeddingNotFound(VectorError):
+    """No vector is stored for the owner asked about (in the model asked about)."""
+
+    code = "not_found"

@@ -1,0 +1,104 @@
+"""Server-side embedding of stored text: on write (the graph's observations_written signal), and
+the backfill of whatever has no vector yet (`manage.py embed_missing`).
+
+Observations (graph facts and free memories alike) are embedded with the configured embedder in
+batches, in the writing transaction. Text longer than MAX_EMBED_CHARS is embedded by its start: the
+built-in model's cost grows with length (64 KB takes about a second) while its vector is dominated
+by the opening sentences anyway; keyword search still covers the whole text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+from django.dispatch import receiver
+
+from graph.signals import observations_written
+from graph.sql import db
+from vectors import store
+from vectors.embedders import Embedder, default_embedder
+from vectors.models import OwnerKind
+from vectors.store import IndexKey
+
+MAX_EMBED_CHARS = 2000
+
+
+def embed_texts(texts: Sequence[str], *, embedder: Embedder | None = None) -> npt.NDArray[np.float32]:
+    """Vectors for `texts` (N, dims), in batches of the embedder's batch size."""
+    model = embedder or default_embedder()
+    clipped = [text[:MAX_EMBED_CHARS] for text in texts]
+    if not clipped:
+        return np.empty((0, model.dims), dtype=np.float32)
+    parts = [model.embed(clipped[i : i + model.batch_size]) for i in range(0, len(clipped), model.batch_size)]
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def embed_observations(namespace_id: int, observations: Sequence[tuple[int, str]]) -> int:
+    """Embed and store vectors for [(observation id, body)] in the default model; return how many."""
+    rows = [(owner, body) for owner, body in observations if body.strip()]
+    if not rows:
+        return 0
+    embedder = default_embedder()
+    vectors = embed_texts([body for _, body in rows], embedder=embedder)
+    key = IndexKey(namespace_id, OwnerKind.OBSERVATION, embedder.model_id)
+    store.put(key, [(owner, vectors[i]) for i, (owner, _) in enumerate(rows)])
+    return len(rows)
+
+
+@receiver(observations_written)
+def _embed_on_write(*, namespace_id: int, observations: Sequence[tuple[int, str]], **kwargs: Any) -> None:
+    if settings.MEMORYHUB_EMBED_ON_WRITE:
+        embed_observations(namespace_id, observations)
+
+
+def embed_missing(
+    *, namespace_id: int | None = None, batch: int = 256, progress: Callable[[int], object] | None = None
+) -> int:
+    """Embed every observation that has no vector in the default model; return how many.
+
+    For text written while MEMORYHUB_EMBED_ON_WRITE was off, text edited in the admin (its vector
+    is dropped by a trigger), and after switching embedders. Each batch commits on its own, so an
+    interrupted run keeps what it did and a rerun continues."""
+    from django.db import transaction
+
+    model_id = default_embedder().model_id
+    done = 0
+    last_id = 0
+    while True:
+        sql = (
+            "SELECT o.id, o.namespace_id, o.body FROM graph_observation o WHERE o.id > ? "
+            "AND NOT EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.owner_kind = 'observation' "
+            "AND v.owner_id = o.id AND v.model = ?)"
+        )
+        params: tuple[object, ...] = (last_id, model_id)
+        if namespace_id is not None:
+            sql += " AND o.namespace_id = ?"
+            params += (namespace_id,)
+        rows = db().execute(sql + " ORDER BY o.id LIMIT ?", (*params, batch)).fetchall()
+        if not rows:
+            return done
+        last_id = rows[-1][0]
+        by_namespace: dict[int, list[tuple[int, str]]] = {}
+        for owner, ns_id, body in rows:
+            by_namespace.setdefault(ns_id, []).append((owner, body))
+        with transaction.atomic():
+            for ns_id, items in by_namespace.items():
+                done += embed_observations(ns_id, items)
+        if progress:
+            progress(len(rows))
+
+
+def count_missing(*, namespace_id: int | None = None) -> int:
+    sql = (
+        "SELECT count(*) FROM graph_observation o WHERE NOT EXISTS (SELECT 1 FROM vectors_embedding v "
+        "WHERE v.owner_kind = 'observation' AND v.owner_id = o.id AND v.model = ?)"
+    )
+    params: tuple[object, ...] = (default_embedder().model_id,)
+    if namespace_id is not None:
+        sql += " AND o.namespace_id = ?"
+        params += (namespace_id,)
+    return int(db().execute(sql, params).fetchone()[0])

@@ -1,0 +1,176 @@
+"""The process's in-memory ANN indexes: built lazily from the stored vectors, kept current from the
+change log, evicted least-recently-used.
+
+Every search first applies the change-log rows written since the index last looked (one indexed
+query, microseconds when nothing changed), so a vector written or deleted by any process (this
+one, another server, a Celery worker) is reflected before the search runs. The stored blobs stay
+the source of truth: an index can be dropped at any time and is rebuilt on next use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from vectors import store
+from vectors.ann import Allowed, ExactIndex, Hit, HnswIndex, IvfFlatIndex, Metric, VectorIndex
+from vectors.exceptions import InvalidVector
+from vectors.store import IndexKey
+
+
+def _new_index(size: int, dims: int) -> VectorIndex:
+    metric = cast(Metric, settings.MEMORYHUB_VECTOR_METRIC)
+    kind: str = settings.MEMORYHUB_VECTOR_INDEX
+    if kind == "auto":
+        kind = "exact" if size <= settings.MEMORYHUB_VECTOR_EXACT_MAX else "hnsw"
+    if kind == "hnsw":
+        return HnswIndex(
+            dims=dims,
+            metric=metric,
+            M=settings.MEMORYHUB_HNSW_M,
+            ef_construction=settings.MEMORYHUB_HNSW_EF_CONSTRUCTION,
+            ef_search=settings.MEMORYHUB_HNSW_EF_SEARCH,
+            initial_capacity=max(1024, size + size // 4),
+        )
+    if kind == "ivf":
+        return IvfFlatIndex(
+            dims=dims, metric=metric, nlist=settings.MEMORYHUB_IVF_NLIST, nprobe=settings.MEMORYHUB_IVF_NPROBE
+        )
+    return ExactIndex(dims=dims, metric=metric, initial_capacity=max(1024, size))
+
+
+@dataclass
+class Loaded:
+    index: VectorIndex | None  # None: nothing stored yet (dims unknown)
+    seq: int
+    lock: threading.Lock
+
+
+class IndexRegistry:
+    """The loaded indexes of this process, by IndexKey."""
+
+    def __init__(self, max_loaded: int) -> None:
+        self._max_loaded = max_loaded
+        self._loaded: OrderedDict[IndexKey, Loaded] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._loaded)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._loaded.clear()
+
+    def drop(self, key: IndexKey) -> None:
+        with self._lock:
+            self._loaded.pop(key, None)
+
+    def _entry(self, key: IndexKey) -> tuple[Loaded, bool]:
+        with self._lock:
+            entry = self._loaded.get(key)
+            if entry is not None:
+                self._loaded.move_to_end(key)
+                return entry, False
+            entry = self._loaded[key] = Loaded(None, -1, threading.Lock())
+            while len(self._loaded) > self._max_loaded:
+                self._loaded.popitem(last=False)
+            return entry, True
+
+    def current(self, key: IndexKey) -> VectorIndex | None:
+        """The index of `key`, built or brought up to date with the change log; None if empty."""
+        entry, _ = self._entry(key)
+        with entry.lock:
+            if entry.seq < 0 or store.last_seq() < entry.seq:
+                # Never built, or the log went backwards (a rolled-back transaction this process
+                # had read, or a restored database): build from the blobs.
+                self._build(entry, key)
+            else:
+                self._catch_up(entry, key)
+            return entry.index
+
+    def _build(self, entry: Loaded, key: IndexKey) -> None:
+        snapshot = store.load(key)
+        entry.index = None
+        if snapshot.dims is not None:
+            entry.index = _new_index(len(snapshot.ids), snapshot.dims)
+            entry.index.upsert(snapshot.ids, snapshot.matrix)
+            if isinstance(entry.index, IvfFlatIndex):
+                entry.index.train()  # a no-op below nlist vectors
+        entry.seq = snapshot.seq
+
+    def _catch_up(self, entry: Loaded, key: IndexKey) -> None:
+        changes = store.changes_since(key, entry.seq)
+        if changes is None:
+            return
+        if changes.deleted and entry.index is not None:
+            entry.index.delete(sorted(changes.deleted))
+        if changes.upserted:
+            vectors = list(changes.upserted.values())
+            dims = int(vectors[0].shape[0])
+            if entry.index is None or entry.index.dims != dims:
+                # First vectors of this index, or its space was replaced (all rows rewritten).
+                self._build(entry, key)
+                return
+            size = len(entry.index) + len(vectors)
+            if isinstance(entry.index, ExactIndex) and _outgrew_exact(size):
+                self._build(entry, key)
+                return
+            entry.index.upsert(list(changes.upserted), np.stack(vectors))
+        entry.seq = changes.seq
+
+    def search(
+        self, key: IndexKey, query: npt.NDArray[np.float32], *, k: int, allowed: Allowed | None = None
+    ) -> list[Hit]:
+        index = self.current(key)
+        if index is None or k <= 0:
+            return []
+        if index.dims != query.shape[0]:
+            raise InvalidVector(
+                f"the query has {query.shape[0]} dimensions but the {key.kind} vectors of model "
+                f"{key.model!r} in this namespace have {index.dims}",
+                expected=index.dims,
+                got=int(query.shape[0]),
+                model=key.model,
+            )
+        return index.search(query, k=k, allowed=allowed)
+
+    def stats(self) -> list[dict[str, Any]]:
+        with self._lock:
+            items = list(self._loaded.items())
+        return [
+            {"namespace_id": key.namespace_id, "kind": key.kind, "model": key.model, "seq": entry.seq}
+            | (entry.index.stats() if entry.index is not None else {"size": 0})
+            for key, entry in items
+        ]
+
+
+def _outgrew_exact(size: int) -> bool:
+    return settings.MEMORYHUB_VECTOR_INDEX == "auto" and size > 2 * max(settings.MEMORYHUB_VECTOR_EXACT_MAX, 1)
+
+
+_registry: IndexRegistry | None = None
+_registry_lock = threading.Lock()
+
+
+def registry() -> IndexRegistry:
+    global _registry
+    with _registry_lock:
+        if _registry is None:
+            _registry = IndexRegistry(settings.MEMORYHUB_VECTOR_MAX_LOADED)
+        return _registry
+
+
+@receiver(setting_changed)
+def _reset_on_settings_change(*, setting: str, **kwargs: Any) -> None:
+    global _registry
+    if setting.startswith(("MEMORYHUB_VECTOR", "MEMORYHUB_HNSW", "MEMORYHUB_IVF")):
+        with _registry_lock:
+            _registry = None

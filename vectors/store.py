@@ -1,0 +1,188 @@
+"""Low-level SQL over stored vectors (the blobs) and the change log.
+
+Used by the services (writes), the selectors and the index registry (reads). Like graph/sql.py it
+talks to the sqlite3 connection under Django's, so `transaction.atomic()` covers it. Vectors are
+float32 little-endian blobs, stored as given; the indexes normalise for cosine themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from graph.sql import as_json, db, now
+
+F32 = np.dtype("<f4")
+
+
+def to_blob(vector: npt.NDArray[np.float32]) -> bytes:
+    return np.ascontiguousarray(vector, dtype=F32).tobytes()
+
+
+def from_blob(blob: bytes, dims: int) -> npt.NDArray[np.float32]:
+    return np.frombuffer(blob, dtype=F32, count=dims).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class IndexKey:
+    """Which vectors one ANN index holds: a namespace's owners of one kind in one model's space."""
+
+    namespace_id: int
+    kind: str
+    model: str
+
+
+def put(key: IndexKey, rows: Sequence[tuple[int, npt.NDArray[np.float32]]]) -> None:
+    """Insert or replace the vectors of `rows` [(owner_id, vector)] (the triggers log each one)."""
+    if not rows:
+        return
+    stamp = now()
+    db().executemany(
+        "INSERT INTO vectors_embedding(namespace_id, owner_kind, owner_id, model, dims, vector, seq, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 0, ?) "
+        "ON CONFLICT(owner_kind, owner_id, model) DO UPDATE SET "
+        "vector = excluded.vector, dims = excluded.dims, namespace_id = excluded.namespace_id",
+        [(key.namespace_id, key.kind, owner, key.model, int(vec.shape[0]), to_blob(vec), stamp) for owner, vec in rows],
+    )
+
+
+def delete(kind: str, owner_ids: Iterable[int], *, model: str | None = None) -> int:
+    """Delete the vectors of these owners (of one model, or of every model). Returns rows deleted."""
+    ids = as_json(owner_ids)
+    if model is None:
+        cursor = db().execute(
+            "DELETE FROM vectors_embedding WHERE owner_kind = ? AND owner_id IN (SELECT value FROM json_each(?))",
+            (kind, ids),
+        )
+    else:
+        cursor = db().execute(
+            "DELETE FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
+            "AND owner_id IN (SELECT value FROM json_each(?))",
+            (kind, model, ids),
+        )
+    return cursor.rowcount
+
+
+@dataclass(frozen=True)
+class StoredVector:
+    owner_id: int
+    model: str
+    dims: int
+    vector: npt.NDArray[np.float32]
+
+
+def get(kind: str, owner_id: int, *, model: str | None = None) -> list[StoredVector]:
+    """The vectors of one owner: of `model`, or of every model (newest write first)."""
+    sql = "SELECT owner_id, model, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND owner_id = ?"
+    params: tuple[object, ...] = (kind, owner_id)
+    if model is not None:
+        sql += " AND model = ?"
+        params += (model,)
+    rows = db().execute(sql + " ORDER BY seq DESC", params).fetchall()
+    return [StoredVector(o, m, d, from_blob(v, d)) for o, m, d, v in rows]
+
+
+def vectors_of(key: IndexKey, owner_ids: Iterable[int]) -> dict[int, npt.NDArray[np.float32]]:
+    """The stored vectors of these owners in the index's space (missing owners are left out)."""
+    rows = db().execute(
+        "SELECT owner_id, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
+        "AND owner_id IN (SELECT value FROM json_each(?)) AND namespace_id = ?",
+        (key.kind, key.model, as_json(owner_ids), key.namespace_id),
+    )
+    return {owner: from_blob(blob, dims) for owner, dims, blob in rows}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    ids: npt.NDArray[np.int64]
+    matrix: npt.NDArray[np.float32]
+    dims: int | None
+    seq: int
+
+
+def load(key: IndexKey) -> Snapshot:
+    """Every vector of the index, with the change-log position it reflects.
+
+    Read in one statement (one read snapshot under WAL), and the position is taken inside the same
+    transaction, so a change committed after the snapshot is applied later by catch-up, never lost."""
+    conn = db()
+    seq = last_seq()
+    rows = conn.execute(
+        "SELECT owner_id, dims, vector FROM vectors_embedding "
+        "WHERE namespace_id = ? AND owner_kind = ? AND model = ? AND seq <= ?",
+        (key.namespace_id, key.kind, key.model, seq),
+    ).fetchall()
+    if not rows:
+        return Snapshot(np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32), None, seq)
+    dims = rows[0][1]
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=F32).reshape(len(rows), dims).astype(np.float32)
+    return Snapshot(ids, matrix, dims, seq)
+
+
+def last_seq() -> int:
+    """The newest change-log position (0 when nothing was ever written)."""
+    row = db().execute("SELECT seq FROM sqlite_sequence WHERE name = 'vectors_change'").fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Changes:
+    upserted: dict[int, npt.NDArray[np.float32]]
+    deleted: set[int]
+    seq: int
+
+
+def changes_since(key: IndexKey, seq: int) -> Changes | None:
+    """What happened to the index's vectors after `seq`, netted per owner; None when nothing did."""
+    conn = db()
+    log = conn.execute(
+        "SELECT seq, owner_id, deleted FROM vectors_change "
+        "WHERE namespace_id = ? AND owner_kind = ? AND model = ? AND seq > ? ORDER BY seq",
+        (key.namespace_id, key.kind, key.model, seq),
+    ).fetchall()
+    if not log:
+        return None
+    last: dict[int, bool] = {}
+    for _, owner, deleted in log:
+        last[owner] = bool(deleted)
+    newest = log[-1][0]
+    # A row written after `newest` is newer than the log we read: leave it for the next catch-up.
+    current = {}
+    wanted = [owner for owner, deleted in last.items() if not deleted]
+    if wanted:
+        for owner, dims, blob in conn.execute(
+            "SELECT owner_id, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
+            "AND owner_id IN (SELECT value FROM json_each(?)) AND namespace_id = ? AND seq <= ?",
+            (key.kind, key.model, as_json(wanted), key.namespace_id, newest),
+        ):
+            current[owner] = from_blob(blob, dims)
+    # An upsert whose row is gone (deleted later, or moved) counts as a delete.
+    deleted_ids = {owner for owner, deleted in last.items() if deleted or owner not in current}
+    return Changes(current, deleted_ids, newest)
+
+
+def index_keys(namespace_id: int | None = None) -> list[tuple[IndexKey, int, int]]:
+    """Every (index key, vector count, dims) that has vectors, optionally of one namespace."""
+    sql = "SELECT namespace_id, owner_kind, model, count(*), max(dims) FROM vectors_embedding"
+    params: tuple[object, ...] = ()
+    if namespace_id is not None:
+        sql += " WHERE namespace_id = ?"
+        params = (namespace_id,)
+    rows = db().execute(sql + " GROUP BY namespace_id, owner_kind, model ORDER BY 1, 2, 3", params)
+    return [(IndexKey(ns, kind, model), count, dims) for ns, kind, model, count, dims in rows]
+
+
+def dims_of(key: IndexKey) -> int | None:
+    row = (
+        db()
+        .execute(
+            "SELECT dims FROM vectors_embedding WHERE namespace_id = ? AND owner_kind = ? AND model = ? LIMIT 1",
+            (key.namespace_id, key.kind, key.model),
+        )
+        .fetchone()
+    )
+    return int(row[0]) if row else None
