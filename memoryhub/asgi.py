@@ -17,9 +17,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from mcp_endpoint.routing import urlpatterns as mcp_urlpatterns  # noqa: E402
-from memoryhub.startup import announce  # noqa: E402
+from memoryhub.startup import announce, start_background_work  # noqa: E402
 
 announce()
+start_background_work()
 
 # Django's own ASGI app takes every path the MCP routes do not.
 django_route = re_path(r"", django_asgi_app)  # type: ignore[arg-type]  # an ASGI app, not a view

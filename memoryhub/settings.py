@@ -172,6 +172,8 @@ MEMORYHUB_IVF_NLIST = env_int("MEMORYHUB_IVF_NLIST", 256, minimum=1)
 MEMORYHUB_IVF_NPROBE = env_int("MEMORYHUB_IVF_NPROBE", 8, minimum=1)
 # Loaded indexes kept per process; the least recently used is dropped beyond this.
 MEMORYHUB_VECTOR_MAX_LOADED = env_int("MEMORYHUB_VECTOR_MAX_LOADED", 64, minimum=1)
+# Build the stored indexes in a background thread when a server starts (else on first search).
+MEMORYHUB_VECTOR_WARMUP = env_bool("MEMORYHUB_VECTOR_WARMUP", True)
 # Embed observations and memories in the request that writes them (off: nothing is embedded until
 # `manage.py embed_missing` runs; semantic search then misses the new text).
 MEMORYHUB_EMBED_ON_WRITE = env_bool("MEMORYHUB_EMBED_ON_WRITE", True)

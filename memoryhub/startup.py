@@ -1,10 +1,17 @@
-"""The banner a server process prints once when it starts."""
+"""What a server process does once when it starts: print its banner, start background work."""
 
 from __future__ import annotations
 
 import sys
 
 from django.conf import settings
+
+
+def start_background_work() -> None:
+    """What every server process (daphne, mcp_stdio, mcp_tcp) starts besides serving."""
+    from vectors.indexes import warm_up_in_background
+
+    warm_up_in_background()
 
 
 def announce() -> None:

@@ -9,6 +9,7 @@ the source of truth: an index can be dropped at any time and is rebuilt on next 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from vectors import store
 from vectors.ann import Allowed, ExactIndex, Hit, HnswIndex, IvfFlatIndex, Metric, VectorIndex
 from vectors.exceptions import InvalidVector
 from vectors.store import IndexKey
+
+logger = logging.getLogger(__name__)
 
 
 def _new_index(size: int, dims: int) -> VectorIndex:
@@ -174,3 +177,29 @@ def _reset_on_settings_change(*, setting: str, **kwargs: Any) -> None:
     if setting.startswith(("MEMORYHUB_VECTOR", "MEMORYHUB_HNSW", "MEMORYHUB_IVF")):
         with _registry_lock:
             _registry = None
+
+
+def warm_up_in_background() -> threading.Thread | None:
+    """Build the stored indexes (largest first, up to MEMORYHUB_VECTOR_MAX_LOADED) in a daemon
+    thread, so the first search after a start-up does not pay for the build (HNSW over 100k
+    vectors takes about a minute). Searches that arrive first simply build what they need."""
+    if not settings.MEMORYHUB_VECTOR_WARMUP:
+        return None
+    thread = threading.Thread(target=_warm_up, name="memoryhub-vector-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm_up() -> None:
+    from django.db import connection
+
+    try:
+        keys = sorted(store.index_keys(), key=lambda item: -item[1])[: settings.MEMORYHUB_VECTOR_MAX_LOADED]
+        for key, _, _ in keys:
+            registry().current(key)
+        if keys:
+            logger.info("vector indexes ready: %d built from the stored vectors", len(keys))
+    except Exception:  # a failed warm-up only means the first searches build lazily
+        logger.exception("vector index warm-up failed")
+    finally:
+        connection.close()

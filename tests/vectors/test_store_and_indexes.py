@@ -19,7 +19,7 @@ from vectors.ann import ExactIndex, HnswIndex, IvfFlatIndex
 from vectors.embedders import default_embedder
 from vectors.embedding import count_missing, embed_missing
 from vectors.exceptions import InvalidVector
-from vectors.indexes import IndexRegistry, registry
+from vectors.indexes import IndexRegistry, registry, warm_up_in_background
 from vectors.models import OwnerKind
 from vectors.store import IndexKey
 
@@ -232,3 +232,20 @@ def test_two_namespaces_never_share_an_index(alice_key, bob_key):
             )
         }
         assert namespaces == {key.namespace_id}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_start_up_builds_the_stored_indexes_in_the_background(alice_key):
+    perform(
+        alice_key.key.to_access(),
+        "create_entities",
+        namespace=alice_key.namespace,
+        entities=[{"name": "Ada", "entityType": "person", "observations": ["writes compilers"]}],
+    )
+    registry().clear()
+    thread = warm_up_in_background()
+    assert thread is not None
+    thread.join(timeout=30)
+    assert [entry["size"] for entry in registry().stats()] == [1]
+    with override_settings(MEMORYHUB_VECTOR_WARMUP=False):
+        assert warm_up_in_background() is None

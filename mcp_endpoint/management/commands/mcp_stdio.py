@@ -26,7 +26,7 @@ from memoryhub.access.authentication import authenticate
 from memoryhub.access.exceptions import NotAuthenticated, RateLimited
 from memoryhub.access.permissions import Access, Grant, Permission
 from memoryhub.errors import DomainError
-from memoryhub.startup import announce
+from memoryhub.startup import announce, start_background_work
 
 KEY_VARIABLE = "MEMORYHUB_API_KEY"
 # Exit status for bad arguments or a refused key (what argparse uses for usage errors).
@@ -72,6 +72,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         protocol_fd = claim_stdout()
         announce()
+        start_background_work()
         namespace: str | None = options["namespace"] or None
         try:
             if namespace is not None:

@@ -33,7 +33,7 @@ from memoryhub.access.exceptions import NotAuthenticated, RateLimited
 from memoryhub.access.permissions import Access
 from memoryhub.asyncdb import db_sync_to_async
 from memoryhub.errors import DomainError
-from memoryhub.startup import announce
+from memoryhub.startup import announce, start_background_work
 
 logger = logging.getLogger("mcp_endpoint.tcp")
 
@@ -242,6 +242,7 @@ class Command(BaseCommand):
         if options["max_connections"] < 1:
             raise CommandError("--max-connections must be at least 1", returncode=2)
         announce()
+        start_background_work()
         connections.close_all()
         try:
             asyncio.run(TcpServer(host, port, options["max_connections"]).run())
