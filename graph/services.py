@@ -566,14 +566,17 @@ class MemoryInput(TypedDict):
     expires_at: str | None  # in the database's datetime format
 
 
-def insert_memories(*, namespace: str, memories: list[MemoryInput]) -> list[tuple[int, str]]:
+def insert_memories(
+    *, namespace: str, memories: list[MemoryInput], created_at: str | None = None
+) -> list[tuple[int, str]]:
     """Store free memories (observations with no entity) and return [(id, created_at)].
 
     Input is validated by the caller (vectors.memories); the observations_written signal embeds
-    them inside this transaction."""
+    them inside this transaction. `created_at` (the database's datetime format) lets the caller
+    derive expiry times from the same instant."""
     with transaction.atomic():
         ns_id = namespaces.ensure(namespace)
-        stamp = now()
+        stamp = created_at or now()
         written = (
             db()
             .execute(

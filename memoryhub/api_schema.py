@@ -27,6 +27,8 @@ ERROR_RESPONSES: dict[int, Any] = {
     409: OpenApiResponse(Error, description="The new name is taken"),
     413: OpenApiResponse(Error, description="The request body is too large"),
     429: OpenApiResponse(Error, description="Rate limit; see Retry-After"),
+    502: OpenApiResponse(Error, description="The embedding provider failed (embedding_unavailable)"),
+    504: OpenApiResponse(Error, description="The embedding provider did not answer in time (embedding_timeout)"),
 }
 
 

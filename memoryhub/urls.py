@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("v1/graph/", include("graph.api.urls")),
+    path("v1/memory/", include("vectors.api.urls")),
     path("v1/memory/banks/list", banks.BankListView.as_view(), name="banks-list"),
     path("v1/memory/banks/ping", banks.BankPingView.as_view(), name="banks-ping"),
     path("v1/memory/banks/debug", banks.BankDebugView.as_view(), name="banks-debug"),

@@ -19,13 +19,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 import numpy as np
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from graph import limits, namespaces
 from graph import services as graph_services
 from graph.exceptions import InvalidArgument
-from graph.fts import build_match_any
+from graph.fts import build_match, build_match_any
 from graph.sql import as_json, db, now
 from memoryhub.access.permissions import Access, Permission
 from memoryhub.access.selectors import reachable_namespaces
@@ -95,6 +96,7 @@ def _tags(value: Any) -> list[str]:
     for tag in value:
         if not tag.strip() or len(tag) > MAX_TAG_LENGTH:
             raise InvalidArgument(f"each tag must be 1 to {MAX_TAG_LENGTH} characters", field="tags")
+        limits.observation(tag, field="tags")  # NUL and lone surrogates cannot be stored
     return list(dict.fromkeys(value))
 
 
@@ -103,6 +105,8 @@ def _actor(value: Any, *, field: str = "actorId") -> str:
         return ""
     if not isinstance(value, str) or len(value) > MAX_ACTOR_LENGTH:
         raise InvalidArgument(f"{field} must be a string of at most {MAX_ACTOR_LENGTH} characters", field=field)
+    if value:
+        limits.observation(value, field=field)  # NUL and lone surrogates cannot be stored
     return value
 
 
@@ -120,6 +124,9 @@ def top_k(value: Any, *, maximum: int = MAX_TOP_K, default: int = DEFAULT_TOP_K,
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise InvalidArgument(f"{field} must be a whole number from 1 to {maximum}", field=field)
     return value
+
+
+_checked_top_k = top_k  # search_memories' parameter is also called top_k
 
 
 def _query(value: Any) -> str:
@@ -171,7 +178,7 @@ def write_memories(access: Access, *, namespace: str | None, memories: list[NewM
                 "expires_at": expires,
             }
         )
-    written = graph_services.insert_memories(namespace=target, memories=rows)
+    written = graph_services.insert_memories(namespace=target, memories=rows, created_at=_db_time(stamp))
     return [
         {"id": memory_id(owner), "namespace": target, "createdAt": iso(created), "expiresAt": iso(expires)}
         for (owner, created), expires in zip(written, expiries, strict=True)
@@ -197,7 +204,9 @@ class DeleteResult(TypedDict):
 
 
 def delete_memory(access: Access, *, id: Any) -> DeleteResult:
-    """Delete one memory (a free memory or a graph observation) the key may write.
+    """Delete one free memory the key may write. (Search also returns knowledge-graph
+    observations, with their `entityName`; those belong to their entity and are deleted with the
+    graph tools, so their ids answer `deleted: false` here.)
 
     An id that does not exist and one in a namespace the key cannot write get the same answer,
     `deleted: false`, so ids reveal nothing about other tenants."""
@@ -286,13 +295,14 @@ def search_memories(
     callers who want one side only). Searches `namespace` (a name or a list of names), or every
     namespace the key can read."""
     started = time.perf_counter()
+    wanted = _checked_top_k(top_k)
     text = _query(query)
     actor = _actor(actor_id) if actor_id is not None else None
     if mode not in ("hybrid", "vector", "keyword"):
         raise InvalidArgument("mode must be 'hybrid', 'vector' or 'keyword'", field="mode")
     spaces = readable_namespaces(access, namespace)
     hits = (
-        rank(spaces, query=text, actor_id=actor, top_k=top_k, mode=mode, memories_only=memories_only)
+        rank(spaces, query=text, actor_id=actor, top_k=wanted, mode=mode, memories_only=memories_only)
         if spaces
         else ([], 0)
     )
@@ -359,20 +369,34 @@ def _vector_side(
 def _keyword_side(
     spaces: dict[int, str], terms: retrieval.QueryTerms, *, k: int, actor_id: str | None, memories_only: bool
 ) -> dict[int, str]:
-    match = build_match_any(list(terms.words))
-    if match is None:
-        return {}
+    """{observation id: body} of up to 2k keyword candidates: the texts holding every identifier of
+    the query (exact evidence, newest first), then the best bm25 matches of any content word.
+
+    bm25 is computed for the newest MEMORYHUB_SEARCH_RANK_WINDOW matches only (as search_nodes
+    does): SQLite ranks every match before cutting, and a common word in 100k memories would cost
+    ~100 ms. Identifiers are looked up on their own so a rare one is never crowded out of that
+    window by common words."""
     conditions, params = _filters(list(spaces), actor_id, memories_only)
-    rows = (
-        db()
-        .execute(
-            "SELECT o.id, o.body FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
-            f"WHERE obs_fts MATCH ?{conditions} ORDER BY bm25(obs_fts) LIMIT ?",
-            (match, *params, k),
-        )
-        .fetchall()
-    )
-    return dict(rows)
+    source = f"FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid WHERE obs_fts MATCH ?{conditions}"
+    conn = db()
+    found: dict[int, str] = {}
+    if terms.identifiers:
+        exact = build_match(" ".join(f'"{term}"' for term in terms.identifiers))
+        if exact is not None:
+            rows = conn.execute(
+                f"SELECT o.id, o.body {source} ORDER BY obs_fts.rowid DESC LIMIT ?", (exact, *params, k)
+            )
+            found.update(rows.fetchall())
+    match = build_match_any(list(terms.words))
+    if match is not None:
+        window = conn.execute(
+            f"SELECT o.id, o.body, obs_fts.rank {source} ORDER BY obs_fts.rowid DESC LIMIT ?",
+            (match, *params, settings.MEMORYHUB_SEARCH_RANK_WINDOW),
+        ).fetchall()
+        window.sort(key=lambda row: row[2])
+        for owner, body, _ in window[:k]:
+            found.setdefault(owner, body)
+    return found
 
 
 def rank(

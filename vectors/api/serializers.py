@@ -1,0 +1,154 @@
+"""Input and output shapes of the REST memory API, one pair per endpoint.
+
+Wire names are the seed's camelCase (`actorId`, `ttlMs`, `topK`). Input serializers check the
+shape and types of the request (strictly: `"5"` is not a number and `5` is not a string) and
+publish the limits in the OpenAPI schema; `vectors.memories` then checks everything again (it is
+shared with MCP and MemOS) and owns the rules JSON Schema cannot say (whitespace-only text, byte
+sizes, grants). Unknown fields are ignored.
+
+Output serializers only document the responses: views return the service's dicts as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from graph import namespaces
+from graph.api.serializers import StrictCharField, StrictRegexField
+from vectors import memories
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A whole number that must be a JSON number: DRF would otherwise accept "5", 5.0 and true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+def _namespace(*, required: bool, help_text: str) -> StrictRegexField:
+    return StrictRegexField(
+        namespaces.PATTERN,
+        required=required,
+        allow_null=not required,
+        max_length=namespaces.MAX_NAMESPACE_LENGTH,
+        trim_whitespace=False,
+        help_text=help_text,
+    )
+
+
+def _actor(help_text: str) -> StrictCharField:
+    # Stored and matched exactly as sent (no trimming); "" is a value (memories without an actor).
+    return StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=memories.MAX_ACTOR_LENGTH,
+        help_text=help_text,
+    )
+
+
+# --- write ----------------------------------------------------------------------------------------
+
+
+class WriteIn(serializers.Serializer):
+    namespace = _namespace(
+        required=True,
+        help_text="e.g. org:team:project; needs a write grant (the X-Memory-Namespace header is not read)",
+    )
+    text = StrictCharField(trim_whitespace=False, help_text="the memory, stored exactly as sent")
+    actorId = _actor("who the memory is about or from (a user, an agent)")
+    tags = serializers.ListField(
+        child=StrictCharField(trim_whitespace=False, max_length=memories.MAX_TAG_LENGTH),
+        required=False,
+        allow_null=True,
+        max_length=memories.MAX_TAGS,
+        help_text="free labels, returned with the memory; duplicates are stored once",
+    )
+    ttlMs = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=memories.MAX_TTL_MS,
+        help_text="time to live in milliseconds; an expired memory is never returned. Default: kept forever",
+    )
+
+
+class WriteOut(serializers.Serializer):
+    id = serializers.CharField(help_text="mem_<number>")
+    namespace = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    expiresAt = serializers.DateTimeField(allow_null=True, help_text="createdAt + ttlMs; null without a ttl")
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+class SearchIn(serializers.Serializer):
+    query = StrictCharField(trim_whitespace=False, help_text="what to look for, in any words or language")
+    namespace = _namespace(
+        required=False,
+        help_text="search this namespace only (needs a read grant); default: every namespace the key can read",
+    )
+    actorId = _actor("only memories of this actor")
+    topK = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=memories.MAX_TOP_K,
+        help_text=f"at most this many results (default {memories.DEFAULT_TOP_K})",
+    )
+
+
+class MemoryHit(serializers.Serializer):
+    id = serializers.CharField()
+    text = serializers.CharField()
+    namespace = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    score = serializers.FloatField(min_value=0, max_value=1, help_text="relevance, 1 is best")
+    createdAt = serializers.DateTimeField()
+    expiresAt = serializers.DateTimeField(allow_null=True)
+    actorId = serializers.CharField(allow_blank=True, help_text='"" when the memory has no actor')
+    entityName = serializers.CharField(
+        allow_null=True,
+        help_text="the entity of a knowledge-graph observation; null for a memory written here",
+    )
+
+
+class SearchOut(serializers.Serializer):
+    results = MemoryHit(many=True, help_text="best first")
+    totalResults = serializers.IntegerField(help_text="how many candidates matched (results holds the best topK)")
+    queryTime = serializers.IntegerField(help_text="milliseconds")
+
+
+# --- delete and clear -----------------------------------------------------------------------------
+
+
+class DeleteIn(serializers.Serializer):
+    id = StrictRegexField(
+        r"^mem_[1-9][0-9]{0,18}$",
+        max_length=23,
+        trim_whitespace=False,
+        help_text="a memory id as written or found: mem_<number>",
+    )
+
+
+class DeleteOut(serializers.Serializer):
+    deleted = serializers.BooleanField(
+        help_text="false when no memory has this id, or it is in a namespace the key cannot write"
+    )
+    id = serializers.CharField()
+
+
+class ClearIn(serializers.Serializer):
+    namespace = _namespace(required=False, help_text="needs a write grant; default: the key's default namespace")
+    actorId = _actor("only this actor's memories")
+
+
+class ClearOut(serializers.Serializer):
+    cleared = serializers.IntegerField(help_text="how many memories were deleted")
+    namespace = serializers.CharField()

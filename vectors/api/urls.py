@@ -1,0 +1,13 @@
+"""Routes of the REST memory API, included by memoryhub/urls.py under `v1/memory/` (no trailing slash,
+as in the seed)."""
+
+from django.urls import path
+
+from vectors.api import views
+
+urlpatterns = [
+    path("write", views.WriteView.as_view(), name="memory-write"),
+    path("search", views.SearchView.as_view(), name="memory-search"),
+    path("delete", views.DeleteView.as_view(), name="memory-delete"),
+    path("clear", views.ClearView.as_view(), name="memory-clear"),
+]

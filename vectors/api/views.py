@@ -1,0 +1,128 @@
+"""REST memory API: `POST /v1/memory/{write,search,delete,clear}` (the seed's routes and shapes).
+
+Each view checks the body's shape, maps wire names to keyword names and calls `vectors.memories`,
+which checks grants and values. Authentication, rate limiting and error translation (one error
+shape; embedding failures 502, timeouts 504) happen in shared code, not here.
+
+The namespace comes from the body only. Write needs it; search without it covers every namespace
+the key can read; clear without it clears the key's default namespace. (The graph API's
+X-Memory-Namespace header is not read here: on search it would turn "everything I can read"
+into one namespace without the caller asking.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from memoryhub.access.permissions import Access
+from memoryhub.api_schema import ERROR_RESPONSES
+from vectors import memories
+from vectors.api import serializers as s
+
+_ERRORS = {status: ERROR_RESPONSES[status] for status in (400, 401, 403, 413, 429)}
+# Write and search embed text, which may go to an outside provider.
+_EMBEDDING_ERRORS = {**_ERRORS, 502: ERROR_RESPONSES[502], 504: ERROR_RESPONSES[504]}
+
+
+class MemoryView(APIView):
+    input_serializer: type[serializers.Serializer]
+
+    def arguments(self, request: Request) -> tuple[Access, dict[str, Any]]:
+        """The caller's access and the checked body (wire names)."""
+        if not isinstance(request.data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["the request body must be a JSON object"]})
+        checked = self.input_serializer(data=request.data)
+        checked.is_valid(raise_exception=True)
+        assert isinstance(request.auth, Access)
+        return request.auth, dict(checked.validated_data)
+
+
+class WriteView(MemoryView):
+    input_serializer = s.WriteIn
+
+    @extend_schema(
+        operation_id="memory_write",
+        tags=["memory"],
+        summary="Write a memory.",
+        description="Stores `text` in `namespace` (a write grant is needed), embedded before this returns, "
+        "so it is found by the next search. `ttlMs` makes it expire.",
+        request=s.WriteIn,
+        responses={200: s.WriteOut, **_EMBEDDING_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        access, body = self.arguments(request)
+        written = memories.write_memory(
+            access,
+            namespace=body["namespace"],
+            text=body["text"],
+            actor_id=body.get("actorId"),
+            tags=body.get("tags"),
+            ttl_ms=body.get("ttlMs"),
+        )
+        return Response(written)
+
+
+class SearchView(MemoryView):
+    input_serializer = s.SearchIn
+
+    @extend_schema(
+        operation_id="memory_search",
+        tags=["memory"],
+        summary="Search memories by meaning.",
+        description="Ranks memories and knowledge-graph observations by meaning and exact terms, best first, "
+        "in `namespace` (a read grant is needed) or, without it, in every namespace the key can read. "
+        "Expired memories are never returned.",
+        request=s.SearchIn,
+        responses={200: s.SearchOut, **_EMBEDDING_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        access, body = self.arguments(request)
+        found = memories.search_memories(
+            access,
+            query=body["query"],
+            namespace=body.get("namespace"),
+            actor_id=body.get("actorId"),
+            top_k=memories.top_k(body.get("topK")),
+        )
+        return Response(found)
+
+
+class DeleteView(MemoryView):
+    input_serializer = s.DeleteIn
+
+    @extend_schema(
+        operation_id="memory_delete",
+        tags=["memory"],
+        summary="Delete a memory.",
+        description="Deletes one memory written with /v1/memory/write. `deleted` is false when there is no "
+        "such memory or the key cannot write its namespace (the two are not told apart). Knowledge-graph "
+        "observations are deleted with /v1/graph/delete_observations.",
+        request=s.DeleteIn,
+        responses={200: s.DeleteOut, **_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        access, body = self.arguments(request)
+        return Response(memories.delete_memory(access, id=body["id"]))
+
+
+class ClearView(MemoryView):
+    input_serializer = s.ClearIn
+
+    @extend_schema(
+        operation_id="memory_clear",
+        tags=["memory"],
+        summary="Clear the memories of a namespace.",
+        description="Deletes every memory of `namespace` (default: the key's default namespace; a write grant "
+        "is needed), or only those of `actorId`. Knowledge-graph entities and their observations are kept.",
+        request=s.ClearIn,
+        responses={200: s.ClearOut, **_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        access, body = self.arguments(request)
+        return Response(memories.clear_memories(access, namespace=body.get("namespace"), actor_id=body.get("actorId")))
