@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.test import override_settings
 
 from graph import services as graph_services
 from graph.exceptions import InvalidArgument
@@ -171,3 +172,14 @@ def test_bad_writes_are_rejected_with_clear_errors(alice_key, arguments, message
 def test_malformed_memory_ids_are_rejected(alice_key, bad):
     with pytest.raises(InvalidArgument, match="memory id"):
         memories.delete_memory(alice_key.key.to_access(), id=bad)
+
+
+@pytest.mark.parametrize("index", ["hnsw", "ivf", "exact"])
+def test_search_works_the_same_on_every_index_kind(alice_key, index):
+
+    access = alice_key.key.to_access()
+    with override_settings(MEMORYHUB_VECTOR_INDEX=index, MEMORYHUB_IVF_NLIST=2, MEMORYHUB_IVF_NPROBE=2):
+        ids = [memories.write_memory(access, namespace=None, text=text)["id"] for text in NOTES]
+        assert texts(memories.search_memories(access, query="which port does the API listen on"))[0] == NOTES[0]
+        memories.delete_memory(access, id=ids[0])
+        assert NOTES[0] not in texts(memories.search_memories(access, query="which port does the API listen on"))

@@ -125,7 +125,7 @@ def test_a_rolled_back_log_rebuilds_the_index(toy):
 
 def test_query_of_the_wrong_dimension_is_a_clear_error(toy):
     key, _ = toy
-    with pytest.raises(InvalidVector, match="has 4 dimensions but the entity vectors of model 'toy'.* have 3"):
+    with pytest.raises(InvalidVector, match=r"has 4 dimensions but the entity vectors of model 'toy'.* have 3"):
         registry().search(key, np.ones(4, dtype=np.float32), k=1)
 
 
@@ -138,7 +138,8 @@ def test_least_recently_used_index_is_evicted(toy):
     small.current(key)  # key is now the most recent
     small.current(other[1])
     assert len(small) == 2
-    assert key in small._loaded and other[0] not in small._loaded
+    assert key in small._loaded
+    assert other[0] not in small._loaded
 
 
 @pytest.mark.parametrize(
@@ -153,7 +154,7 @@ def test_index_kind_follows_settings(toy, kind, expected):
 
 
 def test_auto_switches_to_hnsw_when_the_index_outgrows_exact_search(toy, alice_key):
-    key, ids = toy
+    key, _ = toy
     with override_settings(MEMORYHUB_VECTOR_EXACT_MAX=2):
         assert isinstance(registry().current(key), HnswIndex)  # 3 vectors > 2
     with override_settings(MEMORYHUB_VECTOR_EXACT_MAX=3):
