@@ -60,11 +60,16 @@ def notification(method: str, params: dict[str, Any] | None = None) -> dict[str,
     return message
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not valid JSON")
+
+
 def parse(raw: bytes | str) -> Any:
-    """Decode one JSON text; raises ProtocolError(PARSE_ERROR)."""
+    """Decode one JSON text; raises ProtocolError(PARSE_ERROR). Python's NaN / Infinity
+    extensions are refused: they are not JSON, and no argument may be non-finite."""
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return json.loads(raw, parse_constant=_not_json)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ProtocolError(PARSE_ERROR, f"Parse error: {exc}") from None
 
 

@@ -64,7 +64,9 @@ INSTRUCTIONS = (
     "ideas), their observations (short facts) and relations between them. Before answering, "
     "look up what you already know with search_nodes or open_nodes; after learning something "
     "worth keeping, record it with create_entities, add_observations and create_relations. "
-    "Reads page their results: follow nextCursor / nextOffset when hasMore is true."
+    "Free-text memories work the same way: search_memory (or search_memories) before answering, "
+    "add_message (or add_memory) after; search finds text by meaning, in any language, and graph "
+    "observations too. Reads page their results: follow nextCursor / nextOffset when hasMore is true."
 )
 
 

@@ -344,11 +344,11 @@ def _entity_texts(entity_ids: list[int]) -> dict[int, str]:
     return {ident: "\n".join(parts) for ident, parts in texts.items()}
 
 
-def _weight(value: Any, field: str) -> float:
+def _weight(value: Any, field: str, *, maximum: float = 1000.0) -> float:
     if value is None:
         return 0.5
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1000 or math.isnan(value):
-        raise InvalidArgument(f"{field} must be a non-negative number", field=field)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= maximum:
+        raise InvalidArgument(f"{field} must be a number from 0 to {maximum:g}", field=field)
     return float(value)
 
 
@@ -372,7 +372,7 @@ def hybrid_search(
     t_weight, v_weight = _weight(text_weight, "textWeight"), _weight(vec_weight, "vecWeight")
     if t_weight + v_weight == 0:
         raise InvalidArgument("textWeight and vecWeight cannot both be 0")
-    boost = _weight(centrality, "centrality") if centrality is not None else 0.0
+    boost = _weight(centrality, "centrality", maximum=1.0) if centrality is not None else 0.0
     ns_id = namespaces.lookup(namespace)
     if query_embedding is not None:
         label, vector = resolve_vector(ns_id, embedding=query_embedding, text=None, model=model)

@@ -17,69 +17,54 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field
-from pydantic.json_schema import JsonDict
 
 from graph.exporters import FORMATS
 from graph.limits import limit as store_limit
 from graph.operations import keyword_arguments, perform
 from graph.selectors import DEFAULT_READ_GRAPH_LIMIT, DEFAULT_RELATIONS_LIMIT, DEFAULT_SEARCH_LIMIT
 from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, register
+from mcp_endpoint.tools.schema import (
+    BOOLEAN,
+    INTEGER,
+    STRING,
+    STRINGS,
+    array_schema,
+    extend,
+    nullable,
+    object_schema,
+    optional,
+)
 
 # --- output schemas ------------------------------------------------------------------------------
 
-STRING: dict[str, Any] = {"type": "string"}
-INTEGER: dict[str, Any] = {"type": "integer"}
-BOOLEAN: dict[str, Any] = {"type": "boolean"}
-STRINGS: dict[str, Any] = {"type": "array", "items": STRING}
-
-
-def _object(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """An object schema whose properties are all always present."""
-    return {"type": "object", "properties": properties, "required": list(properties), **extra}
-
-
-def _array(items: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": items}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` or null (`properties`/`required` only apply to objects, so null passes)."""
-    return {**schema, "type": [schema["type"], "null"]}
-
-
-def _extend(base: dict[str, Any], properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """`base` (an `_object`) with more always-present properties."""
-    return _object({**base["properties"], **properties}, **extra)
-
-
-ENTITY = _object(
+ENTITY = object_schema(
     {
         "name": {**STRING, "description": "The name of the entity"},
         "entityType": {**STRING, "description": "The type of the entity"},
         "observations": {**STRINGS, "description": "An array of observation contents associated with the entity"},
     }
 )
-RELATION = _object(
+RELATION = object_schema(
     {
         "from": {**STRING, "description": "The name of the entity where the relation starts"},
         "to": {**STRING, "description": "The name of the entity where the relation ends"},
         "relationType": {**STRING, "description": "The type of the relation"},
     }
 )
-ENTITIES = _array(ENTITY)
-RELATIONS = _array(RELATION)
-SKIPPED_ENTITY = _object({"name": STRING, "reason": {**STRING, "description": "Why it was not created"}})
-SKIPPED_RELATION = _object({"relation": RELATION, "reason": {**STRING, "description": "Why it was not created"}})
+ENTITIES = array_schema(ENTITY)
+RELATIONS = array_schema(RELATION)
+SKIPPED_ENTITY = object_schema({"name": STRING, "reason": {**STRING, "description": "Why it was not created"}})
+SKIPPED_RELATION = object_schema({"relation": RELATION, "reason": {**STRING, "description": "Why it was not created"}})
 ADDED_OBSERVATIONS = {**STRINGS, "description": "The observations actually added (ones already present are skipped)"}
-DELETE_RESULT = _object(
+DELETE_RESULT = object_schema(
     {"success": BOOLEAN, "message": STRING, "deleted": {**INTEGER, "description": "How many rows were deleted"}}
 )
-GRAPH_PAGE = _object({"entities": ENTITIES, "relations": RELATIONS})
+GRAPH_PAGE = object_schema({"entities": ENTITIES, "relations": RELATIONS})
 HAS_MORE = {**BOOLEAN, "description": "True when there are more results than this page holds"}
 NEXT_OFFSET = {"type": ["integer", "null"], "description": "The offset of the next page; null on the last page"}
-TYPE_LIST = _object({"types": _array(_object({"name": STRING, "count": INTEGER}))})
+TYPE_LIST = object_schema({"types": array_schema(object_schema({"name": STRING, "count": INTEGER}))})
 DIRECTION = {"type": "string", "enum": ["out", "in", "both"]}
-DEGREE = _object(
+DEGREE = object_schema(
     {
         "name": STRING,
         "direction": DIRECTION,
@@ -98,28 +83,6 @@ MAX_PATHS = store_limit("MAX_PATHS")
 
 Direction = Literal["out", "in", "both"]
 ExportFormat = Literal["json", "jsonl", "mermaid", "dot"]  # graph.exporters.FORMATS (checked by the tests)
-
-
-def _plain_optional(schema: JsonDict) -> None:
-    """Show an optional argument as its plain type: `{"type": "integer"}`, not
-    `anyOf: [{integer}, {null}]` with `default: null`. Clients and models handle the plain form
-    best; an explicit null is still accepted and means "not given"."""
-    branches = schema.pop("anyOf", None)
-    if isinstance(branches, list):
-        kept = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
-        if len(kept) == 1 and isinstance(kept[0], dict):
-            schema.update(kept[0])
-        else:
-            schema["anyOf"] = kept
-    if schema.get("default", ...) is None:
-        del schema["default"]
-
-
-def optional(description: str, *, alias: str | None = None, **constraints: Any) -> Any:
-    """An optional argument: omitted (or null) leaves the store's default in force."""
-    if alias is not None:
-        constraints["alias"] = alias
-    return Field(default=None, description=description, json_schema_extra=_plain_optional, **constraints)
 
 
 def _limit(default: int, what: str) -> Any:
@@ -223,7 +186,9 @@ _write(
     "Create Entities",
     "Create multiple new entities in the knowledge graph",
     CreateEntitiesArguments,
-    _object({"entities": {**ENTITIES, "description": "The entities created"}, "skipped": _array(SKIPPED_ENTITY)}),
+    object_schema(
+        {"entities": {**ENTITIES, "description": "The entities created"}, "skipped": array_schema(SKIPPED_ENTITY)}
+    ),
     text_payload=lambda result: result["entities"],
     **OFFICIAL,
 )
@@ -238,7 +203,9 @@ _write(
     "Create Relations",
     "Create multiple new relations between entities in the knowledge graph. Relations should be in active voice",
     CreateRelationsArguments,
-    _object({"relations": {**RELATIONS, "description": "The relations created"}, "skipped": _array(SKIPPED_RELATION)}),
+    object_schema(
+        {"relations": {**RELATIONS, "description": "The relations created"}, "skipped": array_schema(SKIPPED_RELATION)}
+    ),
     text_payload=lambda result: result["relations"],
     **OFFICIAL,
 )
@@ -253,7 +220,9 @@ _write(
     "Add Observations",
     "Add new observations to existing entities in the knowledge graph",
     AddObservationsArguments,
-    _object({"results": _array(_object({"entityName": STRING, "addedObservations": ADDED_OBSERVATIONS}))}),
+    object_schema(
+        {"results": array_schema(object_schema({"entityName": STRING, "addedObservations": ADDED_OBSERVATIONS}))}
+    ),
     text_payload=lambda result: result["results"],
     **OFFICIAL,
 )
@@ -319,8 +288,11 @@ _write(
     "Create the entities that do not exist yet and append to existing ones the observations they lack. "
     "An existing entity keeps its type; returns `created` entities and, per existing one, the observations added.",
     UpsertEntitiesArguments,
-    _object(
-        {"created": ENTITIES, "updated": _array(_object({"name": STRING, "addedObservations": ADDED_OBSERVATIONS}))}
+    object_schema(
+        {
+            "created": ENTITIES,
+            "updated": array_schema(object_schema({"name": STRING, "addedObservations": ADDED_OBSERVATIONS})),
+        }
     ),
     idempotent=True,
 )
@@ -338,7 +310,7 @@ _write(
     "target already has are dropped), its relations are re-pointed (duplicates and self-loops dropped), then "
     "`source` is deleted. Returns the merged entity and counts.",
     MergeEntitiesArguments,
-    _object(
+    object_schema(
         {
             "entity": ENTITY,
             "movedObservations": INTEGER,
@@ -372,12 +344,12 @@ _write(
     "Database maintenance for the whole server (not one namespace): merge search-index segments, refresh "
     "query statistics, free unused pages and truncate the write-ahead log. Needs an operator key ('*' write).",
     NoArguments,
-    _object(
+    object_schema(
         {
             "success": BOOLEAN,
             "message": STRING,
-            "walCheckpoint": _nullable(
-                _object(
+            "walCheckpoint": nullable(
+                object_schema(
                     {"busy": INTEGER, "logPages": INTEGER, "checkpointedPages": INTEGER},
                     description="Result of the WAL checkpoint; null when it could not run inside a transaction",
                 )
@@ -406,7 +378,7 @@ _read(
     "Read Graph",
     "Read the entire knowledge graph",
     ReadGraphArguments,
-    _extend(
+    extend(
         GRAPH_PAGE,
         {
             "hasMore": HAS_MORE,
@@ -434,7 +406,7 @@ _read(
     "Search Nodes",
     "Search for nodes in the knowledge graph based on a query",
     SearchNodesArguments,
-    _extend(
+    extend(
         GRAPH_PAGE,
         {"hasMore": HAS_MORE, "nextOffset": NEXT_OFFSET},
         description="Matches best first, with the relations touching them. Bare words match as word prefixes, "
@@ -481,7 +453,9 @@ _read(
     "Get Entities",
     "Several entities by exact name, in the order asked, with null for each name that does not exist.",
     NamesArguments,
-    _object({"entities": {**_array(_nullable(ENTITY)), "description": "One per name, in order; null where missing"}}),
+    object_schema(
+        {"entities": {**array_schema(nullable(ENTITY)), "description": "One per name, in order; null where missing"}}
+    ),
 )
 
 _read(
@@ -489,7 +463,7 @@ _read(
     "Entities Exist",
     "Check which names exist as entities: `exists[i]` answers `names[i]`. Cheaper than reading them.",
     NamesArguments,
-    _object({"names": STRINGS, "exists": _array(BOOLEAN)}),
+    object_schema({"names": STRINGS, "exists": array_schema(BOOLEAN)}),
 )
 
 _read(
@@ -497,7 +471,7 @@ _read(
     "Graph Statistics",
     "Counts of entities, relations, observations and distinct entity/relation types in this namespace.",
     NoArguments,
-    _object(
+    object_schema(
         {
             "entities": INTEGER,
             "relations": INTEGER,
@@ -542,7 +516,7 @@ _read(
     "Relations filtered by start entity, end entity and/or type (all optional, exact names), oldest first. "
     "Paged: when hasMore, call again with offset=nextOffset.",
     SearchRelationsArguments,
-    _object({"relations": RELATIONS, "hasMore": HAS_MORE, "nextOffset": NEXT_OFFSET}),
+    object_schema({"relations": RELATIONS, "hasMore": HAS_MORE, "nextOffset": NEXT_OFFSET}),
 )
 
 
@@ -575,7 +549,7 @@ _read(
     "An entity with its degree, outgoing and incoming relations and neighbour names: use it to decide where "
     "to go next. hasMoreRelations says the relation lists were cut at `limit`.",
     DescribeEntityArguments,
-    _object(
+    object_schema(
         {
             "entity": ENTITY,
             "degree": DEGREE,
@@ -601,7 +575,7 @@ _read(
     "Entities reachable from an entity within `depth` hops (the start is excluded), the relations walked, and "
     "each neighbour's hop distance. At most 1000 entities; `truncated` says the walk stopped there.",
     GetNeighborsArguments,
-    _extend(
+    extend(
         GRAPH_PAGE,
         {
             "distances": {
@@ -630,7 +604,7 @@ _read(
     "The entities within `depth` hops of the seed names and every relation among them. "
     "At most 1000 entities; hasMore says the subgraph was cut there.",
     ExtractSubgraphArguments,
-    _extend(GRAPH_PAGE, {"hasMore": HAS_MORE}),
+    extend(GRAPH_PAGE, {"hasMore": HAS_MORE}),
 )
 
 
@@ -649,7 +623,7 @@ _read(
     "One shortest path between two entities: the entity names along it and the relations walked. "
     "`found` is false when none exists within maxDepth hops.",
     FindPathArguments,
-    _object(
+    object_schema(
         {
             "found": BOOLEAN,
             "path": {**STRINGS, "description": "Entity names from start to end; empty when not found"},
@@ -676,10 +650,10 @@ _read(
     "All simple paths between two entities up to maxDepth hops, shortest first, each with the relations "
     "walked. `truncated` says more paths may exist than maxPaths.",
     FindAllPathsArguments,
-    _object(
+    object_schema(
         {
-            "paths": {**_array(STRINGS), "description": "Entity names along each path"},
-            "relations": {**_array(RELATIONS), "description": "The relations of each path, same order"},
+            "paths": {**array_schema(STRINGS), "description": "Entity names along each path"},
+            "relations": {**array_schema(RELATIONS), "description": "The relations of each path, same order"},
             "count": INTEGER,
             "truncated": BOOLEAN,
         }
@@ -699,5 +673,5 @@ _read(
     "The whole graph of this namespace as one text document (json, jsonl, mermaid or dot), e.g. to draw or "
     "back it up. Can be large: use read_graph to page through big graphs.",
     ExportGraphArguments,
-    _object({"format": {"type": "string", "enum": list(FORMATS)}, "content": STRING}),
+    object_schema({"format": {"type": "string", "enum": list(FORMATS)}, "content": STRING}),
 )

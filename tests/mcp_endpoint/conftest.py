@@ -29,7 +29,8 @@ from mcp.client.streamable_http import streamable_http_client
 ROOT = Path(__file__).resolve().parents[2]
 
 # The tools the server must offer, written out (not read from the registry) so that the tests
-# check the registry rather than repeat it.
+# check the registry rather than repeat it: 27 knowledge-graph tools (17 kg-read, 10 kg-write),
+# 12 vector tools and 5 memory tools.
 OFFICIAL_TOOLS = (
     "create_entities",
     "create_relations",
@@ -72,7 +73,23 @@ WRITE_TOOLS = {
     "rename_entity",
     "compact",
 }
-ALL_TOOLS = READ_TOOLS | WRITE_TOOLS
+GRAPH_TOOLS = READ_TOOLS | WRITE_TOOLS
+VECTOR_TOOLS = {
+    "vector_upsert_embedding",
+    "vector_batch_upsert",
+    "vector_get_embedding",
+    "vector_delete_embedding",
+    "vector_search_entities",
+    "vector_search_by_entity",
+    "vector_recommend",
+    "vector_mmr_search",
+    "hybrid_search",
+    "vector_reindex",
+    "vector_refresh_graph_cache",
+    "vector_store_stats",
+}
+MEMORY_TOOLS = {"add_memory", "search_memories", "add_message", "search_memory", "delete_memory"}
+ALL_TOOLS = GRAPH_TOOLS | VECTOR_TOOLS | MEMORY_TOOLS
 
 # name → (grants, default namespace): alice and bob are tenants that must never see each other's
 # data, carol may only read alice's, root is an operator.

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.mcp_endpoint.conftest import ALL_TOOLS, ROOT, WRITE_TOOLS, McpServer
+from tests.mcp_endpoint.conftest import ALL_TOOLS, READ_TOOLS, ROOT, McpServer
 
 INSPECTOR = ROOT / "node_modules" / ".bin" / "mcp-inspector"
 
@@ -206,7 +206,7 @@ def test_tools_list_over_stdio_with_a_category_filter(mcp_server: McpServer, ins
         *stdio_args(mcp_server, mcp_server.namespace(), "--method", "tools/list", command=("--tools", "kg-read")),
     )
     tools = result_json(done)["tools"]
-    assert {tool["name"] for tool in tools} == {name for name in ALL_TOOLS if name not in WRITE_TOOLS}
+    assert {tool["name"] for tool in tools} == READ_TOOLS
     assert all(tool["annotations"]["readOnlyHint"] is True for tool in tools)
 
 

@@ -72,6 +72,13 @@ def test_broken_json_is_a_parse_error() -> None:
         parse(b"\xff\xfe")
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_number_constants_are_a_parse_error(constant: str) -> None:
+    with pytest.raises(ProtocolError) as raised:
+        parse(f'{{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {{"x": {constant}}}}}')
+    assert raised.value.code == -32700
+
+
 # --- lifecycle ----------------------------------------------------------------------------------
 
 
@@ -149,8 +156,8 @@ def test_tools_list_pages_with_an_opaque_cursor(alice_key: Persona, settings: An
         cursor = reply["result"].get("nextCursor")
         if cursor is None:
             break
-    assert pages == 3
-    assert len(names) == len(set(names)) == 27
+    assert pages == 5  # 44 tools by 10
+    assert len(names) == len(set(names)) == 44
     reply = send(connection, request("tools/list", {"cursor": "not-a-cursor"}))
     assert reply is not None
     assert reply["error"]["code"] == -32602

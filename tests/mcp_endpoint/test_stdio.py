@@ -140,7 +140,7 @@ async def test_initialize_and_tool_lists(mcp_server):
         assert client.server_capabilities.resources is not None
         assert client.server_capabilities.resources.subscribe is True
         tools = await all_tools(client)
-        assert len(tools) == 27
+        assert len(tools) == 44
     async with stdio_client(mcp_server, "--namespace", namespace, "--tools", "kg-read") as client:
         read_tools = await all_tools(client)
         assert len(read_tools) == 17

@@ -20,7 +20,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
-from tests.mcp_endpoint.conftest import ALL_TOOLS, READ_TOOLS
+from tests.mcp_endpoint.conftest import ALL_TOOLS, GRAPH_TOOLS, READ_TOOLS
 
 if TYPE_CHECKING:
     from tests.mcp_endpoint.conftest import McpServer
@@ -327,7 +327,7 @@ async def test_sdk_lists_and_calls_every_tool(mcp_server: McpServer, mode: str, 
             assert all(r.request.headers["MCP-Protocol-Version"] == version for r in responses)
 
         listed = await all_tool_names(client)
-        assert len(listed) == 27
+        assert len(listed) == 44
         assert set(listed) == ALL_TOOLS
 
         async def call(name: str, arguments: dict[str, Any]) -> Any:
@@ -441,7 +441,9 @@ async def test_sdk_lists_and_calls_every_tool(mcp_server: McpServer, mode: str, 
         assert compacted["success"] is True
         assert isinstance(compacted["freedPages"], int)
 
-    assert called == ALL_TOOLS
+    # Every graph tool; the vector and memory tools are called in test_vector_tools.py and
+    # test_memory_tools.py.
+    assert called == GRAPH_TOOLS
 
 
 @pytest.mark.anyio

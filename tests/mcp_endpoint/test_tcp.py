@@ -174,7 +174,7 @@ async def test_plain_key_line_then_mcp(mcp_server, tcp):
         hello = await client.initialize()
         assert hello["result"]["serverInfo"]["name"] == "memoryhub"
         assert hello["result"]["protocolVersion"] == "2025-11-25"
-        assert len(await client.tool_names()) == 27
+        assert len(await client.tool_names()) == 44
         # carol reads alice's namespaces: her default one is readable, not writable.
         found = await client.call("search_nodes", {"query": "anything"})
         assert found["isError"] is False

@@ -1,0 +1,396 @@
+"""The memory tools: free-text memories written and searched by meaning, under the tool and
+argument names of the MemOS MCP servers, so that agents set up for MemOS work unchanged.
+
+- `add_memory` / `search_memories`: MemOS's example server (`examples/mem_mcp/simple_fastmcp_serve.py`):
+  a `cube_id` is a namespace here and `user_id` the memory's actor.
+- `add_message` / `search_memory` / `delete_memory`: `@memtensor/memos-api-mcp`, the server MemOS's
+  Claude Desktop guide sets up: record the conversation after answering, search before answering.
+
+Every handler calls `vectors.memories`, which checks the caller's grants itself. Search covers
+free memories and the knowledge graph's observations alike: both are what a namespace remembers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import Field
+
+from graph import namespaces
+from graph.exceptions import InvalidArgument
+from graph.limits import limit as store_limit
+from mcp_endpoint.registry import Arguments, Tool, ToolContext, register
+from mcp_endpoint.tools.schema import INTEGER, STRING, STRINGS, array_schema, object_schema, optional
+from memoryhub.access.permissions import Access, Permission
+from vectors import memories
+from vectors.memories import MAX_TTL_MS, NewMemory
+
+CATEGORY = "memory"
+
+# memos-api-mcp's memory_limit_number: 6 by default, at most 25.
+DEFAULT_MEMORY_LIMIT = 6
+MAX_MEMORY_LIMIT = 25
+MAX_ROLE_LENGTH = 100
+MAX_ITEMS = store_limit("MAX_ITEMS_PER_REQUEST")
+
+# --- output schemas ------------------------------------------------------------------------------
+
+NUMBER: dict[str, Any] = {"type": "number"}
+TIME = {"type": ["string", "null"], "description": "ISO 8601 UTC, e.g. 2026-05-01T09:30:00Z"}
+MEMORY_ID = {**STRING, "description": "The memory's id, e.g. mem_123 (what delete_memory takes)"}
+SCORE = {**NUMBER, "description": "Relevance to the query, 0 to 1 (higher is more relevant)"}
+ENTITY_NAME = {
+    "type": ["string", "null"],
+    "description": "The knowledge-graph entity the text is an observation of; null for a free memory",
+}
+WRITTEN = object_schema(
+    {
+        "id": MEMORY_ID,
+        "namespace": {**STRING, "description": "Where it was stored"},
+        "createdAt": TIME,
+        "expiresAt": {**TIME, "description": "When it will be forgotten (ttl_ms); null: never"},
+    }
+)
+MEMORY_HIT = object_schema(
+    {
+        "id": MEMORY_ID,
+        "text": STRING,
+        "namespace": STRING,
+        "tags": STRINGS,
+        "score": SCORE,
+        "createdAt": TIME,
+        "expiresAt": TIME,
+        "actorId": {**STRING, "description": "The user_id it was recorded with; empty when none"},
+        "entityName": ENTITY_NAME,
+    }
+)
+FOUND_MEMORY = object_schema(
+    {
+        "id": MEMORY_ID,
+        "memory": {**STRING, "description": "The remembered text"},
+        "score": SCORE,
+        "createdAt": TIME,
+        "tags": {**STRINGS, "description": "add_message records role:<role> and conversation:<id>"},
+        "namespace": STRING,
+        "entityName": ENTITY_NAME,
+    }
+)
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _declare(
+    name: str,
+    title: str,
+    description: str,
+    arguments: type[Arguments],
+    output: dict[str, Any],
+    handler: Any,
+    **options: Any,
+) -> Tool:
+    return register(
+        Tool(
+            name=name,
+            title=title,
+            description=description,
+            category=CATEGORY,
+            arguments=arguments,
+            output_schema=output,
+            handler=handler,
+            **options,
+        )
+    )
+
+
+def identity(access: Access) -> str:
+    """Who is calling, for conversation ids: the key's owner (so a person's keys share
+    conversations), else the key, else the local operator of a keyless stdio session."""
+    if access.user_id is not None:
+        return f"user:{access.user_id}"
+    if access.key_id is not None:
+        return f"key:{access.key_id}"
+    return "local"
+
+
+def conversation_id(access: Access, first_message: str) -> str:
+    """12 hex digits naming a conversation, as memos-api-mcp's md5(user + "\\n" + first message)."""
+    digest = hashlib.md5(f"{identity(access)}\n{first_message}".encode(), usedforsecurity=False)
+    return digest.hexdigest()[:12]
+
+
+def _connection_namespace(ctx: ToolContext) -> str:
+    """The connection's namespace (`?namespace=`, else the key's default), validated."""
+    return namespaces.validate(ctx.access.resolve_namespace(ctx.namespace))
+
+
+# --- MemOS example server: add_memory, search_memories --------------------------------------------
+
+
+class AddMemoryArguments(Arguments):
+    memory_content: str = Field(
+        min_length=1, description="What to remember, in any language: one fact, preference, decision or summary."
+    )
+    user_id: str | None = optional(
+        "Whose memory this is (recorded as its actor; search_memories can filter on it).", max_length=255
+    )
+    cube_id: str | None = optional(
+        "The namespace to store it in, such as 'org:team:project' (default: this connection's namespace)."
+    )
+    tags: list[str] | None = optional("Labels to store with it (at most 64, each 1 to 255 characters).")
+    ttl_ms: int | None = optional("Forget it after this many milliseconds (default: never).", ge=1, le=MAX_TTL_MS)
+
+
+def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> memories.WrittenMemory:
+    return memories.write_memory(
+        ctx.access,
+        namespace=args.cube_id or ctx.namespace,
+        text=args.memory_content,
+        actor_id=args.user_id or None,
+        tags=args.tags,
+        ttl_ms=args.ttl_ms,
+    )
+
+
+_declare(
+    "add_memory",
+    "Add Memory",
+    "Remember one piece of information (a fact, a preference, a decision, a summary) as a free-text memory. "
+    "It is embedded at once, so search_memories and search_memory find it by meaning, also when asked in "
+    "another language. Stored in `cube_id` or this connection's namespace. Returns its id (mem_...).",
+    AddMemoryArguments,
+    WRITTEN,
+    add_memory,
+)
+
+
+class SearchMemoriesArguments(Arguments):
+    query: str = Field(min_length=1, description="What to look for, in words (any language).")
+    user_id: str | None = optional(
+        "Only memories recorded with this user_id (as given to add_memory); omit to search everyone's.",
+        max_length=255,
+    )
+    cube_ids: str | list[str] | None = optional(
+        "The namespace, or list of namespaces, to search (default: every namespace this key can read)."
+    )
+    top_k: int | None = optional(
+        f"How many memories to return, 1 to {memories.MAX_TOP_K} (default {memories.DEFAULT_TOP_K}).",
+        ge=1,
+        le=memories.MAX_TOP_K,
+    )
+
+
+def search_memories(ctx: ToolContext, args: SearchMemoriesArguments) -> memories.SearchResult:
+    cubes = args.cube_ids or None  # "" and [] mean "not given"
+    return memories.search_memories(
+        ctx.access,
+        query=args.query,
+        namespace=cubes,
+        actor_id=args.user_id or None,
+        top_k=memories.top_k(args.top_k, field="top_k"),
+    )
+
+
+_declare(
+    "search_memories",
+    "Search Memories",
+    "Find memories by meaning and exact terms, best first: paraphrases match, and so do other languages "
+    "(a Chinese query finds an English memory). Searches the namespaces in `cube_ids`, or every namespace this "
+    "key can read. Covers free memories and the knowledge graph's observations (entityName names the entity). "
+    "score is 0 to 1; totalResults counts the candidates considered.",
+    SearchMemoriesArguments,
+    object_schema(
+        {
+            "results": {**array_schema(MEMORY_HIT), "description": "Best first"},
+            "totalResults": INTEGER,
+            "queryTime": {**INTEGER, "description": "Milliseconds"},
+        }
+    ),
+    search_memories,
+    read_only=True,
+)
+
+
+# --- memos-api-mcp: add_message, search_memory, delete_memory -------------------------------------
+
+FIRST_MESSAGE = "The first message of the current conversation, word for word: it names the conversation."
+
+
+class MessageInput(Arguments):
+    role: str = Field(
+        min_length=1, max_length=MAX_ROLE_LENGTH, description="Who said it: user or assistant (or system, tool)."
+    )
+    content: str = Field(description="What was said. Messages with empty content are skipped.")
+    chat_time: str | None = optional("When it was said (accepted for compatibility; createdAt records the time).")
+
+
+class AddMessageArguments(Arguments):
+    conversation_first_message: str = Field(min_length=1, description=FIRST_MESSAGE)
+    messages: list[MessageInput] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="The new messages of the conversation, in order."
+    )
+
+
+def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
+    conversation = conversation_id(ctx.access, args.conversation_first_message)
+    target = _connection_namespace(ctx)
+    new = [
+        NewMemory(text=message.content, tags=(f"role:{message.role.strip()}", f"conversation:{conversation}"))
+        for message in args.messages
+        if message.content.strip()
+    ]
+    if new:
+        written = memories.write_memories(ctx.access, namespace=target, memories=new)
+    else:
+        ctx.access.require(target, Permission.WRITE)  # nothing to store, but the call must be allowed
+        written = []
+    return {
+        "added": len(written),
+        "memoryIds": [memory["id"] for memory in written],
+        "conversationId": conversation,
+        "namespace": target,
+    }
+
+
+_declare(
+    "add_message",
+    "Add Message",
+    "Record the conversation in memory: call it after every answer with the new user and assistant "
+    "messages (or a summary of them). Each non-empty message becomes a memory in this connection's namespace, "
+    "tagged role:<role> and conversation:<id> (the id is derived from conversation_first_message and your "
+    "key), so search_memory finds it later by meaning. Returns the ids of the memories stored.",
+    AddMessageArguments,
+    object_schema(
+        {
+            "added": {**INTEGER, "description": "How many memories were stored"},
+            "memoryIds": {**STRINGS, "description": "Their ids, in message order (empty messages skipped)"},
+            "conversationId": {**STRING, "description": "The conversation tag's id: 12 hex digits"},
+            "namespace": STRING,
+        }
+    ),
+    add_message,
+)
+
+
+class SearchMemoryArguments(Arguments):
+    query: str = Field(min_length=1, description="What to look for, in words (any language).")
+    conversation_first_message: str | None = optional(
+        FIRST_MESSAGE + " Accepted for compatibility: the search covers all of the namespace's memories."
+    )
+    memory_limit_number: int | None = optional(
+        f"How many memories to return, 1 to {MAX_MEMORY_LIMIT} (default {DEFAULT_MEMORY_LIMIT}).",
+        ge=1,
+        le=MAX_MEMORY_LIMIT,
+    )
+    relativity: float | None = optional(
+        "Minimum score, 0 to 1: leave out memories less relevant than this (default 0: none left out).",
+        ge=0,
+        le=1,
+    )
+    filter: dict[str, Any] | None = optional(
+        'Only memories matching it: {"tags": [...]} (carrying every tag listed) and/or {"role": "user"} '
+        "(messages of that role, as add_message records them). Applied to the best "
+        f"{memories.MAX_TOP_K} matches."
+    )
+    knowledgebase_ids: list[str] | None = optional(
+        'Other namespaces to search as well, or ["all"] for every namespace this key can read.'
+    )
+
+
+def _filter_tags(value: dict[str, Any] | None) -> set[str]:
+    """The tags a memory must carry for `filter` (see SearchMemoryArguments.filter)."""
+    if not value:
+        return set()
+    unknown = sorted(set(value) - {"tags", "role"})
+    if unknown:
+        raise InvalidArgument(
+            f"filter supports only the keys 'tags' and 'role', not {', '.join(map(repr, unknown))}", field="filter"
+        )
+    tags = value.get("tags", [])
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(tag, str) and tag for tag in tags):
+        raise InvalidArgument("filter.tags must be a tag or a list of tags", field="filter")
+    wanted = set(tags)
+    role = value.get("role")
+    if role is not None:
+        if not isinstance(role, str) or not role.strip():
+            raise InvalidArgument("filter.role must be a role such as 'user' or 'assistant'", field="filter")
+        wanted.add(f"role:{role.strip()}")
+    return wanted
+
+
+def search_memory(ctx: ToolContext, args: SearchMemoryArguments) -> dict[str, Any]:
+    wanted = _filter_tags(args.filter)
+    others = args.knowledgebase_ids or []
+    # Without "all": the connection's namespace, and any others named.
+    scope = None if "all" in others else list(dict.fromkeys([_connection_namespace(ctx), *others]))
+    limit = args.memory_limit_number or DEFAULT_MEMORY_LIMIT
+    found = memories.search_memories(
+        ctx.access, query=args.query, namespace=scope, top_k=memories.MAX_TOP_K if wanted else limit
+    )
+    minimum = args.relativity or 0.0
+    hits = [hit for hit in found["results"] if hit["score"] >= minimum and (not wanted or wanted <= set(hit["tags"]))]
+    return {
+        "query": args.query,
+        "memories": [
+            {
+                "id": hit["id"],
+                "memory": hit["text"],
+                "score": hit["score"],
+                "createdAt": hit["createdAt"],
+                "tags": hit["tags"],
+                "namespace": hit["namespace"],
+                "entityName": hit["entityName"],
+            }
+            for hit in hits[:limit]
+        ],
+    }
+
+
+_declare(
+    "search_memory",
+    "Search Memory",
+    "Search your memory before answering: the memories closest in meaning to `query` in this connection's "
+    "namespace, best first (paraphrases and other languages match; exact identifiers count extra). Covers what "
+    "add_message and add_memory stored and the knowledge graph's observations. Returns {query, memories: [{id, "
+    "memory: the text, score: 0 to 1, createdAt, tags, namespace, entityName: the entity an observation belongs "
+    "to, else null}]}.",
+    SearchMemoryArguments,
+    object_schema({"query": STRING, "memories": {**array_schema(FOUND_MEMORY), "description": "Best first"}}),
+    search_memory,
+    read_only=True,
+)
+
+
+class DeleteMemoryArguments(Arguments):
+    memory_ids: list[str] = Field(
+        max_length=MAX_ITEMS, description="Ids of the memories to delete (mem_..., as search results give them)."
+    )
+
+
+def delete_memory(ctx: ToolContext, args: DeleteMemoryArguments) -> dict[str, list[str]]:
+    deleted: list[str] = []
+    not_deleted: list[str] = []
+    for given in dict.fromkeys(args.memory_ids):
+        try:
+            outcome = memories.delete_memory(ctx.access, id=given)
+        except InvalidArgument:  # not a memory id: nothing to delete
+            not_deleted.append(given)
+            continue
+        (deleted if outcome["deleted"] else not_deleted).append(outcome["id"])
+    return {"deleted": deleted, "notDeleted": not_deleted}
+
+
+_declare(
+    "delete_memory",
+    "Delete Memory",
+    "Forget memories by id (mem_..., as the search tools return them); the next search no longer finds them. "
+    "Returns the ids deleted and those not deleted: unknown ids, ids that are not memory ids, knowledge-graph "
+    "observations (use delete_observations for those) and memories in namespaces this key cannot write.",
+    DeleteMemoryArguments,
+    object_schema({"deleted": STRINGS, "notDeleted": STRINGS}),
+    delete_memory,
+    destructive=True,
+    idempotent=True,
+)
