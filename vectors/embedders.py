@@ -64,6 +64,9 @@ class Embedder(ABC):
     #: Names the vector space; vectors of different ids are never compared.
     model_id: str
     batch_size: int
+    #: Whether the model understands text beyond English (CJK above all). Hybrid search leads with
+    #: keyword evidence for a CJK query when it does not: its vectors would only be noise there.
+    multilingual: bool = True
 
     @property
     @abstractmethod

@@ -26,7 +26,7 @@ from django.utils import timezone
 from graph import limits, namespaces
 from graph import services as graph_services
 from graph.exceptions import InvalidArgument
-from graph.fts import build_match, build_match_any
+from graph.fts import build_match, build_match_any, has_cjk
 from graph.sql import as_json, db, now
 from memoryhub.access.permissions import Access, Permission
 from memoryhub.access.selectors import reachable_namespaces
@@ -368,9 +368,10 @@ def _vector_side(
 
 def _keyword_side(
     spaces: dict[int, str], terms: retrieval.QueryTerms, *, k: int, actor_id: str | None, memories_only: bool
-) -> dict[int, str]:
-    """{observation id: body} of up to 2k keyword candidates: the texts holding every identifier of
-    the query (exact evidence, newest first), then the best bm25 matches of any content word.
+) -> dict[int, tuple[str, float]]:
+    """{observation id: (body, strength)} of up to 2k keyword candidates, best first: the texts
+    holding every identifier of the query (exact evidence, strength 1, newest first), then the best
+    bm25 matches of any content word (strength = bm25 relative to the best match, in (0, 1]).
 
     bm25 is computed for the newest MEMORYHUB_SEARCH_RANK_WINDOW matches only (as search_nodes
     does): SQLite ranks every match before cutting, and a common word in 100k memories would cost
@@ -379,14 +380,14 @@ def _keyword_side(
     conditions, params = _filters(list(spaces), actor_id, memories_only)
     source = f"FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid WHERE obs_fts MATCH ?{conditions}"
     conn = db()
-    found: dict[int, str] = {}
+    found: dict[int, tuple[str, float]] = {}
     if terms.identifiers:
         exact = build_match(" ".join(f'"{term}"' for term in terms.identifiers))
         if exact is not None:
             rows = conn.execute(
                 f"SELECT o.id, o.body {source} ORDER BY obs_fts.rowid DESC LIMIT ?", (exact, *params, k)
             )
-            found.update(rows.fetchall())
+            found.update((owner, (body, 1.0)) for owner, body in rows)
     match = build_match_any(list(terms.words))
     if match is not None:
         window = conn.execute(
@@ -394,8 +395,10 @@ def _keyword_side(
             (match, *params, settings.MEMORYHUB_SEARCH_RANK_WINDOW),
         ).fetchall()
         window.sort(key=lambda row: row[2])
-        for owner, body, _ in window[:k]:
-            found.setdefault(owner, body)
+        best = window[0][2] if window else 0.0
+        for owner, body, bm25 in window[:k]:
+            # bm25 ranks are negative, best lowest; a ratio to the best keeps the order in (0, 1].
+            found.setdefault(owner, (body, bm25 / best if best < 0 else 1.0))
     return found
 
 
@@ -418,31 +421,33 @@ def rank(
         similarities = _vector_side(
             spaces, query_vector, embedder.model_id, k=k, actor_id=actor_id, memories_only=memories_only
         )
-    keyword: dict[int, str] = {}
+    keyword: dict[int, tuple[str, float]] = {}
     if mode != "vector":
         keyword = _keyword_side(spaces, terms, k=k, actor_id=actor_id, memories_only=memories_only)
 
     if mode == "keyword":
-        # bm25 order, scored by the evidence alone.
-        scores = {owner: retrieval.fuse(0.0, retrieval.keyword_lift(body, terms)) for owner, body in keyword.items()}
-        order = list(keyword)
+        scores = {owner: strength for owner, (_, strength) in keyword.items()}
     elif mode == "vector":
         scores = {owner: retrieval.fuse(similarity, 0.0) for owner, similarity in similarities.items()}
-        order = sorted(scores, key=lambda owner: (-scores[owner], owner))
+    elif has_cjk(query) and not embedder.multilingual:
+        # An English-only model embeds Chinese as noise: keyword matches lead, ranked by bm25, and
+        # vector-only candidates follow.
+        scores = {owner: 0.5 * retrieval.fuse(similarity, 0.0) for owner, similarity in similarities.items()}
+        scores.update((owner, 0.5 + 0.5 * strength) for owner, (_, strength) in keyword.items())
     else:
         missing = [owner for owner in keyword if owner not in similarities]
         if missing:
             similarities.update(_similarities(spaces, missing, query_vector, embedder.model_id))
         # Every candidate's text is weighed, not only the keyword side's: a vector hit that holds
         # the identifier asked for must be lifted too.
-        texts = {**_bodies([owner for owner in similarities if owner not in keyword]), **keyword}
+        texts = {owner: body for owner, (body, _) in keyword.items()}
+        texts.update(_bodies([owner for owner in similarities if owner not in keyword]))
         scores = {
             owner: retrieval.fuse(similarity, retrieval.keyword_lift(texts.get(owner, ""), terms))
             for owner, similarity in similarities.items()
         }
-        order = sorted(scores, key=lambda owner: (-scores[owner], owner))
-    total = len(order)
-    return _hydrate(order[:top_k], scores), total
+    order = sorted(scores, key=lambda owner: (-scores[owner], owner))
+    return _hydrate(order[:top_k], scores), len(order)
 
 
 def _similarities(spaces: dict[int, str], owners: list[int], query_vector: np.ndarray, model: str) -> dict[int, float]:

@@ -136,6 +136,8 @@ class MiniLMEmbedder(Embedder):
     installed.
     """
 
+    multilingual = False
+
     def __init__(self, *, batch_size: int = DEFAULT_BATCH_SIZE, threads: int = DEFAULT_THREADS) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")

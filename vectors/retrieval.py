@@ -9,7 +9,7 @@ similarity is the base score and keyword evidence can only lift a candidate, by 
 depends on how strong the evidence is:
 
 - identifier-like terms (ports, error codes, ticket ids, versions, hostnames, env var names:
-  anything with a digit, an inner `_ . - : /`, or capitals inside a word) are exact evidence: a
+  anything with a digit, an inner `_ . - : /`, or camelCase) are exact evidence: a
   candidate holding all of them is lifted a long way toward 1, one holding some a little;
 - ordinary words are weak evidence: the lift grows with the square of the share of the query's
   content words present, and stopwords never count.
@@ -21,6 +21,7 @@ chosen on the evaluation set in bench/eval (see bench/retrieval.py).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ from graph.fts import has_cjk
 
 # How far toward 1.0 exact-identifier and word evidence can lift a vector similarity.
 IDENTIFIER_LIFT = 0.6
-WORD_LIFT = 0.25
+WORD_LIFT = 0.1
+FULL_MATCH_LIFT = 0.3
 
 _TOKEN = re.compile(r"[\w][\w.\-:/@#]*[\w]|[\w]", re.UNICODE)
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3041-\u30ff\uac00-\ud7af]+")
@@ -91,8 +93,9 @@ def is_identifier(token: str) -> bool:
         return True
     if len(token) > 2 and any(ch in "_.-:/@#" for ch in token[1:-1]):
         return True
-    # FOO_BAR / HTTP / camelCase / PostgreSQL: capitals after the first letter.
-    return len(token) >= 2 and any(ch.isupper() for ch in token[1:])
+    # camelCase / PostgreSQL / iOS: a capital right after a lower-case letter. An all-capitals word
+    # (UI, API, HTTP) is an acronym, an ordinary word; FOO_BAR is caught by its underscore above.
+    return any(a.islower() and b.isupper() for a, b in itertools.pairwise(token))
 
 
 def query_terms(query: str) -> QueryTerms:
@@ -143,6 +146,8 @@ def keyword_lift(text: str, terms: QueryTerms) -> float:
             return IDENTIFIER_LIFT * 0.25 * found / len(terms.identifiers)
         return 0.0
     share = sum(_contains(lowered, term) for term in terms.words) / len(terms.words)
+    if share == 1.0 and len(terms.words) >= 2:
+        return FULL_MATCH_LIFT  # every content word (or Chinese bigram) of the query is there
     return WORD_LIFT * share * share
 
 

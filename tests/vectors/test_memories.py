@@ -67,8 +67,7 @@ def test_scores_are_in_0_1_and_descending_in_every_mode(notes):
         scores = [hit["score"] for hit in result["results"]]
         assert scores, mode
         assert all(0.0 <= s <= 1.0 for s in scores)
-        if mode != "keyword":  # keyword mode keeps bm25 order
-            assert scores == sorted(scores, reverse=True)
+        assert scores == sorted(scores, reverse=True)
         assert isinstance(result["queryTime"], int)
         assert result["totalResults"] >= len(scores)
 
@@ -183,3 +182,16 @@ def test_search_works_the_same_on_every_index_kind(alice_key, index):
         assert texts(memories.search_memories(access, query="which port does the API listen on"))[0] == NOTES[0]
         memories.delete_memory(access, id=ids[0])
         assert NOTES[0] not in texts(memories.search_memories(access, query="which port does the API listen on"))
+
+
+def test_an_english_only_model_lets_keywords_lead_chinese_queries(alice_key):
+    """MiniLM embeds Chinese as noise; hybrid must then be as good as keyword search, not worse."""
+    from vectors.embedders import default_embedder
+
+    access = alice_key.key.to_access()
+    with override_settings(MEMORYHUB_EMBEDDER="minilm"):
+        assert default_embedder().multilingual is False
+        for text in ["数据库备份每天凌晨三点执行", "前端代码部署在上海机房", "周五下午团队开周会", "报销需要经理审批"]:
+            memories.write_memory(access, namespace=None, text=text)
+        assert texts(memories.search_memories(access, query="数据库备份的时间"))[0] == "数据库备份每天凌晨三点执行"
+        assert texts(memories.search_memories(access, query="报销审批流程"))[0] == "报销需要经理审批"
