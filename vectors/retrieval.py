@@ -34,7 +34,6 @@ from graph.fts import has_cjk
 # How far toward 1.0 exact-identifier and word evidence can lift a vector similarity.
 IDENTIFIER_LIFT = 0.6
 WORD_LIFT = 0.1
-FULL_MATCH_LIFT = 0.3
 
 _TOKEN = re.compile(r"[\w][\w.\-:/@#]*[\w]|[\w]", re.UNICODE)
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3041-\u30ff\uac00-\ud7af]+")
@@ -146,8 +145,6 @@ def keyword_lift(text: str, terms: QueryTerms) -> float:
             return IDENTIFIER_LIFT * 0.25 * found / len(terms.identifiers)
         return 0.0
     share = sum(_contains(lowered, term) for term in terms.words) / len(terms.words)
-    if share == 1.0 and len(terms.words) >= 2:
-        return FULL_MATCH_LIFT  # every content word (or Chinese bigram) of the query is there
     return WORD_LIFT * share * share
 
 
