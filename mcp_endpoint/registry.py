@@ -103,6 +103,32 @@ def register(tool: Tool) -> Tool:
     return tool
 
 
+def declare(
+    name: str,
+    title: str,
+    description: str,
+    arguments: type[Arguments],
+    output_schema: dict[str, Any],
+    *,
+    category: str,
+    handler: Callable[[ToolContext, Any], Any],
+    **options: Any,
+) -> Tool:
+    """Build and register a tool (what every tool module's declarations call)."""
+    return register(
+        Tool(
+            name=name,
+            title=title,
+            description=description,
+            category=category,
+            arguments=arguments,
+            output_schema=output_schema,
+            handler=handler,
+            **options,
+        )
+    )
+
+
 def get(name: str) -> Tool | None:
     return _TOOLS.get(name)
 

@@ -22,7 +22,7 @@ from graph.exporters import FORMATS
 from graph.limits import limit as store_limit
 from graph.operations import keyword_arguments, perform
 from graph.selectors import DEFAULT_READ_GRAPH_LIMIT, DEFAULT_RELATIONS_LIMIT, DEFAULT_SEARCH_LIMIT
-from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, register
+from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import (
     BOOLEAN,
     INTEGER,
@@ -144,17 +144,8 @@ def _declare(
     category: str,
     **options: Any,
 ) -> Tool:
-    return register(
-        Tool(
-            name=name,
-            title=title,
-            description=description,
-            category=category,
-            arguments=arguments,
-            output_schema=output_schema,
-            handler=_perform(name),
-            **options,
-        )
+    return declare(
+        name, title, description, arguments, output_schema, category=category, handler=_perform(name), **options
     )
 
 

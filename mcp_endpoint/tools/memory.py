@@ -20,7 +20,7 @@ from pydantic import Field
 from graph import namespaces
 from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
-from mcp_endpoint.registry import Arguments, Tool, ToolContext, register
+from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import INTEGER, STRING, STRINGS, array_schema, object_schema, optional
 from memoryhub.access.permissions import Access, Permission
 from vectors import memories
@@ -89,18 +89,7 @@ def _declare(
     handler: Any,
     **options: Any,
 ) -> Tool:
-    return register(
-        Tool(
-            name=name,
-            title=title,
-            description=description,
-            category=CATEGORY,
-            arguments=arguments,
-            output_schema=output,
-            handler=handler,
-            **options,
-        )
-    )
+    return declare(name, title, description, arguments, output, category=CATEGORY, handler=handler, **options)
 
 
 def identity(access: Access) -> str:

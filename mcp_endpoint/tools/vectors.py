@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field, StrictFloat
 
 from graph.operations import keyword_arguments
-from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, register
+from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import BOOLEAN, INTEGER, STRING, array_schema, object_schema, optional
 from vectors.embedders import MAX_DIMS
 from vectors.operations import WIRE_KEYWORDS, perform
@@ -104,18 +104,7 @@ def _perform(operation: str) -> Callable[[ToolContext, Arguments], Any]:
 def _declare(
     name: str, title: str, description: str, arguments: type[Arguments], output: dict[str, Any], **options: Any
 ) -> Tool:
-    return register(
-        Tool(
-            name=name,
-            title=title,
-            description=description,
-            category=CATEGORY,
-            arguments=arguments,
-            output_schema=output,
-            handler=_perform(name),
-            **options,
-        )
-    )
+    return declare(name, title, description, arguments, output, category=CATEGORY, handler=_perform(name), **options)
 
 
 # --- searches ------------------------------------------------------------------------------------
