@@ -88,6 +88,7 @@ def latency(size: int, *, searches: int, batch: int) -> None:
     from django.conf import settings
 
     from bench.corpus import corpus, held_out
+    from graph.sql import db
     from vectors import memories
     from vectors.embedders import default_embedder
     from vectors.embedding import embed_texts
@@ -95,15 +96,17 @@ def latency(size: int, *, searches: int, batch: int) -> None:
     from vectors.models import OwnerKind
     from vectors.store import IndexKey, index_keys
 
-    from graph.sql import db
-
     access = _operator()
     texts = corpus(size)
     # With --db, a second run reuses what the first wrote (writing 100k takes minutes).
-    present = db().execute(
-        "SELECT count(*) FROM graph_observation o JOIN graph_namespace n ON n.id = o.namespace_id "
-        "WHERE n.name = 'bench:scale'"
-    ).fetchone()[0]
+    present = (
+        db()
+        .execute(
+            "SELECT count(*) FROM graph_observation o JOIN graph_namespace n ON n.id = o.namespace_id "
+            "WHERE n.name = 'bench:scale'"
+        )
+        .fetchone()[0]
+    )
     started = time.perf_counter()
     for start in range(present, size, batch):
         memories.write_memories(
