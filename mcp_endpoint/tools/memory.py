@@ -21,7 +21,7 @@ from graph import namespaces
 from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
 from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare
-from mcp_endpoint.tools.schema import INTEGER, STRING, STRINGS, array_schema, object_schema, optional
+from mcp_endpoint.tools.schema import INTEGER, NUMBER, STRING, STRINGS, array_schema, object_schema, optional
 from memoryhub.access.permissions import Access, Permission
 from vectors import memories
 from vectors.memories import MAX_TTL_MS, NewMemory
@@ -36,7 +36,6 @@ MAX_ITEMS = store_limit("MAX_ITEMS_PER_REQUEST")
 
 # --- output schemas ------------------------------------------------------------------------------
 
-NUMBER: dict[str, Any] = {"type": "number"}
 TIME = {"type": ["string", "null"], "description": "ISO 8601 UTC, e.g. 2026-05-01T09:30:00Z"}
 MEMORY_ID = {**STRING, "description": "The memory's id, e.g. mem_123 (what delete_memory takes)"}
 SCORE = {**NUMBER, "description": "Relevance to the query, 0 to 1 (higher is more relevant)"}

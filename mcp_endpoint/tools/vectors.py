@@ -20,7 +20,7 @@ from pydantic import Field, StrictFloat
 
 from graph.operations import keyword_arguments
 from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, declare
-from mcp_endpoint.tools.schema import BOOLEAN, INTEGER, STRING, array_schema, object_schema, optional
+from mcp_endpoint.tools.schema import BOOLEAN, INTEGER, NUMBER, STRING, array_schema, object_schema, optional
 from vectors.embedders import MAX_DIMS
 from vectors.operations import WIRE_KEYWORDS, perform
 from vectors.selectors import DEFAULT_TOP_K, MAX_TOP_K
@@ -30,7 +30,6 @@ CATEGORY = "vectors"
 
 # --- output schemas ------------------------------------------------------------------------------
 
-NUMBER: dict[str, Any] = {"type": "number"}
 MODEL_OUT = {**STRING, "description": "The vector space used (a client label such as 'client', or the server model id)"}
 SCORE = {
     **NUMBER,
