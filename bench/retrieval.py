@@ -72,7 +72,7 @@ def evaluate(top: int = 5) -> dict[str, dict[str, tuple[float, float]]]:
 
 
 def print_quality(table: dict[str, dict[str, tuple[float, float]]], top: int) -> None:
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     for query in _load("queries.jsonl"):
         counts[query["category"]] += 1
     counts["all"] = sum(counts.values())
