@@ -89,8 +89,10 @@ def get(kind: str, owner_id: int, *, model: str | None = None) -> list[StoredVec
 def vectors_of(key: IndexKey, owner_ids: Iterable[int]) -> dict[int, npt.NDArray[np.float32]]:
     """The stored vectors of these owners in the index's space (missing owners are left out)."""
     rows = db().execute(
+        # `+namespace_id`: look the owners up by the unique (kind, owner, model) index; SQLite
+        # otherwise prefers the namespace index and scans the whole namespace (88 ms at 100k).
         "SELECT owner_id, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
-        "AND owner_id IN (SELECT value FROM json_each(?)) AND namespace_id = ?",
+        "AND owner_id IN (SELECT value FROM json_each(?)) AND +namespace_id = ?",
         (key.kind, key.model, as_json(owner_ids), key.namespace_id),
     )
     return {owner: from_blob(blob, dims) for owner, dims, blob in rows}
@@ -157,7 +159,7 @@ def changes_since(key: IndexKey, seq: int) -> Changes | None:
     if wanted:
         for owner, dims, blob in conn.execute(
             "SELECT owner_id, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
-            "AND owner_id IN (SELECT value FROM json_each(?)) AND namespace_id = ? AND seq <= ?",
+            "AND owner_id IN (SELECT value FROM json_each(?)) AND +namespace_id = ? AND seq <= ?",
             (key.kind, key.model, as_json(wanted), key.namespace_id, newest),
         ):
             current[owner] = from_blob(blob, dims)
