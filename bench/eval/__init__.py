@@ -1,0 +1,1 @@
+"""The retrieval evaluation set (memories.jsonl, queries.jsonl) and its sanity checks."""
