@@ -37,16 +37,21 @@ allocations tracemalloc cannot see.
 Finally, embedding throughput of the built-in model: texts/s for one text per call and for batches
 of 64, on ~12-word and ~100-word texts, with OpenBLAS at one thread and at its default (all cores).
 
-Run: `make bench BENCH=vectors` (10k and 100k, random and real: ~8 minutes on 2 cores when the
-100k embeddings are already cached, ~10 minutes when they must be computed first), or e.g.
-`python -m bench.vectors --sizes 100000 --kinds real --M 8,16,32 --ef-construction 100,200
---ef-search 16,32,64,128 --indexes hnsw` to tune. The million-vector run:
+Run: `make bench BENCH=vectors` (10k and 100k; random, real and realq). Measured on a 2-core box
+shared with other jobs (load average 1-4): 7 minutes with the 100k embeddings cached, plus ~2-3
+minutes the first time to embed the 100k corpus (two worker processes, ~800 texts/s). To tune:
 
-    python -m bench.vectors --sizes 1000000 --kinds random,real --queries 200
+    python -m bench.vectors --sizes 100000 --kinds real,realq --indexes hnsw \\
+        --M 8,16,32 --ef-construction 100,200,400 --ef-search 10,16,32,64,128,256
 
-takes roughly 1.5-2 hours on 2 cores: ~12 minutes to embed 1M sentences (once, then cached), and
-per kind ~25-35 minutes of HNSW build (M=16, ef_construction=200), ~3 minutes of IVF k-means, and
-~1 minute of exact queries; it peaks around 9 GB of RAM. Progress goes to stderr; `--json PATH`
+(about 8 minutes). The million-vector run:
+
+    python -m bench.vectors --sizes 1000000 --kinds random,real,realq --nprobe 1,4,8,16,32,64 --no-throughput
+
+took 47 minutes on the same box with the embeddings cached: HNSW builds (M=16, ef_construction=
+200) of 24 minutes for random and 15 for real vectors, IVF k-means of 1.5-3 minutes, and ~45 s of
+exact queries per query set. Embedding the 1M corpus the first time adds ~21 minutes (cached
+afterwards, 2 GB in --cache-dir). Peak RSS is about 7 GB. Progress goes to stderr; `--json PATH`
 also writes every result as JSON.
 """
 
@@ -61,6 +66,7 @@ import math
 import multiprocessing
 import os
 import platform
+import resource
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -646,7 +652,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.json.write_text(
             json.dumps({"results": [asdict(r) for r in report], "throughput": throughput}, indent=1) + "\n"
         )
-    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}; peak RSS of this process: {peak_mb:,.0f} MB")
 
 
 if __name__ == "__main__":

@@ -9,3 +9,15 @@ class VectorsConfig(AppConfig):
     def ready(self) -> None:
         # Signal receivers: embedding on write, and index resets when settings change in tests.
         from vectors import embedding, indexes  # noqa: F401
+
+        limit_blas_threads()
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread per call, process-wide. A server gets its parallelism from concurrent
+    requests; multi-threaded OpenBLAS calls (embedding, exact search, k-means) spin-wait for each
+    other whenever another thread or process holds a core, which made a 3 ms embedding take 184 ms
+    on this 2-core machine under load."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
