@@ -218,3 +218,17 @@ def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def check_declaration(tool: Any) -> None:
+    """What every declared tool must have: a title, a description, valid input and output
+    schemas (outputs not closed with additionalProperties), and a description per argument."""
+    import jsonschema
+
+    assert tool.title.strip()
+    assert tool.description.strip()
+    jsonschema.Draft202012Validator.check_schema(tool.input_schema)
+    jsonschema.Draft202012Validator.check_schema(tool.output_schema)
+    assert "additionalProperties" not in tool.output_schema
+    for prop, schema in tool.input_schema["properties"].items():
+        assert schema.get("description", "").strip(), f"{tool.name}.{prop} has no description"

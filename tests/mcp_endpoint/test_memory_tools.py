@@ -12,14 +12,13 @@ import hashlib
 import re
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev dependencies
 import pytest
 
 from mcp_endpoint import registry
 from mcp_endpoint.registry import ToolContext
 from mcp_endpoint.tools import memory as memory_tools  # importing registers the tools
 from memoryhub.access.permissions import Access, Grant, Permission
-from tests.mcp_endpoint.conftest import MEMORY_TOOLS, McpServer
+from tests.mcp_endpoint.conftest import MEMORY_TOOLS, McpServer, check_declaration
 from tests.mcp_endpoint.test_stdio import all_tools, stdio_client
 from tests.mcp_endpoint.test_streamable_http import all_tool_names
 from tests.mcp_endpoint.test_vector_tools import Checked
@@ -55,13 +54,7 @@ def test_memory_declarations():
     assert set(declared) == MEMORY_TOOLS
     for tool in declared.values():
         assert tool.category == memory_tools.CATEGORY == "memory"
-        assert tool.title.strip()
-        assert tool.description.strip()
-        jsonschema.Draft202012Validator.check_schema(tool.input_schema)
-        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
-        assert "additionalProperties" not in tool.output_schema
-        for prop, schema in tool.input_schema["properties"].items():
-            assert schema.get("description", "").strip(), f"{tool.name}.{prop} has no description"
+        check_declaration(tool)
     hints = {
         name: (
             tool.annotations["readOnlyHint"],

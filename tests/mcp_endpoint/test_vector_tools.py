@@ -19,7 +19,7 @@ from mcp import Client
 from graph.operations import OPERATIONS as GRAPH_OPERATIONS
 from mcp_endpoint import registry
 from mcp_endpoint.tools import vectors as vector_tools  # importing registers the tools
-from tests.mcp_endpoint.conftest import MEMORY_TOOLS, VECTOR_TOOLS, McpServer
+from tests.mcp_endpoint.conftest import MEMORY_TOOLS, VECTOR_TOOLS, McpServer, check_declaration
 from tests.mcp_endpoint.test_streamable_http import Raw, all_tool_names, modern_headers, modern_message
 from tests.mcp_endpoint.test_tool_declarations import closed
 from vectors.operations import OPERATIONS
@@ -102,13 +102,8 @@ def test_one_tool_per_vector_operation():
     for tool in declared:
         operation = OPERATIONS[tool.name]
         assert tool.read_only is operation.read_only, tool.name
-        assert tool.title.strip()
-        assert tool.description.strip()
-        jsonschema.Draft202012Validator.check_schema(tool.input_schema)
-        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
-        assert "additionalProperties" not in tool.output_schema
+        check_declaration(tool)
         for prop, schema in tool.input_schema["properties"].items():
-            assert schema.get("description", "").strip(), f"{tool.name}.{prop} has no description"
             assert "anyOf" not in schema, f"{tool.name}.{prop}"  # optional arguments show their plain type
 
 
