@@ -9,6 +9,7 @@ the source of truth: an index can be dropped at any time and is rebuilt on next 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections import OrderedDict
@@ -180,22 +181,35 @@ def _reset_on_settings_change(*, setting: str, **kwargs: Any) -> None:
 
 
 def warm_up_in_background() -> threading.Thread | None:
-    """Build the stored indexes (largest first, up to MEMORYHUB_VECTOR_MAX_LOADED) in a daemon
-    thread, so the first search after a start-up does not pay for the build (HNSW over 100k
-    vectors takes about a minute). Searches that arrive first simply build what they need."""
+    """Build the stored indexes (largest first, up to MEMORYHUB_VECTOR_MAX_LOADED) in a thread, so
+    the first search after a start-up does not pay for the build (HNSW over 100k vectors takes
+    about a minute). Searches that arrive first simply build what they need.
+
+    The thread stops between indexes when the process exits, and exit waits for it (up to 10 s):
+    a thread still inside SQLite or numpy while the interpreter finalizes can abort the process,
+    which a client sees as a crash on SIGTERM."""
     if not settings.MEMORYHUB_VECTOR_WARMUP:
         return None
-    thread = threading.Thread(target=_warm_up, name="memoryhub-vector-warm-up", daemon=True)
+    stop = threading.Event()
+    thread = threading.Thread(target=_warm_up, args=(stop,), name="memoryhub-vector-warm-up", daemon=True)
+    atexit.register(_stop_warm_up, thread, stop)
     thread.start()
     return thread
 
 
-def _warm_up() -> None:
+def _stop_warm_up(thread: threading.Thread, stop: threading.Event) -> None:
+    stop.set()
+    thread.join(timeout=10)
+
+
+def _warm_up(stop: threading.Event) -> None:
     from django.db import connection
 
     try:
         keys = sorted(store.index_keys(), key=lambda item: -item[1])[: settings.MEMORYHUB_VECTOR_MAX_LOADED]
         for key, _, _ in keys:
+            if stop.is_set():
+                return
             registry().current(key)
         if keys:
             logger.info("vector indexes ready: %d built from the stored vectors", len(keys))
