@@ -51,8 +51,9 @@ minutes the first time to embed the 100k corpus (two worker processes, ~800 text
 took 47 minutes on the same box with the embeddings cached: HNSW builds (M=16, ef_construction=
 200) of 24 minutes for random and 15 for real vectors, IVF k-means of 1.5-3 minutes, and ~45 s of
 exact queries per query set. Embedding the 1M corpus the first time adds ~21 minutes (cached
-afterwards, 2 GB in --cache-dir). Peak RSS is about 7 GB. Progress goes to stderr; `--json PATH`
-also writes every result as JSON.
+afterwards, 2 GB in --cache-dir). Peak RSS is around 4.5 GB (the corpus matrix plus one index at a
+time; the run prints its own peak). Progress goes to stderr; `--json PATH` also writes every result
+as JSON.
 """
 
 from __future__ import annotations
