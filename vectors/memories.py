@@ -358,7 +358,7 @@ def _vector_side(
 ) -> dict[int, float]:
     found: dict[int, float] = {}
     indexes = registry()
-    for ns_id in spaces:
+    for ns_id in store.namespaces_with_vectors(list(spaces), OwnerKind.OBSERVATION, model):
         allowed = _allowed(ns_id, actor_id, memories_only)
         for owner, score in indexes.search(
             IndexKey(ns_id, OwnerKind.OBSERVATION, model), query_vector, k=k, allowed=allowed

@@ -179,6 +179,17 @@ def index_keys(namespace_id: int | None = None) -> list[tuple[IndexKey, int, int
     return [(IndexKey(ns, kind, model), count, dims) for ns, kind, model, count, dims in rows]
 
 
+def namespaces_with_vectors(namespace_ids: list[int], kind: str, model: str) -> list[int]:
+    """Those of `namespace_ids` holding vectors of (kind, model): a search across every readable
+    namespace then loads no empty index, which would also push real ones out of the LRU."""
+    rows = db().execute(
+        "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM vectors_embedding "
+        "WHERE namespace_id = value AND owner_kind = ? AND model = ?)",
+        (as_json(namespace_ids), kind, model),
+    )
+    return [row[0] for row in rows]
+
+
 def dims_of(key: IndexKey) -> int | None:
     row = (
         db()
