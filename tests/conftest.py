@@ -108,3 +108,13 @@ def root_key(db) -> Persona:
 def anyio_backend() -> str:
     # Async tests run on asyncio (what daphne and Channels use), via anyio's pytest plugin.
     return "asyncio"
+
+
+@pytest.fixture
+def fake_llm():
+    """A real local OpenAI-compatible chat server (tests/fake_llm.py), fresh for each test."""
+    from tests.fake_llm import FakeLLM
+
+    server = FakeLLM()
+    yield server
+    server.close()

@@ -14,18 +14,11 @@ version of the built-in one) means a reindex, not a silent drift in search quali
 from __future__ import annotations
 
 import functools
-import json
 import math
 import numbers
-import re
 import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from http.client import HTTPException
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -35,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from memoryhub.http_client import Endpoint, JsonPoster
 from vectors.exceptions import EmbeddingTimeout, EmbeddingUnavailable, InvalidVector
 
 # DESIGN.md "Limits": embedding dims 4,096 (the largest common models use 3,072 or 4,096).
@@ -145,16 +139,6 @@ class BuiltinEmbedder(Embedder):
 # --- OpenAI-compatible HTTP providers -----------------------------------------------------------
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would follow a redirect with the Authorization header still attached, possibly to
-    # another host, and turn the POST into a GET. A moved endpoint is a configuration problem.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_MAX_DETAIL_CHARS = 200
-
-
 class OpenAICompatibleEmbedder(Embedder):
     """An embeddings server speaking the OpenAI API: `POST {base_url}/embeddings`.
 
@@ -172,6 +156,8 @@ class OpenAICompatibleEmbedder(Embedder):
     - Failures raise `EmbeddingUnavailable` naming the URL (without credentials) and the status or
       reason, plus the provider's own error message when it sent one; never the API key.
 
+    The HTTP rules above live in `memoryhub.http_client.JsonPoster`, shared with the chat providers.
+
     `model_id` is `openai:<host[:port]>/<model>`.
     """
 
@@ -187,9 +173,7 @@ class OpenAICompatibleEmbedder(Embedder):
         dims: int | None = None,
         backoff_seconds: float = 0.5,
     ) -> None:
-        parsed = urllib.parse.urlsplit(base_url.strip())
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError(f"base_url must be an http(s) URL such as https://api.openai.com/v1, got {base_url!r}")
+        endpoint = Endpoint.parse(base_url, "/embeddings")
         if not model.strip():
             raise ValueError("model must not be empty")
         if timeout <= 0:
@@ -205,17 +189,20 @@ class OpenAICompatibleEmbedder(Embedder):
         self.retries = retries
         self.batch_size = batch_size
         self.backoff_seconds = backoff_seconds
-        self._api_key = api_key or None
-        self._url = base_url.strip().rstrip("/") + "/embeddings"
-        host = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
-        # For messages and logs: no user:password@, query string or fragment.
-        self.display_url = urllib.parse.urlunsplit(
-            (parsed.scheme, host, parsed.path.rstrip("/") + "/embeddings", "", "")
+        self.display_url = endpoint.display_url
+        self.model_id = f"openai:{endpoint.host}/{self.model}"
+        self._http: JsonPoster[EmbeddingUnavailable] = JsonPoster(
+            endpoint,
+            api_key=api_key,
+            timeout=timeout,
+            retries=retries,
+            backoff_seconds=backoff_seconds,
+            provider="embedding provider",
+            unavailable=EmbeddingUnavailable,
+            timed_out=EmbeddingTimeout,
         )
-        self.model_id = f"openai:{host}/{self.model}"
         self._dims = dims
         self._dims_lock = threading.Lock()
-        self._opener = urllib.request.build_opener(_RefuseRedirects)
 
     @property
     def dims(self) -> int:
@@ -229,94 +216,10 @@ class OpenAICompatibleEmbedder(Embedder):
         return self._parse(payload, count=len(texts))
 
     def _fail(self, reason: str, **details: Any) -> EmbeddingUnavailable:
-        return EmbeddingUnavailable(
-            f"The embedding provider at {self.display_url} failed: {reason}", url=self.display_url, **details
-        )
+        return self._http.fail(reason, **details)
 
     def _post(self, body: dict[str, Any]) -> Any:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        attempts = self.retries + 1
-        last_reason = ""
-        last_status: int | None = None
-        for attempt in range(attempts):
-            wait = self.backoff_seconds * 2**attempt
-            request = urllib.request.Request(self._url, data=data, headers=headers, method="POST")
-            try:
-                with self._opener.open(request, timeout=self.timeout) as response:
-                    raw = response.read()
-            except urllib.error.HTTPError as exc:
-                status = exc.code
-                reason = f"HTTP {status} {exc.reason}".rstrip()
-                detail = self._error_detail(exc)
-                if detail:
-                    reason += f": {detail}"
-                if 300 <= status < 400:
-                    location = exc.headers.get("Location", "?") if exc.headers else "?"
-                    raise self._fail(
-                        f"HTTP {status} redirect to {self._redact(location)} (redirects are not followed; "
-                        "configure the final URL)",
-                        status=status,
-                    ) from None
-                if status != 429 and status < 500:
-                    raise self._fail(reason, status=status) from None
-                last_reason, last_status = reason, status
-                retry_after = _retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None)
-                if retry_after is not None:
-                    wait = min(retry_after, self.timeout)
-            except TimeoutError:
-                raise self._timeout() from None
-            except urllib.error.URLError as exc:
-                if isinstance(exc.reason, TimeoutError):
-                    raise self._timeout() from None
-                last_reason, last_status = f"cannot connect ({exc.reason})", None
-            except (HTTPException, OSError) as exc:
-                # The connection dropped mid-answer (reset, closed without a response, ...).
-                last_reason, last_status = f"connection failed ({type(exc).__name__}: {exc})", None
-            else:
-                try:
-                    return json.loads(raw)
-                except ValueError:
-                    raise self._fail("the answer is not JSON") from None
-            if attempt + 1 < attempts:
-                time.sleep(wait)
-        attempts_text = f" after {attempts} attempts" if attempts > 1 else ""
-        raise self._fail(f"{last_reason}{attempts_text}", status=last_status)
-
-    def _timeout(self) -> EmbeddingTimeout:
-        return EmbeddingTimeout(
-            f"The embedding provider at {self.display_url} did not answer within {self.timeout:g} seconds",
-            url=self.display_url,
-            timeout_seconds=self.timeout,
-        )
-
-    def _redact(self, text: str) -> str:
-        # Providers sometimes echo the key back ("Incorrect API key provided: sk-...").
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        return text
-
-    def _error_detail(self, exc: urllib.error.HTTPError) -> str:
-        """The provider's own error message, short and without the key, or ''."""
-        try:
-            raw = exc.read(4096)
-        except (OSError, HTTPException):
-            return ""
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            error = body.get("error", body.get("detail", body.get("message")))
-            if isinstance(error, dict):
-                error = error.get("message", error)
-            if error is not None:
-                text = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False)
-        text = re.sub(r"\s+", " ", self._redact(text)).strip()
-        return text if len(text) <= _MAX_DETAIL_CHARS else text[: _MAX_DETAIL_CHARS - 1] + "…"
+        return self._http.post(body)
 
     def _parse(self, payload: Any, *, count: int) -> np.ndarray:
         data = payload.get("data") if isinstance(payload, dict) else None
@@ -353,17 +256,6 @@ class OpenAICompatibleEmbedder(Embedder):
                 got_dims=length,
             )
         return np.stack(vectors)
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    # Only the delta-seconds form; an HTTP date is rare from API servers and backoff covers it.
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 # --- Client-supplied vectors --------------------------------------------------------------------
