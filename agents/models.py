@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 
 CREDIT_DIGITS = 20
@@ -48,7 +48,14 @@ class Agent(models.Model):
     published = models.BooleanField(default=False, help_text="Only published agents can be found, bought and called.")
     # Provider settings; empty fields fall back to the server's MEMORYHUB_LLM_* settings.
     provider = models.CharField(max_length=16, choices=Provider.choices, blank=True, default="")
-    provider_url = models.URLField(blank=True, default="", help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
+    # A CharField with a URL validator rather than URLField, whose form field guesses a scheme.
+    provider_url = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1",
+    )
     provider_api_key = models.CharField(max_length=500, blank=True, default="")
     max_tokens = models.PositiveIntegerField(
         default=1024, validators=[MinValueValidator(1)], help_text="Most tokens one answer may have."
@@ -92,7 +99,7 @@ class TokenBalance(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} × {self.agent}: {self.tokens} tokens"
+        return f"{self.user} / {self.agent}: {self.tokens} tokens"
 
 
 class TokenHold(models.Model):
@@ -107,6 +114,9 @@ class TokenHold(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "agent"], name="hold_by_balance")]
         constraints = [models.CheckConstraint(condition=models.Q(tokens__gt=0), name="hold_tokens_positive")]
+
+    def __str__(self) -> str:
+        return f"hold of {self.tokens} tokens for {self.agent_id}"
 
 
 class LedgerEntry(models.Model):

@@ -39,6 +39,12 @@ STATUS_BY_CODE = {
     # The embedding provider (an upstream service) failed or timed out.
     "embedding_unavailable": 502,
     "embedding_timeout": 504,
+    # The marketplace: the wallet or token balance cannot pay (Payment Required).
+    "insufficient_credits": 402,
+    "insufficient_tokens": 402,
+    # The LLM provider (an upstream service) failed or timed out.
+    "provider_unavailable": 502,
+    "provider_timeout": 504,
 }
 AUTHENTICATE_HEADER = 'ApiKey realm="memoryhub"'
 

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "graph",
     "mcp_endpoint",
     "vectors",
+    "agents",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +137,9 @@ MEMORYHUB_MCP_SESSION_IDLE_SECONDS = env_int("MEMORYHUB_MCP_SESSION_IDLE_SECONDS
 # SSE comment sent on idle streams so proxies keep them open.
 MEMORYHUB_MCP_KEEPALIVE_SECONDS = env_int("MEMORYHUB_MCP_KEEPALIVE_SECONDS", 15, minimum=1)
 
+# The marketplace SSE stream (/api/mcp/sse) sends ": heartbeat" this often (the seed's 30 s).
+MEMORYHUB_MARKETPLACE_HEARTBEAT_SECONDS = env_int("MEMORYHUB_MARKETPLACE_HEARTBEAT_SECONDS", 30, minimum=1)
+
 # --- Embeddings (vectors/embedders.py) -------------------------------------------------------------
 # "builtin": the offline multilingual model in the wheel (512 dims, no network). "minilm":
 # all-MiniLM-L6-v2 as int8 ONNX (384 dims, English, offline; needs the [minilm] extra). "openai": any
@@ -178,6 +182,27 @@ MEMORYHUB_VECTOR_WARMUP = env_bool("MEMORYHUB_VECTOR_WARMUP", True)
 # Embed observations and memories in the request that writes them (off: nothing is embedded until
 # `manage.py embed_missing` runs; semantic search then misses the new text).
 MEMORYHUB_EMBED_ON_WRITE = env_bool("MEMORYHUB_EMBED_ON_WRITE", True)
+
+# --- LLM providers (agents/providers/): chat for /product/chat/complete, the MCP chat tool and
+# marketplace agents (each agent may override them). "extractive" needs nothing: it answers from
+# the retrieved memories without generating, and says so. "openai": any server speaking the
+# OpenAI chat completions API (OpenAI, DeepSeek, Ollama, vLLM, llama.cpp server) at
+# MEMORYHUB_LLM_URL, e.g. https://api.deepseek.com/v1 or http://localhost:11434/v1.
+MEMORYHUB_LLM_URL = env_str("MEMORYHUB_LLM_URL")
+MEMORYHUB_LLM_PROVIDER = env_choice(
+    "MEMORYHUB_LLM_PROVIDER", "openai" if MEMORYHUB_LLM_URL else "extractive", ["extractive", "openai"]
+)
+MEMORYHUB_LLM_MODEL = env_str("MEMORYHUB_LLM_MODEL")
+MEMORYHUB_LLM_API_KEY = env_secret("MEMORYHUB_LLM_API_KEY")
+# Per HTTP attempt; connection errors, 429 and 5xx are retried this many extra times.
+MEMORYHUB_LLM_TIMEOUT_SECONDS = env_int("MEMORYHUB_LLM_TIMEOUT_SECONDS", 60, minimum=1)
+MEMORYHUB_LLM_RETRIES = env_int("MEMORYHUB_LLM_RETRIES", 1, minimum=0, maximum=10)
+# Most tokens one chat answer may have (a request's max_tokens may ask for fewer).
+MEMORYHUB_LLM_MAX_TOKENS = env_int("MEMORYHUB_LLM_MAX_TOKENS", 1024, minimum=1)
+if MEMORYHUB_LLM_PROVIDER == "openai" and not (MEMORYHUB_LLM_URL and MEMORYHUB_LLM_MODEL):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("MEMORYHUB_LLM_PROVIDER=openai needs MEMORYHUB_LLM_URL and MEMORYHUB_LLM_MODEL")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
