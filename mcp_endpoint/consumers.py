@@ -139,6 +139,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
         session = await self.require_session()
         self.check_version_header()
         connection = sessions.connection_for(session, self.access)
+        connection.language = self.language
         scope = events.RequestScope(session.session_id)
         token = events.current_request.set(scope)
         try:
@@ -164,6 +165,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
             access=self.access,
             namespace=sessions.resolved_namespace(self.access, namespace) or None,
             categories=categories,
+            language=self.language,
         )
         reply = await _handle(connection, message, None)
         assert reply.message is not None
@@ -185,6 +187,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
         session = await self.require_session()
         self.check_version_header()
         connection = sessions.connection_for(session, self.access)
+        connection.language = self.language
         replies = await _handle_batch(connection, values, session)
         if replies:
             await self.send_json(200, replies)
@@ -208,7 +211,9 @@ class StreamableHttpConsumer(McpHttpConsumer):
                 if value is not None and _header_value(self.headers.get(NAME_HEADER)) != value:
                     raise ProtocolError(HEADER_MISMATCH, f"{NAME_HEADER} header does not match params.{name_param}")
         namespace, categories = self.connection_settings()
-        connection = protocol.Connection(access=self.access, namespace=namespace, categories=categories)
+        connection = protocol.Connection(
+            access=self.access, namespace=namespace, categories=categories, language=self.language
+        )
         if message.kind == "request" and message.method == "subscriptions/listen":
             await self.listen(connection, message)
             return
@@ -420,6 +425,7 @@ class LegacyMessagesConsumer(McpHttpConsumer):
             await self.fail(400, problem.code, problem.message)
             return
         connection = sessions.connection_for(session, self.access)
+        connection.language = self.language
         reply = await _handle(connection, message, session)
         if reply.message is not None:
             await self.channel_layer.group_send(

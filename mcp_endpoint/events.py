@@ -133,3 +133,8 @@ def publish(session_id: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(group(session_id), {"type": MESSAGE_TYPE, "id": event.id, "message": message})
+
+
+# Set by the marketplace POST consumer around one request: the notifications it causes (its
+# caller's tool list changed) go out with its answer.
+current_marketplace_post: ContextVar[list[dict[str, Any]] | None] = ContextVar("current_marketplace_post", default=None)

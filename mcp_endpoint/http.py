@@ -38,6 +38,7 @@ CORS_REQUEST_HEADERS = (
     "Accept",
     "Authorization",
     "X-API-Key",
+    "x-momoai-key",
     "X-Memory-Namespace",
     "MCP-Session-Id",
     "MCP-Protocol-Version",
@@ -108,6 +109,12 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     def query(self) -> dict[str, str]:
         return dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
 
+    @property
+    def language(self) -> str | None:
+        """The language tool messages should use: the first of Accept-Language we have messages
+        in ("zh" or "en"), or None when the client did not say."""
+        return language_of(self.headers.get("Accept-Language"))
+
     def accepts(self, media_type: str) -> bool:
         accept = self.headers.get("Accept", "").lower()
         return not accept or media_type in accept or "*/*" in accept
@@ -150,10 +157,17 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
                     429, INVALID_REQUEST, problem.message, headers=[(b"Retry-After", str(problem.retry_after))]
                 )
             else:
-                message = problem.message if isinstance(problem, DomainError) else "A valid API key is required"
-                await self.fail(401, INVALID_REQUEST, message, headers=[(b"WWW-Authenticate", 'ApiKey realm="mcp"')])
+                await self.fail(
+                    401,
+                    INVALID_REQUEST,
+                    self.unauthenticated_message(problem),
+                    headers=[(b"WWW-Authenticate", 'ApiKey realm="mcp"')],
+                )
             return False
         return True
+
+    def unauthenticated_message(self, problem: Any) -> str:
+        return problem.message if isinstance(problem, DomainError) else "A valid API key is required"
 
     @property
     def access(self) -> Access:
@@ -233,13 +247,13 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     async def send_chunk(self, chunk: bytes) -> None:
         await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
 
-    def keep_alive(self, seconds: float) -> None:
+    def keep_alive(self, seconds: float, comment: bytes = b": keepalive\n\n") -> None:
         """Send an SSE comment every `seconds` so proxies keep an idle stream open."""
 
         async def beat() -> None:
             while True:
                 await asyncio.sleep(seconds)
-                await self.send_chunk(b": keepalive\n\n")
+                await self.send_chunk(comment)
                 await self.still_open()
 
         self.keepalive_task = asyncio.ensure_future(beat())
@@ -264,6 +278,18 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
 
     async def http_disconnect(self, message: dict[str, Any]) -> None:
         await self.stop()
+
+
+def language_of(accept_language: str | None) -> str | None:
+    """ "zh-CN,zh;q=0.9,en;q=0.8" → "zh"; "en-US" or any language we have no messages in → "en";
+    no header → None. The client's first choice wins (q-values are not re-sorted: browsers and
+    SDKs list languages in order of preference)."""
+    if not accept_language or not accept_language.strip():
+        return None
+    first = accept_language.split(",")[0].split(";")[0].strip().lower()
+    if first in ("", "*"):
+        return None
+    return "zh" if first.startswith("zh") else "en"
 
 
 def stream_keepalive_seconds() -> float:

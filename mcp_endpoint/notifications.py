@@ -1,16 +1,28 @@
-"""Resource notifications: a committed write in a namespace tells every session subscribed to
-that namespace's `memory://knowledge-graph` (`notifications/resources/updated`)."""
+"""Server-initiated notifications.
+
+- A committed write in a namespace tells every session subscribed to that namespace's
+  `memory://knowledge-graph` (`notifications/resources/updated`).
+- A change in the agents a user holds tokens for (a first purchase, the last token spent) tells
+  that user's connections their tool list changed (`notifications/tools/list_changed`): MCP
+  sessions of any of their keys, their open marketplace SSE streams, and the marketplace POST
+  that caused it (which then answers as an SSE stream when the client accepts one).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
+from agents.signals import agents_listed_changed
 from graph.signals import graph_changed
 from mcp_endpoint import events, sessions
 from mcp_endpoint.jsonrpc import notification
 from mcp_endpoint.protocol import GRAPH_RESOURCE
+
+TOOLS_CHANGED = "notifications/tools/list_changed"
 
 
 @receiver(graph_changed, dispatch_uid="mcp_endpoint.resource_updated")
@@ -18,3 +30,20 @@ def resource_updated(sender: Any, namespace: str, **kwargs: Any) -> None:
     message = notification("notifications/resources/updated", {"uri": GRAPH_RESOURCE})
     for session_id in sessions.subscribers(namespace):
         events.publish(session_id, message)
+
+
+def marketplace_group(user_id: int) -> str:
+    return f"marketplace.user.{user_id}"
+
+
+@receiver(agents_listed_changed, dispatch_uid="mcp_endpoint.tools_changed")
+def tools_changed(sender: Any, user_id: int, **kwargs: Any) -> None:
+    message = notification(TOOLS_CHANGED)
+    for session_id in sessions.sessions_of_user(user_id, "agents"):
+        events.publish(session_id, message)
+    pending = events.current_marketplace_post.get()
+    if pending is not None:
+        pending.append(message)
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(marketplace_group(user_id), {"type": events.MESSAGE_TYPE, "message": message})

@@ -69,6 +69,12 @@ INSTRUCTIONS = (
     "observations too. Reads page their results: follow nextCursor / nextOffset when hasMore is true."
 )
 
+MARKETPLACE_INSTRUCTIONS = (
+    "The agent marketplace: find agents with search_momo_agents, buy tokens for one with "
+    "buy_agent_tokens (paid from your credits), then call it with its momo_agent_<id> tool, which "
+    "appears in tools/list once you hold tokens for it. Each call spends the tokens the agent used."
+)
+
 
 def server_info() -> dict[str, str]:
     try:
@@ -100,15 +106,43 @@ class Connection:
     changed: bool = field(default=False, compare=False)
     # Set by a stateless 2026-07-28 request for the duration of that request.
     modern: bool = False
+    # The marketplace endpoint (/api/mcp/messages): tools are listed under the marketplace
+    # seed's names, and ping answers {"status": "pong"} as that seed shows.
+    marketplace: bool = False
+    # What the client's Accept-Language asked for ("zh", "en"), for tool messages; None: unsaid.
+    language: str | None = None
+
+    def context(self) -> registry.ToolContext:
+        return registry.ToolContext(self.access, self.namespace, self.language, self.marketplace)
 
     def tools(self) -> list[registry.Tool]:
-        return registry.tools(self.categories)
+        """The declared tools of the connection's categories, then the caller's own (agents)."""
+        listed = registry.tools(self.categories)
+        for dynamic in registry.dynamic_tools(self.categories):
+            listed.extend(dynamic.list(self.context()))
+        return listed
 
     def tool(self, name: Any) -> registry.Tool | None:
-        tool = registry.get(name) if isinstance(name, str) else None
-        if tool is None or (self.categories is not None and tool.category not in self.categories):
+        if not isinstance(name, str):
             return None
-        return tool
+        tool = registry.get(name)
+        if tool is not None:
+            return tool if self.categories is None or tool.category in self.categories else None
+        for dynamic in registry.dynamic_tools(self.categories):
+            found = dynamic.resolve(self.context(), name)
+            if found is not None:
+                return found
+        return None
+
+    def stateless_copy(self) -> Connection:
+        """A fresh connection of the same caller and settings, for a request that stands alone."""
+        return Connection(
+            access=self.access,
+            namespace=self.namespace,
+            categories=self.categories,
+            marketplace=self.marketplace,
+            language=self.language,
+        )
 
 
 @dataclass(frozen=True)
@@ -136,9 +170,7 @@ def handle(connection: Connection, message: Message) -> Reply:
     if modern:
         # A stateless request stands on its own: it neither uses nor changes what a handshake
         # negotiated on a long-lived connection (stdio, TCP, an HTTP session).
-        connection = Connection(
-            access=connection.access, namespace=connection.namespace, categories=connection.categories
-        )
+        connection = connection.stateless_copy()
     try:
         value = _modern_request(connection, message) if modern else _request(connection, message)
         return Reply(result(message.id, value), modern)
@@ -188,7 +220,7 @@ def _request(connection: Connection, message: Message) -> dict[str, Any]:
     if method == "initialize":
         return _initialize(connection, message.params)
     if method == "ping":
-        return {}
+        return {"status": "pong"} if connection.marketplace else {}
     if connection.protocol_version is None:
         raise ProtocolError(INVALID_REQUEST, f"Invalid Request: send initialize before {method}")
     handler = _HANDLERS.get(method)
@@ -253,12 +285,22 @@ def _initialize(connection: Connection, params: dict[str, Any]) -> dict[str, Any
     if connection.protocol_version is not None and not connection.modern:
         raise ProtocolError(INVALID_REQUEST, "Invalid Request: this connection is already initialized")
     requested = params.get("protocolVersion")
+    if requested is None and connection.marketplace:
+        # The marketplace seed initializes with empty params and is answered 2024-11-05.
+        requested = HANDSHAKE_VERSIONS[0]
     if not isinstance(requested, str):
         raise ProtocolError(INVALID_PARAMS, "Invalid params: protocolVersion must be a string")
     client_info = params.get("clientInfo")
     connection.protocol_version = negotiate(requested)
     connection.client_info = client_info if isinstance(client_info, dict) else None
     connection.changed = True
+    if connection.marketplace:
+        return {
+            "protocolVersion": connection.protocol_version,
+            "capabilities": {"tools": {"listChanged": True}},
+            "serverInfo": server_info(),
+            "instructions": MARKETPLACE_INSTRUCTIONS,
+        }
     return {
         "protocolVersion": connection.protocol_version,
         "capabilities": _capabilities(),
@@ -296,7 +338,8 @@ def _paged(items: list[dict[str, Any]], params: dict[str, Any], key: str) -> dic
 
 
 def _tools_list(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return _paged([tool.describe() for tool in connection.tools()], params, "tools")
+    tools = [tool.describe(marketplace=connection.marketplace) for tool in connection.tools()]
+    return _paged(tools, params, "tools")
 
 
 def _tools_call(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -314,7 +357,7 @@ def _tools_call(connection: Connection, params: dict[str, Any]) -> dict[str, Any
     except ValidationError as invalid:
         return tool_error(f"Input validation error: Invalid arguments for tool {tool.name}: {_explain(invalid)}")
     try:
-        value = tool.handler(registry.ToolContext(connection.access, connection.namespace), parsed)
+        value = tool.handler(connection.context(), parsed)
     except DomainError as failure:
         return tool_error(failure.message)
     return tool_result(tool, value)
@@ -331,7 +374,9 @@ def _explain(invalid: ValidationError) -> str:
 def tool_result(tool: registry.Tool, value: Any) -> dict[str, Any]:
     """A successful CallToolResult: structured content plus the same JSON as text."""
     shown = tool.text_payload(value) if tool.text_payload is not None else value
-    if tool.text_indent is None:
+    if tool.render_text is not None:
+        text = tool.render_text(value)
+    elif tool.text_indent is None:
         text = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
     else:
         text = json.dumps(shown, ensure_ascii=False, indent=tool.text_indent)

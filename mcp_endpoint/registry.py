@@ -37,11 +37,15 @@ class NoArguments(Arguments):
 
 @dataclass(frozen=True)
 class ToolContext:
-    """Who is calling and where: the key's access and the connection's namespace (None: the
-    key's default namespace, resolved by the operation)."""
+    """Who is calling and where: the key's access, the connection's namespace (None: the key's
+    default namespace, resolved by the operation), the language the client asked for
+    (Accept-Language: "zh", "en"; None when it did not say), and whether it came through the
+    marketplace endpoint (whose tools keep the marketplace seed's names and Chinese wording)."""
 
     access: Access
     namespace: str | None
+    language: str | None = None
+    marketplace: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,12 @@ class Tool:
     # The nine tools shared with the official server pretty-print their text as it does
     # (JSON.stringify(result, null, 2)); the others send compact JSON, which costs fewer tokens.
     text_indent: int | None = None
+    # When set, the text block is this plain text instead of JSON (the marketplace tools answer
+    # in sentences, as the marketplace seed shows).
+    render_text: Callable[[Any], str] | None = None
+    # The tool's name on the marketplace endpoint (/api/mcp/messages), which keeps the marketplace
+    # seed's names; both names are accepted everywhere.
+    alias: str | None = None
     input_schema: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -81,10 +91,10 @@ class Tool:
             "openWorldHint": False,
         }
 
-    def describe(self) -> dict[str, Any]:
-        """The tool as `tools/list` shows it."""
+    def describe(self, *, marketplace: bool = False) -> dict[str, Any]:
+        """The tool as `tools/list` shows it (under its alias on the marketplace endpoint)."""
         return {
-            "name": self.name,
+            "name": self.alias if marketplace and self.alias else self.name,
             "title": self.title,
             "description": self.description,
             "inputSchema": self.input_schema,
@@ -94,13 +104,40 @@ class Tool:
 
 
 _TOOLS: dict[str, Tool] = {}
+_ALIASES: dict[str, str] = {}
 
 
 def register(tool: Tool) -> Tool:
-    if tool.name in _TOOLS:
+    if tool.name in _TOOLS or tool.name in _ALIASES:
         raise ValueError(f"tool {tool.name} is declared twice")
     _TOOLS[tool.name] = tool
+    if tool.alias:
+        _ALIASES[tool.alias] = tool.name
     return tool
+
+
+@dataclass(frozen=True)
+class DynamicTools:
+    """Tools that exist per caller (one `agent_{id}` per agent the caller holds tokens for):
+    `list` gives the caller's, `resolve` finds one by name (or alias) or returns None."""
+
+    category: str
+    list: Callable[[ToolContext], list[Tool]]
+    resolve: Callable[[ToolContext, str], Tool | None]
+
+
+_DYNAMIC: list[DynamicTools] = []
+
+
+def register_dynamic(dynamic: DynamicTools) -> None:
+    if dynamic.category not in CATEGORIES:
+        raise ValueError(f"dynamic tools: unknown category {dynamic.category!r}")
+    _DYNAMIC.append(dynamic)
+
+
+def dynamic_tools(categories: Iterable[str] | None = None) -> list[DynamicTools]:
+    chosen = set(CATEGORIES if categories is None else categories)
+    return [dynamic for dynamic in _DYNAMIC if dynamic.category in chosen]
 
 
 def declare(
@@ -130,7 +167,8 @@ def declare(
 
 
 def get(name: str) -> Tool | None:
-    return _TOOLS.get(name)
+    """The declared tool called `name` (or whose alias it is)."""
+    return _TOOLS.get(name) or _TOOLS.get(_ALIASES.get(name, ""))
 
 
 def tools(categories: Iterable[str] | None = None) -> list[Tool]:

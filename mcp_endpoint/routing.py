@@ -3,10 +3,14 @@
 from django.urls import path, re_path
 
 from mcp_endpoint.consumers import LegacyMessagesConsumer, LegacySseConsumer, StreamableHttpConsumer
+from mcp_endpoint.marketplace import MarketplaceMessagesConsumer, MarketplaceSseConsumer
 from memoryhub.access.asgi_auth import ApiKeyMiddleware
 
 urlpatterns = [
     re_path(r"^mcp/?$", ApiKeyMiddleware(StreamableHttpConsumer.as_asgi())),
     path("sse", ApiKeyMiddleware(LegacySseConsumer.as_asgi())),
     re_path(r"^messages/?$", ApiKeyMiddleware(LegacyMessagesConsumer.as_asgi())),
+    # The marketplace endpoint (marketplace seed); its SSE GET documents ?key= for any client.
+    re_path(r"^api/mcp/messages/?$", ApiKeyMiddleware(MarketplaceMessagesConsumer.as_asgi())),
+    re_path(r"^api/mcp/sse/?$", ApiKeyMiddleware(MarketplaceSseConsumer.as_asgi(), query_key_on_get=True)),
 ]

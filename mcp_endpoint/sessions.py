@@ -141,3 +141,16 @@ def subscribers(namespace: str) -> list[str]:
             last_seen_at__gte=timezone.now() - _idle_limit(),
         ).values_list("session_id", flat=True)
     )
+
+
+def sessions_of_user(user_id: int, category: str) -> list[str]:
+    """Ids of the live sessions opened with any key of `user_id` whose tools include `category`
+    (a session that chose no categories has them all)."""
+    live = McpSession.objects.filter(
+        key__owner_id=user_id, ended_at__isnull=True, last_seen_at__gte=timezone.now() - _idle_limit()
+    )
+    return [
+        session_id
+        for session_id, categories in live.values_list("session_id", "tool_categories")
+        if not categories or category in categories.split(",")
+    ]

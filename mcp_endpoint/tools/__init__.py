@@ -1,3 +1,3 @@
 """Tool declarations by category; importing this package registers them all."""
 
-from mcp_endpoint.tools import graph, memory, vectors  # noqa: F401
+from mcp_endpoint.tools import agents, graph, memory, vectors  # noqa: F401

@@ -18,8 +18,12 @@ from memoryhub.asyncdb import db_sync_to_async
 
 
 class ApiKeyMiddleware:
-    def __init__(self, inner: Any) -> None:
+    """`query_key_on_get`: accept `?key=` on every GET of this route, not only on those that
+    accept text/event-stream (for SSE routes whose documentation tells clients to use it)."""
+
+    def __init__(self, inner: Any, *, query_key_on_get: bool = False) -> None:
         self.inner = inner
+        self.query_key_on_get = query_key_on_get
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] in ("http", "websocket"):
@@ -30,7 +34,8 @@ class ApiKeyMiddleware:
             raw = authentication.key_from_request(
                 headers,
                 query,
-                allow_query=authentication.query_key_allowed(scope.get("method", "GET"), headers.get("Accept", "")),
+                allow_query=(self.query_key_on_get and scope.get("method") == "GET")
+                or authentication.query_key_allowed(scope.get("method", "GET"), headers.get("Accept", "")),
             )
             scope = dict(scope)
             try:
