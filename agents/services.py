@@ -31,6 +31,7 @@ from agents.exceptions import (
     InsufficientCredits,
     InsufficientTokens,
     InvalidArgument,
+    ProviderUnavailable,
 )
 from agents.models import CREDIT_PLACES, Agent, LedgerEntry, TokenBalance, TokenHold, Wallet
 from agents.providers import ChatMessage, ChatRequest, Completion, provider_for
@@ -288,3 +289,40 @@ def call_agent(*, access: Access, agent_id: Any, prompt: Any) -> AgentAnswer:
         raise
     charged, left = _settle(hold, completion, actor_of(access))
     return AgentAnswer(agent=agent, text=completion.text, model=completion.model, tokens_used=charged, tokens_left=left)
+
+
+# --- the catalogue -----------------------------------------------------------------------------------
+
+
+def _tell_holders(agent_ids: list[int]) -> None:
+    """The agents' holders list them as tools: their tool lists changed."""
+    holders = TokenBalance.objects.filter(agent_id__in=agent_ids, tokens__gt=0).values_list("user_id", flat=True)
+    for user_id in set(holders):
+        signals.agents_listed_changed_on_commit(user_id)
+
+
+def publish_agents(*, agent_ids: list[int]) -> tuple[int, list[str]]:
+    """Publish the unpublished agents among `agent_ids` whose provider can be built; returns how
+    many were published and, for the others, why not (each message names the agent)."""
+    ready, problems = [], []
+    for agent in Agent.objects.filter(pk__in=agent_ids, published=False):
+        try:
+            provider_for(agent)
+        except ProviderUnavailable as error:
+            problems.append(error.message)
+        else:
+            ready.append(agent.pk)
+    with transaction.atomic():
+        count = Agent.objects.filter(pk__in=ready).update(published=True, updated_at=timezone.now())
+        _tell_holders(ready)
+    return count, problems
+
+
+def unpublish_agents(*, agent_ids: list[int]) -> int:
+    """Take agents off the marketplace: they can no longer be found, bought or called, and leave
+    their holders' tool lists. Balances and the ledger stay."""
+    with transaction.atomic():
+        chosen = list(Agent.objects.filter(pk__in=agent_ids, published=True).values_list("pk", flat=True))
+        count = Agent.objects.filter(pk__in=chosen).update(published=False, updated_at=timezone.now())
+        _tell_holders(chosen)
+    return count

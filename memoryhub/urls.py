@@ -15,6 +15,7 @@ urlpatterns = [
     path("v1/memory/banks/debug", banks.BankDebugView.as_view(), name="banks-debug"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("", include("agents.urls")),
     path("", include("memoryhub.access.urls")),
 ]
 

@@ -309,3 +309,25 @@ def test_at_most_ten_agents_are_held_as_tools_most_recent_first(alice_key):
     held = selectors.held_agents(user_id=alice_key.user.pk)
     assert len(held) == 10
     assert held[0].agent_id == agents[-1].pk
+
+
+def test_unpublishing_takes_an_agent_off_the_market_but_keeps_the_books(alice_key):
+    agent = make_agent(provider="extractive")
+    funded(alice_key, agent, 1000)
+    assert services.unpublish_agents(agent_ids=[agent.pk]) == 1
+    assert selectors.search_agents(user_id=alice_key.user.pk, query="") == []
+    assert selectors.held_agents(user_id=alice_key.user.pk) == []
+    with pytest.raises(AgentNotFound):
+        services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="hi")
+    assert selectors.balance_of(user_id=alice_key.user.pk, agent_id=agent.pk) == 1000
+    assert services.publish_agents(agent_ids=[agent.pk]) == (1, [])
+    assert [balance.agent_id for balance in selectors.held_agents(user_id=alice_key.user.pk)] == [agent.pk]
+
+
+def test_an_agent_whose_provider_cannot_be_built_is_not_published(alice_key):
+    agent = make_agent(published=False, provider="openai", provider_url="")
+    with override_settings(MEMORYHUB_LLM_URL=None):
+        count, problems = services.publish_agents(agent_ids=[agent.pk])
+    assert count == 0
+    assert len(problems) == 1
+    assert str(agent.pk) in problems[0] or agent.name in problems[0]
