@@ -66,7 +66,9 @@ INSTRUCTIONS = (
     "worth keeping, record it with create_entities, add_observations and create_relations. "
     "Free-text memories work the same way: search_memory (or search_memories) before answering, "
     "add_message (or add_memory) after; search finds text by meaning, in any language, and graph "
-    "observations too. Reads page their results: follow nextCursor / nextOffset when hasMore is true."
+    "observations too. Reads page their results: follow nextCursor / nextOffset when hasMore is true. "
+    "The agent marketplace: search_agents finds agents, buy_agent_tokens buys tokens for one with your "
+    "credits, and agent_<id> calls it."
 )
 
 MARKETPLACE_INSTRUCTIONS = (
@@ -261,8 +263,8 @@ def _modern_request(connection: Connection, message: Message) -> dict[str, Any]:
         value = handler(connection, message.params)
     value["resultType"] = "complete"
     if method in _CACHEABLE:
-        # Required on these results since 2026-07-28. Tool lists will vary per key once agent
-        # tools arrive, and the graph changes with every write: private and immediately stale.
+        # Required on these results since 2026-07-28. Tool lists vary per user (their agent
+        # tools), and the graph changes with every write: private and immediately stale.
         value.setdefault("ttlMs", 0)
         value.setdefault("cacheScope", "private")
     value["_meta"] = {SERVER_INFO_META: server_info()}
