@@ -42,5 +42,5 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "X-API-Key",
             "description": "Also accepted: 'Authorization: Bearer <key>', 'Authorization: ApiKey <key>', "
-            "'x-momoai-key: <key>'.",
+            "'Authorization: Token <key>', 'x-momoai-key: <key>'.",
         }

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from memoryhub import views
 from memoryhub.access import banks
+from memoryhub.compat.api import api as compat_api
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("v1/memory/banks/list", banks.BankListView.as_view(), name="banks-list"),
     path("v1/memory/banks/ping", banks.BankPingView.as_view(), name="banks-ping"),
     path("v1/memory/banks/debug", banks.BankDebugView.as_view(), name="banks-debug"),
+    path("product/", compat_api.urls),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("", include("agents.urls")),

@@ -40,7 +40,8 @@ def key_from_request(
             return value.strip()
     authorization = headers.get("Authorization", "")
     scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() in ("apikey", "bearer") and credentials.strip():
+    # "Token" is what memos-api-mcp (MemOS' MCP client) sends.
+    if scheme.lower() in ("apikey", "bearer", "token") and credentials.strip():
         return credentials.strip()
     if allow_query and query is not None:
         value = query.get("key")
