@@ -1,8 +1,10 @@
 """The memory tools: free-text memories written and searched by meaning, under the tool and
 argument names of the MemOS MCP servers, so that agents set up for MemOS work unchanged.
 
-- `add_memory` / `search_memories`: MemOS's example server (`examples/mem_mcp/simple_fastmcp_serve.py`):
-  a `cube_id` is a namespace here and `user_id` the memory's actor.
+- `add_memory` / `search_memories` / `chat`: MemOS's example server
+  (`examples/mem_mcp/simple_fastmcp_serve.py`): a `cube_id` is a namespace here and `user_id` the
+  memory's actor; `chat` answers from memory through `agents.chat` (the service behind MemOS'
+  `/product/chat/complete`), whose provider failures come back as `isError`.
 - `add_message` / `search_memory` / `delete_memory`: `@memtensor/memos-api-mcp`, the server MemOS's
   Claude Desktop guide sets up: record the conversation after answering, search before answering.
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from pydantic import Field
 
+from agents import chat as chat_service
 from graph import namespaces
 from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
@@ -112,7 +115,7 @@ def _connection_namespace(ctx: ToolContext) -> str:
     return namespaces.validate(ctx.access.resolve_namespace(ctx.namespace))
 
 
-# --- MemOS example server: add_memory, search_memories --------------------------------------------
+# --- MemOS example server: add_memory, search_memories, chat --------------------------------------
 
 
 class AddMemoryArguments(Arguments):
@@ -196,6 +199,68 @@ _declare(
     ),
     search_memories,
     read_only=True,
+)
+
+
+class ChatArguments(Arguments):
+    query: str = Field(min_length=1, description="The user's message to answer, in any language.")
+    user_id: str | None = optional(
+        "Who is asking: recorded as the actor of the exchange (as add_memory records user_id).", max_length=255
+    )
+    cube_ids: str | list[str] | None = optional(
+        "The namespace, or list of namespaces, whose memories ground the answer (default: every namespace this "
+        "key can read)."
+    )
+    top_k: int | None = optional(
+        f"How many memories to ground the answer on, 1 to {memories.MAX_TOP_K} (default {memories.DEFAULT_TOP_K}).",
+        ge=1,
+        le=memories.MAX_TOP_K,
+    )
+    add_message_on_answer: bool | None = optional(
+        "Record the question and the answer as memories in this connection's namespace (default true, as "
+        "MemOS does; needs write access there)."
+    )
+
+
+def chat(ctx: ToolContext, args: ChatArguments) -> dict[str, Any]:
+    answer = chat_service.chat(
+        ctx.access,
+        query=args.query,
+        user_id=args.user_id or None,
+        readable=args.cube_ids or None,  # "" and [] mean "not given"
+        writable=ctx.namespace,
+        top_k=memories.top_k(args.top_k, field="top_k"),
+        add_message_on_answer=args.add_message_on_answer is not False,
+    )
+    return {
+        "response": answer.response,
+        "reasoning": answer.reasoning,
+        "memories": [hit["id"] for hit in answer.memories],
+        "recorded": answer.recorded,
+    }
+
+
+_declare(
+    "chat",
+    "Chat With Memory",
+    "Answer a message from memory: the memories closest to `query` (in `cube_ids`, or every namespace this key "
+    "can read) are retrieved and given to the server's language model, which answers grounded in them. Then "
+    "the exchange is recorded in this connection's namespace (add_message_on_answer=false to skip). Without a "
+    "configured model the answer lists the memories found and says so. Returns the answer, the model's "
+    "reasoning when it gave any, and the ids of the memories used.",
+    ChatArguments,
+    object_schema(
+        {
+            "response": {**STRING, "description": "The answer"},
+            "reasoning": {**STRING, "description": "The model's reasoning (its <think> block); empty when none"},
+            "memories": {**STRINGS, "description": "Ids of the memories the answer was grounded on, best first"},
+            "recorded": {
+                **STRINGS,
+                "description": "Ids of the memories recording the exchange (empty when not recorded)",
+            },
+        }
+    ),
+    chat,
 )
 
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The tools the server must offer, written out (not read from the registry) so that the tests
 # check the registry rather than repeat it: 27 knowledge-graph tools (17 kg-read, 10 kg-write),
-# 12 vector tools and 5 memory tools.
+# 12 vector tools, 6 memory tools and 2 marketplace tools.
 OFFICIAL_TOOLS = (
     "create_entities",
     "create_relations",
@@ -88,8 +88,10 @@ VECTOR_TOOLS = {
     "vector_refresh_graph_cache",
     "vector_store_stats",
 }
-MEMORY_TOOLS = {"add_memory", "search_memories", "add_message", "search_memory", "delete_memory"}
-ALL_TOOLS = GRAPH_TOOLS | VECTOR_TOOLS | MEMORY_TOOLS
+MEMORY_TOOLS = {"add_memory", "search_memories", "chat", "add_message", "search_memory", "delete_memory"}
+# The marketplace's declared tools; agent_<id> tools are listed per user, once they hold tokens.
+AGENT_TOOLS = {"search_agents", "buy_agent_tokens"}
+ALL_TOOLS = GRAPH_TOOLS | VECTOR_TOOLS | MEMORY_TOOLS | AGENT_TOOLS
 
 # name → (grants, default namespace): alice and bob are tenants that must never see each other's
 # data, carol may only read alice's, root is an operator.

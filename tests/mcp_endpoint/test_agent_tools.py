@@ -9,9 +9,7 @@ from mcp_endpoint.http import language_of
 from mcp_endpoint.registry import ToolContext
 from mcp_endpoint.tools import agents as agent_tools
 from memoryhub.access.permissions import Access
-from tests.mcp_endpoint.conftest import check_declaration
-
-AGENT_TOOLS = {"search_agents", "buy_agent_tokens"}
+from tests.mcp_endpoint.conftest import AGENT_TOOLS, check_declaration
 
 
 def test_the_agents_category_declares_search_and_buy_with_the_seeds_names_as_aliases():

@@ -57,7 +57,7 @@ async def test_sdk_over_legacy_sse(mcp_server: McpServer) -> None:
         assert client.server_info is not None
         assert client.server_info.name == "memoryhub"
         listed = await all_tool_names(client)
-        assert len(listed) == 44
+        assert len(listed) == len(ALL_TOOLS)
         assert set(listed) == ALL_TOOLS
 
         await build_graph(client)

@@ -1,6 +1,6 @@
 # Chinese text is written with its own full-width punctuation.
 # ruff: noqa: RUF001
-"""The 5 memory tools (category `memory`, the MemOS MCP servers' names and arguments) against a real
+"""The 6 memory tools (category `memory`, the MemOS MCP servers' names and arguments) against a real
 server with the official SDK, over Streamable HTTP and once over stdio: memories written in English
 and Chinese found by paraphrase and across languages, a conversation recorded with add_message and
 found with search_memory, deletion honoured by the next search, grants and namespace isolation.
@@ -50,7 +50,7 @@ def texts(result: dict[str, Any]) -> list[str]:
 
 def test_memory_declarations():
     declared = {tool.name: tool for tool in registry.tools(("memory",))}
-    assert list(declared) == ["add_memory", "search_memories", "add_message", "search_memory", "delete_memory"]
+    assert list(declared) == ["add_memory", "search_memories", "chat", "add_message", "search_memory", "delete_memory"]
     assert set(declared) == MEMORY_TOOLS
     for tool in declared.values():
         assert tool.category == memory_tools.CATEGORY == "memory"
@@ -66,6 +66,7 @@ def test_memory_declarations():
     assert hints == {
         "add_memory": (False, False, False),
         "search_memories": (True, False, True),
+        "chat": (False, False, False),
         "add_message": (False, False, False),
         "search_memory": (True, False, True),
         "delete_memory": (False, True, True),
@@ -145,9 +146,9 @@ def test_unsupported_filters_are_refused(value, message):
 async def test_category_lists_exactly_the_memory_tools(mcp_server: McpServer) -> None:
     async with mcp_server.client("alice", namespace=mcp_server.namespace("alice"), tools="memory") as client:
         listed = await all_tool_names(client)
-        assert listed == ["add_memory", "search_memories", "add_message", "search_memory", "delete_memory"]
+        assert listed == ["add_memory", "search_memories", "chat", "add_message", "search_memory", "delete_memory"]
     async with mcp_server.client("alice", tools="memory,vectors", mode="legacy") as client:
-        assert len(await all_tool_names(client)) == 17
+        assert len(await all_tool_names(client)) == 18
 
 
 @pytest.mark.anyio
@@ -436,6 +437,7 @@ async def test_memory_tools_over_stdio(mcp_server: McpServer) -> None:
         assert [tool.name for tool in listed] == [
             "add_memory",
             "search_memories",
+            "chat",
             "add_message",
             "search_memory",
             "delete_memory",
@@ -454,3 +456,94 @@ async def test_memory_tools_over_stdio(mcp_server: McpServer) -> None:
         deleted = await tools.ok("delete_memory", {"memory_ids": [added["id"], *recorded["memoryIds"]]})
         assert deleted == {"deleted": [added["id"], *recorded["memoryIds"]], "notDeleted": []}
         assert (await tools.ok("search_memory", {"query": "Which hotel area did I book in Tokyo?"}))["memories"] == []
+
+
+# --- chat (MemOS example server), answered through agents.chat ------------------------------------
+
+
+def test_chat_follows_the_memos_example_server():
+    tool = registry.get("chat")
+    assert tool is not None
+    check_declaration(tool)
+    # MemOS: chat(query, user_id); plus cube_ids, top_k and add_message_on_answer.
+    assert set(tool.input_schema["properties"]) == {"query", "user_id", "cube_ids", "top_k", "add_message_on_answer"}
+    assert tool.input_schema["required"] == ["query"]
+    assert set(tool.output_schema["properties"]) == {"response", "reasoning", "memories", "recorded"}
+
+
+@pytest.mark.anyio
+async def test_chat_answers_from_memory_and_records_the_question(mcp_server: McpServer) -> None:
+    namespace = mcp_server.namespace("alice")
+    question = "What is my daughter allergic to?"
+    async with mcp_server.client("alice", namespace=namespace) as client:
+        tools = await Checked.of(client)
+        sofia = await tools.ok("add_memory", {"memory_content": SOFIA})
+        await tools.ok("add_memory", {"memory_content": GUITAR})
+        # No model is configured on this server: the extractive provider lists the memories found.
+        answer = await tools.ok("chat", {"query": question, "user_id": "parent-1", "cube_ids": namespace, "top_k": 2})
+        assert answer["response"].startswith("No language model is configured on this server")
+        assert answer["response"].splitlines()[1] == f"- {SOFIA}"
+        assert answer["reasoning"] == ""
+        assert answer["memories"][0] == sofia["id"]
+        assert len(answer["memories"]) == 2
+        # The question is recorded (not the recitation), with its actor.
+        (recorded,) = answer["recorded"]
+        mine = await tools.ok("search_memories", {"query": question, "user_id": "parent-1", "cube_ids": namespace})
+        assert ids(mine) == [recorded]
+        quiet = await tools.ok("chat", {"query": "Which instrument?", "add_message_on_answer": False})
+        assert quiet["recorded"] == []
+        assert "Input validation error" in await tools.fails("chat", {"query": "x", "top_k": 51})
+        assert "Input validation error" in await tools.fails("chat", {"query": ""})
+
+    no_read = f"This API key has no read grant for namespace {namespace!r}."
+    no_write = f"This API key has no write grant for namespace {namespace!r}."
+    async with mcp_server.client("bob") as bob_client:
+        bob = await Checked.of(bob_client)
+        theirs = await bob.ok("chat", {"query": question})
+        assert SOFIA not in theirs["response"]
+        assert sofia["id"] not in theirs["memories"]
+        assert await bob.fails("chat", {"query": question, "cube_ids": [namespace]}) == no_read
+    async with mcp_server.client("carol", namespace=namespace) as carol_client:
+        carol = await Checked.of(carol_client)
+        # Carol reads alice's namespace: she may ask, but not record there.
+        assert await carol.fails("chat", {"query": question}) == no_write
+        read_only = await carol.ok("chat", {"query": question, "add_message_on_answer": False})
+        # (The question alice's chat recorded is the closest match now; the fact is still there.)
+        assert read_only["memories"][:2] == [recorded, sofia["id"]]
+    assert tools.called >= {"chat"}
+
+
+@pytest.mark.django_db
+def test_chat_with_a_model_and_when_it_fails(alice_key, fake_llm) -> None:
+    from django.test import override_settings
+
+    from tests.mcp_endpoint.test_protocol import ready, request, send
+    from vectors import memories
+
+    memories.write_memory(alice_key.key.to_access(), namespace=alice_key.namespace, text=SOFIA)
+    connection = ready(alice_key)
+
+    def call(arguments: dict[str, Any]) -> dict[str, Any]:
+        reply = send(connection, request("tools/call", {"name": "chat", "arguments": arguments}))
+        assert reply is not None
+        return reply["result"]
+
+    with override_settings(
+        MEMORYHUB_LLM_PROVIDER="openai",
+        MEMORYHUB_LLM_URL=fake_llm.url,
+        MEMORYHUB_LLM_MODEL="fake-model",
+        MEMORYHUB_LLM_TIMEOUT_SECONDS=5,
+        MEMORYHUB_LLM_RETRIES=0,
+    ):
+        fake_llm.answer = "<think>The memory mentions peanuts.</think>Peanuts."
+        answered = call({"query": "What is my daughter allergic to?", "user_id": "parent-1"})
+        assert not answered["isError"]
+        value = answered["structuredContent"]
+        assert (value["response"], value["reasoning"]) == ("Peanuts.", "The memory mentions peanuts.")
+        assert len(value["recorded"]) == 2  # the question and the answer
+        assert SOFIA in fake_llm.requests[-1]["messages"][0]["content"]
+
+        fake_llm.fail_status, fake_llm.fail_times = 500, 1
+        failed = call({"query": "Again?"})
+        assert failed["isError"] is True
+        assert "LLM provider" in failed["content"][0]["text"]

@@ -25,7 +25,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from mcp_endpoint.lines import OVERSIZE, LineReader
-from tests.mcp_endpoint.conftest import ROOT, McpServer, start_server
+from tests.mcp_endpoint.conftest import ALL_TOOLS, ROOT, McpServer, start_server
 
 REDIS_URL = os.environ.get("MEMORYHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -140,7 +140,7 @@ async def test_initialize_and_tool_lists(mcp_server):
         assert client.server_capabilities.resources is not None
         assert client.server_capabilities.resources.subscribe is True
         tools = await all_tools(client)
-        assert len(tools) == 44
+        assert len(tools) == len(ALL_TOOLS)
     async with stdio_client(mcp_server, "--namespace", namespace, "--tools", "kg-read") as client:
         read_tools = await all_tools(client)
         assert len(read_tools) == 17

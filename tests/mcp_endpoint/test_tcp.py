@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.mcp_endpoint.conftest import ROOT, McpServer
+from tests.mcp_endpoint.conftest import ALL_TOOLS, ROOT, McpServer
 
 GRAPH = "memory://knowledge-graph"
 TIMEOUT = 10
@@ -174,7 +174,7 @@ async def test_plain_key_line_then_mcp(mcp_server, tcp):
         hello = await client.initialize()
         assert hello["result"]["serverInfo"]["name"] == "memoryhub"
         assert hello["result"]["protocolVersion"] == "2025-11-25"
-        assert len(await client.tool_names()) == 44
+        assert len(await client.tool_names()) == len(ALL_TOOLS)
         # carol reads alice's namespaces: her default one is readable, not writable.
         found = await client.call("search_nodes", {"query": "anything"})
         assert found["isError"] is False
