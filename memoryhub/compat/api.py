@@ -36,18 +36,10 @@ from memoryhub.access.ninja_auth import ApiKeyAuth
 from memoryhub.access.permissions import Access
 from memoryhub.compat import memos, schemas
 from memoryhub.errors import DomainError
-from memoryhub.http_errors import STATUS_BY_CODE, headers_for
+from memoryhub.http_errors import headers_for, status_for
 
 logger = logging.getLogger(__name__)
 
-# Domain codes of the marketplace and LLM providers, which the shared table does not list.
-STATUS = {
-    **STATUS_BY_CODE,
-    "provider_unavailable": 502,
-    "provider_timeout": 504,
-    "insufficient_credits": 402,
-    "insufficient_tokens": 402,
-}
 TOO_LARGE = "The request body is larger than the server accepts (MEMORYHUB_MAX_REQUEST_BYTES, 16 MB by default)."
 
 DESCRIPTION = """
@@ -111,7 +103,7 @@ def failure(request: HttpRequest, status: int, message: str, headers: dict[str, 
 
 
 def _domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
-    return failure(request, STATUS.get(error.code, 400), error.message, headers_for(error))
+    return failure(request, status_for(error), error.message, headers_for(error))
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none"}

@@ -6,7 +6,6 @@ ledger must agree with every balance."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,7 +14,7 @@ import httpx2
 import pytest
 
 from tests.fake_llm import FakeLLM
-from tests.mcp_endpoint.conftest import McpServer, start_server
+from tests.mcp_endpoint.conftest import McpServer, running_servers
 
 BUYS = 25
 CALLS = 25
@@ -30,20 +29,11 @@ def llm() -> Iterator[FakeLLM]:
 
 
 @pytest.fixture(scope="module")
-def two_servers(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[tuple[McpServer, McpServer]]:
-    data_dir = tmp_path_factory.mktemp("market-concurrency")
+def two_servers(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[list[McpServer]]:
     env = {"MEMORYHUB_LLM_URL": llm.url, "MEMORYHUB_LLM_MODEL": "fake-chat", "MEMORYHUB_LLM_RETRIES": "0"}
-    first, first_process = start_server(data_dir, **env)
-    second, second_process = start_server(data_dir, **env)  # same directory: same database file
-    try:
-        yield first, second
-    finally:
-        for process in (first_process, second_process):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    # Same directory: same database file.
+    with running_servers(tmp_path_factory.mktemp("market-concurrency"), 2, **env) as servers:
+        yield servers
 
 
 def shell(server: McpServer, script: str) -> Any:

@@ -16,7 +16,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,17 +209,27 @@ def start_server(data_dir: Path, **extra_env: str) -> tuple[McpServer, subproces
     raise RuntimeError(f"daphne did not start; see {data_dir / 'daphne.log'}")
 
 
+@contextmanager
+def running_servers(data_dir: Path, count: int = 1, **extra_env: str) -> Iterator[list[McpServer]]:
+    """`count` server processes on the one database in `data_dir`, stopped on exit."""
+    started: list[tuple[McpServer, subprocess.Popen[str]]] = []
+    try:
+        for _ in range(count):
+            started.append(start_server(data_dir, **extra_env))
+        yield [server for server, _ in started]
+    finally:
+        for _, process in started:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 @pytest.fixture(scope="session")
 def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
-    server, process = start_server(tmp_path_factory.mktemp("mcp-server"))
-    try:
+    with running_servers(tmp_path_factory.mktemp("mcp-server")) as (server,):
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def check_declaration(tool: Any) -> None:

@@ -20,7 +20,7 @@ from mcp import Client, types
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.fake_llm import FakeLLM
-from tests.mcp_endpoint.conftest import McpServer, start_server
+from tests.mcp_endpoint.conftest import McpServer, running_servers
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,18 +33,14 @@ def llm() -> Iterator[FakeLLM]:
 
 @pytest.fixture(scope="module")
 def market(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[McpServer]:
-    server, process = start_server(
+    with running_servers(
         tmp_path_factory.mktemp("marketplace"),
         MEMORYHUB_LLM_URL=llm.url,
         MEMORYHUB_LLM_MODEL="fake-chat",
         MEMORYHUB_LLM_RETRIES="0",
         MEMORYHUB_MARKETPLACE_HEARTBEAT_SECONDS="1",
-    )
-    try:
+    ) as (server,):
         yield server
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def create_agent(server: McpServer, name: str, *extra: str) -> int:

@@ -7,30 +7,20 @@ change log) connects them. This is the scale-out shape of DESIGN.md with real pr
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.mcp_endpoint.conftest import McpServer, start_server
+from tests.mcp_endpoint.conftest import McpServer, running_servers
 
 
 @pytest.fixture(scope="module")
-def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[McpServer, McpServer]]:
-    data_dir = tmp_path_factory.mktemp("shared-db")
-    first, first_process = start_server(data_dir)
-    second, second_process = start_server(data_dir)  # same directory: same database file
-    try:
-        yield first, second
-    finally:
-        for process in (first_process, second_process):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[McpServer]]:
+    # Same directory: same database file.
+    with running_servers(tmp_path_factory.mktemp("shared-db"), 2) as servers:
+        yield servers
 
 
 def post(server: McpServer, path: str, body: dict[str, Any], persona: str = "alice") -> dict[str, Any]:

@@ -25,7 +25,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from mcp_endpoint.lines import OVERSIZE, LineReader
-from tests.mcp_endpoint.conftest import ALL_TOOLS, ROOT, McpServer, start_server
+from tests.mcp_endpoint.conftest import ALL_TOOLS, ROOT, McpServer, running_servers
 
 REDIS_URL = os.environ.get("MEMORYHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -263,12 +263,8 @@ async def test_subscriber_is_notified_of_its_own_writes(mcp_server):
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
     """A server whose channel layer (and cache) is the real Redis: the set-up in which
     notifications cross processes. Fails, not skips, when Redis is not running."""
-    server, process = start_server(tmp_path_factory.mktemp("redis-server"), MEMORYHUB_REDIS_URL=REDIS_URL)
-    try:
+    with running_servers(tmp_path_factory.mktemp("redis-server"), MEMORYHUB_REDIS_URL=REDIS_URL) as (server,):
         yield server
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def wait_for_update(arrived: anyio.Event) -> bool:
