@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, TypedDict
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Case, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from agents.models import CREDIT_PLACES, ZERO, Agent, LedgerEntry, TokenBalance, TokenHold, Wallet
@@ -71,10 +71,14 @@ def search_agents(*, user_id: int, query: str, limit: int = MAX_SEARCH_RESULTS) 
     """Published agents whose name, description, base model or tags contain every word of
     `query` (case-insensitive; an empty query lists them all), name matches first."""
     terms = query.split()
-    found = list(Agent.objects.filter(_matches(terms), published=True).order_by("id")[:200])
-    first = terms[0].casefold() if terms else ""
-    found.sort(key=lambda agent: (first not in agent.name.casefold(), agent.pk))
-    chosen = found[:limit]
+    matching = Agent.objects.filter(_matches(terms), published=True)
+    if terms:
+        matching = matching.annotate(
+            name_match=Case(When(name__icontains=terms[0], then=Value(0)), default=Value(1))
+        ).order_by("name_match", "id")
+    else:
+        matching = matching.order_by("id")
+    chosen = list(matching[:limit])
     balances = {
         balance.agent_id: balance.tokens
         for balance in TokenBalance.objects.filter(user_id=user_id, agent__in=[agent.pk for agent in chosen])
