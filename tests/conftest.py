@@ -11,6 +11,7 @@ by the access services, so tests exercise the same path as production callers.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -118,3 +119,23 @@ def fake_llm():
     server = FakeLLM()
     yield server
     server.close()
+
+
+@pytest.fixture
+def ledger_wiped_after(transactional_db) -> Iterator[None]:
+    """For tests on a real transaction (live_server, transactional_db) that write ledger rows:
+    those end with a flush of every table, which the ledger's append-only triggers refuse.
+    Set up after the database fixture (so torn down before its flush): lift the triggers, empty
+    the ledger, put the triggers back for the tests that follow."""
+    import importlib
+
+    from django.db import connection
+
+    append_only = importlib.import_module("agents.migrations.0002_append_only_ledger")
+    yield
+    with connection.cursor() as cursor:
+        for statement in append_only.DROP:
+            cursor.execute(statement)
+        cursor.execute("DELETE FROM agents_ledgerentry")
+        for statement in append_only.TRIGGERS:
+            cursor.execute(statement)

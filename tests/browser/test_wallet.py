@@ -8,13 +8,9 @@ refuses ORM calls, so data is made before the browser starts and checked after i
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterator
 from decimal import Decimal
 
-import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from playwright.sync_api import expect
 
 from agents import selectors
@@ -24,22 +20,6 @@ from tests.browser.test_self_service import chromium_page
 OPERATOR, OPERATOR_PASSWORD = "olive", "an operator's long password"
 USER, USER_PASSWORD = "alice", "alice's long browser password"
 NOTE = "welcome credits from the browser"
-
-append_only = importlib.import_module("agents.migrations.0002_append_only_ledger")
-
-
-@pytest.fixture
-def ledger_wiped_after(live_server) -> Iterator[None]:
-    """The live server's tests end with a flush of every table, which the ledger's append-only
-    triggers refuse. Set up after `live_server` (so torn down before its flush): lift the
-    triggers, empty the ledger, put the triggers back for the tests that follow."""
-    yield
-    with connection.cursor() as cursor:
-        for statement in append_only.DROP:
-            cursor.execute(statement)
-        cursor.execute("DELETE FROM agents_ledgerentry")
-        for statement in append_only.TRIGGERS:
-            cursor.execute(statement)
 
 
 def test_an_operator_grants_credits_and_the_user_sees_them_in_the_wallet(live_server, ledger_wiped_after):
