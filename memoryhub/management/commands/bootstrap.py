@@ -51,5 +51,7 @@ class Command(BaseCommand):
             + f"  {created.secret}\n"
             + f'  try:     curl -H "X-API-Key: {created.secret}" {base_url}/v1/memory/banks/list\n'
             + f"  MCP:      {base_url}/mcp  (send the key as X-API-Key; stdio: see README, Claude Desktop)\n"
+            + f"  MemOS:    {base_url}/product/  (docs: {base_url}/product/docs)\n"
+            + f"  Agents:   {base_url}/api/mcp/messages  (the marketplace endpoint; credits: /admin/, /wallet/)\n"
             + f"  API docs: {base_url}/docs"
         )
