@@ -13,15 +13,13 @@ import http.client
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from random import Random
 
 from bench import stats
+from bench.setup import start_daphne
 
 
 def _percentiles(samples: list[int]) -> tuple[float, float]:
@@ -35,12 +33,6 @@ def _time(call: Callable[[], object], repeat: int) -> tuple[float, float]:
         call()
         samples.append(time.perf_counter_ns() - start)
     return _percentiles(samples)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> None:
@@ -96,23 +88,7 @@ def main() -> None:
         }
         operation_of = {label: label.split(" ")[0] for label in cases}
 
-        port = _free_port()
-        env = {**os.environ}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        server, port = start_daphne()
         connection = http.client.HTTPConnection("127.0.0.1", port)
         client = Client(HTTP_HOST="127.0.0.1")
 

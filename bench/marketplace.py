@@ -14,9 +14,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,24 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench import stats
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+from bench.setup import start_daphne
 
 
 def main() -> None:
@@ -79,14 +59,7 @@ def main() -> None:
         secret = access.api_key_create(owner=user, name="bench", grants=[], source="command").secret
         services.grant_credits(user_id=user.pk, credits=10**9)
 
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
-            env={**os.environ, "MEMORYHUB_VECTOR_WARMUP": "false"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_for(port)
+        server, port = start_daphne({"MEMORYHUB_VECTOR_WARMUP": "false"})
 
         def rpc(method: str, params: dict[str, Any]) -> dict[str, Any]:
             # A connection per request, as the seed's clients (requests.post) make them.
