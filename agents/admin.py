@@ -34,6 +34,7 @@ from agents import services
 from agents.exceptions import ProviderUnavailable
 from agents.models import CREDIT_DIGITS, CREDIT_PLACES, Agent, LedgerEntry, TokenBalance, Wallet
 from agents.providers import provider_for
+from memoryhub.admin_tools import ReadOnlyAdmin
 from memoryhub.errors import DomainError
 
 User = get_user_model()
@@ -435,19 +436,6 @@ def _users_query(usernames: Any) -> str:
 
 
 # --- token balances and the ledger: read-only ------------------------------------------------------------
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by `agents.services`; operators read them here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(TokenBalance)

@@ -40,7 +40,7 @@ from django.utils.html import format_html
 from graph import limits, namespaces, selectors, services
 from graph.exceptions import EntityAlreadyExists
 from graph.models import Entity, Namespace, Observation, Relation, TypeDict
-from memoryhub.admin_tools import ServiceModelAdmin, SubqueryCount, adopt, domain_check
+from memoryhub.admin_tools import ReadOnlyAdmin, ServiceModelAdmin, SubqueryCount, adopt, domain_check
 from memoryhub.errors import DomainError
 
 ENTITY = TypeDict.Kind.ENTITY
@@ -110,17 +110,6 @@ class EntityRelationsFilter(admin.SimpleListFilter):
             return queryset.none()
         # Served by the two covering indexes (from_id, …) and (to_id, …).
         return queryset.filter(Q(from_entity_id=int(value)) | Q(to_entity_id=int(value)))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- namespaces ------------------------------------------------------------------------------------

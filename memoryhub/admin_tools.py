@@ -1,4 +1,5 @@
-"""Pieces shared by the apps' admins: saving through services, counting per row, short inlines."""
+"""Pieces shared by the apps' admins: read-only models, saving through services, counting per row, short
+inlines."""
 
 from __future__ import annotations
 
@@ -12,6 +13,19 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from memoryhub.errors import DomainError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only services write (counters, ledgers, derived tables): operators read them here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class ServiceModelAdmin(admin.ModelAdmin):
