@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ def market(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[M
         MEMORYHUB_LLM_URL=llm.url,
         MEMORYHUB_LLM_MODEL="fake-chat",
         MEMORYHUB_LLM_RETRIES="0",
+        MEMORYHUB_LLM_TIMEOUT_SECONDS="2",
         MEMORYHUB_MARKETPLACE_HEARTBEAT_SECONDS="1",
     ) as (server,):
         yield server
@@ -196,6 +198,31 @@ def test_search_buy_call_and_run_out(plain: Market, market: McpServer, llm: Fake
     too_many = plain.call("buy_agent_tokens", {"agent_id": agent, "token_amount": 10**8}, persona="bob")
     assert too_many["isError"] is True
     assert too_many["content"][0]["text"].startswith("错误: 积分不足")
+    assert audit(market) == []
+
+
+def test_a_failing_or_silent_provider_is_an_error_result_that_costs_nothing(
+    plain: Market, market: McpServer, llm: FakeLLM
+) -> None:
+    agent = create_agent(market, "Flaky")
+    grant(market, "carol", "10")
+    plain.call("buy_agent_tokens", {"agent_id": agent, "token_amount": 1000}, persona="carol")
+    llm.fail_status, llm.fail_times = 500, 1
+    failed = plain.call(f"momo_agent_{agent}", {"prompt": "hello"}, persona="carol")
+    assert failed["isError"] is True
+    assert "HTTP 500" in failed["content"][0]["text"]
+    llm.latency = 3  # beyond the server's 2 s provider timeout
+    try:
+        started = time.monotonic()
+        silent = plain.call(f"momo_agent_{agent}", {"prompt": "hello"}, persona="carol")
+        waited = time.monotonic() - started
+    finally:
+        llm.latency = 0
+    assert silent["isError"] is True
+    assert "did not answer within" in silent["content"][0]["text"]
+    assert waited < 10  # the timeout fired; the call did not wait for the provider
+    card = json.loads(plain.call("search_momo_agents", {"query": "Flaky"}, persona="carol")["content"][0]["text"])
+    assert card["agents"][0]["availableTokens"] == 1000
     assert audit(market) == []
 
 
