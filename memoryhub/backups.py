@@ -1,0 +1,312 @@
+"""Online backup and restore of the SQLite database, through SQLite's own backup API.
+
+Backup (`manage.py backup PATH`) copies the live database while servers keep reading and writing
+it. The copy runs inside one read transaction on the source, so it is the database as of one
+instant (a consistent snapshot, whatever commits meanwhile) and it never restarts: SQLite's backup
+restarts a copy whenever another connection writes between two steps, but not while the copying
+connection holds its snapshot open. In WAL mode a reader never blocks writers, so the servers are
+not held up at all; the one cost is that the WAL cannot be checkpointed past the snapshot until
+the copy ends, so it grows for that long. The copy is written to a temporary file beside PATH,
+switched to a plain one-file database (journal_mode=DELETE: no -wal or -shm to carry around),
+checked with `PRAGMA integrity_check`, fsynced, and only then renamed to PATH, so PATH is never a
+half-written backup.
+
+Restore (`manage.py restore PATH`) checks that PATH is a sound MemoryHub database, then copies it
+into the configured database through the backup API, so SQLite itself deals with the target's
+-wal and -shm files (a leftover WAL is recovered and checkpointed first, a stale -shm is rebuilt by
+the next connection) instead of files being swapped underneath it.
+
+Whether a server is running is judged by asking SQLite to take the target out of WAL mode, which
+it refuses while any other connection has the database open (a server in the middle of a request,
+an MCP transport, which keeps its connection, a maintenance job, a `sqlite3` shell). The limit: a
+server process that is idle between REST requests holds no connection (Django closes it after each
+request), so it cannot be seen from the file. The restore therefore also holds SQLite's exclusive
+lock for the whole copy: such a server's next request waits (its busy timeout) and then reads
+either the old database or the restored one, never a mix. It must still be restarted afterwards,
+because its in-memory vector indexes and sessions describe the old database; the command says so.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+# What makes a file a MemoryHub database rather than any SQLite file: the knowledge graph, its two
+# full-text indexes, the vectors, the keys, and Django's record of the migrations applied.
+REQUIRED_TABLES = (
+    "django_migrations",
+    "access_apikey",
+    "graph_namespace",
+    "graph_entity",
+    "graph_observation",
+    "graph_relation",
+    "graph_typedict",
+    "name_fts",
+    "obs_fts",
+    "vectors_embedding",
+)
+
+# Pages copied per step of the backup API (4 MB at the default page size). The steps all run in
+# one snapshot, so their size only sets how often progress is reported.
+STEP_PAGES = 1024
+
+# How long the restore waits for another connection before deciding the database is in use.
+IN_USE_TIMEOUT_SECONDS = 0.5
+
+
+class BackupError(Exception):
+    """A backup or restore that was refused or failed; the message says why, for an operator."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a database holds, as printed after a backup or restore."""
+
+    bytes: int
+    namespaces: int
+    entities: int
+    observations: int
+    relations: int
+    embeddings: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.namespaces} namespaces, {self.entities} entities, {self.observations} observations, "
+            f"{self.relations} relations, {self.embeddings} embeddings"
+        )
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    source: Path
+    target: Path
+    seconds: float
+    summary: Summary
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    backup: Path
+    target: Path
+    seconds: float
+    summary: Summary
+    # Set when the target was in use and --force restored into it while open (see restore()).
+    live: bool
+    # Where an unreadable target database was moved before restoring (with --force), if it was.
+    moved_aside: Path | None
+
+
+Progress = Callable[[int, int], object]  # (pages copied, total pages)
+
+
+def _connect(path: Path, *, mode: str, timeout: float = 5.0) -> sqlite3.Connection:
+    """A connection in autocommit mode; `mode` 'ro' or 'rw' never creates the file, 'rwc' may."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None, timeout=timeout)
+
+
+def _copy(source: sqlite3.Connection, target: sqlite3.Connection, progress: Progress | None) -> None:
+    def report(status: int, remaining: int, total: int) -> None:
+        if progress is not None:
+            progress(total - remaining, total)
+
+    source.backup(target, pages=STEP_PAGES, progress=report)
+
+
+def check_database(connection: sqlite3.Connection, *, path: Path) -> Summary:
+    """Raise BackupError unless `connection` is a sound MemoryHub database; else say what it holds."""
+    try:
+        problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    except sqlite3.DatabaseError as error:
+        # "file is not a database", "database disk image is malformed", ...
+        raise BackupError(f"{path} is not a readable SQLite database ({error})") from None
+    if problems != ["ok"]:
+        shown = "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+        raise BackupError(f"{path} fails SQLite's integrity check: {shown}")
+    missing = [table for table in REQUIRED_TABLES if table not in tables]
+    if missing:
+        raise BackupError(f"{path} is a SQLite database but not a MemoryHub one (no {', '.join(missing)} table)")
+
+    def count(table: str) -> int:
+        return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    page_count = connection.execute("PRAGMA page_count").fetchone()[0]
+    return Summary(
+        bytes=int(page_size) * int(page_count),
+        namespaces=count("graph_namespace"),
+        entities=count("graph_entity"),
+        observations=count("graph_observation"),
+        relations=count("graph_relation"),
+        embeddings=count("vectors_embedding"),
+    )
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_with_sidecars(path: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def backup(*, source: Path, target: Path, force: bool = False, progress: Progress | None = None) -> BackupResult:
+    """Copy the database at `source` to `target` while it stays in use (see the module docstring).
+
+    Refuses an existing `target` unless `force`; the old file is then replaced only once the new
+    copy has passed its check."""
+    started = time.monotonic()
+    if not source.is_file():
+        raise BackupError(f"there is no database at {source}")
+    if target.is_dir():
+        raise BackupError(f"{target} is a directory; give the backup's file name")
+    if not target.parent.is_dir():
+        raise BackupError(f"the directory {target.parent} does not exist")
+    if target.exists():
+        if target.resolve() == source.resolve():
+            raise BackupError(f"{target} is the live database itself")
+        if not force:
+            raise BackupError(f"{target} exists; pass --force to replace it")
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    _remove_with_sidecars(partial)
+    try:
+        # mode=rw: never create a database where there was none. The connection only reads.
+        live = _connect(source, mode="rw")
+        try:
+            live.execute("BEGIN")
+            # The snapshot starts with the transaction's first read; every step copies from it.
+            live.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+            copy = _connect(partial, mode="rwc")
+            try:
+                _copy(live, copy, progress)
+                # The copied header says WAL; a backup is better as one self-contained file.
+                copy.execute("PRAGMA journal_mode=DELETE")
+                summary = check_database(copy, path=target)
+            finally:
+                copy.close()
+            live.execute("COMMIT")
+        finally:
+            live.close()
+        _fsync(partial)
+        os.replace(partial, target)
+        _fsync(target.parent)  # the rename itself survives a power cut
+    except BaseException:
+        _remove_with_sidecars(partial)
+        raise
+    return BackupResult(source=source, target=target, seconds=time.monotonic() - started, summary=summary)
+
+
+def inspect(path: Path) -> Summary:
+    """Check a backup file (read only) and say what it holds; BackupError if it is not usable."""
+    if not path.is_file():
+        raise BackupError(f"there is no file at {path}")
+    try:
+        connection = _connect(path, mode="ro")
+    except sqlite3.Error as error:
+        raise BackupError(f"{path} cannot be opened ({error})") from None
+    try:
+        return check_database(connection, path=path)
+    finally:
+        connection.close()
+
+
+def _in_use(error: sqlite3.Error) -> bool:
+    return getattr(error, "sqlite_errorname", "") in {"SQLITE_BUSY", "SQLITE_LOCKED"} or "locked" in str(error)
+
+
+def _take_over(target: Path) -> sqlite3.Connection:
+    """Open the target so that nothing else can use it until the connection closes.
+
+    Leaving WAL mode is possible only when no other connection has the database open, which is
+    the check for a running server; exclusive locking mode then keeps the write lock from the
+    first transaction until close, so no server can open the file halfway through the copy."""
+    connection = _connect(target, mode="rw", timeout=IN_USE_TIMEOUT_SECONDS)
+    try:
+        connection.execute("PRAGMA locking_mode=EXCLUSIVE")
+        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.execute("BEGIN EXCLUSIVE")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def restore(*, backup: Path, target: Path, force: bool = False, progress: Progress | None = None) -> RestoreResult:
+    """Replace the database at `target` with the backup at `backup`.
+
+    Refused, unless `force`, when the target is open in another process (a running server) or is
+    not a readable database. With `force`, a target in use is restored into while open: the copy is
+    one SQLite transaction, so its users see the old or the new database, never a mix (they must
+    still be restarted); an unreadable target is moved aside to `<target>.broken-<time>` first."""
+    started = time.monotonic()
+    summary = inspect(backup)
+    if target.exists() and target.resolve() == backup.resolve():
+        raise BackupError(f"{backup} is the configured database itself")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    live = False
+    moved_aside: Path | None = None
+    connection: sqlite3.Connection | None = None
+    if target.exists():
+        try:
+            connection = _take_over(target)
+        except sqlite3.Error as error:
+            if _in_use(error):
+                if not force:
+                    raise BackupError(
+                        f"the database {target} is open in another process (a running server?); stop the "
+                        "server first, or pass --force to restore into it while it runs"
+                    ) from None
+                # Still WAL mode and shared: the copy below is one transaction its users will see.
+                connection = _connect(target, mode="rw")
+                live = True
+            else:
+                if not force:
+                    raise BackupError(
+                        f"the database {target} cannot be opened ({error}); pass --force to move it aside "
+                        "and restore into a new file"
+                    ) from None
+                stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+                moved_aside = target.with_name(f"{target.name}.broken-{stamp}")
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    if Path(f"{target}{suffix}").exists():
+                        os.replace(f"{target}{suffix}", f"{moved_aside}{suffix}")
+    if connection is None:
+        connection = _connect(target, mode="rwc")
+    try:
+        source = _connect(backup, mode="ro")
+        try:
+            try:
+                _copy(source, connection, progress)
+            except sqlite3.OperationalError as error:
+                if live and "readonly" in str(error).lower():
+                    # SQLite cannot change the page size of a database in WAL mode that others use.
+                    raise BackupError(
+                        f"cannot restore into {target} while it is in use: the backup's page size differs; "
+                        "stop the server and run restore again"
+                    ) from None
+                raise
+        finally:
+            source.close()
+        summary = check_database(connection, path=target)
+    finally:
+        connection.close()
+    _fsync(target)
+    return RestoreResult(
+        backup=backup,
+        target=target,
+        seconds=time.monotonic() - started,
+        summary=summary,
+        live=live,
+        moved_aside=moved_aside,
+    )
