@@ -34,6 +34,10 @@ from graph.fts import has_cjk
 # How far toward 1.0 exact-identifier and word evidence can lift a vector similarity.
 IDENTIFIER_LIFT = 0.6
 WORD_LIFT = 0.1
+# A query made only of identifiers (a ticket id, an error code, a token) asks for exactly that: a
+# text holding all of them goes above anything that merely resembles it. Meaning says little about
+# a random string, so a bare id's vector neighbours are noise with similarities up to ~0.7.
+ONLY_IDENTIFIERS_LIFT = 0.95
 
 _TOKEN = re.compile(r"[\w][\w.\-:/@#]*[\w]|[\w]", re.UNICODE)
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3041-\u30ff\uac00-\ud7af]+")
@@ -140,7 +144,7 @@ def keyword_lift(text: str, terms: QueryTerms) -> float:
     if terms.identifiers:
         found = sum(_contains(lowered, term) for term in terms.identifiers)
         if found == len(terms.identifiers):
-            return IDENTIFIER_LIFT
+            return ONLY_IDENTIFIERS_LIFT if len(terms.identifiers) == len(terms.words) else IDENTIFIER_LIFT
         if found:
             return IDENTIFIER_LIFT * 0.25 * found / len(terms.identifiers)
         return 0.0

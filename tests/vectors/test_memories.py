@@ -3,6 +3,7 @@ and tenancy. The HTTP surface is tested in test_memory_api.py, MCP in tests/mcp_
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -195,3 +196,21 @@ def test_an_english_only_model_lets_keywords_lead_chinese_queries(alice_key):
             memories.write_memory(access, namespace=None, text=text)
         assert texts(memories.search_memories(access, query="数据库备份的时间"))[0] == "数据库备份每天凌晨三点执行"
         assert texts(memories.search_memories(access, query="报销审批流程"))[0] == "报销需要经理审批"
+
+
+def test_a_bare_identifier_finds_the_memory_holding_it_among_many_look_alikes(alice_key):
+    """A query that is only an id (a token, a ticket) asks for exactly that text, however its
+    random characters happen to embed: shorter texts of another shape, closer to a bare random
+    string in meaning, must not outrank it (found by bench/crash.py's writes)."""
+    access = alice_key.key.to_access()
+    rng = random.Random(7)
+    tokens = [f"k{rng.getrandbits(80):020x}" for _ in range(80)]
+    memories.write_memories(
+        access,
+        namespace=None,
+        memories=[memories.NewMemory(text=f"later fact {token}") for token in tokens[:60]]
+        + [memories.NewMemory(text=f"a free memory {token} written during a crash test") for token in tokens[60:]],
+    )
+    for token in tokens[60:]:
+        found = texts(memories.search_memories(access, query=token, top_k=10))
+        assert found[0] == f"a free memory {token} written during a crash test"
