@@ -483,14 +483,16 @@ def compact() -> CompactResult:
     freelist_before = conn.execute("PRAGMA freelist_count").fetchone()[0]
     for table in ("name_fts", "obs_fts"):
         conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
-    conn.execute("PRAGMA incremental_vacuum")
     conn.execute("PRAGMA optimize")
-    freelist_after = conn.execute("PRAGMA freelist_count").fetchone()[0]
     checkpoint: dict[str, int] | None = None
     if not conn.in_transaction:
-        # A checkpoint cannot run inside a transaction (it would only report "busy").
+        # Through executescript, which steps the pragma to the end (execute() frees one page), and
+        # which would commit an open transaction first: hence only outside one, like the
+        # checkpoint, which inside a transaction would only report "busy".
+        conn.executescript("PRAGMA incremental_vacuum;")
         busy, log_pages, checkpointed = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         checkpoint = {"busy": busy, "logPages": log_pages, "checkpointedPages": checkpointed}
+    freelist_after = conn.execute("PRAGMA freelist_count").fetchone()[0]
     return {
         "success": True,
         "message": "Compaction finished",

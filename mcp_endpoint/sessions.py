@@ -154,3 +154,13 @@ def sessions_of_user(user_id: int, category: str) -> list[str]:
         for session_id, categories in live.values_list("session_id", "tool_categories")
         if not categories or category in categories.split(",")
     ]
+
+
+def purge() -> int:
+    """Delete the sessions that can never be used again: ended ones, and live ones unused for the
+    idle limit (`load` would end them on their next request anyway). Returns how many. Their
+    replay events expire from the cache on their own (events.RETENTION)."""
+    idle = McpSession.objects.filter(ended_at__isnull=True, last_seen_at__lt=timezone.now() - _idle_limit())
+    ended = McpSession.objects.filter(ended_at__isnull=False)
+    _, deleted = (ended | idle).delete()
+    return deleted.get(McpSession._meta.label, 0)

@@ -9,9 +9,12 @@ from django.conf import settings
 
 def start_background_work() -> None:
     """What every server process (daphne, mcp_stdio, mcp_tcp) starts besides serving."""
+    from memoryhub.maintenance import start_in_process
     from vectors.indexes import warm_up_in_background
 
     warm_up_in_background()
+    # The maintenance jobs on a timer thread, unless Celery workers run them (CELERY_BROKER_URL).
+    start_in_process()
 
 
 def announce() -> None:

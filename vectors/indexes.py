@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, cast
@@ -30,11 +31,24 @@ from vectors.store import IndexKey
 logger = logging.getLogger(__name__)
 
 
-def _new_index(size: int, dims: int) -> VectorIndex:
-    metric = cast(Metric, settings.MEMORYHUB_VECTOR_METRIC)
+# A rebuild asked for by a maintenance job (a marker in the change log) runs inline in the search
+# that finds it up to this many vectors (milliseconds); above, it runs in a background thread while
+# searches keep using the current index, which is swapped for the new one when it is ready (HNSW
+# over 100k vectors takes about a minute to build).
+INLINE_REBUILD_MAX = 2000
+
+
+def kind_for(size: int) -> str:
+    """The index kind a newly built index of `size` vectors gets under the current settings."""
     kind: str = settings.MEMORYHUB_VECTOR_INDEX
     if kind == "auto":
         kind = "exact" if size <= settings.MEMORYHUB_VECTOR_EXACT_MAX else "hnsw"
+    return kind
+
+
+def _new_index(size: int, dims: int) -> VectorIndex:
+    metric = cast(Metric, settings.MEMORYHUB_VECTOR_METRIC)
+    kind = kind_for(size)
     if kind == "hnsw":
         return HnswIndex(
             dims=dims,
@@ -56,13 +70,28 @@ class Loaded:
     index: VectorIndex | None  # None: nothing stored yet (dims unknown)
     seq: int
     lock: threading.Lock
+    # How many times the index was built from the stored vectors (the first build included), and
+    # whether a background rebuild is under way.
+    builds: int = 0
+    rebuilding: bool = False
+
+
+def _index_from(snapshot: store.Snapshot) -> VectorIndex | None:
+    if snapshot.dims is None:
+        return None
+    index = _new_index(len(snapshot.ids), snapshot.dims)
+    index.upsert(snapshot.ids, snapshot.matrix)
+    if isinstance(index, IvfFlatIndex) and not index.trained:
+        index.train()  # a no-op below nlist vectors; a bulk upsert past the threshold trained already
+    return index
 
 
 class IndexRegistry:
     """The loaded indexes of this process, by IndexKey."""
 
-    def __init__(self, max_loaded: int) -> None:
+    def __init__(self, max_loaded: int, *, inline_rebuild_max: int = INLINE_REBUILD_MAX) -> None:
         self._max_loaded = max_loaded
+        self._inline_rebuild_max = inline_rebuild_max
         self._loaded: OrderedDict[IndexKey, Loaded] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -100,19 +129,33 @@ class IndexRegistry:
                 self._catch_up(entry, key)
             return entry.index
 
+    def refresh(self, key: IndexKey) -> bool:
+        """Bring `key`'s index up to date if this process has it loaded (a maintenance job that
+        just wrote a rebuild marker applies it here at once); whether it was loaded."""
+        with self._lock:
+            loaded = key in self._loaded
+        if loaded:
+            self.current(key)
+        return loaded
+
     def _build(self, entry: Loaded, key: IndexKey) -> None:
         snapshot = store.load(key)
-        entry.index = None
-        if snapshot.dims is not None:
-            entry.index = _new_index(len(snapshot.ids), snapshot.dims)
-            entry.index.upsert(snapshot.ids, snapshot.matrix)
-            if isinstance(entry.index, IvfFlatIndex):
-                entry.index.train()  # a no-op below nlist vectors
+        entry.index = None  # the old index is garbage before the new one is built
+        entry.index = _index_from(snapshot)
         entry.seq = snapshot.seq
+        entry.builds += 1
 
     def _catch_up(self, entry: Loaded, key: IndexKey) -> None:
         changes = store.changes_since(key, entry.seq)
         if changes is None:
+            return
+        if changes.behind:
+            # The log was pruned past this index's position (it sat unused for the whole retention
+            # window): changes it never saw are gone from the log, so rebuild from the vectors.
+            self._build(entry, key)
+            return
+        if changes.rebuild and (entry.index is None or len(entry.index) <= self._inline_rebuild_max):
+            self._build(entry, key)
             return
         if changes.deleted and entry.index is not None:
             entry.index.delete(sorted(changes.deleted))
@@ -129,6 +172,52 @@ class IndexRegistry:
                 return
             entry.index.upsert(list(changes.upserted), np.stack(vectors))
         entry.seq = changes.seq
+        if changes.rebuild:
+            self._rebuild_in_background(entry, key)
+
+    def _rebuild_in_background(self, entry: Loaded, key: IndexKey) -> None:
+        """Build a fresh index from the stored vectors in a thread and swap it in (the caller holds
+        entry.lock). Searches meanwhile use the current index, kept current as usual."""
+        if entry.rebuilding:
+            return
+        entry.rebuilding = True
+        thread = threading.Thread(
+            target=self._rebuild, args=(entry, key, entry.builds), name="memoryhub-index-rebuild", daemon=True
+        )
+        with _rebuilds_lock:
+            _rebuilds.add(thread)
+        thread.start()
+
+    def _rebuild(self, entry: Loaded, key: IndexKey, builds: int) -> None:
+        from django.db import connection
+
+        try:
+            snapshot = store.load(key)
+            index = _index_from(snapshot)
+            with entry.lock:
+                entry.rebuilding = False
+                if entry.builds != builds:
+                    return  # rebuilt inline meanwhile (the log was pruned past it): this one is older
+                entry.index, entry.seq = index, snapshot.seq
+                entry.builds += 1
+                self._catch_up(entry, key)
+            logger.info(
+                "vector index rebuilt: namespace %s, %s vectors of %s (%d)",
+                key.namespace_id,
+                key.kind,
+                key.model,
+                len(index) if index is not None else 0,
+            )
+        except Exception:  # the current index keeps serving; the next marker tries again
+            with entry.lock:
+                entry.rebuilding = False
+            logger.exception(
+                "vector index rebuild failed: namespace %s, %s of %s", key.namespace_id, key.kind, key.model
+            )
+        finally:
+            connection.close()
+            with _rebuilds_lock:
+                _rebuilds.discard(threading.current_thread())
 
     def search(
         self, key: IndexKey, query: npt.NDArray[np.float32], *, k: int, allowed: Allowed | None = None
@@ -150,8 +239,18 @@ class IndexRegistry:
         with self._lock:
             items = list(self._loaded.items())
         return [
-            {"namespace_id": key.namespace_id, "kind": key.kind, "model": key.model, "seq": entry.seq}
+            {
+                "namespace_id": key.namespace_id,
+                "kind": key.kind,
+                "model": key.model,
+                "seq": entry.seq,
+                "builds": entry.builds,
+                "rebuilding": entry.rebuilding,
+            }
             | (entry.index.stats() if entry.index is not None else {"size": 0})
+            # The index's stats name its own kind (exact, hnsw, ivf) under "kind": the owner kind
+            # (entity, observation) is repeated under its own name.
+            | {"owner": key.kind}
             for key, entry in items
         ]
 
@@ -162,6 +261,28 @@ def _outgrew_exact(size: int) -> bool:
 
 _registry: IndexRegistry | None = None
 _registry_lock = threading.Lock()
+_rebuilds: set[threading.Thread] = set()
+_rebuilds_lock = threading.Lock()
+
+
+def wait_for_rebuilds(timeout: float | None = None) -> bool:
+    """Wait for the background rebuilds under way; whether they all ended within `timeout`."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with _rebuilds_lock:
+            running = list(_rebuilds)
+        if not running:
+            return True
+        for thread in running:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(remaining)
+            if thread.is_alive():
+                return False
+
+
+# A rebuild thread still inside numpy or hnswlib while the interpreter finalizes can abort the
+# process (see warm_up_in_background): exit waits for them, up to 10 s.
+atexit.register(wait_for_rebuilds, 10)
 
 
 def registry() -> IndexRegistry:

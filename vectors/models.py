@@ -70,3 +70,45 @@ class VectorChange(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {'delete' if self.deleted else 'upsert'} {self.owner_kind}:{self.owner_id}"
+
+
+class IndexBaseline(models.Model):
+    """Where an index stood at its last rebuild, for the maintenance jobs that decide the next one
+    (vectors/services.py): `vectors` is how many it held (IVF retrains once it grew past
+    MEMORYHUB_IVF_RETRAIN_GROWTH_PERCENT more), `deletes` how many of its vectors were deleted
+    since, counted in the change log up to `seq` (HNSW compacts once they reach
+    MEMORYHUB_HNSW_COMPACT_DELETED_PERCENT of it)."""
+
+    namespace_id = models.BigIntegerField()
+    owner_kind = models.CharField(max_length=16)
+    model = models.CharField(max_length=255)
+    vectors = models.PositiveIntegerField()
+    deletes = models.PositiveIntegerField(default=0)
+    seq = models.BigIntegerField()
+    # The change-log position of the last rebuild marker written for this index (None: none yet).
+    rebuilt_seq = models.BigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "vectors_indexbaseline"
+        constraints = [
+            models.UniqueConstraint(fields=["namespace_id", "owner_kind", "model"], name="index_baseline_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace_id}/{self.owner_kind}/{self.model}: {self.vectors} vectors, {self.deletes} deletes"
+
+
+class ChangeLogMark(models.Model):
+    """The change-log position at a moment: the log has no timestamps (its rows are written by
+    triggers on every vector write), so pruning "older than the retention window" means pruning up
+    to the newest mark older than it. One mark is written per prune run."""
+
+    seq = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "vectors_changelogmark"
+
+    def __str__(self) -> str:
+        return f"#{self.seq} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -132,27 +132,56 @@ def last_seq() -> int:
     return int(row[0]) if row else 0
 
 
+# The owner id of a rebuild marker in the change log (real owners are row ids, never negative): a
+# maintenance job (vectors/services.py) appends one to ask every process to rebuild that index from
+# the stored vectors, which retrains IVF-Flat lists and drops HNSW's deleted slots.
+REBUILD_MARKER = -1
+
+
 @dataclass(frozen=True)
 class Changes:
     upserted: dict[int, npt.NDArray[np.float32]]
     deleted: set[int]
     seq: int
+    # A rebuild marker is among the changes.
+    rebuild: bool = False
+    # Log rows after the position asked about were pruned: catching up would miss changes, only a
+    # rebuild from the stored vectors is correct.
+    behind: bool = False
 
 
 def changes_since(key: IndexKey, seq: int) -> Changes | None:
     """What happened to the index's vectors after `seq`, netted per owner; None when nothing did."""
     conn = db()
-    log = conn.execute(
-        "SELECT seq, owner_id, deleted FROM vectors_change "
-        "WHERE namespace_id = ? AND owner_kind = ? AND model = ? AND seq > ? ORDER BY seq",
+    # One statement, so one snapshot: the log's first retained position (and its newest one) is
+    # read together with the rows, and a prune that runs meanwhile cannot hide a gap. The last
+    # column tells the rows apart (the other columns take their types from the first SELECT, so
+    # Django's bool converter would mangle a number in the `deleted` column).
+    found = conn.execute(
+        "SELECT seq, owner_id, deleted, 0 FROM vectors_change "
+        "WHERE namespace_id = ? AND owner_kind = ? AND model = ? AND seq > ? "
+        "UNION ALL SELECT min(seq), (SELECT seq FROM sqlite_sequence WHERE name = 'vectors_change'), NULL, 1 "
+        "FROM vectors_change",
         (key.namespace_id, key.kind, key.model, seq),
     ).fetchall()
-    if not log:
+    rows = [(position, owner, deleted) for position, owner, deleted, bounds in found if not bounds]
+    first, newest_written = next((position, owner) for position, owner, _, bounds in found if bounds)
+    # Rows are contiguous from the first retained one: a gap after `seq` means pruned rows (with
+    # the whole log pruned, any position written after `seq`).
+    first_after_gap = first if first is not None else (newest_written or 0) + 1
+    if first_after_gap - 1 > seq:
+        return Changes({}, set(), seq, behind=True)
+    if not rows:
         return None
+    rows.sort()
+    rebuild = False
     last: dict[int, bool] = {}
-    for _, owner, deleted in log:
-        last[owner] = bool(deleted)
-    newest = log[-1][0]
+    for _, owner, deleted in rows:
+        if owner == REBUILD_MARKER:
+            rebuild = True
+        else:
+            last[owner] = bool(deleted)
+    newest = rows[-1][0]
     # A row written after `newest` is newer than the log we read: leave it for the next catch-up.
     current = {}
     wanted = [owner for owner, deleted in last.items() if not deleted]
@@ -165,7 +194,80 @@ def changes_since(key: IndexKey, seq: int) -> Changes | None:
             current[owner] = from_blob(blob, dims)
     # An upsert whose row is gone (deleted later, or moved) counts as a delete.
     deleted_ids = {owner for owner, deleted in last.items() if deleted or owner not in current}
-    return Changes(current, deleted_ids, newest)
+    return Changes(current, deleted_ids, newest, rebuild=rebuild)
+
+
+def add_rebuild_marker(key: IndexKey) -> int:
+    """Ask every process holding this index to rebuild it; return the marker's log position."""
+    cursor = db().execute(
+        "INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted) VALUES (?, ?, ?, ?, 0)",
+        (key.namespace_id, key.kind, key.model, REBUILD_MARKER),
+    )
+    assert cursor.lastrowid is not None
+    return int(cursor.lastrowid)
+
+
+def count(key: IndexKey) -> int:
+    """How many vectors the index holds in the database."""
+    row = (
+        db()
+        .execute(
+            "SELECT count(*) FROM vectors_embedding WHERE namespace_id = ? AND owner_kind = ? AND model = ?",
+            (key.namespace_id, key.kind, key.model),
+        )
+        .fetchone()
+    )
+    return int(row[0])
+
+
+def deletes_between(key: IndexKey, after: int, upto: int) -> int:
+    """Vector deletes of the index logged at positions in (after, upto] (among rows not pruned)."""
+    row = (
+        db()
+        .execute(
+            "SELECT count(*) FROM vectors_change WHERE namespace_id = ? AND owner_kind = ? AND model = ? "
+            "AND seq > ? AND seq <= ? AND deleted AND owner_id >= 0",
+            (key.namespace_id, key.kind, key.model, after, upto),
+        )
+        .fetchone()
+    )
+    return int(row[0])
+
+
+def prune_changes(upto: int, *, batch: int = 5000) -> int:
+    """Delete change-log rows at positions <= `upto`, in batches (each its own transaction, so the
+    write lock is never held long); return how many. AUTOINCREMENT keeps the newest position in
+    sqlite_sequence, so positions are never reused even if the log empties."""
+    from django.db import transaction
+
+    pruned = 0
+    while True:
+        with transaction.atomic():
+            deleted = (
+                db()
+                .execute(
+                    "DELETE FROM vectors_change WHERE seq IN "
+                    "(SELECT seq FROM vectors_change WHERE seq <= ? ORDER BY seq LIMIT ?)",
+                    (upto, batch),
+                )
+                .rowcount
+            )
+        pruned += deleted
+        if deleted < batch:
+            return pruned
+
+
+def namespaces_with_other_models(kind: str, model: str) -> list[int]:
+    """Namespaces holding vectors of `kind` in some model other than `model` (two index range
+    probes per namespace, not a scan of the vectors)."""
+    rows = db().execute(
+        "SELECT n.id FROM graph_namespace n WHERE "
+        "EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.namespace_id = n.id AND v.owner_kind = ? AND v.model < ?) "
+        "OR EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.namespace_id = n.id AND v.owner_kind = ? AND v.model > ?) "
+        "ORDER BY n.id",
+        (kind, model, kind, model),
+    )
+    return [row[0] for row in rows]
 
 
 def index_keys(namespace_id: int | None = None) -> list[tuple[IndexKey, int, int]]:

@@ -1,0 +1,13 @@
+"""Knowledge-graph maintenance tasks (scheduled in memoryhub/maintenance.py)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from graph import services
+from memoryhub.maintenance import MaintenanceTask
+
+
+@shared_task(base=MaintenanceTask)
+def purge_expired_task() -> dict[str, int]:
+    return {"purged": services.purge_expired()}

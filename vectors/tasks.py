@@ -1,0 +1,47 @@
+"""Vector maintenance tasks (scheduled in memoryhub/maintenance.py). Each takes an optional
+namespace name (None: every namespace) and calls vectors/services.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+
+from graph import namespaces
+from graph.exceptions import InvalidArgument
+from memoryhub.maintenance import MaintenanceTask, report_progress
+from vectors import services
+
+
+def _namespace_id(namespace: str | None) -> int | None:
+    if namespace is None:
+        return None
+    ns_id = namespaces.lookup(namespace)
+    if ns_id is None:
+        raise InvalidArgument(f"namespace {namespace!r} does not exist")
+    return ns_id
+
+
+@shared_task(base=MaintenanceTask)
+def ivf_retrain_task(namespace: str | None = None) -> dict[str, Any]:
+    return dict(services.retrain_grown_ivf(namespace_id=_namespace_id(namespace)))
+
+
+@shared_task(base=MaintenanceTask)
+def hnsw_compact_task(namespace: str | None = None) -> dict[str, Any]:
+    return dict(services.compact_deleted_hnsw(namespace_id=_namespace_id(namespace)))
+
+
+@shared_task(base=MaintenanceTask)
+def prune_changes_task() -> dict[str, Any]:
+    return dict(services.prune_change_log())
+
+
+@shared_task(base=MaintenanceTask, bind=True)
+def reembed_task(self: Task, namespace: str | None = None, batch: int = 256) -> dict[str, Any]:
+    """Progress: the task's state is PROGRESS with meta {done, total, namespace} while it runs."""
+
+    def progress(done: int, total: int, name: str) -> None:
+        report_progress(self, done=done, total=total, namespace=name)
+
+    return dict(services.reembed(namespace=namespace, batch=max(1, batch), progress=progress))
