@@ -302,10 +302,14 @@ class StreamableHttpConsumer(McpHttpConsumer):
         # Join first, then replay: nothing published in between is lost (duplicates are skipped).
         await self.channel_layer.group_add(group, self.channel_name)
         self.joined = group
+        # Mark the stream open as ours before the previous holder (in this process or another) is
+        # told to go: it clears the mark only while the mark is its own, so it cannot erase ours.
+        # (Marked after the takeover, the old stream's clean-up could land after our mark and
+        # leave the session looking stream-less until our next keep-alive.)
+        await self.still_open()
         # One standalone stream per session (spec: never broadcast a message to two streams).
         await self.channel_layer.group_send(group, {"type": "mcp.takeover", "channel": self.channel_name})
         await self.start_stream()
-        await self.still_open()
         if replay is not None:
             for event in replay[1]:
                 await self.send_event(event)

@@ -24,6 +24,13 @@ from django.core.cache import cache
 
 STANDALONE = "0"
 RETENTION = 3600
+# A stream's counter outlives the events it numbered: every use renews it for this long, and an
+# open standalone stream renews its counter with each keep-alive. Were a counter to expire while
+# its stream is still in use (it used to, an hour after it was created, however busy the stream),
+# numbering would restart at 1: ids would repeat and overwrite kept events, a client resuming
+# with Last-Event-ID would miss what came after, and an open GET stream, which skips events
+# numbered at or below the last one it sent, would silently drop every new notification.
+COUNTER_RETENTION = 2 * RETENTION
 # A reconnecting client is sent at most this many missed events of one stream.
 REPLAY_LIMIT = 1000
 # Channel-layer message type of a server-to-client MCP message ("mcp.message" → mcp_message).
@@ -50,8 +57,11 @@ def new_stream(session_id: str) -> str:
 
 def _next(session_id: str, counter: str) -> int:
     key = _seq_key(session_id, counter)
-    cache.add(key, 0, timeout=RETENTION)
-    return int(cache.incr(key))
+    cache.add(key, 0, timeout=COUNTER_RETENTION)
+    value = int(cache.incr(key))
+    # INCR keeps the key's expiry: renew it, or it would run out an hour after creation.
+    cache.touch(key, COUNTER_RETENTION)
+    return value
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,8 @@ def stream_opened(session_id: str, channel: str, lifetime: float) -> None:
     """The standalone stream of the session is open (in any process), held by the consumer on
     `channel`; renewed by its keep-alives."""
     cache.set(_stream_key(session_id), channel, timeout=lifetime)
+    # The stream dedupes by sequence number: its counter must not expire while it is open.
+    cache.touch(_seq_key(session_id, STANDALONE), COUNTER_RETENTION)
 
 
 def stream_closed(session_id: str, channel: str) -> None:
