@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from channels.consumer import AsyncConsumer
+from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 from django.conf import settings
 from django.utils.datastructures import CaseInsensitiveMapping
@@ -94,6 +94,17 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:  # pragma: no cover - routed as http only
         raise StopConsumer()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its `aclose_old_connections()` before every handler: that
+        hop to the database thread closed the connection the MCP transports keep there on purpose
+        (memoryhub/asyncdb.py), so every message reopened SQLite and ran the pragmas again; with
+        SQLite there is no stale or broken server connection to drop. (bench/load.py: about a
+        tenth of a read tool call's server time, and one thread hop per message.)"""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- request ---------------------------------------------------------------------------------
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -41,6 +43,7 @@ from mcp_endpoint.jsonrpc import (
     error,
     result,
 )
+from memoryhub import metrics
 from memoryhub.access.permissions import Access, Permission
 from memoryhub.errors import DomainError
 
@@ -78,12 +81,18 @@ MARKETPLACE_INSTRUCTIONS = (
 )
 
 
-def server_info() -> dict[str, str]:
+@functools.cache
+def _release() -> str:
+    # Read once per process: importlib.metadata scans the installed distributions on every call
+    # (about a tenth of a read tool call's server time when it ran per request, see bench/load.py).
     try:
-        release = version("memoryhub")
+        return version("memoryhub")
     except PackageNotFoundError:  # running from a checkout that was never installed
-        release = "0.0.0"
-    return {"name": "memoryhub", "title": "MemoryHub", "version": release}
+        return "0.0.0"
+
+
+def server_info() -> dict[str, str]:
+    return {"name": "memoryhub", "title": "MemoryHub", "version": _release()}
 
 
 def negotiate(requested: Any) -> str:
@@ -345,10 +354,25 @@ def _tools_list(connection: Connection, params: dict[str, Any]) -> dict[str, Any
 
 
 def _tools_call(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    # Tool metrics (memoryhub/metrics.py, /metrics): a count by outcome and the latency, per tool.
+    started = time.perf_counter()
     name = params.get("name")
     tool = connection.tool(name)
     if tool is None:
+        metrics.observe_tool(metrics.tool_label(name, declared=False), "fault", time.perf_counter() - started)
         raise ProtocolError(INVALID_PARAMS, f"Unknown tool: {name}")
+    # Declared tools are counted under their name, per-user agent tools as "agent" (bounded labels).
+    label = metrics.tool_label(tool.name, declared=registry.get(tool.name) is tool)
+    outcome = "fault"  # unless the tool returns: a crash, answered as a JSON-RPC internal error
+    try:
+        value = _run_tool(connection, tool, params)
+        outcome = "error" if value["isError"] else "ok"
+        return value
+    finally:
+        metrics.observe_tool(label, outcome, time.perf_counter() - started)
+
+
+def _run_tool(connection: Connection, tool: registry.Tool, params: dict[str, Any]) -> dict[str, Any]:
     arguments = params.get("arguments")
     if arguments is None:
         arguments = {}

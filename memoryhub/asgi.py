@@ -17,6 +17,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from mcp_endpoint.routing import urlpatterns as mcp_urlpatterns  # noqa: E402
+from memoryhub.observability import AsgiMiddleware  # noqa: E402
 from memoryhub.startup import announce, start_background_work  # noqa: E402
 
 announce()
@@ -25,4 +26,6 @@ start_background_work()
 # Django's own ASGI app takes every path the MCP routes do not.
 django_route = re_path(r"", django_asgi_app)  # type: ignore[arg-type]  # an ASGI app, not a view
 
-application = ProtocolTypeRouter({"http": URLRouter([*mcp_urlpatterns, django_route])})
+# Outermost: every HTTP request gets its request id (logs, X-Request-ID) and the MCP routes their
+# metrics (memoryhub/observability.py; Django's views are measured by its middleware).
+application = AsgiMiddleware(ProtocolTypeRouter({"http": URLRouter([*mcp_urlpatterns, django_route])}))

@@ -8,6 +8,7 @@ from memoryhub.compat.api import api as compat_api
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("v1/graph/", include("graph.api.urls")),
     path("v1/memory/", include("vectors.api.urls")),

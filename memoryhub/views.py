@@ -1,21 +1,48 @@
 from __future__ import annotations
 
-import time
+import ipaddress
 
-from django.db import DatabaseError
-from django.http import HttpRequest, JsonResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from memoryhub.database import describe_database
+from memoryhub import health, metrics
+from memoryhub.access import authentication
+from memoryhub.access.exceptions import AccessError
+from memoryhub.http_errors import error_response
 
 
 @require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and database check for load balancers and operators (no auth, no tenant data)."""
-    started = time.perf_counter()
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers and operators (no auth, no tenant data): the database, the
+    channel layer (a round trip on a new channel) and the Celery broker when one is configured.
+    503 with each check's details when one fails."""
+    report = await health.check_all()
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+
+
+# Headers a reverse proxy adds: a request carrying one came from elsewhere, whatever its socket says.
+_FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def _from_loopback(request: HttpRequest) -> bool:
+    """A request made on this machine, not relayed: loopback peer address and no proxy header
+    (behind a proxy on the same host every request has a loopback peer)."""
     try:
-        database = describe_database()
-    except DatabaseError as exc:
-        return JsonResponse({"status": "error", "database": {"error": str(exc)}}, status=503)
-    database["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    return JsonResponse({"status": "ok", "database": database})
+        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return peer.is_loopback and not any(request.headers.get(name) for name in _FORWARDING_HEADERS)
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics of this process. Open to loopback callers, to operator keys (a write
+    grant on '*'), or to everyone with MEMORYHUB_METRICS_PUBLIC."""
+    if not (settings.MEMORYHUB_METRICS_PUBLIC or _from_loopback(request)):
+        try:
+            access = authentication.authenticate(authentication.key_from_request(request.headers))
+            access.require_operator("Reading /metrics")
+        except AccessError as problem:  # 401 without a valid key, 403 for a key that is not an operator's
+            return error_response(problem)
+    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
