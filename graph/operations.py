@@ -8,7 +8,9 @@ service or selector (each edge maps its wire names, such as `from` or `entityNam
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +89,18 @@ def keyword_arguments(wire: Mapping[str, Any], names: Mapping[str, str] = WIRE_K
     return {names.get(name, name): value for name, value in wire.items()}
 
 
+# Entered around every write operation before its service opens a transaction, with the
+# operation's name and arguments: work that can be done ahead (vectors: embedding the new texts)
+# then does not hold SQLite's one write lock. Registered by other apps (vectors/apps.py).
+WritePreparer = Callable[[str, dict[str, Any]], AbstractContextManager[None]]
+_write_preparers: list[WritePreparer] = []
+
+
+def prepare_writes_with(preparer: WritePreparer) -> None:
+    if preparer not in _write_preparers:
+        _write_preparers.append(preparer)
+
+
 def perform(access: Access, name: str, /, *, namespace: str | None, **arguments: Any) -> Any:
     """Run graph operation `name` for `access` in `namespace` (None: the key's default namespace)."""
     return run(OPERATIONS[name], access, namespace=namespace, **arguments)
@@ -103,7 +117,11 @@ def run(operation: Operation, access: Access, /, *, namespace: str | None, **arg
         return operation.function(**arguments)
     target = namespaces.validate(access.resolve_namespace(namespace))
     access.require(target, operation.permission)
-    result = operation.function(namespace=target, **arguments)
+    with contextlib.ExitStack() as prepared:
+        if not operation.read_only:
+            for prepare in _write_preparers:
+                prepared.enter_context(prepare(operation.name, arguments))
+        result = operation.function(namespace=target, **arguments)
     if not operation.read_only and operation.changes_graph:
         name = operation.name
         transaction.on_commit(lambda: graph_changed.send(sender=Operation, namespace=target, operation=name))

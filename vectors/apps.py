@@ -8,8 +8,10 @@ class VectorsConfig(AppConfig):
 
     def ready(self) -> None:
         # Signal receivers: embedding on write, and index resets when settings change in tests.
-        from vectors import embedding, indexes  # noqa: F401
+        from graph.operations import prepare_writes_with
+        from vectors import embedding, indexes  # noqa: F401  (indexes: its receivers)
 
+        prepare_writes_with(embedding.ahead_of_operation)
         limit_blas_threads()
 
 

@@ -2,14 +2,19 @@
 the backfill of whatever has no vector yet (`manage.py embed_missing`).
 
 Observations (graph facts and free memories alike) are embedded with the configured embedder in
-batches, in the writing transaction. Text longer than MAX_EMBED_CHARS is embedded by its start: the
+batches and stored in the writing transaction. Callers that know the texts before they write
+(`embedded_ahead`) embed them before the transaction starts: embedding takes milliseconds per
+text, and inside the transaction it would hold SQLite's one write lock that long, so a burst of
+concurrent writers queued past the busy timeout ("database is locked"). Text longer than MAX_EMBED_CHARS is embedded by its start: the
 built-in model's cost grows with length (64 KB takes about a second) while its vector is dominated
 by the opening sentences anyway; keyword search still covers the whole text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -37,15 +42,62 @@ def embed_texts(texts: Sequence[str], *, embedder: Embedder | None = None) -> np
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
+# Vectors embedded ahead of a write, by (model id, text): see `embedded_ahead`.
+_ahead: ContextVar[dict[tuple[str, str], npt.NDArray[np.float32]] | None] = ContextVar("embedded_ahead", default=None)
+
+
+@contextlib.contextmanager
+def embedded_ahead(texts: Iterable[str]) -> Iterator[None]:
+    """Embed `texts` now, before the caller opens its write transaction; writes inside the block
+    store these vectors instead of embedding in the transaction. Texts not listed are embedded
+    as usual. An embedding failure raises here, before anything is written."""
+    wanted = list(dict.fromkeys(text for text in texts if isinstance(text, str) and text.strip()))
+    if not settings.MEMORYHUB_EMBED_ON_WRITE or not wanted:
+        yield
+        return
+    embedder = default_embedder()
+    vectors = embed_texts(wanted, embedder=embedder)
+    token = _ahead.set({(embedder.model_id, text): vectors[i] for i, text in enumerate(wanted)})
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
+
+
+def texts_written_by(operation: str, arguments: dict[str, Any]) -> list[str]:
+    """The observation texts a graph write operation is about to store (malformed arguments give
+    none: the operation itself reports them)."""
+    texts: list[str] = []
+    if operation == "create_entities":
+        for entity in arguments.get("entities") or []:
+            if isinstance(entity, dict) and isinstance(entity.get("observations"), list):
+                texts += [text for text in entity["observations"] if isinstance(text, str)]
+    elif operation == "add_observations":
+        for item in arguments.get("observations") or []:
+            if isinstance(item, dict) and isinstance(item.get("contents"), list):
+                texts += [text for text in item["contents"] if isinstance(text, str)]
+    return texts
+
+
+def ahead_of_operation(operation: str, arguments: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """graph.operations' write preparer: embed what the operation will store before it writes."""
+    texts = texts_written_by(operation, arguments)
+    return embedded_ahead(texts) if texts else contextlib.nullcontext()
+
+
 def embed_observations(namespace_id: int, observations: Sequence[tuple[int, str]]) -> int:
     """Embed and store vectors for [(observation id, body)] in the default model; return how many."""
     rows = [(owner, body) for owner, body in observations if body.strip()]
     if not rows:
         return 0
     embedder = default_embedder()
-    vectors = embed_texts([body for _, body in rows], embedder=embedder)
+    ahead = _ahead.get() or {}
+    missing = [body for _, body in rows if (embedder.model_id, body) not in ahead]
+    fresh = embed_texts(missing, embedder=embedder) if missing else np.empty((0, 0), dtype=np.float32)
+    vectors = {body: fresh[i] for i, body in enumerate(missing)}
+    vectors.update((body, vector) for (model, body), vector in ahead.items() if model == embedder.model_id)
     key = IndexKey(namespace_id, OwnerKind.OBSERVATION, embedder.model_id)
-    store.put(key, [(owner, vectors[i]) for i, (owner, _) in enumerate(rows)])
+    store.put(key, [(owner, vectors[body]) for owner, body in rows])
     return len(rows)
 
 

@@ -33,7 +33,7 @@ from memoryhub.access.selectors import reachable_namespaces
 from vectors import retrieval, store
 from vectors.ann import Allowed
 from vectors.embedders import default_embedder
-from vectors.embedding import embed_texts
+from vectors.embedding import embed_texts, embedded_ahead
 from vectors.indexes import registry
 from vectors.models import OwnerKind
 from vectors.store import IndexKey
@@ -178,7 +178,8 @@ def write_memories(access: Access, *, namespace: str | None, memories: list[NewM
                 "expires_at": expires,
             }
         )
-    written = graph_services.insert_memories(namespace=target, memories=rows, created_at=_db_time(stamp))
+    with embedded_ahead(row["body"] for row in rows):
+        written = graph_services.insert_memories(namespace=target, memories=rows, created_at=_db_time(stamp))
     return [
         {"id": memory_id(owner), "namespace": target, "createdAt": iso(created), "expiresAt": iso(expires)}
         for (owner, created), expires in zip(written, expiries, strict=True)

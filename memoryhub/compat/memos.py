@@ -20,6 +20,7 @@ from memoryhub.access.permissions import Access, Permission
 from memoryhub.compat import filters, schemas
 from memoryhub.errors import DomainError
 from vectors import memories, selectors
+from vectors.embedding import embedded_ahead
 from vectors.memories import NewMemory
 
 MEMORY_TYPE = filters.MEMORY_TYPE
@@ -200,7 +201,9 @@ def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
     if not new:
         return []
     added: list[dict[str, Any]] = []
-    with transaction.atomic():
+    # Embedded once, before the transaction: every cube stores the same texts, and the write lock
+    # is not held while the model runs.
+    with embedded_ahead(memory.text for memory in new), transaction.atomic():
         for target in targets:
             written = memories.write_memories(access, namespace=target, memories=new)
             added += [
