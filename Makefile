@@ -11,8 +11,12 @@ NODE_STAMP := node_modules/.installed
 BENCH ?= graph
 # The browser tests (tests/browser) drive Debian's chromium; Playwright's own browsers are not used.
 CHROMIUM := /usr/bin/chromium
+# make run-cluster: N server processes on ports PORT, PORT+1, ... behind Debian's nginx on HOST:PROXY_PORT.
+N ?= 2
+PROXY_PORT ?= 8080
+NGINX := /usr/sbin/nginx
 
-.PHONY: install run run-tls test lint fmt migrations-check bench clean
+.PHONY: install run run-tls run-workers run-cluster test lint fmt migrations-check bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,11 +31,29 @@ run: $(STAMP)
 	$(PY) manage.py bootstrap --base-url http://$(HOST):$(PORT)
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) memoryhub.asgi:application
 
+# The maintenance jobs on Celery: one worker and one beat on CELERY_BROKER_URL (e.g.
+# redis://127.0.0.1:6379/0), in the foreground; Ctrl-C stops both, and so does either one exiting.
+# Production runs the two commands as separate services instead (README "Background maintenance").
+# WORKER_ARGS adds worker options, e.g. WORKER_ARGS="--concurrency=2".
+run-workers: $(STAMP)
+	@test -n "$$CELERY_BROKER_URL" || { echo "make run-workers needs CELERY_BROKER_URL, e.g. CELERY_BROKER_URL=redis://127.0.0.1:6379/0 make run-workers"; exit 2; }
+	$(PY) manage.py migrate --noinput
+	@$(VENV)/bin/celery -A memoryhub worker --loglevel=INFO $(WORKER_ARGS) & worker=$$!; \
+	$(VENV)/bin/celery -A memoryhub beat --loglevel=INFO & beat=$$!; \
+	trap 'kill $$worker $$beat 2>/dev/null' INT TERM; \
+	while kill -0 $$worker 2>/dev/null && kill -0 $$beat 2>/dev/null; do sleep 1; done; \
+	kill $$worker $$beat 2>/dev/null; wait
+
 # HTTPS with the certificate in MEMORYHUB_TLS_CERT / MEMORYHUB_TLS_KEY (else a self-signed one).
 run-tls: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap --base-url https://$(HOST):$(TLS_PORT)
 	$(VENV)/bin/daphne -e "$$($(PY) manage.py tls_endpoint --host $(HOST) --port $(TLS_PORT))" memoryhub.asgi:application
+
+# Several server processes sharing sessions and streams through Redis (MEMORYHUB_REDIS_URL, required)
+# behind nginx; config and logs in <data dir>/cluster. Ctrl-C stops them all. See deploy/run-cluster.sh.
+run-cluster: $(STAMP) $(NGINX)
+	N=$(N) PORT=$(PORT) HOST=$(HOST) PROXY_PORT=$(PROXY_PORT) PYTHON=$(CURDIR)/$(PY) NGINX_BIN=$(NGINX) deploy/run-cluster.sh
 
 # The official memory server and the MCP Inspector, for the MCP compatibility tests (npm ci wipes
 # node_modules first, so the stamp is written after it).
@@ -48,7 +70,13 @@ $(CHROMIUM):
 	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; else SUDO=; fi; \
 	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test: $(STAMP) $(CHROMIUM) $(NODE_STAMP)
+# nginx for make run-cluster and its test (tests/cluster), the same way.
+$(NGINX):
+	test -x $(NGINX) || { \
+	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
+
+test: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX)
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: request id and per-surface HTTP metrics of every Django request (memoryhub/observability.py).
+    "memoryhub.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ (admin, docs, self-service CSS) from the same process: `make run` needs no
     # separate web server.
@@ -111,12 +113,21 @@ MEMORYHUB_LIMITS = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = MEMORYHUB_LIMITS["MAX_REQUEST_BYTES"]
 
 # --- Channels: in-memory by default; MEMORYHUB_REDIS_URL switches to Redis for scale-out ----------
-REDIS_URL = env_str("MEMORYHUB_REDIS_URL")
+# REDIS_URL (the common name platforms set) is accepted when MEMORYHUB_REDIS_URL is not.
+REDIS_URL = env_str("MEMORYHUB_REDIS_URL") or env_str("REDIS_URL")
 CHANNEL_LAYERS = {
     "default": (
         # Sessions, streams and notifications then reach clients held by any server process, and
         # stdio / TCP processes on the same database.
-        {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL], "prefix": "memoryhub"}}
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # No client-side read timeout: a consumer waits for its messages with a blocking
+            # BZPOPMIN that Redis ends after 5 s, and redis-py >= 8 also gives up reading after
+            # 5 s by default; whichever comes first, and it is often the client, the idle
+            # consumer dies with TimeoutError and its SSE stream goes silent for good
+            # (channels_redis issue #422).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "prefix": "memoryhub"},
+        }
         if REDIS_URL
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     )
@@ -183,6 +194,42 @@ MEMORYHUB_VECTOR_WARMUP = env_bool("MEMORYHUB_VECTOR_WARMUP", True)
 # `manage.py embed_missing` runs; semantic search then misses the new text).
 MEMORYHUB_EMBED_ON_WRITE = env_bool("MEMORYHUB_EMBED_ON_WRITE", True)
 
+# --- Background maintenance (memoryhub/maintenance.py declares every job) ------------------------
+# CELERY_BROKER_URL set (e.g. redis://127.0.0.1:6379/0): `celery -A memoryhub worker` and
+# `celery -A memoryhub beat` run the jobs (make run-workers). Unset (the embedded default): every
+# server process runs them on a timer thread, and a lease row in the database lets one process at a
+# time run a given job. MEMORYHUB_MAINTENANCE=false turns the timer off (workers are not affected).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL
+CELERY_TASK_DEFAULT_QUEUE = env_str("MEMORYHUB_CELERY_QUEUE", "memoryhub")
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# One task at a time per worker process: jobs are long and write to one SQLite file anyway.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+MEMORYHUB_MAINTENANCE = env_bool("MEMORYHUB_MAINTENANCE", True)
+# A job's lease: another process may take the job over once a run has held it this long without
+# reporting progress (a crashed process). Long jobs renew it as they go.
+MEMORYHUB_MAINTENANCE_LEASE_SECONDS = env_int("MEMORYHUB_MAINTENANCE_LEASE_SECONDS", 3600, minimum=10)
+# How often each job runs, in seconds (0: never on a schedule; `manage.py maintenance` still runs it).
+MEMORYHUB_MAINTENANCE_WAL_CHECKPOINT_SECONDS = env_int("MEMORYHUB_MAINTENANCE_WAL_CHECKPOINT_SECONDS", 60, minimum=0)
+MEMORYHUB_MAINTENANCE_WAL_TRUNCATE_SECONDS = env_int("MEMORYHUB_MAINTENANCE_WAL_TRUNCATE_SECONDS", 300, minimum=0)
+MEMORYHUB_MAINTENANCE_OPTIMIZE_SECONDS = env_int("MEMORYHUB_MAINTENANCE_OPTIMIZE_SECONDS", 3600, minimum=0)
+MEMORYHUB_MAINTENANCE_FTS_OPTIMIZE_SECONDS = env_int("MEMORYHUB_MAINTENANCE_FTS_OPTIMIZE_SECONDS", 86400, minimum=0)
+MEMORYHUB_MAINTENANCE_PURGE_EXPIRED_SECONDS = env_int("MEMORYHUB_MAINTENANCE_PURGE_EXPIRED_SECONDS", 300, minimum=0)
+MEMORYHUB_MAINTENANCE_IVF_RETRAIN_SECONDS = env_int("MEMORYHUB_MAINTENANCE_IVF_RETRAIN_SECONDS", 600, minimum=0)
+MEMORYHUB_MAINTENANCE_HNSW_COMPACT_SECONDS = env_int("MEMORYHUB_MAINTENANCE_HNSW_COMPACT_SECONDS", 600, minimum=0)
+MEMORYHUB_MAINTENANCE_REEMBED_SECONDS = env_int("MEMORYHUB_MAINTENANCE_REEMBED_SECONDS", 300, minimum=0)
+MEMORYHUB_MAINTENANCE_PRUNE_CHANGES_SECONDS = env_int("MEMORYHUB_MAINTENANCE_PRUNE_CHANGES_SECONDS", 3600, minimum=0)
+MEMORYHUB_MAINTENANCE_PURGE_SESSIONS_SECONDS = env_int("MEMORYHUB_MAINTENANCE_PURGE_SESSIONS_SECONDS", 3600, minimum=0)
+# Rebuild an IVF index (new k-means lists) once it holds this many percent more vectors than at its
+# last rebuild; rebuild an HNSW index once deletes since its last rebuild reach this percent of it.
+MEMORYHUB_IVF_RETRAIN_GROWTH_PERCENT = env_int("MEMORYHUB_IVF_RETRAIN_GROWTH_PERCENT", 50, minimum=1)
+MEMORYHUB_HNSW_COMPACT_DELETED_PERCENT = env_int("MEMORYHUB_HNSW_COMPACT_DELETED_PERCENT", 20, minimum=1)
+# Vector change-log rows older than this are pruned; a process whose index fell behind the pruned
+# point rebuilds it from the stored vectors instead of catching up.
+MEMORYHUB_VECTOR_CHANGE_RETENTION_SECONDS = env_int("MEMORYHUB_VECTOR_CHANGE_RETENTION_SECONDS", 86400, minimum=0)
+
 # --- LLM providers (agents/providers/): chat for /product/chat/complete, the MCP chat tool and
 # marketplace agents (each agent may override them). "extractive" needs nothing: it answers from
 # the retrieved memories without generating, and says so. "openai": any server speaking the
@@ -240,7 +287,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # across server processes; otherwise per-process memory. ---------------------------------------
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "memoryhub"}
+        # One Redis client per process (memoryhub/cache.py): Django would open a connection per request.
+        {"BACKEND": "memoryhub.cache.SharedRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "memoryhub"}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "memoryhub"}
     )
@@ -281,11 +329,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 LOG_LEVEL = env_choice("MEMORYHUB_LOG_LEVEL", "info", ["debug", "info", "warning", "error"]).upper()
+# "json": one JSON object per line with the request id (memoryhub/logs.py); "plain" for a terminal.
+LOG_FORMAT = env_choice("MEMORYHUB_LOG_FORMAT", "plain", ["plain", "json"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "memoryhub.logs.JsonFormatter"},
+    },
+    "filters": {"request_id": {"()": "memoryhub.logs.RequestIdFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Observability (memoryhub/metrics.py, memoryhub/observability.py, /metrics, /healthz) ---------
+# /metrics is open to loopback callers (without proxy headers) and to operator keys; true: to anyone.
+MEMORYHUB_METRICS_PUBLIC = env_bool("MEMORYHUB_METRICS_PUBLIC", False)
