@@ -25,6 +25,7 @@ import redis
 from django.db import connection
 
 from memoryhub.celery import app as celery_app
+from tests.mcp_endpoint.conftest import server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("MEMORYHUB_MAINTENANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
@@ -46,19 +47,17 @@ def require_redis() -> redis.Redis:
 
 
 def process_env(data_dir: Path, db_path: str, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "memoryhub.settings",
-        "MEMORYHUB_DATA_DIR": str(data_dir),
-        "MEMORYHUB_DB_PATH": db_path,
-        "CELERY_BROKER_URL": REDIS_URL,
-        "MEMORYHUB_LOG_LEVEL": "info",
+    """A worker's or a server's environment: the MCP tests' (tests/mcp_endpoint/conftest.py) on
+    this database, with the Celery broker on the test Redis."""
+    return server_env(
+        data_dir,
+        MEMORYHUB_DB_PATH=db_path,
+        CELERY_BROKER_URL=REDIS_URL,
+        MEMORYHUB_LOG_LEVEL="info",
         # No index warm-up in workers: they search nothing.
-        "MEMORYHUB_VECTOR_WARMUP": "false",
-    }
-    env.pop("MEMORYHUB_TEST_DB_PATH", None)
-    env.update(extra)
-    return env
+        MEMORYHUB_VECTOR_WARMUP="false",
+        **extra,
+    )
 
 
 @dataclass
