@@ -25,6 +25,7 @@ from graph.sql import (
     entity_ids,
     load_entities,
     load_entity,
+    narrowed_match,
     now,
     relation_dict,
     relations_by_id,
@@ -163,7 +164,8 @@ def search_nodes(
                     owner="e.id",
                     joins="JOIN graph_entity e ON e.id = name_fts.rowid",
                     where=f"e.namespace_id = ?{type_clause}",
-                    params=(match, ns_id, *type_param),
+                    match=match,
+                    params=(ns_id, *type_param),
                     wanted=wanted,
                 )
             )
@@ -175,7 +177,8 @@ def search_nodes(
                         owner="o.entity_id",
                         joins="JOIN graph_observation o ON o.id = obs_fts.rowid JOIN graph_entity e ON e.id = o.entity_id",
                         where=f"o.namespace_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?){type_clause}",
-                        params=(match, ns_id, now(), *type_param),
+                        match=match,
+                        params=(ns_id, now(), *type_param),
                         wanted=wanted,
                     )
                 )
@@ -219,40 +222,50 @@ def search_nodes(
     }
 
 
-def _ranked_matches(*, fts: str, owner: str, joins: str, where: str, params: tuple[Any, ...], wanted: int) -> list[int]:
-    """Owners (entity ids) of the rows of `fts` that match, best bm25 first, at most `wanted`.
+def _ranked_matches(
+    *, fts: str, match: str, owner: str, joins: str, where: str, params: tuple[Any, ...], wanted: int
+) -> list[int]:
+    """Owners (entity ids) of the rows of `fts` that match `match` (and `where`, with `params`),
+    best bm25 first, at most `wanted`.
 
     bm25 costs about 1.5 µs per matching row and SQLite ranks every match before a page is cut,
     so a word in a third of a 100k-entity namespace took about 90 ms. Ranking is therefore done
     among the newest `MEMORYHUB_SEARCH_RANK_WINDOW` matching rows; older matches follow, newest
     first, so paging still reaches every one. Below the window (most namespaces and queries)
-    this is exactly a bm25 ranking of all matches."""
+    this is exactly a bm25 ranking of all matches.
+
+    The window is grouped by owner in SQL (best score, ties newest first) so only the page comes
+    back to Python: fetching a 1,000-row window row by row released and re-took the GIL a
+    thousand times, and under load every re-take waited for the event loop's thread."""
     window = settings.MEMORYHUB_SEARCH_RANK_WINDOW
     newest_first = f"FROM {fts} {joins} WHERE {fts} MATCH ? AND {where}"
+    params = (narrowed_match(fts, match), *params)
     rows = (
         db()
         .execute(
-            f"SELECT {owner}, {fts}.rank, {fts}.rowid {newest_first} ORDER BY {fts}.rowid DESC LIMIT ?",
-            (*params, window),
+            f"WITH recent AS MATERIALIZED (SELECT {owner} AS owner, {fts}.rank AS score, {fts}.rowid AS at "
+            f"{newest_first} ORDER BY {fts}.rowid DESC LIMIT ?) "
+            "SELECT owner, min(score) AS best, max(at) AS newest, (SELECT count(*) FROM recent), "
+            "(SELECT min(at) FROM recent) FROM recent GROUP BY owner ORDER BY best, newest DESC LIMIT ?",
+            (*params, window, wanted),
         )
         .fetchall()
     )
-    best: dict[int, float] = {}
-    for entity, score, _ in rows:
-        best[entity] = min(score, best.get(entity, score))
-    ordered = sorted(best, key=best.__getitem__)  # stable: equal scores stay newest first
-    if len(rows) == window and len(ordered) < wanted:
+    ordered = [row[0] for row in rows]
+    if rows and rows[0][3] == window and len(ordered) < wanted:
+        # A full window held fewer than `wanted` owners (so `ordered` is all of them): older
+        # matches follow, newest first.
+        seen = set(ordered)
         older = db().execute(
-            f"SELECT {owner} {newest_first} AND {fts}.rowid < ? ORDER BY {fts}.rowid DESC",
-            (*params, rows[-1][2]),
+            f"SELECT {owner} {newest_first} AND {fts}.rowid < ? ORDER BY {fts}.rowid DESC", (*params, rows[0][4])
         )
         for (entity,) in older:
-            if entity not in best:
-                best[entity] = 0.0
+            if entity not in seen:
+                seen.add(entity)
                 ordered.append(entity)
                 if len(ordered) >= wanted:
                     break
-    return ordered[:wanted]
+    return ordered
 
 
 def open_nodes(*, namespace: str, names: list[str]) -> GraphPage:

@@ -13,38 +13,75 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
+from graph import fts
 from graph.exceptions import EntityNotFound
 from graph.types import EntityDict, RelationDict
 
 
 def db() -> sqlite3.Connection:
-    connection.ensure_connection()
-    raw = connection.connection
+    # One lookup of this thread's connection: each attribute read through the `connection`
+    # proxy looks it up again (an asgiref Local), which was a seventh of a search's Python time.
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    wrapper.ensure_connection()
+    raw = wrapper.connection
     assert raw is not None
     return raw
 
 
 def now() -> str:
     """The current time in the format Django stores DateTimeFields in SQLite."""
-    return str(connection.ops.adapt_datetimefield_value(timezone.now()))
+    return str(connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(timezone.now()))
 
 
 def as_json(values: Iterable[object]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-def entity_ids(ns_id: int, names: Iterable[str]) -> dict[str, int]:
-    rows = db().execute(
-        "SELECT name, id FROM graph_entity WHERE namespace_id = ? AND name IN (SELECT value FROM json_each(?))",
-        (ns_id, as_json(names)),
+def terms_with_prefix(vocabulary: str, prefix: str, *, most: int) -> list[str] | None:
+    """The terms of an FTS index that start with `prefix` (plain ASCII, lower-cased), in order,
+    read from its fts5vocab table (graph/migrations/0004); None when there are more than `most`.
+
+    One indexed seek per term: the vocabulary lists every instance of a term, so `DISTINCT` or
+    `term > ?` would walk all of a common term's instances; `term >= t || char(1)` jumps past
+    them (no token holds a control character)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    sql = f"SELECT term FROM {vocabulary} WHERE term >= ? AND term < ? LIMIT 1"
+    conn = db()
+    terms: list[str] = []
+    low = prefix
+    while (row := conn.execute(sql, (low, upper)).fetchone()) is not None:
+        if len(terms) == most:
+            return None
+        terms.append(row[0])
+        low = row[0] + "\x01"
+    return terms
+
+
+def narrowed_match(fts_table: str, match: str) -> str:
+    """`match` with its long word prefixes narrowed to the terms `fts_table` holds (fts.narrow_prefixes)."""
+    return fts.narrow_prefixes(
+        match, lambda prefix: terms_with_prefix(f"{fts_table}_terms", prefix, most=fts.MAX_PREFIX_TERMS)
     )
-    return dict(rows.fetchall())
+
+
+def entity_ids(ns_id: int, names: Iterable[str]) -> dict[str, int]:
+    (packed,) = (
+        db()
+        .execute(
+            "SELECT json_group_object(name, id) FROM graph_entity "
+            "WHERE namespace_id = ? AND name IN (SELECT value FROM json_each(?))",
+            (ns_id, as_json(names)),
+        )
+        .fetchone()
+    )
+    found: dict[str, int] = json.loads(packed)
+    return found
 
 
 def entity_id(ns_id: int, name: str) -> int | None:
@@ -84,60 +121,61 @@ def ensure_types(ns_id: int, kind: str, names: Iterable[str]) -> dict[str, int]:
     return dict(rows.fetchall())
 
 
-_LIVE_OBSERVATION = "(expires_at IS NULL OR expires_at > ?)"
+# The read paths below return their rows packed into one JSON value, so each query is a single
+# sqlite3 step: the module releases the GIL around every step, and under load each re-take waits
+# for the event loop's thread (bench/load.py measured reads waiting longer for the GIL than in
+# SQLite). json_group_array's order is not defined, so rows carry their id and are sorted here.
+_OBSERVATIONS_OF_E = (
+    "json((SELECT json_group_array(json_array(o.id, o.body)) FROM graph_observation o "
+    "WHERE o.entity_id = e.id AND (o.expires_at IS NULL OR o.expires_at > :now)))"
+)
+
+
+def _entity_dict(name: str, entity_type: str, observations: list[list[Any]]) -> EntityDict:
+    return {"name": name, "entityType": entity_type, "observations": [body for _, body in sorted(observations)]}
 
 
 def load_entities(ids: list[int]) -> list[EntityDict]:
     """Entities with their live observations (oldest first), in the order of `ids`."""
     if not ids:
         return []
-    conn = db()
-    ids_json = as_json(ids)
-    heads = {
-        row[0]: (row[1], row[2])
-        for row in conn.execute(
-            "SELECT e.id, e.name, t.name FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
-            "WHERE e.id IN (SELECT value FROM json_each(?))",
-            (ids_json,),
+    (packed,) = (
+        db()
+        .execute(
+            f"SELECT json_group_array(json_array(e.id, e.name, t.name, {_OBSERVATIONS_OF_E})) "
+            "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
+            "WHERE e.id IN (SELECT value FROM json_each(:ids))",
+            {"ids": as_json(ids), "now": now()},
         )
-    }
-    observations: dict[int, list[str]] = defaultdict(list)
-    for entity, body in conn.execute(
-        "SELECT entity_id, body FROM graph_observation "
-        f"WHERE entity_id IN (SELECT value FROM json_each(?)) AND {_LIVE_OBSERVATION} ORDER BY entity_id, id",
-        (ids_json, now()),
-    ):
-        observations[entity].append(body)
-    return [
-        {"name": heads[i][0], "entityType": heads[i][1], "observations": observations.get(i, [])}
-        for i in ids
-        if i in heads
-    ]
+        .fetchone()
+    )
+    loaded = {entity: (name, entity_type, bodies) for entity, name, entity_type, bodies in json.loads(packed)}
+    return [_entity_dict(*loaded[i]) for i in ids if i in loaded]
 
 
 def load_entity(entity: int) -> EntityDict | None:
-    conn = db()
-    head = conn.execute(
-        "SELECT e.name, t.name FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id = ?",
-        (entity,),
-    ).fetchone()
-    if head is None:
+    row = (
+        db()
+        .execute(
+            f"SELECT e.name, t.name, {_OBSERVATIONS_OF_E} "
+            "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id = :id",
+            {"id": entity, "now": now()},
+        )
+        .fetchone()
+    )
+    if row is None:
         return None
-    bodies = conn.execute(
-        f"SELECT body FROM graph_observation WHERE entity_id = ? AND {_LIVE_OBSERVATION} ORDER BY id",
-        (entity, now()),
-    ).fetchall()
-    return {"name": head[0], "entityType": head[1], "observations": [b[0] for b in bodies]}
+    return _entity_dict(row[0], row[1], json.loads(row[2]))
 
 
 RELATION_COLUMNS = (
-    "SELECT r.id, f.name, t.name, ty.name FROM graph_relation r "
+    "SELECT r.id AS id, f.name AS from_name, t.name AS to_name, ty.name AS type_name FROM graph_relation r "
     "JOIN graph_entity f ON f.id = r.from_id JOIN graph_entity t ON t.id = r.to_id "
     "JOIN graph_typedict ty ON ty.id = r.type_id "
 )
 
 
-def relation_dict(row: tuple[int, str, str, str]) -> RelationDict:
+def relation_dict(row: Sequence[Any]) -> RelationDict:
     return {"from": row[1], "to": row[2], "relationType": row[3]}
 
 
@@ -154,7 +192,12 @@ def relations_touching(ids: list[int], *, limit: int | None = None) -> list[Rela
     if limit is not None:
         sql += " LIMIT ?2"
         params = (ids_json, limit)
-    return [relation_dict(row) for row in db().execute(sql, params)]
+    (packed,) = (
+        db()
+        .execute(f"SELECT json_group_array(json_array(id, from_name, to_name, type_name)) FROM ({sql})", params)
+        .fetchone()
+    )
+    return [relation_dict(row) for row in sorted(json.loads(packed))]
 
 
 def relations_from(ids: list[int]) -> list[RelationDict]:

@@ -27,7 +27,7 @@ from graph import limits, namespaces
 from graph import services as graph_services
 from graph.exceptions import InvalidArgument
 from graph.fts import build_match, build_match_any, has_cjk
-from graph.sql import as_json, db, now
+from graph.sql import as_json, db, narrowed_match, now
 from memoryhub.access.permissions import Access, Permission
 from memoryhub.access.selectors import reachable_namespaces
 from vectors import retrieval, store
@@ -392,13 +392,15 @@ def _keyword_side(
             found.update((owner, (body, 1.0)) for owner, body in rows)
     match = build_match_any(list(terms.words))
     if match is not None:
-        window = conn.execute(
-            f"SELECT o.id, o.body, obs_fts.rank {source} ORDER BY obs_fts.rowid DESC LIMIT ?",
-            (match, *params, settings.MEMORYHUB_SEARCH_RANK_WINDOW),
+        # The window is cut to the best k in SQL (ties newest first), so k rows come back to
+        # Python rather than the whole window (graph/sql.py says why rows cost more than SQL).
+        best_k = conn.execute(
+            f"WITH recent AS MATERIALIZED (SELECT o.id AS id, o.body AS body, obs_fts.rank AS score {source} "
+            "ORDER BY obs_fts.rowid DESC LIMIT ?) SELECT id, body, score FROM recent ORDER BY score, id DESC LIMIT ?",
+            (narrowed_match("obs_fts", match), *params, settings.MEMORYHUB_SEARCH_RANK_WINDOW, k),
         ).fetchall()
-        window.sort(key=lambda row: row[2])
-        best = window[0][2] if window else 0.0
-        for owner, body, bm25 in window[:k]:
+        best = best_k[0][2] if best_k else 0.0
+        for owner, body, bm25 in best_k:
             # bm25 ranks are negative, best lowest; a ratio to the best keeps the order in (0, 1].
             found.setdefault(owner, (body, bm25 / best if best < 0 else 1.0))
     return found
