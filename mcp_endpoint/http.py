@@ -16,14 +16,14 @@ from urllib.parse import parse_qsl, urlsplit
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 from django.conf import settings
-from django.utils.datastructures import CaseInsensitiveMapping
 
 from graph import namespaces
 from mcp_endpoint import registry, sessions
-from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, dumps, encode
+from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
 from memoryhub.access.exceptions import RateLimited
 from memoryhub.access.permissions import Access
+from memoryhub.asgi_headers import request_headers
 from memoryhub.asyncdb import db_sync_to_async
 from memoryhub.errors import DomainError
 
@@ -111,14 +111,14 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     @property
     def headers(self) -> Mapping[str, str]:
         if not hasattr(self, "_headers"):
-            self._headers = CaseInsensitiveMapping(
-                {name.decode("latin-1"): value.decode("latin-1") for name, value in self.scope.get("headers", [])}
-            )
+            self._headers = request_headers(self.scope)
         return self._headers
 
     @property
     def query(self) -> dict[str, str]:
-        return dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
+        if not hasattr(self, "_query"):
+            self._query = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
+        return self._query
 
     @property
     def language(self) -> str | None:
@@ -208,7 +208,7 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     async def send_json(
         self, status: int, payload: Any, headers: list[tuple[bytes, bytes | str]] | None = None
     ) -> None:
-        await self.send_response(status, encode(dumps(payload)), [(b"Content-Type", JSON), *(headers or [])])
+        await self.send_response(status, wire(payload), [(b"Content-Type", JSON), *(headers or [])])
 
     async def send_response(self, status: int, body: bytes, headers: list[tuple[bytes, bytes | str]]) -> None:
         await self.start_response(status, headers)

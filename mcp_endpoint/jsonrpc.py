@@ -9,6 +9,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+# Replies are written with orjson: several times faster than json, and json indents (the official
+# server's text form) in pure Python, a fifth of a search_nodes call's Python time. The text is
+# the same as json's but for floats, which orjson writes as JavaScript does (1e-7, not 1e-07).
+# What orjson refuses (lone surrogates, integers beyond 64 bits, non-string keys) goes to json.
+import orjson
+
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
@@ -64,18 +70,49 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not valid JSON")
 
 
+# One decoder for every message: json.loads with a keyword argument builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+
+
 def parse(raw: bytes | str) -> Any:
     """Decode one JSON text; raises ProtocolError(PARSE_ERROR). Python's NaN / Infinity
     extensions are refused: they are not JSON, and no argument may be non-finite."""
     try:
-        return json.loads(raw, parse_constant=_not_json)
+        if isinstance(raw, bytes | bytearray):
+            # As json.loads does: UTF-8, -16 or -32 by the first bytes, a UTF-8 BOM skipped.
+            raw = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        elif raw.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
+        return _DECODER.decode(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ProtocolError(PARSE_ERROR, f"Parse error: {exc}") from None
 
 
 def dumps(message: Any) -> str:
     """One line of compact JSON (MCP's stdio framing forbids embedded newlines; json escapes them)."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return orjson.dumps(message).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def wire(message: Any) -> bytes:
+    """`encode(dumps(message))`, in one step when orjson can write it."""
+    try:
+        return orjson.dumps(message)
+    except orjson.JSONEncodeError:
+        return encode(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+
+def pretty(value: Any, indent: int) -> str:
+    """JSON indented by `indent` spaces, as `json.dumps(value, ensure_ascii=False, indent=indent)`
+    writes it (the official memory server's `JSON.stringify(value, null, 2)`)."""
+    if indent == 2:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(value, ensure_ascii=False, indent=indent)
 
 
 def encode(text: str) -> bytes:

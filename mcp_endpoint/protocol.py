@@ -40,7 +40,9 @@ from mcp_endpoint.jsonrpc import (
     Message,
     ProtocolError,
     classify,
+    dumps,
     error,
+    pretty,
     result,
 )
 from memoryhub import metrics
@@ -403,9 +405,9 @@ def tool_result(tool: registry.Tool, value: Any) -> dict[str, Any]:
     if tool.render_text is not None:
         text = tool.render_text(value)
     elif tool.text_indent is None:
-        text = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
+        text = dumps(shown)
     else:
-        text = json.dumps(shown, ensure_ascii=False, indent=tool.text_indent)
+        text = pretty(shown, tool.text_indent)
     return {"content": [{"type": "text", "text": text}], "structuredContent": value, "isError": False}
 
 

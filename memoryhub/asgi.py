@@ -19,7 +19,9 @@ from django.urls import re_path  # noqa: E402
 from mcp_endpoint.routing import urlpatterns as mcp_urlpatterns  # noqa: E402
 from memoryhub.observability import AsgiMiddleware  # noqa: E402
 from memoryhub.startup import announce, start_background_work  # noqa: E402
+from memoryhub.twisted_http import install as memoise_twisted_content_types  # noqa: E402
 
+memoise_twisted_content_types()
 announce()
 start_background_work()
 

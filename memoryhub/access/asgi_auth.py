@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-from django.utils.datastructures import CaseInsensitiveMapping
-
 from memoryhub.access import authentication
 from memoryhub.access.exceptions import AccessError
+from memoryhub.asgi_headers import SCOPE_KEY as HEADERS_KEY
+from memoryhub.asgi_headers import request_headers
 from memoryhub.asyncdb import db_sync_to_async
 
 
@@ -27,9 +27,7 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] in ("http", "websocket"):
-            headers = CaseInsensitiveMapping(
-                {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", [])}
-            )
+            headers = request_headers(scope)
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             raw = authentication.key_from_request(
                 headers,
@@ -37,7 +35,7 @@ class ApiKeyMiddleware:
                 allow_query=(self.query_key_on_get and scope.get("method") == "GET")
                 or authentication.query_key_allowed(scope.get("method", "GET"), headers.get("Accept", "")),
             )
-            scope = dict(scope)
+            scope = {**scope, HEADERS_KEY: headers}
             try:
                 scope["access"] = await db_sync_to_async(authentication.authenticate)(raw)
                 scope["access_error"] = None

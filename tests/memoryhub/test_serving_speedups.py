@@ -1,0 +1,104 @@
+"""What memoryhub/twisted_http.py, memoryhub/asgi_headers.py and the JSON helpers of
+mcp_endpoint/jsonrpc.py change must not change what a client gets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from daphne import http_protocol
+from twisted.web import http
+
+from mcp_endpoint.jsonrpc import ProtocolError, dumps, encode, parse, pretty, wire
+from memoryhub import twisted_http
+from memoryhub.asgi_headers import SCOPE_KEY, Headers, request_headers
+
+CONTENT_TYPES = [
+    b"application/json",
+    b"application/json; charset=utf-8",
+    b"Application/JSON ; charset=UTF-8",
+    b"multipart/form-data; boundary=xyz",
+    b"application/x-www-form-urlencoded",
+    b"text/plain; format=flowed",
+    b"nonsense",
+    b"",
+]
+
+
+def test_twisted_content_type_parsing_is_memoised_with_the_same_answers():
+    twisted_http.install()
+    twisted_http.install()  # idempotent: not wrapped twice
+    parse_content_type = http._parseContentType
+    original = parse_content_type.__wrapped__  # type: ignore[attr-defined]
+    assert not hasattr(original, "__wrapped__")
+    for content_type in CONTENT_TYPES * 2:
+        assert parse_content_type(content_type) == original(content_type)
+    assert parse_content_type.cache_info().currsize == len(CONTENT_TYPES)  # type: ignore[attr-defined]
+    assert parse_content_type.cache_info().maxsize == twisted_http.CACHED_CONTENT_TYPES  # type: ignore[attr-defined]
+
+
+def test_twisted_duplicate_access_log_line_is_not_written():
+    twisted_http.install()
+
+    class Log:
+        lines: list[str] = []
+
+        def write(self, line: str) -> None:
+            self.lines.append(line)
+
+    factory = http_protocol.HTTPFactory.__new__(http_protocol.HTTPFactory)
+    factory._logFile = Log()
+    factory.log(object())
+    assert Log.lines == []
+
+
+def test_headers_are_case_insensitive_and_keep_the_last_repeated_value():
+    headers = Headers([(b"X-API-Key", b"k1"), (b"accept", b"text/event-stream"), (b"x-api-key", b"k2")])
+    assert headers["x-api-key"] == headers["X-Api-Key"] == "k2"
+    assert headers.get("ACCEPT") == "text/event-stream"
+    assert headers.get("Origin") is None
+    assert len(headers) == 2
+    assert set(headers) == {"x-api-key", "accept"}
+    assert Headers([(b"X-Name", "café".encode("latin-1"))])["x-name"] == "café"
+
+
+def test_headers_parsed_by_the_middleware_are_reused():
+    parsed = Headers([(b"Accept", b"*/*")])
+    assert request_headers({SCOPE_KEY: parsed, "headers": []}) is parsed
+    assert request_headers({"headers": [(b"Accept", b"*/*")]})["accept"] == "*/*"
+
+
+MESSAGES = [
+    {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "中文 é \n \x01 \u2028 \""}]}},
+    {"jsonrpc": "2.0", "id": "a", "result": {"entities": [], "relations": [], "hasMore": False, "nextOffset": None}},
+    {"nested": [[], {}, [1, [2, {"x": None}]]], "big": 2**63 - 1, "neg": -(2**63)},
+]
+# What orjson refuses and json writes: lone surrogates (echoed names), huge integers, int keys.
+REFUSED_BY_ORJSON = [{"name": "a\ud800b"}, {"id": 2**70}, {1: "one"}]
+
+
+@pytest.mark.parametrize("message", MESSAGES + REFUSED_BY_ORJSON)
+def test_replies_are_the_json_module_text(message):
+    compact = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    assert dumps(message) == compact
+    assert wire(message) == encode(compact)
+    assert pretty(message, 2) == json.dumps(message, ensure_ascii=False, indent=2)
+    assert pretty(message, 1) == json.dumps(message, ensure_ascii=False, indent=1)
+
+
+def test_parse_reads_bytes_like_json_loads():
+    text = '{"method": "ping", "params": {"q": "中文"}}'
+    for encoding in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32"):
+        assert parse(text.encode(encoding)) == json.loads(text.encode(encoding))
+    assert parse(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("raw", ["\ufeff{}", "{", b"\xff\xfe{", "NaN", "[Infinity]", b'{"a": -Infinity}'])
+def test_parse_refuses_what_it_refused_before(raw):
+    with pytest.raises(ProtocolError) as refused:
+        parse(raw)
+    assert refused.value.message.startswith("Parse error: ")
+    if raw == "\ufeff{}":
+        with pytest.raises(json.JSONDecodeError) as expected:
+            json.loads(raw)
+        assert refused.value.message == f"Parse error: {expected.value}"
