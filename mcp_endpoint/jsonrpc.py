@@ -9,10 +9,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-# Replies are written with orjson: several times faster than json, and json indents (the official
-# server's text form) in pure Python, a fifth of a search_nodes call's Python time. The text is
-# the same as json's but for floats, which orjson writes as JavaScript does (1e-7, not 1e-07).
-# What orjson refuses (lone surrogates, integers beyond 64 bits, non-string keys) goes to json.
+# HTTP replies and the indented text form are written with orjson: several times faster than
+# json, which indents (the official server's text form) in pure Python, a fifth of a search_nodes
+# call's Python time. The text is json's but for floats, which orjson writes as JavaScript does
+# (1e-7, not 1e-07): the official tools' results (indented) hold none, and the reply bytes are
+# read by JSON parsers. What orjson refuses (lone surrogates, integers beyond 64 bits,
+# non-string keys) goes to json.
 import orjson
 
 PARSE_ERROR = -32700
@@ -89,11 +91,9 @@ def parse(raw: bytes | str) -> Any:
 
 
 def dumps(message: Any) -> str:
-    """One line of compact JSON (MCP's stdio framing forbids embedded newlines; json escapes them)."""
-    try:
-        return orjson.dumps(message).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    """One line of compact JSON (MCP's stdio framing forbids embedded newlines; json escapes them).
+    json's own text, floats included: tool results carry it as their text form."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
 def wire(message: Any) -> bytes:

@@ -77,6 +77,12 @@ MESSAGES = [
 REFUSED_BY_ORJSON = [{"name": "a\ud800b"}, {"id": 2**70}, {1: "one"}]
 
 
+def test_floats_in_reply_bytes_read_back_the_same():
+    message = {"score": 9.341219993075356e-05, "vector": [0.1, -1e-7, 1.5e300, 0.0]}
+    assert dumps(message) == json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(wire(message)) == message
+
+
 @pytest.mark.parametrize("message", MESSAGES + REFUSED_BY_ORJSON)
 def test_replies_are_the_json_module_text(message):
     compact = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
