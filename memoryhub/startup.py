@@ -10,11 +10,21 @@ from django.conf import settings
 def start_background_work() -> None:
     """What every server process (daphne, mcp_stdio, mcp_tcp) starts besides serving."""
     from memoryhub.maintenance import start_in_process
+
+    shorten_gil_switch_interval()
     from vectors.indexes import warm_up_in_background
 
     warm_up_in_background()
     # The maintenance jobs on a timer thread, unless Celery workers run them (CELERY_BROKER_URL).
     start_in_process()
+
+
+def shorten_gil_switch_interval() -> None:
+    """A server process is two busy threads: the event loop and the database thread every MCP
+    message visits (memoryhub/asyncdb.py). The database thread gives up the GIL around each
+    SQLite call and then waits for the loop to hand it back, by default for up to 5 ms. A
+    shorter interval gave 1-11% more read calls per second (bench/load.py, five paired runs)."""
+    sys.setswitchinterval(settings.MEMORYHUB_GIL_SWITCH_INTERVAL_US / 1_000_000)
 
 
 def announce() -> None:

@@ -36,7 +36,9 @@ def test_a_word_with_one_indexed_term_becomes_that_exact_term():
 
 def test_a_word_with_several_terms_becomes_their_disjunction():
     assert narrow('"release"* AND "deployment"*') == '("release" OR "released" OR "releases") AND "deployment"'
-    assert narrow(build_match_any(["release", "nothing"]) or "") == '("release" OR "released" OR "releases") OR "nothing"*'
+    assert (
+        narrow(build_match_any(["release", "nothing"]) or "") == '("release" OR "released" OR "releases") OR "nothing"*'
+    )
 
 
 def test_what_is_not_narrowed_stays_as_it_was():
@@ -76,9 +78,7 @@ def test_search_finds_every_word_the_prefix_starts(releases):
     assert narrowed_match("obs_fts", build_match("release") or "") == '("release" OR "released" OR "releases")'
     found = selectors.search_nodes(namespace=releases, query="releas")["entities"]
     assert [e["name"] for e in found] == ["Notes"]
-    assert [e["name"] for e in selectors.search_nodes(namespace=releases, query="deployment")["entities"]] == [
-        "Deploy"
-    ]
+    assert [e["name"] for e in selectors.search_nodes(namespace=releases, query="deployment")["entities"]] == ["Deploy"]
 
 
 def test_a_deleted_term_no_longer_matches(releases):

@@ -69,7 +69,7 @@ def test_headers_parsed_by_the_middleware_are_reused():
 
 
 MESSAGES = [
-    {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "中文 é \n \x01 \u2028 \""}]}},
+    {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": '中文 é \n \x01 \u2028 "'}]}},
     {"jsonrpc": "2.0", "id": "a", "result": {"entities": [], "relations": [], "hasMore": False, "nextOffset": None}},
     {"nested": [[], {}, [1, [2, {"x": None}]]], "big": 2**63 - 1, "neg": -(2**63)},
 ]
@@ -108,3 +108,17 @@ def test_parse_refuses_what_it_refused_before(raw):
         with pytest.raises(json.JSONDecodeError) as expected:
             json.loads(raw)
         assert refused.value.message == f"Parse error: {expected.value}"
+
+
+def test_server_processes_shorten_the_gil_switch_interval(settings):
+    import sys
+
+    from memoryhub.startup import shorten_gil_switch_interval
+
+    before = sys.getswitchinterval()
+    settings.MEMORYHUB_GIL_SWITCH_INTERVAL_US = 500
+    try:
+        shorten_gil_switch_interval()
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
