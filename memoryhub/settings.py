@@ -102,7 +102,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MEMORYHUB_SEARCH_RANK_WINDOW = env_int("MEMORYHUB_SEARCH_RANK_WINDOW", 1000, minimum=1)
 # How long a server process's thread may hold the GIL while another waits (memoryhub/startup.py);
 # Python's default is 5,000 µs.
-MEMORYHUB_GIL_SWITCH_INTERVAL_US = env_int("MEMORYHUB_GIL_SWITCH_INTERVAL_US", 500, minimum=50, maximum=100_000)
+MEMORYHUB_GIL_SWITCH_INTERVAL_US = env_int("MEMORYHUB_GIL_SWITCH_INTERVAL_US", 100, minimum=50, maximum=100_000)
 MEMORYHUB_LIMITS = {
     "MAX_NAME_BYTES": env_int("MEMORYHUB_MAX_NAME_BYTES", 1024, minimum=1),
     "MAX_OBSERVATION_BYTES": env_int("MEMORYHUB_MAX_OBSERVATION_BYTES", 65536, minimum=1),
