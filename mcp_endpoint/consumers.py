@@ -30,6 +30,9 @@ from mcp_endpoint.jsonrpc import (
     parse,
 )
 from mcp_endpoint.models import McpSession
+from memoryhub.access.asgi_auth import API_KEY, check, settle
+from memoryhub.access.exceptions import AccessError
+from memoryhub.access.permissions import Access
 from memoryhub.asyncdb import db_sync_to_async
 
 SESSION_HEADER = "MCP-Session-Id"
@@ -65,6 +68,23 @@ def _handle(connection: protocol.Connection, message: Message, session: McpSessi
 
 
 @db_sync_to_async
+def _check_key_and_handle(
+    raw_key: str | None,
+    message: Message,
+    namespace: str | None,
+    categories: tuple[str, ...] | None,
+    language: str | None,
+) -> tuple[tuple[Access | None, AccessError | None], protocol.Reply | None]:
+    """A stateless request's key check and work in one database call: the check's outcome, and
+    the reply (None when the key was refused)."""
+    access, problem = check(raw_key)
+    if access is None:
+        return (None, problem), None
+    connection = protocol.Connection(access=access, namespace=namespace, categories=categories, language=language)
+    return (access, None), protocol.handle(connection, message)
+
+
+@db_sync_to_async
 def _handle_batch(connection: protocol.Connection, values: list[Any], session: McpSession) -> list[dict[str, Any]]:
     replies = protocol.handle_batch(connection, values)
     sessions.save(session, connection)
@@ -82,6 +102,45 @@ class StreamableHttpConsumer(McpHttpConsumer):
     not_found = False
     # The session's channel-layer group, once this consumer holds one of its streams.
     joined: str | None = None
+
+    async def respond_checking_key(self, body: bytes) -> bool:
+        """A stateless 2026-07-28 request that passes every check made before its work is
+        answered with one database call for the key check and the work; anything else (and any
+        error before the work, which must not be told to a caller without a valid key) goes the
+        usual way."""
+        if self.scope["method"] != "POST" or "access" in self.scope:
+            return False
+        call = self.stateless_call(body)
+        if call is None:
+            return False
+        message, namespace, categories = call
+        outcome, reply = await _check_key_and_handle(
+            self.scope.get(API_KEY), message, namespace, categories, self.language
+        )
+        settle(self.scope, outcome)
+        if reply is None:
+            await self.refuse_key()
+        else:
+            await self.answer_modern(reply)
+        return True
+
+    def stateless_call(self, body: bytes) -> tuple[Message, str | None, tuple[str, ...] | None] | None:
+        """The message, namespace and tool categories of a POST holding one 2026-07-28 request
+        that passes the checks `post` and `post_modern` make before the work, or None."""
+        if not (self.accepts("application/json") or self.accepts("text/event-stream")):
+            return None
+        try:
+            value = parse(body)
+            if isinstance(value, list) or not _is_modern(value):
+                return None
+            message = classify(value)
+            if message.kind != "request" or message.method == "subscriptions/listen":
+                return None
+            self.check_modern_headers(message)
+            namespace, categories = self.connection_settings()
+        except ProtocolError:
+            return None
+        return message, namespace, categories
 
     async def respond(self, body: bytes) -> None:
         try:
@@ -199,17 +258,8 @@ class StreamableHttpConsumer(McpHttpConsumer):
         if message.kind == "notification":
             await self.send_response(202, b"", [])
             return
-        meta = message.params["_meta"]
         if message.kind == "request":
-            if self.headers.get(VERSION_HEADER) != meta.get(protocol.PROTOCOL_VERSION_META):
-                raise ProtocolError(HEADER_MISMATCH, f"{VERSION_HEADER} header does not match params._meta")
-            if self.headers.get(METHOD_HEADER) != message.method:
-                raise ProtocolError(HEADER_MISMATCH, f"{METHOD_HEADER} header does not match the request's method")
-            name_param = NAME_PARAMS.get(message.method)
-            if name_param is not None:
-                value = message.params.get(name_param)
-                if value is not None and _header_value(self.headers.get(NAME_HEADER)) != value:
-                    raise ProtocolError(HEADER_MISMATCH, f"{NAME_HEADER} header does not match params.{name_param}")
+            self.check_modern_headers(message)
         namespace, categories = self.connection_settings()
         connection = protocol.Connection(
             access=self.access, namespace=namespace, categories=categories, language=self.language
@@ -217,7 +267,23 @@ class StreamableHttpConsumer(McpHttpConsumer):
         if message.kind == "request" and message.method == "subscriptions/listen":
             await self.listen(connection, message)
             return
-        reply = await _handle(connection, message, None)
+        await self.answer_modern(await _handle(connection, message, None))
+
+    def check_modern_headers(self, message: Message) -> None:
+        """A 2026-07-28 request's routing headers must agree with its body."""
+        meta = message.params["_meta"]
+        if self.headers.get(VERSION_HEADER) != meta.get(protocol.PROTOCOL_VERSION_META):
+            raise ProtocolError(HEADER_MISMATCH, f"{VERSION_HEADER} header does not match params._meta")
+        if self.headers.get(METHOD_HEADER) != message.method:
+            raise ProtocolError(HEADER_MISMATCH, f"{METHOD_HEADER} header does not match the request's method")
+        name_param = NAME_PARAMS.get(message.method)
+        if name_param is not None:
+            value = message.params.get(name_param)
+            if value is not None and _header_value(self.headers.get(NAME_HEADER)) != value:
+                raise ProtocolError(HEADER_MISMATCH, f"{NAME_HEADER} header does not match params.{name_param}")
+
+    async def answer_modern(self, reply: protocol.Reply) -> None:
+        """A 2026-07-28 reply: JSON-RPC errors with the HTTP status the spec gives them."""
         if reply.message is None:
             await self.send_response(202, b"", [])
             return

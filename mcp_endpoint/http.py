@@ -21,6 +21,7 @@ from graph import namespaces
 from mcp_endpoint import registry, sessions
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
+from memoryhub.access.asgi_auth import API_KEY, check, settle
 from memoryhub.access.exceptions import RateLimited
 from memoryhub.access.permissions import Access
 from memoryhub.asgi_headers import request_headers
@@ -144,13 +145,13 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         if message.get("more_body"):
             return
         body = b"".join(chunks)
-        if await self.checked():
+        if await self.checked() and not await self.respond_checking_key(body) and await self.authenticated():
             await self.respond(body)
         if not self.streaming:
             raise StopConsumer()
 
     async def checked(self) -> bool:
-        """Method, Origin and API key; answers the request itself when one fails."""
+        """Method and Origin; answers the request itself when one fails."""
         if not origin_allowed(self.headers.get("Origin"), self.headers.get("Host")):
             await self.fail(403, INVALID_REQUEST, "Forbidden: this Origin may not call the MCP endpoint")
             return False
@@ -161,21 +162,35 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         if self.scope["method"] not in self.methods:
             await self.fail(405, INVALID_REQUEST, "Method not allowed", headers=[(b"Allow", ", ".join(self.methods))])
             return False
-        if self.scope.get("access") is None:
-            problem = self.scope.get("access_error")
-            if isinstance(problem, RateLimited):
-                await self.fail(
-                    429, INVALID_REQUEST, problem.message, headers=[(b"Retry-After", str(problem.retry_after))]
-                )
-            else:
-                await self.fail(
-                    401,
-                    INVALID_REQUEST,
-                    self.unauthenticated_message(problem),
-                    headers=[(b"WWW-Authenticate", 'ApiKey realm="mcp"')],
-                )
+        return True
+
+    async def authenticated(self) -> bool:
+        """The API key, checked here when the route deferred it (memoryhub/access/asgi_auth.py);
+        answers the request itself (401, or 429 over the rate limit) when it fails."""
+        if "access" not in self.scope:
+            settle(self.scope, await db_sync_to_async(check)(self.scope.get(API_KEY)))
+        if self.scope["access"] is None:
+            await self.refuse_key()
             return False
         return True
+
+    async def respond_checking_key(self, body: bytes) -> bool:
+        """Answer the request with its deferred key check made in the same database call as its
+        work, when the consumer can; False, with nothing sent, when it cannot (the key is then
+        checked first and `respond` answers)."""
+        return False
+
+    async def refuse_key(self) -> None:
+        problem = self.scope.get("access_error")
+        if isinstance(problem, RateLimited):
+            await self.fail(429, INVALID_REQUEST, problem.message, headers=[(b"Retry-After", str(problem.retry_after))])
+        else:
+            await self.fail(
+                401,
+                INVALID_REQUEST,
+                self.unauthenticated_message(problem),
+                headers=[(b"WWW-Authenticate", 'ApiKey realm="mcp"')],
+            )
 
     def unauthenticated_message(self, problem: Any) -> str:
         return problem.message if isinstance(problem, DomainError) else "A valid API key is required"

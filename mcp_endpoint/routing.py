@@ -7,7 +7,8 @@ from mcp_endpoint.marketplace import MarketplaceMessagesConsumer, MarketplaceSse
 from memoryhub.access.asgi_auth import ApiKeyMiddleware
 
 urlpatterns = [
-    re_path(r"^mcp/?$", ApiKeyMiddleware(StreamableHttpConsumer.as_asgi())),
+    # /mcp checks the key itself, in the same database call as a stateless request's work.
+    re_path(r"^mcp/?$", ApiKeyMiddleware(StreamableHttpConsumer.as_asgi(), deferred=True)),
     path("sse", ApiKeyMiddleware(LegacySseConsumer.as_asgi())),
     re_path(r"^messages/?$", ApiKeyMiddleware(LegacyMessagesConsumer.as_asgi())),
     # The marketplace endpoint (marketplace seed); its SSE GET documents ?key= for any client.
