@@ -151,10 +151,10 @@ def narrow_prefixes(match: str, terms_with_prefix: Callable[[str], list[str] | N
 
     def narrowed(found: re.Match[str]) -> str:
         text = found.group()
-        word = _ASCII_WORD_PREFIX.fullmatch(text)
-        if word is None or len(word.group(1)) <= max(INDEXED_PREFIX_LENGTHS):
+        word = _narrowable_word(text)
+        if word is None:
             return text
-        terms = terms_with_prefix(word.group(1).lower())
+        terms = terms_with_prefix(word)
         if not terms:  # too many terms, or none (and a prefix with no terms is cheap)
             return text
         if len(terms) == 1:
@@ -162,6 +162,19 @@ def narrow_prefixes(match: str, terms_with_prefix: Callable[[str], list[str] | N
         return "(" + " OR ".join(_quote(term) for term in terms) + ")"
 
     return _MATCH_STRING.sub(narrowed, match)
+
+
+def prefix_words(match: str) -> list[str]:
+    """The words `narrow_prefixes` looks up in `match`, lower-cased, each once, in order."""
+    words = (_narrowable_word(found.group()) for found in _MATCH_STRING.finditer(match))
+    return list(dict.fromkeys(word for word in words if word is not None))
+
+
+def _narrowable_word(text: str) -> str | None:
+    word = _ASCII_WORD_PREFIX.fullmatch(text)
+    if word is None or len(word.group(1)) <= max(INDEXED_PREFIX_LENGTHS):
+        return None
+    return word.group(1).lower()
 
 
 def build_match_any(terms: list[str]) -> str | None:

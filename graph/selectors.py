@@ -25,12 +25,14 @@ from graph.sql import (
     entity_ids,
     load_entities,
     load_entity,
-    narrowed_match,
+    load_named_entity,
+    load_named_page,
+    load_page,
+    narrowed_matches,
     now,
     relation_dict,
     relations_by_id,
     relations_from,
-    relations_touching,
     relations_within,
     require_entity,
     type_id,
@@ -157,6 +159,9 @@ def search_nodes(
         ranked.update((row[0], None) for row in rows)
     else:
         if match is not None:
+            # Narrowed for both indexes at once (one statement), though the second is only
+            # searched when the names do not fill the page.
+            name_match, observation_match = narrowed_matches(("name_fts", "obs_fts"), match)
             ranked.update(
                 (entity, None)
                 for entity in _ranked_matches(
@@ -164,7 +169,7 @@ def search_nodes(
                     owner="e.id",
                     joins="JOIN graph_entity e ON e.id = name_fts.rowid",
                     where=f"e.namespace_id = ?{type_clause}",
-                    match=match,
+                    match=name_match,
                     params=(ns_id, *type_param),
                     wanted=wanted,
                 )
@@ -177,7 +182,7 @@ def search_nodes(
                         owner="o.entity_id",
                         joins="JOIN graph_observation o ON o.id = obs_fts.rowid JOIN graph_entity e ON e.id = o.entity_id",
                         where=f"o.namespace_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?){type_clause}",
-                        match=match,
+                        match=observation_match,
                         params=(ns_id, now(), *type_param),
                         wanted=wanted,
                     )
@@ -214,9 +219,10 @@ def search_nodes(
     ordered = list(ranked)
     page = ordered[skip : skip + page_size]
     has_more = len(ordered) > skip + page_size
+    entities, relations = load_page(page)
     return {
-        "entities": load_entities(page),
-        "relations": relations_touching(page),
+        "entities": entities,
+        "relations": relations,
         "hasMore": has_more,
         "nextOffset": skip + page_size if has_more else None,
     }
@@ -225,8 +231,8 @@ def search_nodes(
 def _ranked_matches(
     *, fts: str, match: str, owner: str, joins: str, where: str, params: tuple[Any, ...], wanted: int
 ) -> list[int]:
-    """Owners (entity ids) of the rows of `fts` that match `match` (and `where`, with `params`),
-    best bm25 first, at most `wanted`.
+    """Owners (entity ids) of the rows of `fts` that match `match` (already narrowed for `fts`,
+    graph/sql.py `narrowed_matches`; and `where`, with `params`), best bm25 first, at most `wanted`.
 
     bm25 costs about 1.5 µs per matching row and SQLite ranks every match before a page is cut,
     so a word in a third of a 100k-entity namespace took about 90 ms. Ranking is therefore done
@@ -239,7 +245,7 @@ def _ranked_matches(
     thousand times, and under load every re-take waited for the event loop's thread."""
     window = settings.MEMORYHUB_SEARCH_RANK_WINDOW
     newest_first = f"FROM {fts} {joins} WHERE {fts} MATCH ? AND {where}"
-    params = (narrowed_match(fts, match), *params)
+    params = (match, *params)
     rows = (
         db()
         .execute(
@@ -271,12 +277,8 @@ def _ranked_matches(
 def open_nodes(*, namespace: str, names: list[str]) -> GraphPage:
     """The named entities (missing names are skipped) and the relations touching them."""
     requested = limits.names(names, field="names")
-    ns_id = namespaces.lookup(namespace)
-    if ns_id is None:
-        return {"entities": [], "relations": []}
-    ids = entity_ids(ns_id, requested)
-    ordered = list(dict.fromkeys(ids[name] for name in requested if name in ids))
-    return {"entities": load_entities(ordered), "relations": relations_touching(ordered)}
+    entities, relations = load_named_page(namespaces.validate(namespace), requested)
+    return {"entities": entities, "relations": relations}
 
 
 # --- point reads ---------------------------------------------------------------------------------
@@ -284,9 +286,8 @@ def open_nodes(*, namespace: str, names: list[str]) -> GraphPage:
 
 def get_entity(*, namespace: str, name: str) -> EntityDict:
     """One entity with its observations. Raises EntityNotFound."""
-    ns_id = namespaces.lookup(namespace)
-    entity = load_entity(require_entity(ns_id, limits.name(name)))
-    if entity is None:  # deleted between the two statements
+    entity = load_named_entity(namespaces.validate(namespace), limits.name(name))
+    if entity is None:
         raise EntityNotFound(name)
     return entity
 

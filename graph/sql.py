@@ -43,31 +43,61 @@ def as_json(values: Iterable[object]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-def terms_with_prefix(vocabulary: str, prefix: str, *, most: int) -> list[str] | None:
-    """The terms of an FTS index that start with `prefix` (plain ASCII, lower-cased), in order,
-    read from its fts5vocab table (graph/migrations/0004); None when there are more than `most`.
+# The terms of one fts5vocab table that start with each prefix, as one JSON object: a recursive
+# walk per prefix, one indexed seek per term. The vocabulary lists every instance of a term, so
+# `DISTINCT` or `term > ?` would walk all of a common term's instances; `term >= t || char(1)`
+# jumps past them (no token holds a control character). At most `most + 1` terms per prefix.
+_TERMS_WITH_PREFIXES = """(WITH RECURSIVE
+  wanted(prefix, high) AS (SELECT value ->> 0, value ->> 1 FROM json_each(:prefixes)),
+  found(prefix, high, term, n) AS (
+    SELECT prefix, high, (SELECT term FROM {vocabulary} WHERE term >= prefix AND term < high LIMIT 1), 1
+    FROM wanted
+    UNION ALL
+    SELECT prefix, high, (SELECT term FROM {vocabulary} WHERE term >= found.term || char(1) AND term < found.high
+                          LIMIT 1), n + 1
+    FROM found WHERE found.term IS NOT NULL AND n <= :most)
+  SELECT json_group_object(prefix, json(terms)) FROM (
+    SELECT prefix, json_group_array(term) FILTER (WHERE term IS NOT NULL) AS terms FROM found GROUP BY prefix))"""
 
-    One indexed seek per term: the vocabulary lists every instance of a term, so `DISTINCT` or
-    `term > ?` would walk all of a common term's instances; `term >= t || char(1)` jumps past
-    them (no token holds a control character)."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    sql = f"SELECT term FROM {vocabulary} WHERE term >= ? AND term < ? LIMIT 1"
-    conn = db()
-    terms: list[str] = []
-    low = prefix
-    while (row := conn.execute(sql, (low, upper)).fetchone()) is not None:
-        if len(terms) == most:
-            return None
-        terms.append(row[0])
-        low = row[0] + "\x01"
-    return terms
+
+def terms_with_prefixes(
+    vocabularies: Sequence[str], prefixes: Iterable[str], *, most: int
+) -> list[dict[str, list[str] | None]]:
+    """For each fts5vocab table (graph/migrations/0004), the terms that start with each prefix
+    (plain ASCII, lower-cased), in order; None for a prefix with more than `most` terms.
+
+    One statement for all tables and prefixes: the sqlite3 module gives up the GIL around every
+    statement, and under load the database thread then waits to get it back."""
+    unique = list(dict.fromkeys(prefixes))
+    bounds = as_json([prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)] for prefix in unique)
+    columns = ", ".join(_TERMS_WITH_PREFIXES.format(vocabulary=vocabulary) for vocabulary in vocabularies)
+    row = db().execute(f"SELECT {columns}", {"prefixes": bounds, "most": most}).fetchone()
+    found: list[dict[str, list[str] | None]] = []
+    for packed in row:
+        terms: dict[str, list[str]] = json.loads(packed) if packed else {}
+        found.append({prefix: (None if len(terms[prefix]) > most else terms[prefix]) for prefix in unique})
+    return found
+
+
+def terms_with_prefix(vocabulary: str, prefix: str, *, most: int) -> list[str] | None:
+    """The terms of an FTS index's vocabulary table that start with `prefix` (terms_with_prefixes)."""
+    return terms_with_prefixes([vocabulary], [prefix], most=most)[0][prefix]
+
+
+def narrowed_matches(fts_tables: Sequence[str], match: str) -> list[str]:
+    """`match` for each of `fts_tables`, with its long word prefixes narrowed to the terms that
+    table holds (fts.narrow_prefixes); one statement for all tables, none when nothing narrows."""
+    words = fts.prefix_words(match)
+    if not words:
+        return [match for _ in fts_tables]
+    vocabularies = [f"{table}_terms" for table in fts_tables]
+    found = terms_with_prefixes(vocabularies, words, most=fts.MAX_PREFIX_TERMS)
+    return [fts.narrow_prefixes(match, terms.__getitem__) for terms in found]
 
 
 def narrowed_match(fts_table: str, match: str) -> str:
-    """`match` with its long word prefixes narrowed to the terms `fts_table` holds (fts.narrow_prefixes)."""
-    return fts.narrow_prefixes(
-        match, lambda prefix: terms_with_prefix(f"{fts_table}_terms", prefix, most=fts.MAX_PREFIX_TERMS)
-    )
+    """`match` with its long word prefixes narrowed to the terms `fts_table` holds."""
+    return narrowed_matches([fts_table], match)[0]
 
 
 def entity_ids(ns_id: int, names: Iterable[str]) -> dict[str, int]:
@@ -168,6 +198,22 @@ def load_entity(entity: int) -> EntityDict | None:
     return _entity_dict(row[0], row[1], json.loads(row[2]))
 
 
+def load_named_entity(namespace: str, name: str) -> EntityDict | None:
+    row = (
+        db()
+        .execute(
+            f"SELECT e.name, t.name, {_OBSERVATIONS_OF_E} FROM graph_namespace n "
+            "JOIN graph_entity e ON e.namespace_id = n.id AND e.name = :name "
+            "JOIN graph_typedict t ON t.id = e.type_id WHERE n.name = :namespace",
+            {"namespace": namespace, "name": name, "now": now()},
+        )
+        .fetchone()
+    )
+    if row is None:
+        return None
+    return _entity_dict(row[0], row[1], json.loads(row[2]))
+
+
 RELATION_COLUMNS = (
     "SELECT r.id AS id, f.name AS from_name, t.name AS to_name, ty.name AS type_name FROM graph_relation r "
     "JOIN graph_entity f ON f.id = r.from_id JOIN graph_entity t ON t.id = r.to_id "
@@ -179,24 +225,50 @@ def relation_dict(row: Sequence[Any]) -> RelationDict:
     return {"from": row[1], "to": row[2], "relationType": row[3]}
 
 
-def relations_touching(ids: list[int], *, limit: int | None = None) -> list[RelationDict]:
-    """Relations with either end in `ids`, oldest first (each once)."""
+# A page of entities (the ids in CTE `page`) and the relations touching them, as two packed
+# columns of one statement.
+_PAGE = (
+    f"SELECT (SELECT json_group_array(json_array(e.id, e.name, t.name, {_OBSERVATIONS_OF_E})) "
+    "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id IN (SELECT id FROM page)), "
+    "(SELECT json_group_array(json_array(id, from_name, to_name, type_name)) FROM ("
+    f"{RELATION_COLUMNS} WHERE r.from_id IN (SELECT id FROM page) "
+    f"UNION {RELATION_COLUMNS} WHERE r.to_id IN (SELECT id FROM page)))"
+)
+
+
+def load_page(ids: list[int]) -> tuple[list[EntityDict], list[RelationDict]]:
+    """`load_entities(ids)`, and the relations with either end in `ids` (oldest first, each
+    once), in one statement."""
     if not ids:
-        return []
-    ids_json = as_json(ids)
-    sql = (
-        f"{RELATION_COLUMNS} WHERE r.from_id IN (SELECT value FROM json_each(?1)) "
-        f"UNION {RELATION_COLUMNS} WHERE r.to_id IN (SELECT value FROM json_each(?1)) ORDER BY 1"
-    )
-    params: tuple[object, ...] = (ids_json,)
-    if limit is not None:
-        sql += " LIMIT ?2"
-        params = (ids_json, limit)
-    (packed,) = (
+        return [], []
+    entities, relations = (
         db()
-        .execute(f"SELECT json_group_array(json_array(id, from_name, to_name, type_name)) FROM ({sql})", params)
+        .execute(f"WITH page(id) AS (SELECT value FROM json_each(:ids)) {_PAGE}", {"ids": as_json(ids), "now": now()})
         .fetchone()
     )
+    loaded = {entity: (name, entity_type, bodies) for entity, name, entity_type, bodies in json.loads(entities)}
+    return [_entity_dict(*loaded[i]) for i in ids if i in loaded], _relation_dicts(relations)
+
+
+def load_named_page(namespace: str, names: list[str]) -> tuple[list[EntityDict], list[RelationDict]]:
+    """The entities of `namespace` with these names (in the order of `names`, each once; names
+    it does not hold are skipped) and the relations touching them, in one statement."""
+    entities, relations = (
+        db()
+        .execute(
+            "WITH page(id) AS MATERIALIZED (SELECT e.id FROM graph_namespace n JOIN graph_entity e "
+            "ON e.namespace_id = n.id AND e.name IN (SELECT value FROM json_each(:names)) WHERE n.name = :namespace) "
+            f"{_PAGE}",
+            {"namespace": namespace, "names": as_json(names), "now": now()},
+        )
+        .fetchone()
+    )
+    loaded = {name: (name, entity_type, bodies) for _, name, entity_type, bodies in json.loads(entities)}
+    return [_entity_dict(*loaded[name]) for name in dict.fromkeys(names) if name in loaded], _relation_dicts(relations)
+
+
+def _relation_dicts(packed: str) -> list[RelationDict]:
+    # Rows carry their id first: sorted, they are oldest first.
     return [relation_dict(row) for row in sorted(json.loads(packed))]
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from graph import selectors, services
 from graph.fts import MAX_PREFIX_TERMS, build_match, build_match_any, narrow_prefixes
-from graph.sql import db, narrowed_match, terms_with_prefix
+from graph.sql import db, narrowed_match, narrowed_matches, terms_with_prefix, terms_with_prefixes
 
 
 def entity(name: str, *observations: str) -> dict:
@@ -74,6 +74,26 @@ def test_terms_come_from_the_index_in_order(releases):
     assert terms_with_prefix("name_fts_terms", "deplo", most=8) == ["deploy"]
 
 
+def test_every_prefix_of_every_vocabulary_is_looked_up_in_one_statement(releases):
+    statements: list[str] = []
+    db().set_trace_callback(statements.append)
+    try:
+        found = terms_with_prefixes(
+            ["obs_fts_terms", "name_fts_terms"], ["release", "deplo", "zebra", "release"], most=2
+        )
+    finally:
+        db().set_trace_callback(None)
+    assert [s for s in statements if not s.startswith("--")] == [statements[0]]
+    assert found == [
+        {"release": None, "deplo": ["deployment", "deployments"], "zebra": []},
+        {"release": [], "deplo": ["deploy"], "zebra": []},
+    ]
+    assert narrowed_matches(["obs_fts", "name_fts"], '"deplo"* AND "zebra"*') == [
+        '("deployment" OR "deployments") AND "zebra"*',
+        '"deploy" AND "zebra"*',
+    ]
+
+
 def test_search_finds_every_word_the_prefix_starts(releases):
     assert narrowed_match("obs_fts", build_match("release") or "") == '("release" OR "released" OR "releases")'
     found = selectors.search_nodes(namespace=releases, query="releas")["entities"]
@@ -105,8 +125,9 @@ def test_narrowed_and_prefix_queries_match_the_same_rows(alice, texts, deleted, 
             services.delete_entities(namespace=alice, entity_names=[f"e{deleted}"])
         for match in (build_match(" ".join(query)), build_match_any(query)):
             assert match is not None
-            for fts in ("obs_fts", "name_fts"):
-                assert matching(fts, narrowed_match(fts, match)) == matching(fts, match)
+            tables = ("obs_fts", "name_fts")
+            for fts, narrowed in zip(tables, narrowed_matches(tables, match), strict=True):
+                assert matching(fts, narrowed) == matching(fts, match)
     finally:
         conn.execute("ROLLBACK TO corpus")
         conn.execute("RELEASE corpus")
