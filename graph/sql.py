@@ -179,8 +179,14 @@ def load_entities(ids: list[int]) -> list[EntityDict]:
         )
         .fetchone()
     )
-    loaded = {entity: (name, entity_type, bodies) for entity, name, entity_type, bodies in json.loads(packed)}
-    return [_entity_dict(*loaded[i]) for i in ids if i in loaded]
+    return _entities_in_order(packed, ids, key=0)
+
+
+def _entities_in_order(packed: str, order: Iterable[int | str], *, key: int) -> list[EntityDict]:
+    """Packed `[id, name, type, [[observation id, body], ...]]` rows as entities, in `order` (of
+    ids with key=0, of names with key=1); keys with no row are skipped."""
+    loaded = {row[key]: row for row in json.loads(packed)}
+    return [_entity_dict(*loaded[wanted][1:]) for wanted in order if wanted in loaded]
 
 
 def load_entity(entity: int) -> EntityDict | None:
@@ -246,8 +252,7 @@ def load_page(ids: list[int]) -> tuple[list[EntityDict], list[RelationDict]]:
         .execute(f"WITH page(id) AS (SELECT value FROM json_each(:ids)) {_PAGE}", {"ids": as_json(ids), "now": now()})
         .fetchone()
     )
-    loaded = {entity: (name, entity_type, bodies) for entity, name, entity_type, bodies in json.loads(entities)}
-    return [_entity_dict(*loaded[i]) for i in ids if i in loaded], _relation_dicts(relations)
+    return _entities_in_order(entities, ids, key=0), _relation_dicts(relations)
 
 
 def load_named_page(namespace: str, names: list[str]) -> tuple[list[EntityDict], list[RelationDict]]:
@@ -263,8 +268,7 @@ def load_named_page(namespace: str, names: list[str]) -> tuple[list[EntityDict],
         )
         .fetchone()
     )
-    loaded = {name: (name, entity_type, bodies) for _, name, entity_type, bodies in json.loads(entities)}
-    return [_entity_dict(*loaded[name]) for name in dict.fromkeys(names) if name in loaded], _relation_dicts(relations)
+    return _entities_in_order(entities, dict.fromkeys(names), key=1), _relation_dicts(relations)
 
 
 def _relation_dicts(packed: str) -> list[RelationDict]:

@@ -127,6 +127,8 @@ class StreamableHttpConsumer(McpHttpConsumer):
     def stateless_call(self, body: bytes) -> tuple[Message, str | None, tuple[str, ...] | None] | None:
         """The message, namespace and tool categories of a POST holding one 2026-07-28 request
         that passes the checks `post` and `post_modern` make before the work, or None."""
+        if self.headers.get(METHOD_HEADER) is None:
+            return None  # not a 2026-07-28 request (its headers would not match): no parse twice
         if not (self.accepts("application/json") or self.accepts("text/event-stream")):
             return None
         try:
