@@ -7,13 +7,15 @@ checked with the same `authenticate` every API uses.
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
 from graph import services as graph
-from memoryhub.access import services
+from memoryhub.access import services, views
 from memoryhub.access.authentication import authenticate
 from memoryhub.access.exceptions import NotAuthenticated
 from memoryhub.access.models import ApiKey
@@ -32,8 +34,10 @@ def alice_client(client: Client, alice_key) -> Client:
 
 
 def key_form(**overrides: str) -> dict[str, str]:
-    """What the create form posts for alice by default: her own space with write, 90 days."""
+    """What the create form posts for alice by default: her own space with write, 90 days, and a
+    fresh submission token (each rendered form carries its own)."""
     data = {
+        "submission": uuid.uuid4().hex,
         "name": "laptop",
         "grant_0_pattern": "user:alice:*",
         "grant_0_permission": "write",
@@ -126,8 +130,12 @@ def test_create_form_offers_the_users_own_space_with_the_default_namespace_prefi
 
 
 def test_a_new_keys_secret_is_shown_once_and_authenticates(alice_client, alice_key):
-    response = alice_client.post(reverse("keys"), key_form())
+    created = alice_client.post(reverse("keys"), key_form())
 
+    # Post/Redirect/Get: reloading the page that shows the secret does not post the form again.
+    assert created.status_code == 302
+    assert created["Location"] == reverse("keys")
+    response = alice_client.get(reverse("keys"))
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     html = response.content.decode()
@@ -158,6 +166,7 @@ def test_a_key_can_be_narrowed_to_one_namespace_read_only_with_an_expiry_date(al
             expires_on="2999-01-31",
             default_namespace="",
         ),
+        follow=True,
     )
 
     access = authenticate(secret_on(response.content.decode()))
@@ -171,7 +180,7 @@ def test_a_key_can_be_narrowed_to_one_namespace_read_only_with_an_expiry_date(al
 
 def test_a_grant_outside_the_users_allowances_is_refused_next_to_the_field(alice_client, alice_key):
     response = alice_client.post(
-        reverse("keys"), key_form(grant_0_pattern="org:bob:*", default_namespace="org:bob:notes")
+        reverse("keys"), key_form(grant_0_pattern="org:bob:*", default_namespace="org:bob:notes"), follow=True
     )
 
     assert response.status_code == 200
@@ -192,6 +201,7 @@ def test_write_is_only_offered_where_the_operator_allowed_write(alice_client, al
     response = alice_client.post(
         reverse("keys"),
         key_form(grant_1_pattern="team:shared", grant_1_permission="write"),
+        follow=True,
     )
 
     assert secret_on(response.content.decode()) is None
@@ -202,7 +212,9 @@ def test_write_is_only_offered_where_the_operator_allowed_write(alice_client, al
 def test_an_operator_allowance_can_be_granted_read_only(alice_client, alice_key):
     services.allowance_set(user=alice_key.user, pattern="team:shared", permission="read", source="command")
 
-    response = alice_client.post(reverse("keys"), key_form(grant_1_pattern="team:shared", grant_1_permission="read"))
+    response = alice_client.post(
+        reverse("keys"), key_form(grant_1_pattern="team:shared", grant_1_permission="read"), follow=True
+    )
 
     access = authenticate(secret_on(response.content.decode()))
     assert access.can("team:shared", Permission.READ)
@@ -240,6 +252,7 @@ def test_a_superuser_may_grant_any_namespace(client, root_key):
     response = client.post(
         reverse("keys"),
         {
+            "submission": uuid.uuid4().hex,
             "name": "ops",
             "grant_0_pattern": "user:root:*",
             "grant_0_permission": "",
@@ -248,12 +261,76 @@ def test_a_superuser_may_grant_any_namespace(client, root_key):
             "expires": "never",
             "default_namespace": "",
         },
+        follow=True,
     )
 
     access = authenticate(secret_on(response.content.decode()))
     assert access.can("org:bob:notes", Permission.READ)
     assert not access.can("org:bob:notes", Permission.WRITE)
     assert ApiKey.objects.get(pk=access.key_id).expires_at is None
+
+
+def test_reloading_or_resubmitting_never_creates_a_second_key(alice_client, alice_key):
+    form = key_form()
+    first = alice_client.post(reverse("keys"), form)
+    assert first.status_code == 302
+    shown = alice_client.get(reverse("keys")).content.decode()
+    secret = secret_on(shown)
+    assert secret
+
+    # The same form again (a reload of a POST answer, Back and submit, a double click): no new key.
+    again = alice_client.post(reverse("keys"), form)
+    assert again.status_code == 302
+    page = alice_client.get(reverse("keys")).content.decode()
+    assert ApiKey.objects.filter(owner=alice_key.user, name="laptop").count() == 1
+    assert secret_on(page) is None
+    assert "already created" in page
+    # A new form (a new submission token) creates a new key.
+    alice_client.post(reverse("keys"), key_form())
+    assert ApiKey.objects.filter(owner=alice_key.user, name="laptop").count() == 2
+
+
+def test_a_form_without_a_submission_token_creates_nothing(alice_client, alice_key):
+    form = key_form()
+    del form["submission"]
+    response = alice_client.post(reverse("keys"), form)
+    assert response.status_code == 200
+    assert "reload the page" in response.content.decode()
+    assert not ApiKey.objects.filter(owner=alice_key.user, name="laptop").exists()
+
+
+def stored_sessions() -> str:
+    """Every session as the server stores it (decoded), plus its raw form."""
+    return " ".join(f"{row.session_data} {row.get_decoded()}" for row in Session.objects.all())
+
+
+def test_the_secret_waits_for_the_next_page_sealed_and_is_gone_after_it(alice_client, alice_key):
+    created = alice_client.post(reverse("keys"), key_form())
+    key = ApiKey.objects.get(owner=alice_key.user, name="laptop")
+    # Between the POST and the GET that shows it: neither the session store nor the cookie
+    # holds the secret in clear (each holds half of a one-time pad).
+    waiting = stored_sessions()
+    assert "new_key" in waiting
+    for cookie in created.cookies.values():
+        assert key.prefix not in cookie.value
+
+    secret = secret_on(alice_client.get(reverse("keys")).content.decode())
+    assert secret
+    assert prefix_of(secret) == key.prefix
+    assert secret not in waiting
+    assert "new_key" not in stored_sessions()
+    assert secret_on(alice_client.get(reverse("keys")).content.decode()) is None
+
+
+def test_a_secret_not_fetched_in_time_is_never_shown(alice_client, alice_key):
+    alice_client.post(reverse("keys"), key_form())
+    session = alice_client.session
+    session["new_key"]["at"] -= views.NEW_KEY_SECONDS + 1
+    session.save()
+    page = alice_client.get(reverse("keys")).content.decode()
+    assert secret_on(page) is None
+    assert "new_key" not in stored_sessions()
+    assert ApiKey.objects.filter(owner=alice_key.user, name="laptop").count() == 1
 
 
 # --- my keys: list and revoke ----------------------------------------------------------------------

@@ -137,3 +137,34 @@ def test_a_user_creates_copies_uses_and_revokes_a_key_and_browses_a_namespace(li
     key = ApiKey.objects.get(owner__username=USERNAME)
     assert key.revoked_at is not None
     assert key.last_used_at is not None
+
+
+def sign_in(page: Page, username: str = USERNAME, password: str = PASSWORD) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="My keys")).to_be_visible()
+
+
+def test_reloading_the_page_that_shows_a_new_key_creates_no_second_key(live_server):
+    get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
+
+    with chromium_page(live_server.url) as page:
+        sign_in(page)
+        page.get_by_label("Name", exact=True).fill("reloaded key")
+        page.get_by_role("button", name="Create key").click()
+        expect(page.get_by_text("it will not be shown again")).to_be_visible()
+        secret = page.locator("#new-key-secret").inner_text().strip()
+        assert secret.startswith("mh_")
+
+        page.reload()
+        expect(page.get_by_role("heading", name="My keys")).to_be_visible()
+        expect(page.get_by_role("row", name="reloaded key")).to_have_count(1)
+        expect(page.locator("#new-key-secret")).to_have_count(0)
+        assert secret not in page.content()
+        page.go_back()
+        page.go_forward()
+        assert secret not in page.content()
+
+    assert ApiKey.objects.filter(owner__username=USERNAME).count() == 1
