@@ -14,13 +14,13 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
 
 from memoryhub.access import patterns, selectors
 from memoryhub.access.exceptions import InvalidGrant
 from memoryhub.access.permissions import Grant, Permission
 from memoryhub.access.services import MAX_KEY_NAME
+from memoryhub.access.signin import ThrottledAuthenticationForm
 from memoryhub.errors import DomainError
 
 NEVER, ON_DATE = "never", "date"
@@ -57,7 +57,7 @@ def suggested_default_namespace(user: AbstractBaseUser) -> str:
     return namespace if any(patterns.matches(g.pattern, namespace) for g in allowed) else ""
 
 
-class SignInForm(AuthenticationForm):
+class SignInForm(ThrottledAuthenticationForm):
     """Django's sign-in form, with labels that read as plain names (no trailing colon)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
