@@ -25,10 +25,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from graph import namespaces, operations
 from graph.exceptions import EntityNotFound, InvalidArgument
+from mcp_endpoint import sessions
 from memoryhub.access import selectors, services
 from memoryhub.access.exceptions import NamespaceForbidden
 from memoryhub.access.forms import KeyCreateForm
@@ -176,11 +177,20 @@ def keys(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@never_cache
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
+    """GET asks for confirmation (what the key is, when and by which MCP clients it was last
+    used); only a POST of that page's form (`confirm`) revokes. Any other POST leads to the
+    question, so an old one-click form cannot revoke by surprise."""
     user = _user(request)
     key = get_object_or_404(ApiKey, owner=user, prefix=prefix)  # someone else's key: 404, as if absent
+    if request.method != "POST":
+        context = {"section": "keys", "key": key, "clients": sessions.clients_of_key(key.pk)}
+        return render(request, "access/key_revoke.html", context)
+    if request.POST.get("confirm") != "yes":
+        return redirect("key-revoke", prefix=key.prefix)
     if services.api_key_revoke(key=key, actor=user, source="self-service"):
         messages.success(request, f"The key “{key.name}” ({key.prefix}) is revoked: requests with it now fail.")
     else:

@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from graph import services as graph
+from mcp_endpoint.models import McpSession
 from memoryhub.access import services, views
 from memoryhub.access.authentication import authenticate
 from memoryhub.access.exceptions import NotAuthenticated
@@ -345,8 +346,49 @@ def test_my_keys_lists_only_my_keys_with_their_grants(alice_client, alice_key, b
     assert alice_key.secret not in html
 
 
+def test_revoke_asks_for_confirmation_first_and_says_who_used_the_key(alice_client, alice_key, bob_key):
+    McpSession.objects.create(
+        session_id="s1",
+        key=alice_key.key,
+        transport="http",
+        client_info={"name": "<b>Claude Desktop</b>", "version": "0.9"},
+        protocol_version="2025-06-18",
+    )
+    McpSession.objects.create(session_id="s2", key=alice_key.key, transport="sse", client_info={"name": "Cursor"})
+    McpSession.objects.create(session_id="s3", key=bob_key.key, transport="http", client_info={"name": "BobTool"})
+    ApiKey.objects.filter(pk=alice_key.key.pk).update(last_used_at="2026-01-02T03:04:00Z")
+
+    listing = alice_client.get(reverse("keys")).content.decode()
+    confirm_url = reverse("key-revoke", args=[alice_key.key.prefix])
+    assert f'href="{confirm_url}"' in listing
+    # The list itself has no form that revokes in one click.
+    assert f'action="{confirm_url}"' not in listing
+
+    page = alice_client.get(confirm_url)
+    assert page.status_code == 200
+    assert "no-store" in page["Cache-Control"]
+    html = page.content.decode()
+    assert "Revoke the key" in html
+    assert alice_key.key.prefix in html
+    assert "2026-01-02 03:04" in html
+    assert "&lt;b&gt;Claude Desktop&lt;/b&gt; 0.9" in html
+    assert "<b>Claude Desktop" not in html
+    assert "Cursor" in html
+    assert "BobTool" not in html
+    assert f'action="{confirm_url}"' in html
+    assert authenticate(alice_key.secret).key_id == alice_key.key.pk  # looking revokes nothing
+
+
+def test_a_revoke_post_without_the_confirmation_only_leads_to_the_question(alice_client, alice_key):
+    url = reverse("key-revoke", args=[alice_key.key.prefix])
+    response = alice_client.post(url)
+    assert response.status_code == 302
+    assert response["Location"] == url
+    assert authenticate(alice_key.secret).key_id == alice_key.key.pk
+
+
 def test_revoking_my_key_stops_it_working(alice_client, alice_key):
-    response = alice_client.post(reverse("key-revoke", args=[alice_key.key.prefix]))
+    response = alice_client.post(reverse("key-revoke", args=[alice_key.key.prefix]), {"confirm": "yes"})
 
     assert response.status_code == 302
     assert response["Location"] == reverse("keys")
@@ -358,17 +400,19 @@ def test_revoking_my_key_stops_it_working(alice_client, alice_key):
 
 
 def test_revoking_someone_elses_key_is_not_found_and_leaves_it_working(alice_client, bob_key):
-    response = alice_client.post(reverse("key-revoke", args=[bob_key.key.prefix]))
+    response = alice_client.post(reverse("key-revoke", args=[bob_key.key.prefix]), {"confirm": "yes"})
 
     assert response.status_code == 404
+    assert alice_client.get(reverse("key-revoke", args=[bob_key.key.prefix])).status_code == 404
     assert authenticate(bob_key.secret).key_id == bob_key.key.pk
 
 
 def test_revoking_takes_a_post(alice_client, alice_key):
-    response = alice_client.get(reverse("key-revoke", args=[alice_key.key.prefix]))
+    response = alice_client.get(reverse("key-revoke", args=[alice_key.key.prefix]), {"confirm": "yes"})
 
-    assert response.status_code == 405
+    assert response.status_code == 200
     assert authenticate(alice_key.secret).key_id == alice_key.key.pk
+    assert alice_client.delete(reverse("key-revoke", args=[alice_key.key.prefix])).status_code == 405
 
 
 def test_forms_without_the_csrf_token_are_refused(alice_key):
@@ -377,14 +421,16 @@ def test_forms_without_the_csrf_token_are_refused(alice_key):
     client.get(reverse("keys"))  # sets the csrftoken cookie
 
     forged_create = client.post(reverse("keys"), key_form())
-    forged_revoke = client.post(reverse("key-revoke", args=[alice_key.key.prefix]))
+    forged_revoke = client.post(reverse("key-revoke", args=[alice_key.key.prefix]), {"confirm": "yes"})
 
     assert forged_create.status_code == 403
     assert forged_revoke.status_code == 403
     assert not ApiKey.objects.filter(name="laptop").exists()
     assert authenticate(alice_key.secret).key_id == alice_key.key.pk
     token = client.cookies["csrftoken"].value
-    genuine = client.post(reverse("key-revoke", args=[alice_key.key.prefix]), {"csrfmiddlewaretoken": token})
+    genuine = client.post(
+        reverse("key-revoke", args=[alice_key.key.prefix]), {"csrfmiddlewaretoken": token, "confirm": "yes"}
+    )
     assert genuine.status_code == 302
 
 

@@ -110,9 +110,14 @@ def test_a_user_creates_copies_uses_and_revokes_a_key_and_browses_a_namespace(li
         expect(page.get_by_role("row", name="browser key")).to_be_visible()
         assert secret not in page.content()
 
-        # Revoking in the page: the API refuses the key from then on.
+        # Revoking in the page asks first, saying when the key was last used; after the
+        # confirmation the API refuses the key.
         prefix = secret.split("_")[1]
-        page.get_by_role("button", name=f"Revoke browser key ({prefix})").click()
+        page.get_by_role("link", name=f"Revoke browser key ({prefix})…").click()
+        expect(page.get_by_role("heading", name="Revoke the key “browser key”?")).to_be_visible()
+        expect(page.get_by_text("Last used")).to_be_visible()
+        assert list_banks(base, secret)[0] == 200  # asking revoked nothing
+        page.get_by_role("button", name="Revoke key").click()
         expect(page.get_by_text("is revoked")).to_be_visible()
         expect(page.get_by_role("row", name="browser key").get_by_text("revoked", exact=True)).to_be_visible()
         status, body = list_banks(base, secret)
