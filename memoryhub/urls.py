@@ -9,6 +9,7 @@ from memoryhub.compat.api import api as compat_api
 
 # The admin's sign-in form counts failures like /accounts/login/ (memoryhub/access/signin.py).
 admin.site.login_form = signin.ThrottledAdminAuthenticationForm
+admin.site.site_header = admin.site.site_title = "MemoryHub administration"
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:
@@ -18,6 +19,7 @@ def admin_login(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("metrics", views.metrics_view, name="metrics"),
     path("admin/login/", admin_login),  # before admin.site.urls, which has the same path
     path("admin/", admin.site.urls),
