@@ -11,7 +11,7 @@ def test_favicon_ico_is_an_icon(client: Client, db) -> None:
     response = client.get("/favicon.ico")
     assert response.status_code == 200
     assert response["Content-Type"] == "image/x-icon"
-    assert b"".join(response.streaming_content).startswith(b"\x00\x00\x01\x00")  # the ICO header
+    assert response.getvalue().startswith(b"\x00\x00\x01\x00")  # the ICO header
     assert "max-age" in response["Cache-Control"]
 
 
