@@ -366,7 +366,8 @@ _declare(
 class SearchMemoryArguments(Arguments):
     query: str = Field(min_length=1, description="What to look for, in words (any language).")
     conversation_first_message: str | None = optional(
-        FIRST_MESSAGE + " Accepted for compatibility: the search covers all of the namespace's memories."
+        FIRST_MESSAGE + " Accepted for compatibility: the search covers all of the namespace's memories (a "
+        "user_id's own, with user_id)."
     )
     memory_limit_number: int | None = optional(
         f"How many memories to return, 1 to {MAX_MEMORY_LIMIT} (default {DEFAULT_MEMORY_LIMIT}).",
