@@ -31,7 +31,7 @@ from graph.limits import limit as store_limit
 from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import INTEGER, NUMBER, STRING, STRINGS, array_schema, object_schema, optional
 from memoryhub.access.permissions import Access, Permission
-from vectors import memories
+from vectors import memories, selectors
 from vectors.memories import MAX_TTL_MS, NewMemory
 
 CATEGORY = "memory"
@@ -471,12 +471,23 @@ class DeleteMemoryArguments(Arguments):
     memory_ids: list[str] = Field(
         max_length=MAX_ITEMS, description="Ids of the memories to delete (mem_..., as search results give them)."
     )
+    user_id: str | None = optional(
+        f"{USER_ID}: only this user's memories of this connection's namespace are deleted; others are notDeleted.",
+        max_length=255,
+    )
 
 
 def delete_memory(ctx: ToolContext, args: DeleteMemoryArguments) -> dict[str, list[str]]:
     deleted: list[str] = []
     not_deleted: list[str] = []
+    # With a user_id, one user of a shared key cannot delete another's memory by its id.
+    scope = memories.user_scope(args.user_id, None, lambda: _connection_namespace(ctx)) if args.user_id else None
     for given in dict.fromkeys(args.memory_ids):
+        if scope is not None:
+            found = selectors.get_memory(ctx.access, id=given)
+            if found is None or not scope.holds(found):
+                not_deleted.append(given)
+                continue
         try:
             outcome = memories.delete_memory(ctx.access, id=given)
         except InvalidArgument:  # not a memory id: nothing to delete

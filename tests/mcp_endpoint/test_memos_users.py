@@ -118,3 +118,20 @@ async def test_one_user_id_on_two_keys_is_two_users(mcp_server: McpServer) -> No
         assert blood["id"] not in answer["memories"]
         searched = await bob.ok("search_memory", {"query": "What is my blood type?", "user_id": "same-user"})
         assert BLOOD not in memories(searched)
+
+
+@pytest.mark.anyio
+async def test_delete_memory_with_a_user_id_deletes_only_that_users_memories(mcp_server: McpServer) -> None:
+    namespace = mcp_server.namespace("alice")
+    async with mcp_server.client("alice", namespace=namespace) as client:
+        tools = await Checked.of(client)
+        blood = await tools.ok("add_memory", {"memory_content": BLOOD, "user_id": "alice-user"})
+        bike = await tools.ok("add_memory", {"memory_content": BIKE, "user_id": "bob-user"})
+
+        # bob-user cannot delete alice-user's memory, even knowing its id; his own goes.
+        outcome = await tools.ok("delete_memory", {"memory_ids": [blood["id"], bike["id"]], "user_id": "bob-user"})
+        assert outcome == {"deleted": [bike["id"]], "notDeleted": [blood["id"]]}
+        mine = await tools.ok("search_memories", {"query": "What is my blood type?", "user_id": "alice-user"})
+        assert texts(mine) == [BLOOD]
+        # Without a user_id the key deletes anything it may write, as before.
+        assert (await tools.ok("delete_memory", {"memory_ids": [blood["id"]]}))["deleted"] == [blood["id"]]
