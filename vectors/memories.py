@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
@@ -280,12 +281,75 @@ def readable_namespaces(access: Access, namespace: str | list[str] | None) -> di
     return spaces
 
 
+# --- users under one key ---------------------------------------------------------------------------
+#
+# MemOS clients (a Coze bot, MemOS' MCP servers) send one key for all of their users and tell them
+# apart by `user_id`. As in MemOS, each user_id has its own memories by default: here, those
+# recorded with it as actor in the caller's own namespace (the key's default, or an MCP
+# connection's). A namespace named explicitly is shared: whoever may read it under the key's
+# grants reads all of it. Where a namespace is expected, the user_id itself names the user's own
+# memories (MemOS' default cube id is the user_id). Without a user_id a request reaches everything
+# the key can. This partitions what one key reaches, it does not authenticate users: the key
+# holder says which user is asking, as MemOS' server key does.
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a request reads: `namespace` as `search_memories` and `list_memories` take it (None:
+    every namespace the key can read), and `actor_in`, the namespaces where only one actor's
+    memories are read."""
+
+    namespace: list[str] | None
+    actor_in: dict[str, str] = field(default_factory=dict)
+    # {namespace: the cube name the caller used for it}: a user's own memories named by user_id.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, namespace: str) -> str:
+        return self.labels.get(namespace, namespace)
+
+    def holds(self, memory: Mapping[str, Any]) -> bool:
+        """Whether a memory (found by id) is within this scope."""
+        name = memory["namespace"]
+        if self.namespace is not None and name not in self.namespace:
+            return False
+        return self.actor_in.get(name, memory["actorId"]) == memory["actorId"]
+
+
+def user_scope(user_id: str | None, named: list[str] | None, own: Callable[[], str]) -> Scope:
+    """The scope of a read for `user_id` (see above). `named` are the namespaces the request names
+    (None: none), where `user_id` may stand for the user's own memories; `own()` is the caller's
+    own namespace, called only when needed (it raises NamespaceRequired when there is none)."""
+    if not user_id:
+        return Scope(named)
+    if named is None:
+        home = own()
+        return Scope([home], {home: user_id})
+    if user_id not in named:
+        return Scope(named)
+    home = own()
+    spaces = list(dict.fromkeys(home if name == user_id else name for name in named))
+    if home in named:  # the namespace itself is named too: all of it is read
+        return Scope(spaces)
+    return Scope(spaces, {home: user_id}, {home: user_id})
+
+
+def user_targets(user_id: str | None, named: list[str] | None, own: Callable[[], str]) -> list[tuple[str, str]]:
+    """(namespace, cube name) of each place a write for `user_id` goes: the namespaces named (the
+    user_id naming the caller's own namespace), else the caller's own namespace."""
+    if named is None:
+        home = own()
+        return [(home, home)]
+    targets = {(own() if name == user_id and user_id else name): name for name in named}
+    return list(targets.items())
+
+
 def search_memories(
     access: Access,
     *,
     query: Any,
     namespace: str | list[str] | None = None,
     actor_id: Any = None,
+    actor_in: Mapping[str, str] | None = None,
     top_k: int = DEFAULT_TOP_K,
     mode: str = "hybrid",
     memories_only: bool = False,
@@ -294,7 +358,8 @@ def search_memories(
 
     `mode` is "hybrid" (the default), "vector" or "keyword" (the last two for evaluation and for
     callers who want one side only). Searches `namespace` (a name or a list of names), or every
-    namespace the key can read."""
+    namespace the key can read; only `actor_id`'s memories when given, and in the namespaces of
+    `actor_in` ({namespace: actor}) only that actor's (a user's own memories, see `Scope`)."""
     started = time.perf_counter()
     wanted = _checked_top_k(top_k)
     text = _query(query)
@@ -302,8 +367,9 @@ def search_memories(
     if mode not in ("hybrid", "vector", "keyword"):
         raise InvalidArgument("mode must be 'hybrid', 'vector' or 'keyword'", field="mode")
     spaces = readable_namespaces(access, namespace)
+    actors = _actors(spaces, actor, actor_in)
     hits = (
-        rank(spaces, query=text, actor_id=actor, top_k=wanted, mode=mode, memories_only=memories_only)
+        rank(spaces, query=text, actors=actors, top_k=wanted, mode=mode, memories_only=memories_only)
         if spaces
         else ([], 0)
     )
@@ -312,13 +378,42 @@ def search_memories(
     return {"results": results, "totalResults": total, "queryTime": elapsed}
 
 
-def _filters(ns_ids: list[int], actor_id: str | None, memories_only: bool) -> tuple[str, list[Any]]:
+def _actors(spaces: dict[int, str], actor_id: str | None, actor_in: Mapping[str, str] | None) -> dict[int, str]:
+    """{namespace id: the only actor read there} of the namespaces searched."""
+    found: dict[int, str] = {}
+    for ns_id, name in spaces.items():
+        actor = (actor_in or {}).get(name, actor_id)
+        if actor is not None:
+            found[ns_id] = _actor(actor, field="user_id")
+    return found
+
+
+def scope_sql(ns_ids: list[int], actors: Mapping[int, str]) -> tuple[str, list[Any]]:
+    """An SQL condition (on alias o): in these namespaces, and in those of `actors` only that
+    actor's observations."""
+    if not actors:
+        return "o.namespace_id IN (SELECT value FROM json_each(?))", [as_json(ns_ids)]
+    by_actor: dict[str, list[int]] = {}
+    for ns_id in ns_ids:
+        if ns_id in actors:
+            by_actor.setdefault(actors[ns_id], []).append(ns_id)
+    anyone = [ns_id for ns_id in ns_ids if ns_id not in actors]
+    parts: list[str] = []
+    params: list[Any] = []
+    if anyone:
+        parts.append("o.namespace_id IN (SELECT value FROM json_each(?))")
+        params.append(as_json(anyone))
+    for actor, ids in by_actor.items():
+        parts.append("(o.namespace_id IN (SELECT value FROM json_each(?)) AND o.actor_id = ?)")
+        params += [as_json(ids), actor]
+    return f"({' OR '.join(parts)})", params
+
+
+def _filters(ns_ids: list[int], actors: Mapping[int, str], memories_only: bool) -> tuple[str, list[Any]]:
     """SQL conditions (on alias o) shared by both sides: namespaces, not expired, actor, kind."""
-    sql = " AND o.namespace_id IN (SELECT value FROM json_each(?)) AND (o.expires_at IS NULL OR o.expires_at > ?)"
-    params: list[Any] = [as_json(ns_ids), now()]
-    if actor_id is not None:
-        sql += " AND o.actor_id = ?"
-        params.append(actor_id)
+    scope, params = scope_sql(ns_ids, actors)
+    sql = f" AND {scope} AND (o.expires_at IS NULL OR o.expires_at > ?)"
+    params.append(now())
     if memories_only:
         sql += " AND o.entity_id IS NULL"
     return sql, params
@@ -355,12 +450,18 @@ def _allowed(ns_id: int, actor_id: str | None, memories_only: bool) -> Allowed |
 
 
 def _vector_side(
-    spaces: dict[int, str], query_vector: np.ndarray, model: str, *, k: int, actor_id: str | None, memories_only: bool
+    spaces: dict[int, str],
+    query_vector: np.ndarray,
+    model: str,
+    *,
+    k: int,
+    actors: Mapping[int, str],
+    memories_only: bool,
 ) -> dict[int, float]:
     found: dict[int, float] = {}
     indexes = registry()
     for ns_id in store.namespaces_with_vectors(list(spaces), OwnerKind.OBSERVATION, model):
-        allowed = _allowed(ns_id, actor_id, memories_only)
+        allowed = _allowed(ns_id, actors.get(ns_id), memories_only)
         for owner, score in indexes.search(
             IndexKey(ns_id, OwnerKind.OBSERVATION, model), query_vector, k=k, allowed=allowed
         ):
@@ -369,7 +470,7 @@ def _vector_side(
 
 
 def _keyword_side(
-    spaces: dict[int, str], terms: retrieval.QueryTerms, *, k: int, actor_id: str | None, memories_only: bool
+    spaces: dict[int, str], terms: retrieval.QueryTerms, *, k: int, actors: Mapping[int, str], memories_only: bool
 ) -> dict[int, tuple[str, float]]:
     """{observation id: (body, strength)} of up to 2k keyword candidates, best first: the texts
     holding every identifier of the query (exact evidence, strength 1, newest first), then the best
@@ -379,7 +480,7 @@ def _keyword_side(
     does): SQLite ranks every match before cutting, and a common word in 100k memories would cost
     ~100 ms. Identifiers are looked up on their own so a rare one is never crowded out of that
     window by common words."""
-    conditions, params = _filters(list(spaces), actor_id, memories_only)
+    conditions, params = _filters(list(spaces), actors, memories_only)
     source = f"FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid WHERE obs_fts MATCH ?{conditions}"
     conn = db()
     found: dict[int, tuple[str, float]] = {}
@@ -410,7 +511,7 @@ def rank(
     spaces: dict[int, str],
     *,
     query: str,
-    actor_id: str | None,
+    actors: Mapping[int, str],
     top_k: int,
     mode: str,
     memories_only: bool,
@@ -423,11 +524,11 @@ def rank(
     if mode != "keyword":
         query_vector = embed_texts([query], embedder=embedder)[0]
         similarities = _vector_side(
-            spaces, query_vector, embedder.model_id, k=k, actor_id=actor_id, memories_only=memories_only
+            spaces, query_vector, embedder.model_id, k=k, actors=actors, memories_only=memories_only
         )
     keyword: dict[int, tuple[str, float]] = {}
     if mode != "vector":
-        keyword = _keyword_side(spaces, terms, k=k, actor_id=actor_id, memories_only=memories_only)
+        keyword = _keyword_side(spaces, terms, k=k, actors=actors, memories_only=memories_only)
 
     if mode == "keyword":
         scores = {owner: strength for owner, (_, strength) in keyword.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 import numpy as np
@@ -25,7 +26,7 @@ from memoryhub.access.permissions import Access, Permission
 from vectors import retrieval, store
 from vectors.embedders import default_embedder
 from vectors.indexes import registry
-from vectors.memories import iso, memory_id, parse_memory_id, readable_namespaces
+from vectors.memories import iso, memory_id, parse_memory_id, readable_namespaces, scope_sql
 from vectors.models import OwnerKind
 from vectors.services import CLIENT_MODEL, model_label, resolve_vector
 from vectors.store import IndexKey
@@ -555,11 +556,14 @@ def list_memories(
     limit: int,
     offset: int = 0,
     where: tuple[str, list[Any]] | None = None,
+    actor_in: Mapping[str, str] | None = None,
 ) -> MemoryPage:
     """The free memories (observations without an entity: what the memory APIs store) of
     `namespace` (a name or a list of names, each of which the key must be able to read, else
     NamespaceForbidden), or of every namespace the key can read (None); newest first, expired ones
-    left out, `limit` (1..MAX_LIST_LIMIT) from `offset`.
+    left out, `limit` (1..MAX_LIST_LIMIT) from `offset`. In the namespaces of `actor_in`
+    ({namespace: actor}) only that actor's memories are listed (a user's own, see
+    `vectors.memories.Scope`).
 
     `where` is an extra SQL condition on the observation (alias `o`) with its `?` parameters. It
     is built by code (e.g. the MemOS filter translation), never taken from a request as text."""
@@ -570,11 +574,10 @@ def list_memories(
     spaces = readable_namespaces(access, namespace)
     if not spaces:
         return {"memories": [], "total": 0, "totals": {}}
-    condition = (
-        "o.namespace_id IN (SELECT value FROM json_each(?)) AND o.entity_id IS NULL "
-        "AND (o.expires_at IS NULL OR o.expires_at > ?)"
-    )
-    params: list[Any] = [as_json(spaces), now()]
+    actors = {ns_id: (actor_in or {})[name] for ns_id, name in spaces.items() if name in (actor_in or {})}
+    scope, params = scope_sql(list(spaces), actors)
+    condition = f"{scope} AND o.entity_id IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?)"
+    params.append(now())
     if where is not None:
         condition += f" AND ({where[0]})"
         params += where[1]

@@ -8,6 +8,11 @@ argument names of the MemOS MCP servers, so that agents set up for MemOS work un
 - `add_message` / `search_memory` / `delete_memory`: `@memtensor/memos-api-mcp`, the server MemOS's
   Claude Desktop guide sets up: record the conversation after answering, search before answering.
 
+One key may serve many users, told apart by `user_id`, as on `/product/*`
+(`vectors.memories.Scope`): with a user_id, what no cube names is the user's own memories (those
+recorded with it in this connection's namespace; the user_id itself names them too), and a
+namespace named explicitly is shared. Without a user_id a tool reaches what the key can.
+
 Every handler calls `vectors.memories`, which checks the caller's grants itself. Search covers
 free memories and the knowledge graph's observations alike: both are what a namespace remembers.
 """
@@ -26,7 +31,7 @@ from graph.limits import limit as store_limit
 from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import INTEGER, NUMBER, STRING, STRINGS, array_schema, object_schema, optional
 from memoryhub.access.permissions import Access, Permission
-from vectors import memories
+from vectors import memories, selectors
 from vectors.memories import MAX_TTL_MS, NewMemory
 
 CATEGORY = "memory"
@@ -104,15 +109,27 @@ def identity(access: Access) -> str:
     return "local"
 
 
-def conversation_id(access: Access, first_message: str) -> str:
-    """12 hex digits naming a conversation, as memos-api-mcp's md5(user + "\\n" + first message)."""
-    digest = hashlib.md5(f"{identity(access)}\n{first_message}".encode(), usedforsecurity=False)
+def conversation_id(access: Access, first_message: str, user_id: str | None = None) -> str:
+    """12 hex digits naming a conversation, as memos-api-mcp's md5(user + "\\n" + first message); the
+    user is the key's identity, and the user_id when one is given (one key, many users)."""
+    user = f"{identity(access)}/{user_id}" if user_id else identity(access)
+    digest = hashlib.md5(f"{user}\n{first_message}".encode(), usedforsecurity=False)
     return digest.hexdigest()[:12]
 
 
 def _connection_namespace(ctx: ToolContext) -> str:
     """The connection's namespace (`?namespace=`, else the key's default), validated."""
     return namespaces.validate(ctx.access.resolve_namespace(ctx.namespace))
+
+
+def _cubes(value: str | list[str] | None) -> list[str] | None:
+    """cube_ids as a list; "" and [] mean "not given"."""
+    given = [value] if isinstance(value, str) else list(value or [])
+    return [cube for cube in given if cube] or None
+
+
+def _scope(ctx: ToolContext, user_id: str | None, named: list[str] | None) -> memories.Scope:
+    return memories.user_scope(user_id or None, named, lambda: _connection_namespace(ctx))
 
 
 # --- MemOS example server: add_memory, search_memories, chat --------------------------------------
@@ -123,19 +140,22 @@ class AddMemoryArguments(Arguments):
         min_length=1, description="What to remember, in any language: one fact, preference, decision or summary."
     )
     user_id: str | None = optional(
-        "Whose memory this is (recorded as its actor; search_memories can filter on it).", max_length=255
+        "Whose memory this is: recorded as its actor; search_memories and chat with this user_id find it.",
+        max_length=255,
     )
     cube_id: str | None = optional(
-        "The namespace to store it in, such as 'org:team:project' (default: this connection's namespace)."
+        "The namespace to store it in, such as 'org:team:project' (default: this connection's namespace; the "
+        "user_id names it too)."
     )
     tags: list[str] | None = optional("Labels to store with it (at most 64, each 1 to 255 characters).")
     ttl_ms: int | None = optional("Forget it after this many milliseconds (default: never).", ge=1, le=MAX_TTL_MS)
 
 
 def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> memories.WrittenMemory:
+    own = args.cube_id and args.cube_id == args.user_id  # MemOS names a user's own cube by its user_id
     return memories.write_memory(
         ctx.access,
-        namespace=args.cube_id or ctx.namespace,
+        namespace=None if own else args.cube_id or ctx.namespace,
         text=args.memory_content,
         actor_id=args.user_id or None,
         tags=args.tags,
@@ -158,11 +178,13 @@ _declare(
 class SearchMemoriesArguments(Arguments):
     query: str = Field(min_length=1, description="What to look for, in words (any language).")
     user_id: str | None = optional(
-        "Only memories recorded with this user_id (as given to add_memory); omit to search everyone's.",
+        "Who is asking: without cube_ids only the memories recorded with this user_id (as given to add_memory) in "
+        "this connection's namespace are searched; omit it to search everyone's.",
         max_length=255,
     )
     cube_ids: str | list[str] | None = optional(
-        "The namespace, or list of namespaces, to search (default: every namespace this key can read)."
+        "The namespace, or list of namespaces, to search, all of their memories whoever recorded them (the user_id "
+        "names the user's own). Default: the user's own memories; without user_id every namespace this key can read."
     )
     top_k: int | None = optional(
         f"How many memories to return, 1 to {memories.MAX_TOP_K} (default {memories.DEFAULT_TOP_K}).",
@@ -172,12 +194,12 @@ class SearchMemoriesArguments(Arguments):
 
 
 def search_memories(ctx: ToolContext, args: SearchMemoriesArguments) -> memories.SearchResult:
-    cubes = args.cube_ids or None  # "" and [] mean "not given"
+    scope = _scope(ctx, args.user_id, _cubes(args.cube_ids))
     return memories.search_memories(
         ctx.access,
         query=args.query,
-        namespace=cubes,
-        actor_id=args.user_id or None,
+        namespace=scope.namespace,
+        actor_in=scope.actor_in,
         top_k=memories.top_k(args.top_k, field="top_k"),
     )
 
@@ -186,8 +208,8 @@ _declare(
     "search_memories",
     "Search Memories",
     "Find memories by meaning and exact terms, best first: paraphrases match, and so do other languages "
-    "(a Chinese query finds an English memory). Searches the namespaces in `cube_ids`, or every namespace this "
-    "key can read. Covers free memories and the knowledge graph's observations (entityName names the entity). "
+    "(a Chinese query finds an English memory). Searches the namespaces in `cube_ids`, else the memories of "
+    "`user_id` in this connection's namespace, else every namespace this key can read. Covers free memories and the knowledge graph's observations (entityName names the entity). "
     "score is 0 to 1; totalResults counts the candidates considered.",
     SearchMemoriesArguments,
     object_schema(
@@ -205,11 +227,13 @@ _declare(
 class ChatArguments(Arguments):
     query: str = Field(min_length=1, description="The user's message to answer, in any language.")
     user_id: str | None = optional(
-        "Who is asking: recorded as the actor of the exchange (as add_memory records user_id).", max_length=255
+        "Who is asking: recorded as the actor of the exchange (as add_memory records user_id); without cube_ids "
+        "the answer is grounded on this user's own memories only.",
+        max_length=255,
     )
     cube_ids: str | list[str] | None = optional(
-        "The namespace, or list of namespaces, whose memories ground the answer (default: every namespace this "
-        "key can read)."
+        "The namespace, or list of namespaces, whose memories ground the answer (the user_id names the user's "
+        "own). Default: the user's own memories; without user_id every namespace this key can read."
     )
     top_k: int | None = optional(
         f"How many memories to ground the answer on, 1 to {memories.MAX_TOP_K} (default {memories.DEFAULT_TOP_K}).",
@@ -218,16 +242,18 @@ class ChatArguments(Arguments):
     )
     add_message_on_answer: bool | None = optional(
         "Record the question and the answer as memories in this connection's namespace (default true, as "
-        "MemOS does; needs write access there)."
+        "MemOS does; needs write access there). Never without a language model: a question is not a fact."
     )
 
 
 def chat(ctx: ToolContext, args: ChatArguments) -> dict[str, Any]:
+    scope = _scope(ctx, args.user_id, _cubes(args.cube_ids))
     answer = chat_service.chat(
         ctx.access,
         query=args.query,
         user_id=args.user_id or None,
-        readable=args.cube_ids or None,  # "" and [] mean "not given"
+        readable=scope.namespace,
+        actor_in=scope.actor_in,
         writable=ctx.namespace,
         top_k=memories.top_k(args.top_k, field="top_k"),
         add_message_on_answer=args.add_message_on_answer is not False,
@@ -237,17 +263,18 @@ def chat(ctx: ToolContext, args: ChatArguments) -> dict[str, Any]:
         "reasoning": answer.reasoning,
         "memories": [hit["id"] for hit in answer.memories],
         "recorded": answer.recorded,
+        "notRecorded": answer.not_recorded,
     }
 
 
 _declare(
     "chat",
     "Chat With Memory",
-    "Answer a message from memory: the memories closest to `query` (in `cube_ids`, or every namespace this key "
-    "can read) are retrieved and given to the server's language model, which answers grounded in them. Then "
-    "the exchange is recorded in this connection's namespace (add_message_on_answer=false to skip). Without a "
-    "configured model the answer lists the memories found and says so. Returns the answer, the model's "
-    "reasoning when it gave any, and the ids of the memories used.",
+    "Answer a message from memory: the memories closest to `query` (in `cube_ids`, else `user_id`'s own, else "
+    "every namespace this key can read) are retrieved and given to the server's language model, which answers "
+    "grounded in them. Then the exchange is recorded in this connection's namespace (add_message_on_answer=false "
+    "to skip). Without a configured model the answer lists the memories found and says so, and nothing is "
+    "recorded. Returns the answer, the model's reasoning when it gave any, and the ids of the memories used.",
     ChatArguments,
     object_schema(
         {
@@ -258,6 +285,10 @@ _declare(
                 **STRINGS,
                 "description": "Ids of the memories recording the exchange (empty when not recorded)",
             },
+            "notRecorded": {
+                **STRING,
+                "description": "Why the exchange was not recorded although asked to be; empty otherwise",
+            },
         }
     ),
     chat,
@@ -267,6 +298,7 @@ _declare(
 # --- memos-api-mcp: add_message, search_memory, delete_memory -------------------------------------
 
 FIRST_MESSAGE = "The first message of the current conversation, word for word: it names the conversation."
+USER_ID = "The user, when this key serves several (as MemOS' MEMOS_USER_ID): recorded as the actor of the messages"
 
 
 class MessageInput(Arguments):
@@ -282,13 +314,19 @@ class AddMessageArguments(Arguments):
     messages: list[MessageInput] = Field(
         min_length=1, max_length=MAX_ITEMS, description="The new messages of the conversation, in order."
     )
+    user_id: str | None = optional(f"{USER_ID}; search_memory with this user_id finds them.", max_length=255)
 
 
 def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
-    conversation = conversation_id(ctx.access, args.conversation_first_message)
+    user = args.user_id or None
+    conversation = conversation_id(ctx.access, args.conversation_first_message, user)
     target = _connection_namespace(ctx)
     new = [
-        NewMemory(text=message.content, tags=(f"role:{message.role.strip()}", f"conversation:{conversation}"))
+        NewMemory(
+            text=message.content,
+            actor_id=user or "",
+            tags=(f"role:{message.role.strip()}", f"conversation:{conversation}"),
+        )
         for message in args.messages
         if message.content.strip()
     ]
@@ -328,7 +366,8 @@ _declare(
 class SearchMemoryArguments(Arguments):
     query: str = Field(min_length=1, description="What to look for, in words (any language).")
     conversation_first_message: str | None = optional(
-        FIRST_MESSAGE + " Accepted for compatibility: the search covers all of the namespace's memories."
+        FIRST_MESSAGE + " Accepted for compatibility: the search covers all of the namespace's memories (a "
+        "user_id's own, with user_id)."
     )
     memory_limit_number: int | None = optional(
         f"How many memories to return, 1 to {MAX_MEMORY_LIMIT} (default {DEFAULT_MEMORY_LIMIT}).",
@@ -346,7 +385,11 @@ class SearchMemoryArguments(Arguments):
         f"{memories.MAX_TOP_K} matches."
     )
     knowledgebase_ids: list[str] | None = optional(
-        'Other namespaces to search as well, or ["all"] for every namespace this key can read.'
+        'Other namespaces to search as well, or ["all"] for every namespace this key can read (all of their '
+        "memories, whoever recorded them)."
+    )
+    user_id: str | None = optional(
+        f"{USER_ID}: only this user's memories of this connection's namespace are searched.", max_length=255
     )
 
 
@@ -376,11 +419,19 @@ def _filter_tags(value: dict[str, Any] | None) -> set[str]:
 def search_memory(ctx: ToolContext, args: SearchMemoryArguments) -> dict[str, Any]:
     wanted = _filter_tags(args.filter)
     others = args.knowledgebase_ids or []
-    # Without "all": the connection's namespace, and any others named.
-    scope = None if "all" in others else list(dict.fromkeys([_connection_namespace(ctx), *others]))
+    # Without "all": the connection's namespace (a user's own memories of it), and any others named.
+    scope = memories.Scope(None)
+    if "all" not in others:
+        home = _connection_namespace(ctx)
+        own = {home: args.user_id} if args.user_id and home not in others else {}
+        scope = memories.Scope(list(dict.fromkeys([home, *others])), own)
     limit = args.memory_limit_number or DEFAULT_MEMORY_LIMIT
     found = memories.search_memories(
-        ctx.access, query=args.query, namespace=scope, top_k=memories.MAX_TOP_K if wanted else limit
+        ctx.access,
+        query=args.query,
+        namespace=scope.namespace,
+        actor_in=scope.actor_in,
+        top_k=memories.MAX_TOP_K if wanted else limit,
     )
     minimum = args.relativity or 0.0
     hits = [hit for hit in found["results"] if hit["score"] >= minimum and (not wanted or wanted <= set(hit["tags"]))]
@@ -420,12 +471,23 @@ class DeleteMemoryArguments(Arguments):
     memory_ids: list[str] = Field(
         max_length=MAX_ITEMS, description="Ids of the memories to delete (mem_..., as search results give them)."
     )
+    user_id: str | None = optional(
+        f"{USER_ID}: only this user's memories of this connection's namespace are deleted; others are notDeleted.",
+        max_length=255,
+    )
 
 
 def delete_memory(ctx: ToolContext, args: DeleteMemoryArguments) -> dict[str, list[str]]:
     deleted: list[str] = []
     not_deleted: list[str] = []
+    # With a user_id, one user of a shared key cannot delete another's memory by its id.
+    scope = memories.user_scope(args.user_id, None, lambda: _connection_namespace(ctx)) if args.user_id else None
     for given in dict.fromkeys(args.memory_ids):
+        if scope is not None:
+            found = selectors.get_memory(ctx.access, id=given)
+            if found is None or not scope.holds(found):
+                not_deleted.append(given)
+                continue
         try:
             outcome = memories.delete_memory(ctx.access, id=given)
         except InvalidArgument:  # not a memory id: nothing to delete

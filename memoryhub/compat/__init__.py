@@ -11,10 +11,14 @@ work unchanged against MemoryHub:
   `agents.chat`;
 - `filters.py`: the part of MemOS' memory `filter` that has a meaning here.
 
-Mapping: a cube is a namespace (`org:team:project`); `user_id` is recorded as each memory's actor;
-`readable_cube_ids` default to every namespace the key can read, `writable_cube_ids` to the key's
-default namespace; the deprecated `mem_cube_id` is accepted where MemOS accepted it. A cube the
-key has no grant for is a 403.
+Mapping: a cube is a namespace (`org:team:project`); `user_id` is recorded as each memory's actor.
+As in MemOS, each user_id has its own cube, read and written by default: here, the memories
+recorded with that user_id in the key's default namespace (one key serves all of a bot's users;
+`vectors.memories.Scope`). The user_id itself names that cube where a cube is expected. A cube
+named explicitly is shared by whoever may read it under the key's grants. Without user_id,
+`readable_cube_ids` default to every namespace the key can read and `writable_cube_ids` to the
+key's default namespace. The deprecated `mem_cube_id` is accepted where MemOS accepted it. A cube
+the key has no grant for is a 403.
 
 Deviations from MemOS, each deliberate:
 
@@ -24,8 +28,8 @@ Deviations from MemOS, each deliberate:
   preference, tool or skill memories (those groups are present and empty), and no act/param
   memories (get_all answers []).
 - Ids are `mem_<n>`, not uuids; `ref_id` is built from them as MemOS builds it (`[<id>]`).
-- Reads are scoped by cubes and the key's grants, not by `user_id` (in MemOS the cube defaults to
-  the user_id, which plays the part the API key plays here).
+- A user's own cube is a part of the key's default namespace, not a namespace of its own: grants
+  cover it with the namespace, and naming the namespace reads every user's memories in it.
 - `relativity` / `threshold` have no default: this server's scores (hybrid cosine + exact terms,
   0..1) are not calibrated like MemOS' reranker's, so MemOS' defaults (0.57 / 0.5) would drop good
   matches. Given explicitly, they are honoured.
@@ -39,8 +43,10 @@ Deviations from MemOS, each deliberate:
 - An unknown memory id is a 404 envelope (MemOS answers 200 with `data: null`); validation errors
   are 400 (FastAPI's 422 in MemOS).
 - chat/complete records the exchange as MemOS does, except with the offline extractive provider
-  (no LLM configured): then only the question is recorded, since its "answer" recites memories
-  that are stored already. Search and chat apply `filter` to the best 50 matches.
+  (no LLM configured): then nothing is recorded, since its "answer" recites memories that are
+  stored already and a question alone is not a fact. Recording never fails the answer unless the
+  writable cube was named: when it cannot be done, the envelope's message says why. Search and
+  chat apply `filter` to the best 50 matches.
 - `info`, `chat_time`, `source` are accepted and not stored; `doc_path` is refused (no file
   reading here).
 """

@@ -208,8 +208,11 @@ def search(request: HttpRequest, payload: schemas.SearchRequest) -> dict[str, An
 @api.post("/chat/complete", response={200: schemas.ChatResponse, **ERRORS}, summary="Chat with memory")
 def chat_complete(request: HttpRequest, payload: schemas.ChatCompleteRequest) -> dict[str, Any]:
     """An answer grounded in the cubes' memories, from the server's LLM provider
-    (MEMORYHUB_LLM_*; without one, the offline extractive provider lists the memories found)."""
-    return ok("Chat completed successfully", memos.chat_complete(_access(request), payload))
+    (MEMORYHUB_LLM_*; without one, the offline extractive provider lists the memories found).
+    When the exchange could not be recorded, the message says why; the answer is never lost."""
+    data, not_recorded = memos.chat_complete(_access(request), payload)
+    message = "Chat completed successfully"
+    return ok(f"{message}; the exchange was not recorded: {not_recorded}" if not_recorded else message, data)
 
 
 @api.post("/get_all", response={200: schemas.GetAllResponse, **ERRORS}, summary="List memories")
@@ -225,9 +228,10 @@ def get_memories(request: HttpRequest, payload: schemas.GetMemoryRequest) -> dic
 
 
 @api.get("/get_memory/{memory_id}", response={200: schemas.GetOneResponse, **ERRORS}, summary="Get one memory")
-def get_memory(request: HttpRequest, memory_id: str) -> dict[str, Any]:
-    """One memory by id; 404 when it does not exist or the key cannot read it."""
-    return ok("Memory retrieved successfully", memos.get_memory(_access(request), memory_id))
+def get_memory(request: HttpRequest, memory_id: str, user_id: str | None = None) -> dict[str, Any]:
+    """One memory by id; 404 when it does not exist or the key cannot read it (with ?user_id=, or
+    when it is not that user's own)."""
+    return ok("Memory retrieved successfully", memos.get_memory(_access(request), memory_id, user_id))
 
 
 @api.post("/delete_memory", response={200: schemas.DeleteResponse, **ERRORS}, summary="Delete memories")

@@ -8,7 +8,7 @@ translates: cubes to namespaces, messages to memories, memories to MemOS memory 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import transaction
@@ -50,14 +50,32 @@ class MemoryNotFound(DomainError):
 # --- translation helpers --------------------------------------------------------------------------
 
 
-def cubes(value: schemas.CubeIds, deprecated: str | None = None) -> list[str] | None:
-    """A cube list (or one cube, or the deprecated single `mem_cube_id`) as namespace names; None
+def cubes(value: schemas.CubeIds, deprecated: str | None = None, *, user_id: str | None = None) -> list[str] | None:
+    """A cube list (or one cube, or the deprecated single `mem_cube_id`) as namespace names, the
+    request's `user_id` standing for the user's own cube (`vectors.memories.user_scope`); None
     when nothing was given (the caller's default applies)."""
     given = [value] if isinstance(value, str) else list(value or [])
     if not given and deprecated:
         given = [deprecated]
     given = [cube for cube in given if cube]
-    return list(dict.fromkeys(namespaces.validate(cube) for cube in given)) or None
+    return (
+        list(dict.fromkeys(cube if user_id and cube == user_id else namespaces.validate(cube) for cube in given))
+        or None
+    )
+
+
+def _own(access: Access) -> Callable[[], str]:
+    """The key's default namespace, where each user's own memories are (NamespaceRequired without one)."""
+    return lambda: namespaces.validate(access.resolve_namespace())
+
+
+def _scope(access: Access, user_id: str | None, named: list[str] | None) -> memories.Scope:
+    return memories.user_scope(user_id, named, _own(access))
+
+
+def _shown(scope: memories.Scope, named: list[str] | None) -> list[str] | None:
+    """The cube of each group a named scope always answers (even when empty), by the caller's names."""
+    return [scope.label(space) for space in scope.namespace or []] if named is not None else None
 
 
 def _tag(memory: Any, prefix: str) -> str | None:
@@ -184,13 +202,13 @@ def messages_of(request: schemas.AddRequest) -> list[tuple[str, str]]:
 
 
 def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
-    """Store each non-empty message as a memory in every writable cube (the key's default
-    namespace when none is named), synchronously; the grants of every cube are checked before
+    """Store each non-empty message as a memory in every writable cube (the user's own cube, in
+    the key's default namespace, when none is named), synchronously; the grants of every cube are checked before
     anything is written, and all cubes are written in one transaction."""
     found = messages_of(request)
-    named = cubes(request.writable_cube_ids, request.mem_cube_id)
-    targets = named or [namespaces.validate(access.resolve_namespace())]
-    for target in targets:
+    named = cubes(request.writable_cube_ids, request.mem_cube_id, user_id=request.user_id)
+    targets = memories.user_targets(request.user_id, named, _own(access))
+    for target, _ in targets:
         access.require(target, Permission.WRITE)
     extra = [*(request.custom_tags or []), *([f"{SESSION_TAG}{request.session_id}"] if request.session_id else [])]
     new = [
@@ -204,10 +222,10 @@ def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
     # Embedded once, before the transaction: every cube stores the same texts, and the write lock
     # is not held while the model runs.
     with embedded_ahead(memory.text for memory in new), transaction.atomic():
-        for target in targets:
+        for target, cube in targets:
             written = memories.write_memories(access, namespace=target, memories=new)
             added += [
-                {"memory": memory.text, "memory_id": stored["id"], "memory_type": MEMORY_TYPE, "cube_id": target}
+                {"memory": memory.text, "memory_id": stored["id"], "memory_type": MEMORY_TYPE, "cube_id": cube}
                 for memory, stored in zip(new, written, strict=True)
             ]
     return added
@@ -217,15 +235,18 @@ def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
 
 
 def search(access: Access, request: schemas.SearchRequest) -> dict[str, Any]:
-    """The best `top_k` memories of the readable cubes (every namespace the key can read when
-    none is named), grouped by cube, the cube of the best memory first."""
+    """The best `top_k` memories of the readable cubes (when none is named: the user's own, or
+    without a user_id every namespace the key can read), grouped by cube, the cube of the best
+    memory first."""
     condition = filters.parse(request.filter)
     wanted = memories.top_k(request.top_k, field="top_k")
-    named = cubes(request.readable_cube_ids, request.mem_cube_id)
+    named = cubes(request.readable_cube_ids, request.mem_cube_id, user_id=request.user_id)
+    scope = _scope(access, request.user_id, named)
     found = memories.search_memories(
         access,
         query=request.query,
-        namespace=named,
+        namespace=scope.namespace,
+        actor_in=scope.actor_in,
         # A filter is applied to the best 50, so that top_k of those passing it are found.
         top_k=memories.MAX_TOP_K if condition else wanted,
     )["results"]
@@ -233,7 +254,10 @@ def search(access: Access, request: schemas.SearchRequest) -> dict[str, Any]:
     hits = [hit for hit in found if hit["score"] >= minimum and filters.matches(condition, hit)][:wanted]
     if request.search_memory_type not in TEXT_MEMORY_TYPES:
         hits = []
-    text_mem = _grouped(((hit["namespace"], memory_item(hit, relativity=hit["score"])) for hit in hits), named=named)
+    text_mem = _grouped(
+        ((scope.label(hit["namespace"]), memory_item(hit, relativity=hit["score"])) for hit in hits),
+        named=_shown(scope, named),
+    )
     return {
         "text_mem": text_mem,
         "pref_mem": _empty_groups(text_mem) if request.include_preference else [],
@@ -247,16 +271,23 @@ def search(access: Access, request: schemas.SearchRequest) -> dict[str, Any]:
 # --- /product/chat/complete -----------------------------------------------------------------------
 
 
-def chat_complete(access: Access, request: schemas.ChatCompleteRequest) -> dict[str, str]:
-    """Answer grounded in the readable cubes' memories; the exchange is recorded in the first
-    writable cube (or the key's default namespace) unless add_message_on_answer is false."""
+def chat_complete(access: Access, request: schemas.ChatCompleteRequest) -> tuple[dict[str, str], str]:
+    """Answer grounded in the readable cubes' memories (the user's own when none is named); the
+    exchange is recorded in the first writable cube, else in the user's own cube, unless
+    add_message_on_answer is false. Recording never fails the answer: when it cannot be done
+    (no LLM, no default namespace, no write grant on it) the second value says why, for the
+    envelope's message."""
     condition = filters.parse(request.filter)
+    user = request.user_id
+    scope = _scope(access, user, cubes(request.readable_cube_ids, request.mem_cube_id, user_id=user))
+    writable = cubes(request.writable_cube_ids, request.mem_cube_id, user_id=user)
     answer = chat_service.chat(
         access,
         query=request.query,
-        user_id=request.user_id,
-        readable=cubes(request.readable_cube_ids, request.mem_cube_id),
-        writable=cubes(request.writable_cube_ids, request.mem_cube_id),
+        user_id=user,
+        readable=scope.namespace,
+        actor_in=scope.actor_in,
+        writable=memories.user_targets(user, writable, _own(access))[0][0] if writable else None,
         history=[turn.model_dump() for turn in request.history] if request.history is not None else None,
         system_prompt=request.system_prompt or request.base_prompt,
         top_k=request.top_k,
@@ -269,32 +300,38 @@ def chat_complete(access: Access, request: schemas.ChatCompleteRequest) -> dict[
         tags=[f"{SESSION_TAG}{request.session_id}"] if request.session_id else [],
         keep=(lambda hit: filters.matches(condition, hit)) if condition else None,
     )
-    return {"response": answer.response, "reasoning": answer.reasoning}
+    return {"response": answer.response, "reasoning": answer.reasoning}, answer.not_recorded
 
 
 # --- /product/get_all, /product/get_memory, /product/get_memory/{id} ------------------------------
 
 
 def get_all(access: Access, request: schemas.GetAllRequest) -> list[dict[str, Any]]:
-    """text_mem: the newest GET_ALL_LIMIT memories of the cubes, grouped by cube (with
+    """text_mem: the newest GET_ALL_LIMIT memories of the cubes (when none is named: the user's
+    own, or without a user_id every namespace the key can read), grouped by cube (with
     search_query: the best 50 matches instead). Other memory types do not exist here: []."""
     if request.memory_type != "text_mem":
         return []
-    named = cubes(request.mem_cube_ids)
+    named = cubes(request.mem_cube_ids, user_id=request.user_id)
+    scope = _scope(access, request.user_id, named)
     if request.search_query is not None and request.search_query.strip():
         found = memories.search_memories(
             access,
             query=request.search_query,
-            namespace=named,
+            namespace=scope.namespace,
+            actor_in=scope.actor_in,
             top_k=memories.MAX_TOP_K,
             mode=SEARCH_TYPES[request.search_type],
         )["results"]
-        return _grouped(((hit["namespace"], memory_item(hit, relativity=hit["score"])) for hit in found), named=named)
-    listed = selectors.list_memories(access, namespace=named, limit=GET_ALL_LIMIT)
+        return _grouped(
+            ((scope.label(hit["namespace"]), memory_item(hit, relativity=hit["score"])) for hit in found),
+            named=_shown(scope, named),
+        )
+    listed = selectors.list_memories(access, namespace=scope.namespace, actor_in=scope.actor_in, limit=GET_ALL_LIMIT)
     return _grouped(
-        ((memory["namespace"], memory_item(memory)) for memory in listed["memories"]),
-        named=named,
-        totals=listed["totals"],
+        ((scope.label(memory["namespace"]), memory_item(memory)) for memory in listed["memories"]),
+        named=_shown(scope, named),
+        totals={scope.label(space): total for space, total in listed["totals"].items()},
     )
 
 
@@ -305,10 +342,13 @@ def get_memories(access: Access, request: schemas.GetMemoryRequest) -> dict[str,
     if size > MAX_PAGE_SIZE:
         raise InvalidArgument(f"page_size must be from 1 to {MAX_PAGE_SIZE}", field="page_size")
     condition = filters.parse(request.filter)
-    cube = namespaces.validate(request.mem_cube_id)
+    named = cubes(request.mem_cube_id, user_id=request.user_id) or [namespaces.validate(request.mem_cube_id)]
+    scope = _scope(access, request.user_id, named)
+    (cube,) = _shown(scope, named) or named
     listed = selectors.list_memories(
         access,
-        namespace=cube,
+        namespace=scope.namespace,
+        actor_in=scope.actor_in,
         limit=size,
         offset=(page - 1) * size,
         where=filters.sql(condition) if condition else None,
@@ -328,9 +368,10 @@ def get_memories(access: Access, request: schemas.GetMemoryRequest) -> dict[str,
     }
 
 
-def get_memory(access: Access, memory_id: str) -> dict[str, Any]:
+def get_memory(access: Access, memory_id: str, user_id: str | None = None) -> dict[str, Any]:
+    """One memory by id; with a user_id, only one of that user's own memories."""
     found = selectors.get_memory(access, id=memory_id)
-    if found is None:
+    if found is None or (user_id and not _scope(access, user_id, None).holds(found)):
         raise MemoryNotFound(memory_id)
     return memory_item(found)
 
@@ -339,9 +380,9 @@ def get_memory(access: Access, memory_id: str) -> dict[str, Any]:
 
 
 def delete(access: Access, request: schemas.DeleteMemoryRequest) -> dict[str, Any]:
-    """Delete the listed memories the key may write (and, with writable_cube_ids, only those in
-    these cubes). Ids that are not deleted are reported, not refused: unknown and unreadable ids
-    look the same."""
+    """Delete the listed memories the key may write: with writable_cube_ids, only those in these
+    cubes; else, with a user_id, only the user's own. Ids that are not deleted are reported, not
+    refused: unknown and unreadable ids look the same."""
     if request.file_ids is not None or request.filter:
         raise InvalidArgument(
             "only deletion by memory_ids is supported here (there are no files, and filters are not used to delete)",
@@ -350,15 +391,17 @@ def delete(access: Access, request: schemas.DeleteMemoryRequest) -> dict[str, An
     if request.memory_ids is None:
         raise InvalidArgument("memory_ids is required: the ids of the memories to delete", field="memory_ids")
     limits.items(request.memory_ids, field="memory_ids")
-    scope = cubes(request.writable_cube_ids)
-    for cube in scope or []:
-        access.require(cube, Permission.WRITE)
+    named = cubes(request.writable_cube_ids, user_id=request.user_id)
+    scope = _scope(access, request.user_id, named) if named is not None or request.user_id else None
+    if named is not None and scope is not None:
+        for cube in scope.namespace or []:
+            access.require(cube, Permission.WRITE)
     deleted: list[str] = []
     not_deleted: list[str] = []
     for given in dict.fromkeys(request.memory_ids):
         if scope is not None:
             found = selectors.get_memory(access, id=given)
-            if found is None or found["namespace"] not in scope:
+            if found is None or not scope.holds(found):
                 not_deleted.append(given)
                 continue
         try:

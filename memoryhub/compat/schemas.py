@@ -25,8 +25,10 @@ def _user_id() -> Any:
     return Field(
         None,
         max_length=MAX_ACTOR_LENGTH,
-        description="Who the memories are about: recorded as each memory's actor (metadata.user_id). Reads are "
-        "scoped by cubes and the API key's grants, not by user_id.",
+        description="The user, of the many one API key may serve: recorded as each memory's actor "
+        "(metadata.user_id). With no cube named, a user_id reads and writes only its own memories (its cube, "
+        "also named by the user_id itself); a cube named explicitly is shared under the key's grants. Without "
+        "user_id: everything the key can reach.",
     )
 
 
@@ -71,8 +73,8 @@ class AddRequest(Request):
     task_id: str | None = Field(None, description=IGNORED)
     writable_cube_ids: CubeIds = Field(
         None,
-        description="The namespaces to store the messages in (each gets every message). Default: the API "
-        "key's default namespace.",
+        description="The namespaces to store the messages in (each gets every message). Default: the user's "
+        "own cube (the API key's default namespace).",
     )
     async_mode: Literal["async", "sync"] = Field(
         "async", description="Accepted; memories are always stored (and embedded) before the answer."
@@ -102,7 +104,9 @@ class SearchRequest(Request):
     query: str = Field(description="What to look for, in any language")
     user_id: str | None = _user_id()
     readable_cube_ids: CubeIds = Field(
-        None, description="The namespaces to search. Default: every namespace the API key can read."
+        None,
+        description="The namespaces to search. Default: the user's own cube; without user_id, every namespace "
+        "the API key can read.",
     )
     mode: Literal["fast", "fine", "mixture"] = Field(
         "fast", description="Accepted; every mode is the server's hybrid (meaning + exact terms) search."
@@ -147,10 +151,15 @@ class ChatCompleteRequest(Request):
     user_id: str | None = _user_id()
     query: str = Field(description="The user's message")
     readable_cube_ids: CubeIds = Field(
-        None, description="Where to look for memories. Default: every namespace the API key can read."
+        None,
+        description="Where to look for memories. Default: the user's own cube; without user_id, every namespace "
+        "the API key can read.",
     )
     writable_cube_ids: CubeIds = Field(
-        None, description="Where to record the exchange (the first). Default: the API key's default namespace."
+        None,
+        description="Where to record the exchange (the first; it must be writable). Default: the user's own cube, "
+        "when the key has a default namespace it may write (else the exchange is not recorded, and the "
+        "message says so).",
     )
     history: list[ChatTurn] | None = Field(None, description="Earlier turns, oldest first")
     mode: Literal["fast", "fine", "mixture"] = Field("fast", description=IGNORED)
@@ -165,7 +174,9 @@ class ChatCompleteRequest(Request):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     add_message_on_answer: bool = Field(
-        True, description="Record the query and the answer as memories (role:user / role:assistant)"
+        True,
+        description="Record the query and the answer as memories (role:user / role:assistant); never without a "
+        "language model (a question alone is not a fact)",
     )
     filter: dict[str, Any] | None = Field(None, description="As in /product/search")
     internet_search: bool = Field(False, description=IGNORED)
@@ -189,7 +200,10 @@ class GetAllRequest(Request):
     memory_type: Literal["text_mem", "act_mem", "param_mem", "para_mem"] = Field(
         description="text_mem lists memories; the other kinds do not exist here (empty list)"
     )
-    mem_cube_ids: CubeIds = Field(None, description="The namespaces. Default: every namespace the key can read.")
+    mem_cube_ids: CubeIds = Field(
+        None,
+        description="The namespaces. Default: the user's own cube; without user_id, every namespace the key can read.",
+    )
     search_query: str | None = Field(None, description="Search instead of listing")
     search_type: Literal["embedding", "fulltext"] | None = Field(
         None, description="embedding: by meaning only; fulltext: by words only; default: both"
@@ -213,12 +227,14 @@ class DeleteMemoryRequest(Request):
     """DeleteMemoryRequest."""
 
     writable_cube_ids: CubeIds = Field(
-        None, description="When given, only memories in these namespaces are deleted (each must be writable)"
+        None,
+        description="When given, only memories in these namespaces are deleted (each must be writable); else, "
+        "with user_id, only the user's own",
     )
     memory_ids: list[str] | None = Field(None, description="The ids to delete (mem_<n>)")
     file_ids: list[str] | None = Field(None, description="Refused: there are no files here")
     filter: dict[str, Any] | None = Field(None, description="Refused: delete by memory_ids")
-    user_id: str | None = Field(None, description=IGNORED)
+    user_id: str | None = _user_id()
     session_id: str | None = Field(None, description=IGNORED)
     conversation_id: str | None = Field(None, description=IGNORED)
     auto_cleanup_working: bool | None = Field(None, description=IGNORED)

@@ -69,7 +69,9 @@ def add(client: Client, persona: Persona, messages: Any, **fields: Any) -> list[
 
 
 def search(client: Client, persona: Persona, query: str, **fields: Any) -> dict[str, Any]:
-    return ok(post(client, "search", {"user_id": "u1", "query": query, **fields}, persona))
+    """A search without user_id: the key's whole reach (tests/compat/test_memos_users.py has the
+    users of one key)."""
+    return ok(post(client, "search", {"query": query, **fields}, persona))
 
 
 def found(data: dict[str, Any]) -> list[str]:
@@ -387,7 +389,7 @@ def test_get_all_lists_the_newest_memories_by_cube(client: Client, alice_key: Pe
     travel = "org:alice:travel"
     add(client, alice_key, [SOFIA, RUNNING])
     add(client, alice_key, GUITAR, writable_cube_ids=[travel])
-    listed = ok(post(client, "get_all", {"user_id": "u1", "memory_type": "text_mem"}, alice_key))
+    listed = ok(post(client, "get_all", {"memory_type": "text_mem"}, alice_key))
     by_cube = {group["cube_id"]: group for group in listed}
     assert [memory["memory"] for memory in by_cube[ALICE]["memories"]] == [RUNNING, SOFIA]  # newest first
     assert by_cube[ALICE]["total_nodes"] == 2

@@ -85,15 +85,24 @@ def test_memos_argument_names():
     cube_ids = registry.get("search_memories").input_schema["properties"]["cube_ids"]
     assert cube_ids["anyOf"] == [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
     # @memtensor/memos-api-mcp.
+    # Plus user_id, MEMOS_USER_ID as an argument: one key may serve several users.
     assert properties("add_message") == (
-        {"conversation_first_message", "messages"},
+        {"conversation_first_message", "messages", "user_id"},
         ["conversation_first_message", "messages"],
     )
     message = registry.get("add_message").input_schema["properties"]["messages"]["items"]
     assert set(message["properties"]) == {"role", "content", "chat_time"}
     assert message["required"] == ["role", "content"]
     assert properties("search_memory") == (
-        {"query", "conversation_first_message", "memory_limit_number", "relativity", "filter", "knowledgebase_ids"},
+        {
+            "query",
+            "conversation_first_message",
+            "memory_limit_number",
+            "relativity",
+            "filter",
+            "knowledgebase_ids",
+            "user_id",
+        },
         ["query"],
     )
     limit = registry.get("search_memory").input_schema["properties"]["memory_limit_number"]
@@ -189,14 +198,10 @@ async def test_memories_are_found_by_meaning_across_languages(mcp_server: McpSer
         # No cube_ids: every namespace alice can read, this one included.
         everywhere = await tools.ok("search_memories", {"query": "peanut allergy of my daughter", "top_k": 50})
         assert sofia["id"] in ids(everywhere)
-        # user_id: only the memories recorded with that user_id.
-        by_parent = await tools.ok(
-            "search_memories", {"query": "peanuts", "user_id": "parent-1", "cube_ids": namespace}
-        )
+        # user_id without cube_ids: only the memories recorded with that user_id (tests/mcp_endpoint/test_memos_users.py).
+        by_parent = await tools.ok("search_memories", {"query": "peanuts", "user_id": "parent-1"})
         assert ids(by_parent) == [sofia["id"]]
-        assert (
-            await tools.ok("search_memories", {"query": "peanuts", "user_id": "someone-else", "cube_ids": namespace})
-        )["results"] == []
+        assert (await tools.ok("search_memories", {"query": "peanuts", "user_id": "someone-else"}))["results"] == []
 
         # search_memory (memos-api-mcp): this connection's namespace.
         found = await tools.ok(
@@ -468,11 +473,11 @@ def test_chat_follows_the_memos_example_server():
     # MemOS: chat(query, user_id); plus cube_ids, top_k and add_message_on_answer.
     assert set(tool.input_schema["properties"]) == {"query", "user_id", "cube_ids", "top_k", "add_message_on_answer"}
     assert tool.input_schema["required"] == ["query"]
-    assert set(tool.output_schema["properties"]) == {"response", "reasoning", "memories", "recorded"}
+    assert set(tool.output_schema["properties"]) == {"response", "reasoning", "memories", "recorded", "notRecorded"}
 
 
 @pytest.mark.anyio
-async def test_chat_answers_from_memory_and_records_the_question(mcp_server: McpServer) -> None:
+async def test_chat_answers_from_memory_and_records_no_question_without_a_model(mcp_server: McpServer) -> None:
     namespace = mcp_server.namespace("alice")
     question = "What is my daughter allergic to?"
     async with mcp_server.client("alice", namespace=namespace) as client:
@@ -486,12 +491,14 @@ async def test_chat_answers_from_memory_and_records_the_question(mcp_server: Mcp
         assert answer["reasoning"] == ""
         assert answer["memories"][0] == sofia["id"]
         assert len(answer["memories"]) == 2
-        # The question is recorded (not the recitation), with its actor.
-        (recorded,) = answer["recorded"]
-        mine = await tools.ok("search_memories", {"query": question, "user_id": "parent-1", "cube_ids": namespace})
-        assert ids(mine) == [recorded]
+        # Nothing is recorded: not the recitation (memories stored already), not the question (a
+        # question is not a fact: it would come back as a remembered one).
+        assert answer["recorded"] == []
+        assert answer["notRecorded"].startswith("no language model is configured on this server")
+        mine = await tools.ok("search_memories", {"query": question, "cube_ids": namespace})
+        assert question not in [hit["text"] for hit in mine["results"]]
         quiet = await tools.ok("chat", {"query": "Which instrument?", "add_message_on_answer": False})
-        assert quiet["recorded"] == []
+        assert (quiet["recorded"], quiet["notRecorded"]) == ([], "")
         assert "Input validation error" in await tools.fails("chat", {"query": "x", "top_k": 51})
         assert "Input validation error" in await tools.fails("chat", {"query": ""})
 
@@ -508,8 +515,7 @@ async def test_chat_answers_from_memory_and_records_the_question(mcp_server: Mcp
         # Carol reads alice's namespace: she may ask, but not record there.
         assert await carol.fails("chat", {"query": question}) == no_write
         read_only = await carol.ok("chat", {"query": question, "add_message_on_answer": False})
-        # (The question alice's chat recorded is the closest match now; the fact is still there.)
-        assert read_only["memories"][:2] == [recorded, sofia["id"]]
+        assert read_only["memories"][0] == sofia["id"]
     assert tools.called >= {"chat"}
 
 
@@ -520,7 +526,7 @@ def test_chat_with_a_model_and_when_it_fails(alice_key, fake_llm) -> None:
     from tests.mcp_endpoint.test_protocol import ready, request, send
     from vectors import memories
 
-    memories.write_memory(alice_key.key.to_access(), namespace=alice_key.namespace, text=SOFIA)
+    memories.write_memory(alice_key.key.to_access(), namespace=alice_key.namespace, text=SOFIA, actor_id="parent-1")
     connection = ready(alice_key)
 
     def call(arguments: dict[str, Any]) -> dict[str, Any]:
