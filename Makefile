@@ -19,16 +19,21 @@ NGINX := /usr/sbin/nginx
 .PHONY: install run run-tls run-workers run-cluster test lint fmt migrations-check bench clean
 
 $(STAMP): pyproject.toml
+	@echo "==> Installing MemoryHub and its dependencies into $(VENV) (when pyproject.toml changed; the first time takes a minute or more)..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@echo "==> pip install -e '.[dev]' (quiet; errors are shown)..."
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+	@echo "==> Installed."
 
 install: $(STAMP)
 
 run: $(STAMP)
+	@echo "==> Migrating the database..."
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap --base-url http://$(HOST):$(PORT)
+	@echo "==> Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops it)..."
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) memoryhub.asgi:application
 
 # The maintenance jobs on Celery: one worker and one beat on CELERY_BROKER_URL (e.g.

@@ -6,8 +6,10 @@ leaked session id is worth nothing on its own.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -164,3 +166,46 @@ def purge() -> int:
     ended = McpSession.objects.filter(ended_at__isnull=False)
     _, deleted = (ended | idle).delete()
     return deleted.get(McpSession._meta.label, 0)
+
+
+@dataclass(frozen=True)
+class KeyClient:
+    """An MCP client that used a key, as its sessions recorded it (the client's own name for
+    itself, from `initialize`; nothing else about the caller is stored)."""
+
+    name: str
+    transport: str
+    protocol_version: str
+    last_seen_at: datetime
+    connected: bool
+
+
+def clients_of_key(key_id: int, *, limit: int = 10) -> list[KeyClient]:
+    """The MCP clients that opened sessions with the key, most recently seen first, one entry per
+    client name and transport (over its most recent sessions)."""
+    sessions = (
+        McpSession.objects.filter(key_id=key_id)
+        .order_by("-last_seen_at", "-id")
+        .only("transport", "protocol_version", "client_info", "last_seen_at", "ended_at")[:200]
+    )
+    idle_since = timezone.now() - _idle_limit()
+    clients: dict[tuple[str, str], KeyClient] = {}
+    for session in sessions:
+        info = session.client_info if isinstance(session.client_info, dict) else {}
+        name = " ".join(str(info.get(part) or "") for part in ("name", "version")).strip() or "unnamed client"
+        transport = session.get_transport_display()
+        connected = session.ended_at is None and session.last_seen_at >= idle_since
+        seen = clients.get((name, transport))
+        if seen is None:
+            if len(clients) >= limit:
+                continue
+            clients[(name, transport)] = KeyClient(
+                name=name[:200],
+                transport=transport,
+                protocol_version=session.protocol_version,
+                last_seen_at=session.last_seen_at,
+                connected=connected,
+            )
+        elif connected and not seen.connected:
+            clients[(name, transport)] = dataclasses.replace(seen, connected=True)
+    return list(clients.values())

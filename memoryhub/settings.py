@@ -304,6 +304,16 @@ MEMORYHUB_RATE_LIMIT = {
     "BURST": env_int("MEMORYHUB_RATE_LIMIT_BURST", 100, minimum=1),
 }
 
+# --- Sign-in throttling (/accounts/login/ and /admin/login/; memoryhub/access/signin.py) ----------
+# Failed sign-ins are counted in the cache per account (the username typed, existing or not) and
+# per client address, in a window that starts with the first failure; at the limit, sign-in is
+# refused (429, even with the right password) until the window ends.
+MEMORYHUB_SIGNIN_THROTTLE = {
+    "FAILURES_PER_ACCOUNT": env_int("MEMORYHUB_SIGNIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+    "FAILURES_PER_ADDRESS": env_int("MEMORYHUB_SIGNIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+    "WINDOW_SECONDS": env_int("MEMORYHUB_SIGNIN_WINDOW_SECONDS", 900, minimum=1),
+}
+
 # --- REST API (DRF) and its OpenAPI schema ------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["memoryhub.access.drf.ApiKeyAuthentication"],

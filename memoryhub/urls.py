@@ -1,14 +1,27 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from memoryhub import views
-from memoryhub.access import banks
+from memoryhub.access import banks, signin
 from memoryhub.compat.api import api as compat_api
+
+# The admin's sign-in form counts failures like /accounts/login/ (memoryhub/access/signin.py).
+admin.site.login_form = signin.ThrottledAdminAuthenticationForm
+admin.site.site_header = admin.site.site_title = "MemoryHub administration"
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's own sign-in view, answering 429 when the throttle refused the form."""
+    return signin.with_throttle_status(admin.site.login(request))
+
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("metrics", views.metrics_view, name="metrics"),
+    path("admin/login/", admin_login),  # before admin.site.urls, which has the same path
     path("admin/", admin.site.urls),
     path("v1/graph/", include("graph.api.urls")),
     path("v1/memory/", include("vectors.api.urls")),

@@ -3,8 +3,10 @@ from __future__ import annotations
 import ipaddress
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.contrib.staticfiles import finders
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_safe
 
 from memoryhub import health, metrics
 from memoryhub.access import authentication
@@ -46,3 +48,14 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         except AccessError as problem:  # 401 without a valid key, 403 for a key that is not an operator's
             return error_response(problem)
     return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
+
+
+@require_safe
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> FileResponse:
+    """/favicon.ico, which browsers (and the admin pages, which link no icon) ask for by that name;
+    the pages link the SVG in static/memoryhub/."""
+    found = finders.find("memoryhub/favicon.ico")
+    if not isinstance(found, str):
+        raise Http404("no favicon")
+    return FileResponse(open(found, "rb"), content_type="image/x-icon")

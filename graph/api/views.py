@@ -18,15 +18,18 @@ from rest_framework.views import APIView
 
 from graph.api import serializers as s
 from graph.operations import OPERATIONS, keyword_arguments, perform
+from memoryhub.access import drf
 from memoryhub.access.permissions import Access
 from memoryhub.api_schema import ERROR_RESPONSES
 
 NAMESPACE_HEADER = OpenApiParameter(
-    "X-Memory-Namespace",
+    drf.NAMESPACE_HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     required=False,
-    description="The namespace, when the body has no `namespace`; else the key's default namespace is used.",
+    description="The namespace, instead of the body's `namespace` (both: they must be equal, else 400); "
+    "without either, the key's default namespace. The response's X-Memory-Namespace header names the "
+    "namespace acted on.",
 )
 
 
@@ -41,7 +44,7 @@ class GraphOperationView(APIView):
         checked = self.input_serializer(data=body)
         checked.is_valid(raise_exception=True)
         arguments: dict[str, Any] = dict(checked.validated_data)
-        namespace = arguments.pop("namespace", None) or request.headers.get("X-Memory-Namespace") or None
+        namespace = drf.requested_namespace(request, arguments.pop("namespace", None))
         assert isinstance(request.auth, Access)
         result = perform(
             request.auth,
@@ -49,7 +52,9 @@ class GraphOperationView(APIView):
             namespace=namespace,
             **keyword_arguments(arguments),
         )
-        return Response(result)
+        # perform() acted on this one (it resolved it the same way, or raised before acting).
+        target = None if OPERATIONS[self.operation].database_wide else request.auth.resolve_namespace(namespace)
+        return Response(result, headers=drf.namespace_header(target))
 
 
 def _endpoint(operation: str, request: type[serializers.Serializer], response: Any) -> type[GraphOperationView]:

@@ -9,7 +9,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from memoryhub.access import authentication
-from memoryhub.access.exceptions import NotAuthenticated
+from memoryhub.access.exceptions import NamespaceConflict, NotAuthenticated
 from memoryhub.access.permissions import Access
 from memoryhub.http_errors import AUTHENTICATE_HEADER
 
@@ -33,6 +33,28 @@ class HasApiKey(BasePermission):
         if not isinstance(request.auth, Access):
             raise NotAuthenticated()
         return True
+
+
+NAMESPACE_HEADER = "X-Memory-Namespace"
+
+
+def requested_namespace(request: Request, body_namespace: str | None) -> str | None:
+    """The namespace a REST request names: its body's `namespace` or the X-Memory-Namespace header
+    (an empty one counts as absent); None when it names none, and then each route says what that
+    means (the key's default namespace, or every readable one for search). Every REST view reads
+    the header through here, so all of them treat it the same way.
+
+    Raises NamespaceConflict when the body and the header name different namespaces."""
+    header = (request.headers.get(NAMESPACE_HEADER) or "").strip() or None
+    body = body_namespace or None
+    if body is not None and header is not None and body != header:
+        raise NamespaceConflict(body, header)
+    return body or header
+
+
+def namespace_header(namespace: str | None) -> dict[str, str]:
+    """Response headers saying which namespace a call acted on (none when it covered several)."""
+    return {NAMESPACE_HEADER: namespace} if namespace else {}
 
 
 class KeyOwner:

@@ -50,6 +50,20 @@ class NamespaceRequired(AccessError):
         )
 
 
+class NamespaceConflict(AccessError):
+    """The body names one namespace and the X-Memory-Namespace header another: which one was meant
+    is not guessed (a destructive call on the wrong one cannot be undone)."""
+
+    code = "invalid_argument"
+
+    def __init__(self, body: str, header: str) -> None:
+        super().__init__(
+            f"The body's namespace {body!r} and the X-Memory-Namespace header {header!r} differ: "
+            "send one of them, or the same namespace in both.",
+            field="namespace",
+        )
+
+
 class RateLimited(AccessError):
     code = "rate_limited"
 

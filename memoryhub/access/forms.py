@@ -8,18 +8,19 @@ They only parse what the browser sends. What a user may grant is decided by
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
 
 from memoryhub.access import patterns, selectors
 from memoryhub.access.exceptions import InvalidGrant
 from memoryhub.access.permissions import Grant, Permission
 from memoryhub.access.services import MAX_KEY_NAME
+from memoryhub.access.signin import ThrottledAuthenticationForm
 from memoryhub.errors import DomainError
 
 NEVER, ON_DATE = "never", "date"
@@ -56,7 +57,7 @@ def suggested_default_namespace(user: AbstractBaseUser) -> str:
     return namespace if any(patterns.matches(g.pattern, namespace) for g in allowed) else ""
 
 
-class SignInForm(AuthenticationForm):
+class SignInForm(ThrottledAuthenticationForm):
     """Django's sign-in form, with labels that read as plain names (no trailing colon)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -74,6 +75,14 @@ class GrantRow:
 
 
 class KeyCreateForm(forms.Form):
+    # One random token per rendered form: a form posted twice (a reload, Back and submit, a
+    # double click) carries the same one, and the view creates a key once per token.
+    submission = forms.CharField(
+        widget=forms.HiddenInput,
+        required=False,
+        max_length=64,
+        initial=lambda: secrets.token_urlsafe(16),
+    )
     name = forms.CharField(
         max_length=MAX_KEY_NAME,
         help_text="So you can tell your keys apart, e.g. “laptop with Claude Desktop”.",
@@ -135,6 +144,8 @@ class KeyCreateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if not cleaned.get("submission") and "submission" not in self.errors:
+            self.add_error(None, "This form is out of date: reload the page and fill it in again.")
         cleaned["expires_at"] = self._expires_at(cleaned)
         grants: list[tuple[str, str]] = []
         for index in range(len(self.options)):

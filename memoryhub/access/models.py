@@ -101,7 +101,8 @@ class NamespaceAllowance(NamespaceRule):
 
 
 class AuditEvent(models.Model):
-    """Append-only record of who created, revoked or changed which key or grant, and when."""
+    """Append-only record of who created, revoked or changed which key or grant, and when; and of
+    password sign-in shut for an account or an address after too many failures."""
 
     class Action(models.TextChoices):
         KEY_CREATED = "key.created"
@@ -113,6 +114,7 @@ class AuditEvent(models.Model):
         ALLOWANCE_ADDED = "allowance.added"
         ALLOWANCE_CHANGED = "allowance.changed"
         ALLOWANCE_REMOVED = "allowance.removed"
+        SIGNIN_THROTTLED = "signin.throttled"
 
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     actor = models.ForeignKey(
@@ -120,7 +122,7 @@ class AuditEvent(models.Model):
     )
     # Snapshots, so the record still reads right after the user or key is deleted.
     actor_name = models.CharField(max_length=150, blank=True)
-    source = models.CharField(max_length=20, help_text="admin, self-service, command, api")
+    source = models.CharField(max_length=20, help_text="admin, self-service, command, api, sign-in")
     action = models.CharField(max_length=20, choices=Action.choices)
     key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
     key_prefix = models.CharField(max_length=16, blank=True)

@@ -168,6 +168,21 @@ def api_key_create_for_self(
     )
 
 
+def signin_throttled(*, username: str, address: str, limit: str, failures: int, seconds: int, page: str) -> None:
+    """Record that password sign-in was shut for an account or a client address (signin.py)."""
+    _audit(
+        action=AuditEvent.Action.SIGNIN_THROTTLED,
+        actor=None,
+        source="sign-in",
+        subject=username[:150],
+        limit=limit,
+        address=address,
+        failures=failures,
+        seconds=seconds,
+        page=page,
+    )
+
+
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, actor: Actor = None, source: str) -> bool:
     """Revoke `key` from now on. Returns False (and records nothing) if it was already revoked."""

@@ -5,6 +5,7 @@ from django.urls import path, register_converter
 
 from memoryhub.access import views
 from memoryhub.access.forms import SignInForm
+from memoryhub.access.signin import SignInView
 
 
 class AnyTextConverter:
@@ -26,7 +27,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True),
+        SignInView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True),
         name="login",
     ),
     # POST only (Django 5): a link or an image tag on another site cannot sign the user out.

@@ -35,6 +35,7 @@ from memoryhub.access.exceptions import NotAuthenticated
 from memoryhub.access.ninja_auth import ApiKeyAuth
 from memoryhub.access.permissions import Access
 from memoryhub.compat import memos, schemas
+from memoryhub.compat.docs import LocalSwagger
 from memoryhub.errors import DomainError
 from memoryhub.http_errors import headers_for, status_for
 
@@ -80,6 +81,7 @@ api = NinjaAPI(
     parser=MemosParser(),
     urls_namespace="memos",
     docs_url="/docs",
+    docs=LocalSwagger(),  # served from this server: the default loads Swagger UI from a CDN
     openapi_url="/openapi.json",
 )
 

@@ -99,10 +99,17 @@ def test_bootstrap_creates_an_admin_and_an_operator_key_once() -> None:
     secret = next(line.strip() for line in first.splitlines() if line.strip().startswith("mh_"))
     access = authentication.authenticate(secret)
     assert access.is_operator()
-    assert access.default_namespace == "default"
+    # The namespace every README example uses, so examples without one write where the others read.
+    assert access.default_namespace == "org:team:project"
+    assert "org:team:project" in first
     assert get_user_model().objects.get(username="admin").is_superuser
 
-    second = run("bootstrap")
+    second = run("bootstrap", "--base-url", "http://127.0.0.1:9000")
     assert "password:" not in second
     assert "mh_" not in second
     assert ApiKey.objects.count() == 1
+    # A second start still says where everything is, and how to get back in.
+    for url in ("/admin/", "/keys/", "/mcp", "/docs", "/product/docs"):
+        assert f"http://127.0.0.1:9000{url}" in second
+    assert "manage.py changepassword admin" in second
+    assert "manage.py create_api_key" in second

@@ -7,13 +7,16 @@ checked with the same `authenticate` every API uses.
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
 from graph import services as graph
-from memoryhub.access import services
+from mcp_endpoint.models import McpSession
+from memoryhub.access import services, views
 from memoryhub.access.authentication import authenticate
 from memoryhub.access.exceptions import NotAuthenticated
 from memoryhub.access.models import ApiKey
@@ -32,8 +35,10 @@ def alice_client(client: Client, alice_key) -> Client:
 
 
 def key_form(**overrides: str) -> dict[str, str]:
-    """What the create form posts for alice by default: her own space with write, 90 days."""
+    """What the create form posts for alice by default: her own space with write, 90 days, and a
+    fresh submission token (each rendered form carries its own)."""
     data = {
+        "submission": uuid.uuid4().hex,
         "name": "laptop",
         "grant_0_pattern": "user:alice:*",
         "grant_0_permission": "write",
@@ -126,8 +131,12 @@ def test_create_form_offers_the_users_own_space_with_the_default_namespace_prefi
 
 
 def test_a_new_keys_secret_is_shown_once_and_authenticates(alice_client, alice_key):
-    response = alice_client.post(reverse("keys"), key_form())
+    created = alice_client.post(reverse("keys"), key_form())
 
+    # Post/Redirect/Get: reloading the page that shows the secret does not post the form again.
+    assert created.status_code == 302
+    assert created["Location"] == reverse("keys")
+    response = alice_client.get(reverse("keys"))
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     html = response.content.decode()
@@ -158,6 +167,7 @@ def test_a_key_can_be_narrowed_to_one_namespace_read_only_with_an_expiry_date(al
             expires_on="2999-01-31",
             default_namespace="",
         ),
+        follow=True,
     )
 
     access = authenticate(secret_on(response.content.decode()))
@@ -171,7 +181,7 @@ def test_a_key_can_be_narrowed_to_one_namespace_read_only_with_an_expiry_date(al
 
 def test_a_grant_outside_the_users_allowances_is_refused_next_to_the_field(alice_client, alice_key):
     response = alice_client.post(
-        reverse("keys"), key_form(grant_0_pattern="org:bob:*", default_namespace="org:bob:notes")
+        reverse("keys"), key_form(grant_0_pattern="org:bob:*", default_namespace="org:bob:notes"), follow=True
     )
 
     assert response.status_code == 200
@@ -192,6 +202,7 @@ def test_write_is_only_offered_where_the_operator_allowed_write(alice_client, al
     response = alice_client.post(
         reverse("keys"),
         key_form(grant_1_pattern="team:shared", grant_1_permission="write"),
+        follow=True,
     )
 
     assert secret_on(response.content.decode()) is None
@@ -202,7 +213,9 @@ def test_write_is_only_offered_where_the_operator_allowed_write(alice_client, al
 def test_an_operator_allowance_can_be_granted_read_only(alice_client, alice_key):
     services.allowance_set(user=alice_key.user, pattern="team:shared", permission="read", source="command")
 
-    response = alice_client.post(reverse("keys"), key_form(grant_1_pattern="team:shared", grant_1_permission="read"))
+    response = alice_client.post(
+        reverse("keys"), key_form(grant_1_pattern="team:shared", grant_1_permission="read"), follow=True
+    )
 
     access = authenticate(secret_on(response.content.decode()))
     assert access.can("team:shared", Permission.READ)
@@ -240,6 +253,7 @@ def test_a_superuser_may_grant_any_namespace(client, root_key):
     response = client.post(
         reverse("keys"),
         {
+            "submission": uuid.uuid4().hex,
             "name": "ops",
             "grant_0_pattern": "user:root:*",
             "grant_0_permission": "",
@@ -248,12 +262,76 @@ def test_a_superuser_may_grant_any_namespace(client, root_key):
             "expires": "never",
             "default_namespace": "",
         },
+        follow=True,
     )
 
     access = authenticate(secret_on(response.content.decode()))
     assert access.can("org:bob:notes", Permission.READ)
     assert not access.can("org:bob:notes", Permission.WRITE)
     assert ApiKey.objects.get(pk=access.key_id).expires_at is None
+
+
+def test_reloading_or_resubmitting_never_creates_a_second_key(alice_client, alice_key):
+    form = key_form()
+    first = alice_client.post(reverse("keys"), form)
+    assert first.status_code == 302
+    shown = alice_client.get(reverse("keys")).content.decode()
+    secret = secret_on(shown)
+    assert secret
+
+    # The same form again (a reload of a POST answer, Back and submit, a double click): no new key.
+    again = alice_client.post(reverse("keys"), form)
+    assert again.status_code == 302
+    page = alice_client.get(reverse("keys")).content.decode()
+    assert ApiKey.objects.filter(owner=alice_key.user, name="laptop").count() == 1
+    assert secret_on(page) is None
+    assert "already created" in page
+    # A new form (a new submission token) creates a new key.
+    alice_client.post(reverse("keys"), key_form())
+    assert ApiKey.objects.filter(owner=alice_key.user, name="laptop").count() == 2
+
+
+def test_a_form_without_a_submission_token_creates_nothing(alice_client, alice_key):
+    form = key_form()
+    del form["submission"]
+    response = alice_client.post(reverse("keys"), form)
+    assert response.status_code == 200
+    assert "reload the page" in response.content.decode()
+    assert not ApiKey.objects.filter(owner=alice_key.user, name="laptop").exists()
+
+
+def stored_sessions() -> str:
+    """Every session as the server stores it (decoded), plus its raw form."""
+    return " ".join(f"{row.session_data} {row.get_decoded()}" for row in Session.objects.all())
+
+
+def test_the_secret_waits_for_the_next_page_sealed_and_is_gone_after_it(alice_client, alice_key):
+    created = alice_client.post(reverse("keys"), key_form())
+    key = ApiKey.objects.get(owner=alice_key.user, name="laptop")
+    # Between the POST and the GET that shows it: neither the session store nor the cookie
+    # holds the secret in clear (each holds half of a one-time pad).
+    waiting = stored_sessions()
+    assert "new_key" in waiting
+    for cookie in created.cookies.values():
+        assert key.prefix not in cookie.value
+
+    secret = secret_on(alice_client.get(reverse("keys")).content.decode())
+    assert secret
+    assert prefix_of(secret) == key.prefix
+    assert secret not in waiting
+    assert "new_key" not in stored_sessions()
+    assert secret_on(alice_client.get(reverse("keys")).content.decode()) is None
+
+
+def test_a_secret_not_fetched_in_time_is_never_shown(alice_client, alice_key):
+    alice_client.post(reverse("keys"), key_form())
+    session = alice_client.session
+    session["new_key"]["at"] -= views.NEW_KEY_SECONDS + 1
+    session.save()
+    page = alice_client.get(reverse("keys")).content.decode()
+    assert secret_on(page) is None
+    assert "new_key" not in stored_sessions()
+    assert ApiKey.objects.filter(owner=alice_key.user, name="laptop").count() == 1
 
 
 # --- my keys: list and revoke ----------------------------------------------------------------------
@@ -268,8 +346,49 @@ def test_my_keys_lists_only_my_keys_with_their_grants(alice_client, alice_key, b
     assert alice_key.secret not in html
 
 
+def test_revoke_asks_for_confirmation_first_and_says_who_used_the_key(alice_client, alice_key, bob_key):
+    McpSession.objects.create(
+        session_id="s1",
+        key=alice_key.key,
+        transport="http",
+        client_info={"name": "<b>Claude Desktop</b>", "version": "0.9"},
+        protocol_version="2025-06-18",
+    )
+    McpSession.objects.create(session_id="s2", key=alice_key.key, transport="sse", client_info={"name": "Cursor"})
+    McpSession.objects.create(session_id="s3", key=bob_key.key, transport="http", client_info={"name": "BobTool"})
+    ApiKey.objects.filter(pk=alice_key.key.pk).update(last_used_at="2026-01-02T03:04:00Z")
+
+    listing = alice_client.get(reverse("keys")).content.decode()
+    confirm_url = reverse("key-revoke", args=[alice_key.key.prefix])
+    assert f'href="{confirm_url}"' in listing
+    # The list itself has no form that revokes in one click.
+    assert f'action="{confirm_url}"' not in listing
+
+    page = alice_client.get(confirm_url)
+    assert page.status_code == 200
+    assert "no-store" in page["Cache-Control"]
+    html = page.content.decode()
+    assert "Revoke the key" in html
+    assert alice_key.key.prefix in html
+    assert "2026-01-02 03:04" in html
+    assert "&lt;b&gt;Claude Desktop&lt;/b&gt; 0.9" in html
+    assert "<b>Claude Desktop" not in html
+    assert "Cursor" in html
+    assert "BobTool" not in html
+    assert f'action="{confirm_url}"' in html
+    assert authenticate(alice_key.secret).key_id == alice_key.key.pk  # looking revokes nothing
+
+
+def test_a_revoke_post_without_the_confirmation_only_leads_to_the_question(alice_client, alice_key):
+    url = reverse("key-revoke", args=[alice_key.key.prefix])
+    response = alice_client.post(url)
+    assert response.status_code == 302
+    assert response["Location"] == url
+    assert authenticate(alice_key.secret).key_id == alice_key.key.pk
+
+
 def test_revoking_my_key_stops_it_working(alice_client, alice_key):
-    response = alice_client.post(reverse("key-revoke", args=[alice_key.key.prefix]))
+    response = alice_client.post(reverse("key-revoke", args=[alice_key.key.prefix]), {"confirm": "yes"})
 
     assert response.status_code == 302
     assert response["Location"] == reverse("keys")
@@ -281,17 +400,19 @@ def test_revoking_my_key_stops_it_working(alice_client, alice_key):
 
 
 def test_revoking_someone_elses_key_is_not_found_and_leaves_it_working(alice_client, bob_key):
-    response = alice_client.post(reverse("key-revoke", args=[bob_key.key.prefix]))
+    response = alice_client.post(reverse("key-revoke", args=[bob_key.key.prefix]), {"confirm": "yes"})
 
     assert response.status_code == 404
+    assert alice_client.get(reverse("key-revoke", args=[bob_key.key.prefix])).status_code == 404
     assert authenticate(bob_key.secret).key_id == bob_key.key.pk
 
 
 def test_revoking_takes_a_post(alice_client, alice_key):
-    response = alice_client.get(reverse("key-revoke", args=[alice_key.key.prefix]))
+    response = alice_client.get(reverse("key-revoke", args=[alice_key.key.prefix]), {"confirm": "yes"})
 
-    assert response.status_code == 405
+    assert response.status_code == 200
     assert authenticate(alice_key.secret).key_id == alice_key.key.pk
+    assert alice_client.delete(reverse("key-revoke", args=[alice_key.key.prefix])).status_code == 405
 
 
 def test_forms_without_the_csrf_token_are_refused(alice_key):
@@ -300,14 +421,16 @@ def test_forms_without_the_csrf_token_are_refused(alice_key):
     client.get(reverse("keys"))  # sets the csrftoken cookie
 
     forged_create = client.post(reverse("keys"), key_form())
-    forged_revoke = client.post(reverse("key-revoke", args=[alice_key.key.prefix]))
+    forged_revoke = client.post(reverse("key-revoke", args=[alice_key.key.prefix]), {"confirm": "yes"})
 
     assert forged_create.status_code == 403
     assert forged_revoke.status_code == 403
     assert not ApiKey.objects.filter(name="laptop").exists()
     assert authenticate(alice_key.secret).key_id == alice_key.key.pk
     token = client.cookies["csrftoken"].value
-    genuine = client.post(reverse("key-revoke", args=[alice_key.key.prefix]), {"csrfmiddlewaretoken": token})
+    genuine = client.post(
+        reverse("key-revoke", args=[alice_key.key.prefix]), {"csrfmiddlewaretoken": token, "confirm": "yes"}
+    )
     assert genuine.status_code == 302
 
 

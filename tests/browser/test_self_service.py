@@ -110,9 +110,14 @@ def test_a_user_creates_copies_uses_and_revokes_a_key_and_browses_a_namespace(li
         expect(page.get_by_role("row", name="browser key")).to_be_visible()
         assert secret not in page.content()
 
-        # Revoking in the page: the API refuses the key from then on.
+        # Revoking in the page asks first, saying when the key was last used; after the
+        # confirmation the API refuses the key.
         prefix = secret.split("_")[1]
-        page.get_by_role("button", name=f"Revoke browser key ({prefix})").click()
+        page.get_by_role("link", name=f"Revoke browser key ({prefix})…").click()
+        expect(page.get_by_role("heading", name="Revoke the key “browser key”?")).to_be_visible()
+        expect(page.get_by_text("Last used")).to_be_visible()
+        assert list_banks(base, secret)[0] == 200  # asking revoked nothing
+        page.get_by_role("button", name="Revoke key").click()
         expect(page.get_by_text("is revoked")).to_be_visible()
         expect(page.get_by_role("row", name="browser key").get_by_text("revoked", exact=True)).to_be_visible()
         status, body = list_banks(base, secret)
@@ -137,3 +142,74 @@ def test_a_user_creates_copies_uses_and_revokes_a_key_and_browses_a_namespace(li
     key = ApiKey.objects.get(owner__username=USERNAME)
     assert key.revoked_at is not None
     assert key.last_used_at is not None
+
+
+def sign_in(page: Page, username: str = USERNAME, password: str = PASSWORD) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="My keys")).to_be_visible()
+
+
+def test_reloading_the_page_that_shows_a_new_key_creates_no_second_key(live_server):
+    get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
+
+    with chromium_page(live_server.url) as page:
+        sign_in(page)
+        page.get_by_label("Name", exact=True).fill("reloaded key")
+        page.get_by_role("button", name="Create key").click()
+        expect(page.get_by_text("it will not be shown again")).to_be_visible()
+        secret = page.locator("#new-key-secret").inner_text().strip()
+        assert secret.startswith("mh_")
+
+        page.reload()
+        expect(page.get_by_role("heading", name="My keys")).to_be_visible()
+        expect(page.get_by_role("row", name="reloaded key")).to_have_count(1)
+        expect(page.locator("#new-key-secret")).to_have_count(0)
+        assert secret not in page.content()
+        page.go_back()
+        page.go_forward()
+        assert secret not in page.content()
+
+    assert ApiKey.objects.filter(owner__username=USERNAME).count() == 1
+
+
+def test_my_keys_fits_a_390_px_phone_and_revoke_is_reachable_by_keyboard(live_server):
+    get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
+
+    with chromium_page(live_server.url) as page:
+        page.set_viewport_size({"width": 390, "height": 844})
+        sign_in(page)
+        page.get_by_label("Name", exact=True).fill("phone key with a rather long descriptive name")
+        page.get_by_role("button", name="Create key").click()
+        expect(page.get_by_text("it will not be shown again")).to_be_visible()
+        for _ in range(2):  # with the new key's panel, then the plain list
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.goto("/keys/")
+
+        revoke = page.get_by_role("link", name="Revoke phone key with a rather long descriptive name")
+        revoke.scroll_into_view_if_needed()
+        expect(revoke).to_be_visible()
+        box = revoke.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 390
+
+        # By keyboard alone: Tab from the top of the page reaches Revoke, and Enter opens the question.
+        page.locator("body").focus()
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.textContent.trim()") == "Revoke…":
+                break
+        else:
+            pytest.fail("Tab never reached the Revoke link")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Revoke the key")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.get_by_role("button", name="Revoke key").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("is revoked")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    assert ApiKey.objects.get(owner__username=USERNAME).revoked_at is not None

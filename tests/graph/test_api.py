@@ -158,7 +158,7 @@ def test_two_keys_never_see_each_others_data(client: Client, alice_key: Persona,
 # --- namespace resolution ------------------------------------------------------------------------
 
 
-def test_the_namespace_comes_from_the_body_then_the_header_then_the_key(client: Client, alice_key: Persona) -> None:
+def test_the_namespace_comes_from_the_body_or_the_header_then_the_key(client: Client, alice_key: Persona) -> None:
     other = "org:alice:other"
     services.create_entities(namespace=ALICE, entities=[_entity("in-default")])
     services.create_entities(namespace=other, entities=[_entity("in-other")])
@@ -170,7 +170,26 @@ def test_the_namespace_comes_from_the_body_then_the_header_then_the_key(client: 
     header = {**alice_key.headers, "HTTP_X_MEMORY_NAMESPACE": other}
     assert names({}, alice_key.headers) == ["in-default"]
     assert names({}, header) == ["in-other"]
-    assert names({"namespace": "org:alice:third"}, header) == ["in-third"]
+    assert names({"namespace": "org:alice:third"}, alice_key.headers) == ["in-third"]
+    assert names({"namespace": other}, header) == ["in-other"]  # the same one twice is no conflict
+    # Two different namespaces: which one was meant is not guessed.
+    response = call(client, "read_graph", {"namespace": "org:alice:third"}, header)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_argument"
+    assert other in response.json()["error"]["message"]
+
+
+def test_a_destructive_call_says_which_namespace_it_acted_on(client: Client, alice_key: Persona) -> None:
+    other = "org:alice:other"
+    services.create_entities(namespace=ALICE, entities=[_entity("gone")])
+    services.create_entities(namespace=other, entities=[_entity("gone")])
+    response = call(client, "delete_entities", {"entityNames": ["gone"]}, alice_key.headers)
+    assert response.status_code == 200
+    assert response["X-Memory-Namespace"] == ALICE
+    header = {**alice_key.headers, "HTTP_X_MEMORY_NAMESPACE": other}
+    response = call(client, "delete_entities", {"entityNames": ["gone"]}, header)
+    assert response["X-Memory-Namespace"] == other
+    assert response.json()["deleted"] == 1
 
 
 def test_a_key_without_a_default_namespace_must_name_one(client: Client, alice_key: Persona) -> None:

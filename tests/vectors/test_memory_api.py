@@ -353,9 +353,75 @@ def test_bad_input_is_400(client: Client, alice_key: Persona, route: str, body: 
     assert observation_count() == before
 
 
-def test_the_namespace_header_does_not_replace_the_body_on_write(client: Client, alice_key: Persona) -> None:
-    response = post(client, "write", {"text": "x"}, alice_key, HTTP_X_MEMORY_NAMESPACE=ALICE)
-    assert_error(response, 400, "invalid_argument")
+# --- the X-Memory-Namespace header (every REST route reads it the same way) -----------------------
+
+OTHER = "org:alice:other"
+
+
+def test_write_needs_a_namespace_in_the_body_or_the_header(client: Client, alice_key: Persona) -> None:
+    error = assert_error(post(client, "write", {"text": "x"}, alice_key), 400, "invalid_argument")
+    assert "namespace" in error["details"]["fields"]
+    response = post(client, "write", {"text": "a note in the other bank"}, alice_key, HTTP_X_MEMORY_NAMESPACE=OTHER)
+    assert response.status_code == 200, response.content
+    assert response.json()["namespace"] == OTHER
+    assert response["X-Memory-Namespace"] == OTHER
+
+
+def test_clear_with_the_header_clears_that_namespace_not_the_default(client: Client, alice_key: Persona) -> None:
+    kept = write(client, alice_key, "a note about the API server in the default bank")
+    write(client, alice_key, "a note about the API server in the other bank", namespace=OTHER)
+
+    response = post(client, "clear", {}, alice_key, HTTP_X_MEMORY_NAMESPACE=OTHER)
+    assert response.status_code == 200, response.content
+    assert response.json() == {"cleared": 1, "namespace": OTHER}
+    assert response["X-Memory-Namespace"] == OTHER
+    assert search(client, alice_key, "API server", namespace=OTHER)["results"] == []
+    assert [hit["id"] for hit in search(client, alice_key, "API server", namespace=ALICE)["results"]] == [kept["id"]]
+
+
+def test_clear_without_any_namespace_says_which_one_it_cleared(client: Client, alice_key: Persona) -> None:
+    write(client, alice_key, "a note in the default bank")
+    response = post(client, "clear", {}, alice_key)
+    assert response.json() == {"cleared": 1, "namespace": ALICE}
+    assert response["X-Memory-Namespace"] == ALICE
+
+
+def test_search_with_the_header_covers_that_namespace_only(client: Client, alice_key: Persona) -> None:
+    write(client, alice_key, "The API server listens on port 8080")
+    other = write(client, alice_key, "The API server listens on port 9090", namespace=OTHER)
+    response = post(client, "search", {"query": "API server port"}, alice_key, HTTP_X_MEMORY_NAMESPACE=OTHER)
+    assert response.status_code == 200, response.content
+    assert [hit["id"] for hit in response.json()["results"]] == [other["id"]]
+    assert response["X-Memory-Namespace"] == OTHER
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("write", {"namespace": ALICE, "text": "x"}),
+        ("search", {"namespace": ALICE, "query": "x"}),
+        ("clear", {"namespace": ALICE}),
+    ],
+)
+def test_a_body_namespace_and_a_different_header_are_a_400(
+    client: Client, alice_key: Persona, route: str, body: dict
+) -> None:
+    write(client, alice_key, "kept whatever happens", namespace=OTHER)
+    before = observation_count()
+    error = assert_error(post(client, route, body, alice_key, HTTP_X_MEMORY_NAMESPACE=OTHER), 400, "invalid_argument")
+    assert ALICE in error["message"]
+    assert OTHER in error["message"]
+    assert observation_count() == before
+    # The same namespace twice is no conflict.
+    assert post(client, route, body, alice_key, HTTP_X_MEMORY_NAMESPACE=ALICE).status_code == 200
+
+
+def test_the_header_cannot_reach_another_tenant(client: Client, alice_key: Persona, bob_key: Persona) -> None:
+    alices = write(client, alice_key, "alice's private note about the API server")
+    for route, body in (("write", {"text": "x"}), ("search", {"query": "API server"}), ("clear", {})):
+        assert_error(post(client, route, body, bob_key, HTTP_X_MEMORY_NAMESPACE=ALICE), 403, "forbidden")
+    assert [hit["id"] for hit in search(client, alice_key, "API server")["results"]] == [alices["id"]]
+    assert search(client, bob_key, "API server")["results"] == []
 
 
 def test_unknown_fields_are_ignored(client: Client, alice_key: Persona) -> None:

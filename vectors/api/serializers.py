@@ -57,8 +57,8 @@ def _actor(help_text: str) -> StrictCharField:
 
 class WriteIn(serializers.Serializer):
     namespace = _namespace(
-        required=True,
-        help_text="e.g. org:team:project; needs a write grant (the X-Memory-Namespace header is not read)",
+        required=False,
+        help_text="e.g. org:team:project; needs a write grant. Required here or in the X-Memory-Namespace header",
     )
     text = StrictCharField(trim_whitespace=False, help_text="the memory, stored exactly as sent")
     actorId = _actor("who the memory is about or from (a user, an agent)")
@@ -92,7 +92,8 @@ class SearchIn(serializers.Serializer):
     query = StrictCharField(trim_whitespace=False, help_text="what to look for, in any words or language")
     namespace = _namespace(
         required=False,
-        help_text="search this namespace only (needs a read grant); default: every namespace the key can read",
+        help_text="search this namespace only (needs a read grant; or the X-Memory-Namespace header); "
+        "default: every namespace the key can read",
     )
     actorId = _actor("only memories of this actor")
     topK = StrictIntegerField(
@@ -145,7 +146,10 @@ class DeleteOut(serializers.Serializer):
 
 
 class ClearIn(serializers.Serializer):
-    namespace = _namespace(required=False, help_text="needs a write grant; default: the key's default namespace")
+    namespace = _namespace(
+        required=False,
+        help_text="needs a write grant; or the X-Memory-Namespace header; default: the key's default namespace",
+    )
     actorId = _actor("only this actor's memories")
 
 

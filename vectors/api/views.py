@@ -4,10 +4,11 @@ Each view checks the body's shape, maps wire names to keyword names and calls `v
 which checks grants and values. Authentication, rate limiting and error translation (one error
 shape; embedding failures 502, timeouts 504) happen in shared code, not here.
 
-The namespace comes from the body only. Write needs it; search without it covers every namespace
-the key can read; clear without it clears the key's default namespace. (The graph API's
-X-Memory-Namespace header is not read here: on search it would turn "everything I can read"
-into one namespace without the caller asking.)
+The namespace comes from the body's `namespace` or the X-Memory-Namespace header, read the same way
+as on every REST route (`memoryhub.access.drf.requested_namespace`: both given and different is a
+400). Write needs one; search without one covers every namespace the key can read; clear without
+one clears the key's default namespace. Responses name the namespace acted on in their
+X-Memory-Namespace header (search: only when it searched one).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from graph.api.views import NAMESPACE_HEADER
+from memoryhub.access import drf
 from memoryhub.access.permissions import Access
 from memoryhub.api_schema import ERROR_RESPONSES
 from vectors import memories
@@ -34,13 +37,17 @@ class MemoryView(APIView):
     input_serializer: type[serializers.Serializer]
 
     def arguments(self, request: Request) -> tuple[Access, dict[str, Any]]:
-        """The caller's access and the checked body (wire names)."""
+        """The caller's access and the checked body (wire names), its `namespace` the one the
+        request names in the body or the header (None: neither)."""
         if not isinstance(request.data, dict):
             raise serializers.ValidationError({"non_field_errors": ["the request body must be a JSON object"]})
         checked = self.input_serializer(data=request.data)
         checked.is_valid(raise_exception=True)
         assert isinstance(request.auth, Access)
-        return request.auth, dict(checked.validated_data)
+        body = dict(checked.validated_data)
+        if "namespace" in self.input_serializer().fields:
+            body["namespace"] = drf.requested_namespace(request, body.get("namespace"))
+        return request.auth, body
 
 
 class WriteView(MemoryView):
@@ -48,15 +55,20 @@ class WriteView(MemoryView):
 
     @extend_schema(
         operation_id="memory_write",
+        parameters=[NAMESPACE_HEADER],
         tags=["memory"],
         summary="Write a memory.",
-        description="Stores `text` in `namespace` (a write grant is needed), embedded before this returns, "
+        description="Stores `text` in `namespace` (or the X-Memory-Namespace header; a write grant is needed), embedded before this returns, "
         "so it is found by the next search. `ttlMs` makes it expire.",
         request=s.WriteIn,
         responses={200: s.WriteOut, **_EMBEDDING_ERRORS},
     )
     def post(self, request: Request) -> Response:
         access, body = self.arguments(request)
+        if body["namespace"] is None:
+            raise serializers.ValidationError(
+                {"namespace": ["This field is required (in the body or the X-Memory-Namespace header)."]}
+            )
         written = memories.write_memory(
             access,
             namespace=body["namespace"],
@@ -65,7 +77,7 @@ class WriteView(MemoryView):
             tags=body.get("tags"),
             ttl_ms=body.get("ttlMs"),
         )
-        return Response(written)
+        return Response(written, headers=drf.namespace_header(written["namespace"]))
 
 
 class SearchView(MemoryView):
@@ -73,6 +85,7 @@ class SearchView(MemoryView):
 
     @extend_schema(
         operation_id="memory_search",
+        parameters=[NAMESPACE_HEADER],
         tags=["memory"],
         summary="Search memories by meaning.",
         description="Ranks memories and knowledge-graph observations by meaning and exact terms, best first, "
@@ -90,7 +103,7 @@ class SearchView(MemoryView):
             actor_id=body.get("actorId"),
             top_k=memories.top_k(body.get("topK")),
         )
-        return Response(found)
+        return Response(found, headers=drf.namespace_header(body["namespace"]))
 
 
 class DeleteView(MemoryView):
@@ -116,13 +129,15 @@ class ClearView(MemoryView):
 
     @extend_schema(
         operation_id="memory_clear",
+        parameters=[NAMESPACE_HEADER],
         tags=["memory"],
         summary="Clear the memories of a namespace.",
-        description="Deletes every memory of `namespace` (default: the key's default namespace; a write grant "
-        "is needed), or only those of `actorId`. Knowledge-graph entities and their observations are kept.",
+        description="Deletes every memory of `namespace` (or the X-Memory-Namespace header; default: the key's "
+        "default namespace, named in the answer; a write grant is needed), or only those of `actorId`. Knowledge-graph entities and their observations are kept.",
         request=s.ClearIn,
         responses={200: s.ClearOut, **_ERRORS},
     )
     def post(self, request: Request) -> Response:
         access, body = self.arguments(request)
-        return Response(memories.clear_memories(access, namespace=body.get("namespace"), actor_id=body.get("actorId")))
+        cleared = memories.clear_memories(access, namespace=body["namespace"], actor_id=body.get("actorId"))
+        return Response(cleared, headers=drf.namespace_header(cleared["namespace"]))
