@@ -107,7 +107,7 @@ def test_memos_argument_names():
     )
     limit = registry.get("search_memory").input_schema["properties"]["memory_limit_number"]
     assert (limit["minimum"], limit["maximum"]) == (1, 25)
-    assert properties("delete_memory") == ({"memory_ids"}, ["memory_ids"])
+    assert properties("delete_memory") == ({"memory_ids", "user_id"}, ["memory_ids"])
 
 
 def test_the_rest_of_memos_search_arguments_are_ignored():
