@@ -67,6 +67,8 @@ STORED_VECTORS = object_schema({"kind": STRING, "model": STRING, "count": INTEGE
 
 # Strict: a string or a boolean in a vector is a mistake, not a number to coerce.
 Vector = list[StrictFloat]
+# A vector may have up to MAX_DIMS components, more than other lists' items (Arguments.long_lists).
+VECTOR_LISTS: dict[str, int | None] = {"embedding": MAX_DIMS, "queryEmbedding": MAX_DIMS}
 
 EMBEDDING = (
     f"A vector: a list of 1 to {MAX_DIMS} finite numbers, as many as the vectors already stored under "
@@ -110,6 +112,7 @@ def _declare(
 
 
 class SearchEntitiesArguments(Arguments):
+    long_lists = VECTOR_LISTS
     embedding: Vector | None = optional(EMBEDDING + " Give this or `query`.")
     query: str | None = optional(
         "What to look for, in words (any language): embedded on the server. Give this or `embedding`."
@@ -179,6 +182,7 @@ _declare(
 
 
 class MmrSearchArguments(Arguments):
+    long_lists = VECTOR_LISTS
     embedding: Vector | None = optional(EMBEDDING + " Give this or `query`.")
     query: str | None = optional(
         "What to look for, in words (any language): embedded on the server. Give this or `embedding`."
@@ -212,6 +216,7 @@ _declare(
 
 
 class HybridSearchArguments(Arguments):
+    long_lists = VECTOR_LISTS
     queryText: str = Field(
         description="The query in words: its exact terms (identifiers such as ports, error codes, ticket ids "
         "and versions count most) are matched, and unless queryEmbedding is given it is also embedded on the "
@@ -252,6 +257,7 @@ _declare(
 
 
 class UpsertEmbeddingArguments(Arguments):
+    long_lists = VECTOR_LISTS
     entityName: str = Field(description=ENTITY_NAME)
     embedding: Vector | None = optional(EMBEDDING + " Give this or `text`.")
     text: str | None = optional(
@@ -274,6 +280,7 @@ _declare(
 
 
 class BatchItem(Arguments):
+    long_lists = VECTOR_LISTS
     entityName: str = Field(description=ENTITY_NAME)
     embedding: Vector | None = optional(EMBEDDING + " Give this or `text`.")
     text: str | None = optional("Text to embed on the server. Give this or `embedding`.")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from graph import limits
 from vectors.memories import MAX_ACTOR_LENGTH, MAX_TOP_K
 
 CubeIds = str | list[str] | None
@@ -33,6 +34,12 @@ def _user_id() -> Any:
 class Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _short_lists(cls, data: Any) -> Any:
+        # A list over the item limit is refused by its length, before its items are validated.
+        return limits.short_lists(data)
+
 
 class ContentPart(BaseModel):
     """One part of a multi-part message content (OpenAI style). Only text parts are stored."""
@@ -48,6 +55,11 @@ class Message(BaseModel):
     {"type": "text", "text": ...}, is accepted too."""
 
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_lists(cls, data: Any) -> Any:
+        return limits.short_lists(data)
 
     role: str | None = Field(None, description="user, assistant, system or tool (default: user)")
     content: str | list[ContentPart | str] | None = Field(None, description="The text (or text parts)")
