@@ -13,6 +13,10 @@ from django.conf import settings
 
 from graph.exceptions import InvalidArgument, LimitExceeded
 
+# The largest count (offset, page) accepted: every JSON client reads it exactly, and a count of
+# one page size times it still fits SQLite's 64-bit integers (beyond them: OverflowError).
+MAX_INTEGER = 2**53 - 1
+
 
 def limit(name: str) -> int:
     return int(settings.MEMORYHUB_LIMITS[name])
@@ -81,6 +85,8 @@ def integer(value: Any, *, field: str, default: int, minimum: int, limit_name: s
         raise InvalidArgument(f"{field} must be an integer")
     if value < minimum:
         raise InvalidArgument(f"{field} must be at least {minimum}")
+    if value > MAX_INTEGER:
+        raise InvalidArgument(f"{field} must be at most {MAX_INTEGER}")
     if limit_name is not None:
         _check_maximum(value, field=field, limit_name=limit_name)
     return value

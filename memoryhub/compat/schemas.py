@@ -217,7 +217,7 @@ class GetMemoryRequest(Request):
     include_tool_memory: bool = Field(True, description="Adds an empty tool_mem group")
     include_skill_memory: bool = Field(True, description="Adds an empty skill_mem group")
     filter: dict[str, Any] | None = Field(None, description="As in /product/search")
-    page: int | None = Field(None, ge=1, description="Page number, from 1 (default 1)")
+    page: int | None = Field(None, ge=1, le=limits.MAX_INTEGER, description="Page number, from 1 (default 1)")
     page_size: int | None = Field(None, ge=1, description="Memories per page, at most 100 (default 100)")
 
 

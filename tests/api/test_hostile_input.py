@@ -1,4 +1,4 @@
-"""Hostile input on every surface, against the real server over HTTP (issue 16, item 1).
+"""Hostile input on every surface, against the real server over HTTP (issue 16, items 1 and 8).
 
 Each surface (REST /v1/graph/* and /v1/memory/*, MemOS /product/*, MCP over /mcp, the
 marketplace's /api/mcp/messages) must answer what no client should send — lists of 200,000
@@ -17,7 +17,7 @@ import httpx2
 import pytest
 
 from tests.mcp_endpoint.conftest import McpServer, running_servers
-from tests.mcp_endpoint.test_streamable_http import ACCEPT, modern_headers, modern_message
+from tests.mcp_endpoint.test_streamable_http import ACCEPT, Raw, modern_headers, modern_message
 
 # Generous: the answers below took from 10 s to many minutes before they were bounded.
 SECONDS = 5.0
@@ -160,3 +160,104 @@ def test_mcp_nested_lists_are_counted_before_they_are_checked(server: McpServer,
     entities = [{"name": "a", "entityType": "t", "observations": [1] * 100_000}]
     text = tool_error(*call_tool(http, server, "create_entities", {"entities": entities}))
     assert text == "observations is 100000 items; the limit is 1000 items (MAX_ITEMS_PER_REQUEST)"
+
+
+# --- item 8: odd input is a clear 4xx, never a 5xx -------------------------------------------------
+
+DEEP = b'{"query":' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+
+
+@pytest.mark.parametrize("path", ["/v1/graph/read_graph", "/v1/memory/search", "/product/search"])
+def test_deep_nesting_is_refused(server: McpServer, http: httpx2.Client, path: str) -> None:
+    response, elapsed = send(http, server, path, DEEP)
+    assert response.status_code == 400, response.text[:500]
+    assert elapsed < SECONDS
+
+
+def test_deep_nesting_on_mcp_is_a_parse_error(server: McpServer, http: httpx2.Client) -> None:
+    response, elapsed = call_tool(http, server, "search_nodes", None, raw=DEEP[1:-1].replace(b'"query":', b""))
+    assert response.status_code in (200, 400), response.text[:500]
+    assert elapsed < SECONDS
+    message = response.json()
+    assert "error" in message or message["result"]["isError"] is True
+
+
+LONE = '"x\\ud800"'  # a lone surrogate, as JSON text
+
+
+def lone(template: str) -> bytes:
+    return template.replace("LONE", LONE).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/v1/graph/create_entities", '{"entities":[{"name":"a","entityType":"t","observations":[LONE]}]}'),
+        ("/v1/graph/create_entities", '{"entities":[{"name":LONE,"entityType":"t","observations":[]}]}'),
+        ("/v1/graph/upsert_entities", '{"entities":[{"name":"a","entityType":"t","observations":[LONE]}]}'),
+        ("/v1/graph/add_observations", '{"observations":[{"entityName":"a","contents":[LONE]}]}'),
+        ("/v1/graph/search_nodes", '{"query":LONE}'),
+        ("/v1/graph/open_nodes", '{"names":[LONE]}'),
+        ("/v1/memory/write", '{"namespace":"NS","text":LONE}'),
+        ("/v1/memory/write", '{"namespace":"NS","text":"ok","tags":[LONE]}'),
+        ("/v1/memory/search", '{"query":LONE}'),
+        ("/product/add", '{"messages":[{"role":"user","content":LONE}],"writable_cube_ids":["NS"]}'),
+        ("/product/add", '{"messages":["ok"],"custom_tags":[LONE],"writable_cube_ids":["NS"]}'),
+        ("/product/search", '{"query":LONE,"readable_cube_ids":["NS"]}'),
+    ],
+)
+def test_lone_surrogates_are_refused(server: McpServer, http: httpx2.Client, path: str, template: str) -> None:
+    if "create_entities" not in path and "memory" not in path and "product" not in path:
+        # The entity the others name exists.
+        send(http, server, "/v1/graph/create_entities", {"entities": [{"name": "a", "entityType": "t"}]})
+    body = lone(template.replace("NS", server.namespace()))
+    response, _ = send(http, server, path, body, {"X-Memory-Namespace": "org:alice:surrogates"})
+    assert response.status_code == 400, response.text[:500]
+    assert "surrogate" in response.text.lower(), response.text[:500]
+
+
+@pytest.mark.parametrize(
+    ("tool", "template"),
+    [
+        ("create_entities", '{"entities":[{"name":"a","entityType":"t","observations":[LONE]}]}'),
+        ("add_observations", '{"observations":[{"entityName":"a","contents":[LONE]}]}'),
+        ("search_nodes", '{"query":LONE}'),
+        ("add_memory", '{"memory_content":LONE}'),
+        ("search_memories", '{"query":LONE}'),
+        ("vector_search_entities", '{"query":LONE}'),
+    ],
+)
+def test_lone_surrogates_are_tool_errors_on_mcp(
+    server: McpServer, http: httpx2.Client, tool: str, template: str
+) -> None:
+    call_tool(http, server, "create_entities", {"entities": [{"name": "a", "entityType": "t"}]})
+    text = tool_error(*call_tool(http, server, tool, None, raw=lone(template))).lower()
+    # pydantic refuses some ("unable to parse raw data as a unicode string"), the store the rest.
+    assert "surrogate" in text or "unicode" in text, text
+
+
+@pytest.mark.parametrize("operation", ["read_graph", "search_nodes", "search_relations"])
+@pytest.mark.parametrize("offset", [2**63, 2**64 + 5, 10**30])
+def test_huge_offsets_are_refused(server: McpServer, http: httpx2.Client, operation: str, offset: int) -> None:
+    body = {"offset": offset, **({"query": "x"} if operation == "search_nodes" else {})}
+    answer = bounded(*send(http, server, f"/v1/graph/{operation}", body))
+    assert "offset" in answer["error"]["message"], answer
+    text = tool_error(*call_tool(http, server, operation, body))
+    assert "offset" in text, text
+
+
+def test_a_huge_page_is_refused(server: McpServer, http: httpx2.Client) -> None:
+    body = {"mem_cube_id": "org:alice:notes", "page": 10**18}
+    answer = bounded(*send(http, server, "/product/get_memory", body))
+    assert answer["message"].startswith("page: "), answer
+
+
+def test_an_odd_last_event_id_is_a_bad_request(server: McpServer, http: httpx2.Client) -> None:
+    raw = Raw(server, http)
+    session = raw.open_session()
+    headers: dict[str, Any] = {**raw.stream_headers(session), "Last-Event-ID": b"0.\xb2"}
+    with http.stream("GET", "/mcp", headers=headers) as response:
+        assert response.status_code == 400
+    headers["Last-Event-ID"] = "0." + "9" * 5000
+    with http.stream("GET", "/mcp", headers=headers) as response:
+        assert response.status_code == 400
