@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field, StrictFloat
+from pydantic import Field, StrictFloat, model_validator
 
 from graph.operations import keyword_arguments
 from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, declare
@@ -217,11 +217,14 @@ _declare(
 
 class HybridSearchArguments(Arguments):
     long_lists = VECTOR_LISTS
-    queryText: str = Field(
-        description="The query in words: its exact terms (identifiers such as ports, error codes, ticket ids "
+    queryText: str | None = optional(
+        "The query in words: its exact terms (identifiers such as ports, error codes, ticket ids "
         "and versions count most) are matched, and unless queryEmbedding is given it is also embedded on the "
-        "server for meaning."
+        "server for meaning. Required (or `query`)."
     )
+    # The other searches take their text as `query`; so does this one. Not passed on: it is
+    # copied into queryText.
+    query: str | None = optional("Another name for queryText, as the other searches call it.", exclude=True)
     queryEmbedding: Vector | None = optional(
         "A vector for the meaning side instead of embedding queryText on the server. " + EMBEDDING
     )
@@ -238,6 +241,16 @@ class HybridSearchArguments(Arguments):
     model: str | None = optional(
         "The vector space of queryEmbedding (default " + repr(CLIENT_MODEL) + "); leave unset without it."
     )
+
+    @model_validator(mode="after")
+    def _one_query(self) -> HybridSearchArguments:
+        if self.query is not None:
+            if self.queryText is not None and self.queryText != self.query:
+                raise ValueError("queryText and query differ; give one of them (they are the same argument)")
+            self.queryText = self.query
+        if self.queryText is None:
+            raise ValueError("give queryText (or query): the text to search for")
+        return self
 
 
 _declare(
