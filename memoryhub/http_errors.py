@@ -111,7 +111,15 @@ def _first_errors(detail: Any, budget: list[int]) -> Any:
             shown.append(_first_errors(value, budget))
         return shown
     budget[0] -= 1
-    return detail
+    return _short(str(detail))
+
+
+# Longest error message kept whole: DRF's messages echo the value sent ('"…" is not a valid choice').
+SHOWN_CHARACTERS = 300
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= SHOWN_CHARACTERS else f"{message[:SHOWN_CHARACTERS]}… ({len(message)} characters)"
 
 
 def _count(detail: Any) -> int:
@@ -132,7 +140,7 @@ def _field_errors(detail: Any) -> dict[str, Any]:
 
 def _drf_error(exc: drf.APIException) -> tuple[str, str, dict[str, Any] | None]:
     if isinstance(exc, drf.ValidationError):
-        return "invalid_argument", _first_message(exc.detail), _field_errors(exc.detail)
+        return "invalid_argument", _short(_first_message(exc.detail)), _field_errors(exc.detail)
     if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
         return "unauthorized", NotAuthenticated().message, None
     if isinstance(exc, drf.ParseError):
