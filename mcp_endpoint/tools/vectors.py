@@ -14,7 +14,7 @@ services validate every value again (dimensions, finiteness, sizes) with message
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, StrictFloat, model_validator
 
@@ -66,7 +66,8 @@ STORED_VECTORS = object_schema({"kind": STRING, "model": STRING, "count": INTEGE
 # --- argument building blocks --------------------------------------------------------------------
 
 # Strict: a string or a boolean in a vector is a mistake, not a number to coerce.
-Vector = list[StrictFloat]
+# Its first wrong component is reported, not every one (a batch holds up to 1,024 vectors).
+Vector = Annotated[list[StrictFloat], Field(fail_fast=True)]
 # A vector may have up to MAX_DIMS components, more than other lists' items (Arguments.long_lists).
 VECTOR_LISTS: dict[str, int | None] = {"embedding": MAX_DIMS, "queryEmbedding": MAX_DIMS}
 

@@ -11,7 +11,7 @@ Responses are the `{code, message, data}` envelope of MemOS' `BaseResponse`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,7 +62,10 @@ class Message(BaseModel):
         return limits.short_lists(data)
 
     role: str | None = Field(None, description="user, assistant, system or tool (default: user)")
-    content: str | list[ContentPart | str] | None = Field(None, description="The text (or text parts)")
+    # Its first wrong part is reported, not every one (a request holds up to 1,000 messages).
+    content: str | Annotated[list[ContentPart | str], Field(fail_fast=True)] | None = Field(
+        None, description="The text (or text parts)"
+    )
     chat_time: str | None = Field(None, description="Accepted; the memory's created_at records the time")
     type: str | None = Field(None, description="'text' for the {type, text} form")
     text: str | None = None

@@ -162,6 +162,26 @@ def test_mcp_nested_lists_are_counted_before_they_are_checked(server: McpServer,
     assert text == "observations is 100000 items; the limit is 1000 items (MAX_ITEMS_PER_REQUEST)"
 
 
+def test_memos_lists_within_lists_stop_at_their_first_wrong_item(server: McpServer, http: httpx2.Client) -> None:
+    # 1,000 messages (the limit) of 1,000 wrong content parts each: one problem per message.
+    message = b'{"content":' + json_list(b"1", 1000) + b"}"
+    answer = bounded(*send(http, server, "/product/add", b'{"messages":' + json_list(message, 1000) + b"}"))
+    assert answer["message"].startswith("messages.0.content"), answer["message"]
+    assert "messages.0.content.1:" not in answer["message"]
+
+
+def test_mcp_lists_within_lists_stop_at_their_first_wrong_item(server: McpServer, http: httpx2.Client) -> None:
+    entity = {"name": "a", "entityType": "t", "observations": [1] * 1000}
+    text = tool_error(*call_tool(http, server, "create_entities", {"entities": [entity] * 1000}))
+    assert text.startswith(
+        "Input validation error: Invalid arguments for tool create_entities: entities.0.observations.0"
+    )
+    assert text.endswith("(and 980 more)"), text[-100:]
+    vector = {"entityName": "a", "embedding": ["x"] * 1000}
+    text = tool_error(*call_tool(http, server, "vector_batch_upsert", {"items": [vector] * 1024}))
+    assert text.endswith("(and 1004 more)"), text[-100:]
+
+
 # --- item 8: odd input is a clear 4xx, never a 5xx -------------------------------------------------
 
 DEEP = b'{"query":' + b"[" * 10_000 + b"]" * 10_000 + b"}"
