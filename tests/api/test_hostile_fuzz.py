@@ -207,6 +207,14 @@ def test_hostile_headers_and_query_strings(surfaces: Surfaces, http: httpx2.Clie
             check_rpc(response, time.perf_counter() - started, query[:40])
 
 
+@pytest.mark.parametrize("memory_id", ["mem_" + "9" * 30, "%C2%B2", "mem_%ED%A0%80", "9" * 4000, "mem_-1"])
+def test_odd_memory_ids_in_the_path(surfaces: Surfaces, http: httpx2.Client, memory_id: str) -> None:
+    started = time.perf_counter()
+    response = http.get(f"/product/get_memory/{memory_id}", headers=surfaces.server.headers("alice"))
+    check_http(response, time.perf_counter() - started, memory_id[:20])
+    assert response.status_code == 404
+
+
 # Hostile atoms, mixed into objects and lists by hypothesis.
 ATOMS = st.sampled_from(sorted(HOSTILE.values())) | st.sampled_from(['"x"', "1", "-1", "0", "[]", "{}"])
 
