@@ -182,6 +182,14 @@ def test_mcp_lists_within_lists_stop_at_their_first_wrong_item(server: McpServer
     assert text.endswith("(and 1004 more)"), text[-100:]
 
 
+def test_json_rpc_errors_echo_only_the_start_of_what_was_sent(server: McpServer, http: httpx2.Client) -> None:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x" * 100_000, "arguments": {}}}
+    answer = bounded(*send(http, server, "/api/mcp/messages", call), status=200)
+    assert answer["error"]["code"] == -32602
+    assert answer["error"]["message"].startswith("Unknown tool: xxx")
+    assert answer["error"]["message"].endswith("(100014 characters)")
+
+
 # --- item 8: odd input is a clear 4xx, never a 5xx -------------------------------------------------
 
 DEEP = b'{"query":' + b"[" * 10_000 + b"]" * 10_000 + b"}"
