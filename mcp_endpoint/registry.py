@@ -10,6 +10,7 @@ results conform to, and gives the handler that calls the services. The protocol 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -41,16 +42,18 @@ class Arguments(BaseModel):
         # A list over its item limit is refused by its length (LimitExceeded, a tool error), before
         # pydantic validates, and reports, every one of its items. Arguments declared with a
         # max_length are left to pydantic, which checks the length first too.
-        return limits.short_lists(data, longer={**_declared_lengths(cls), **cls.long_lists})
+        return limits.short_lists(data, longer=_list_limits(cls))
 
 
-def _declared_lengths(model: type[BaseModel]) -> dict[str, int | None]:
-    """None for each argument (by name and alias) whose length pydantic checks (max_length)."""
+@functools.cache
+def _list_limits(model: type[Arguments]) -> dict[str, int | None]:
+    """The model's `long_lists`, and None for each argument (by name and alias) whose length
+    pydantic checks (max_length). Once per model: it runs on every call."""
     declared: dict[str, int | None] = {}
     for name, info in model.model_fields.items():
         if any(isinstance(constraint, MaxLen) for constraint in info.metadata):
             declared[name] = declared[info.alias or name] = None
-    return declared
+    return {**declared, **model.long_lists}
 
 
 class NoArguments(Arguments):
