@@ -88,6 +88,12 @@ class NamespaceFilter(admin.SimpleListFilter):
         return queryset.filter(namespace__name=value) if value else queryset
 
 
+def _is_id(value: str | None) -> bool:
+    """A row id as a URL carries it: ASCII digits ("²" is a digit to isdigit(), not to int()),
+    within SQLite's 64-bit integers."""
+    return value is not None and value.isascii() and value.isdigit() and len(value) <= 18
+
+
 class EntityRelationsFilter(admin.SimpleListFilter):
     """`?entity=<id>`: the relations at either end of one entity (linked from the entity page).
     Offers no choices of its own, so it only shows while in use."""
@@ -97,7 +103,7 @@ class EntityRelationsFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         value = self.value()
-        if not value or not value.isdigit():
+        if value is None or not _is_id(value):
             return []
         entity = Entity.objects.filter(pk=int(value)).values_list("name", flat=True).first()
         return [(value, entity or f"#{value} (deleted)")]
@@ -106,7 +112,7 @@ class EntityRelationsFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit():
+        if not _is_id(value):
             return queryset.none()
         # Served by the two covering indexes (from_id, …) and (to_id, …).
         return queryset.filter(Q(from_entity_id=int(value)) | Q(to_entity_id=int(value)))

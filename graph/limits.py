@@ -6,12 +6,16 @@ anything is written, so a call that fails leaves nothing half-done.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 
 from graph.exceptions import InvalidArgument, LimitExceeded
+
+# The largest count (offset, page) accepted: every JSON client reads it exactly, and a count of
+# one page size times it still fits SQLite's 64-bit integers (beyond them: OverflowError).
+MAX_INTEGER = 2**53 - 1
 
 
 def limit(name: str) -> int:
@@ -81,6 +85,29 @@ def integer(value: Any, *, field: str, default: int, minimum: int, limit_name: s
         raise InvalidArgument(f"{field} must be an integer")
     if value < minimum:
         raise InvalidArgument(f"{field} must be at least {minimum}")
+    if value > MAX_INTEGER:
+        raise InvalidArgument(f"{field} must be at most {MAX_INTEGER}")
     if limit_name is not None:
         _check_maximum(value, field=field, limit_name=limit_name)
     return value
+
+
+def short_lists(data: Any, *, longer: Mapping[str, int | None] | None = None) -> Any:
+    """Refuse a raw object (before a schema validates it) any of whose lists is over the item
+    limit: MAX_ITEMS_PER_REQUEST, or `longer[key]` for the keys given (None: the schema checks
+    the length itself). Validating first would check, and report, every item of a 200,000-item
+    list, and each may be wrong; the limit is checked by length alone. Anything but a dict is
+    returned as is, for the schema to refuse."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(value, list):
+                continue
+            if longer is None or key not in longer:
+                _check_maximum(len(value), field=str(key), limit_name="MAX_ITEMS_PER_REQUEST", unit=" items")
+                continue
+            maximum = longer[key]
+            if maximum is not None and len(value) > maximum:
+                raise LimitExceeded(
+                    f"{key} is {len(value)} items; the limit is {maximum} items", maximum=maximum, actual=len(value)
+                )
+    return data

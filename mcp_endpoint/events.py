@@ -79,7 +79,9 @@ def record(session_id: str, stream: str, message: dict[str, Any] | None) -> Even
 
 def parse_event_id(event_id: str) -> tuple[str, int] | None:
     stream, _, seq = event_id.rpartition(".")
-    if not stream or not seq.isdigit():
+    # isdigit() is also true of "²" and other scripts' digits, which int() refuses; our sequence
+    # numbers are ASCII and far shorter than 19 digits (int() refuses past 4,300).
+    if not stream or not (seq.isascii() and seq.isdigit()) or len(seq) > 18:
         return None
     return stream, int(seq)
 

@@ -47,10 +47,28 @@ class ProtocolError(Exception):
         self.data = data
 
     def error(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        error: dict[str, Any] = {"code": self.code, "message": _bounded(self.message)}
         if self.data is not None:
-            error["data"] = self.data
+            error["data"] = _bounded(self.data)
         return error
+
+
+# Errors echo what was sent (an unknown tool's name, a resource's uri); what they echo is cut to
+# this many characters, and lists to this many items, so the error stays small.
+ECHOED_CHARACTERS = 300
+ECHOED_ITEMS = 20
+
+
+def _bounded(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= ECHOED_CHARACTERS else f"{value[:ECHOED_CHARACTERS]}… ({len(value)} characters)"
+    if depth >= 4 and isinstance(value, dict | list):
+        return "…"
+    if isinstance(value, dict):
+        return {key: _bounded(item, depth + 1) for key, item in list(value.items())[:ECHOED_ITEMS]}
+    if isinstance(value, list):
+        return [_bounded(item, depth + 1) for item in value[:ECHOED_ITEMS]]
+    return value
 
 
 def result(request_id: Any, value: dict[str, Any]) -> dict[str, Any]:

@@ -384,6 +384,8 @@ def _run_tool(connection: Connection, tool: registry.Tool, params: dict[str, Any
         parsed = tool.arguments.model_validate(arguments)
     except ValidationError as invalid:
         return tool_error(f"Input validation error: Invalid arguments for tool {tool.name}: {_explain(invalid)}")
+    except DomainError as failure:  # a list over its item limit
+        return tool_error(failure.message)
     try:
         value = tool.handler(connection.context(), parsed)
     except DomainError as failure:
@@ -391,12 +393,17 @@ def _run_tool(connection: Connection, tool: registry.Tool, params: dict[str, Any
     return tool_result(tool, value)
 
 
+# The problems a validation error names; the rest are counted.
+SHOWN_PROBLEMS = 20
+
+
 def _explain(invalid: ValidationError) -> str:
     problems = []
-    for problem in invalid.errors(include_url=False):
+    for problem in invalid.errors(include_url=False, include_context=False, include_input=False)[:SHOWN_PROBLEMS]:
         where = ".".join(str(part) for part in problem["loc"]) or "arguments"
         problems.append(f"{where}: {problem['msg']}")
-    return "; ".join(problems)
+    more = invalid.error_count() - len(problems)
+    return "; ".join(problems) + (f" (and {more} more)" if more else "")
 
 
 def tool_result(tool: registry.Tool, value: Any) -> dict[str, Any]:

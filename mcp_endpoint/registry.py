@@ -10,12 +10,15 @@ results conform to, and gives the handler that calls the services. The protocol 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from annotated_types import MaxLen
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from graph import limits
 from memoryhub.access.permissions import Access
 
 # Categories a connection can choose with `?tools=` / `--tools`, in listing order.
@@ -29,6 +32,28 @@ class Arguments(BaseModel):
     a stray key still gets its call through; every declared argument is validated."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    # Lists allowed more items than MAX_ITEMS_PER_REQUEST (a vector's components), by argument name.
+    long_lists: ClassVar[dict[str, int | None]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_lists(cls, data: Any) -> Any:
+        # A list over its item limit is refused by its length (LimitExceeded, a tool error), before
+        # pydantic validates, and reports, every one of its items. Arguments declared with a
+        # max_length are left to pydantic, which checks the length first too.
+        return limits.short_lists(data, longer=_list_limits(cls))
+
+
+@functools.cache
+def _list_limits(model: type[Arguments]) -> dict[str, int | None]:
+    """The model's `long_lists`, and None for each argument (by name and alias) whose length
+    pydantic checks (max_length). Once per model: it runs on every call."""
+    declared: dict[str, int | None] = {}
+    for name, info in model.model_fields.items():
+        if any(isinstance(constraint, MaxLen) for constraint in info.metadata):
+            declared[name] = declared[info.alias or name] = None
+    return {**declared, **model.long_lists}
 
 
 class NoArguments(Arguments):

@@ -86,9 +86,61 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+# The field errors a 400 lists; the rest are counted (`omittedErrors`). A body of a million wrong
+# items would otherwise be answered with some thirty bytes per item.
+SHOWN_ERRORS = 20
+
+
+def _first_errors(detail: Any, budget: list[int]) -> Any:
+    """`detail` (DRF's tree of field errors) with only its first `budget[0]` messages; `budget`
+    is a one-item list counted down, so what is left over is minus the number left out."""
+    if isinstance(detail, dict):
+        kept = {}
+        for field, value in detail.items():
+            if budget[0] <= 0:
+                budget[0] -= _count(value)
+                continue
+            kept[field] = _first_errors(value, budget)
+        return kept
+    if isinstance(detail, list):
+        shown = []
+        for value in detail:
+            if budget[0] <= 0:
+                budget[0] -= _count(value)
+                continue
+            shown.append(_first_errors(value, budget))
+        return shown
+    budget[0] -= 1
+    return _short(str(detail))
+
+
+# Longest error message kept whole: DRF's messages echo the value sent ('"…" is not a valid choice').
+SHOWN_CHARACTERS = 300
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= SHOWN_CHARACTERS else f"{message[:SHOWN_CHARACTERS]}… ({len(message)} characters)"
+
+
+def _count(detail: Any) -> int:
+    if isinstance(detail, dict):
+        return sum(_count(value) for value in detail.values())
+    if isinstance(detail, list):
+        return sum(_count(value) for value in detail)
+    return 1
+
+
+def _field_errors(detail: Any) -> dict[str, Any]:
+    budget = [SHOWN_ERRORS]
+    details: dict[str, Any] = {"fields": _first_errors(detail, budget)}
+    if budget[0] < 0:
+        details["omittedErrors"] = -budget[0]
+    return details
+
+
 def _drf_error(exc: drf.APIException) -> tuple[str, str, dict[str, Any] | None]:
     if isinstance(exc, drf.ValidationError):
-        return "invalid_argument", _first_message(exc.detail), {"fields": exc.detail}
+        return "invalid_argument", _short(_first_message(exc.detail)), _field_errors(exc.detail)
     if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
         return "unauthorized", NotAuthenticated().message, None
     if isinstance(exc, drf.ParseError):

@@ -318,8 +318,8 @@ MEMORYHUB_SIGNIN_THROTTLE = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["memoryhub.access.drf.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["memoryhub.access.drf.HasApiKey"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["memoryhub.rest_json.SafeJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["memoryhub.rest_json.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "memoryhub.http_errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,

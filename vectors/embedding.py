@@ -22,6 +22,7 @@ import numpy.typing as npt
 from django.conf import settings
 from django.dispatch import receiver
 
+from graph.exceptions import InvalidArgument
 from graph.signals import observations_written
 from graph.sql import db
 from vectors import store
@@ -36,10 +37,21 @@ def embed_texts(texts: Sequence[str], *, embedder: Embedder | None = None) -> np
     """Vectors for `texts` (N, dims), in batches of the embedder's batch size."""
     model = embedder or default_embedder()
     clipped = [text[:MAX_EMBED_CHARS] for text in texts]
+    if not all(map(_is_unicode, clipped)):
+        # A JSON string may hold a lone surrogate ("\ud800"), which no embedder can encode.
+        raise InvalidArgument("the text is not valid Unicode (it contains a lone surrogate)")
     if not clipped:
         return np.empty((0, model.dims), dtype=np.float32)
     parts = [model.embed(clipped[i : i + model.batch_size]) for i in range(0, len(clipped), model.batch_size)]
     return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # Vectors embedded ahead of a write, by (model id, text): see `embedded_ahead`.
@@ -51,7 +63,8 @@ def embedded_ahead(texts: Iterable[str]) -> Iterator[None]:
     """Embed `texts` now, before the caller opens its write transaction; writes inside the block
     store these vectors instead of embedding in the transaction. Texts not listed are embedded
     as usual. An embedding failure raises here, before anything is written."""
-    wanted = list(dict.fromkeys(text for text in texts if isinstance(text, str) and text.strip()))
+    # Texts the write will refuse (a lone surrogate) are left for it to report, naming the field.
+    wanted = list(dict.fromkeys(text for text in texts if isinstance(text, str) and text.strip() and _is_unicode(text)))
     if not settings.MEMORYHUB_EMBED_ON_WRITE or not wanted:
         yield
         return

@@ -18,7 +18,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from graph import namespaces
+from graph import limits, namespaces
 
 # --- building blocks ---------------------------------------------------------------------------
 
@@ -49,8 +49,22 @@ def _direction(help_text: str = "out, in or both") -> serializers.ChoiceField:
     return serializers.ChoiceField(choices=["out", "in", "both"], required=False, allow_null=True, help_text=help_text)
 
 
+class ShortListField(serializers.ListField):
+    """A list whose length is checked before its items: over `max_length` (or, without one, over
+    MAX_ITEMS_PER_REQUEST, refused as the store refuses it), a list of 200,000 wrong items is
+    refused by its length rather than by 200,000 item errors."""
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, list):
+            if self.max_length is None:
+                limits.items(data, field=self.field_name or "list")
+            elif len(data) > self.max_length:
+                self.fail("max_length", max_length=self.max_length)
+        return list(super().to_internal_value(data))
+
+
 def _names(help_text: str) -> serializers.ListField:
-    return serializers.ListField(child=_text(), help_text=help_text)
+    return ShortListField(child=_text(), help_text=help_text)
 
 
 def item_list(item: type[serializers.Serializer], help_text: str) -> serializers.Field:

@@ -14,7 +14,7 @@ reads) in the order of OPERATIONS.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -96,11 +96,16 @@ def _offset(what: str, how: str = "pass the nextOffset of the previous result") 
 ENTITY_NAME = "The exact name of the entity (case-sensitive)."
 
 
+# A list within a list item: its first wrong item is reported, not every one (1,000 items of
+# 1,000 wrong observations would be a million errors to build, then to count).
+Texts = Annotated[list[str], Field(fail_fast=True)]
+
+
 # Item models shared with the official server: names and descriptions are its own.
 class EntityInput(Arguments):
     name: str = Field(description="The name of the entity")
     entityType: str = Field(description="The type of the entity")
-    observations: list[str] = Field(description="An array of observation contents associated with the entity")
+    observations: Texts = Field(description="An array of observation contents associated with the entity")
 
 
 class RelationInput(Arguments):
@@ -111,12 +116,12 @@ class RelationInput(Arguments):
 
 class ObservationAdditionInput(Arguments):
     entityName: str = Field(description="The name of the entity to add the observations to")
-    contents: list[str] = Field(description="An array of observation contents to add")
+    contents: Texts = Field(description="An array of observation contents to add")
 
 
 class ObservationDeletionInput(Arguments):
     entityName: str = Field(description="The name of the entity containing the observations")
-    observations: list[str] = Field(description="An array of observations to delete")
+    observations: Texts = Field(description="An array of observations to delete")
 
 
 # --- handlers ------------------------------------------------------------------------------------

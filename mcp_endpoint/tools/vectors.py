@@ -14,9 +14,9 @@ services validate every value again (dimensions, finiteness, sizes) with message
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, StrictFloat
+from pydantic import Field, StrictFloat, model_validator
 
 from graph.operations import keyword_arguments
 from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, declare
@@ -66,7 +66,10 @@ STORED_VECTORS = object_schema({"kind": STRING, "model": STRING, "count": INTEGE
 # --- argument building blocks --------------------------------------------------------------------
 
 # Strict: a string or a boolean in a vector is a mistake, not a number to coerce.
-Vector = list[StrictFloat]
+# Its first wrong component is reported, not every one (a batch holds up to 1,024 vectors).
+Vector = Annotated[list[StrictFloat], Field(fail_fast=True)]
+# A vector may have up to MAX_DIMS components, more than other lists' items (Arguments.long_lists).
+VECTOR_LISTS: dict[str, int | None] = {"embedding": MAX_DIMS, "queryEmbedding": MAX_DIMS}
 
 EMBEDDING = (
     f"A vector: a list of 1 to {MAX_DIMS} finite numbers, as many as the vectors already stored under "
@@ -110,6 +113,7 @@ def _declare(
 
 
 class SearchEntitiesArguments(Arguments):
+    long_lists = VECTOR_LISTS
     embedding: Vector | None = optional(EMBEDDING + " Give this or `query`.")
     query: str | None = optional(
         "What to look for, in words (any language): embedded on the server. Give this or `embedding`."
@@ -179,6 +183,7 @@ _declare(
 
 
 class MmrSearchArguments(Arguments):
+    long_lists = VECTOR_LISTS
     embedding: Vector | None = optional(EMBEDDING + " Give this or `query`.")
     query: str | None = optional(
         "What to look for, in words (any language): embedded on the server. Give this or `embedding`."
@@ -212,11 +217,15 @@ _declare(
 
 
 class HybridSearchArguments(Arguments):
-    queryText: str = Field(
-        description="The query in words: its exact terms (identifiers such as ports, error codes, ticket ids "
+    long_lists = VECTOR_LISTS
+    queryText: str | None = optional(
+        "The query in words: its exact terms (identifiers such as ports, error codes, ticket ids "
         "and versions count most) are matched, and unless queryEmbedding is given it is also embedded on the "
-        "server for meaning."
+        "server for meaning. Required (or `query`)."
     )
+    # The other searches take their text as `query`; so does this one. Not passed on: it is
+    # copied into queryText.
+    query: str | None = optional("Another name for queryText, as the other searches call it.", exclude=True)
     queryEmbedding: Vector | None = optional(
         "A vector for the meaning side instead of embedding queryText on the server. " + EMBEDDING
     )
@@ -233,6 +242,16 @@ class HybridSearchArguments(Arguments):
     model: str | None = optional(
         "The vector space of queryEmbedding (default " + repr(CLIENT_MODEL) + "); leave unset without it."
     )
+
+    @model_validator(mode="after")
+    def _one_query(self) -> HybridSearchArguments:
+        if self.query is not None:
+            if self.queryText is not None and self.queryText != self.query:
+                raise ValueError("queryText and query differ; give one of them (they are the same argument)")
+            self.queryText = self.query
+        if self.queryText is None:
+            raise ValueError("give queryText (or query): the text to search for")
+        return self
 
 
 _declare(
@@ -252,6 +271,7 @@ _declare(
 
 
 class UpsertEmbeddingArguments(Arguments):
+    long_lists = VECTOR_LISTS
     entityName: str = Field(description=ENTITY_NAME)
     embedding: Vector | None = optional(EMBEDDING + " Give this or `text`.")
     text: str | None = optional(
@@ -274,6 +294,7 @@ _declare(
 
 
 class BatchItem(Arguments):
+    long_lists = VECTOR_LISTS
     entityName: str = Field(description=ENTITY_NAME)
     embedding: Vector | None = optional(EMBEDDING + " Give this or `text`.")
     text: str | None = optional("Text to embed on the server. Give this or `embedding`.")

@@ -117,30 +117,35 @@ def _is_type_tag(part: str) -> bool:
     return "[" in part or part in _TYPE_TAGS or part[:1].isupper()
 
 
+# The problems a validation error names; the rest are counted. A request with 200,000 wrong items
+# gets a short answer, computed in time proportional to the number of errors.
+SHOWN_PROBLEMS = 20
+
+
 def _validation_message(errors: list[dict[str, Any]]) -> str:
     """One clause per problem, `field.path: what is wrong`: locations without the body's wrapper
     and without union branch names; of errors nested in one another only the innermost (the
-    actual problem); alternatives at one place joined with "or"."""
+    actual problem); alternatives at one place joined with "or". The first SHOWN_PROBLEMS
+    problems, then how many more there are."""
     located: dict[tuple[str, ...], list[str]] = {}
+    enclosing: set[tuple[str, ...]] = set()
     for error in errors:
         loc = [str(part) for part in error.get("loc", ())]
         if loc[:1] == ["body"]:
             loc = loc[2:]  # "body", then the operation's parameter name
         where = tuple(part for part in loc if not _is_type_tag(part))
         message = str(error.get("msg", "invalid"))
-        if message not in located.setdefault(where, []):
-            located[where].append(message)
-    innermost = [
-        where
-        for where in located
-        if not any(len(other) > len(where) and other[: len(where)] == where for other in located)
-    ]
+        messages = located.setdefault(where, [])
+        if message not in messages:
+            messages.append(message)
+        enclosing.update(where[:end] for end in range(len(where)))
+    innermost = [where for where in located if where not in enclosing]
     clauses = [
         f"{'.'.join(where)}: {' or '.join(located[where])}" if where else " or ".join(located[where])
-        for where in innermost
+        for where in innermost[:SHOWN_PROBLEMS]
     ]
-    more = f" (and {len(clauses) - 5} more)" if len(clauses) > 5 else ""
-    return "; ".join(clauses[:5]) + more
+    more = len(innermost) - len(clauses)
+    return "; ".join(clauses) + (f" (and {more} more)" if more else "")
 
 
 @api.exception_handler(DomainError)

@@ -11,10 +11,11 @@ Responses are the `{code, message, data}` envelope of MemOS' `BaseResponse`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from graph import limits
 from vectors.memories import MAX_ACTOR_LENGTH, MAX_TOP_K
 
 CubeIds = str | list[str] | None
@@ -35,6 +36,12 @@ def _user_id() -> Any:
 class Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _short_lists(cls, data: Any) -> Any:
+        # A list over the item limit is refused by its length, before its items are validated.
+        return limits.short_lists(data)
+
 
 class ContentPart(BaseModel):
     """One part of a multi-part message content (OpenAI style). Only text parts are stored."""
@@ -51,8 +58,16 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _short_lists(cls, data: Any) -> Any:
+        return limits.short_lists(data)
+
     role: str | None = Field(None, description="user, assistant, system or tool (default: user)")
-    content: str | list[ContentPart | str] | None = Field(None, description="The text (or text parts)")
+    # Its first wrong part is reported, not every one (a request holds up to 1,000 messages).
+    content: str | Annotated[list[ContentPart | str], Field(fail_fast=True)] | None = Field(
+        None, description="The text (or text parts)"
+    )
     chat_time: str | None = Field(None, description="Accepted; the memory's created_at records the time")
     type: str | None = Field(None, description="'text' for the {type, text} form")
     text: str | None = None
@@ -219,7 +234,7 @@ class GetMemoryRequest(Request):
     include_tool_memory: bool = Field(True, description="Adds an empty tool_mem group")
     include_skill_memory: bool = Field(True, description="Adds an empty skill_mem group")
     filter: dict[str, Any] | None = Field(None, description="As in /product/search")
-    page: int | None = Field(None, ge=1, description="Page number, from 1 (default 1)")
+    page: int | None = Field(None, ge=1, le=limits.MAX_INTEGER, description="Page number, from 1 (default 1)")
     page_size: int | None = Field(None, ge=1, description="Memories per page, at most 100 (default 100)")
 
 

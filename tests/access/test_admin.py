@@ -744,3 +744,12 @@ def test_it_refuses_the_same_pattern_twice_in_one_key(operator, alice_key):
     (grants,) = [i.formset for i in response.context["inline_admin_formsets"] if i.formset.prefix == "grants"]
     assert grants.non_form_errors()
     assert not ApiKey.objects.filter(name="ci runner").exists()
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 30])
+def test_the_relation_filter_shows_nothing_for_an_id_that_is_not_a_number(operator, value):
+    # `isdigit()` is true of superscripts and other scripts' digits, which int() refuses, and of
+    # numbers past SQLite's 64 bits.
+    response = operator.get("/admin/graph/relation/", {"entity": value})
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 0

@@ -142,6 +142,7 @@ def test_rust_argument_names():
     assert properties["vector_mmr_search"] == {"embedding", "query", "topK", "fetchK", "lambda", "entityType", "model"}
     assert properties["hybrid_search"] == {
         "queryText",
+        "query",
         "queryEmbedding",
         "textWeight",
         "vecWeight",
@@ -337,6 +338,13 @@ async def test_text_is_embedded_on_the_server(mcp_server: McpServer) -> None:
         assert hits(port)[0] == "Postgres"
         paraphrase = await tools.ok("hybrid_search", {"queryText": "where are login sessions kept", "topK": 2})
         assert hits(paraphrase)[0] == "Redis"
+        # `query`, as for the other searches, is the same argument; both must then agree.
+        assert await tools.ok("hybrid_search", {"query": "where are login sessions kept", "topK": 2}) == paraphrase
+        same = {"query": "db-prod-07", "queryText": "db-prod-07", "topK": 3}
+        assert await tools.ok("hybrid_search", same) == exact
+        different = await tools.fails("hybrid_search", {"query": "db-prod-07", "queryText": "port 5433"})
+        assert "queryText and query differ" in different, different
+        assert "give queryText (or query)" in await tools.fails("hybrid_search", {"topK": 3})
         weighted = await tools.ok(
             "hybrid_search",
             {"queryText": "where are login sessions kept", "textWeight": 0, "vecWeight": 1, "centrality": 0.5},

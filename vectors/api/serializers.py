@@ -16,7 +16,7 @@ from typing import Any
 from rest_framework import serializers
 
 from graph import namespaces
-from graph.api.serializers import StrictCharField, StrictRegexField
+from graph.api.serializers import ShortListField, StrictCharField, StrictRegexField
 from vectors import memories
 
 
@@ -62,7 +62,7 @@ class WriteIn(serializers.Serializer):
     )
     text = StrictCharField(trim_whitespace=False, help_text="the memory, stored exactly as sent")
     actorId = _actor("who the memory is about or from (a user, an agent)")
-    tags = serializers.ListField(
+    tags = ShortListField(
         child=StrictCharField(trim_whitespace=False, max_length=memories.MAX_TAG_LENGTH),
         required=False,
         allow_null=True,
@@ -109,7 +109,7 @@ class MemoryHit(serializers.Serializer):
     id = serializers.CharField()
     text = serializers.CharField()
     namespace = serializers.CharField()
-    tags = serializers.ListField(child=serializers.CharField())
+    tags = ShortListField(child=serializers.CharField())
     score = serializers.FloatField(min_value=0, max_value=1, help_text="relevance, 1 is best")
     createdAt = serializers.DateTimeField()
     expiresAt = serializers.DateTimeField(allow_null=True)
