@@ -1,7 +1,7 @@
 """Time and size of the answers to hostile input (issue 16 item 1), against a real server.
 
 Run from a repository root (its code is the one served):
-    /work/main/.venv/bin/python bench/hostile.py [case ...]
+    .venv/bin/python -m bench.hostile [case ...]
 Cases: product_N (N bad items in /product/add messages), rest2mb (2 MB of bad entityNames on
 /v1/graph/delete_entities), open_nodes_rest_N / open_nodes_rest_int_N / open_nodes_mcp_N /
 open_nodes_mcp_int_N (N names, or N integers), nested_product / nested_rest / nested_mcp_N (lists
