@@ -111,3 +111,20 @@ def short_lists(data: Any, *, longer: Mapping[str, int | None] | None = None) ->
                     f"{key} is {len(value)} items; the limit is {maximum} items", maximum=maximum, actual=len(value)
                 )
     return data
+
+
+def unicode_strings(data: Any, *, field: str = "arguments") -> None:
+    """Refuse a decoded JSON value holding a lone surrogate in any string or key (`"\\ud800"` is
+    valid JSON but no text that can be stored, embedded or compared in SQLite), naming where it is.
+    Iterative, so deep nesting costs no recursion."""
+    pending: list[tuple[str, Any]] = [(field, data)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            _utf8_size(value, where)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _utf8_size(str(key), where)
+                pending.append((f"{where}.{key}" if where else str(key), item))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{index}]", item) for index, item in enumerate(value))

@@ -62,9 +62,12 @@ def _decode_cursor(cursor: Any) -> int:
         raise InvalidArgument("cursor must be a string returned as nextCursor by an earlier read_graph call")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("e"):
-            raise ValueError
-        return int(raw[1:])
+        if not raw.startswith("e") or not raw[1:].isascii() or len(raw) > 20:
+            raise ValueError  # ours are "e<row id>", at most 19 digits
+        after = int(raw[1:])
+        if after >= 2**63:
+            raise ValueError  # beyond SQLite's integers (the driver would raise OverflowError)
+        return after
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidArgument("cursor is not valid: pass the nextCursor of an earlier read_graph call") from None
 

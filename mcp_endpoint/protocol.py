@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from pydantic import ValidationError
 
-from graph import namespaces
+from graph import limits, namespaces
 from graph.operations import perform
 from mcp_endpoint import registry
 from mcp_endpoint.jsonrpc import (
@@ -205,6 +205,12 @@ def handle_batch(connection: Connection, values: list[Any]) -> list[dict[str, An
         raise ProtocolError(INVALID_REQUEST, f"Invalid Request: batches are only allowed in protocol {BATCH_VERSION}")
     if not values:
         raise ProtocolError(INVALID_REQUEST, "Invalid Request: empty batch")
+    most = limits.limit("MAX_ITEMS_PER_REQUEST")
+    if len(values) > most:
+        # Every member is answered: the reply to 200,000 pings would be as long as they are.
+        raise ProtocolError(
+            INVALID_REQUEST, f"Invalid Request: the batch has {len(values)} messages; the limit is {most}"
+        )
     replies = []
     for value in values:
         try:
@@ -381,10 +387,12 @@ def _run_tool(connection: Connection, tool: registry.Tool, params: dict[str, Any
     if not isinstance(arguments, dict):
         return tool_error(f"Input validation error: arguments for tool {tool.name} must be an object")
     try:
+        # Before any tool runs: a lone surrogate would otherwise reach SQLite or the embedder.
+        limits.unicode_strings(arguments)
         parsed = tool.arguments.model_validate(arguments)
     except ValidationError as invalid:
         return tool_error(f"Input validation error: Invalid arguments for tool {tool.name}: {_explain(invalid)}")
-    except DomainError as failure:  # a list over its item limit
+    except DomainError as failure:  # a list over its item limit, text that is not Unicode
         return tool_error(failure.message)
     try:
         value = tool.handler(connection.context(), parsed)

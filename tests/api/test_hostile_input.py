@@ -8,6 +8,7 @@ tool error / -32602), quickly, and with an error no larger than a few kilobytes.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -289,3 +290,42 @@ def test_an_odd_last_event_id_is_a_bad_request(server: McpServer, http: httpx2.C
     headers["Last-Event-ID"] = "0." + "9" * 5000
     with http.stream("GET", "/mcp", headers=headers) as response:
         assert response.status_code == 400
+
+
+def test_a_read_graph_cursor_past_sqlites_integers_is_refused(server: McpServer, http: httpx2.Client) -> None:
+    cursor = base64.urlsafe_b64encode(b"e" + b"9" * 20).decode().rstrip("=")
+    answer = bounded(*send(http, server, "/v1/graph/read_graph", {"cursor": cursor}))
+    assert "cursor" in answer["error"]["message"], answer
+    assert "cursor" in tool_error(*call_tool(http, server, "read_graph", {"cursor": cursor}))
+
+
+@pytest.mark.parametrize(
+    ("tool", "template"),
+    [
+        # Arguments that no store check sees before they reach SQLite or the embedder's lookup.
+        ("vector_get_embedding", '{"name":"a","model":LONE}'),
+        ("hybrid_search", '{"query":"x","model":LONE}'),
+        ("read_graph", '{"entityType":LONE}'),
+        ("search_nodes", '{"query":"x",LONE:1}'),
+    ],
+)
+def test_a_lone_surrogate_in_any_tool_argument_is_a_tool_error(
+    server: McpServer, http: httpx2.Client, tool: str, template: str
+) -> None:
+    text = tool_error(*call_tool(http, server, tool, None, raw=lone(template)))
+    assert "surrogate" in text, text
+
+
+def test_a_batch_over_the_item_limit_is_refused_whole(server: McpServer, http: httpx2.Client) -> None:
+    raw = Raw(server, http)
+    session = raw.open_session(version="2025-03-26")
+    pings = [{"jsonrpc": "2.0", "id": index, "method": "ping"} for index in range(50_000)]
+    started = time.perf_counter()
+    response = raw.post(pings, session=session)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 400, response.text[:300]
+    assert elapsed < SECONDS
+    assert len(response.content) < ERROR_BYTES
+    assert "50000 messages" in response.json()["error"]["message"]
+    # A batch within the limit is still answered member by member.
+    assert len(raw.post(pings[:10], session=session).json()) == 10
