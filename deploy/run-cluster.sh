@@ -45,6 +45,8 @@ fi
 REDIS="${MEMORYHUB_REDIS_URL:-${REDIS_URL:-}}"
 [[ -n "$REDIS" ]] || die "set MEMORYHUB_REDIS_URL (e.g. redis://127.0.0.1:6379/0): the processes share sessions and streams through Redis"
 export MEMORYHUB_REDIS_URL="$REDIS"
+# The MCP routes refuse any Host not in ALLOWED_HOSTS (DNS rebinding); nginx passes HOST:PROXY_PORT on.
+export MEMORYHUB_ALLOWED_HOSTS="${MEMORYHUB_ALLOWED_HOSTS:-127.0.0.1,localhost,[::1],$HOST}"
 "$PYTHON" -c 'import sys, redis; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=5).ping()' "$REDIS" 2>/dev/null ||
     die "Redis at $REDIS does not answer (apt-get install redis-server, or fix MEMORYHUB_REDIS_URL)"
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 
 from graph import namespaces
 from mcp_endpoint import registry, sessions
@@ -78,6 +79,58 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
     if parts.hostname in LOCAL_HOSTS or f"[{parts.hostname}]" in LOCAL_HOSTS:
         return True
     return host is not None and parts.netloc.lower() == host.lower()
+
+
+def request_host(scope: Mapping[str, Any]) -> str:
+    """The host a request names, as Django's `HttpRequest._get_raw_host` finds it: X-Forwarded-Host
+    when USE_X_FORWARDED_HOST, else Host, else the server's own address."""
+    headers = request_headers(scope)
+    if settings.USE_X_FORWARDED_HOST and "X-Forwarded-Host" in headers:
+        return headers["X-Forwarded-Host"]
+    if "Host" in headers:
+        return headers["Host"]
+    server = scope.get("server") or ("", None)
+    return f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
+
+
+def host_allowed(host: str) -> bool:
+    """`HttpRequest.get_host`'s rule: the host's domain is in ALLOWED_HOSTS (with DEBUG and none
+    listed, the loopback names)."""
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
+
+
+class AllowedHostsMiddleware:
+    """DNS-rebinding defence for the routes Django does not serve (spec: servers MUST validate
+    Origin; a rebound name sends its own Host, and an Origin equal to it). A request whose Host is
+    not in ALLOWED_HOSTS is refused before anything else looks at it: 403 with the MCP edge's
+    error body and no CORS headers, or a websocket closed before it opens."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] not in ("http", "websocket") or host_allowed(request_host(scope)):
+            return await self.inner(scope, receive, send)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4003})
+            return None
+        error = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": FOREIGN_HOST}}
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [(b"Content-Type", JSON), (b"X-Content-Type-Options", b"nosniff")],
+            }
+        )
+        await send({"type": "http.response.body", "body": wire(error)})
+        return None
+
+
+FOREIGN_HOST = "Forbidden: this Host is not served here (ALLOWED_HOSTS)"
 
 
 class McpHttpConsumer(AsyncConsumer, abc.ABC):
@@ -234,10 +287,10 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         await self.send({"type": "http.response.start", "status": status, "headers": encoded + self.cors_headers()})
 
     def cors_headers(self) -> list[tuple[bytes, bytes]]:
-        """Let a page from an allowed origin (checked before anything is answered) read the
-        response and the session id."""
+        """Let a page from an allowed origin read the response and the session id; a refused
+        origin (its 403 goes through here too) is told nothing."""
         origin = self.headers.get("Origin")
-        if origin is None:
+        if origin is None or not origin_allowed(origin, self.headers.get("Host")):
             return []
         return [
             (b"Access-Control-Allow-Origin", origin.encode("latin-1")),
