@@ -17,11 +17,13 @@ from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
 
 from graph import namespaces
-from mcp_endpoint import registry, sessions
+from mcp_endpoint import events, registry, sessions
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
+from memoryhub.access import selectors
 from memoryhub.access.asgi_auth import API_KEY, check, settle
 from memoryhub.access.exceptions import RateLimited
 from memoryhub.access.permissions import Access
@@ -141,6 +143,9 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     methods: tuple[str, ...] = ()
     streaming = False
     keepalive_task: asyncio.Task[None] | None = None
+    # A long-lived stream watches its key (`watch_key`): the key's group, and a timer for its expiry.
+    key_watched: str | None = None
+    expiry_timer: asyncio.TimerHandle | None = None
     # The MCP session this request belongs to, once known.
     session: McpSession | None = None
     _chunks: list[bytes] | None = None
@@ -327,15 +332,52 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     def keep_alive(self, seconds: float, comment: bytes = b": keepalive\n\n") -> None:
-        """Send an SSE comment every `seconds` so proxies keep an idle stream open."""
+        """Send an SSE comment every `seconds` so proxies keep an idle stream open. Such a stream
+        lives as long as its key: it ends when the key is revoked or expires (`watch_key`)."""
 
         async def beat() -> None:
+            await self.watch_key()
             while True:
                 await asyncio.sleep(seconds)
                 await self.send_chunk(comment)
                 await self.still_open()
+                # A revocation no message brought here (made by a process on another channel
+                # layer, such as manage.py without Redis) is found at the next beat.
+                await self.recheck_key()
 
         self.keepalive_task = asyncio.ensure_future(beat())
+
+    async def watch_key(self) -> None:
+        """Join the key's group (a revocation or an expiry change in any process is announced
+        there: mcp_endpoint/notifications.py), then look at the key once, which also sets a
+        timer for its expiry. Joined first, so no change made in between is missed."""
+        key_id = self.access.key_id
+        if key_id is None:
+            return
+        self.key_watched = events.key_group(key_id)
+        await self.channel_layer.group_add(self.key_watched, self.channel_name)
+        await self.recheck_key()
+
+    async def recheck_key(self) -> None:
+        # Through the consumer's own channel: ending the stream must happen in its handler.
+        await self.channel_layer.send(self.channel_name, {"type": events.KEY_CHANGED_TYPE})
+
+    async def mcp_key_changed(self, message: dict[str, Any]) -> None:
+        """The key changed, or its expiry came, or a keep-alive asks: end the stream when the key
+        no longer works, else (re)arm the timer for its expiry."""
+        if self.access.key_id is None:
+            return
+        usable, expires_at = await db_sync_to_async(selectors.key_state)(self.access.key_id)
+        if not usable:
+            await self.end_stream()
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+            self.expiry_timer = None
+        if expires_at is not None:
+            delay = max(0.0, (expires_at - timezone.now()).total_seconds())
+            self.expiry_timer = asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.ensure_future(self.recheck_key())
+            )
 
     async def end_stream(self) -> None:
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -344,6 +386,11 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     async def stop(self) -> None:
         if self.keepalive_task is not None:
             self.keepalive_task.cancel()
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+        if self.key_watched is not None:
+            await self.channel_layer.group_discard(self.key_watched, self.channel_name)
+            self.key_watched = None
         await self.closed()
         raise StopConsumer()
 
