@@ -359,3 +359,51 @@ async def test_revoked_key_stops_an_open_connection(mcp_server, tcp):
         assert await client.closed()
     finally:
         await client.close()
+
+
+async def idle_socket(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that never sends its key line, from `source` (another loopback address)."""
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+
+
+@pytest.mark.anyio
+async def test_idle_sockets_from_one_address_cannot_lock_out_other_clients(mcp_server, tmp_path):
+    # Issue 16, item 9: sockets that never authenticate held a connection slot for 30 s each, so
+    # a handful of them from one address took every slot. Now each address may have only a few
+    # connections waiting for their first line; the rest are refused at once.
+    server = start_tcp(mcp_server, tmp_path / "tcp.log", "--max-connections", "4", "--max-pending-per-address", "2")
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        idle = [await idle_socket(server.port, "127.0.0.2") for _ in range(6)]
+        refused = 0
+        for reader, _ in idle[2:]:
+            line = await asyncio.wait_for(reader.readline(), TIMEOUT)
+            assert json.loads(line)["error"]["message"].startswith("Too many connections waiting"), line
+            refused += 1
+        assert refused == 4
+        # A client from another address still gets in (two of the four slots are taken).
+        client = await LineClient.open(server.port, mcp_server.keys["alice"])
+        try:
+            assert "result" in await client.initialize()
+            assert (await client.request("ping"))["result"] == {}
+        finally:
+            await client.close()
+    finally:
+        for _, writer in idle:
+            writer.close()
+        stop_tcp(server)
+
+
+@pytest.mark.anyio
+async def test_a_socket_that_sends_no_key_is_closed_soon(mcp_server, tcp):
+    # The default first-line deadline is a few seconds, not 30: an unauthenticated socket frees
+    # its slot long before TIMEOUT.
+    reader, writer = await idle_socket(tcp.port, "127.0.0.1")
+    try:
+        line = await asyncio.wait_for(reader.readline(), TIMEOUT)
+        refusal = json.loads(line)
+        assert refusal["error"]["code"] == -32600
+        assert "No API key line within" in refusal["error"]["message"]
+        assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+    finally:
+        writer.close()
