@@ -105,6 +105,15 @@ def host_allowed(host: str) -> bool:
     return bool(domain) and validate_host(domain, allowed)
 
 
+def transport_headers(scope: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
+    """What Django's SecurityMiddleware adds to its own answers: nosniff (an answer is what its
+    Content-Type says, never sniffed into HTML), and HSTS over TLS."""
+    headers = [(b"X-Content-Type-Options", b"nosniff")]
+    if scope.get("scheme") == "https" and settings.SECURE_HSTS_SECONDS:
+        headers.append((b"Strict-Transport-Security", f"max-age={settings.SECURE_HSTS_SECONDS}".encode()))
+    return headers
+
+
 class AllowedHostsMiddleware:
     """DNS-rebinding defence for the routes Django does not serve (spec: servers MUST validate
     Origin; a rebound name sends its own Host, and an Origin equal to it). A request whose Host is
@@ -125,7 +134,7 @@ class AllowedHostsMiddleware:
             {
                 "type": "http.response.start",
                 "status": 403,
-                "headers": [(b"Content-Type", JSON), (b"X-Content-Type-Options", b"nosniff")],
+                "headers": [(b"Content-Type", JSON), *transport_headers(scope)],
             }
         )
         await send({"type": "http.response.body", "body": wire(error)})
@@ -289,7 +298,13 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
 
     async def start_response(self, status: int, headers: list[tuple[bytes, bytes | str]]) -> None:
         encoded = [(name, value.encode() if isinstance(value, str) else value) for name, value in headers]
-        await self.send({"type": "http.response.start", "status": status, "headers": encoded + self.cors_headers()})
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": encoded + self.cors_headers() + transport_headers(self.scope),
+            }
+        )
 
     def cors_headers(self) -> list[tuple[bytes, bytes]]:
         """Let a page from an allowed origin read the response and the session id; a refused

@@ -44,6 +44,8 @@ MIDDLEWARE = [
     # First: request id and per-surface HTTP metrics of every Django request (memoryhub/observability.py).
     "memoryhub.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Secure cookies over TLS, a Content-Security-Policy on pages (memoryhub/security.py).
+    "memoryhub.security.SecurityHeadersMiddleware",
     # Serves /static/ (admin, docs, self-service CSS) from the same process: `make run` needs no
     # separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -352,3 +354,16 @@ LOGGING = {
 # --- Observability (memoryhub/metrics.py, memoryhub/observability.py, /metrics, /healthz) ---------
 # /metrics is open to loopback callers (without proxy headers) and to operator keys; true: to anyone.
 MEMORYHUB_METRICS_PUBLIC = env_bool("MEMORYHUB_METRICS_PUBLIC", False)
+
+# --- Transport security (memoryhub/security.py; the MCP routes: mcp_endpoint/http.py) -------------
+# Strict-Transport-Security max-age, sent over TLS only (0: never). Cookies are Secure over TLS
+# whatever MEMORYHUB_SECURE_COOKIES says.
+SECURE_HSTS_SECONDS = env_int("MEMORYHUB_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+# Every HTML page: nothing from other origins, no inline script (Swagger UI, Redoc and the admin are
+# served from /static/; Swagger UI sets inline styles, draws data: images, Redoc starts a blob: worker).
+MEMORYHUB_CONTENT_SECURITY_POLICY = env_str(
+    "MEMORYHUB_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
