@@ -6,6 +6,7 @@ comes from MEMORYHUB_SECRET_KEY(_FILE) or is generated once into the data direct
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from memoryhub.database import sqlite_options
@@ -352,7 +353,8 @@ LOGGING = {
 }
 
 # --- Observability (memoryhub/metrics.py, memoryhub/observability.py, /metrics, /healthz) ---------
-# /metrics is open to loopback callers (without proxy headers) and to operator keys; true: to anyone.
+# /metrics is open to loopback callers and to operator keys; true: to anyone. Who is a loopback
+# caller rests on MEMORYHUB_TRUSTED_PROXIES (the transport security block below).
 MEMORYHUB_METRICS_PUBLIC = env_bool("MEMORYHUB_METRICS_PUBLIC", False)
 
 # --- Transport security (memoryhub/security.py; the MCP routes: mcp_endpoint/http.py) -------------
@@ -367,3 +369,16 @@ MEMORYHUB_CONTENT_SECURITY_POLICY = env_str(
     "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
 )
+# Addresses or networks of the reverse proxies in front (default: one on this host, any loopback
+# address: under `daphne --proxy-headers` the peer address is the chain's first entry, which the
+# caller wrote). A request from one of them is judged by the client its X-Forwarded-For / Forwarded
+# / X-Real-IP names; any other peer by its own address, whatever headers it sends. (/metrics'
+# loopback rule.)
+MEMORYHUB_TRUSTED_PROXIES = env_list("MEMORYHUB_TRUSTED_PROXIES", ["127.0.0.0/8", "::1"])
+try:
+    for _network in MEMORYHUB_TRUSTED_PROXIES:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as _problem:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"MEMORYHUB_TRUSTED_PROXIES: {_problem}") from None
