@@ -341,7 +341,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"()": "memoryhub.logs.RedactingFormatter", "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {
+            "()": "memoryhub.logs.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
         "json": {"()": "memoryhub.logs.JsonFormatter"},
     },
     "filters": {"request_id": {"()": "memoryhub.logs.RequestIdFilter"}},

@@ -39,7 +39,8 @@ def test_every_page_renders_under_the_policy_without_a_violation(live_server) ->
 
         def visited(path: str) -> None:
             response = page.goto(path)
-            assert response is not None and response.ok, path
+            assert response is not None, path
+            assert response.ok, path
             assert "default-src 'self'" in (response.headers.get("content-security-policy") or ""), path
 
         def clean(path: str) -> None:

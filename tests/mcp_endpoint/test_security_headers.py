@@ -40,7 +40,8 @@ def test_pages_carry_the_content_security_policy(mcp_server: McpServer) -> None:
             assert page.status_code == 200, path
             assert page.headers["Content-Type"].startswith("text/html")
             policy = page.headers["Content-Security-Policy"]
-            assert "default-src 'self'" in policy and "script-src 'self';" in policy, path
+            assert "default-src 'self'" in policy, path
+            assert "script-src 'self';" in policy, path
             assert "frame-ancestors 'none'" in policy
             assert "Strict-Transport-Security" not in page.headers
             for cookie in page.headers.get_list("Set-Cookie"):

@@ -50,7 +50,8 @@ def start(data_dir: Path, log_format: str) -> tuple[str, str, subprocess.Popen[b
             with urllib.request.urlopen(f"{base}/healthz", timeout=2):
                 return base, secret, process
         except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, (data_dir / "app.log").read_text()
+            assert process.poll() is None, (data_dir / "app.log").read_text()
+            assert time.monotonic() < deadline, (data_dir / "app.log").read_text()
             time.sleep(0.2)
 
 
@@ -85,9 +86,9 @@ def test_no_key_reaches_the_access_log_or_the_application_log(tmp_path: Path, lo
         assert FOREIGN_SECRET not in log
     # The lines are there, with what they are for: path, which parameters, status.
     prefix = "_".join(secret.split("_")[:2])  # mh_<prefix>: public, shown on the key pages
-    assert f'"GET /no/such/page?key=[redacted]&token=[redacted]' in access
+    assert '"GET /no/such/page?key=[redacted]&token=[redacted]' in access
     assert '"GET /sse?key=[redacted]' in access
-    assert f'"GET /api/mcp/sse?key=[redacted]' in access
+    assert '"GET /api/mcp/sse?key=[redacted]' in access
     assert "/v1/memory/banks/list?key=[redacted]&api_key=[redacted]" in access
     assert f"GET /{prefix}_[redacted]" in access
     assert "Not Found: /no/such/page" in application

@@ -288,7 +288,9 @@ class Command(BaseCommand):
         if options["max_connections"] < 1:
             raise CommandError("--max-connections must be at least 1", returncode=2)
         if options["max_pending_per_address"] < 1 or not options["first_line_timeout"] > 0:
-            raise CommandError("--max-pending-per-address must be at least 1, --first-line-timeout above 0", returncode=2)
+            raise CommandError(
+                "--max-pending-per-address must be at least 1, --first-line-timeout above 0", returncode=2
+            )
         announce()
         start_background_work()
         connections.close_all()
