@@ -128,8 +128,14 @@ http {
     uwsgi_temp_path $RUN_DIR/tmp/uwsgi;
     scgi_temp_path $RUN_DIR/tmp/scgi;
 
+    # No credential in the log: SSE clients put their key in the URL (?key=), so a query string
+    # holding one is logged as [query redacted].
+    map \$args \$logged_args {
+        "~*(^|&)(key|api[_-]?key|apikey|token|access[_-]?token|auth|authorization|secret|password)=" "[query redacted]";
+        default \$args;
+    }
     # upstream= says which process served each request.
-    log_format cluster '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent upstream=\$upstream_addr';
+    log_format cluster '\$remote_addr [\$time_local] "\$request_method \$uri\$is_args\$logged_args \$server_protocol" \$status \$body_bytes_sent upstream=\$upstream_addr';
     access_log $RUN_DIR/access.log cluster;
 
     # No stickiness needed: sessions live in the database and Redis, any process serves any request.
