@@ -344,7 +344,9 @@ async def test_connection_cap(mcp_server, small_tcp):
 
 @pytest.mark.anyio
 async def test_revoked_key_stops_an_open_connection(mcp_server, tcp):
-    # Every line re-checks the key, as every HTTP request does: revocation is immediate.
+    # Every line re-checks the key, as every HTTP request does; and a quiet connection does not
+    # outlive its key either (issue 16, item 7): the server says so in an error line and closes it,
+    # without waiting for the client's next line.
     secret = mcp_server.manage(
         "create_api_key", "--user", "dave", "--grant", "org:dave:*=write", "--default-namespace", "org:dave:notes"
     ).stdout.strip()
@@ -353,9 +355,34 @@ async def test_revoked_key_stops_an_open_connection(mcp_server, tcp):
         await client.initialize()
         assert (await client.call("read_graph", {}))["isError"] is False
         await asyncio.to_thread(mcp_server.manage, "revoke_api_key", secret)
-        refused = await client.request("ping")
+        refused = await client.receive()
+        assert refused["id"] is None
         assert refused["error"]["code"] == -32600
         assert "A valid API key is required" in refused["error"]["message"]
+        assert await client.closed()
+    finally:
+        await client.close()
+
+
+@pytest.mark.anyio
+async def test_a_quiet_connection_ends_when_its_key_expires(mcp_server, tcp):
+    secret = mcp_server.manage(
+        "create_api_key", "--user", "erin", "--grant", "org:erin:*=write", "--default-namespace", "org:erin:notes"
+    ).stdout.strip()
+    await asyncio.to_thread(
+        mcp_server.manage,
+        "shell",
+        "-c",
+        "import datetime as dt; from django.utils import timezone; from memoryhub.access.models import ApiKey; "
+        "ApiKey.objects.filter(owner__username='erin').update(expires_at=timezone.now() + dt.timedelta(seconds=4))",
+    )
+    client = await LineClient.open(tcp.port, secret)
+    try:
+        await client.initialize()
+        assert (await client.request("ping"))["result"] == {}
+        refused = await client.receive()
+        assert refused["id"] is None
+        assert "has expired" in refused["error"]["message"]
         assert await client.closed()
     finally:
         await client.close()
