@@ -45,6 +45,8 @@ fi
 REDIS="${MEMORYHUB_REDIS_URL:-${REDIS_URL:-}}"
 [[ -n "$REDIS" ]] || die "set MEMORYHUB_REDIS_URL (e.g. redis://127.0.0.1:6379/0): the processes share sessions and streams through Redis"
 export MEMORYHUB_REDIS_URL="$REDIS"
+# The MCP routes refuse any Host not in ALLOWED_HOSTS (DNS rebinding); nginx passes HOST:PROXY_PORT on.
+export MEMORYHUB_ALLOWED_HOSTS="${MEMORYHUB_ALLOWED_HOSTS:-127.0.0.1,localhost,[::1],$HOST}"
 "$PYTHON" -c 'import sys, redis; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=5).ping()' "$REDIS" 2>/dev/null ||
     die "Redis at $REDIS does not answer (apt-get install redis-server, or fix MEMORYHUB_REDIS_URL)"
 
@@ -126,8 +128,14 @@ http {
     uwsgi_temp_path $RUN_DIR/tmp/uwsgi;
     scgi_temp_path $RUN_DIR/tmp/scgi;
 
+    # No credential in the log: SSE clients put their key in the URL (?key=), so a query string
+    # holding one is logged as [query redacted].
+    map \$args \$logged_args {
+        "~*(^|&)(key|api[_-]?key|apikey|token|access[_-]?token|auth|authorization|secret|password)=" "[query redacted]";
+        default \$args;
+    }
     # upstream= says which process served each request.
-    log_format cluster '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent upstream=\$upstream_addr';
+    log_format cluster '\$remote_addr [\$time_local] "\$request_method \$uri\$is_args\$logged_args \$server_protocol" \$status \$body_bytes_sent upstream=\$upstream_addr';
     access_log $RUN_DIR/access.log cluster;
 
     # No stickiness needed: sessions live in the database and Redis, any process serves any request.

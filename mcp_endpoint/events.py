@@ -37,6 +37,16 @@ REPLAY_LIMIT = 1000
 MESSAGE_TYPE = "mcp.message"
 
 
+# Channel-layer message type telling a stream to look at its key again (revoked, expiry changed,
+# or its own expiry timer fired): "mcp.key_changed" → McpHttpConsumer.mcp_key_changed.
+KEY_CHANGED_TYPE = "mcp.key_changed"
+
+
+def key_group(key_id: int) -> str:
+    """The group every long-lived stream opened with the key joins, on every process."""
+    return f"mcp.key.{key_id}"
+
+
 def group(session_id: str) -> str:
     # Session ids are urlsafe base64: valid channel-layer group characters.
     return f"mcp.session.{session_id}"

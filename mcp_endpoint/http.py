@@ -16,11 +16,14 @@ from urllib.parse import parse_qsl, urlsplit
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
 
 from graph import namespaces
-from mcp_endpoint import registry, sessions
+from mcp_endpoint import events, registry, sessions
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
+from memoryhub.access import selectors
 from memoryhub.access.asgi_auth import API_KEY, check, settle
 from memoryhub.access.exceptions import RateLimited
 from memoryhub.access.permissions import Access
@@ -80,6 +83,67 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
     return host is not None and parts.netloc.lower() == host.lower()
 
 
+def request_host(scope: Mapping[str, Any]) -> str:
+    """The host a request names, as Django's `HttpRequest._get_raw_host` finds it: X-Forwarded-Host
+    when USE_X_FORWARDED_HOST, else Host, else the server's own address."""
+    headers = request_headers(scope)
+    if settings.USE_X_FORWARDED_HOST and "X-Forwarded-Host" in headers:
+        return headers["X-Forwarded-Host"]
+    if "Host" in headers:
+        return headers["Host"]
+    server = scope.get("server") or ("", None)
+    return f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
+
+
+def host_allowed(host: str) -> bool:
+    """`HttpRequest.get_host`'s rule: the host's domain is in ALLOWED_HOSTS (with DEBUG and none
+    listed, the loopback names)."""
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def transport_headers(scope: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
+    """What Django's SecurityMiddleware adds to its own answers: nosniff (an answer is what its
+    Content-Type says, never sniffed into HTML), and HSTS over TLS."""
+    headers = [(b"X-Content-Type-Options", b"nosniff")]
+    if scope.get("scheme") == "https" and settings.SECURE_HSTS_SECONDS:
+        headers.append((b"Strict-Transport-Security", f"max-age={settings.SECURE_HSTS_SECONDS}".encode()))
+    return headers
+
+
+class AllowedHostsMiddleware:
+    """DNS-rebinding defence for the routes Django does not serve (spec: servers MUST validate
+    Origin; a rebound name sends its own Host, and an Origin equal to it). A request whose Host is
+    not in ALLOWED_HOSTS is refused before anything else looks at it: 403 with the MCP edge's
+    error body and no CORS headers, or a websocket closed before it opens."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] not in ("http", "websocket") or host_allowed(request_host(scope)):
+            return await self.inner(scope, receive, send)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4003})
+            return None
+        error = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": FOREIGN_HOST}}
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [(b"Content-Type", JSON), *transport_headers(scope)],
+            }
+        )
+        await send({"type": "http.response.body", "body": wire(error)})
+        return None
+
+
+FOREIGN_HOST = "Forbidden: this Host is not served here (ALLOWED_HOSTS)"
+
+
 class McpHttpConsumer(AsyncConsumer, abc.ABC):
     """Base of the MCP HTTP consumers: collects the body up to the request limit, checks Origin
     and the API key, then calls `respond(body)`. A subclass that starts an SSE stream keeps the
@@ -88,6 +152,9 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     methods: tuple[str, ...] = ()
     streaming = False
     keepalive_task: asyncio.Task[None] | None = None
+    # A long-lived stream watches its key (`watch_key`): the key's group, and a timer for its expiry.
+    key_watched: str | None = None
+    expiry_timer: asyncio.TimerHandle | None = None
     # The MCP session this request belongs to, once known.
     session: McpSession | None = None
     _chunks: list[bytes] | None = None
@@ -231,13 +298,19 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
 
     async def start_response(self, status: int, headers: list[tuple[bytes, bytes | str]]) -> None:
         encoded = [(name, value.encode() if isinstance(value, str) else value) for name, value in headers]
-        await self.send({"type": "http.response.start", "status": status, "headers": encoded + self.cors_headers()})
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": encoded + self.cors_headers() + transport_headers(self.scope),
+            }
+        )
 
     def cors_headers(self) -> list[tuple[bytes, bytes]]:
-        """Let a page from an allowed origin (checked before anything is answered) read the
-        response and the session id."""
+        """Let a page from an allowed origin read the response and the session id; a refused
+        origin (its 403 goes through here too) is told nothing."""
         origin = self.headers.get("Origin")
-        if origin is None:
+        if origin is None or not origin_allowed(origin, self.headers.get("Host")):
             return []
         return [
             (b"Access-Control-Allow-Origin", origin.encode("latin-1")),
@@ -274,15 +347,52 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     def keep_alive(self, seconds: float, comment: bytes = b": keepalive\n\n") -> None:
-        """Send an SSE comment every `seconds` so proxies keep an idle stream open."""
+        """Send an SSE comment every `seconds` so proxies keep an idle stream open. Such a stream
+        lives as long as its key: it ends when the key is revoked or expires (`watch_key`)."""
 
         async def beat() -> None:
+            await self.watch_key()
             while True:
                 await asyncio.sleep(seconds)
                 await self.send_chunk(comment)
                 await self.still_open()
+                # A revocation no message brought here (made by a process on another channel
+                # layer, such as manage.py without Redis) is found at the next beat.
+                await self.recheck_key()
 
         self.keepalive_task = asyncio.ensure_future(beat())
+
+    async def watch_key(self) -> None:
+        """Join the key's group (a revocation or an expiry change in any process is announced
+        there: mcp_endpoint/notifications.py), then look at the key once, which also sets a
+        timer for its expiry. Joined first, so no change made in between is missed."""
+        key_id = self.access.key_id
+        if key_id is None:
+            return
+        self.key_watched = events.key_group(key_id)
+        await self.channel_layer.group_add(self.key_watched, self.channel_name)
+        await self.recheck_key()
+
+    async def recheck_key(self) -> None:
+        # Through the consumer's own channel: ending the stream must happen in its handler.
+        await self.channel_layer.send(self.channel_name, {"type": events.KEY_CHANGED_TYPE})
+
+    async def mcp_key_changed(self, message: dict[str, Any]) -> None:
+        """The key changed, or its expiry came, or a keep-alive asks: end the stream when the key
+        no longer works, else (re)arm the timer for its expiry."""
+        if self.access.key_id is None:
+            return
+        usable, expires_at = await db_sync_to_async(selectors.key_state)(self.access.key_id)
+        if not usable:
+            await self.end_stream()
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+            self.expiry_timer = None
+        if expires_at is not None:
+            delay = max(0.0, (expires_at - timezone.now()).total_seconds())
+            self.expiry_timer = asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.ensure_future(self.recheck_key())
+            )
 
     async def end_stream(self) -> None:
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -291,6 +401,11 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     async def stop(self) -> None:
         if self.keepalive_task is not None:
             self.keepalive_task.cancel()
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+        if self.key_watched is not None:
+            await self.channel_layer.group_discard(self.key_watched, self.channel_name)
+            self.key_watched = None
         await self.closed()
         raise StopConsumer()
 

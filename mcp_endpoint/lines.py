@@ -15,7 +15,10 @@ being held in memory whole.
 A connection that authenticated with an API key passes the raw key as `raw_key`: each line then
 re-authenticates it, exactly as the HTTP transports check the key on every request, so a revoked
 or expired key stops working on open connections too, grant changes apply at once, and the
-per-key rate limit counts lines.
+per-key rate limit counts lines. A quiet connection does not outlive its key either: it joins the
+key's group (a revocation in any process sharing the channel layer is announced there), ends at
+the key's expiry, and re-checks the key every MEMORYHUB_MCP_KEEPALIVE_SECONDS; when the key is
+gone it gets one error line (id null) and is closed.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from typing import Any, Final, Protocol
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import timezone
 
 from mcp_endpoint import events, protocol, sessions
 from mcp_endpoint.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, ProtocolError, classify, dumps, encode, error, parse
 from mcp_endpoint.models import McpSession
+from memoryhub.access import selectors
 from memoryhub.access.authentication import authenticate
 from memoryhub.access.exceptions import NotAuthenticated, RateLimited
 from memoryhub.access.permissions import Access
@@ -233,6 +238,10 @@ class LineConnection:
         self.session: McpSession | None = None
         self.write_lock = asyncio.Lock()
         self.closing = False
+        # Set when the key was found gone while the connection was quiet: the reader is stopped.
+        self.key_gone = False
+        self.reader: asyncio.Future[None] | None = None
+        self.expiry_timer: asyncio.TimerHandle | None = None
 
     # --- output ---------------------------------------------------------------------------------
 
@@ -249,6 +258,8 @@ class LineConnection:
             access=self.connection.access, connection=self.connection, transport=self.transport
         )
         group = events.group(self.session.session_id)
+        key_id = self.connection.access.key_id if self.raw_key is not None else None
+        key_group = events.key_group(key_id) if key_id is not None else None
         layer = get_channel_layer()
         channel: str | None = None
         helpers: list[asyncio.Task[None]] = []
@@ -256,10 +267,24 @@ class LineConnection:
             if layer is not None:
                 channel = await layer.new_channel()
                 await layer.group_add(group, channel)
+                if key_group is not None:
+                    await layer.group_add(key_group, channel)
+                    await layer.send(channel, {"type": events.KEY_CHANGED_TYPE})
                 helpers.append(asyncio.create_task(self.forward(layer, channel)))
                 helpers.append(asyncio.create_task(self.refresh(layer, group, channel)))
-            await self.read_loop()
+                if key_group is not None:
+                    helpers.append(asyncio.create_task(self.recheck_key(layer, channel)))
+            # Read only once the groups are joined: nothing a line causes is published unheard.
+            self.reader = asyncio.ensure_future(self.read_loop())
+            await self.reader
+        except asyncio.CancelledError:
+            if not self.key_gone:
+                raise
         finally:
+            if self.reader is not None:
+                self.reader.cancel()
+            if self.expiry_timer is not None:
+                self.expiry_timer.cancel()
             for task in helpers:
                 task.cancel()
             for task in helpers:
@@ -268,6 +293,8 @@ class LineConnection:
             if layer is not None and channel is not None:
                 with contextlib.suppress(Exception):
                     await layer.group_discard(group, channel)
+                    if key_group is not None:
+                        await layer.group_discard(key_group, channel)
             await db_sync_to_async(sessions.end)(self.session)
 
     async def read_loop(self) -> None:
@@ -306,12 +333,46 @@ class LineConnection:
         """Server-initiated messages of the session (resource updates) → lines."""
         while True:
             event = await layer.receive(channel)
+            if event.get("type") == events.KEY_CHANGED_TYPE:
+                if not await self.key_still_works(layer, channel):
+                    return
+                continue
             if event.get("type") != events.MESSAGE_TYPE:
                 continue
             try:
                 await self.send(event["message"])
             except OSError:
                 return
+
+    async def key_still_works(self, layer: Any, channel: str) -> bool:
+        """Look at the connection's key: when it is gone, say so in one error line and stop the
+        reader (the connection then ends); else (re)arm the timer for its expiry."""
+        key_id = self.connection.access.key_id
+        assert key_id is not None
+        usable, expires_at = await db_sync_to_async(selectors.key_state)(key_id)
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+            self.expiry_timer = None
+        if not usable:
+            self.key_gone = True
+            with contextlib.suppress(OSError):
+                await self.send(error(None, ProtocolError(INVALID_REQUEST, KEY_GONE)))
+            if self.reader is not None:
+                self.reader.cancel()
+            return False
+        if expires_at is not None:
+            delay = max(0.0, (expires_at - timezone.now()).total_seconds())
+            self.expiry_timer = asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.ensure_future(layer.send(channel, {"type": events.KEY_CHANGED_TYPE}))
+            )
+        return True
+
+    async def recheck_key(self, layer: Any, channel: str) -> None:
+        """A revocation no message brought here (made by a process on another channel layer, such
+        as manage.py without Redis) is found within a keep-alive interval."""
+        while True:
+            await asyncio.sleep(float(settings.MEMORYHUB_MCP_KEEPALIVE_SECONDS))
+            await layer.send(channel, {"type": events.KEY_CHANGED_TYPE})
 
     async def refresh(self, layer: Any, group: str, channel: str) -> None:
         """Re-join the group before the layer forgets it, and show the session as alive while

@@ -2,6 +2,8 @@
 
 - A committed write in a namespace tells every session subscribed to that namespace's
   `memory://knowledge-graph` (`notifications/resources/updated`).
+- A key revoked, or its expiry changed: its live sessions end when it no longer works, and every
+  stream it holds open, in any process, looks at it again (and ends: `McpHttpConsumer`).
 - A change in the agents a user holds tokens for (a first purchase, the last token spent) tells
   that user's connections their tool list changed (`notifications/tools/list_changed`): MCP
   sessions of any of their keys, their open marketplace SSE streams, and the marketplace POST
@@ -21,6 +23,8 @@ from graph.signals import graph_changed
 from mcp_endpoint import events, sessions
 from mcp_endpoint.jsonrpc import notification
 from mcp_endpoint.protocol import GRAPH_RESOURCE
+from memoryhub.access import selectors
+from memoryhub.access.signals import key_changed
 
 TOOLS_CHANGED = "notifications/tools/list_changed"
 
@@ -47,3 +51,13 @@ def tools_changed(sender: Any, user_id: int, **kwargs: Any) -> None:
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(marketplace_group(user_id), {"type": events.MESSAGE_TYPE, "message": message})
+
+
+@receiver(key_changed, dispatch_uid="mcp_endpoint.key_changed")
+def key_streams_recheck(sender: Any, key_id: int, **kwargs: Any) -> None:
+    usable, _ = selectors.key_state(key_id)
+    if not usable:
+        sessions.end_for_key(key_id)
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(events.key_group(key_id), {"type": events.KEY_CHANGED_TYPE})

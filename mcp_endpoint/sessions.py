@@ -132,6 +132,13 @@ def end_by_id(session_id: str) -> None:
     )
 
 
+def end_for_key(key_id: int) -> int:
+    """End every live session opened with the key (revoked or expired); returns how many."""
+    return McpSession.objects.filter(key_id=key_id, ended_at__isnull=True).update(
+        ended_at=timezone.now(), subscribed=False
+    )
+
+
 def subscribers(namespace: str) -> list[str]:
     """Ids of the live sessions subscribed to the knowledge graph of `namespace` (a session not
     seen for the idle limit, say of a killed stdio process, is not live)."""

@@ -9,6 +9,11 @@ serving the request carries it. It goes back to the caller in the `X-Request-ID`
 `MEMORYHUB_LOG_FORMAT=json` writes one JSON object per line (`JsonFormatter`):
 `{"time", "level", "logger", "message", "request_id", ...}` plus the record's extra fields
 (`logger.info("...", extra={"tool": "search_nodes"})`) and `exception` when there is one.
+
+No API key is ever written: `redact` blanks MemoryHub keys wherever they appear and the values of
+query parameters that carry credentials, in every formatted line (both formats) and in daphne's
+access log (memoryhub/twisted_http.py). SSE clients must put their key in the URL (`?key=`), and
+Django's 4xx lines carry the request, query string included.
 """
 
 from __future__ import annotations
@@ -27,6 +32,33 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # What we accept from a caller: enough for UUIDs, ULIDs, AWS/GCP trace ids and the like; nothing
 # that could break a log line or a header (no spaces, quotes, control characters).
 _SANE = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+
+
+# A MemoryHub key is `mh_<8 hex>_<secret>` (memoryhub/access/secrets.py): the public prefix stays
+# (it names the key on the key pages and in the audit log), the secret goes.
+_HUB_KEY = re.compile(r"(mh_[0-9a-f]{8}_)[A-Za-z0-9_-]+")
+# Query parameters that carry a credential, whatever its shape (a key sent by mistake, a foreign token).
+_CREDENTIAL_PARAMETER = re.compile(
+    r"(?i)([?&;](?:key|api[_-]?key|x-api-key|apikey|token|access[_-]?token|auth|authorization|secret|password)=)"
+    r"[^&;#\s\"'<>\\]*"
+)
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """`text` with every API key and credential query parameter's value replaced by [redacted]."""
+    if "mh_" in text:
+        text = _HUB_KEY.sub(rf"\1{REDACTED}", text)
+    if "=" in text:
+        text = _CREDENTIAL_PARAMETER.sub(rf"\1{REDACTED}", text)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """The plain format, with keys redacted from the whole line (message, extras, traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def new_request_id() -> str:
@@ -97,4 +129,5 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # Redacted after encoding: every field at once, extras (Django's `request`) included.
+        return redact(json.dumps(entry, ensure_ascii=False, default=str))

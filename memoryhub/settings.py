@@ -6,6 +6,7 @@ comes from MEMORYHUB_SECRET_KEY(_FILE) or is generated once into the data direct
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from memoryhub.database import sqlite_options
@@ -44,6 +45,8 @@ MIDDLEWARE = [
     # First: request id and per-surface HTTP metrics of every Django request (memoryhub/observability.py).
     "memoryhub.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Secure cookies over TLS, a Content-Security-Policy on pages (memoryhub/security.py).
+    "memoryhub.security.SecurityHeadersMiddleware",
     # Serves /static/ (admin, docs, self-service CSS) from the same process: `make run` needs no
     # separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -348,7 +351,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {
+            "()": "memoryhub.logs.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
         "json": {"()": "memoryhub.logs.JsonFormatter"},
     },
     "filters": {"request_id": {"()": "memoryhub.logs.RequestIdFilter"}},
@@ -360,5 +366,32 @@ LOGGING = {
 }
 
 # --- Observability (memoryhub/metrics.py, memoryhub/observability.py, /metrics, /healthz) ---------
-# /metrics is open to loopback callers (without proxy headers) and to operator keys; true: to anyone.
+# /metrics is open to loopback callers and to operator keys; true: to anyone. Who is a loopback
+# caller rests on MEMORYHUB_TRUSTED_PROXIES (the transport security block below).
 MEMORYHUB_METRICS_PUBLIC = env_bool("MEMORYHUB_METRICS_PUBLIC", False)
+
+# --- Transport security (memoryhub/security.py; the MCP routes: mcp_endpoint/http.py) -------------
+# Strict-Transport-Security max-age, sent over TLS only (0: never). Cookies are Secure over TLS
+# whatever MEMORYHUB_SECURE_COOKIES says.
+SECURE_HSTS_SECONDS = env_int("MEMORYHUB_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+# Every HTML page: nothing from other origins, no inline script (Swagger UI, Redoc and the admin are
+# served from /static/; Swagger UI sets inline styles, draws data: images, Redoc starts a blob: worker).
+MEMORYHUB_CONTENT_SECURITY_POLICY = env_str(
+    "MEMORYHUB_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+# Addresses or networks of the reverse proxies in front (default: one on this host, any loopback
+# address: under `daphne --proxy-headers` the peer address is the chain's first entry, which the
+# caller wrote). A request from one of them is judged by the client its X-Forwarded-For / Forwarded
+# / X-Real-IP names; any other peer by its own address, whatever headers it sends. (/metrics'
+# loopback rule.)
+MEMORYHUB_TRUSTED_PROXIES = env_list("MEMORYHUB_TRUSTED_PROXIES", ["127.0.0.0/8", "::1"])
+try:
+    for _network in MEMORYHUB_TRUSTED_PROXIES:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as _problem:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"MEMORYHUB_TRUSTED_PROXIES: {_problem}") from None

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
 from memoryhub import views
 from memoryhub.access import banks, signin
@@ -30,7 +30,9 @@ urlpatterns = [
     path("v1/memory/banks/debug", banks.BankDebugView.as_view(), name="banks-debug"),
     path("product/", compat_api.urls),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    # The split view serves its set-up script as a file (/docs?script=): no inline script, so the
+    # pages' Content-Security-Policy (memoryhub/security.py) needs no exception for it.
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="docs"),
     path("", include("agents.urls")),
     path("", include("memoryhub.access.urls")),
 ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from django.conf import settings
@@ -23,18 +24,67 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
 
 
-# Headers a reverse proxy adds: a request carrying one came from elsewhere, whatever its socket says.
-_FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(configured: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(value, strict=False) for value in configured)
+
+
+def _trusted(address: IpAddress) -> bool:
+    return any(address in network for network in _networks(tuple(settings.MEMORYHUB_TRUSTED_PROXIES)))
+
+
+def _address(text: str) -> IpAddress | None:
+    """An address as proxies write it: bare, quoted, [v6], with or without a port."""
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _forwarded_for(request: HttpRequest) -> list[str]:
+    """The addresses a proxy says the request came through, oldest first (a header it set
+    without one it can name gives 'unknown')."""
+    if (chain := request.headers.get("X-Forwarded-For")) is not None:
+        return chain.split(",")
+    if (forwarded := request.headers.get("Forwarded")) is not None:
+        values = [
+            part.split("=", 1)[1]
+            for element in forwarded.split(",")
+            for part in element.split(";")
+            if part.strip().lower().startswith("for=")
+        ]
+        return values or ["unknown"]
+    if (real_ip := request.headers.get("X-Real-IP")) is not None:
+        return [real_ip]
+    return []
 
 
 def _from_loopback(request: HttpRequest) -> bool:
-    """A request made on this machine, not relayed: loopback peer address and no proxy header
-    (behind a proxy on the same host every request has a loopback peer)."""
-    try:
-        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
+    """A caller on this machine. The client is the peer, unless the peer is a trusted proxy
+    (MEMORYHUB_TRUSTED_PROXIES): then it is the first address, from the right of the chain the
+    proxies wrote, that is not one; an address that cannot be read ends the search, refused. So a
+    peer that is no proxy is judged by its own address whatever it claims, and a caller cannot
+    pass for local by writing 127.0.0.1 into a chain a proxy then appends to."""
+    client = _address(request.META.get("REMOTE_ADDR", ""))
+    if client is None:
         return False
-    return peer.is_loopback and not any(request.headers.get(name) for name in _FORWARDING_HEADERS)
+    if _trusted(client):
+        for hop in reversed(_forwarded_for(request)):
+            address = _address(hop)
+            if address is None:
+                return False
+            client = address
+            if not _trusted(address):
+                break
+    return client.is_loopback
 
 
 @require_GET

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from graph.models import Namespace
 from memoryhub.access import patterns
@@ -76,3 +79,14 @@ def bank_names(access: Access) -> list[str]:
     if access.default_namespace and access.can(access.default_namespace, Permission.READ):
         names.add(access.default_namespace)
     return sorted(names)
+
+
+def key_state(key_id: int) -> tuple[bool, dt.datetime | None]:
+    """Whether the key still works (exists, not revoked, not expired, owner active) and when it
+    expires; what an open stream checks to know it may stay open."""
+    row = ApiKey.objects.filter(pk=key_id).values_list("revoked_at", "expires_at", "owner__is_active").first()
+    if row is None:
+        return False, None
+    revoked_at, expires_at, owner_active = row
+    usable = revoked_at is None and owner_active and (expires_at is None or expires_at > timezone.now())
+    return bool(usable), expires_at

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from graph import namespaces
 from graph.exceptions import InvalidArgument
-from memoryhub.access import patterns, selectors
+from memoryhub.access import patterns, selectors, signals
 from memoryhub.access import secrets as keys
 from memoryhub.access.exceptions import InvalidKeyRequest
 from memoryhub.access.models import ApiKey, AuditEvent, NamespaceAllowance, NamespaceGrant
@@ -190,7 +190,15 @@ def api_key_revoke(*, key: ApiKey, actor: Actor = None, source: str) -> bool:
     key.refresh_from_db(fields=["revoked_at"])
     if updated:
         _audit(action=AuditEvent.Action.KEY_REVOKED, actor=actor, source=source, key=key, subject=key.owner)
+        _key_changed(key)
     return bool(updated)
+
+
+def _key_changed(key: ApiKey) -> None:
+    """After the commit, whatever the key holds open (MCP streams and sessions, on every process)
+    looks at it again; robust: the change stands even if that fails (streams re-check it at
+    their keep-alives anyway)."""
+    transaction.on_commit(functools.partial(signals.key_changed.send, sender=ApiKey, key_id=key.pk), robust=True)
 
 
 @transaction.atomic
@@ -211,6 +219,8 @@ def api_key_update(
     key.default_namespace = default_namespace or ""
     key.save(update_fields=["name", "expires_at", "default_namespace"])
     changed = {field: str(getattr(key, field)) for field, old in before.items() if getattr(key, field) != old}
+    if "expires_at" in changed:
+        _key_changed(key)
     if changed:
         _audit(action=AuditEvent.Action.KEY_CHANGED, actor=actor, source=source, key=key, subject=key.owner, **changed)
     return key

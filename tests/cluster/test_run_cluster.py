@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
@@ -203,6 +204,14 @@ async def test_run_cluster_serves_a_legacy_sse_session_across_processes_and_stop
         served = set(cluster.upstreams(r"^POST /messages\?sessionId="))
         assert served == {f"127.0.0.1:{port}" for port in cluster.ports}, served
         assert stream_upstream in served
+
+        # A key in a URL (as SSE clients send it) is written to no log: nginx's, or any process's.
+        secret = proxy.keys["alice"]
+        async with httpx2.AsyncClient(timeout=10) as http:
+            assert (await http.get(f"{proxy.base_url}/sse?key={secret}")).status_code == 401
+        assert cluster.upstreams(r"^GET /sse\?\[query redacted\] ")
+        for log in cluster.run_dir.glob("*.log"):
+            assert secret not in log.read_text(errors="replace"), log.name
 
         # Ctrl-C (SIGINT to the terminal's process group) stops nginx and every daphne.
         os.killpg(cluster.process.pid, signal.SIGINT)

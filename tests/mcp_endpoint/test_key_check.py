@@ -41,6 +41,8 @@ def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
 
 def routing_headers(method: str, name: str | None = None, key: str | None = None) -> list[tuple[bytes, bytes]]:
     headers = [
+        # Every HTTP/1.1 request names its host; the MCP routes refuse one not in ALLOWED_HOSTS.
+        (b"host", b"127.0.0.1"),
         (b"accept", b"application/json, text/event-stream"),
         (b"content-type", b"application/json"),
         (b"mcp-protocol-version", VERSION.encode()),
@@ -164,6 +166,8 @@ async def test_notifications_and_other_requests_check_the_key_first(alice_key: P
         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
     }
     headers = [
+        # Every HTTP/1.1 request names its host; the MCP routes refuse one not in ALLOWED_HOSTS.
+        (b"host", b"127.0.0.1"),
         (b"accept", b"application/json, text/event-stream"),
         (b"content-type", b"application/json"),
         (b"x-api-key", alice_key.secret.encode()),

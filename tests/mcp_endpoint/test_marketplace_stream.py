@@ -33,7 +33,8 @@ async def test_the_stream_joins_its_users_group_and_leaves_it_on_disconnect(alic
         "method": "GET",
         "path": "/api/mcp/sse",
         "query_string": f"key={alice_key.secret}".encode(),
-        "headers": [],
+        # Every HTTP/1.1 request names its host; the MCP routes refuse one not in ALLOWED_HOSTS.
+        "headers": [(b"host", b"127.0.0.1")],
     }
     stream = ApplicationCommunicator(sse_app(), scope)
     await stream.send_input({"type": "http.request", "body": b"", "more_body": False})

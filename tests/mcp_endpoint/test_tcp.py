@@ -344,7 +344,9 @@ async def test_connection_cap(mcp_server, small_tcp):
 
 @pytest.mark.anyio
 async def test_revoked_key_stops_an_open_connection(mcp_server, tcp):
-    # Every line re-checks the key, as every HTTP request does: revocation is immediate.
+    # Every line re-checks the key, as every HTTP request does; and a quiet connection does not
+    # outlive its key either (issue 16, item 7): the server says so in an error line and closes it,
+    # without waiting for the client's next line.
     secret = mcp_server.manage(
         "create_api_key", "--user", "dave", "--grant", "org:dave:*=write", "--default-namespace", "org:dave:notes"
     ).stdout.strip()
@@ -353,9 +355,82 @@ async def test_revoked_key_stops_an_open_connection(mcp_server, tcp):
         await client.initialize()
         assert (await client.call("read_graph", {}))["isError"] is False
         await asyncio.to_thread(mcp_server.manage, "revoke_api_key", secret)
-        refused = await client.request("ping")
+        refused = await client.receive()
+        assert refused["id"] is None
         assert refused["error"]["code"] == -32600
         assert "A valid API key is required" in refused["error"]["message"]
         assert await client.closed()
     finally:
         await client.close()
+
+
+@pytest.mark.anyio
+async def test_a_quiet_connection_ends_when_its_key_expires(mcp_server, tcp):
+    secret = mcp_server.manage(
+        "create_api_key", "--user", "erin", "--grant", "org:erin:*=write", "--default-namespace", "org:erin:notes"
+    ).stdout.strip()
+    await asyncio.to_thread(
+        mcp_server.manage,
+        "shell",
+        "-c",
+        "import datetime as dt; from django.utils import timezone; from memoryhub.access.models import ApiKey; "
+        "ApiKey.objects.filter(owner__username='erin').update(expires_at=timezone.now() + dt.timedelta(seconds=4))",
+    )
+    client = await LineClient.open(tcp.port, secret)
+    try:
+        await client.initialize()
+        assert (await client.request("ping"))["result"] == {}
+        refused = await client.receive()
+        assert refused["id"] is None
+        assert "has expired" in refused["error"]["message"]
+        assert await client.closed()
+    finally:
+        await client.close()
+
+
+async def idle_socket(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that never sends its key line, from `source` (another loopback address)."""
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+
+
+@pytest.mark.anyio
+async def test_idle_sockets_from_one_address_cannot_lock_out_other_clients(mcp_server, tmp_path):
+    # Issue 16, item 9: sockets that never authenticate held a connection slot for 30 s each, so
+    # a handful of them from one address took every slot. Now each address may have only a few
+    # connections waiting for their first line; the rest are refused at once.
+    server = start_tcp(mcp_server, tmp_path / "tcp.log", "--max-connections", "4", "--max-pending-per-address", "2")
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        idle = [await idle_socket(server.port, "127.0.0.2") for _ in range(6)]
+        refused = 0
+        for reader, _ in idle[2:]:
+            line = await asyncio.wait_for(reader.readline(), TIMEOUT)
+            assert json.loads(line)["error"]["message"].startswith("Too many connections waiting"), line
+            refused += 1
+        assert refused == 4
+        # A client from another address still gets in (two of the four slots are taken).
+        client = await LineClient.open(server.port, mcp_server.keys["alice"])
+        try:
+            assert "result" in await client.initialize()
+            assert (await client.request("ping"))["result"] == {}
+        finally:
+            await client.close()
+    finally:
+        for _, writer in idle:
+            writer.close()
+        stop_tcp(server)
+
+
+@pytest.mark.anyio
+async def test_a_socket_that_sends_no_key_is_closed_soon(mcp_server, tcp):
+    # The default first-line deadline is a few seconds, not 30: an unauthenticated socket frees
+    # its slot long before TIMEOUT.
+    reader, writer = await idle_socket(tcp.port, "127.0.0.1")
+    try:
+        line = await asyncio.wait_for(reader.readline(), TIMEOUT)
+        refusal = json.loads(line)
+        assert refusal["error"]["code"] == -32600
+        assert "No API key line within" in refusal["error"]["message"]
+        assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+    finally:
+        writer.close()

@@ -18,6 +18,8 @@ from tests.mcp_endpoint.conftest import ROOT, free_port, server_env
 
 pytestmark = pytest.mark.anyio
 
+PASSWORD = "a long tls test password"
+
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, str]]:
@@ -32,6 +34,13 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
     manage("migrate", "--noinput", "-v0")
     key = manage("create_api_key", "--user", "tls", "--grant", "org:tls:*=write", "--default-namespace", "org:tls:a")
+    # A password, to sign in to the pages (the cookie test).
+    manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model as m; u = m().objects.get(username='tls'); "
+        f"u.set_password({PASSWORD!r}); u.save()",
+    )
     port = free_port()
     endpoint = manage("tls_endpoint", "--host", "127.0.0.1", "--port", str(port))
     cert = data_dir / "tls" / "cert.pem"
@@ -84,3 +93,35 @@ def test_plain_http_and_untrusted_clients_are_refused(tls_server: tuple[str, Pat
         httpx2.get(f"{url}/healthz", timeout=5)  # the system trust store does not know the certificate
     with pytest.raises(httpx2.TransportError):
         httpx2.get(url.replace("https://", "http://") + "/healthz", timeout=5)
+
+
+def test_over_https_cookies_are_secure_and_hsts_is_sent(tls_server: tuple[str, Path, str]) -> None:
+    """Served over TLS (daphne's ssl endpoint, as `make run-tls` does), the sign-in page's CSRF
+    cookie and the session cookie are `Secure`, and every answer (pages, REST, MCP) carries HSTS."""
+    url, cert, key = tls_server
+    context = ssl.create_default_context(cafile=str(cert))
+    with httpx2.Client(base_url=url, verify=context, timeout=10) as http:
+        login = http.get("/accounts/login/")
+        assert login.status_code == 200
+        csrf_cookie = next(value for value in login.headers.get_list("Set-Cookie") if value.startswith("csrftoken="))
+        assert "; secure" in csrf_cookie.lower()
+        signed_in = http.post(
+            "/accounts/login/",
+            data={"username": "tls", "password": PASSWORD, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
+            headers={"Referer": f"{url}/accounts/login/"},
+        )
+        assert signed_in.status_code == 302, signed_in.text
+        session_cookie = next(
+            value for value in signed_in.headers.get_list("Set-Cookie") if value.startswith("sessionid=")
+        )
+        assert "; secure" in session_cookie.lower()
+        assert "; httponly" in session_cookie.lower()
+        mcp = http.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"X-API-Key": key, "Accept": "application/json, text/event-stream"},
+        )
+        for response in (login, signed_in, http.get("/healthz"), mcp):
+            assert response.headers["Strict-Transport-Security"].startswith("max-age="), response.url
+            assert int(response.headers["Strict-Transport-Security"].split("=")[1].split(";")[0]) > 0
+            assert response.headers["X-Content-Type-Options"] == "nosniff", response.url

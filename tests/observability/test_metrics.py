@@ -166,3 +166,42 @@ def test_public_metrics_setting_opens_it_to_everyone(client: Client, db, setting
 
 def test_metrics_is_get_only(client: Client, db) -> None:
     assert client.post("/metrics").status_code == 405
+
+
+# The loopback rule rests on MEMORYHUB_TRUSTED_PROXIES (default: a proxy on this host, 127.0.0.1
+# and ::1): the client is the first address, from the right of the forwarded chain, that is not a
+# trusted proxy; /metrics is open when that client is loopback. A peer that is not a trusted proxy
+# is the client, whatever headers it sends.
+
+
+def test_a_scraper_on_this_host_may_come_through_the_local_proxy(client: Client, db) -> None:
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="::1", HTTP_FORWARDED='for="[::1]";proto=http').status_code == 200
+
+
+def test_a_forged_chain_does_not_make_a_remote_caller_local(client: Client, db) -> None:
+    # The caller wrote "127.0.0.1" itself; the proxy appended who really called.
+    forged = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "127.0.0.1, 198.51.100.7"}
+    assert client.get("/metrics", **forged).status_code == 401
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="not-an-address").status_code == 401
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_FORWARDED="by=x").status_code == 401
+    # A remote peer's own forwarding headers count for nothing.
+    assert client.get("/metrics", **REMOTE, HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 401
+
+
+def test_the_trusted_proxies_setting_decides(client: Client, db, settings) -> None:
+    # A proxy on another machine, trusted: it speaks for its clients, and it is not loopback.
+    settings.MEMORYHUB_TRUSTED_PROXIES = ["10.0.0.0/8"]
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 401
+    # No proxy on this host: a loopback peer is a local caller; its forwarding headers are not trusted.
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 200
+    settings.MEMORYHUB_TRUSTED_PROXIES = []
+    assert client.get("/metrics", REMOTE_ADDR="::1", HTTP_X_REAL_IP="198.51.100.7").status_code == 200
+
+
+def test_under_proxy_headers_a_forged_loopback_address_is_no_local_caller(client: Client, db) -> None:
+    # `daphne --proxy-headers` (make run-cluster) makes the chain's first entry, which the caller
+    # wrote, the peer address: any loopback address is a trusted proxy by default, so the chain is
+    # read on to the address the proxy appended.
+    forged = {"REMOTE_ADDR": "127.0.0.5", "HTTP_X_FORWARDED_FOR": "127.0.0.5, 198.51.100.7"}
+    assert client.get("/metrics", **forged).status_code == 401

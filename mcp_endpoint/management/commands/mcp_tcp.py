@@ -15,6 +15,7 @@ There is no TLS: bind to loopback (the default) or put a TLS terminator in front
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import signal
@@ -40,8 +41,13 @@ logger = logging.getLogger("mcp_endpoint.tcp")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8001
 # The first line (a key, or a small JSON object) must arrive this soon and be at most this long:
-# a connection that has not authenticated yet holds one of the connection slots.
-FIRST_LINE_TIMEOUT_SECONDS = 30.0
+# a connection that has not authenticated yet holds one of the connection slots. A client sends
+# its key line as soon as it connects; idle sockets could otherwise take every slot (30 s each
+# used to be enough to lock real clients out with a handful).
+FIRST_LINE_TIMEOUT_SECONDS = 5.0
+# Connections from one address that may wait for their first line at once; more are refused at
+# once, so one address cannot hold every slot with sockets that never authenticate.
+MAX_PENDING_PER_ADDRESS = 8
 FIRST_LINE_LIMIT = 64 * 1024
 # How long a refused connection's unread input is drained before closing (so the client reads
 # the error line instead of a connection reset).
@@ -120,11 +126,23 @@ def _authenticate(raw_key: str) -> Access:
 
 
 class TcpServer:
-    def __init__(self, host: str, port: int, max_connections: int) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        max_connections: int,
+        *,
+        first_line_timeout: float = FIRST_LINE_TIMEOUT_SECONDS,
+        max_pending_per_address: int = MAX_PENDING_PER_ADDRESS,
+    ) -> None:
         self.host = host
         self.port = port
         self.max_connections = max_connections
+        self.first_line_timeout = first_line_timeout
+        self.max_pending_per_address = max_pending_per_address
         self.clients: set[asyncio.Task[Any]] = set()
+        # Connections per peer address still waiting for their first line.
+        self.pending: collections.Counter[str] = collections.Counter()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -148,6 +166,16 @@ class TcpServer:
 
     async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        if self.pending[address] >= self.max_pending_per_address:
+            logger.warning("MCP TCP connection from %s refused: %d waiting for their key", peer, self.pending[address])
+            await self.refuse(
+                reader,
+                writer,
+                f"Too many connections waiting for their API key line from your address "
+                f"(at most {self.max_pending_per_address})",
+            )
+            return
         if len(self.clients) >= self.max_connections:
             logger.warning("MCP TCP connection from %s refused: %d connections open", peer, len(self.clients))
             await self.refuse(reader, writer, f"Too many connections: this server allows {self.max_connections}")
@@ -156,7 +184,7 @@ class TcpServer:
         assert task is not None
         self.clients.add(task)
         try:
-            await self.serve(reader, writer)
+            await self.serve(reader, writer, address)
         except Exception:
             logger.exception("MCP TCP connection from %s failed", peer)
         finally:
@@ -165,13 +193,14 @@ class TcpServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str) -> None:
+        self.pending[address] += 1
         try:
-            line = await asyncio.wait_for(reader.readuntil(b"\n"), FIRST_LINE_TIMEOUT_SECONDS)
+            line = await asyncio.wait_for(reader.readuntil(b"\n"), self.first_line_timeout)
             raw_key, namespace, categories = credentials(line)
             access = await _authenticate(raw_key)
         except TimeoutError:
-            await self.refuse(reader, writer, f"No API key line within {FIRST_LINE_TIMEOUT_SECONDS:g} seconds")
+            await self.refuse(reader, writer, f"No API key line within {self.first_line_timeout:g} seconds")
             return
         except asyncio.LimitOverrunError:
             await self.refuse(reader, writer, f"The first line is longer than {FIRST_LINE_LIMIT} bytes")
@@ -183,6 +212,10 @@ class TcpServer:
             return
         except ConnectionError:
             return
+        finally:
+            self.pending[address] -= 1
+            if self.pending[address] <= 0:
+                del self.pending[address]
         await lines.LineConnection(
             lines.SocketStream(reader, writer),
             access=access,
@@ -236,15 +269,39 @@ class Command(BaseCommand):
             default=128,
             help="Connections served at once; more are refused with an error line (default 128).",
         )
+        parser.add_argument(
+            "--first-line-timeout",
+            type=float,
+            default=FIRST_LINE_TIMEOUT_SECONDS,
+            help=f"Seconds a new connection has to send its key line (default {FIRST_LINE_TIMEOUT_SECONDS:g}).",
+        )
+        parser.add_argument(
+            "--max-pending-per-address",
+            type=int,
+            default=MAX_PENDING_PER_ADDRESS,
+            help="Connections from one address that may wait for their key line at once; more are "
+            f"refused with an error line (default {MAX_PENDING_PER_ADDRESS}).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = parse_bind(options["bind"])
         if options["max_connections"] < 1:
             raise CommandError("--max-connections must be at least 1", returncode=2)
+        if options["max_pending_per_address"] < 1 or not options["first_line_timeout"] > 0:
+            raise CommandError(
+                "--max-pending-per-address must be at least 1, --first-line-timeout above 0", returncode=2
+            )
         announce()
         start_background_work()
         connections.close_all()
         try:
-            asyncio.run(TcpServer(host, port, options["max_connections"]).run())
+            server = TcpServer(
+                host,
+                port,
+                options["max_connections"],
+                first_line_timeout=options["first_line_timeout"],
+                max_pending_per_address=options["max_pending_per_address"],
+            )
+            asyncio.run(server.run())
         except OSError as problem:
             raise CommandError(f"cannot listen on {options['bind']}: {problem}") from None
