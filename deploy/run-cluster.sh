@@ -155,7 +155,9 @@ $UPSTREAMS        keepalive 32;
             proxy_set_header Connection "";
             # \$http_host keeps the port: the MCP Origin check compares host:port.
             proxy_set_header Host \$http_host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            # nginx is the edge: it names the client itself, replacing any X-Forwarded-For the client
+            # wrote (daphne --proxy-headers takes the first entry, so an appended one could be forged).
+            proxy_set_header X-Forwarded-For \$remote_addr;
             proxy_set_header X-Forwarded-Proto \$scheme;
 
             # Server-Sent Events: pass every byte on at once, keep idle streams open (MemoryHub

@@ -103,7 +103,7 @@ def _default_sigint() -> None:
 
 
 @contextmanager
-def run_cluster(data_dir: Path, count: int = 2) -> Iterator[RunningCluster]:
+def run_cluster(data_dir: Path, count: int = 2, **extra_env: str) -> Iterator[RunningCluster]:
     require_redis()
     nginx()
     first, proxy_port = free_ports(count), free_ports(1)
@@ -115,6 +115,7 @@ def run_cluster(data_dir: Path, count: int = 2) -> Iterator[RunningCluster]:
         HOST="127.0.0.1",
         PROXY_PORT=str(proxy_port),
         PYTHON=sys.executable,
+        **extra_env,
     )
     proxy = McpServer(base_url=f"http://127.0.0.1:{proxy_port}", data_dir=data_dir, env=env)
     proxy.manage("migrate", "--noinput", "-v0")
@@ -254,3 +255,23 @@ def test_the_example_cluster_config_is_valid_nginx(tmp_path: Path) -> None:
         text=True,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_behind_nginx_a_forged_forwarded_for_does_not_escape_sign_in_throttling(tmp_path: Path) -> None:
+    """nginx names the client itself: a client that writes its own X-Forwarded-For on every try is
+    still one address to the per-address sign-in limit (daphne --proxy-headers reads the first entry)."""
+    with run_cluster(tmp_path, MEMORYHUB_SIGNIN_FAILURES_PER_ADDRESS="3") as cluster:
+        statuses = []
+        with httpx2.Client(base_url=cluster.proxy.base_url, timeout=30) as http:
+            for attempt in range(5):
+                page = http.get("/accounts/login/")
+                token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+                assert token is not None, page.text[:500]
+                answer = http.post(
+                    "/accounts/login/",
+                    data={"username": f"nobody{attempt}", "password": "wrong", "csrfmiddlewaretoken": token[1]},
+                    headers={"X-Forwarded-For": f"203.0.113.{attempt + 1}"},
+                )
+                statuses.append(answer.status_code)
+        # Three failures from one address (whatever it claimed to be), then refused.
+        assert statuses == [200, 200, 200, 429, 429], statuses
