@@ -44,9 +44,13 @@ logger = logging.getLogger(__name__)
 TOO_LARGE = "The request body is larger than the server accepts (MEMORYHUB_MAX_REQUEST_BYTES, 16 MB by default)."
 
 DESCRIPTION = """
-MemOS' `/product/*` server API on MemoryHub. Cubes are namespaces (`org:team:project`), `user_id` is
-recorded as each memory's actor, and every request needs an API key whose grants cover the cubes:
-`X-API-Key: <key>` or `Authorization: Token|Bearer|ApiKey <key>`.
+MemOS' `/product/*` server API on MemoryHub. Cubes are namespaces (`org:team:project`), and every
+request needs an API key whose grants cover the cubes: `X-API-Key: <key>` or
+`Authorization: Token|Bearer|ApiKey <key>`.
+
+One key may serve many users, told apart by `user_id`: with no cube named, a `user_id` reads and writes
+only its own memories (its own cube, which its `user_id` also names); a cube named explicitly is shared
+by every user of the key. `user_id` separates users; it does not authenticate them.
 
 Every answer is `{"code", "message", "data"}`; failures carry the HTTP status as `code` and `data: null`.
 Memories are stored synchronously (`async_mode` is accepted): they are searchable when `add` answers.
