@@ -28,6 +28,7 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
+import redis
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPDeprecationWarning
@@ -260,6 +261,10 @@ def test_the_example_cluster_config_is_valid_nginx(tmp_path: Path) -> None:
 def test_behind_nginx_a_forged_forwarded_for_does_not_escape_sign_in_throttling(tmp_path: Path) -> None:
     """nginx names the client itself: a client that writes its own X-Forwarded-For on every try is
     still one address to the per-address sign-in limit (daphne --proxy-headers reads the first entry)."""
+    # Counts outlive a run for their window in the shared Redis: start from none.
+    shared = redis.Redis.from_url(REDIS_URL)
+    for key in shared.scan_iter("memoryhub:*signin-failures:*"):
+        shared.delete(key)
     with run_cluster(tmp_path, MEMORYHUB_SIGNIN_FAILURES_PER_ADDRESS="3") as cluster:
         statuses = []
         with httpx2.Client(base_url=cluster.proxy.base_url, timeout=30) as http:
