@@ -38,7 +38,7 @@ run: $(STAMP)
 
 # The maintenance jobs on Celery: one worker and one beat on CELERY_BROKER_URL (e.g.
 # redis://127.0.0.1:6379/0), in the foreground; Ctrl-C stops both, and so does either one exiting.
-# Production runs the two commands as separate services instead (README "Background maintenance").
+# Production runs the two commands as separate services instead (docs/operations/maintenance.md).
 # WORKER_ARGS adds worker options, e.g. WORKER_ARGS="--concurrency=2".
 run-workers: $(STAMP)
 	@test -n "$$CELERY_BROKER_URL" || { echo "make run-workers needs CELERY_BROKER_URL, e.g. CELERY_BROKER_URL=redis://127.0.0.1:6379/0 make run-workers"; exit 2; }

@@ -99,7 +99,7 @@ def test_bootstrap_creates_an_admin_and_an_operator_key_once() -> None:
     secret = next(line.strip() for line in first.splitlines() if line.strip().startswith("mh_"))
     access = authentication.authenticate(secret)
     assert access.is_operator()
-    # The namespace every README example uses, so examples without one write where the others read.
+    # The namespace every docs example uses, so examples without one write where the others read.
     assert access.default_namespace == "org:team:project"
     assert "org:team:project" in first
     assert get_user_model().objects.get(username="admin").is_superuser

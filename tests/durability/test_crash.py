@@ -1,7 +1,7 @@
 """The crash test of bench/crash.py, shorter: real daphne processes killed with SIGKILL while
 writer threads send acknowledged writes over HTTP, restarted on the same file, and checked.
 
-`python -m bench.crash --rounds 50` is the long version (figures in the README).
+`python -m bench.crash --rounds 50` is the long version (figures in bench/RESULTS.md).
 """
 
 from __future__ import annotations

@@ -263,7 +263,7 @@ async def test_search_nodes_agrees_on_words_and_prefixes(official_file: Path, ou
 
 
 async def test_search_nodes_differs_where_documented(official_file: Path, ours) -> None:
-    """Documented difference (README, search): the official search is one case-insensitive
+    """Documented difference (docs/reference/graph-tools.md, search): the official search is one case-insensitive
     substring match of the whole query; ours is word-prefix full text that ignores accents and
     ANDs the words of a query. So an infix ('ondon' is inside 'London' but starts no word) finds
     nothing here, an unaccented word ('cafe' is no substring of 'café') finds the accented one, and

@@ -48,7 +48,7 @@ def test_the_exposition_parses_and_counts_a_rest_call(client: Client, alice_key:
     assert (
         promtext.value(after, "memoryhub_http_requests_total", surface="rest_graph", method="POST", status="401") >= 1
     )
-    # Every family the README lists is there, typed and explained.
+    # Every family docs/operations/observability.md lists is there, typed and explained.
     for name, kind in {
         "memoryhub_http_requests_total": "counter",
         "memoryhub_http_server_errors_total": "counter",
