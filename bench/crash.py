@@ -304,13 +304,14 @@ class Writer:
             with self._acked:
                 write.outcome = outcome
                 self._acked.notify_all()
-            if outcome == "acked":
-                if write.kind == "entity":
-                    entities.append(write.name)
-                elif write.kind == "relation":
-                    linked += 1
-            elif outcome == "refused":
+            if outcome == "refused":
                 break  # the server is gone; the round is over
+            if write.kind == "entity" and outcome == "acked":
+                entities.append(write.name)
+            elif write.kind == "relation":
+                # Sent once, whatever its answer: a pair whose answer was lost may still be applied,
+                # and sending it again would make a later refused write look present.
+                linked += 1
 
 
 # --- checks through the API ---------------------------------------------------------------------------
