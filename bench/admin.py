@@ -255,7 +255,7 @@ def bench_namespace_counts(repeat: int) -> None:
     from graph import selectors
     from graph.admin import NamespaceAdmin
     from graph.models import Entity, Namespace, Observation, Relation
-    from memoryhub.admin_tools import SubqueryCount
+    from kernel.admin_tools import SubqueryCount
 
     def grouped_count(model: Any) -> Subquery:
         rows = model.objects.filter(namespace=OuterRef("pk")).order_by().values("namespace")

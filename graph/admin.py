@@ -40,8 +40,8 @@ from django.utils.html import format_html
 from graph import limits, namespaces, selectors, services
 from graph.exceptions import EntityAlreadyExists
 from graph.models import Entity, Namespace, Observation, Relation, TypeDict
-from memoryhub.admin_tools import ReadOnlyAdmin, ServiceModelAdmin, SubqueryCount, adopt, domain_check
-from memoryhub.errors import DomainError
+from kernel.admin_tools import ReadOnlyAdmin, ServiceModelAdmin, SubqueryCount, adopt, domain_check
+from kernel.errors import DomainError
 
 ENTITY = TypeDict.Kind.ENTITY
 RELATION = TypeDict.Kind.RELATION

@@ -20,6 +20,9 @@ from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
 from graph import namespaces
+from kernel.asgi_headers import request_headers
+from kernel.asyncdb import db_sync_to_async
+from kernel.errors import DomainError
 from mcp_endpoint import events, registry, sessions
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
@@ -27,9 +30,6 @@ from memoryhub.access import selectors
 from memoryhub.access.asgi_auth import API_KEY, check, settle
 from memoryhub.access.exceptions import RateLimited
 from memoryhub.access.permissions import Access
-from memoryhub.asgi_headers import request_headers
-from memoryhub.asyncdb import db_sync_to_async
-from memoryhub.errors import DomainError
 
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
@@ -166,7 +166,7 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its `aclose_old_connections()` before every handler: that
         hop to the database thread closed the connection the MCP transports keep there on purpose
-        (memoryhub/asyncdb.py), so every message reopened SQLite and ran the pragmas again; with
+        (kernel/asyncdb.py), so every message reopened SQLite and ran the pragmas again; with
         SQLite there is no stale or broken server connection to drop. (bench/load.py: about a
         tenth of a read tool call's server time, and one thread hop per message.)"""
         handler = getattr(self, get_handler_name(message), None)

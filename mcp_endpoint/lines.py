@@ -35,6 +35,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
+from kernel.asyncdb import db_sync_to_async
 from mcp_endpoint import events, protocol, sessions
 from mcp_endpoint.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, ProtocolError, classify, dumps, encode, error, parse
 from mcp_endpoint.models import McpSession
@@ -42,7 +43,6 @@ from memoryhub.access import selectors
 from memoryhub.access.authentication import authenticate
 from memoryhub.access.exceptions import NotAuthenticated, RateLimited
 from memoryhub.access.permissions import Access
-from memoryhub.asyncdb import db_sync_to_async
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from django.conf import settings
 
 def start_background_work() -> None:
     """What every server process (daphne, mcp_stdio, mcp_tcp) starts besides serving."""
-    from memoryhub.maintenance import start_in_process
+    from kernel.maintenance import start_in_process
 
     shorten_gil_switch_interval()
     from vectors.indexes import warm_up_in_background
@@ -21,7 +21,7 @@ def start_background_work() -> None:
 
 def shorten_gil_switch_interval() -> None:
     """A server process is two busy threads: the event loop and the database thread every MCP
-    message visits (memoryhub/asyncdb.py). The database thread gives up the GIL around each
+    message visits (kernel/asyncdb.py). The database thread gives up the GIL around each
     SQLite call and then waits for the loop to hand it back, by default for up to 5 ms. 500 µs
     gave 1-11% more read calls per second than 5 ms, and 100 µs another 7-9% (bench/load.py,
     paired runs); 50 µs was no better than 100."""

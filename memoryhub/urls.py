@@ -31,11 +31,11 @@ urlpatterns = [
     path("product/", compat_api.urls),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     # The split view serves its set-up script as a file (/docs?script=): no inline script, so the
-    # pages' Content-Security-Policy (memoryhub/security.py) needs no exception for it.
+    # pages' Content-Security-Policy (kernel/security.py) needs no exception for it.
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="docs"),
     path("", include("agents.urls")),
     path("", include("memoryhub.access.urls")),
 ]
 
-handler404 = "memoryhub.http_errors.not_found"
-handler500 = "memoryhub.http_errors.server_error"
+handler404 = "kernel.http_errors.not_found"
+handler500 = "kernel.http_errors.server_error"

@@ -9,9 +9,12 @@ class VectorsConfig(AppConfig):
     def ready(self) -> None:
         # Signal receivers: embedding on write, and index resets when settings change in tests.
         from graph.operations import prepare_writes_with
+        from kernel.metrics import add_scrape_collector
         from vectors import embedding, indexes  # noqa: F401  (indexes: its receivers)
+        from vectors.metrics import vector_indexes
 
         prepare_writes_with(embedding.ahead_of_operation)
+        add_scrape_collector(vector_indexes)
         limit_blas_threads()
 
 

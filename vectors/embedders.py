@@ -28,7 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from memoryhub.http_client import Endpoint, JsonPoster
+from kernel.http_client import Endpoint, JsonPoster
 from vectors.exceptions import EmbeddingTimeout, EmbeddingUnavailable, InvalidVector
 
 # DESIGN.md "Limits": embedding dims 4,096 (the largest common models use 3,072 or 4,096).
@@ -156,7 +156,7 @@ class OpenAICompatibleEmbedder(Embedder):
     - Failures raise `EmbeddingUnavailable` naming the URL (without credentials) and the status or
       reason, plus the provider's own error message when it sent one; never the API key.
 
-    The HTTP rules above live in `memoryhub.http_client.JsonPoster`, shared with the chat providers.
+    The HTTP rules above live in `kernel.http_client.JsonPoster`, shared with the chat providers.
 
     `model_id` is `openai:<host[:port]>/<model>`.
     """

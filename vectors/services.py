@@ -22,7 +22,7 @@ from django.utils import timezone
 from graph import limits, namespaces
 from graph.exceptions import InvalidArgument
 from graph.sql import db, require_entity
-from memoryhub.errors import DomainError
+from kernel.errors import DomainError
 from vectors import store
 from vectors.embedders import Embedder, check_vector, default_embedder
 from vectors.embedding import count_missing, embed_missing, embed_texts
@@ -194,7 +194,7 @@ def reindex(*, namespace: str) -> ReindexResult:
     return {"embedded": embedded, "indexes": rebuilt}
 
 
-# --- Maintenance (vectors/tasks.py runs these on a schedule; see memoryhub/maintenance.py) --------
+# --- Maintenance (vectors/tasks.py runs these on a schedule; see kernel/maintenance.py) --------
 #
 # Indexes live in each process's memory, so a job that runs in one process (a Celery worker, or
 # whichever server process holds the job's lease) cannot retrain another's. The jobs decide from

@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 
 from graph.api import serializers as s
 from graph.operations import OPERATIONS, keyword_arguments, perform
+from kernel.api_schema import ERROR_RESPONSES
 from memoryhub.access import drf
 from memoryhub.access.permissions import Access
-from memoryhub.api_schema import ERROR_RESPONSES
 
 NAMESPACE_HEADER = OpenApiParameter(
     drf.NAMESPACE_HEADER,

@@ -25,9 +25,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from graph import namespaces
+from kernel.admin_tools import LimitedInlineFormSet, ServiceModelAdmin, SubqueryCount, adopt, domain_check
 from memoryhub.access import patterns, services
 from memoryhub.access.models import ApiKey, ApiKeyQuerySet, AuditEvent, NamespaceAllowance, NamespaceGrant
-from memoryhub.admin_tools import LimitedInlineFormSet, ServiceModelAdmin, SubqueryCount, adopt, domain_check
 
 SOURCE = "admin"
 # The secret of a key created in this request, handed from save_model to response_add.

@@ -12,9 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from kernel.api_schema import ERROR_RESPONSES
 from memoryhub.access import selectors
 from memoryhub.access.permissions import Access
-from memoryhub.api_schema import ERROR_RESPONSES
 
 
 def _timestamp() -> str:

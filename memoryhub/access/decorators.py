@@ -8,9 +8,9 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from kernel.http_errors import error_response
 from memoryhub.access import authentication
 from memoryhub.access.exceptions import AccessError
-from memoryhub.http_errors import error_response
 
 
 def api_key_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -8,10 +8,10 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from kernel.http_errors import AUTHENTICATE_HEADER
 from memoryhub.access import authentication
 from memoryhub.access.exceptions import NamespaceConflict, NotAuthenticated
 from memoryhub.access.permissions import Access
-from memoryhub.http_errors import AUTHENTICATE_HEADER
 
 
 class ApiKeyAuthentication(BaseAuthentication):

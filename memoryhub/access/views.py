@@ -29,13 +29,13 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from graph import namespaces, operations
 from graph.exceptions import EntityNotFound, InvalidArgument
+from kernel.errors import DomainError
 from mcp_endpoint import sessions
 from memoryhub.access import selectors, services
 from memoryhub.access.exceptions import NamespaceForbidden
 from memoryhub.access.forms import KeyCreateForm
 from memoryhub.access.models import ApiKey
 from memoryhub.access.permissions import Access
-from memoryhub.errors import DomainError
 
 NAMESPACES_PER_PAGE = 25
 ENTITIES_PER_PAGE = 50

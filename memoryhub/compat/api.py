@@ -31,13 +31,13 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from graph.exceptions import InvalidArgument
+from kernel.errors import DomainError
+from kernel.http_errors import headers_for, status_for
 from memoryhub.access.exceptions import NotAuthenticated
 from memoryhub.access.ninja_auth import ApiKeyAuth
 from memoryhub.access.permissions import Access
 from memoryhub.compat import memos, schemas
 from memoryhub.compat.docs import LocalSwagger
-from memoryhub.errors import DomainError
-from memoryhub.http_errors import headers_for, status_for
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from django.db import transaction
 from agents import chat as chat_service
 from graph import limits, namespaces
 from graph.exceptions import InvalidArgument
+from kernel.errors import DomainError
 from memoryhub.access.permissions import Access, Permission
 from memoryhub.compat import filters, schemas
-from memoryhub.errors import DomainError
 from vectors import memories, selectors
 from vectors.embedding import embedded_ahead
 from vectors.memories import NewMemory

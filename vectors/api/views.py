@@ -22,9 +22,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from graph.api.views import NAMESPACE_HEADER
+from kernel.api_schema import ERROR_RESPONSES
 from memoryhub.access import drf
 from memoryhub.access.permissions import Access
-from memoryhub.api_schema import ERROR_RESPONSES
 from vectors import memories
 from vectors.api import serializers as s
 

@@ -17,10 +17,11 @@ from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from kernel.errors import DomainError
 from memoryhub.access.exceptions import NotAuthenticated
-from memoryhub.errors import DomainError
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the move to kernel/, so log output is unchanged.
+logger = logging.getLogger("memoryhub.http_errors")
 
 STATUS_BY_CODE = {
     "invalid_argument": 400,

@@ -2,7 +2,7 @@
 
 - `AsgiMiddleware` wraps the whole ASGI application (memoryhub/asgi.py). For every HTTP request it
   takes the request id (the caller's `X-Request-ID` when sane, else a new one), sets it in the
-  `memoryhub.logs.request_id` context variable for the request's task (so every log line of the
+  `kernel.logs.request_id` context variable for the request's task (so every log line of the
   request carries it, also from Django's handler and the MCP consumers), and returns it in the
   `X-Request-ID` response header. It measures the MCP transports' routes (Channels consumers,
   which are not Django views).
@@ -23,7 +23,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
-from memoryhub import logs, metrics
+from kernel import logs, metrics
 
 _HEADER = logs.REQUEST_ID_HEADER.encode()
 _HEADER_LOWER = _HEADER.lower()

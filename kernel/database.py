@@ -24,7 +24,7 @@ def sqlite_options(
     mmap_size_mb: int,
 ) -> dict[str, Any]:
     pragmas = [
-        # page_size and auto_vacuum are set once, when the file is made (memoryhub/sqlite/base.py):
+        # page_size and auto_vacuum are set once, when the file is made (kernel/sqlite/base.py):
         # run on every connection, auto_vacuum would write a page to the WAL each time.
         "PRAGMA journal_mode=WAL",
         f"PRAGMA synchronous={SYNCHRONOUS_FOR_DURABILITY[durability]}",

@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
-from memoryhub.database import describe_database
+from kernel.database import describe_database
 
 # Per check: a healthy channel layer or broker answers in milliseconds; a load balancer's probe
 # should not hang on a dead one.

@@ -7,7 +7,7 @@
   same jobs on a timer thread (`start_in_process()`, called by memoryhub/startup.py), one job at a
   time, logging each run, never letting a failure reach the server.
 
-Either way a job runs under a lease row (memoryhub.models.MaintenanceJob), taken in one BEGIN
+Either way a job runs under a lease row (kernel.models.MaintenanceJob), taken in one BEGIN
 IMMEDIATE transaction, so no two processes ever run one job at once: several server processes on
 one database share the schedule (whichever finds a job due first runs it; the others see it ran),
 and a Celery task that finds its job still running elsewhere returns at once. The row also
@@ -37,7 +37,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the move to kernel/, so log output is unchanged.
+logger = logging.getLogger("memoryhub.maintenance")
 
 
 @dataclass(frozen=True)
@@ -161,10 +162,10 @@ def _try_claim(name: str, *, runner: str, due_after: float | None) -> Claim | da
     `due_after` seconds given, it ran more recently than that)."""
     from django.db import transaction
 
-    from memoryhub.models import MaintenanceJob
+    from kernel.models import MaintenanceJob
 
     now = timezone.now()
-    # BEGIN IMMEDIATE (memoryhub/database.py): the check and the take hold the write lock together.
+    # BEGIN IMMEDIATE (kernel/database.py): the check and the take hold the write lock together.
     with transaction.atomic():
         row, _ = MaintenanceJob.objects.get_or_create(name=name)
         if row.lease_owner and row.lease_until is not None and row.lease_until > now:
@@ -191,7 +192,7 @@ def finish(taken: Claim, *, result: Any = None, error: str | None = None, durati
     """Record the run and release the lease (unless another process took it over meanwhile)."""
     from django.db.models import F
 
-    from memoryhub.models import MaintenanceJob
+    from kernel.models import MaintenanceJob
 
     updated = MaintenanceJob.objects.filter(name=taken.job, lease_owner=taken.owner).update(
         lease_owner="",
@@ -232,7 +233,7 @@ def keep_alive() -> None:
         raise MaintenanceStopped(f"{taken.job} stopped: the process is exiting")
     lease = _lease()
     if time.monotonic() - taken.renewed >= lease.total_seconds() / 4:
-        from memoryhub.models import MaintenanceJob
+        from kernel.models import MaintenanceJob
 
         MaintenanceJob.objects.filter(name=taken.job, lease_owner=taken.owner).update(
             lease_until=timezone.now() + lease

@@ -8,8 +8,8 @@ What is collected (see README "Observability"):
 
 - HTTP requests per surface (`rest_graph`, `rest_memory`, `memos`, `mcp`, `mcp_sse`, `marketplace`,
   `admin`, `pages`, `ops`): count by method and status, latency histogram, server errors. Django
-  views are measured by `memoryhub.observability.RequestMiddleware`, the MCP consumers by
-  `memoryhub.observability.AsgiMiddleware` (they are not Django views).
+  views are measured by `kernel.observability.RequestMiddleware`, the MCP consumers by
+  `kernel.observability.AsgiMiddleware` (they are not Django views).
 - MCP tool calls (any transport: Streamable HTTP, SSE, marketplace, stdio, TCP) per tool and outcome,
   latency histogram. Per-user agent tools (`agent_<id>`, `momo_agent_<id>`) share the label `agent`,
   unknown names `unknown`: the label set stays bounded whatever clients send.
@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -247,9 +247,20 @@ def render() -> str:
     for tool, histogram in sorted(snap["tool_latency"].items()):
         out.histogram(name, histogram, (("tool", tool),))
 
-    for collect in (_database, _vector_indexes, _queue, _process):
+    for collect in (_database, *_scrape_collectors, _queue, _process):
         collect(out)
     return out.text()
+
+
+# Scrape-time collectors of the apps above the kernel (vectors registers its loaded indexes from
+# its AppConfig.ready), run after the database's and before the broker's, in registration order.
+_scrape_collectors: list[Callable[[Exposition], None]] = []
+
+
+def add_scrape_collector(collect: Callable[[Exposition], None]) -> None:
+    """Add a function that writes families to the exposition at each scrape (once per function)."""
+    if collect not in _scrape_collectors:
+        _scrape_collectors.append(collect)
 
 
 def _file_size(path: str) -> int:
@@ -268,29 +279,8 @@ def _database(out: Exposition) -> None:
     )
 
 
-def _vector_indexes(out: Exposition) -> None:
-    from vectors.indexes import registry
-
-    loaded = registry().stats()
-    out.sample(
-        out.family("vector_indexes_loaded", "gauge", f"Vector indexes loaded in memory. {PER_PROCESS}"), len(loaded)
-    )
-    name = out.family(
-        "vector_index_vectors",
-        "gauge",
-        f"Vectors in each loaded index, by namespace id, owner kind, model and index kind. {PER_PROCESS}",
-    )
-    for entry in loaded:
-        labels = (
-            ("namespace_id", str(entry["namespace_id"])),
-            ("owner", str(entry["owner"])),
-            ("model", str(entry["model"])),
-        )
-        out.sample(name, int(entry.get("size", 0)), labels)
-
-
 def _queue(out: Exposition) -> None:
-    from memoryhub import health
+    from kernel import health
 
     url = health.broker_url()
     if url is None:

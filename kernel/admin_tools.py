@@ -12,7 +12,7 @@ from django.db.models import IntegerField, Model, QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from memoryhub.errors import DomainError
+from kernel.errors import DomainError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

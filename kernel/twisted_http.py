@@ -13,7 +13,7 @@
 
 And one thing added: daphne's own access log writes each request's URL, query string included;
 SSE clients must send their key there (`?key=`), so every URL it logs is redacted first
-(`memoryhub.logs.redact`), whatever the answer's status.
+(`kernel.logs.redact`), whatever the answer's status.
 
 `install()` runs when the ASGI application is imported (memoryhub/asgi.py), before daphne
 serves a request; with another ASGI server it changes nothing that server uses.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from memoryhub.logs import redact
+from kernel.logs import redact
 
 CACHED_CONTENT_TYPES = 256
 

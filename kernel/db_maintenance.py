@@ -11,7 +11,7 @@ from typing import Literal, TypedDict
 
 from django.db import transaction
 
-from graph.sql import db
+from kernel.sql import db
 
 CheckpointMode = Literal["PASSIVE", "FULL", "RESTART", "TRUNCATE"]
 # The FTS5 tables of graph/migrations/0002 (entity names, observation and memory text).

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any, Generic, TypeVar
 
-from memoryhub.errors import DomainError
+from kernel.errors import DomainError
 
 E = TypeVar("E", bound=DomainError)
 

@@ -1,7 +1,7 @@
 """Request ids and structured (JSON) log lines.
 
 Every HTTP request gets an id: the caller's `X-Request-ID` when it is sane (1 to 128 characters of
-letters, digits and `-_.:/+=@`), else a new one. The ASGI middleware (memoryhub.observability) sets
+letters, digits and `-_.:/+=@`), else a new one. The ASGI middleware (kernel.observability) sets
 it in `request_id` for the request's task; Django views, MCP consumers and everything they call
 (also in asgiref's worker threads, which copy the context) see it, so every log line written while
 serving the request carries it. It goes back to the caller in the `X-Request-ID` response header.
@@ -12,7 +12,7 @@ serving the request carries it. It goes back to the caller in the `X-Request-ID`
 
 No API key is ever written: `redact` blanks MemoryHub keys wherever they appear and the values of
 query parameters that carry credentials, in every formatted line (both formats) and in daphne's
-access log (memoryhub/twisted_http.py). SSE clients must put their key in the URL (`?key=`), and
+access log (kernel/twisted_http.py). SSE clients must put their key in the URL (`?key=`), and
 Django's 4xx lines carry the request, query string included.
 """
 
