@@ -115,7 +115,7 @@ def populate_keys(users: int, keys_per_user: int) -> None:
     """Users with keys and grants, made (and audited) by the access services; every 10th key revoked."""
     from django.contrib.auth import get_user_model
 
-    from memoryhub.access import services
+    from access import services
 
     user_model = get_user_model()
     operator = user_model.objects.get(username=SUPERUSER)

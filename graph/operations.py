@@ -16,9 +16,9 @@ from typing import Any
 
 from django.db import transaction
 
+from access.permissions import Access, Permission
 from graph import namespaces, selectors, services
 from graph.signals import graph_changed
-from memoryhub.access.permissions import Access, Permission
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ ERROR_RESPONSES: dict[int, Any] = {
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "memoryhub.access.drf.ApiKeyAuthentication"
+    target_class = "access.drf.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

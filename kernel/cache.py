@@ -4,7 +4,7 @@ Why: Django keeps cache objects in a context-local (django.utils.connection.Base
 uses asgiref Local(thread_critical=False)), and under ASGI every request runs in a new context.
 RedisCache builds its client (and its redis-py connection pool) per cache object, so every request
 opened a new TCP connection to Redis (plus redis-py's CLIENT SETINFO, which reads package metadata)
-in `memoryhub.access.authentication._note_use` -> cache.add. Measured with bench/load.py (100k
+in `access.authentication._note_use` -> cache.add. Measured with bench/load.py (100k
 entities, read tool calls, 1 daphne process with the Redis cache): 233 -> 472 calls/s, server CPU
 per call 4.3 -> 2.2 ms. The redis-py client and its pool are thread-safe, so one per process is
 enough.

@@ -19,3 +19,8 @@ class DomainError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, **({"details": self.details} if self.details else {})}
+
+
+# The one text of every authentication failure (access.exceptions.NotAuthenticated, and DRF's own
+# NotAuthenticated in kernel/http_errors.py): a caller cannot tell a missing key from a bad one.
+API_KEY_REQUIRED = "A valid API key is required: send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'."

@@ -17,8 +17,7 @@ from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from kernel.errors import DomainError
-from memoryhub.access.exceptions import NotAuthenticated
+from kernel.errors import API_KEY_REQUIRED, DomainError
 
 # The logger keeps its name from before the move to kernel/, so log output is unchanged.
 logger = logging.getLogger("memoryhub.http_errors")
@@ -143,7 +142,7 @@ def _drf_error(exc: drf.APIException) -> tuple[str, str, dict[str, Any] | None]:
     if isinstance(exc, drf.ValidationError):
         return "invalid_argument", _short(_first_message(exc.detail)), _field_errors(exc.detail)
     if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
-        return "unauthorized", NotAuthenticated().message, None
+        return "unauthorized", API_KEY_REQUIRED, None
     if isinstance(exc, drf.ParseError):
         return "invalid_argument", f"the request body is not valid JSON: {exc.detail}", None
     if isinstance(exc, drf.MethodNotAllowed):

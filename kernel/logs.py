@@ -34,7 +34,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 
 
-# A MemoryHub key is `mh_<8 hex>_<secret>` (memoryhub/access/secrets.py): the public prefix stays
+# A MemoryHub key is `mh_<8 hex>_<secret>` (access/secrets.py): the public prefix stays
 # (it names the key on the key pages and in the audit log), the secret goes.
 _HUB_KEY = re.compile(r"(mh_[0-9a-f]{8}_)[A-Za-z0-9_-]+")
 # Query parameters that carry a credential, whatever its shape (a key sent by mistake, a foreign token).

@@ -19,6 +19,10 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
+from access import selectors
+from access.asgi_auth import API_KEY, check, settle
+from access.exceptions import RateLimited
+from access.permissions import Access
 from graph import namespaces
 from kernel.asgi_headers import request_headers
 from kernel.asyncdb import db_sync_to_async
@@ -26,10 +30,6 @@ from kernel.errors import DomainError
 from mcp_endpoint import events, registry, sessions
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
-from memoryhub.access import selectors
-from memoryhub.access.asgi_auth import API_KEY, check, settle
-from memoryhub.access.exceptions import RateLimited
-from memoryhub.access.permissions import Access
 
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
@@ -232,7 +232,7 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         return True
 
     async def authenticated(self) -> bool:
-        """The API key, checked here when the route deferred it (memoryhub/access/asgi_auth.py);
+        """The API key, checked here when the route deferred it (access/asgi_auth.py);
         answers the request itself (401, or 429 over the rate limit) when it fails."""
         if "access" not in self.scope:
             settle(self.scope, await db_sync_to_async(check)(self.scope.get(API_KEY)))

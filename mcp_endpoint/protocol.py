@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings
 from pydantic import ValidationError
 
+from access.permissions import Access, Permission
 from graph import limits, namespaces
 from graph.operations import perform
 from kernel import metrics
@@ -47,7 +48,6 @@ from mcp_endpoint.jsonrpc import (
     pretty,
     result,
 )
-from memoryhub.access.permissions import Access, Permission
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "memoryhub",
-    "memoryhub.access",
+    "access",
     "graph",
     "mcp_endpoint",
     "vectors",
@@ -307,7 +307,7 @@ MEMORYHUB_RATE_LIMIT = {
     "BURST": env_int("MEMORYHUB_RATE_LIMIT_BURST", 100, minimum=1),
 }
 
-# --- Sign-in throttling (/accounts/login/ and /admin/login/; memoryhub/access/signin.py) ----------
+# --- Sign-in throttling (/accounts/login/ and /admin/login/; access/signin.py) ----------
 # Failed sign-ins are counted in the cache per account (the username typed, existing or not) and
 # per client address, in a window that starts with the first failure; at the limit, sign-in is
 # refused (429, even with the right password) until the window ends.
@@ -319,8 +319,8 @@ MEMORYHUB_SIGNIN_THROTTLE = {
 
 # --- REST API (DRF) and its OpenAPI schema ------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["memoryhub.access.drf.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["memoryhub.access.drf.HasApiKey"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["access.drf.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.drf.HasApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["kernel.rest_json.SafeJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["kernel.rest_json.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -19,13 +19,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
+from access.authentication import authenticate
+from access.exceptions import NotAuthenticated, RateLimited
+from access.permissions import Access, Grant, Permission
 from graph import namespaces
 from kernel.errors import DomainError
 from mcp_endpoint import lines, registry
 from mcp_endpoint.models import McpSession
-from memoryhub.access.authentication import authenticate
-from memoryhub.access.exceptions import NotAuthenticated, RateLimited
-from memoryhub.access.permissions import Access, Grant, Permission
 from memoryhub.startup import announce, start_background_work
 
 KEY_VARIABLE = "MEMORYHUB_API_KEY"

@@ -25,15 +25,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
+from access.authentication import authenticate
+from access.exceptions import NotAuthenticated, RateLimited
+from access.permissions import Access
 from graph import namespaces
 from kernel.asyncdb import db_sync_to_async
 from kernel.errors import DomainError
 from mcp_endpoint import lines, registry
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, dumps, error, parse
 from mcp_endpoint.models import McpSession
-from memoryhub.access.authentication import authenticate
-from memoryhub.access.exceptions import NotAuthenticated, RateLimited
-from memoryhub.access.permissions import Access
 from memoryhub.startup import announce, start_background_work
 
 logger = logging.getLogger("mcp_endpoint.tcp")

@@ -16,12 +16,12 @@ from django import forms
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
+from access import patterns, selectors
+from access.exceptions import InvalidGrant
+from access.permissions import Grant, Permission
+from access.services import MAX_KEY_NAME
+from access.signin import ThrottledAuthenticationForm
 from kernel.errors import DomainError
-from memoryhub.access import patterns, selectors
-from memoryhub.access.exceptions import InvalidGrant
-from memoryhub.access.permissions import Grant, Permission
-from memoryhub.access.services import MAX_KEY_NAME
-from memoryhub.access.signin import ThrottledAuthenticationForm
 
 NEVER, ON_DATE = "never", "date"
 EXPIRY_CHOICES = [

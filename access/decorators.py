@@ -8,9 +8,9 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from access import authentication
+from access.exceptions import AccessError
 from kernel.http_errors import error_response
-from memoryhub.access import authentication
-from memoryhub.access.exceptions import AccessError
 
 
 def api_key_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

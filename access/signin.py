@@ -28,7 +28,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from memoryhub.access import services
+from access import services
 
 
 def client_address(request: HttpRequest | None) -> str:

@@ -15,12 +15,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+from access import authentication
+from access.exceptions import AccessError
+from access.permissions import Access
 from kernel.asgi_headers import SCOPE_KEY as HEADERS_KEY
 from kernel.asgi_headers import request_headers
 from kernel.asyncdb import db_sync_to_async
-from memoryhub.access import authentication
-from memoryhub.access.exceptions import AccessError
-from memoryhub.access.permissions import Access
 
 API_KEY = "api_key"  # scope key of the raw key when the check is deferred to the consumer
 

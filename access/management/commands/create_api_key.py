@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from access import services
 from kernel.errors import DomainError
-from memoryhub.access import services
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """API keys, their namespace grants, what operators allow each user, and the audit log.
 
 Only the SHA-256 of a key's secret is stored; the secret is shown once when the key is created.
-All writes go through `memoryhub/access/services.py`, which also writes the audit log.
+All writes go through `access/services.py`, which also writes the audit log.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from memoryhub.access.permissions import Access, Grant, Permission
+from access.permissions import Access, Grant, Permission
 
 
 class PermissionChoice(models.TextChoices):

@@ -1,4 +1,4 @@
-"""DRF adapters over `memoryhub.access.authentication` (the only place keys are checked)."""
+"""DRF adapters over `access.authentication` (the only place keys are checked)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from access import authentication
+from access.exceptions import NamespaceConflict, NotAuthenticated
+from access.permissions import Access
 from kernel.http_errors import AUTHENTICATE_HEADER
-from memoryhub.access import authentication
-from memoryhub.access.exceptions import NamespaceConflict, NotAuthenticated
-from memoryhub.access.permissions import Access
 
 
 class ApiKeyAuthentication(BaseAuthentication):

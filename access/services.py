@@ -14,13 +14,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
+from access import patterns, selectors, signals
+from access import secrets as keys
+from access.exceptions import InvalidKeyRequest
+from access.models import ApiKey, AuditEvent, NamespaceAllowance, NamespaceGrant
+from access.permissions import Grant, Permission
 from graph import namespaces
 from graph.exceptions import InvalidArgument
-from memoryhub.access import patterns, selectors, signals
-from memoryhub.access import secrets as keys
-from memoryhub.access.exceptions import InvalidKeyRequest
-from memoryhub.access.models import ApiKey, AuditEvent, NamespaceAllowance, NamespaceGrant
-from memoryhub.access.permissions import Grant, Permission
 
 Actor = AbstractBaseUser | AnonymousUser | None
 MAX_KEY_NAME = 100

@@ -10,7 +10,7 @@ and malformed JSON; 401 missing or invalid key; 403 a cube the key has no grant 
 memory or route; 405; 413 body too large; 429 rate limit; 502/504 the LLM provider failed or
 timed out; 500 a bug), with `data: null`. Domain errors are translated here, once.
 
-Keys travel the shared path (`memoryhub.access.authentication`): `X-API-Key`,
+Keys travel the shared path (`access.authentication`): `X-API-Key`,
 `Authorization: Bearer|ApiKey|Token <key>` (memos-api-mcp sends `Token`), `x-momoai-key`.
 
 Bodies may be double-encoded: MemOS' own guide posts `requests.post(url, json=json.dumps({...}))`,
@@ -30,16 +30,17 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
+from access.exceptions import NotAuthenticated
+from access.ninja_auth import ApiKeyAuth
+from access.permissions import Access
+from compat import memos, schemas
+from compat.docs import LocalSwagger
 from graph.exceptions import InvalidArgument
 from kernel.errors import DomainError
 from kernel.http_errors import headers_for, status_for
-from memoryhub.access.exceptions import NotAuthenticated
-from memoryhub.access.ninja_auth import ApiKeyAuth
-from memoryhub.access.permissions import Access
-from memoryhub.compat import memos, schemas
-from memoryhub.compat.docs import LocalSwagger
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the move out of memoryhub/, so log output is unchanged.
+logger = logging.getLogger("memoryhub.compat.api")
 
 TOO_LARGE = "The request body is larger than the server accepts (MEMORYHUB_MAX_REQUEST_BYTES, 16 MB by default)."
 

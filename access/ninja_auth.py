@@ -10,8 +10,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja.security import APIKeyHeader
 
-from memoryhub.access import authentication
-from memoryhub.access.permissions import Access
+from access import authentication
+from access.permissions import Access
 
 
 class ApiKeyAuth(APIKeyHeader):

@@ -12,9 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access import selectors
+from access.permissions import Access
 from kernel.api_schema import ERROR_RESPONSES
-from memoryhub.access import selectors
-from memoryhub.access.permissions import Access
 
 
 def _timestamp() -> str:

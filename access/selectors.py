@@ -8,10 +8,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from access import patterns
+from access.models import ApiKey, NamespaceAllowance
+from access.permissions import Access, Grant, Permission
 from graph.models import Namespace
-from memoryhub.access import patterns
-from memoryhub.access.models import ApiKey, NamespaceAllowance
-from memoryhub.access.permissions import Access, Grant, Permission
 
 
 def own_pattern(user: AbstractBaseUser) -> str:

@@ -13,12 +13,12 @@ from typing import Any
 
 from django.db import transaction
 
+from access.permissions import Access, Permission
 from agents import chat as chat_service
+from compat import filters, schemas
 from graph import limits, namespaces
 from graph.exceptions import InvalidArgument
 from kernel.errors import DomainError
-from memoryhub.access.permissions import Access, Permission
-from memoryhub.compat import filters, schemas
 from vectors import memories, selectors
 from vectors.embedding import embedded_ahead
 from vectors.memories import NewMemory

@@ -1,6 +1,6 @@
 """The operator console for API keys, grants, allowances and the audit log.
 
-Every write goes through `memoryhub.access.services` with `source="admin"` and the signed-in
+Every write goes through `access.services` with `source="admin"` and the signed-in
 operator as the actor, so the admin can neither skip a validation nor write past the audit log;
 the ORM is used here to read only. Forms run the domain's own validators early, so common
 mistakes come back as field errors; anything a service still rejects becomes an error message on
@@ -24,10 +24,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from access import patterns, services
+from access.models import ApiKey, ApiKeyQuerySet, AuditEvent, NamespaceAllowance, NamespaceGrant
 from graph import namespaces
 from kernel.admin_tools import LimitedInlineFormSet, ServiceModelAdmin, SubqueryCount, adopt, domain_check
-from memoryhub.access import patterns, services
-from memoryhub.access.models import ApiKey, ApiKeyQuerySet, AuditEvent, NamespaceAllowance, NamespaceGrant
 
 SOURCE = "admin"
 # The secret of a key created in this request, handed from save_model to response_add.

@@ -1,7 +1,7 @@
 """The one way a request proves who it is, shared by every HTTP surface.
 
-DRF (`memoryhub.access.drf`), django-ninja (`memoryhub.access.ninja`), Channels
-(`memoryhub.access.asgi`) and plain views (`memoryhub.access.decorators`) only adapt their
+DRF (`access.drf`), django-ninja (`access.ninja`), Channels
+(`access.asgi`) and plain views (`access.decorators`) only adapt their
 request object to `authenticate`; the key lookup, the constant-time check, the rate limit and
 the `last_used_at` update happen here and nowhere else.
 """
@@ -17,11 +17,11 @@ from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 
-from memoryhub.access import ratelimit
-from memoryhub.access import secrets as keys
-from memoryhub.access.exceptions import NotAuthenticated, RateLimited
-from memoryhub.access.models import ApiKey
-from memoryhub.access.permissions import Access, Grant, Permission
+from access import ratelimit
+from access import secrets as keys
+from access.exceptions import NotAuthenticated, RateLimited
+from access.models import ApiKey
+from access.permissions import Access, Grant, Permission
 
 LAST_USED_RESOLUTION_SECONDS = 60
 

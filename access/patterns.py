@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from memoryhub.access.exceptions import InvalidGrant
+from access.exceptions import InvalidGrant
 
 WILDCARD = "*"
 MAX_PATTERN_LENGTH = 255

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from memoryhub.access import secrets, services
-from memoryhub.access.models import ApiKey
+from access import secrets, services
+from access.models import ApiKey
 
 
 class Command(BaseCommand):

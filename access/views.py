@@ -1,6 +1,6 @@
 """Self-service pages: sign in, manage one's own API keys, browse the namespaces one can read.
 
-Views stay thin. Keys are written by `memoryhub.access.services`; graph data is read through
+Views stay thin. Keys are written by `access.services`; graph data is read through
 `graph.operations.perform` with the signed-in user's access (`selectors.user_access`), the one
 place where grants are checked, so a page can never show more than a key of the user could.
 Every page is private to the user, so none may be cached (`never_cache`).
@@ -27,15 +27,15 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
+from access import selectors, services
+from access.exceptions import NamespaceForbidden
+from access.forms import KeyCreateForm
+from access.models import ApiKey
+from access.permissions import Access
 from graph import namespaces, operations
 from graph.exceptions import EntityNotFound, InvalidArgument
 from kernel.errors import DomainError
 from mcp_endpoint import sessions
-from memoryhub.access import selectors, services
-from memoryhub.access.exceptions import NamespaceForbidden
-from memoryhub.access.forms import KeyCreateForm
-from memoryhub.access.models import ApiKey
-from memoryhub.access.permissions import Access
 
 NAMESPACES_PER_PAGE = 25
 ENTITIES_PER_PAGE = 50

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.errors import DomainError
+from kernel.errors import API_KEY_REQUIRED, DomainError
 
 
 class AccessError(DomainError):
@@ -16,7 +16,7 @@ class NotAuthenticated(AccessError):
     code = "unauthorized"
 
     def __init__(self) -> None:
-        super().__init__("A valid API key is required: send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'.")
+        super().__init__(API_KEY_REQUIRED)
 
 
 class NamespaceForbidden(AccessError):

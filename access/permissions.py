@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from memoryhub.access import patterns
-from memoryhub.access.exceptions import InvalidGrant, NamespaceForbidden, NamespaceRequired, OperatorOnly
+from access import patterns
+from access.exceptions import InvalidGrant, NamespaceForbidden, NamespaceRequired, OperatorOnly
 
 
 class Permission(enum.IntEnum):
