@@ -24,9 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from access import patterns, services
+from access import namespaces, patterns, services
 from access.models import ApiKey, ApiKeyQuerySet, AuditEvent, NamespaceAllowance, NamespaceGrant
-from graph import namespaces
 from kernel.admin_tools import LimitedInlineFormSet, ServiceModelAdmin, SubqueryCount, adopt, domain_check
 
 SOURCE = "admin"

@@ -67,6 +67,23 @@ class ApiKey(models.Model):
         )
 
 
+class Namespace(models.Model):
+    """A memory bank: a colon path such as `org:team:project`. Every graph row belongs to one."""
+
+    name = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Defined in the access layer, which owns namespaces, but still the graph app's model:
+        # its migrations (graph/migrations/0001) and table stay where they were.
+        app_label = "graph"
+        db_table = "graph_namespace"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class NamespaceRule(models.Model):
     """A namespace pattern with a permission (write implies read)."""
 

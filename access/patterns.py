@@ -14,7 +14,7 @@ from access.exceptions import InvalidGrant
 
 WILDCARD = "*"
 MAX_PATTERN_LENGTH = 255
-# The same segment alphabet as namespace names (graph/namespaces.py).
+# The same segment alphabet as namespace names (access/namespaces.py).
 _SEGMENT = r"[A-Za-z0-9_.@+\-]+"
 _PATTERN = re.compile(rf"\*|{_SEGMENT}(?::{_SEGMENT})*(?::\*)?")
 

@@ -14,12 +14,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
-from access import patterns, selectors, signals
+from access import namespaces, patterns, selectors, signals
 from access import secrets as keys
 from access.exceptions import InvalidKeyRequest
 from access.models import ApiKey, AuditEvent, NamespaceAllowance, NamespaceGrant
 from access.permissions import Grant, Permission
-from graph import namespaces
 from graph.exceptions import InvalidArgument
 
 Actor = AbstractBaseUser | AnonymousUser | None

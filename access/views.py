@@ -27,12 +27,12 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from access import selectors, services
+from access import namespaces, selectors, services
 from access.exceptions import NamespaceForbidden
 from access.forms import KeyCreateForm
 from access.models import ApiKey
 from access.permissions import Access
-from graph import namespaces, operations
+from graph import operations
 from graph.exceptions import EntityNotFound, InvalidArgument
 from kernel.errors import DomainError
 from mcp_endpoint import sessions

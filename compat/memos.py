@@ -13,10 +13,11 @@ from typing import Any
 
 from django.db import transaction
 
+from access import namespaces
 from access.permissions import Access, Permission
 from agents import chat as chat_service
 from compat import filters, schemas
-from graph import limits, namespaces
+from graph import limits
 from graph.exceptions import InvalidArgument
 from kernel.errors import DomainError
 from vectors import memories, selectors

@@ -16,8 +16,9 @@ from typing import Any
 
 from django.db import transaction
 
+from access import namespaces
 from access.permissions import Access, Permission
-from graph import namespaces, selectors, services
+from graph import selectors, services
 from graph.signals import graph_changed
 
 

@@ -21,6 +21,12 @@ class DomainError(Exception):
         return {"code": self.code, "message": self.message, **({"details": self.details} if self.details else {})}
 
 
+class InvalidArgument(DomainError):
+    """A malformed or out-of-range argument, from any layer (a namespace name, a graph input, ...)."""
+
+    code = "invalid_argument"
+
+
 # The one text of every authentication failure (access.exceptions.NotAuthenticated, and DRF's own
 # NotAuthenticated in kernel/http_errors.py): a caller cannot tell a missing key from a bad one.
 API_KEY_REQUIRED = "A valid API key is required: send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'."

@@ -19,11 +19,10 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
-from access import selectors
+from access import namespaces, selectors
 from access.asgi_auth import API_KEY, check, settle
 from access.exceptions import RateLimited
 from access.permissions import Access
-from graph import namespaces
 from kernel.asgi_headers import request_headers
 from kernel.asyncdb import db_sync_to_async
 from kernel.errors import DomainError

@@ -27,8 +27,9 @@ from typing import Any
 from django.conf import settings
 from pydantic import ValidationError
 
+from access import namespaces
 from access.permissions import Access, Permission
-from graph import limits, namespaces
+from graph import limits
 from graph.operations import perform
 from kernel import metrics
 from kernel.errors import DomainError

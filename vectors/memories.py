@@ -24,9 +24,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from access import namespaces
 from access.permissions import Access, Permission
 from access.selectors import reachable_namespaces
-from graph import limits, namespaces
+from graph import limits
 from graph import services as graph_services
 from graph.exceptions import InvalidArgument
 from graph.fts import build_match, build_match_any, has_cjk

@@ -18,8 +18,9 @@ from typing import Any, TypedDict
 import numpy as np
 import numpy.typing as npt
 
+from access import namespaces
 from access.permissions import Access, Permission
-from graph import limits, namespaces
+from graph import limits
 from graph.exceptions import InvalidArgument
 from graph.fts import build_match_any
 from graph.sql import as_json, db, now, require_entity

@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from graph import limits, namespaces
+from access import namespaces
+from graph import limits
 from graph.exceptions import InvalidArgument
 from graph.sql import db, require_entity
 from kernel.errors import DomainError

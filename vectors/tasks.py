@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from graph import namespaces
+from access import namespaces
 from graph.exceptions import InvalidArgument
 from kernel.maintenance import MaintenanceTask, report_progress
 from vectors import services

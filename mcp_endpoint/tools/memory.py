@@ -24,9 +24,9 @@ from typing import Any
 
 from pydantic import Field
 
+from access import namespaces
 from access.permissions import Access, Permission
 from agents import chat as chat_service
-from graph import namespaces
 from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
 from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare

@@ -17,7 +17,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from graph import namespaces
+from access import namespaces
 from graph.fts import build_match
 from graph.models import Observation
 from graph.sql import db

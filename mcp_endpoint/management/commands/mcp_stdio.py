@@ -19,10 +19,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
+from access import namespaces
 from access.authentication import authenticate
 from access.exceptions import NotAuthenticated, RateLimited
 from access.permissions import Access, Grant, Permission
-from graph import namespaces
 from kernel.errors import DomainError
 from mcp_endpoint import lines, registry
 from mcp_endpoint.models import McpSession

@@ -25,10 +25,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
+from access import namespaces
 from access.authentication import authenticate
 from access.exceptions import NotAuthenticated, RateLimited
 from access.permissions import Access
-from graph import namespaces
 from kernel.asyncdb import db_sync_to_async
 from kernel.errors import DomainError
 from mcp_endpoint import lines, registry

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from graph.exceptions import InvalidArgument
-from graph.sql import db, now
+from kernel.errors import InvalidArgument
+from kernel.sql import db, now
 
 MAX_NAMESPACE_LENGTH = 255
 _SEGMENT = r"[A-Za-z0-9_.@+\-]+"
