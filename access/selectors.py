@@ -9,9 +9,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from access import patterns
-from access.models import ApiKey, NamespaceAllowance
+from access.models import ApiKey, Namespace, NamespaceAllowance
 from access.permissions import Access, Grant, Permission
-from graph.models import Namespace
 
 
 def own_pattern(user: AbstractBaseUser) -> str:

@@ -19,7 +19,7 @@ from access import secrets as keys
 from access.exceptions import InvalidKeyRequest
 from access.models import ApiKey, AuditEvent, NamespaceAllowance, NamespaceGrant
 from access.permissions import Grant, Permission
-from graph.exceptions import InvalidArgument
+from kernel.errors import InvalidArgument
 
 Actor = AbstractBaseUser | AnonymousUser | None
 MAX_KEY_NAME = 100

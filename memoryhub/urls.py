@@ -34,7 +34,7 @@ urlpatterns = [
     # pages' Content-Security-Policy (kernel/security.py) needs no exception for it.
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="docs"),
     path("", include("agents.urls")),
-    path("", include("access.urls")),
+    path("", include("web.urls")),
 ]
 
 handler404 = "kernel.http_errors.not_found"

@@ -14,7 +14,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
-from access import services, views
+from access import services
 from access.authentication import authenticate
 from access.exceptions import NotAuthenticated
 from access.models import ApiKey
@@ -23,6 +23,7 @@ from access.secrets import prefix_of
 from graph import services as graph
 from mcp_endpoint.models import McpSession
 from tests.conftest import PASSWORD
+from web import views
 
 ALICE_OWN = "user:alice:default"
 BOB_OWN = "user:bob:default"

@@ -3,9 +3,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from access import views
 from access.forms import SignInForm
 from access.signin import SignInView
+from web import views
 
 
 class AnyTextConverter:

@@ -33,8 +33,8 @@ from access.forms import KeyCreateForm
 from access.models import ApiKey
 from access.permissions import Access
 from graph import operations
-from graph.exceptions import EntityNotFound, InvalidArgument
-from kernel.errors import DomainError
+from graph.exceptions import EntityNotFound
+from kernel.errors import DomainError, InvalidArgument
 from mcp_endpoint import sessions
 
 NAMESPACES_PER_PAGE = 25
