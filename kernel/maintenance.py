@@ -4,7 +4,7 @@
   schedule built by `beat_schedule()` (memoryhub/celery.py installs it), and `celery -A memoryhub
   worker` runs them (`make run-workers` starts both).
 - **Embedded** (no broker, `make run`): every server process (daphne, mcp_stdio, mcp_tcp) runs the
-  same jobs on a timer thread (`start_in_process()`, called by memoryhub/startup.py), one job at a
+  same jobs on a timer thread (`start_in_process()`, called by kernel/startup.py), one job at a
   time, logging each run, never letting a failure reach the server.
 
 Either way a job runs under a lease row (kernel.models.MaintenanceJob), taken in one BEGIN

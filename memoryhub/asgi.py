@@ -17,9 +17,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from kernel.observability import AsgiMiddleware  # noqa: E402
+from kernel.startup import announce, start_background_work  # noqa: E402
 from kernel.twisted_http import install as memoise_twisted_content_types  # noqa: E402
 from mcp_endpoint.routing import urlpatterns as mcp_urlpatterns  # noqa: E402
-from memoryhub.startup import announce, start_background_work  # noqa: E402
 
 memoise_twisted_content_types()
 announce()

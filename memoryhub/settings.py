@@ -103,7 +103,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # search_nodes ranks (bm25) among this many newest matching rows, older matches follow newest
 # first: a bounded cost for words found everywhere (see graph/selectors.py _ranked_matches).
 MEMORYHUB_SEARCH_RANK_WINDOW = env_int("MEMORYHUB_SEARCH_RANK_WINDOW", 1000, minimum=1)
-# How long a server process's thread may hold the GIL while another waits (memoryhub/startup.py);
+# How long a server process's thread may hold the GIL while another waits (kernel/startup.py);
 # Python's default is 5,000 µs.
 MEMORYHUB_GIL_SWITCH_INTERVAL_US = env_int("MEMORYHUB_GIL_SWITCH_INTERVAL_US", 100, minimum=50, maximum=100_000)
 MEMORYHUB_LIMITS = {

@@ -113,7 +113,7 @@ def test_parse_refuses_what_it_refused_before(raw):
 def test_server_processes_shorten_the_gil_switch_interval(settings):
     import sys
 
-    from memoryhub.startup import shorten_gil_switch_interval
+    from kernel.startup import shorten_gil_switch_interval
 
     before = sys.getswitchinterval()
     settings.MEMORYHUB_GIL_SWITCH_INTERVAL_US = 500

@@ -24,9 +24,9 @@ from access.authentication import authenticate
 from access.exceptions import NotAuthenticated, RateLimited
 from access.permissions import Access, Grant, Permission
 from kernel.errors import DomainError
+from kernel.startup import announce, start_background_work
 from mcp_endpoint import lines, registry
 from mcp_endpoint.models import McpSession
-from memoryhub.startup import announce, start_background_work
 
 KEY_VARIABLE = "MEMORYHUB_API_KEY"
 # Exit status for bad arguments or a refused key (what argparse uses for usage errors).

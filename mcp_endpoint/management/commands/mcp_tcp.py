@@ -31,10 +31,10 @@ from access.exceptions import NotAuthenticated, RateLimited
 from access.permissions import Access
 from kernel.asyncdb import db_sync_to_async
 from kernel.errors import DomainError
+from kernel.startup import announce, start_background_work
 from mcp_endpoint import lines, registry
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, dumps, error, parse
 from mcp_endpoint.models import McpSession
-from memoryhub.startup import announce, start_background_work
 
 logger = logging.getLogger("mcp_endpoint.tcp")
 

@@ -1,10 +1,25 @@
-"""What a server process does once when it starts: print its banner, start background work."""
+"""What a server process does once when it starts: print its banner, start background work.
+
+Every server process calls it (memoryhub/asgi.py for daphne, and the mcp_stdio and mcp_tcp
+commands). The apps above the kernel add their own background work with `on_server_start` from
+their AppConfig.ready (vectors: warming up its indexes).
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from django.conf import settings
+
+# Called in registration order, after the GIL setting and before the maintenance timer starts.
+_server_start_hooks: list[Callable[[], object]] = []
+
+
+def on_server_start(hook: Callable[[], object]) -> None:
+    """Have `hook` run (once per process) when a server process starts its background work."""
+    if hook not in _server_start_hooks:
+        _server_start_hooks.append(hook)
 
 
 def start_background_work() -> None:
@@ -12,9 +27,8 @@ def start_background_work() -> None:
     from kernel.maintenance import start_in_process
 
     shorten_gil_switch_interval()
-    from vectors.indexes import warm_up_in_background
-
-    warm_up_in_background()
+    for hook in _server_start_hooks:
+        hook()
     # The maintenance jobs on a timer thread, unless Celery workers run them (CELERY_BROKER_URL).
     start_in_process()
 
