@@ -122,6 +122,21 @@ def fake_llm():
 
 
 @pytest.fixture
+def llm(fake_llm):
+    """The server's LLM provider pointed at `fake_llm` (OpenAI-compatible), without retries."""
+    from django.test import override_settings
+
+    with override_settings(
+        MEMORYHUB_LLM_PROVIDER="openai",
+        MEMORYHUB_LLM_URL=fake_llm.url,
+        MEMORYHUB_LLM_MODEL="fake-model",
+        MEMORYHUB_LLM_TIMEOUT_SECONDS=5,
+        MEMORYHUB_LLM_RETRIES=0,
+    ):
+        yield fake_llm
+
+
+@pytest.fixture
 def ledger_wiped_after(transactional_db) -> Iterator[None]:
     """For tests on a real transaction (live_server, transactional_db) that write ledger rows:
     those end with a flush of every table, which the ledger's append-only triggers refuse.

@@ -5,7 +5,6 @@ and what a failing or slow provider turns into."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,24 +20,6 @@ from tests.fake_llm import FakeLLM
 pytestmark = pytest.mark.django_db
 
 QUESTION = "What is my daughter allergic to?"
-
-
-@pytest.fixture
-def client() -> Client:
-    return Client()
-
-
-@pytest.fixture
-def llm(fake_llm: FakeLLM) -> Iterator[FakeLLM]:
-    """The server's provider pointed at the fake model, without retries."""
-    with override_settings(
-        MEMORYHUB_LLM_PROVIDER="openai",
-        MEMORYHUB_LLM_URL=fake_llm.url,
-        MEMORYHUB_LLM_MODEL="fake-model",
-        MEMORYHUB_LLM_TIMEOUT_SECONDS=5,
-        MEMORYHUB_LLM_RETRIES=0,
-    ):
-        yield fake_llm
 
 
 def chat(client: Client, persona: Persona, query: str = QUESTION, **fields: Any) -> Any:

@@ -11,11 +11,10 @@ nothing is recorded without a language model (a question is not a fact)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.test import Client, override_settings
+from django.test import Client
 
 from tests.compat.test_product_api import fails, found, found_ids, ok, post
 from tests.conftest import ALICE, BOB, Persona, make_persona
@@ -27,24 +26,6 @@ BLOOD = "My blood type is AB negative."
 BIKE = "I cycle to work every day on a red bike."
 FAMILY = "org:alice:family"
 RECIPE = "Grandma's lasagne needs three layers of bechamel."
-
-
-@pytest.fixture
-def client() -> Client:
-    return Client()
-
-
-@pytest.fixture
-def llm(fake_llm: FakeLLM) -> Iterator[FakeLLM]:
-    """The server's provider pointed at a real local OpenAI-compatible server (answers "ANSWER: <query>")."""
-    with override_settings(
-        MEMORYHUB_LLM_PROVIDER="openai",
-        MEMORYHUB_LLM_URL=fake_llm.url,
-        MEMORYHUB_LLM_MODEL="fake-model",
-        MEMORYHUB_LLM_TIMEOUT_SECONDS=5,
-        MEMORYHUB_LLM_RETRIES=0,
-    ):
-        yield fake_llm
 
 
 def add(client: Client, persona: Persona, user: str | None, messages: Any, **fields: Any) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import pytest
 
 from graph.models import Observation
 from kernel.maintenance import JOBS
-from memoryhub.models import MaintenanceJob
+from kernel.models import MaintenanceJob
 from tests.maintenance.conftest import ROOT, _stop, process_env, wait_for
 from tests.maintenance.helpers import memories, new_namespace
 

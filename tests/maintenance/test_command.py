@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from kernel.maintenance import JOBS
-from memoryhub.models import MaintenanceJob
+from kernel.models import MaintenanceJob
 from tests.maintenance.helpers import memories, new_namespace
 
 pytestmark = pytest.mark.django_db

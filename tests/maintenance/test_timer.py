@@ -7,7 +7,7 @@ import pytest
 
 from kernel import maintenance
 from kernel.maintenance import JOBS, JOBS_BY_NAME, Job, Timer, beat_schedule, start_in_process
-from memoryhub.models import MaintenanceJob
+from kernel.models import MaintenanceJob
 from tests.maintenance import jobs
 from tests.maintenance.conftest import wait_for
 

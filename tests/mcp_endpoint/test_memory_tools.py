@@ -520,9 +520,7 @@ async def test_chat_answers_from_memory_and_records_no_question_without_a_model(
 
 
 @pytest.mark.django_db
-def test_chat_with_a_model_and_when_it_fails(alice_key, fake_llm) -> None:
-    from django.test import override_settings
-
+def test_chat_with_a_model_and_when_it_fails(alice_key, llm) -> None:
     from tests.mcp_endpoint.test_protocol import ready, request, send
     from vectors import memories
 
@@ -534,22 +532,15 @@ def test_chat_with_a_model_and_when_it_fails(alice_key, fake_llm) -> None:
         assert reply is not None
         return reply["result"]
 
-    with override_settings(
-        MEMORYHUB_LLM_PROVIDER="openai",
-        MEMORYHUB_LLM_URL=fake_llm.url,
-        MEMORYHUB_LLM_MODEL="fake-model",
-        MEMORYHUB_LLM_TIMEOUT_SECONDS=5,
-        MEMORYHUB_LLM_RETRIES=0,
-    ):
-        fake_llm.answer = "<think>The memory mentions peanuts.</think>Peanuts."
-        answered = call({"query": "What is my daughter allergic to?", "user_id": "parent-1"})
-        assert not answered["isError"]
-        value = answered["structuredContent"]
-        assert (value["response"], value["reasoning"]) == ("Peanuts.", "The memory mentions peanuts.")
-        assert len(value["recorded"]) == 2  # the question and the answer
-        assert SOFIA in fake_llm.requests[-1]["messages"][0]["content"]
+    llm.answer = "<think>The memory mentions peanuts.</think>Peanuts."
+    answered = call({"query": "What is my daughter allergic to?", "user_id": "parent-1"})
+    assert not answered["isError"]
+    value = answered["structuredContent"]
+    assert (value["response"], value["reasoning"]) == ("Peanuts.", "The memory mentions peanuts.")
+    assert len(value["recorded"]) == 2  # the question and the answer
+    assert SOFIA in llm.requests[-1]["messages"][0]["content"]
 
-        fake_llm.fail_status, fake_llm.fail_times = 500, 1
-        failed = call({"query": "Again?"})
-        assert failed["isError"] is True
-        assert "LLM provider" in failed["content"][0]["text"]
+    llm.fail_status, llm.fail_times = 500, 1
+    failed = call({"query": "Again?"})
+    assert failed["isError"] is True
+    assert "LLM provider" in failed["content"][0]["text"]
