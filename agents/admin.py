@@ -34,8 +34,8 @@ from agents import services
 from agents.exceptions import ProviderUnavailable
 from agents.models import CREDIT_DIGITS, CREDIT_PLACES, Agent, LedgerEntry, TokenBalance, Wallet
 from agents.providers import provider_for
-from memoryhub.admin_tools import ReadOnlyAdmin
-from memoryhub.errors import DomainError
+from kernel.admin_tools import ReadOnlyAdmin
+from kernel.errors import DomainError
 
 User = get_user_model()
 

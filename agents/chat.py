@@ -31,10 +31,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from access import namespaces
+from access.permissions import Access, Permission
 from agents.exceptions import InvalidArgument
 from agents.providers import ChatMessage, ChatRequest, Usage, default_provider
-from graph import limits, namespaces
-from memoryhub.access.permissions import Access, Permission
+from graph import limits
 from vectors import memories
 from vectors.memories import MemoryHit, NewMemory
 

@@ -6,7 +6,7 @@ format: REST 400/402/404/502/504, MCP `isError`, MemOS `{code, message}`.
 
 from __future__ import annotations
 
-from memoryhub.errors import DomainError
+from kernel.errors import DomainError
 
 
 class MarketplaceError(DomainError):

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from access.permissions import Access
 from agents import signals
 from agents.exceptions import (
     AccountRequired,
@@ -37,7 +38,6 @@ from agents.models import CREDIT_PLACES, Agent, LedgerEntry, TokenBalance, Token
 from agents.providers import ChatMessage, ChatRequest, Completion, provider_for
 from agents.providers.base import estimate_prompt_tokens
 from agents.selectors import held_tokens, hold_lifetime
-from memoryhub.access.permissions import Access
 
 logger = logging.getLogger(__name__)
 

@@ -115,7 +115,7 @@ def populate_keys(users: int, keys_per_user: int) -> None:
     """Users with keys and grants, made (and audited) by the access services; every 10th key revoked."""
     from django.contrib.auth import get_user_model
 
-    from memoryhub.access import services
+    from access import services
 
     user_model = get_user_model()
     operator = user_model.objects.get(username=SUPERUSER)
@@ -255,7 +255,7 @@ def bench_namespace_counts(repeat: int) -> None:
     from graph import selectors
     from graph.admin import NamespaceAdmin
     from graph.models import Entity, Namespace, Observation, Relation
-    from memoryhub.admin_tools import SubqueryCount
+    from kernel.admin_tools import SubqueryCount
 
     def grouped_count(model: Any) -> Subquery:
         rows = model.objects.filter(namespace=OuterRef("pk")).order_by().values("namespace")

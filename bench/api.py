@@ -52,10 +52,10 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
+    from access import services as access
+    from access.authentication import authenticate
     from graph import services
     from graph.operations import perform
-    from memoryhub.access import services as access
-    from memoryhub.access.authentication import authenticate
 
     server = None
     try:

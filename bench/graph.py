@@ -226,7 +226,7 @@ def depth_of(parent: list[int]) -> list[int]:
 
 def matching_entities(namespace: str, query: str) -> int:
     """How many entities of the namespace have an observation matching `query` (for the notes)."""
-    from graph import namespaces
+    from access import namespaces
     from graph.fts import build_match
     from graph.sql import db
 

@@ -169,8 +169,8 @@ def prepare_database(db_path: Path, entities: int) -> str:
     from django.core.management import call_command
     from django.db import connection
 
+    from access import services as access
     from graph import services
-    from memoryhub.access import services as access
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:

@@ -41,10 +41,10 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from access import services as access
     from agents import services
     from agents.models import Agent
     from agents.selectors import audit
-    from memoryhub.access import services as access
 
     server = None
     try:

@@ -37,7 +37,7 @@ def _load(name: str) -> list[dict[str, Any]]:
 
 
 def _operator() -> Any:
-    from memoryhub.access.permissions import Access, Grant, Permission
+    from access.permissions import Access, Grant, Permission
 
     return Access(grants=(Grant("*", Permission.WRITE),), default_namespace=NAMESPACE)
 

@@ -37,11 +37,12 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from graph import limits, namespaces, selectors, services
+from access import namespaces
+from graph import limits, selectors, services
 from graph.exceptions import EntityAlreadyExists
 from graph.models import Entity, Namespace, Observation, Relation, TypeDict
-from memoryhub.admin_tools import ReadOnlyAdmin, ServiceModelAdmin, SubqueryCount, adopt, domain_check
-from memoryhub.errors import DomainError
+from kernel.admin_tools import ReadOnlyAdmin, ServiceModelAdmin, SubqueryCount, adopt, domain_check
+from kernel.errors import DomainError
 
 ENTITY = TypeDict.Kind.ENTITY
 RELATION = TypeDict.Kind.RELATION

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from memoryhub.errors import DomainError
+from kernel.errors import DomainError, InvalidArgument
 
 
 class GraphError(DomainError):
     code = "graph_error"
 
 
-class InvalidArgument(GraphError):
-    code = "invalid_argument"
+# InvalidArgument is the kernel's (namespace names are validated in the access layer, below the
+# graph); it is re-exported here for the store's modules. It is not a GraphError: callers that
+# turn GraphErrors into messages catch both.
+__all__ = ["EntityAlreadyExists", "EntityNotFound", "GraphError", "InvalidArgument", "LimitExceeded"]
 
 
-class LimitExceeded(InvalidArgument):
+class LimitExceeded(InvalidArgument, GraphError):
     """A request went over one of the limits in settings.MEMORYHUB_LIMITS (named in `details`)."""
 
     code = "limit_exceeded"

@@ -12,19 +12,9 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from access.models import Namespace
 
-class Namespace(models.Model):
-    """A memory bank: a colon path such as `org:team:project`. Every graph row belongs to one."""
-
-    name = models.CharField(max_length=255, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        db_table = "graph_namespace"
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
+__all__ = ["Entity", "Namespace", "Observation", "Relation", "TypeDict"]
 
 
 class TypeDict(models.Model):

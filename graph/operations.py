@@ -16,9 +16,10 @@ from typing import Any
 
 from django.db import transaction
 
-from graph import namespaces, selectors, services
+from access import namespaces
+from access.permissions import Access, Permission
+from graph import selectors, services
 from graph.signals import graph_changed
-from memoryhub.access.permissions import Access, Permission
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from typing import Any, TypedDict
 
 from django.conf import settings
 
-from graph import limits, namespaces
+from access import namespaces
+from graph import limits
 from graph.exceptions import EntityNotFound, InvalidArgument
 from graph.exporters import export_chunks
 from graph.fts import build_match

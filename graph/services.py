@@ -19,7 +19,8 @@ from typing import Any, TypedDict
 
 from django.db import transaction
 
-from graph import limits, namespaces
+from access import namespaces
+from graph import limits
 from graph.exceptions import EntityAlreadyExists, EntityNotFound, InvalidArgument
 from graph.fts import index_text
 from graph.models import Observation

@@ -3,7 +3,7 @@
 The store talks to the sqlite3 connection under Django's connection directly: the hot paths
 (get_entity, degree, open_nodes) must stay under 100 µs, and the ORM's per-query overhead alone is
 larger than that. It is the same connection Django uses, so `transaction.atomic()` (BEGIN
-IMMEDIATE, see memoryhub/database.py) covers these statements too.
+IMMEDIATE, see kernel/database.py) covers these statements too.
 
 Lists are passed as one JSON parameter (`IN (SELECT value FROM json_each(?))`): one cached
 statement for any list length, and no limit on the number of bound variables.
@@ -12,31 +12,13 @@ statement for any list length, and no limit on the number of bound variables.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
-
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.utils import timezone
 
 from graph import fts
 from graph.exceptions import EntityNotFound
 from graph.types import EntityDict, RelationDict
-
-
-def db() -> sqlite3.Connection:
-    # One lookup of this thread's connection: each attribute read through the `connection`
-    # proxy looks it up again (an asgiref Local), which was a seventh of a search's Python time.
-    wrapper = connections[DEFAULT_DB_ALIAS]
-    wrapper.ensure_connection()
-    raw = wrapper.connection
-    assert raw is not None
-    return raw
-
-
-def now() -> str:
-    """The current time in the format Django stores DateTimeFields in SQLite."""
-    return str(connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(timezone.now()))
+from kernel.sql import db, now
 
 
 def as_json(values: Iterable[object]) -> str:

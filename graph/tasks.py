@@ -1,11 +1,11 @@
-"""Knowledge-graph maintenance tasks (scheduled in memoryhub/maintenance.py)."""
+"""Knowledge-graph maintenance tasks (scheduled in kernel/maintenance.py)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from graph import services
-from memoryhub.maintenance import MaintenanceTask
+from kernel.maintenance import MaintenanceTask
 
 
 @shared_task(base=MaintenanceTask)

@@ -15,6 +15,10 @@ import base64
 import binascii
 from typing import Any
 
+from access.asgi_auth import API_KEY, check, settle
+from access.exceptions import AccessError
+from access.permissions import Access
+from kernel.asyncdb import db_sync_to_async
 from mcp_endpoint import events, protocol, sessions
 from mcp_endpoint.http import RETRY_MS, McpHttpConsumer, sse_event, stream_keepalive_seconds
 from mcp_endpoint.jsonrpc import (
@@ -30,10 +34,6 @@ from mcp_endpoint.jsonrpc import (
     parse,
 )
 from mcp_endpoint.models import McpSession
-from memoryhub.access.asgi_auth import API_KEY, check, settle
-from memoryhub.access.exceptions import AccessError
-from memoryhub.access.permissions import Access
-from memoryhub.asyncdb import db_sync_to_async
 
 SESSION_HEADER = "MCP-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"

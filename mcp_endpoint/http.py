@@ -19,17 +19,16 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
-from graph import namespaces
+from access import namespaces, selectors
+from access.asgi_auth import API_KEY, check, settle
+from access.exceptions import RateLimited
+from access.permissions import Access
+from kernel.asgi_headers import request_headers
+from kernel.asyncdb import db_sync_to_async
+from kernel.errors import DomainError
 from mcp_endpoint import events, registry, sessions
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
-from memoryhub.access import selectors
-from memoryhub.access.asgi_auth import API_KEY, check, settle
-from memoryhub.access.exceptions import RateLimited
-from memoryhub.access.permissions import Access
-from memoryhub.asgi_headers import request_headers
-from memoryhub.asyncdb import db_sync_to_async
-from memoryhub.errors import DomainError
 
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
@@ -166,7 +165,7 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its `aclose_old_connections()` before every handler: that
         hop to the database thread closed the connection the MCP transports keep there on purpose
-        (memoryhub/asyncdb.py), so every message reopened SQLite and ran the pragmas again; with
+        (kernel/asyncdb.py), so every message reopened SQLite and ran the pragmas again; with
         SQLite there is no stale or broken server connection to drop. (bench/load.py: about a
         tenth of a read tool call's server time, and one thread hop per message.)"""
         handler = getattr(self, get_handler_name(message), None)
@@ -232,7 +231,7 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         return True
 
     async def authenticated(self) -> bool:
-        """The API key, checked here when the route deferred it (memoryhub/access/asgi_auth.py);
+        """The API key, checked here when the route deferred it (access/asgi_auth.py);
         answers the request itself (401, or 429 over the rate limit) when it fails."""
         if "access" not in self.scope:
             settle(self.scope, await db_sync_to_async(check)(self.scope.get(API_KEY)))

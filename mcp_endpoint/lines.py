@@ -35,14 +35,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
+from access import selectors
+from access.authentication import authenticate
+from access.exceptions import NotAuthenticated, RateLimited
+from access.permissions import Access
+from kernel.asyncdb import db_sync_to_async
 from mcp_endpoint import events, protocol, sessions
 from mcp_endpoint.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, ProtocolError, classify, dumps, encode, error, parse
 from mcp_endpoint.models import McpSession
-from memoryhub.access import selectors
-from memoryhub.access.authentication import authenticate
-from memoryhub.access.exceptions import NotAuthenticated, RateLimited
-from memoryhub.access.permissions import Access
-from memoryhub.asyncdb import db_sync_to_async
 
 logger = logging.getLogger(__name__)
 

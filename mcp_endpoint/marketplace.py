@@ -20,13 +20,13 @@ from typing import Any
 
 from django.conf import settings
 
+from access import authentication
+from kernel.asyncdb import db_sync_to_async
 from mcp_endpoint import events, protocol
 from mcp_endpoint.consumers import VERSION_HEADER
 from mcp_endpoint.http import McpHttpConsumer, sse_event
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, classify, dumps, notification, parse
 from mcp_endpoint.notifications import marketplace_group
-from memoryhub.access import authentication
-from memoryhub.asyncdb import db_sync_to_async
 
 CATEGORIES = ("agents",)
 

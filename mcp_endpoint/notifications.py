@@ -18,13 +18,13 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
+from access import selectors
+from access.signals import key_changed
 from agents.signals import agents_listed_changed
 from graph.signals import graph_changed
 from mcp_endpoint import events, sessions
 from mcp_endpoint.jsonrpc import notification
 from mcp_endpoint.protocol import GRAPH_RESOURCE
-from memoryhub.access import selectors
-from memoryhub.access.signals import key_changed
 
 TOOLS_CHANGED = "notifications/tools/list_changed"
 

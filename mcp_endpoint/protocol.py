@@ -27,8 +27,12 @@ from typing import Any
 from django.conf import settings
 from pydantic import ValidationError
 
-from graph import limits, namespaces
+from access import namespaces
+from access.permissions import Access, Permission
+from graph import limits
 from graph.operations import perform
+from kernel import metrics
+from kernel.errors import DomainError
 from mcp_endpoint import registry
 from mcp_endpoint.jsonrpc import (
     INTERNAL_ERROR,
@@ -45,9 +49,6 @@ from mcp_endpoint.jsonrpc import (
     pretty,
     result,
 )
-from memoryhub import metrics
-from memoryhub.access.permissions import Access, Permission
-from memoryhub.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -362,7 +363,7 @@ def _tools_list(connection: Connection, params: dict[str, Any]) -> dict[str, Any
 
 
 def _tools_call(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    # Tool metrics (memoryhub/metrics.py, /metrics): a count by outcome and the latency, per tool.
+    # Tool metrics (kernel/metrics.py, /metrics): a count by outcome and the latency, per tool.
     started = time.perf_counter()
     name = params.get("name")
     tool = connection.tool(name)

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 from annotated_types import MaxLen
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from access.permissions import Access
 from graph import limits
-from memoryhub.access.permissions import Access
 
 # Categories a connection can choose with `?tools=` / `--tools`, in listing order.
 CATEGORIES = ("kg-read", "kg-write", "vectors", "memory", "agents")

@@ -8,10 +8,10 @@ from typing import Any
 
 from django.urls import path, re_path
 
+from access.asgi_auth import ApiKeyMiddleware
 from mcp_endpoint.consumers import LegacyMessagesConsumer, LegacySseConsumer, StreamableHttpConsumer
 from mcp_endpoint.http import AllowedHostsMiddleware
 from mcp_endpoint.marketplace import MarketplaceMessagesConsumer, MarketplaceSseConsumer
-from memoryhub.access.asgi_auth import ApiKeyMiddleware
 
 
 def _checked(app: Any, **key_options: Any) -> Any:

@@ -15,10 +15,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from access.exceptions import AccessError
+from access.permissions import Access
 from mcp_endpoint.models import McpSession
 from mcp_endpoint.protocol import Connection
-from memoryhub.access.exceptions import AccessError
-from memoryhub.access.permissions import Access
 
 
 def _idle_limit() -> timedelta:

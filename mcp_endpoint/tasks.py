@@ -1,11 +1,11 @@
-"""MCP endpoint maintenance tasks (scheduled in memoryhub/maintenance.py)."""
+"""MCP endpoint maintenance tasks (scheduled in kernel/maintenance.py)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from kernel.maintenance import MaintenanceTask
 from mcp_endpoint import sessions
-from memoryhub.maintenance import MaintenanceTask
 
 
 @shared_task(base=MaintenanceTask)

@@ -16,10 +16,10 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from kernel.observability import AsgiMiddleware  # noqa: E402
+from kernel.startup import announce, start_background_work  # noqa: E402
+from kernel.twisted_http import install as memoise_twisted_content_types  # noqa: E402
 from mcp_endpoint.routing import urlpatterns as mcp_urlpatterns  # noqa: E402
-from memoryhub.observability import AsgiMiddleware  # noqa: E402
-from memoryhub.startup import announce, start_background_work  # noqa: E402
-from memoryhub.twisted_http import install as memoise_twisted_content_types  # noqa: E402
 
 memoise_twisted_content_types()
 announce()
@@ -29,5 +29,5 @@ start_background_work()
 django_route = re_path(r"", django_asgi_app)  # type: ignore[arg-type]  # an ASGI app, not a view
 
 # Outermost: every HTTP request gets its request id (logs, X-Request-ID) and the MCP routes their
-# metrics (memoryhub/observability.py; Django's views are measured by its middleware).
+# metrics (kernel/observability.py; Django's views are measured by its middleware).
 application = AsgiMiddleware(ProtocolTypeRouter({"http": URLRouter([*mcp_urlpatterns, django_route])}))

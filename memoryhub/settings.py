@@ -9,9 +9,9 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from memoryhub.database import sqlite_options
-from memoryhub.datadir import default_data_dir, ensure_dir, persisted_secret_key
-from memoryhub.env import env_bool, env_choice, env_int, env_list, env_path, env_secret, env_str
+from kernel.database import sqlite_options
+from kernel.datadir import default_data_dir, ensure_dir, persisted_secret_key
+from kernel.env import env_bool, env_choice, env_int, env_list, env_path, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "memoryhub",
-    "memoryhub.access",
+    "access",
     "graph",
     "mcp_endpoint",
     "vectors",
@@ -42,11 +42,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: request id and per-surface HTTP metrics of every Django request (memoryhub/observability.py).
-    "memoryhub.observability.RequestMiddleware",
+    # First: request id and per-surface HTTP metrics of every Django request (kernel/observability.py).
+    "kernel.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Secure cookies over TLS, a Content-Security-Policy on pages (memoryhub/security.py).
-    "memoryhub.security.SecurityHeadersMiddleware",
+    # Secure cookies over TLS, a Content-Security-Policy on pages (kernel/security.py).
+    "kernel.security.SecurityHeadersMiddleware",
     # Serves /static/ (admin, docs, self-service CSS) from the same process: `make run` needs no
     # separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -76,14 +76,14 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: one SQLite file, configured for a server (see memoryhub/database.py) -------------
+# --- Database: one SQLite file, configured for a server (see kernel/database.py) -------------
 DB_PATH = env_path("MEMORYHUB_DB_PATH", DATA_DIR / "memoryhub.sqlite3")
 ensure_dir(DB_PATH.parent)
 DURABILITY = env_choice("MEMORYHUB_DURABILITY", "async", ["sync", "async"])
 DATABASES = {
     "default": {
         # Django's SQLite backend, setting a new file's page size and auto-vacuum once.
-        "ENGINE": "memoryhub.sqlite",
+        "ENGINE": "kernel.sqlite",
         "NAME": DB_PATH,
         "OPTIONS": sqlite_options(
             durability=DURABILITY,
@@ -103,7 +103,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # search_nodes ranks (bm25) among this many newest matching rows, older matches follow newest
 # first: a bounded cost for words found everywhere (see graph/selectors.py _ranked_matches).
 MEMORYHUB_SEARCH_RANK_WINDOW = env_int("MEMORYHUB_SEARCH_RANK_WINDOW", 1000, minimum=1)
-# How long a server process's thread may hold the GIL while another waits (memoryhub/startup.py);
+# How long a server process's thread may hold the GIL while another waits (kernel/startup.py);
 # Python's default is 5,000 µs.
 MEMORYHUB_GIL_SWITCH_INTERVAL_US = env_int("MEMORYHUB_GIL_SWITCH_INTERVAL_US", 100, minimum=50, maximum=100_000)
 MEMORYHUB_LIMITS = {
@@ -200,7 +200,7 @@ MEMORYHUB_VECTOR_WARMUP = env_bool("MEMORYHUB_VECTOR_WARMUP", True)
 # `manage.py embed_missing` runs; semantic search then misses the new text).
 MEMORYHUB_EMBED_ON_WRITE = env_bool("MEMORYHUB_EMBED_ON_WRITE", True)
 
-# --- Background maintenance (memoryhub/maintenance.py declares every job) ------------------------
+# --- Background maintenance (kernel/maintenance.py declares every job) ------------------------
 # CELERY_BROKER_URL set (e.g. redis://127.0.0.1:6379/0): `celery -A memoryhub worker` and
 # `celery -A memoryhub beat` run the jobs (make run-workers). Unset (the embedded default): every
 # server process runs them on a timer thread, and a lease row in the database lets one process at a
@@ -293,8 +293,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # across server processes; otherwise per-process memory. ---------------------------------------
 CACHES = {
     "default": (
-        # One Redis client per process (memoryhub/cache.py): Django would open a connection per request.
-        {"BACKEND": "memoryhub.cache.SharedRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "memoryhub"}
+        # One Redis client per process (kernel/cache.py): Django would open a connection per request.
+        {"BACKEND": "kernel.cache.SharedRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "memoryhub"}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "memoryhub"}
     )
@@ -307,7 +307,7 @@ MEMORYHUB_RATE_LIMIT = {
     "BURST": env_int("MEMORYHUB_RATE_LIMIT_BURST", 100, minimum=1),
 }
 
-# --- Sign-in throttling (/accounts/login/ and /admin/login/; memoryhub/access/signin.py) ----------
+# --- Sign-in throttling (/accounts/login/ and /admin/login/; access/signin.py) ----------
 # Failed sign-ins are counted in the cache per account (the username typed, existing or not) and
 # per client address, in a window that starts with the first failure; at the limit, sign-in is
 # refused (429, even with the right password) until the window ends.
@@ -319,12 +319,12 @@ MEMORYHUB_SIGNIN_THROTTLE = {
 
 # --- REST API (DRF) and its OpenAPI schema ------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["memoryhub.access.drf.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["memoryhub.access.drf.HasApiKey"],
-    "DEFAULT_RENDERER_CLASSES": ["memoryhub.rest_json.SafeJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["memoryhub.rest_json.BoundedJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["access.drf.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.drf.HasApiKey"],
+    "DEFAULT_RENDERER_CLASSES": ["kernel.rest_json.SafeJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["kernel.rest_json.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "memoryhub.http_errors.drf_exception_handler",
+    "EXCEPTION_HANDLER": "kernel.http_errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
     # Keep non-ASCII text readable on the wire (names and observations are often not English).
     "UNICODE_JSON": True,
@@ -345,19 +345,19 @@ SPECTACULAR_SETTINGS = {
 }
 
 LOG_LEVEL = env_choice("MEMORYHUB_LOG_LEVEL", "info", ["debug", "info", "warning", "error"]).upper()
-# "json": one JSON object per line with the request id (memoryhub/logs.py); "plain" for a terminal.
+# "json": one JSON object per line with the request id (kernel/logs.py); "plain" for a terminal.
 LOG_FORMAT = env_choice("MEMORYHUB_LOG_FORMAT", "plain", ["plain", "json"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {
-            "()": "memoryhub.logs.RedactingFormatter",
+            "()": "kernel.logs.RedactingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
         },
-        "json": {"()": "memoryhub.logs.JsonFormatter"},
+        "json": {"()": "kernel.logs.JsonFormatter"},
     },
-    "filters": {"request_id": {"()": "memoryhub.logs.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "kernel.logs.RequestIdFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },
@@ -365,12 +365,12 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- Observability (memoryhub/metrics.py, memoryhub/observability.py, /metrics, /healthz) ---------
+# --- Observability (kernel/metrics.py, kernel/observability.py, /metrics, /healthz) ---------
 # /metrics is open to loopback callers and to operator keys; true: to anyone. Who is a loopback
 # caller rests on MEMORYHUB_TRUSTED_PROXIES (the transport security block below).
 MEMORYHUB_METRICS_PUBLIC = env_bool("MEMORYHUB_METRICS_PUBLIC", False)
 
-# --- Transport security (memoryhub/security.py; the MCP routes: mcp_endpoint/http.py) -------------
+# --- Transport security (kernel/security.py; the MCP routes: mcp_endpoint/http.py) -------------
 # Strict-Transport-Security max-age, sent over TLS only (0: never). Cookies are Secure over TLS
 # whatever MEMORYHUB_SECURE_COOKIES says.
 SECURE_HSTS_SECONDS = env_int("MEMORYHUB_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)

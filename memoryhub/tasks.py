@@ -1,4 +1,4 @@
-"""Maintenance tasks for the SQLite file (scheduled in memoryhub/maintenance.py)."""
+"""Maintenance tasks for the SQLite file (scheduled in kernel/maintenance.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 from celery import shared_task
 
-from memoryhub import db_maintenance
-from memoryhub.maintenance import MaintenanceTask
+from kernel import db_maintenance
+from kernel.maintenance import MaintenanceTask
 
 
 @shared_task(base=MaintenanceTask)

@@ -3,11 +3,11 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
+from access import banks, signin
+from compat.api import api as compat_api
 from memoryhub import views
-from memoryhub.access import banks, signin
-from memoryhub.compat.api import api as compat_api
 
-# The admin's sign-in form counts failures like /accounts/login/ (memoryhub/access/signin.py).
+# The admin's sign-in form counts failures like /accounts/login/ (access/signin.py).
 admin.site.login_form = signin.ThrottledAdminAuthenticationForm
 admin.site.site_header = admin.site.site_title = "MemoryHub administration"
 
@@ -31,11 +31,11 @@ urlpatterns = [
     path("product/", compat_api.urls),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     # The split view serves its set-up script as a file (/docs?script=): no inline script, so the
-    # pages' Content-Security-Policy (memoryhub/security.py) needs no exception for it.
+    # pages' Content-Security-Policy (kernel/security.py) needs no exception for it.
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="docs"),
     path("", include("agents.urls")),
-    path("", include("memoryhub.access.urls")),
+    path("", include("web.urls")),
 ]
 
-handler404 = "memoryhub.http_errors.not_found"
-handler500 = "memoryhub.http_errors.server_error"
+handler404 = "kernel.http_errors.not_found"
+handler500 = "kernel.http_errors.server_error"

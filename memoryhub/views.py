@@ -9,10 +9,10 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_safe
 
-from memoryhub import health, metrics
-from memoryhub.access import authentication
-from memoryhub.access.exceptions import AccessError
-from memoryhub.http_errors import error_response
+from access import authentication
+from access.exceptions import AccessError
+from kernel import health, metrics
+from kernel.http_errors import error_response
 
 
 @require_GET

@@ -20,8 +20,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import caches
 
-from memoryhub.access import services
-from memoryhub.access.models import ApiKey
+from access import services
+from access.models import ApiKey
 from vectors.indexes import registry
 
 # Personas are made for most tests; PBKDF2's deliberate slowness would dominate the suite.

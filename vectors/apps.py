@@ -9,9 +9,15 @@ class VectorsConfig(AppConfig):
     def ready(self) -> None:
         # Signal receivers: embedding on write, and index resets when settings change in tests.
         from graph.operations import prepare_writes_with
-        from vectors import embedding, indexes  # noqa: F401  (indexes: its receivers)
+        from kernel.metrics import add_scrape_collector
+        from kernel.startup import on_server_start
+        from vectors import embedding, indexes
+        from vectors.metrics import vector_indexes
 
         prepare_writes_with(embedding.ahead_of_operation)
+        # The kernel's metrics and process start know the vector indexes only through these.
+        add_scrape_collector(vector_indexes)
+        on_server_start(indexes.warm_up_in_background)
         limit_blas_threads()
 
 

@@ -7,7 +7,7 @@ what arrived. Edges map `InvalidVector` to 400, `EmbeddingUnavailable` to 502 an
 
 from __future__ import annotations
 
-from memoryhub.errors import DomainError
+from kernel.errors import DomainError
 
 
 class VectorError(DomainError):

@@ -24,13 +24,14 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from graph import limits, namespaces
+from access import namespaces
+from access.permissions import Access, Permission
+from access.selectors import reachable_namespaces
+from graph import limits
 from graph import services as graph_services
 from graph.exceptions import InvalidArgument
 from graph.fts import build_match, build_match_any, has_cjk
 from graph.sql import as_json, db, narrowed_match, now
-from memoryhub.access.permissions import Access, Permission
-from memoryhub.access.selectors import reachable_namespaces
 from vectors import retrieval, store
 from vectors.ann import Allowed
 from vectors.embedders import default_embedder

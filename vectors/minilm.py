@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
-from vectors.embedders import DEFAULT_BATCH_SIZE, Embedder, _unit_rows
+from vectors.embedder_base import DEFAULT_BATCH_SIZE, Embedder, _unit_rows
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

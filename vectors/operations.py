@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from access.permissions import Access, Permission
 from graph import operations as graph_operations
 from graph.operations import Operation, run
-from memoryhub.access.permissions import Access, Permission
 from vectors import selectors, services
 
 _READ, _WRITE = Permission.READ, Permission.WRITE

@@ -18,11 +18,12 @@ from typing import Any, TypedDict
 import numpy as np
 import numpy.typing as npt
 
-from graph import limits, namespaces
+from access import namespaces
+from access.permissions import Access, Permission
+from graph import limits
 from graph.exceptions import InvalidArgument
 from graph.fts import build_match_any
 from graph.sql import as_json, db, now, require_entity
-from memoryhub.access.permissions import Access, Permission
 from vectors import retrieval, store
 from vectors.embedders import default_embedder
 from vectors.indexes import registry

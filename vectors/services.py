@@ -19,10 +19,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from graph import limits, namespaces
+from access import namespaces
+from graph import limits
 from graph.exceptions import InvalidArgument
 from graph.sql import db, require_entity
-from memoryhub.errors import DomainError
+from kernel.errors import DomainError
 from vectors import store
 from vectors.embedders import Embedder, check_vector, default_embedder
 from vectors.embedding import count_missing, embed_missing, embed_texts
@@ -194,7 +195,7 @@ def reindex(*, namespace: str) -> ReindexResult:
     return {"embedded": embedded, "indexes": rebuilt}
 
 
-# --- Maintenance (vectors/tasks.py runs these on a schedule; see memoryhub/maintenance.py) --------
+# --- Maintenance (vectors/tasks.py runs these on a schedule; see kernel/maintenance.py) --------
 #
 # Indexes live in each process's memory, so a job that runs in one process (a Celery worker, or
 # whichever server process holds the job's lease) cannot retrain another's. The jobs decide from

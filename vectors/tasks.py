@@ -1,4 +1,4 @@
-"""Vector maintenance tasks (scheduled in memoryhub/maintenance.py). Each takes an optional
+"""Vector maintenance tasks (scheduled in kernel/maintenance.py). Each takes an optional
 namespace name (None: every namespace) and calls vectors/services.py."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from graph import namespaces
+from access import namespaces
 from graph.exceptions import InvalidArgument
-from memoryhub.maintenance import MaintenanceTask, report_progress
+from kernel.maintenance import MaintenanceTask, report_progress
 from vectors import services
 
 

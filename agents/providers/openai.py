@@ -1,7 +1,7 @@
 """A chat provider speaking the OpenAI chat completions API (OpenAI, DeepSeek, Ollama, vLLM,
 llama.cpp server, hosted gateways), over the standard library's HTTP client.
 
-HTTP behaviour (retries, timeout, redirects, redaction) is `memoryhub.http_client.JsonPoster`'s,
+HTTP behaviour (retries, timeout, redirects, redaction) is `kernel.http_client.JsonPoster`'s,
 the same as the embeddings client's; this module only builds the request and reads the answer.
 """
 
@@ -19,7 +19,7 @@ from agents.providers.base import (
     estimate_tokens,
     grounded_messages,
 )
-from memoryhub.http_client import Endpoint, JsonPoster
+from kernel.http_client import Endpoint, JsonPoster
 
 
 class OpenAICompatibleProvider(ChatProvider):

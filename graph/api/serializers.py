@@ -18,7 +18,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from graph import limits, namespaces
+from access import namespaces
+from graph import limits
 
 # --- building blocks ---------------------------------------------------------------------------
 

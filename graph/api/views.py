@@ -16,11 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access import drf
+from access.permissions import Access
 from graph.api import serializers as s
 from graph.operations import OPERATIONS, keyword_arguments, perform
-from memoryhub.access import drf
-from memoryhub.access.permissions import Access
-from memoryhub.api_schema import ERROR_RESPONSES
+from kernel.api_schema import ERROR_RESPONSES
 
 NAMESPACE_HEADER = OpenApiParameter(
     drf.NAMESPACE_HEADER,

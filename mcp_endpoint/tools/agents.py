@@ -24,9 +24,9 @@ from pydantic import Field
 from agents import selectors, services
 from agents.exceptions import AgentNotFound, InsufficientCredits, InsufficientTokens
 from agents.models import TokenBalance
+from kernel.errors import DomainError
 from mcp_endpoint.registry import Arguments, DynamicTools, Tool, ToolContext, declare, register_dynamic
 from mcp_endpoint.tools.schema import BOOLEAN, INTEGER, NUMBER, STRING, STRINGS, array_schema, object_schema
-from memoryhub.errors import DomainError
 
 CATEGORY = "agents"
 AGENT_TOOL = re.compile(r"^(?:momo_)?agent_([1-9][0-9]{0,17})$")

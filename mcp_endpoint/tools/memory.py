@@ -24,13 +24,13 @@ from typing import Any
 
 from pydantic import Field
 
+from access import namespaces
+from access.permissions import Access, Permission
 from agents import chat as chat_service
-from graph import namespaces
 from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
 from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import INTEGER, NUMBER, STRING, STRINGS, array_schema, object_schema, optional
-from memoryhub.access.permissions import Access, Permission
 from vectors import memories, selectors
 from vectors.memories import MAX_TTL_MS, NewMemory
 

@@ -16,12 +16,12 @@ from django.test import RequestFactory
 from ninja import NinjaAPI
 from ninja.testing import TestClient
 
-from memoryhub.access import services
-from memoryhub.access.asgi_auth import ApiKeyMiddleware
-from memoryhub.access.decorators import api_key_required
-from memoryhub.access.ninja_auth import ApiKeyAuth
-from memoryhub.errors import DomainError
-from memoryhub.http_errors import error_body, status_for
+from access import services
+from access.asgi_auth import ApiKeyMiddleware
+from access.decorators import api_key_required
+from access.ninja_auth import ApiKeyAuth
+from kernel.errors import DomainError
+from kernel.http_errors import error_body, status_for
 from tests.conftest import Persona
 
 

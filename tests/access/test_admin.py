@@ -24,15 +24,15 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from access import services
+from access.admin import ApiKeyAdmin
+from access.authentication import authenticate
+from access.exceptions import InvalidGrant, NotAuthenticated
+from access.models import ApiKey, AuditEvent, NamespaceAllowance
+from access.permissions import Permission
 from graph import selectors
 from graph import services as graph_services
 from graph.models import Entity, Namespace
-from memoryhub.access import services
-from memoryhub.access.admin import ApiKeyAdmin
-from memoryhub.access.authentication import authenticate
-from memoryhub.access.exceptions import InvalidGrant, NotAuthenticated
-from memoryhub.access.models import ApiKey, AuditEvent, NamespaceAllowance
-from memoryhub.access.permissions import Permission
 from tests.conftest import ALICE, BOB, PASSWORD, Persona, make_persona
 
 SECRET = re.compile(r"mh_[0-9a-f]{8}_[A-Za-z0-9_\-]{43}")

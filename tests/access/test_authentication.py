@@ -10,9 +10,9 @@ from django.core.cache import caches
 from django.test import Client
 from django.utils import timezone
 
-from memoryhub.access import authentication, services
-from memoryhub.access.exceptions import NotAuthenticated
-from memoryhub.access.models import ApiKey, AuditEvent
+from access import authentication, services
+from access.exceptions import NotAuthenticated
+from access.models import ApiKey, AuditEvent
 from tests.conftest import Persona
 
 LIST = "/v1/memory/banks/list"

@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from memoryhub.access import authentication
-from memoryhub.access.exceptions import NotAuthenticated
-from memoryhub.access.models import ApiKey, AuditEvent
-from memoryhub.access.permissions import Permission
+from access import authentication
+from access.exceptions import NotAuthenticated
+from access.models import ApiKey, AuditEvent
+from access.permissions import Permission
 
 
 def run(*args: str) -> str:

@@ -14,15 +14,16 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
+from access import services
+from access.authentication import authenticate
+from access.exceptions import NotAuthenticated
+from access.models import ApiKey
+from access.permissions import Permission
+from access.secrets import prefix_of
 from graph import services as graph
 from mcp_endpoint.models import McpSession
-from memoryhub.access import services, views
-from memoryhub.access.authentication import authenticate
-from memoryhub.access.exceptions import NotAuthenticated
-from memoryhub.access.models import ApiKey
-from memoryhub.access.permissions import Permission
-from memoryhub.access.secrets import prefix_of
 from tests.conftest import PASSWORD
+from web import views
 
 ALICE_OWN = "user:alice:default"
 BOB_OWN = "user:bob:default"

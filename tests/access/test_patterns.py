@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from memoryhub.access import patterns
-from memoryhub.access.exceptions import InvalidGrant
-from memoryhub.access.permissions import Access, Grant, Permission
+from access import patterns
+from access.exceptions import InvalidGrant
+from access.permissions import Access, Grant, Permission
 
 
 @pytest.mark.parametrize(

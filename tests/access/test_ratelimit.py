@@ -13,7 +13,7 @@ import pytest
 from django.core.cache import caches
 from django.test import Client, override_settings
 
-from memoryhub.access import ratelimit
+from access import ratelimit
 from tests.conftest import Persona
 
 LIST = "/v1/memory/banks/list"
@@ -72,7 +72,7 @@ OTHER_PROCESS = """
 import os, sys, django
 os.environ["DJANGO_SETTINGS_MODULE"] = "memoryhub.settings"
 django.setup()
-from memoryhub.access import ratelimit
+from access import ratelimit
 print(ratelimit.take(sys.argv[1], ratelimit.Limit(per_minute=1, burst=3)))
 """
 

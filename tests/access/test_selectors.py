@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from access import patterns, selectors
+from access.permissions import Access, Grant, Permission
 from graph.models import Namespace
-from memoryhub.access import patterns, selectors
-from memoryhub.access.permissions import Access, Grant, Permission
 
 NAMES = [
     "org",

@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from memoryhub.access import selectors, services
-from memoryhub.access.exceptions import InvalidGrant, InvalidKeyRequest
-from memoryhub.access.models import AuditEvent
-from memoryhub.access.permissions import Grant, Permission
+from access import selectors, services
+from access.exceptions import InvalidGrant, InvalidKeyRequest
+from access.models import AuditEvent
+from access.permissions import Grant, Permission
 
 
 @pytest.fixture

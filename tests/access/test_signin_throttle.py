@@ -14,7 +14,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from memoryhub.access.models import AuditEvent
+from access.models import AuditEvent
 from tests.conftest import PASSWORD, Persona
 
 LOGIN = "/accounts/login/"

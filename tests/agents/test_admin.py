@@ -17,9 +17,9 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
+from access.authentication import authenticate
 from agents import selectors, services
 from agents.models import Agent, LedgerEntry, TokenBalance, Wallet
-from memoryhub.access.authentication import authenticate
 from tests.conftest import Persona
 
 User = get_user_model()

@@ -11,6 +11,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from access.permissions import Access
 from agents import selectors, services
 from agents.exceptions import (
     AccountRequired,
@@ -21,7 +22,6 @@ from agents.exceptions import (
     ProviderUnavailable,
 )
 from agents.models import Agent, LedgerEntry, TokenBalance, TokenHold, Wallet
-from memoryhub.access.permissions import Access
 
 pytestmark = pytest.mark.django_db
 

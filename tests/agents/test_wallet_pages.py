@@ -10,10 +10,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from access.authentication import authenticate
 from agents import services
 from agents.models import Agent
 from agents.views import LEDGER_PER_PAGE
-from memoryhub.access.authentication import authenticate
 from tests.conftest import Persona
 
 

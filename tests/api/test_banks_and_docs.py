@@ -6,8 +6,8 @@ import datetime as dt
 
 from django.test import Client
 
+from access import services as access_services
 from graph import services
-from memoryhub.access import services as access_services
 from tests.conftest import ALICE, BOB, Persona
 
 

@@ -22,8 +22,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect, sync_playwright
 
+from access.models import ApiKey
 from graph import services as graph
-from memoryhub.access.models import ApiKey
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

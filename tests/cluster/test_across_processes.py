@@ -94,7 +94,7 @@ def redis_settings(env: dict[str, str]) -> dict[str, Any]:
 def test_both_processes_use_one_redis_database_for_the_cache_and_the_channel_layer(cluster: Cluster) -> None:
     for server in (cluster.a, cluster.b):
         found = redis_settings(server.env)
-        assert found["cache"]["BACKEND"] == "memoryhub.cache.SharedRedisCache"
+        assert found["cache"]["BACKEND"] == "kernel.cache.SharedRedisCache"
         assert found["cache"]["LOCATION"] == REDIS_URL
         assert found["layer"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
         # No client read timeout (redis-py >= 8 has 5 s, which kills idle consumers: see settings).

@@ -33,7 +33,7 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from memoryhub.tls import self_signed
+from kernel.tls import self_signed
 from tests.cluster.conftest import REDIS_URL, require_redis
 from tests.mcp_endpoint.conftest import ROOT, McpServer, free_port, server_env
 from tests.mcp_endpoint.test_streamable_http import GRAPH_URI, ok

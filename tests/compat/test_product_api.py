@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from django.test import Client, RequestFactory, override_settings
 
+from compat import memos
+from compat.api import api as compat_api
 from graph import services as graph_services
-from memoryhub.compat import memos
-from memoryhub.compat.api import api as compat_api
 from tests.conftest import ALICE, BOB, Persona
 from vectors import memories as vector_memories
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from access.permissions import Permission
 from graph import services
 from graph.operations import OPERATIONS
-from memoryhub.access.permissions import Permission
 from tests.conftest import ALICE, BOB, Persona
 
 

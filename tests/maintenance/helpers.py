@@ -9,7 +9,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
-from graph import namespaces
+from access import namespaces
 from graph import services as graph_services
 from graph.services import MemoryInput
 from graph.sql import db

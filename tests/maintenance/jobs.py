@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from memoryhub.maintenance import keep_alive
+from kernel.maintenance import keep_alive
 
 calls: dict[str, int] = {}
 running: dict[str, int] = {}

@@ -1,4 +1,4 @@
-"""`celery -A memoryhub beat` sends the jobs on the schedule of memoryhub/maintenance.py, and a
+"""`celery -A memoryhub beat` sends the jobs on the schedule of kernel/maintenance.py, and a
 worker runs them: here purge_expired every second (every other job off), against this session's
 database."""
 
@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from graph.models import Observation
-from memoryhub.maintenance import JOBS
-from memoryhub.models import MaintenanceJob
+from kernel.maintenance import JOBS
+from kernel.models import MaintenanceJob
 from tests.maintenance.conftest import ROOT, _stop, process_env, wait_for
 from tests.maintenance.helpers import memories, new_namespace
 

@@ -17,14 +17,14 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from graph import namespaces
+from access import namespaces
 from graph.fts import build_match
 from graph.models import Observation
 from graph.sql import db
 from graph.tasks import purge_expired_task
+from kernel.models import MaintenanceJob
 from mcp_endpoint.models import McpSession
 from mcp_endpoint.tasks import purge_sessions_task
-from memoryhub.models import MaintenanceJob
 from memoryhub.tasks import fts_optimize_task, optimize_task, wal_checkpoint_task, wal_truncate_task
 from tests.maintenance.helpers import delete_vectors, entity_ids, entity_vectors, memories, new_namespace
 from vectors.embedders import default_embedder

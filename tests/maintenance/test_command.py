@@ -8,8 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from memoryhub.maintenance import JOBS
-from memoryhub.models import MaintenanceJob
+from kernel.maintenance import JOBS
+from kernel.models import MaintenanceJob
 from tests.maintenance.helpers import memories, new_namespace
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import sqlite3
 import urllib.request
 from pathlib import Path
 
-from memoryhub.maintenance import JOBS
+from kernel.maintenance import JOBS
 from tests.maintenance.conftest import wait_for
 from tests.mcp_endpoint.conftest import running_servers
 

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from graph.tasks import purge_expired_task
-from memoryhub import maintenance
-from memoryhub.maintenance import Job, claim, finish, run_job
-from memoryhub.models import MaintenanceJob
+from kernel import maintenance
+from kernel.maintenance import Job, claim, finish, run_job
+from kernel.models import MaintenanceJob
 from tests.maintenance import jobs
 
 pytestmark = pytest.mark.django_db

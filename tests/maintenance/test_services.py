@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from graph import services as graph_services
 from graph.sql import db
+from kernel import db_maintenance
 from mcp_endpoint import sessions
 from mcp_endpoint.models import McpSession
-from memoryhub import db_maintenance
 from tests.maintenance.helpers import memories, new_namespace
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from memoryhub import maintenance
-from memoryhub.maintenance import JOBS, JOBS_BY_NAME, Job, Timer, beat_schedule, start_in_process
-from memoryhub.models import MaintenanceJob
+from kernel import maintenance
+from kernel.maintenance import JOBS, JOBS_BY_NAME, Job, Timer, beat_schedule, start_in_process
+from kernel.models import MaintenanceJob
 from tests.maintenance import jobs
 from tests.maintenance.conftest import wait_for
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from access.permissions import Access
 from mcp_endpoint import registry
 from mcp_endpoint.http import language_of
 from mcp_endpoint.registry import ToolContext
 from mcp_endpoint.tools import agents as agent_tools
-from memoryhub.access.permissions import Access
 from tests.mcp_endpoint.conftest import AGENT_TOOLS, check_declaration
 
 

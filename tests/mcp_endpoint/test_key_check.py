@@ -18,9 +18,9 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import HttpCommunicator
 
+from access import services
 from mcp_endpoint.protocol import CLIENT_CAPABILITIES_META, PROTOCOL_VERSION_META
 from mcp_endpoint.routing import urlpatterns
-from memoryhub.access import services
 from tests.conftest import ALICE, Persona
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.anyio]

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from access.permissions import Access, Grant, Permission
 from mcp_endpoint import registry
 from mcp_endpoint.registry import ToolContext
 from mcp_endpoint.tools import memory as memory_tools  # importing registers the tools
-from memoryhub.access.permissions import Access, Grant, Permission
 from tests.mcp_endpoint.conftest import MEMORY_TOOLS, McpServer, check_declaration
 from tests.mcp_endpoint.test_stdio import all_tools, stdio_client
 from tests.mcp_endpoint.test_streamable_http import all_tool_names

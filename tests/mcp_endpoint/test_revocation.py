@@ -136,7 +136,7 @@ def test_an_expiring_key_ends_its_streams_when_it_expires(tmp_path: Path) -> Non
         server.manage(
             "shell",
             "-c",
-            "import datetime as dt; from django.utils import timezone; from memoryhub.access.models import ApiKey; "
+            "import datetime as dt; from django.utils import timezone; from access.models import ApiKey; "
             f"ApiKey.objects.filter(owner__username='frank').update(expires_at=timezone.now() + dt.timedelta(seconds={expiry}))",
         )
         opened = time.monotonic()

@@ -373,7 +373,7 @@ async def test_a_quiet_connection_ends_when_its_key_expires(mcp_server, tcp):
         mcp_server.manage,
         "shell",
         "-c",
-        "import datetime as dt; from django.utils import timezone; from memoryhub.access.models import ApiKey; "
+        "import datetime as dt; from django.utils import timezone; from access.models import ApiKey; "
         "ApiKey.objects.filter(owner__username='erin').update(expires_at=timezone.now() + dt.timedelta(seconds=4))",
     )
     client = await LineClient.open(tcp.port, secret)

@@ -12,13 +12,13 @@ from typing import Any, get_args
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev dependencies
 import pytest
 
+from access.exceptions import NamespaceForbidden, OperatorOnly
 from graph import services, traversal
 from graph.exporters import FORMATS
 from graph.operations import OPERATIONS
 from mcp_endpoint import registry
 from mcp_endpoint.registry import ToolContext
 from mcp_endpoint.tools import graph as graph_tools  # importing registers the tools
-from memoryhub.access.exceptions import NamespaceForbidden, OperatorOnly
 
 # `tools/list` of the official memory server 2026.8.31 (serverInfo 0.6.3), captured with the
 # official SDK; test_official_compat.py compares against the live server as well.

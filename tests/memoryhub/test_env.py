@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from memoryhub.datadir import persisted_secret_key
-from memoryhub.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
+from kernel.datadir import persisted_secret_key
+from kernel.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
 
 
 def test_env_bool(monkeypatch):

@@ -103,5 +103,5 @@ def test_daphne_serves_healthz_on_a_fresh_database(tmp_path, durability, synchro
         server.terminate()
         output, _ = server.communicate(timeout=10)
     assert f"MemoryHub database: {tmp_path / 'db' / 'hub.sqlite3'}" in output
-    # daphne's own access log is kept (memoryhub/twisted_http.py drops only Twisted's duplicate).
+    # daphne's own access log is kept (kernel/twisted_http.py drops only Twisted's duplicate).
     assert '"GET /healthz" 200' in output

@@ -1,4 +1,4 @@
-"""What memoryhub/twisted_http.py, memoryhub/asgi_headers.py and the JSON helpers of
+"""What kernel/twisted_http.py, kernel/asgi_headers.py and the JSON helpers of
 mcp_endpoint/jsonrpc.py change must not change what a client gets."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 from daphne import http_protocol
 from twisted.web import http
 
+from kernel import twisted_http
+from kernel.asgi_headers import SCOPE_KEY, Headers, request_headers
 from mcp_endpoint.jsonrpc import ProtocolError, dumps, encode, parse, pretty, wire
-from memoryhub import twisted_http
-from memoryhub.asgi_headers import SCOPE_KEY, Headers, request_headers
 
 CONTENT_TYPES = [
     b"application/json",
@@ -113,7 +113,7 @@ def test_parse_refuses_what_it_refused_before(raw):
 def test_server_processes_shorten_the_gil_switch_interval(settings):
     import sys
 
-    from memoryhub.startup import shorten_gil_switch_interval
+    from kernel.startup import shorten_gil_switch_interval
 
     before = sys.getswitchinterval()
     settings.MEMORYHUB_GIL_SWITCH_INTERVAL_US = 500

@@ -10,7 +10,7 @@ import re
 import pytest
 from django.test import Client
 
-from memoryhub import logs
+from kernel import logs
 from tests.conftest import Persona
 
 HEX32 = re.compile(r"[0-9a-f]{32}")

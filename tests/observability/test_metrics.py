@@ -9,10 +9,10 @@ import json
 import pytest
 from django.test import Client
 
+from access.authentication import authenticate
+from kernel import metrics
 from mcp_endpoint import protocol
 from mcp_endpoint.jsonrpc import classify
-from memoryhub import metrics
-from memoryhub.access.authentication import authenticate
 from tests.conftest import Persona
 from tests.observability import promtext
 

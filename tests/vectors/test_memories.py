@@ -9,11 +9,11 @@ import time
 import pytest
 from django.test import override_settings
 
+from access.exceptions import NamespaceForbidden
 from graph import services as graph_services
 from graph.exceptions import InvalidArgument
 from graph.operations import perform
 from graph.sql import db
-from memoryhub.access.exceptions import NamespaceForbidden
 from vectors import memories
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from graph import namespaces
+from access import namespaces
 from graph.api.serializers import ShortListField, StrictCharField, StrictRegexField
 from vectors import memories
 

@@ -5,7 +5,7 @@ which checks grants and values. Authentication, rate limiting and error translat
 shape; embedding failures 502, timeouts 504) happen in shared code, not here.
 
 The namespace comes from the body's `namespace` or the X-Memory-Namespace header, read the same way
-as on every REST route (`memoryhub.access.drf.requested_namespace`: both given and different is a
+as on every REST route (`access.drf.requested_namespace`: both given and different is a
 400). Write needs one; search without one covers every namespace the key can read; clear without
 one clears the key's default namespace. Responses name the namespace acted on in their
 X-Memory-Namespace header (search: only when it searched one).
@@ -21,10 +21,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access import drf
+from access.permissions import Access
 from graph.api.views import NAMESPACE_HEADER
-from memoryhub.access import drf
-from memoryhub.access.permissions import Access
-from memoryhub.api_schema import ERROR_RESPONSES
+from kernel.api_schema import ERROR_RESPONSES
 from vectors import memories
 from vectors.api import serializers as s
 

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents import services
 from agents.models import LedgerEntry
-from memoryhub.errors import DomainError
+from kernel.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from graph import namespaces
-from graph.exceptions import GraphError
+from access import namespaces
+from graph.exceptions import GraphError, InvalidArgument
 from graph.exporters import FORMATS, export_chunks
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 for chunk in chunks:
                     handle.write(chunk)
             partial.replace(output)
-        except GraphError as exc:
+        except (GraphError, InvalidArgument) as exc:
             raise CommandError(exc.message) from exc
         except OSError as exc:
             raise CommandError(f"cannot write {output}: {exc.strerror}") from exc

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from graph import services
-from graph.exceptions import GraphError
+from graph.exceptions import GraphError, InvalidArgument
 from graph.importers import parse_file
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 result = services.import_graph(
                     namespace=namespace, entities=graph.entities, relations=graph.relations, progress=bar.update
                 )
-        except GraphError as exc:
+        except (GraphError, InvalidArgument) as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(
             f"Imported {file} into {namespace}: {result['entitiesCreated']} entities created, "

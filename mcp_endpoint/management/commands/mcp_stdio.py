@@ -19,14 +19,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from graph import namespaces
+from access import namespaces
+from access.authentication import authenticate
+from access.exceptions import NotAuthenticated, RateLimited
+from access.permissions import Access, Grant, Permission
+from kernel.errors import DomainError
+from kernel.startup import announce, start_background_work
 from mcp_endpoint import lines, registry
 from mcp_endpoint.models import McpSession
-from memoryhub.access.authentication import authenticate
-from memoryhub.access.exceptions import NotAuthenticated, RateLimited
-from memoryhub.access.permissions import Access, Grant, Permission
-from memoryhub.errors import DomainError
-from memoryhub.startup import announce, start_background_work
 
 KEY_VARIABLE = "MEMORYHUB_API_KEY"
 # Exit status for bad arguments or a refused key (what argparse uses for usage errors).

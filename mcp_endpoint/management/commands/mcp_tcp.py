@@ -25,16 +25,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from graph import namespaces
+from access import namespaces
+from access.authentication import authenticate
+from access.exceptions import NotAuthenticated, RateLimited
+from access.permissions import Access
+from kernel.asyncdb import db_sync_to_async
+from kernel.errors import DomainError
+from kernel.startup import announce, start_background_work
 from mcp_endpoint import lines, registry
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, dumps, error, parse
 from mcp_endpoint.models import McpSession
-from memoryhub.access.authentication import authenticate
-from memoryhub.access.exceptions import NotAuthenticated, RateLimited
-from memoryhub.access.permissions import Access
-from memoryhub.asyncdb import db_sync_to_async
-from memoryhub.errors import DomainError
-from memoryhub.startup import announce, start_background_work
 
 logger = logging.getLogger("mcp_endpoint.tcp")
 

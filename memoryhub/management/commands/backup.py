@@ -1,4 +1,4 @@
-"""`manage.py backup PATH`: an online, consistent copy of the database (see memoryhub/backups.py).
+"""`manage.py backup PATH`: an online, consistent copy of the database (see kernel/backups.py).
 
     manage.py backup /backups/memoryhub-$(date +%F).sqlite3
 
@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from memoryhub import backups
+from kernel import backups
 
 
 class Command(BaseCommand):

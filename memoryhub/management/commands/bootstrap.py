@@ -9,8 +9,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from memoryhub.access import services
-from memoryhub.access.models import ApiKey
+from access import services
+from access.models import ApiKey
 
 # The namespace every README example names: requests from the first key that name none (MCP
 # tools, `/v1/memory/clear`, the graph API) then land where the examples write and read.

@@ -1,4 +1,4 @@
-"""List the maintenance jobs, or run some now (memoryhub/maintenance.py declares them)."""
+"""List the maintenance jobs, or run some now (kernel/maintenance.py declares them)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from memoryhub import maintenance
-from memoryhub.maintenance import JOBS, JOBS_BY_NAME, Job
+from kernel import maintenance
+from kernel.maintenance import JOBS, JOBS_BY_NAME, Job
 
 
 class Command(BaseCommand):
@@ -81,7 +81,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{job.name}: sent as task {result.id}")
 
     def _list(self, *, as_json: bool) -> None:
-        from memoryhub.models import MaintenanceJob
+        from kernel.models import MaintenanceJob
 
         rows = {row.name: row for row in MaintenanceJob.objects.all()}
         now = timezone.now()

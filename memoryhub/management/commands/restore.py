@@ -1,7 +1,7 @@
 """`manage.py restore PATH`: replace the database with a backup made by `manage.py backup`.
 
 Stop the server first (the command refuses while it can see the database in use; see
-memoryhub/backups.py for how, and for what it cannot see), restore, start the server again.
+kernel/backups.py for how, and for what it cannot see), restore, start the server again.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from memoryhub import backups
+from kernel import backups
 
 
 class Command(BaseCommand):

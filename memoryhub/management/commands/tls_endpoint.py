@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from memoryhub import tls
+from kernel import tls
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any, TextIO, cast
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from graph import namespaces
-from memoryhub.errors import DomainError
+from access import namespaces
+from kernel.errors import DomainError
 from vectors.embedders import default_embedder
 from vectors.embedding import count_missing, embed_missing
 

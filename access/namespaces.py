@@ -1,0 +1,46 @@
+"""Namespace names and their ids.
+
+A namespace is a colon path (`org:team:project`). `*` is reserved for grant patterns, so it can
+never be part of a name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kernel.errors import InvalidArgument
+from kernel.sql import db, now
+
+MAX_NAMESPACE_LENGTH = 255
+_SEGMENT = r"[A-Za-z0-9_.@+\-]+"
+PATTERN = rf"^{_SEGMENT}(?::{_SEGMENT})*$"  # also published in the OpenAPI schema
+_NAMESPACE = re.compile(PATTERN)
+
+
+def validate(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidArgument("namespace must be a non-empty string such as 'org:team:project'")
+    if len(name) > MAX_NAMESPACE_LENGTH or not _NAMESPACE.fullmatch(name):
+        raise InvalidArgument(
+            f"namespace {name!r} is not valid: use colon-separated segments of letters, digits and "
+            f"_ . @ + - (at most {MAX_NAMESPACE_LENGTH} characters), e.g. 'org:team:project'"
+        )
+    return name
+
+
+def lookup(name: str) -> int | None:
+    """The id of an existing namespace, or None. Reads never create namespaces."""
+    row = db().execute("SELECT id FROM graph_namespace WHERE name = ?", (validate(name),)).fetchone()
+    return row[0] if row else None
+
+
+def ensure(name: str) -> int:
+    """The id of the namespace, creating it. Call inside the write transaction."""
+    conn = db()
+    row = conn.execute("SELECT id FROM graph_namespace WHERE name = ?", (validate(name),)).fetchone()
+    if row:
+        return int(row[0])
+    cursor = conn.execute("INSERT INTO graph_namespace(name, created_at) VALUES (?, ?)", (name, now()))
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid

@@ -1,0 +1,91 @@
+"""Reads of keys, allowances and the namespaces a caller can reach."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from access import patterns
+from access.models import ApiKey, Namespace, NamespaceAllowance
+from access.permissions import Access, Grant, Permission
+
+
+def own_pattern(user: AbstractBaseUser) -> str:
+    """Every user may keep memories under `user:<username>:*` without asking an operator."""
+    return f"user:{user.get_username()}:*"
+
+
+def own_namespace_allowed(user: AbstractBaseUser) -> bool:
+    try:
+        patterns.validate(own_pattern(user))
+    except Exception:
+        return False  # a username with characters a namespace cannot hold (e.g. spaces)
+    return True
+
+
+def allowed_grants(user: AbstractBaseUser) -> list[Grant]:
+    """What `user` may grant to their own keys: their own space, what operators allowed, and
+    everything for superusers."""
+    if getattr(user, "is_superuser", False):
+        return [Grant(patterns.WILDCARD, Permission.WRITE)]
+    grants = [Grant(own_pattern(user), Permission.WRITE)] if own_namespace_allowed(user) else []
+    grants += [
+        Grant(row.pattern, Permission.parse(row.permission))
+        for row in NamespaceAllowance.objects.filter(user_id=user.pk).order_by("pattern")
+    ]
+    return grants
+
+
+def user_access(user: AbstractBaseUser) -> Access:
+    """A signed-in user's reach in the browser: what they could give a key of their own."""
+    return Access(grants=tuple(allowed_grants(user)), user_id=user.pk)
+
+
+def keys_for_user(user: AbstractBaseUser) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(owner_id=user.pk).prefetch_related("grants").order_by("-created_at")
+
+
+def _pattern_filter(pattern: str) -> Q:
+    if pattern.endswith(":*"):
+        fixed = pattern[:-1]  # "org:team:"; ';' sorts right after ':', so this is a range scan of the index
+        return Q(name__gt=fixed, name__lt=fixed[:-1] + ";")
+    return Q(name=pattern)
+
+
+def reachable_namespaces(access: Access, *, contains: str = "") -> QuerySet[Namespace]:
+    """Existing namespaces `access` can read, by name; one indexed range per grant pattern."""
+    readable = [g.pattern for g in access.grants if g.permission >= Permission.READ]
+    if not readable:
+        return Namespace.objects.none()
+    if patterns.WILDCARD in readable:
+        queryset = Namespace.objects.order_by("name")
+    else:
+        condition = Q(pk__in=[])
+        for pattern in readable:
+            condition |= _pattern_filter(pattern)
+        queryset = Namespace.objects.filter(condition).order_by("name")
+    return queryset.filter(name__contains=contains) if contains else queryset
+
+
+def bank_names(access: Access) -> list[str]:
+    """The banks a key can use: readable namespaces that exist, plus its exact grants and its
+    default namespace (usable before anything has been written there)."""
+    names = set(reachable_namespaces(access).values_list("name", flat=True))
+    names.update(g.pattern for g in access.grants if "*" not in g.pattern)
+    if access.default_namespace and access.can(access.default_namespace, Permission.READ):
+        names.add(access.default_namespace)
+    return sorted(names)
+
+
+def key_state(key_id: int) -> tuple[bool, dt.datetime | None]:
+    """Whether the key still works (exists, not revoked, not expired, owner active) and when it
+    expires; what an open stream checks to know it may stay open."""
+    row = ApiKey.objects.filter(pk=key_id).values_list("revoked_at", "expires_at", "owner__is_active").first()
+    if row is None:
+        return False, None
+    revoked_at, expires_at, owner_active = row
+    usable = revoked_at is None and owner_active and (expires_at is None or expires_at > timezone.now())
+    return bool(usable), expires_at

@@ -1,0 +1,414 @@
+"""The MemOS operations: MemOS requests in, MemOS-shaped `data` out.
+
+Each function takes the caller's `Access` and a request model (`schemas`) and calls the one
+implementation of each thing: `vectors.memories` (write, search, delete), `vectors.selectors`
+(list, get by id) and `agents.chat` (grounded chat). Grants are checked there; this module only
+translates: cubes to namespaces, messages to memories, memories to MemOS memory items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import transaction
+
+from access import namespaces
+from access.permissions import Access, Permission
+from agents import chat as chat_service
+from compat import filters, schemas
+from graph import limits
+from graph.exceptions import InvalidArgument
+from kernel.errors import DomainError
+from vectors import memories, selectors
+from vectors.embedding import embedded_ahead
+from vectors.memories import NewMemory
+
+MEMORY_TYPE = filters.MEMORY_TYPE
+SESSION_TAG = filters.SESSION_TAG
+ROLE_TAG = "role:"
+MAX_ROLE_LENGTH = 100
+# get_all lists at most this many memories (MemOS' playground tree shows 200 nodes).
+GET_ALL_LIMIT = 200
+# get_memory pages: MemOS returns everything when no page is asked for; here a page is bounded.
+MAX_PAGE_SIZE = 100
+# Search types MemOS would return for a memory here (every one is long-term).
+TEXT_MEMORY_TYPES = ("All", MEMORY_TYPE)
+# Search modes of search_type (get_all).
+SEARCH_TYPES = {None: "hybrid", "embedding": "vector", "fulltext": "keyword"}
+
+
+class MemoryNotFound(DomainError):
+    """No readable memory has this id (unreadable ones look the same)."""
+
+    code = "not_found"
+
+    def __init__(self, memory_id: str) -> None:
+        # MemOS' own wording.
+        super().__init__(f"Memory with ID {memory_id} not found", memory_id=memory_id)
+
+
+# --- translation helpers --------------------------------------------------------------------------
+
+
+def cubes(value: schemas.CubeIds, deprecated: str | None = None, *, user_id: str | None = None) -> list[str] | None:
+    """A cube list (or one cube, or the deprecated single `mem_cube_id`) as namespace names, the
+    request's `user_id` standing for the user's own cube (`vectors.memories.user_scope`); None
+    when nothing was given (the caller's default applies)."""
+    given = [value] if isinstance(value, str) else list(value or [])
+    if not given and deprecated:
+        given = [deprecated]
+    given = [cube for cube in given if cube]
+    return (
+        list(dict.fromkeys(cube if user_id and cube == user_id else namespaces.validate(cube) for cube in given))
+        or None
+    )
+
+
+def _own(access: Access) -> Callable[[], str]:
+    """The key's default namespace, where each user's own memories are (NamespaceRequired without one)."""
+    return lambda: namespaces.validate(access.resolve_namespace())
+
+
+def _scope(access: Access, user_id: str | None, named: list[str] | None) -> memories.Scope:
+    return memories.user_scope(user_id, named, _own(access))
+
+
+def _shown(scope: memories.Scope, named: list[str] | None) -> list[str] | None:
+    """The cube of each group a named scope always answers (even when empty), by the caller's names."""
+    return [scope.label(space) for space in scope.namespace or []] if named is not None else None
+
+
+def _tag(memory: Any, prefix: str) -> str | None:
+    return next((tag[len(prefix) :] for tag in memory["tags"] if tag.startswith(prefix)), None)
+
+
+def memory_item(memory: Any, *, relativity: float | None = None) -> dict[str, Any]:
+    """A search hit or a stored memory as a MemOS TextualMemoryItem (`format_memory_item`: the
+    embedding blanked, `ref_id`, `id` and `memory` copied into the metadata)."""
+    identifier = memory["id"]
+    ref_id = f"[{identifier.split('-')[0]}]"
+    role = _tag(memory, ROLE_TAG)
+    metadata: dict[str, Any] = {
+        "user_id": memory["actorId"] or None,
+        "session_id": _tag(memory, SESSION_TAG),
+        "status": "activated",
+        "type": "fact",
+        "key": memory["entityName"],
+        "source": "conversation" if role else None,
+        "tags": memory["tags"],
+        "visibility": None,
+        "created_at": memory["createdAt"],
+        # Memories are never edited in place.
+        "updated_at": memory["createdAt"],
+        "info": None,
+        "memory_type": MEMORY_TYPE,
+        "sources": [{"type": "chat", "role": role}] if role else [],
+        "embedding": [],
+        "usage": [],
+        "background": "",
+        "file_ids": [],
+        "user_name": memory["namespace"],
+        "expires_at": memory["expiresAt"],
+        "id": identifier,
+        "memory": memory["text"],
+        "ref_id": ref_id,
+    }
+    if relativity is not None:
+        metadata["relativity"] = relativity
+    return {"id": identifier, "memory": memory["text"], "metadata": metadata, "ref_id": ref_id}
+
+
+def _grouped(
+    items: Iterable[tuple[str, dict[str, Any]]], *, named: list[str] | None, totals: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """[{cube_id, memories, total_nodes}] in order of first appearance; every named cube gets a
+    group, even an empty one (as MemOS answers one group per cube asked for)."""
+    groups: dict[str, list[dict[str, Any]]] = {cube: [] for cube in named or []}
+    for cube, item in items:
+        groups.setdefault(cube, []).append(item)
+    return [
+        {"cube_id": cube, "memories": found, "total_nodes": (totals or {}).get(cube, len(found))}
+        for cube, found in groups.items()
+    ]
+
+
+def _empty_groups(text_groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"cube_id": group["cube_id"], "memories": [], "total_nodes": 0} for group in text_groups]
+
+
+def _minimum(*values: float | None) -> float:
+    return max((value for value in values if value is not None), default=0.0)
+
+
+# --- /product/add ---------------------------------------------------------------------------------
+
+
+def _content(content: str | list[Any], index: int) -> str:
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif part.type in (None, "text", "input_text") and isinstance(part.text, str):
+            texts.append(part.text)
+        else:
+            raise InvalidArgument(
+                f"messages[{index}].content: only text parts are stored, not {part.type!r}", field="messages"
+            )
+    return "\n".join(texts)
+
+
+def _role(value: str | None, index: int) -> str:
+    role = (value or "user").strip()
+    if not role or len(role) > MAX_ROLE_LENGTH:
+        raise InvalidArgument(f"messages[{index}].role must be 1 to {MAX_ROLE_LENGTH} characters", field="messages")
+    return role
+
+
+def messages_of(request: schemas.AddRequest) -> list[tuple[str, str]]:
+    """(role, text) of every message of an add request, blank ones included: `messages` (a string
+    is one user message), then the deprecated `memory_content` (as MemOS appends it)."""
+    if request.doc_path:
+        raise InvalidArgument(
+            "doc_path is not supported: this server does not read files; send the document's text in messages",
+            field="doc_path",
+        )
+    if request.messages is None and request.memory_content is None:
+        raise InvalidArgument("messages is required: a string, or a list of {role, content} messages", field="messages")
+    given = request.messages
+    found: list[tuple[str, str]] = []
+    if isinstance(given, str):
+        found.append(("user", given))
+    elif given is not None:
+        limits.items(given, field="messages")
+        for index, message in enumerate(given):
+            if isinstance(message, str):
+                found.append(("user", message))
+            elif message.content is not None:
+                found.append((_role(message.role, index), _content(message.content, index)))
+            elif message.type in ("text", "input_text") and message.text is not None:
+                found.append((_role(message.role, index), message.text))
+            elif message.type:
+                raise InvalidArgument(
+                    f"messages[{index}]: only text messages are stored, not {message.type!r}", field="messages"
+                )
+            else:
+                raise InvalidArgument(f"messages[{index}] has no content", field="messages")
+    if request.memory_content is not None:
+        found.append(("user", request.memory_content))
+    limits.items(found, field="messages")
+    return found
+
+
+def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
+    """Store each non-empty message as a memory in every writable cube (the user's own cube, in
+    the key's default namespace, when none is named), synchronously; the grants of every cube are checked before
+    anything is written, and all cubes are written in one transaction."""
+    found = messages_of(request)
+    named = cubes(request.writable_cube_ids, request.mem_cube_id, user_id=request.user_id)
+    targets = memories.user_targets(request.user_id, named, _own(access))
+    for target, _ in targets:
+        access.require(target, Permission.WRITE)
+    extra = [*(request.custom_tags or []), *([f"{SESSION_TAG}{request.session_id}"] if request.session_id else [])]
+    new = [
+        NewMemory(text=text, actor_id=request.user_id or "", tags=(f"{ROLE_TAG}{role}", *extra))
+        for role, text in found
+        if text.strip()
+    ]
+    if not new:
+        return []
+    added: list[dict[str, Any]] = []
+    # Embedded once, before the transaction: every cube stores the same texts, and the write lock
+    # is not held while the model runs.
+    with embedded_ahead(memory.text for memory in new), transaction.atomic():
+        for target, cube in targets:
+            written = memories.write_memories(access, namespace=target, memories=new)
+            added += [
+                {"memory": memory.text, "memory_id": stored["id"], "memory_type": MEMORY_TYPE, "cube_id": cube}
+                for memory, stored in zip(new, written, strict=True)
+            ]
+    return added
+
+
+# --- /product/search ------------------------------------------------------------------------------
+
+
+def search(access: Access, request: schemas.SearchRequest) -> dict[str, Any]:
+    """The best `top_k` memories of the readable cubes (when none is named: the user's own, or
+    without a user_id every namespace the key can read), grouped by cube, the cube of the best
+    memory first."""
+    condition = filters.parse(request.filter)
+    wanted = memories.top_k(request.top_k, field="top_k")
+    named = cubes(request.readable_cube_ids, request.mem_cube_id, user_id=request.user_id)
+    scope = _scope(access, request.user_id, named)
+    found = memories.search_memories(
+        access,
+        query=request.query,
+        namespace=scope.namespace,
+        actor_in=scope.actor_in,
+        # A filter is applied to the best 50, so that top_k of those passing it are found.
+        top_k=memories.MAX_TOP_K if condition else wanted,
+    )["results"]
+    minimum = _minimum(request.relativity, request.threshold)
+    hits = [hit for hit in found if hit["score"] >= minimum and filters.matches(condition, hit)][:wanted]
+    if request.search_memory_type not in TEXT_MEMORY_TYPES:
+        hits = []
+    text_mem = _grouped(
+        ((scope.label(hit["namespace"]), memory_item(hit, relativity=hit["score"])) for hit in hits),
+        named=_shown(scope, named),
+    )
+    return {
+        "text_mem": text_mem,
+        "pref_mem": _empty_groups(text_mem) if request.include_preference else [],
+        "tool_mem": _empty_groups(text_mem),
+        "skill_mem": _empty_groups(text_mem),
+        "pref_note": "",
+        "pref_string": "",
+    }
+
+
+# --- /product/chat/complete -----------------------------------------------------------------------
+
+
+def chat_complete(access: Access, request: schemas.ChatCompleteRequest) -> tuple[dict[str, str], str]:
+    """Answer grounded in the readable cubes' memories (the user's own when none is named); the
+    exchange is recorded in the first writable cube, else in the user's own cube, unless
+    add_message_on_answer is false. Recording never fails the answer: when it cannot be done
+    (no LLM, no default namespace, no write grant on it) the second value says why, for the
+    envelope's message."""
+    condition = filters.parse(request.filter)
+    user = request.user_id
+    scope = _scope(access, user, cubes(request.readable_cube_ids, request.mem_cube_id, user_id=user))
+    writable = cubes(request.writable_cube_ids, request.mem_cube_id, user_id=user)
+    answer = chat_service.chat(
+        access,
+        query=request.query,
+        user_id=user,
+        readable=scope.namespace,
+        actor_in=scope.actor_in,
+        writable=memories.user_targets(user, writable, _own(access))[0][0] if writable else None,
+        history=[turn.model_dump() for turn in request.history] if request.history is not None else None,
+        system_prompt=request.system_prompt or request.base_prompt,
+        top_k=request.top_k,
+        threshold=_minimum(request.threshold, request.relativity) or None,
+        max_tokens=request.max_tokens,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        model=request.model_name_or_path,
+        add_message_on_answer=request.add_message_on_answer,
+        tags=[f"{SESSION_TAG}{request.session_id}"] if request.session_id else [],
+        keep=(lambda hit: filters.matches(condition, hit)) if condition else None,
+    )
+    return {"response": answer.response, "reasoning": answer.reasoning}, answer.not_recorded
+
+
+# --- /product/get_all, /product/get_memory, /product/get_memory/{id} ------------------------------
+
+
+def get_all(access: Access, request: schemas.GetAllRequest) -> list[dict[str, Any]]:
+    """text_mem: the newest GET_ALL_LIMIT memories of the cubes (when none is named: the user's
+    own, or without a user_id every namespace the key can read), grouped by cube (with
+    search_query: the best 50 matches instead). Other memory types do not exist here: []."""
+    if request.memory_type != "text_mem":
+        return []
+    named = cubes(request.mem_cube_ids, user_id=request.user_id)
+    scope = _scope(access, request.user_id, named)
+    if request.search_query is not None and request.search_query.strip():
+        found = memories.search_memories(
+            access,
+            query=request.search_query,
+            namespace=scope.namespace,
+            actor_in=scope.actor_in,
+            top_k=memories.MAX_TOP_K,
+            mode=SEARCH_TYPES[request.search_type],
+        )["results"]
+        return _grouped(
+            ((scope.label(hit["namespace"]), memory_item(hit, relativity=hit["score"])) for hit in found),
+            named=_shown(scope, named),
+        )
+    listed = selectors.list_memories(access, namespace=scope.namespace, actor_in=scope.actor_in, limit=GET_ALL_LIMIT)
+    return _grouped(
+        ((scope.label(memory["namespace"]), memory_item(memory)) for memory in listed["memories"]),
+        named=_shown(scope, named),
+        totals={scope.label(space): total for space, total in listed["totals"].items()},
+    )
+
+
+def get_memories(access: Access, request: schemas.GetMemoryRequest) -> dict[str, Any]:
+    """One page of a cube's memories, newest first, with the number matching in total."""
+    page = request.page or 1
+    size = request.page_size or MAX_PAGE_SIZE
+    if size > MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be from 1 to {MAX_PAGE_SIZE}", field="page_size")
+    condition = filters.parse(request.filter)
+    named = cubes(request.mem_cube_id, user_id=request.user_id) or [namespaces.validate(request.mem_cube_id)]
+    scope = _scope(access, request.user_id, named)
+    (cube,) = _shown(scope, named) or named
+    listed = selectors.list_memories(
+        access,
+        namespace=scope.namespace,
+        actor_in=scope.actor_in,
+        limit=size,
+        offset=(page - 1) * size,
+        where=filters.sql(condition) if condition else None,
+    )
+    text_mem = [
+        {
+            "cube_id": cube,
+            "memories": [memory_item(memory) for memory in listed["memories"]],
+            "total_nodes": listed["total"],
+        }
+    ]
+    return {
+        "text_mem": text_mem,
+        "pref_mem": _empty_groups(text_mem) if request.include_preference else [],
+        "tool_mem": _empty_groups(text_mem) if request.include_tool_memory else [],
+        "skill_mem": _empty_groups(text_mem) if request.include_skill_memory else [],
+    }
+
+
+def get_memory(access: Access, memory_id: str, user_id: str | None = None) -> dict[str, Any]:
+    """One memory by id; with a user_id, only one of that user's own memories."""
+    found = selectors.get_memory(access, id=memory_id)
+    if found is None or (user_id and not _scope(access, user_id, None).holds(found)):
+        raise MemoryNotFound(memory_id)
+    return memory_item(found)
+
+
+# --- /product/delete_memory -----------------------------------------------------------------------
+
+
+def delete(access: Access, request: schemas.DeleteMemoryRequest) -> dict[str, Any]:
+    """Delete the listed memories the key may write: with writable_cube_ids, only those in these
+    cubes; else, with a user_id, only the user's own. Ids that are not deleted are reported, not
+    refused: unknown and unreadable ids look the same."""
+    if request.file_ids is not None or request.filter:
+        raise InvalidArgument(
+            "only deletion by memory_ids is supported here (there are no files, and filters are not used to delete)",
+            field="file_ids" if request.file_ids is not None else "filter",
+        )
+    if request.memory_ids is None:
+        raise InvalidArgument("memory_ids is required: the ids of the memories to delete", field="memory_ids")
+    limits.items(request.memory_ids, field="memory_ids")
+    named = cubes(request.writable_cube_ids, user_id=request.user_id)
+    scope = _scope(access, request.user_id, named) if named is not None or request.user_id else None
+    if named is not None and scope is not None:
+        for cube in scope.namespace or []:
+            access.require(cube, Permission.WRITE)
+    deleted: list[str] = []
+    not_deleted: list[str] = []
+    for given in dict.fromkeys(request.memory_ids):
+        if scope is not None:
+            found = selectors.get_memory(access, id=given)
+            if found is None or not scope.holds(found):
+                not_deleted.append(given)
+                continue
+        try:
+            outcome = memories.delete_memory(access, id=given)
+        except InvalidArgument:  # not one of our ids (e.g. a MemOS uuid): nothing to delete
+            not_deleted.append(given)
+            continue
+        (deleted if outcome["deleted"] else not_deleted).append(given)
+    return {"status": "success", "deleted": deleted, "not_deleted": not_deleted}

@@ -1,0 +1,40 @@
+"""Self-service pages: sign-in, "My keys", and namespace browsing (see views.py)."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path, register_converter
+
+from access.forms import SignInForm
+from access.signin import SignInView
+from web import views
+
+
+class AnyTextConverter:
+    """Any non-empty text, '/' and line breaks included (entity names may hold any character;
+    Django's `path` converter stops at a line break)."""
+
+    regex = r"[\s\S]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(AnyTextConverter, "anytext")
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "accounts/login/",
+        SignInView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True),
+        name="login",
+    ),
+    # POST only (Django 5): a link or an image tag on another site cannot sign the user out.
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("keys/", views.keys, name="keys"),
+    path("keys/<str:prefix>/revoke/", views.key_revoke, name="key-revoke"),
+    path("namespaces/", views.namespace_list, name="namespaces"),
+    path("namespaces/<str:namespace>/", views.namespace_detail, name="namespace"),
+    path("namespaces/<str:namespace>/entities/<anytext:name>", views.entity_detail, name="entity"),
+]
