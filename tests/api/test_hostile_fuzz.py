@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 
 from mcp_endpoint import registry
 from mcp_endpoint.jsonrpc import INTERNAL_ERROR
-from tests.mcp_endpoint.conftest import McpServer, running_servers
+from tests.mcp_endpoint.conftest import McpServer
 from tests.mcp_endpoint.test_streamable_http import ACCEPT, modern_headers, modern_message
 
 SECONDS = 5.0  # generous: before the hardening, some of these took minutes
@@ -61,18 +60,6 @@ BODIES: dict[str, str] = {
 def body_with(fields: list[str], value: str) -> str:
     """A JSON object giving every field in `fields` the raw JSON `value`."""
     return "{" + ",".join(f"{json.dumps(field)}:{value}" for field in fields) + "}"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
-    with running_servers(tmp_path_factory.mktemp("fuzz")) as (live,):
-        yield live
-
-
-@pytest.fixture(scope="module")
-def http(server: McpServer) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=server.base_url, timeout=120) as client:
-        yield client
 
 
 def _properties(schema: dict[str, Any], spec: dict[str, Any]) -> list[str]:

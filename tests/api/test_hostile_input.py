@@ -11,31 +11,18 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.mcp_endpoint.conftest import McpServer, running_servers
+from tests.mcp_endpoint.conftest import McpServer
 from tests.mcp_endpoint.test_streamable_http import ACCEPT, Raw, modern_headers, modern_message
 
 # Generous: the answers below took from 10 s to many minutes before they were bounded.
 SECONDS = 5.0
 # An error names a few problems and counts the rest; a few kilobytes at most.
 ERROR_BYTES = 8 * 1024
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
-    with running_servers(tmp_path_factory.mktemp("hostile")) as (live,):
-        yield live
-
-
-@pytest.fixture(scope="module")
-def http(server: McpServer) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=server.base_url, timeout=120) as client:
-        yield client
 
 
 def send(
