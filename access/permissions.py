@@ -1,7 +1,7 @@
 """What a caller may do: the grants of one API key (or of a signed-in user), checked in one place.
 
 `Access` is immutable and carries everything a request needs, so checking a namespace costs no
-query. Every graph operation goes through `graph.operations.perform`, which calls `require`;
+query. Every operation goes through `access.operations.run`, which calls `require`;
 views never check grants themselves.
 """
 

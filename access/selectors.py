@@ -55,9 +55,12 @@ def _pattern_filter(pattern: str) -> Q:
     return Q(name=pattern)
 
 
-def reachable_namespaces(access: Access, *, contains: str = "") -> QuerySet[Namespace]:
-    """Existing namespaces `access` can read, by name; one indexed range per grant pattern."""
-    readable = [g.pattern for g in access.grants if g.permission >= Permission.READ]
+def reachable_namespaces(
+    access: Access, *, contains: str = "", permission: Permission = Permission.READ
+) -> QuerySet[Namespace]:
+    """Existing namespaces on which `access` holds `permission` (read: every one it can reach), by
+    name; one indexed range per grant pattern."""
+    readable = [g.pattern for g in access.grants if g.permission >= permission]
     if not readable:
         return Namespace.objects.none()
     if patterns.WILDCARD in readable:

@@ -2,8 +2,15 @@
 
 `key_changed(key_id)`: a key was revoked, or its expiry changed. Whatever holds something open
 for the key (MCP streams and sessions: mcp_endpoint/notifications.py) looks at the key again.
+
+`operation_applied(operation, namespace, changes)`: a write declared in access/operations.py
+committed. `changes` says what it changed ("graph", "vectors", "memories", "ledger");
+`namespace` is the one namespace it wrote, or None when it reached several (a delete by id).
+Listeners (MCP resource subscriptions) pick what concerns them; the app that wrote needs to know
+nothing about them.
 """
 
 from django.dispatch import Signal
 
 key_changed = Signal()
+operation_applied = Signal()

@@ -1,5 +1,5 @@
 """What the REST layer costs on top of the store: the same graph operations called in-process
-(`graph.operations.perform`), through the whole Django/DRF stack in-process (test client: key
+(`access.operations.perform`), through the whole Django/DRF stack in-process (test client: key
 check, rate limit, parsing, validation, rendering), and over real HTTP to a daphne server.
 
 Run: `python -m bench.api [--entities 10000] [--repeat 300]`. The database is a temporary file.
@@ -54,8 +54,8 @@ def main() -> None:
 
     from access import services as access
     from access.authentication import authenticate
+    from access.operations import perform
     from graph import services
-    from graph.operations import perform
 
     server = None
     try:

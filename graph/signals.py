@@ -1,14 +1,7 @@
-"""Signals the graph sends to the rest of the server.
-
-`graph_changed` fires after a write operation in a namespace has committed (sent by
-`graph.operations.perform`), so listeners such as MCP resource subscriptions never see
-uncommitted state and the graph app needs to know nothing about them.
-"""
+"""Signals the graph sends to the rest of the server. (That a write committed is announced for
+every app by the runner: `access.signals.operation_applied`.)"""
 
 from django.dispatch import Signal
-
-# Sent with: namespace (str), operation (str).
-graph_changed = Signal()
 
 # Sent inside the writing transaction, right after observations (graph facts or free memories)
 # are inserted, with: namespace_id (int), observations ([(id, body)]). The vectors app embeds

@@ -19,9 +19,9 @@ from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
 from access import selectors
-from access.signals import key_changed
+from access.signals import key_changed, operation_applied
 from agents.signals import agents_listed_changed
-from graph.signals import graph_changed
+from graph.operations import GRAPH
 from mcp_endpoint import events, sessions
 from mcp_endpoint.jsonrpc import notification
 from mcp_endpoint.protocol import GRAPH_RESOURCE
@@ -29,8 +29,10 @@ from mcp_endpoint.protocol import GRAPH_RESOURCE
 TOOLS_CHANGED = "notifications/tools/list_changed"
 
 
-@receiver(graph_changed, dispatch_uid="mcp_endpoint.resource_updated")
-def resource_updated(sender: Any, namespace: str, **kwargs: Any) -> None:
+@receiver(operation_applied, dispatch_uid="mcp_endpoint.resource_updated")
+def resource_updated(sender: Any, namespace: str | None, changes: str | None, **kwargs: Any) -> None:
+    if changes != GRAPH or namespace is None:
+        return
     message = notification("notifications/resources/updated", {"uri": GRAPH_RESOURCE})
     for session_id in sessions.subscribers(namespace):
         events.publish(session_id, message)

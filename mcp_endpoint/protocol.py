@@ -28,9 +28,9 @@ from django.conf import settings
 from pydantic import ValidationError
 
 from access import namespaces
+from access.operations import perform
 from access.permissions import Access, Permission
 from graph import limits
-from graph.operations import perform
 from kernel import metrics
 from kernel.errors import DomainError
 from mcp_endpoint import registry

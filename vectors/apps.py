@@ -8,10 +8,10 @@ class VectorsConfig(AppConfig):
 
     def ready(self) -> None:
         # Signal receivers: embedding on write, and index resets when settings change in tests.
-        from graph.operations import prepare_writes_with
+        from access.operations import prepare_writes_with
         from kernel.metrics import add_scrape_collector
         from kernel.startup import on_server_start
-        from vectors import embedding, indexes
+        from vectors import embedding, indexes, operations  # noqa: F401  (declares the vector operations)
         from vectors.metrics import vector_indexes
 
         prepare_writes_with(embedding.ahead_of_operation)

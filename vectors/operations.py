@@ -1,28 +1,26 @@
 """The vector tools by their public (Rust `mcp-memory`) names, with the permission each needs.
 
-They run through `graph.operations.run`, the one place grants are checked; the argument names
-here are Python keywords; `keyword_arguments(wire, WIRE_KEYWORDS)` maps the tools' camelCase
+Declared with `access.operations`, whose runner checks grants for every surface; the argument
+names here are Python keywords; `keyword_arguments(wire, WIRE_KEYWORDS)` maps the tools' camelCase
 names to them.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from access.permissions import Access, Permission
+from access.operations import Operation, declare
+from access.permissions import Permission
 from graph import operations as graph_operations
-from graph.operations import Operation, run
 from vectors import selectors, services
 
 _READ, _WRITE = Permission.READ, Permission.WRITE
+VECTORS = "vectors"  # what the writes change, as `operation_applied` announces it
 
-OPERATIONS: dict[str, Operation] = {
-    op.name: op
-    for op in [
-        Operation("vector_upsert_embedding", services.upsert_embedding, _WRITE, changes_graph=False),
-        Operation("vector_batch_upsert", services.batch_upsert, _WRITE, changes_graph=False),
-        Operation("vector_delete_embedding", services.delete_embedding, _WRITE, changes_graph=False),
-        Operation("vector_reindex", services.reindex, _WRITE, changes_graph=False),
+OPERATIONS: dict[str, Operation] = declare(
+    [
+        Operation("vector_upsert_embedding", services.upsert_embedding, _WRITE, changes=VECTORS),
+        Operation("vector_batch_upsert", services.batch_upsert, _WRITE, changes=VECTORS),
+        Operation("vector_delete_embedding", services.delete_embedding, _WRITE, changes=VECTORS),
+        Operation("vector_reindex", services.reindex, _WRITE, changes=VECTORS),
         Operation("vector_get_embedding", selectors.get_embedding, _READ),
         Operation("vector_search_entities", selectors.search_entities, _READ),
         Operation("vector_search_by_entity", selectors.search_by_entity, _READ),
@@ -32,7 +30,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation("vector_refresh_graph_cache", selectors.refresh_graph_cache, _READ),
         Operation("vector_store_stats", selectors.store_stats, _READ),
     ]
-}
+)
 
 WIRE_KEYWORDS = {
     **graph_operations.WIRE_KEYWORDS,
@@ -47,8 +45,3 @@ WIRE_KEYWORDS = {
     "textWeight": "text_weight",
     "vecWeight": "vec_weight",
 }
-
-
-def perform(access: Access, name: str, /, *, namespace: str | None, **arguments: Any) -> Any:
-    """Run vector operation `name` for `access` in `namespace` (None: the key's default)."""
-    return run(OPERATIONS[name], access, namespace=namespace, **arguments)

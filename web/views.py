@@ -1,7 +1,7 @@
 """Self-service pages: sign in, manage one's own API keys, browse the namespaces one can read.
 
 Views stay thin. Keys are written by `access.services`; graph data is read through
-`graph.operations.perform` with the signed-in user's access (`selectors.user_access`), the one
+`access.operations.perform` with the signed-in user's access (`selectors.user_access`), the one
 place where grants are checked, so a page can never show more than a key of the user could.
 Every page is private to the user, so none may be cached (`never_cache`).
 """
@@ -27,12 +27,11 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from access import namespaces, selectors, services
+from access import namespaces, operations, selectors, services
 from access.exceptions import NamespaceForbidden
 from access.forms import KeyCreateForm
 from access.models import ApiKey
 from access.permissions import Access
-from graph import operations
 from graph.exceptions import EntityNotFound
 from kernel.errors import DomainError, InvalidArgument
 from mcp_endpoint import sessions

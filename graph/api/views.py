@@ -1,7 +1,7 @@
 """REST graph API: one POST endpoint per graph operation, `/v1/graph/<operation>`.
 
 Each view is the same three steps (check the input shape, map wire names to keyword names,
-`graph.operations.perform`), so the views are generated from one table. Authentication, grants,
+`access.operations.perform`), so the views are generated from one table. Authentication, grants,
 rate limiting and error translation happen in shared code, not here.
 """
 
@@ -17,9 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import drf
+from access.operations import Reach, perform
 from access.permissions import Access
 from graph.api import serializers as s
-from graph.operations import OPERATIONS, keyword_arguments, perform
+from graph.operations import OPERATIONS, keyword_arguments
 from kernel.api_schema import ERROR_RESPONSES
 
 NAMESPACE_HEADER = OpenApiParameter(
@@ -53,7 +54,7 @@ class GraphOperationView(APIView):
             **keyword_arguments(arguments),
         )
         # perform() acted on this one (it resolved it the same way, or raised before acting).
-        target = None if OPERATIONS[self.operation].database_wide else request.auth.resolve_namespace(namespace)
+        target = None if OPERATIONS[self.operation].reach is Reach.DATABASE else request.auth.resolve_namespace(namespace)
         return Response(result, headers=drf.namespace_header(target))
 
 
@@ -62,7 +63,7 @@ def _endpoint(operation: str, request: type[serializers.Serializer], response: A
     doc = (spec.function.__doc__ or "").strip()
     summary, _, description = doc.partition("\n\n")
     kind = "read" if spec.read_only else "write"
-    if spec.database_wide:
+    if spec.reach is Reach.DATABASE:
         access_note = "Needs a key with a write grant on `*` (it affects every namespace)."
     else:
         access_note = f"Needs a {kind} grant on the namespace."
@@ -82,7 +83,7 @@ def _endpoint(operation: str, request: type[serializers.Serializer], response: A
             description=f"{' '.join(description.split())}\n\n{access_note}".strip(),
             request=request,
             responses={200: response, **ERROR_RESPONSES},
-            parameters=[] if spec.database_wide else [NAMESPACE_HEADER],
+            parameters=[] if spec.reach is Reach.DATABASE else [NAMESPACE_HEADER],
         )
     )(view)
 

@@ -4,7 +4,7 @@ These are the Rust `mcp-memory` server's 26 graph tools plus `rename_entity`. Ni
 shared with the official memory server and keep its exact input schema, title, description and
 annotations (they may only gain optional arguments); their results are supersets of its results.
 
-Every handler goes through `graph.operations.perform`, which checks the caller's grants; the store
+Every handler goes through `access.operations.perform`, which checks the caller's grants; the store
 validates every value again (sizes, emptiness, limits) with messages naming the exact field.
 
 Layout: output-schema fragments, argument building blocks, then the declarations (writes, then
@@ -18,9 +18,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from access.operations import perform
 from graph.exporters import FORMATS
 from graph.limits import limit as store_limit
-from graph.operations import keyword_arguments, perform
+from graph.operations import keyword_arguments
 from graph.selectors import DEFAULT_READ_GRAPH_LIMIT, DEFAULT_RELATIONS_LIMIT, DEFAULT_SEARCH_LIMIT
 from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import (

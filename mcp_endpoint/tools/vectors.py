@@ -7,7 +7,7 @@ model can search by meaning without an embedding model of its own. Everything wr
 graph tools is embedded on write, so text searches find entities whether or not anyone upserted a
 vector for them.
 
-Every handler goes through `vectors.operations.perform`, which checks the caller's grants; the
+Every handler goes through `access.operations.perform`, which checks the caller's grants; the
 services validate every value again (dimensions, finiteness, sizes) with messages naming the field.
 """
 
@@ -18,11 +18,12 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictFloat, model_validator
 
+from access.operations import perform
 from graph.operations import keyword_arguments
 from mcp_endpoint.registry import Arguments, NoArguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import BOOLEAN, INTEGER, NUMBER, STRING, array_schema, object_schema, optional
 from vectors.embedders import MAX_DIMS
-from vectors.operations import WIRE_KEYWORDS, perform
+from vectors.operations import WIRE_KEYWORDS
 from vectors.selectors import DEFAULT_TOP_K, MAX_TOP_K
 from vectors.services import CLIENT_MODEL, MAX_BATCH_UPSERT, MAX_MODEL_LENGTH
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from access.operations import Reach
 from access.permissions import Permission
 from graph import services
 from graph.operations import OPERATIONS
@@ -54,7 +55,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "find_all_paths": {"from": "A", "to": "B", "maxDepth": 3, "maxPaths": 5},
     "export_graph": {"format": "mermaid"},
 }
-NAMESPACED = sorted(name for name, op in OPERATIONS.items() if not op.database_wide)
+NAMESPACED = sorted(name for name, op in OPERATIONS.items() if op.reach is not Reach.DATABASE)
 WRITES = sorted(name for name in NAMESPACED if OPERATIONS[name].permission is Permission.WRITE)
 READS = sorted(name for name in NAMESPACED if OPERATIONS[name].permission is Permission.READ)
 

@@ -10,9 +10,9 @@ import pytest
 from django.test import override_settings
 
 from access.exceptions import NamespaceForbidden
+from access.operations import perform
 from graph import services as graph_services
 from graph.exceptions import InvalidArgument
-from graph.operations import perform
 from graph.sql import db
 from vectors import memories
 

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from graph.operations import perform
+from access.operations import perform
 from graph.sql import db
 from vectors import store
 from vectors.ann import ExactIndex, HnswIndex, IvfFlatIndex
