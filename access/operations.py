@@ -153,6 +153,24 @@ def run(operation: Operation, access: Access, /, *, namespace: str | list[str] |
     return result
 
 
+def allowed(access: Access, name: str, /, *, namespace: str | None = None) -> bool:
+    """Whether `perform(access, name, namespace=namespace)` would pass the grant check: for
+    orchestrations that do something only where they may (chat records an exchange in the key's
+    default namespace when it can write there, and says why not otherwise)."""
+    operation = get(name)
+    if operation.reach is Reach.DATABASE:
+        return access.is_operator()
+    if operation.reach is Reach.ACCOUNT:
+        return access.user_id is not None
+    if namespace is None and operation.reach is Reach.NAMESPACES:
+        return True
+    try:
+        target = namespaces.validate(access.resolve_namespace(namespace))
+    except AccessError:
+        return False
+    return access.can(target, operation.permission)
+
+
 def _reach(access: Access, named: str | list[str] | None, permission: Permission) -> dict[int, str]:
     """{id: name} of the existing namespaces a `Reach.NAMESPACES` call covers."""
     if named is None:
