@@ -40,6 +40,18 @@ class OperatorOnly(AccessError):
         )
 
 
+class AccountRequired(AccessError):
+    """The caller is not a user (a keyless local stdio session): accounts (credits, tokens) belong
+    to users."""
+
+    code = "forbidden"
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(
+            "This needs an API key that belongs to a user (credits and tokens are per user).", operation=operation
+        )
+
+
 class NamespaceRequired(AccessError):
     code = "namespace_required"
 

@@ -21,7 +21,8 @@ declared `Reach` and `Permission`:
 - `Reach.DATABASE`: the whole database, for operators only (a write grant on '*'); the function
   gets no namespace.
 - `Reach.ACCOUNT`: the caller's own account (credits, token balances); any working key of a user
-  may; the function gets `user_id=<the key's owner>`.
+  may; the function gets `user_id=<the key's owner>`, and a write also `actor` (who acts, for the
+  ledger).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 from django.db import transaction
 
 from access import namespaces, selectors
-from access.exceptions import AccessError
+from access.exceptions import AccessError, AccountRequired
 from access.permissions import Access, Permission
 from access.signals import operation_applied
 from kernel.errors import InvalidArgument
@@ -51,13 +52,6 @@ class Reach(enum.Enum):
 
 class UnknownOperation(LookupError):
     """A programming error: a surface asked for an operation nobody declared."""
-
-
-class AccountRequired(AccessError):
-    code = "forbidden"
-
-    def __init__(self, operation: str) -> None:
-        super().__init__(f"{operation} needs an API key that belongs to a user.", operation=operation)
 
 
 @dataclass(frozen=True)
@@ -132,6 +126,8 @@ def run(operation: Operation, access: Access, /, *, namespace: str | list[str] |
         if access.user_id is None:
             raise AccountRequired(operation.name)
         arguments["user_id"] = access.user_id
+        if not operation.read_only:
+            arguments["actor"] = access.actor
     elif reach is Reach.NAMESPACES:
         arguments["namespaces"] = _reach(access, namespace, operation.permission)
     else:

@@ -66,6 +66,11 @@ class Access:
             raise NamespaceForbidden(namespace, permission.label)
         return namespace
 
+    @property
+    def actor(self) -> str:
+        """Who acts, as audit records name them: the key by its prefix, else the local operator."""
+        return f"key:{self.key_prefix}" if self.key_prefix else "local"
+
     def is_operator(self) -> bool:
         """A write grant on '*': the only kind of caller allowed database-wide operations."""
         return any(g.pattern == patterns.WILDCARD and g.permission is Permission.WRITE for g in self.grants)

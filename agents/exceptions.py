@@ -26,15 +26,6 @@ class AgentNotFound(MarketplaceError):
         super().__init__(f"Agent {agent_id} does not exist or is not available", agent_id=agent_id)
 
 
-class AccountRequired(MarketplaceError):
-    """The caller is not a user (a keyless local stdio session): wallets belong to users."""
-
-    code = "forbidden"
-
-    def __init__(self) -> None:
-        super().__init__("The marketplace needs an API key that belongs to a user (wallets and tokens are per user)")
-
-
 class InsufficientCredits(MarketplaceError):
     code = "insufficient_credits"
 

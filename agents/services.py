@@ -24,10 +24,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from access.permissions import Access
 from agents import signals
 from agents.exceptions import (
-    AccountRequired,
     AgentNotFound,
     InsufficientCredits,
     InsufficientTokens,
@@ -48,17 +46,6 @@ MAX_PROMPT_CHARS = 100_000
 # Fewest answer tokens a call must be able to afford to be worth making.
 MIN_COMPLETION_TOKENS = 16
 QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
-
-
-def caller(access: Access) -> int:
-    """The user whose wallet pays: the key's owner. Raises AccountRequired for keyless callers."""
-    if access.user_id is None:
-        raise AccountRequired()
-    return access.user_id
-
-
-def actor_of(access: Access) -> str:
-    return f"key:{access.key_prefix}" if access.key_prefix else "local"
 
 
 def published_agent(agent_id: Any) -> Agent:
@@ -152,10 +139,9 @@ def parse_token_amount(value: Any) -> int:
     return amount
 
 
-def buy_tokens(*, access: Access, agent_id: Any, token_amount: Any) -> Purchase:
-    """Spend the caller's credits on tokens of a published agent. Raises InsufficientCredits
+def buy_tokens(*, user_id: int, actor: str, agent_id: Any, token_amount: Any) -> Purchase:
+    """Spend the user's credits on tokens of a published agent. Raises InsufficientCredits
     (with `cost` and `credits` in details) when the wallet cannot pay; nothing changes then."""
-    user_id = caller(access)
     agent = published_agent(agent_id)
     amount = parse_token_amount(token_amount)
     cost = purchase_cost(agent, amount)
@@ -186,7 +172,7 @@ def buy_tokens(*, access: Access, agent_id: Any, token_amount: Any) -> Purchase:
             credits_after=wallet.credits,
             tokens_after=balance.tokens,
             note=f"{amount} tokens at {agent.price_per_1k} credits / 1,000",
-            actor=actor_of(access),
+            actor=actor,
         )
         if newly_listed:
             signals.agents_listed_changed_on_commit(user_id)
@@ -259,11 +245,10 @@ class AgentAnswer:
     tokens_left: int
 
 
-def call_agent(*, access: Access, agent_id: Any, prompt: Any) -> AgentAnswer:
-    """Ask a published agent, paying with the caller's tokens for it. Raises InsufficientTokens
+def call_agent(*, user_id: int, actor: str, agent_id: Any, prompt: Any) -> AgentAnswer:
+    """Ask a published agent, paying with the user's tokens for it. Raises InsufficientTokens
     (details `reason`: "none" or "low") before the provider is asked when the balance cannot
     pay for the prompt and a short answer; provider failures cost nothing."""
-    user_id = caller(access)
     agent = published_agent(agent_id)
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidArgument("prompt must be a non-empty string", field="prompt")
@@ -287,7 +272,7 @@ def call_agent(*, access: Access, agent_id: Any, prompt: Any) -> AgentAnswer:
     except BaseException:
         TokenHold.objects.filter(pk=hold.pk).delete()
         raise
-    charged, left = _settle(hold, completion, actor_of(access))
+    charged, left = _settle(hold, completion, actor)
     return AgentAnswer(agent=agent, text=completion.text, model=completion.model, tokens_used=charged, tokens_left=left)
 
 

@@ -1,13 +1,14 @@
 """The marketplace's self-service page: a user's own wallet, token balances and ledger.
 
-Read-only and thin: everything comes from `agents.selectors`, scoped to the signed-in user, so
-the page can only ever show the user's own money. Credits are granted by operators in the admin
+Read-only and thin: everything comes from the marketplace's account operations, run for the
+signed-in user (`access.operations.perform`), so the page can only ever show the user's own money. Credits are granted by operators in the admin
 and spent through the MCP tools (`buy_agent_tokens`, `momo_agent_<id>`); nothing is written here.
 Private to the user, so never cached.
 """
 
 from __future__ import annotations
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -15,7 +16,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from agents import selectors
+from access.operations import perform
+from access.selectors import user_access
 
 LEDGER_PER_PAGE = 50
 
@@ -26,10 +28,11 @@ LEDGER_PER_PAGE = 50
 def wallet(request: HttpRequest) -> HttpResponse:
     """The user's credits, a token balance per agent, and their ledger, newest first, 50 a page
     (`?page=N`; an invalid or out-of-range page shows the nearest one)."""
-    user_id = request.user.pk
-    assert user_id is not None, "login_required runs first"
-    summary = selectors.wallet_summary(user_id=user_id)
-    page = Paginator(selectors.ledger(user_id=user_id), LEDGER_PER_PAGE).get_page(request.GET.get("page"))
+    user = request.user
+    assert isinstance(user, AbstractBaseUser), "login_required runs first"
+    caller = user_access(user)
+    summary = perform(caller, "wallet_summary")
+    page = Paginator(perform(caller, "ledger"), LEDGER_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "section": "wallet",
         "credits": summary.credits,

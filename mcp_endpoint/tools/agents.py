@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import Field
 
-from agents import selectors, services
+from access.operations import allowed, perform
+from agents import selectors
 from agents.exceptions import AgentNotFound, InsufficientCredits, InsufficientTokens
 from agents.models import TokenBalance
 from kernel.errors import DomainError
@@ -114,8 +115,7 @@ class SearchAgentsArguments(Arguments):
 
 
 def search_agents(ctx: ToolContext, args: SearchAgentsArguments) -> dict[str, Any]:
-    user_id = services.caller(ctx.access)
-    agents = selectors.search_agents(user_id=user_id, query=args.query)
+    agents = perform(ctx.access, "search_agents", query=args.query)
     tip = (
         "使用 buy_agent_tokens 工具购买 token 后即可使用智能体"
         if chinese(ctx, args.query)
@@ -158,7 +158,7 @@ class BuyAgentTokensArguments(Arguments):
 
 def buy_agent_tokens(ctx: ToolContext, args: BuyAgentTokensArguments) -> dict[str, Any]:
     try:
-        purchase = services.buy_tokens(access=ctx.access, agent_id=args.agent_id, token_amount=args.token_amount)
+        purchase = perform(ctx.access, "buy_agent_tokens", agent_id=args.agent_id, token_amount=args.token_amount)
     except DomainError as failure:
         raise _localized(ctx, failure) from None
     agent_id = purchase.agent.pk
@@ -219,7 +219,7 @@ class AgentPromptArguments(Arguments):
 def _caller_of(agent_id: int) -> Any:
     def call(ctx: ToolContext, args: AgentPromptArguments) -> dict[str, Any]:
         try:
-            answer = services.call_agent(access=ctx.access, agent_id=agent_id, prompt=args.prompt)
+            answer = perform(ctx.access, "call_agent", agent_id=agent_id, prompt=args.prompt)
         except DomainError as failure:
             raise _localized(ctx, failure, args.prompt) from None
         return {
@@ -263,12 +263,9 @@ def _describe(ctx: ToolContext, balance: TokenBalance) -> str:
 
 
 def list_agent_tools(ctx: ToolContext) -> list[Tool]:
-    if ctx.access.user_id is None:
-        return []
-    return [
-        agent_tool(balance.agent_id, _describe(ctx, balance))
-        for balance in selectors.held_agents(user_id=ctx.access.user_id)
-    ]
+    if not allowed(ctx.access, "held_agents"):
+        return []  # a keyless local session holds no tokens
+    return [agent_tool(balance.agent_id, _describe(ctx, balance)) for balance in perform(ctx.access, "held_agents")]
 
 
 def resolve_agent_tool(ctx: ToolContext, name: str) -> Tool | None:

@@ -17,6 +17,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
+from access import operations
 from access.authentication import authenticate
 from agents import selectors, services
 from agents.models import Agent, LedgerEntry, TokenBalance, Wallet
@@ -74,7 +75,7 @@ def make_agent(**fields: Any) -> Agent:
 def buy(persona: Persona, agent: Agent, tokens: int = 1000) -> None:
     """Give the persona a ledger history with `agent`: a grant, then a purchase."""
     services.grant_credits(user_id=persona.user.pk, credits=100, note="setup")
-    services.buy_tokens(access=authenticate(persona.secret), agent_id=agent.pk, token_amount=tokens)
+    operations.perform(authenticate(persona.secret), "buy_agent_tokens", agent_id=agent.pk, token_amount=tokens)
 
 
 # --- agents ----------------------------------------------------------------------------------------------

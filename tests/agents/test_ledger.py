@@ -11,10 +11,11 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from access import operations
+from access.exceptions import AccountRequired
 from access.permissions import Access
 from agents import selectors, services
 from agents.exceptions import (
-    AccountRequired,
     AgentNotFound,
     InsufficientCredits,
     InsufficientTokens,
@@ -56,7 +57,7 @@ def test_grants_must_be_positive_bounded_amounts(alice_key, amount):
 def test_a_purchase_spends_credits_and_credits_tokens(alice_key):
     agent = make_agent(price_per_1k=Decimal("1.5"))
     services.grant_credits(user_id=alice_key.user.pk, credits=100)
-    purchase = services.buy_tokens(access=alice_key.key.to_access(), agent_id=agent.pk, token_amount=10_000)
+    purchase = operations.perform(alice_key.key.to_access(), "buy_agent_tokens", agent_id=agent.pk, token_amount=10_000)
     assert purchase.cost == Decimal("15")
     assert purchase.credits_after == Decimal("85")
     assert purchase.tokens_after == 10_000
@@ -68,7 +69,7 @@ def test_a_purchase_spends_credits_and_credits_tokens(alice_key):
 def test_a_purchase_rounds_its_cost_up_to_the_smallest_credit_unit(alice_key):
     agent = make_agent(price_per_1k=Decimal("0.3333"))
     services.grant_credits(user_id=alice_key.user.pk, credits=1)
-    purchase = services.buy_tokens(access=alice_key.key.to_access(), agent_id=agent.pk, token_amount=1)
+    purchase = operations.perform(alice_key.key.to_access(), "buy_agent_tokens", agent_id=agent.pk, token_amount=1)
     assert purchase.cost == Decimal("0.0004")  # 0.0003333 rounded up, never down
 
 
@@ -76,7 +77,7 @@ def test_insufficient_credits_change_nothing(alice_key):
     agent = make_agent(price_per_1k=Decimal("2"))
     services.grant_credits(user_id=alice_key.user.pk, credits=5)
     with pytest.raises(InsufficientCredits) as raised:
-        services.buy_tokens(access=alice_key.key.to_access(), agent_id=agent.pk, token_amount=10_000)
+        operations.perform(alice_key.key.to_access(), "buy_agent_tokens", agent_id=agent.pk, token_amount=10_000)
     assert raised.value.details == {"agent_id": agent.pk, "tokens": 10_000, "cost": "20", "credits": "5"}
     assert credits_of(alice_key) == Decimal("5")
     assert not TokenBalance.objects.filter(tokens__gt=0).exists()
@@ -88,13 +89,15 @@ def test_token_amounts_are_whole_positive_bounded_numbers(alice_key, amount):
     agent = make_agent()
     services.grant_credits(user_id=alice_key.user.pk, credits=100)
     with pytest.raises(InvalidArgument):
-        services.buy_tokens(access=alice_key.key.to_access(), agent_id=agent.pk, token_amount=amount)
+        operations.perform(alice_key.key.to_access(), "buy_agent_tokens", agent_id=agent.pk, token_amount=amount)
 
 
 def test_a_whole_float_amount_is_accepted_as_the_seed_sends_numbers(alice_key):
     agent = make_agent()
     services.grant_credits(user_id=alice_key.user.pk, credits=100)
-    purchase = services.buy_tokens(access=alice_key.key.to_access(), agent_id=float(agent.pk), token_amount=1000.0)
+    purchase = operations.perform(
+        alice_key.key.to_access(), "buy_agent_tokens", agent_id=float(agent.pk), token_amount=1000.0
+    )
     assert purchase.tokens == 1000
 
 
@@ -103,19 +106,19 @@ def test_unknown_and_unpublished_agents_cannot_be_bought(alice_key, agent_id):
     make_agent(published=False)
     services.grant_credits(user_id=alice_key.user.pk, credits=100)
     with pytest.raises(AgentNotFound):
-        services.buy_tokens(access=alice_key.key.to_access(), agent_id=agent_id, token_amount=10)
+        operations.perform(alice_key.key.to_access(), "buy_agent_tokens", agent_id=agent_id, token_amount=10)
 
 
 def test_an_unpublished_agent_is_not_found_even_by_its_id(alice_key):
     agent = make_agent(published=False)
     services.grant_credits(user_id=alice_key.user.pk, credits=100)
     with pytest.raises(AgentNotFound):
-        services.buy_tokens(access=alice_key.key.to_access(), agent_id=agent.pk, token_amount=10)
+        operations.perform(alice_key.key.to_access(), "buy_agent_tokens", agent_id=agent.pk, token_amount=10)
 
 
 def test_a_keyless_caller_has_no_wallet():
     with pytest.raises(AccountRequired):
-        services.buy_tokens(access=Access(grants=()), agent_id=1, token_amount=10)
+        operations.perform(Access(grants=()), "buy_agent_tokens", agent_id=1, token_amount=10)
 
 
 def test_the_ledger_is_append_only_in_the_database(alice_key):
@@ -144,7 +147,7 @@ def test_the_audit_finds_a_balance_that_disagrees_with_its_ledger(alice_key):
 
 def funded(persona, agent: Agent, tokens: int) -> None:
     services.grant_credits(user_id=persona.user.pk, credits=1000)
-    services.buy_tokens(access=persona.key.to_access(), agent_id=agent.pk, token_amount=tokens)
+    operations.perform(persona.key.to_access(), "buy_agent_tokens", agent_id=agent.pk, token_amount=tokens)
 
 
 def test_a_call_charges_the_tokens_the_provider_reports(alice_key, fake_llm):
@@ -152,7 +155,7 @@ def test_a_call_charges_the_tokens_the_provider_reports(alice_key, fake_llm):
     funded(alice_key, agent, 5000)
     fake_llm.answer = "Hello, World!"
     fake_llm.usage = {"prompt_tokens": 30, "completion_tokens": 5, "total_tokens": 35}
-    answer = services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="你好,世界!")
+    answer = operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="你好,世界!")
     assert (answer.text, answer.tokens_used, answer.tokens_left, answer.model) == (
         "Hello, World!",
         35,
@@ -176,7 +179,7 @@ def test_a_call_charges_the_tokens_the_provider_reports(alice_key, fake_llm):
 def test_without_tokens_the_provider_is_never_asked(alice_key, fake_llm):
     agent = make_agent(provider_url=fake_llm.url, base_model="fake-chat")
     with pytest.raises(InsufficientTokens) as raised:
-        services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="hi")
+        operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="hi")
     assert raised.value.details["reason"] == "none"
     assert fake_llm.requests == []
 
@@ -185,7 +188,7 @@ def test_a_balance_too_low_for_the_prompt_is_refused_before_the_call(alice_key, 
     agent = make_agent(provider_url=fake_llm.url, base_model="fake-chat")
     funded(alice_key, agent, 20)
     with pytest.raises(InsufficientTokens) as raised:
-        services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="a long question " * 20)
+        operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="a long question " * 20)
     assert raised.value.details["reason"] == "low"
     assert fake_llm.requests == []
     assert selectors.balance_of(user_id=alice_key.user.pk, agent_id=agent.pk) == 20
@@ -196,7 +199,7 @@ def test_a_small_balance_caps_the_answer_and_is_never_overdrawn(alice_key, fake_
     funded(alice_key, agent, 60)
     # A provider that ignores max_tokens and reports more than was reserved.
     fake_llm.usage = {"prompt_tokens": 50, "completion_tokens": 500}
-    answer = services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="hi")
+    answer = operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="hi")
     assert fake_llm.requests[-1]["max_tokens"] <= 60
     assert answer.tokens_used == 60
     assert answer.tokens_left == 0
@@ -208,7 +211,7 @@ def test_a_failed_provider_call_costs_nothing(alice_key, fake_llm):
     funded(alice_key, agent, 1000)
     fake_llm.fail_status, fake_llm.fail_times = 500, 10
     with override_settings(MEMORYHUB_LLM_RETRIES=0), pytest.raises(ProviderUnavailable):
-        services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="hi")
+        operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="hi")
     assert selectors.balance_of(user_id=alice_key.user.pk, agent_id=agent.pk) == 1000
     assert not TokenHold.objects.exists()
     assert selectors.audit() == []
@@ -219,7 +222,7 @@ def test_tokens_held_by_calls_in_flight_are_not_available_to_others(alice_key, f
     funded(alice_key, agent, 100)
     TokenHold.objects.create(user=alice_key.user, agent=agent, tokens=95)
     with pytest.raises(InsufficientTokens):
-        services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="hi")
+        operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="hi")
     assert selectors.search_agents(user_id=alice_key.user.pk, query="")[0]["availableTokens"] == 5
 
 
@@ -228,14 +231,14 @@ def test_a_hold_left_by_a_dead_call_expires(alice_key, fake_llm):
     funded(alice_key, agent, 100)
     hold = TokenHold.objects.create(user=alice_key.user, agent=agent, tokens=100)
     TokenHold.objects.filter(pk=hold.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="hi")
+    operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="hi")
     assert not TokenHold.objects.filter(pk=hold.pk).exists()
 
 
 def test_the_offline_provider_answers_and_is_metered(alice_key):
     agent = make_agent(provider="extractive")
     funded(alice_key, agent, 1000)
-    answer = services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="hello there")
+    answer = operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="hello there")
     assert "No language model is configured" in answer.text
     assert answer.tokens_used > 0
     assert answer.tokens_left == 1000 - answer.tokens_used
@@ -247,7 +250,7 @@ def test_prompts_must_be_non_empty_bounded_text(alice_key, prompt):
     agent = make_agent(provider="extractive")
     funded(alice_key, agent, 1000)
     with pytest.raises(InvalidArgument):
-        services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt=prompt)
+        operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt=prompt)
 
 
 # --- reads -----------------------------------------------------------------------------------------
@@ -298,14 +301,14 @@ def test_what_one_user_holds_is_invisible_to_another(alice_key, bob_key):
     assert selectors.held_agents(user_id=bob_key.user.pk) == []
     assert selectors.wallet_summary(user_id=bob_key.user.pk).credits == 0
     with pytest.raises(InsufficientTokens):
-        services.call_agent(access=bob_key.key.to_access(), agent_id=agent.pk, prompt="hi")
+        operations.perform(bob_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="hi")
 
 
 def test_at_most_ten_agents_are_held_as_tools_most_recent_first(alice_key):
     agents = [make_agent(name=f"A{n}", provider="extractive") for n in range(12)]
     services.grant_credits(user_id=alice_key.user.pk, credits=1000)
     for agent in agents:
-        services.buy_tokens(access=alice_key.key.to_access(), agent_id=agent.pk, token_amount=100)
+        operations.perform(alice_key.key.to_access(), "buy_agent_tokens", agent_id=agent.pk, token_amount=100)
     held = selectors.held_agents(user_id=alice_key.user.pk)
     assert len(held) == 10
     assert held[0].agent_id == agents[-1].pk
@@ -318,7 +321,7 @@ def test_unpublishing_takes_an_agent_off_the_market_but_keeps_the_books(alice_ke
     assert selectors.search_agents(user_id=alice_key.user.pk, query="") == []
     assert selectors.held_agents(user_id=alice_key.user.pk) == []
     with pytest.raises(AgentNotFound):
-        services.call_agent(access=alice_key.key.to_access(), agent_id=agent.pk, prompt="hi")
+        operations.perform(alice_key.key.to_access(), "call_agent", agent_id=agent.pk, prompt="hi")
     assert selectors.balance_of(user_id=alice_key.user.pk, agent_id=agent.pk) == 1000
     assert services.publish_agents(agent_ids=[agent.pk]) == (1, [])
     assert [balance.agent_id for balance in selectors.held_agents(user_id=alice_key.user.pk)] == [agent.pk]

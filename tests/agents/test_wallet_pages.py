@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from access import operations
 from access.authentication import authenticate
 from agents import services
 from agents.models import Agent
@@ -29,7 +30,7 @@ def agent(name: str, **fields: object) -> Agent:
 
 
 def buy(persona: Persona, target: Agent, tokens: int) -> None:
-    services.buy_tokens(access=authenticate(persona.secret), agent_id=target.pk, token_amount=tokens)
+    operations.perform(authenticate(persona.secret), "buy_agent_tokens", agent_id=target.pk, token_amount=tokens)
 
 
 def test_the_wallet_page_needs_a_signed_in_user(client, db):
