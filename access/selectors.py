@@ -44,6 +44,12 @@ def user_access(user: AbstractBaseUser) -> Access:
     return Access(grants=tuple(allowed_grants(user)), user_id=user.pk)
 
 
+def operator_access(user: AbstractBaseUser) -> Access:
+    """A staff member's reach in the admin: every namespace (Django's model permissions, checked
+    by the admin before an action runs, decide what they may change)."""
+    return Access(grants=(Grant(patterns.WILDCARD, Permission.WRITE),), user_id=user.pk)
+
+
 def keys_for_user(user: AbstractBaseUser) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(owner_id=user.pk).prefetch_related("grants").order_by("-created_at")
 

@@ -1,9 +1,10 @@
 """The operator console for the knowledge graph.
 
-Graph rows are written only through `graph.services` (entity create / rename / delete,
-observation add / delete): the services validate against the limits, keep one transaction per
-call and write the base rows the SQL triggers build counters and FTS from. The admin never saves
-a graph row with the ORM; it uses the ORM to read.
+Graph rows are written only through the graph operations, run by `access.operations.perform` as
+every other surface runs them (entity create / rename / delete, observation add / delete): the
+services validate against the limits, keep one transaction per call and write the base rows the
+SQL triggers build counters and FTS from, and subscribers hear of the change. The admin never
+saves a graph row with the ORM; it uses the ORM to read lists.
 
 Every list stays fast on a graph of 100,000+ entities (see `python -m bench.admin`):
 
@@ -38,7 +39,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from access import namespaces
-from graph import limits, selectors, services
+from access.operations import perform
+from access.permissions import Access
+from access.selectors import operator_access
+from graph import limits, selectors
 from graph.exceptions import EntityAlreadyExists
 from graph.models import Entity, Namespace, Observation, Relation, TypeDict
 from kernel.admin_tools import ReadOnlyAdmin, ServiceModelAdmin, SubqueryCount, adopt, domain_check
@@ -51,6 +55,10 @@ SEARCH_LIMIT = 200
 RECENT_OBSERVATIONS = 50
 # How many namespaces the namespace filter offers; any other is one click away in the namespace list.
 NAMESPACE_CHOICES = 30
+
+
+def _operator(request: HttpRequest) -> Access:
+    return operator_access(request.user)  # type: ignore[arg-type]  # the admin admits staff users only
 
 
 def changelist_url(model: str, **params: Any) -> str:
@@ -327,7 +335,7 @@ class EntityAdmin(ServiceModelAdmin):
             # lets SQLite seek the (namespace_id, name) index once per namespace.
             return queryset.filter(name_prefix(term), namespace_id__in=Namespace.objects.values("id")), False
         try:
-            page = selectors.search_nodes(namespace=namespace, query=term, limit=SEARCH_LIMIT)
+            page = perform(_operator(request), "search_nodes", namespace=namespace, query=term, limit=SEARCH_LIMIT)
         except DomainError as error:
             self.message_user(request, error.message, messages.ERROR)
             return queryset.none(), False
@@ -361,7 +369,9 @@ class EntityAdmin(ServiceModelAdmin):
     def save_model(self, request: HttpRequest, obj: Entity, form: Any, change: bool) -> None:
         if not change:
             namespace = form.cleaned_data["namespace_name"]
-            result = services.create_entities(
+            result = perform(
+                _operator(request),
+                "create_entities",
                 namespace=namespace,
                 entities=[{"name": obj.name, "entityType": form.cleaned_data["entity_type"], "observations": []}],
             )
@@ -371,7 +381,7 @@ class EntityAdmin(ServiceModelAdmin):
             return
         old_name = form.initial["name"]
         if obj.name != old_name:
-            services.rename_entity(namespace=obj.namespace.name, name=old_name, new_name=obj.name)
+            perform(_operator(request), "rename_entity", namespace=obj.namespace.name, name=old_name, new_name=obj.name)
         obj.refresh_from_db()
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
@@ -381,12 +391,18 @@ class EntityAdmin(ServiceModelAdmin):
         added = [f.cleaned_data["body"] for f in formset.extra_forms if f.has_changed() and id(f) not in deleted]
         namespace = entity.namespace.name
         if removed:
-            services.delete_observations(
-                namespace=namespace, deletions=[{"entityName": entity.name, "observations": removed}]
+            perform(
+                _operator(request),
+                "delete_observations",
+                namespace=namespace,
+                deletions=[{"entityName": entity.name, "observations": removed}],
             )
         if added:
-            services.add_observations(
-                namespace=namespace, observations=[{"entityName": entity.name, "contents": added}]
+            perform(
+                _operator(request),
+                "add_observations",
+                namespace=namespace,
+                observations=[{"entityName": entity.name, "contents": added}],
             )
         # What formset.save() would have recorded, for the admin's change message.
         formset.new_objects = [f.instance for f in formset.extra_forms if f.has_changed() and id(f) not in deleted]
@@ -394,17 +410,18 @@ class EntityAdmin(ServiceModelAdmin):
         formset.deleted_objects = [f.instance for f in formset.initial_forms if id(f) in deleted]
 
     def delete_model(self, request: HttpRequest, obj: Entity) -> None:
-        services.delete_entities(namespace=obj.namespace.name, entity_names=[obj.name])
+        perform(_operator(request), "delete_entities", namespace=obj.namespace.name, entity_names=[obj.name])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         by_namespace: dict[str, list[str]] = defaultdict(list)
         for namespace, name in queryset.values_list("namespace__name", "name"):
             by_namespace[namespace].append(name)
         batch = limits.limit("MAX_ITEMS_PER_REQUEST")
+        caller = _operator(request)
         with transaction.atomic():  # the whole selection or nothing
             for namespace, names in by_namespace.items():
                 for start in range(0, len(names), batch):
-                    services.delete_entities(namespace=namespace, entity_names=names[start : start + batch])
+                    perform(caller, "delete_entities", namespace=namespace, entity_names=names[start : start + batch])
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest

@@ -54,7 +54,9 @@ class GraphOperationView(APIView):
             **keyword_arguments(arguments),
         )
         # perform() acted on this one (it resolved it the same way, or raised before acting).
-        target = None if OPERATIONS[self.operation].reach is Reach.DATABASE else request.auth.resolve_namespace(namespace)
+        target = (
+            None if OPERATIONS[self.operation].reach is Reach.DATABASE else request.auth.resolve_namespace(namespace)
+        )
         return Response(result, headers=drf.namespace_header(target))
 
 
