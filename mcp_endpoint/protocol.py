@@ -27,9 +27,8 @@ from typing import Any
 from django.conf import settings
 from pydantic import ValidationError
 
-from access import namespaces
 from access.operations import perform
-from access.permissions import Access, Permission
+from access.permissions import Access
 from graph import limits
 from kernel import metrics
 from kernel.errors import DomainError
@@ -472,20 +471,19 @@ def _resources_read(connection: Connection, params: dict[str, Any]) -> dict[str,
     return {"contents": [{"uri": uri, "mimeType": "application/json", "text": text}]}
 
 
-def subscription_namespace(connection: Connection) -> str:
-    """The namespace a subscription of this connection watches; raises ProtocolError when the
-    key cannot read it (a subscription is a read)."""
+def _check_subscription(connection: Connection) -> None:
+    """Raises ProtocolError unless the key may read what a subscription of this connection
+    watches: the graph resource, with the grant `resources/read` needs (its operation, reading
+    one entity: only the check matters)."""
     try:
-        target = namespaces.validate(connection.access.resolve_namespace(connection.namespace))
-        connection.access.require(target, Permission.READ)
+        perform(connection.access, "read_graph", namespace=connection.namespace, limit=1)
     except DomainError as failure:
         raise ProtocolError(INVALID_PARAMS, failure.message) from None
-    return target
 
 
 def _resources_subscribe(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
     _resource_uri(connection, params)
-    subscription_namespace(connection)
+    _check_subscription(connection)
     if not connection.subscribed:
         connection.subscribed = True
         connection.changed = True
@@ -520,7 +518,7 @@ def listen_filter(connection: Connection, params: dict[str, Any]) -> dict[str, A
         for uri in uris:
             _resource_uri(connection, {"uri": uri})
         if uris:
-            subscription_namespace(connection)
+            _check_subscription(connection)
             honoured["resourceSubscriptions"] = [GRAPH_RESOURCE]
             connection.subscribed = True
     return honoured
