@@ -54,8 +54,6 @@ logger = logging.getLogger(__name__)
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MODERN_VERSIONS = ("2026-07-28",)
 LATEST_HANDSHAKE_VERSION = HANDSHAKE_VERSIONS[-1]
-# What a Streamable HTTP request without MCP-Protocol-Version is taken to speak (spec).
-ASSUMED_VERSION = "2025-03-26"
 
 PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
@@ -160,11 +158,9 @@ class Connection:
 
 @dataclass(frozen=True)
 class Reply:
-    """What `handle` produced: the JSON-RPC reply (None for notifications and responses) and
-    whether the request was a 2026-07-28 stateless one (HTTP maps some codes to 404 there)."""
+    """What `handle` produced: the JSON-RPC reply (None for notifications and responses)."""
 
     message: dict[str, Any] | None
-    modern: bool = False
 
 
 Handler = Callable[[Connection, dict[str, Any]], dict[str, Any]]
@@ -186,12 +182,12 @@ def handle(connection: Connection, message: Message) -> Reply:
         connection = connection.stateless_copy()
     try:
         value = _modern_request(connection, message) if modern else _request(connection, message)
-        return Reply(result(message.id, value), modern)
+        return Reply(result(message.id, value))
     except ProtocolError as problem:
-        return Reply(error(message.id, problem), modern)
+        return Reply(error(message.id, problem))
     except Exception:
         logger.exception("MCP %s failed", message.method)
-        return Reply(error(message.id, ProtocolError(INTERNAL_ERROR, "Internal error")), modern)
+        return Reply(error(message.id, ProtocolError(INTERNAL_ERROR, "Internal error")))
 
 
 BATCH_VERSION = "2025-03-26"
