@@ -21,10 +21,9 @@ from typing import Any
 from django.conf import settings
 
 from access import authentication
-from kernel.asyncdb import db_sync_to_async
 from mcp_endpoint import events, protocol
 from mcp_endpoint.consumers import VERSION_HEADER
-from mcp_endpoint.http import McpHttpConsumer, sse_event
+from mcp_endpoint.http import McpHttpConsumer, answer, sse_event
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, classify, dumps, notification, parse
 from mcp_endpoint.notifications import marketplace_group
 
@@ -52,11 +51,6 @@ class MarketplaceConsumer(McpHttpConsumer):
         )
 
 
-@db_sync_to_async
-def _handle(connection: protocol.Connection, message: Any) -> protocol.Reply:
-    return protocol.handle(connection, message)
-
-
 class MarketplaceMessagesConsumer(MarketplaceConsumer):
     """`POST /api/mcp/messages`."""
 
@@ -77,7 +71,7 @@ class MarketplaceMessagesConsumer(MarketplaceConsumer):
         pending: list[dict[str, Any]] = []
         token = events.current_marketplace_post.set(pending)
         try:
-            reply = await _handle(connection, message)
+            reply = await answer(connection, message)
         finally:
             events.current_marketplace_post.reset(token)
         if reply.message is None:
