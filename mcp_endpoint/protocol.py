@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -74,12 +75,6 @@ INSTRUCTIONS = (
     "credits, and agent_<id> calls it."
 )
 
-MARKETPLACE_INSTRUCTIONS = (
-    "The agent marketplace: find agents with search_momo_agents, buy tokens for one with "
-    "buy_agent_tokens (paid from your credits), then call it with its momo_agent_<id> tool, which "
-    "appears in tools/list once you hold tokens for it. Each call spends the tokens the agent used."
-)
-
 
 @functools.cache
 def _release() -> str:
@@ -100,6 +95,43 @@ def negotiate(requested: Any) -> str:
     return requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE_VERSION
 
 
+# Handshake era: resources/subscribe. 2026-07-28: the same, through subscriptions/listen (served
+# where a request can answer with a stream: Streamable HTTP).
+CAPABILITIES: Mapping[str, Any] = {
+    "tools": {"listChanged": True},
+    "resources": {"subscribe": True, "listChanged": False},
+}
+
+
+def _as_declared(tool: registry.Tool) -> dict[str, Any]:
+    return tool.describe()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What may differ between endpoints: the handshake's answers (instructions, capabilities,
+    ping, the version for an initialize that names none), how tools/list shows a tool, and the
+    language of tool messages. Everything else is the core's, the same on every endpoint.
+    `STANDARD` is plain MCP; an endpoint whose clients were written against another server's
+    answers supplies its own."""
+
+    # Given to the model by initialize.
+    instructions: str
+    # What initialize announces.
+    capabilities: Mapping[str, Any]
+    # The result of ping.
+    ping: Mapping[str, Any] = field(default_factory=dict)
+    # The version an initialize that names none is answered with; None: it is invalid params.
+    unnamed_version: str | None = None
+    # A tool as tools/list shows it.
+    describe: Callable[[registry.Tool], dict[str, Any]] = _as_declared
+    # The language tool messages use when neither the client nor the text it sent says one.
+    language: str = "en"
+
+
+STANDARD = Profile(instructions=INSTRUCTIONS, capabilities=CAPABILITIES)
+
+
 @dataclass
 class Connection:
     """What the server knows about one client: who it is, where it works, what it negotiated.
@@ -117,14 +149,13 @@ class Connection:
     changed: bool = field(default=False, compare=False)
     # Set by a stateless 2026-07-28 request for the duration of that request.
     modern: bool = False
-    # The marketplace endpoint (/api/mcp/messages): tools are listed under the marketplace
-    # seed's names, and ping answers {"status": "pong"} as that seed shows.
-    marketplace: bool = False
+    # How the endpoint the client came through presents the server.
+    profile: Profile = STANDARD
     # What the client's Accept-Language asked for ("zh", "en"), for tool messages; None: unsaid.
     language: str | None = None
 
     def context(self) -> registry.ToolContext:
-        return registry.ToolContext(self.access, self.namespace, self.language, self.marketplace)
+        return registry.ToolContext(self.access, self.namespace, self.language, self.profile.language)
 
     def tools(self) -> list[registry.Tool]:
         """The declared tools of the connection's categories, then the caller's own (agents)."""
@@ -151,7 +182,7 @@ class Connection:
             access=self.access,
             namespace=self.namespace,
             categories=self.categories,
-            marketplace=self.marketplace,
+            profile=self.profile,
             language=self.language,
         )
 
@@ -235,7 +266,7 @@ def _request(connection: Connection, message: Message) -> dict[str, Any]:
     if method == "initialize":
         return _initialize(connection, message.params)
     if method == "ping":
-        return {"status": "pong"} if connection.marketplace else {}
+        return dict(connection.profile.ping)
     if connection.protocol_version is None:
         raise ProtocolError(INVALID_REQUEST, f"Invalid Request: send initialize before {method}")
     handler = _HANDLERS.get(method)
@@ -264,9 +295,11 @@ def _modern_request(connection: Connection, message: Message) -> dict[str, Any]:
     connection.client_info = client_info if isinstance(client_info, dict) else None
     method = message.method
     if method == "server/discover":
+        # Not the profile's: a profile keeps the handshake's answers that an endpoint's clients
+        # were written against, and those clients do not discover.
         value: dict[str, Any] = {
             "supportedVersions": list(MODERN_VERSIONS),
-            "capabilities": _capabilities(modern=True),
+            "capabilities": copy.deepcopy(dict(CAPABILITIES)),
             "instructions": INSTRUCTIONS,
         }
     else:
@@ -290,37 +323,24 @@ _CACHEABLE = {"server/discover", "tools/list", "resources/list", "resources/temp
 # --- lifecycle -----------------------------------------------------------------------------------
 
 
-def _capabilities(*, modern: bool = False) -> dict[str, Any]:
-    # Handshake era: resources/subscribe. 2026-07-28: the same, through subscriptions/listen
-    # (served on Streamable HTTP).
-    return {"tools": {"listChanged": True}, "resources": {"subscribe": True, "listChanged": False}}
-
-
 def _initialize(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
     if connection.protocol_version is not None and not connection.modern:
         raise ProtocolError(INVALID_REQUEST, "Invalid Request: this connection is already initialized")
     requested = params.get("protocolVersion")
-    if requested is None and connection.marketplace:
-        # The marketplace seed initializes with empty params and is answered 2024-11-05.
-        requested = HANDSHAKE_VERSIONS[0]
+    if requested is None:
+        requested = connection.profile.unnamed_version
     if not isinstance(requested, str):
         raise ProtocolError(INVALID_PARAMS, "Invalid params: protocolVersion must be a string")
     client_info = params.get("clientInfo")
     connection.protocol_version = negotiate(requested)
     connection.client_info = client_info if isinstance(client_info, dict) else None
     connection.changed = True
-    if connection.marketplace:
-        return {
-            "protocolVersion": connection.protocol_version,
-            "capabilities": {"tools": {"listChanged": True}},
-            "serverInfo": server_info(),
-            "instructions": MARKETPLACE_INSTRUCTIONS,
-        }
+    profile = connection.profile
     return {
         "protocolVersion": connection.protocol_version,
-        "capabilities": _capabilities(),
+        "capabilities": copy.deepcopy(dict(profile.capabilities)),
         "serverInfo": server_info(),
-        "instructions": INSTRUCTIONS,
+        "instructions": profile.instructions,
     }
 
 
@@ -353,7 +373,7 @@ def _paged(items: list[dict[str, Any]], params: dict[str, Any], key: str) -> dic
 
 
 def _tools_list(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    tools = [tool.describe(marketplace=connection.marketplace) for tool in connection.tools()]
+    tools = [connection.profile.describe(tool) for tool in connection.tools()]
     return _paged(tools, params, "tools")
 
 
