@@ -1,7 +1,8 @@
 """The MCP protocol core: one JSON-RPC message in, at most one reply out, no transport.
 
 Every transport (Streamable HTTP, legacy SSE, stdio, TCP) keeps a `Connection` per client and
-hands each decoded message to `handle`. Handshake-era clients (2024-11-05 … 2025-11-25) go
+hands each decoded message to `handle`; an endpoint that presents the server its own way (the
+answers its clients were written against) gives its connections a `Profile`. Handshake-era clients (2024-11-05 … 2025-11-25) go
 through initialize / notifications/initialized; a request whose `_meta` carries a 2026-07-28
 protocol version is served statelessly on its own. Tool failures the model can act on (bad
 arguments, unknown entities, limits, grants) come back as `isError` results; protocol faults
@@ -151,7 +152,8 @@ class Connection:
     modern: bool = False
     # How the endpoint the client came through presents the server.
     profile: Profile = STANDARD
-    # What the client's Accept-Language asked for ("zh", "en"), for tool messages; None: unsaid.
+    # The language the client asked for ("zh", "en"; over HTTP its Accept-Language), for tool
+    # messages; None: unsaid.
     language: str | None = None
 
     def context(self) -> registry.ToolContext:
