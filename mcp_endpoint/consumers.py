@@ -20,7 +20,7 @@ from access.exceptions import AccessError
 from access.permissions import Access
 from kernel.asyncdb import db_sync_to_async
 from mcp_endpoint import events, protocol, sessions
-from mcp_endpoint.http import RETRY_MS, McpHttpConsumer, sse_event, stream_keepalive_seconds
+from mcp_endpoint.http import RETRY_MS, McpHttpConsumer, answer, sse_event, stream_keepalive_seconds
 from mcp_endpoint.jsonrpc import (
     HEADER_MISMATCH,
     HTTP_STATUS,
@@ -57,14 +57,6 @@ def _header_value(raw: str | None) -> str | None:
         except (binascii.Error, UnicodeDecodeError):
             return None
     return raw
-
-
-@db_sync_to_async
-def _handle(connection: protocol.Connection, message: Message, session: McpSession | None) -> protocol.Reply:
-    reply = protocol.handle(connection, message)
-    if session is not None:
-        sessions.save(session, connection)
-    return reply
 
 
 @db_sync_to_async
@@ -204,7 +196,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
         scope = events.RequestScope(session.session_id)
         token = events.current_request.set(scope)
         try:
-            reply = await _handle(connection, message, session)
+            reply = await answer(connection, message, session)
         finally:
             events.current_request.reset(token)
         if reply.message is None:
@@ -228,7 +220,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
             categories=categories,
             language=self.language,
         )
-        reply = await _handle(connection, message, None)
+        reply = await answer(connection, message)
         assert reply.message is not None
         if "error" in reply.message:
             await self.send_json(200, reply.message)
@@ -269,7 +261,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
         if message.kind == "request" and message.method == "subscriptions/listen":
             await self.listen(connection, message)
             return
-        await self.answer_modern(await _handle(connection, message, None))
+        await self.answer_modern(await answer(connection, message))
 
     def check_modern_headers(self, message: Message) -> None:
         """A 2026-07-28 request's routing headers must agree with its body."""
@@ -498,7 +490,7 @@ class LegacyMessagesConsumer(McpHttpConsumer):
             return
         connection = sessions.connection_for(session, self.access)
         connection.language = self.language
-        reply = await _handle(connection, message, session)
+        reply = await answer(connection, message, session)
         if reply.message is not None:
             await self.channel_layer.group_send(
                 events.group(session.session_id), {"type": events.MESSAGE_TYPE, "id": "", "message": reply.message}

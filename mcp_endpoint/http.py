@@ -26,8 +26,8 @@ from access.permissions import Access
 from kernel.asgi_headers import request_headers
 from kernel.asyncdb import db_sync_to_async
 from kernel.errors import DomainError
-from mcp_endpoint import events, registry, sessions
-from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, encode, wire
+from mcp_endpoint import events, protocol, registry, sessions
+from mcp_endpoint.jsonrpc import INVALID_REQUEST, Message, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
 
 JSON = b"application/json"
@@ -111,6 +111,16 @@ def transport_headers(scope: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
     if scope.get("scheme") == "https" and settings.SECURE_HSTS_SECONDS:
         headers.append((b"Strict-Transport-Security", f"max-age={settings.SECURE_HSTS_SECONDS}".encode()))
     return headers
+
+
+@db_sync_to_async
+def answer(connection: protocol.Connection, message: Message, session: McpSession | None = None) -> protocol.Reply:
+    """`protocol.handle` on the database thread; then, when the message belongs to a session,
+    what it changed on the connection is stored there (in the same hop)."""
+    reply = protocol.handle(connection, message)
+    if session is not None:
+        sessions.save(session, connection)
+    return reply
 
 
 class AllowedHostsMiddleware:

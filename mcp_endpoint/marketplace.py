@@ -2,9 +2,10 @@
 
 - `POST /api/mcp/messages`: plain JSON-RPC over POST, the answer in the response. No session
   and no handshake needed: every request stands alone (initialize is answered, and optional).
-  Tools are the `agents` category under the seed's names. A request that changes the caller's
-  tool list answers as an SSE stream (notification, then the response) when the client accepts
-  text/event-stream, as MCP SDK clients do; plain JSON otherwise.
+  Tools are the `agents` category under the seed's names; what else it answers as the seed does
+  (initialize, ping, the language of tool messages) is its `PROFILE`. A request that changes the
+  caller's tool list answers as an SSE stream (notification, then the response) when the client
+  accepts text/event-stream, as MCP SDK clients do; plain JSON otherwise.
 - `GET /api/mcp/sse`: a long-lived SSE stream. The first event is `connection/established`
   with a connection id and serverInfo, then `: heartbeat` every 30 s; tool-list changes of the
   caller arrive on it. Everything it holds is released when the client disconnects.
@@ -21,14 +22,37 @@ from typing import Any
 from django.conf import settings
 
 from access import authentication
-from kernel.asyncdb import db_sync_to_async
-from mcp_endpoint import events, protocol
+from mcp_endpoint import events, protocol, registry
 from mcp_endpoint.consumers import VERSION_HEADER
-from mcp_endpoint.http import McpHttpConsumer, sse_event
+from mcp_endpoint.http import McpHttpConsumer, answer, sse_event
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, ProtocolError, classify, dumps, notification, parse
 from mcp_endpoint.notifications import marketplace_group
 
 CATEGORIES = ("agents",)
+
+INSTRUCTIONS = (
+    "The agent marketplace: find agents with search_momo_agents, buy tokens for one with "
+    "buy_agent_tokens (paid from your credits), then call it with its momo_agent_<id> tool, which "
+    "appears in tools/list once you hold tokens for it. Each call spends the tokens the agent used."
+)
+
+
+def _seed_named(tool: registry.Tool) -> dict[str, Any]:
+    """The tool under the seed's name (its alias), where it has one."""
+    return {**tool.describe(), "name": tool.alias or tool.name}
+
+
+# The seed's answers: initialize with empty params is answered 2024-11-05 and announces tools
+# only, ping answers {"status": "pong"}, tools keep the seed's names, and tool messages are in
+# Chinese unless the client or its prompt says otherwise.
+PROFILE = protocol.Profile(
+    instructions=INSTRUCTIONS,
+    capabilities={"tools": {"listChanged": True}},
+    ping={"status": "pong"},
+    unnamed_version=protocol.HANDSHAKE_VERSIONS[0],
+    describe=_seed_named,
+    language="zh",
+)
 
 
 class MarketplaceConsumer(McpHttpConsumer):
@@ -47,14 +71,9 @@ class MarketplaceConsumer(McpHttpConsumer):
             # call tools/list and tools/call without a handshake.
             protocol_version=version if version in protocol.HANDSHAKE_VERSIONS else protocol.HANDSHAKE_VERSIONS[0],
             initialized=True,
-            marketplace=True,
+            profile=PROFILE,
             language=self.language,
         )
-
-
-@db_sync_to_async
-def _handle(connection: protocol.Connection, message: Any) -> protocol.Reply:
-    return protocol.handle(connection, message)
 
 
 class MarketplaceMessagesConsumer(MarketplaceConsumer):
@@ -77,7 +96,7 @@ class MarketplaceMessagesConsumer(MarketplaceConsumer):
         pending: list[dict[str, Any]] = []
         token = events.current_marketplace_post.set(pending)
         try:
-            reply = await _handle(connection, message)
+            reply = await answer(connection, message)
         finally:
             events.current_marketplace_post.reset(token)
         if reply.message is None:

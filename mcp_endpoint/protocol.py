@@ -1,7 +1,8 @@
 """The MCP protocol core: one JSON-RPC message in, at most one reply out, no transport.
 
 Every transport (Streamable HTTP, legacy SSE, stdio, TCP) keeps a `Connection` per client and
-hands each decoded message to `handle`. Handshake-era clients (2024-11-05 … 2025-11-25) go
+hands each decoded message to `handle`; an endpoint that presents the server its own way (the
+answers its clients were written against) gives its connections a `Profile`. Handshake-era clients (2024-11-05 … 2025-11-25) go
 through initialize / notifications/initialized; a request whose `_meta` carries a 2026-07-28
 protocol version is served statelessly on its own. Tool failures the model can act on (bad
 arguments, unknown entities, limits, grants) come back as `isError` results; protocol faults
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -27,9 +29,8 @@ from typing import Any
 from django.conf import settings
 from pydantic import ValidationError
 
-from access import namespaces
 from access.operations import perform
-from access.permissions import Access, Permission
+from access.permissions import Access
 from graph import limits
 from kernel import metrics
 from kernel.errors import DomainError
@@ -55,8 +56,6 @@ logger = logging.getLogger(__name__)
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MODERN_VERSIONS = ("2026-07-28",)
 LATEST_HANDSHAKE_VERSION = HANDSHAKE_VERSIONS[-1]
-# What a Streamable HTTP request without MCP-Protocol-Version is taken to speak (spec).
-ASSUMED_VERSION = "2025-03-26"
 
 PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
@@ -75,12 +74,6 @@ INSTRUCTIONS = (
     "observations too. Reads page their results: follow nextCursor / nextOffset when hasMore is true. "
     "The agent marketplace: search_agents finds agents, buy_agent_tokens buys tokens for one with your "
     "credits, and agent_<id> calls it."
-)
-
-MARKETPLACE_INSTRUCTIONS = (
-    "The agent marketplace: find agents with search_momo_agents, buy tokens for one with "
-    "buy_agent_tokens (paid from your credits), then call it with its momo_agent_<id> tool, which "
-    "appears in tools/list once you hold tokens for it. Each call spends the tokens the agent used."
 )
 
 
@@ -103,6 +96,43 @@ def negotiate(requested: Any) -> str:
     return requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE_VERSION
 
 
+# Handshake era: resources/subscribe. 2026-07-28: the same, through subscriptions/listen (served
+# where a request can answer with a stream: Streamable HTTP).
+CAPABILITIES: Mapping[str, Any] = {
+    "tools": {"listChanged": True},
+    "resources": {"subscribe": True, "listChanged": False},
+}
+
+
+def _as_declared(tool: registry.Tool) -> dict[str, Any]:
+    return tool.describe()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What may differ between endpoints: the handshake's answers (instructions, capabilities,
+    ping, the version for an initialize that names none), how tools/list shows a tool, and the
+    language of tool messages. Everything else is the core's, the same on every endpoint.
+    `STANDARD` is plain MCP; an endpoint whose clients were written against another server's
+    answers supplies its own."""
+
+    # Given to the model by initialize.
+    instructions: str
+    # What initialize announces.
+    capabilities: Mapping[str, Any]
+    # The result of ping.
+    ping: Mapping[str, Any] = field(default_factory=dict)
+    # The version an initialize that names none is answered with; None: it is invalid params.
+    unnamed_version: str | None = None
+    # A tool as tools/list shows it.
+    describe: Callable[[registry.Tool], dict[str, Any]] = _as_declared
+    # The language tool messages use when neither the client nor the text it sent says one.
+    language: str = "en"
+
+
+STANDARD = Profile(instructions=INSTRUCTIONS, capabilities=CAPABILITIES)
+
+
 @dataclass
 class Connection:
     """What the server knows about one client: who it is, where it works, what it negotiated.
@@ -120,14 +150,14 @@ class Connection:
     changed: bool = field(default=False, compare=False)
     # Set by a stateless 2026-07-28 request for the duration of that request.
     modern: bool = False
-    # The marketplace endpoint (/api/mcp/messages): tools are listed under the marketplace
-    # seed's names, and ping answers {"status": "pong"} as that seed shows.
-    marketplace: bool = False
-    # What the client's Accept-Language asked for ("zh", "en"), for tool messages; None: unsaid.
+    # How the endpoint the client came through presents the server.
+    profile: Profile = STANDARD
+    # The language the client asked for ("zh", "en"; over HTTP its Accept-Language), for tool
+    # messages; None: unsaid.
     language: str | None = None
 
     def context(self) -> registry.ToolContext:
-        return registry.ToolContext(self.access, self.namespace, self.language, self.marketplace)
+        return registry.ToolContext(self.access, self.namespace, self.language, self.profile.language)
 
     def tools(self) -> list[registry.Tool]:
         """The declared tools of the connection's categories, then the caller's own (agents)."""
@@ -154,18 +184,16 @@ class Connection:
             access=self.access,
             namespace=self.namespace,
             categories=self.categories,
-            marketplace=self.marketplace,
+            profile=self.profile,
             language=self.language,
         )
 
 
 @dataclass(frozen=True)
 class Reply:
-    """What `handle` produced: the JSON-RPC reply (None for notifications and responses) and
-    whether the request was a 2026-07-28 stateless one (HTTP maps some codes to 404 there)."""
+    """What `handle` produced: the JSON-RPC reply (None for notifications and responses)."""
 
     message: dict[str, Any] | None
-    modern: bool = False
 
 
 Handler = Callable[[Connection, dict[str, Any]], dict[str, Any]]
@@ -187,12 +215,12 @@ def handle(connection: Connection, message: Message) -> Reply:
         connection = connection.stateless_copy()
     try:
         value = _modern_request(connection, message) if modern else _request(connection, message)
-        return Reply(result(message.id, value), modern)
+        return Reply(result(message.id, value))
     except ProtocolError as problem:
-        return Reply(error(message.id, problem), modern)
+        return Reply(error(message.id, problem))
     except Exception:
         logger.exception("MCP %s failed", message.method)
-        return Reply(error(message.id, ProtocolError(INTERNAL_ERROR, "Internal error")), modern)
+        return Reply(error(message.id, ProtocolError(INTERNAL_ERROR, "Internal error")))
 
 
 BATCH_VERSION = "2025-03-26"
@@ -240,7 +268,7 @@ def _request(connection: Connection, message: Message) -> dict[str, Any]:
     if method == "initialize":
         return _initialize(connection, message.params)
     if method == "ping":
-        return {"status": "pong"} if connection.marketplace else {}
+        return dict(connection.profile.ping)
     if connection.protocol_version is None:
         raise ProtocolError(INVALID_REQUEST, f"Invalid Request: send initialize before {method}")
     handler = _HANDLERS.get(method)
@@ -269,9 +297,11 @@ def _modern_request(connection: Connection, message: Message) -> dict[str, Any]:
     connection.client_info = client_info if isinstance(client_info, dict) else None
     method = message.method
     if method == "server/discover":
+        # Not the profile's: a profile keeps the handshake's answers that an endpoint's clients
+        # were written against, and those clients do not discover.
         value: dict[str, Any] = {
             "supportedVersions": list(MODERN_VERSIONS),
-            "capabilities": _capabilities(modern=True),
+            "capabilities": copy.deepcopy(dict(CAPABILITIES)),
             "instructions": INSTRUCTIONS,
         }
     else:
@@ -295,37 +325,24 @@ _CACHEABLE = {"server/discover", "tools/list", "resources/list", "resources/temp
 # --- lifecycle -----------------------------------------------------------------------------------
 
 
-def _capabilities(*, modern: bool = False) -> dict[str, Any]:
-    # Handshake era: resources/subscribe. 2026-07-28: the same, through subscriptions/listen
-    # (served on Streamable HTTP).
-    return {"tools": {"listChanged": True}, "resources": {"subscribe": True, "listChanged": False}}
-
-
 def _initialize(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
     if connection.protocol_version is not None and not connection.modern:
         raise ProtocolError(INVALID_REQUEST, "Invalid Request: this connection is already initialized")
     requested = params.get("protocolVersion")
-    if requested is None and connection.marketplace:
-        # The marketplace seed initializes with empty params and is answered 2024-11-05.
-        requested = HANDSHAKE_VERSIONS[0]
+    if requested is None:
+        requested = connection.profile.unnamed_version
     if not isinstance(requested, str):
         raise ProtocolError(INVALID_PARAMS, "Invalid params: protocolVersion must be a string")
     client_info = params.get("clientInfo")
     connection.protocol_version = negotiate(requested)
     connection.client_info = client_info if isinstance(client_info, dict) else None
     connection.changed = True
-    if connection.marketplace:
-        return {
-            "protocolVersion": connection.protocol_version,
-            "capabilities": {"tools": {"listChanged": True}},
-            "serverInfo": server_info(),
-            "instructions": MARKETPLACE_INSTRUCTIONS,
-        }
+    profile = connection.profile
     return {
         "protocolVersion": connection.protocol_version,
-        "capabilities": _capabilities(),
+        "capabilities": copy.deepcopy(dict(profile.capabilities)),
         "serverInfo": server_info(),
-        "instructions": INSTRUCTIONS,
+        "instructions": profile.instructions,
     }
 
 
@@ -358,7 +375,7 @@ def _paged(items: list[dict[str, Any]], params: dict[str, Any], key: str) -> dic
 
 
 def _tools_list(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    tools = [tool.describe(marketplace=connection.marketplace) for tool in connection.tools()]
+    tools = [connection.profile.describe(tool) for tool in connection.tools()]
     return _paged(tools, params, "tools")
 
 
@@ -472,20 +489,19 @@ def _resources_read(connection: Connection, params: dict[str, Any]) -> dict[str,
     return {"contents": [{"uri": uri, "mimeType": "application/json", "text": text}]}
 
 
-def subscription_namespace(connection: Connection) -> str:
-    """The namespace a subscription of this connection watches; raises ProtocolError when the
-    key cannot read it (a subscription is a read)."""
+def _check_subscription(connection: Connection) -> None:
+    """Raises ProtocolError unless the key may read what a subscription of this connection
+    watches: the graph resource, with the grant `resources/read` needs (its operation, reading
+    one entity: only the check matters)."""
     try:
-        target = namespaces.validate(connection.access.resolve_namespace(connection.namespace))
-        connection.access.require(target, Permission.READ)
+        perform(connection.access, "read_graph", namespace=connection.namespace, limit=1)
     except DomainError as failure:
         raise ProtocolError(INVALID_PARAMS, failure.message) from None
-    return target
 
 
 def _resources_subscribe(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
     _resource_uri(connection, params)
-    subscription_namespace(connection)
+    _check_subscription(connection)
     if not connection.subscribed:
         connection.subscribed = True
         connection.changed = True
@@ -520,7 +536,7 @@ def listen_filter(connection: Connection, params: dict[str, Any]) -> dict[str, A
         for uri in uris:
             _resource_uri(connection, {"uri": uri})
         if uris:
-            subscription_namespace(connection)
+            _check_subscription(connection)
             honoured["resourceSubscriptions"] = [GRAPH_RESOURCE]
             connection.subscribed = True
     return honoured

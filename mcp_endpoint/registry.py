@@ -64,13 +64,13 @@ class NoArguments(Arguments):
 class ToolContext:
     """Who is calling and where: the key's access, the connection's namespace (None: the key's
     default namespace, resolved by the operation), the language the client asked for
-    (Accept-Language: "zh", "en"; None when it did not say), and whether it came through the
-    marketplace endpoint (whose tools keep the marketplace seed's names and Chinese wording)."""
+    (Accept-Language: "zh", "en"; None when it did not say), and the language of the endpoint it
+    came through, for messages when nothing else says which (protocol.Profile.language)."""
 
     access: Access
     namespace: str | None
     language: str | None = None
-    marketplace: bool = False
+    endpoint_language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,8 @@ class Tool:
     # When set, the text block is this plain text instead of JSON (the marketplace tools answer
     # in sentences, as the marketplace seed shows).
     render_text: Callable[[Any], str] | None = None
-    # The tool's name on the marketplace endpoint (/api/mcp/messages), which keeps the marketplace
-    # seed's names; both names are accepted everywhere.
+    # Another name the tool answers to, everywhere; an endpoint may list it under this one (the
+    # marketplace endpoint lists the marketplace seed's names).
     alias: str | None = None
     input_schema: dict[str, Any] = field(init=False, repr=False, compare=False)
 
@@ -116,10 +116,10 @@ class Tool:
             "openWorldHint": False,
         }
 
-    def describe(self, *, marketplace: bool = False) -> dict[str, Any]:
-        """The tool as `tools/list` shows it (under its alias on the marketplace endpoint)."""
+    def describe(self) -> dict[str, Any]:
+        """The tool as `tools/list` shows it (an endpoint may show it under its alias)."""
         return {
-            "name": self.alias if marketplace and self.alias else self.name,
+            "name": self.name,
             "title": self.title,
             "description": self.description,
             "inputSchema": self.input_schema,

@@ -10,7 +10,8 @@
 
 Failures the caller can act on (no tokens, no credits, unknown agent) are `isError` results in
 the caller's language: Accept-Language when the client sent one, else the language of the
-prompt, else Chinese on the marketplace endpoint (the seed's language) and English elsewhere.
+prompt, else the endpoint's (Chinese on the marketplace endpoint, the seed's language; English
+elsewhere).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def chinese(ctx: ToolContext, text: str = "") -> bool:
         return ctx.language == "zh"
     if text.strip():
         return _has_cjk(text)
-    return ctx.marketplace
+    return ctx.endpoint_language == "zh"
 
 
 def _localized(ctx: ToolContext, failure: DomainError, text: str = "") -> DomainError:

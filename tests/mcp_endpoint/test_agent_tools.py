@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from access.permissions import Access
-from mcp_endpoint import registry
+from mcp_endpoint import marketplace, registry
 from mcp_endpoint.http import language_of
 from mcp_endpoint.registry import ToolContext
 from mcp_endpoint.tools import agents as agent_tools
@@ -18,8 +18,10 @@ def test_the_agents_category_declares_search_and_buy_with_the_seeds_names_as_ali
     for tool in declared.values():
         check_declaration(tool)
     assert declared["search_agents"].alias == "search_momo_agents"
-    assert declared["search_agents"].describe(marketplace=True)["name"] == "search_momo_agents"
     assert declared["search_agents"].describe()["name"] == "search_agents"
+    # The marketplace endpoint lists it under the seed's name, and otherwise as declared.
+    seed_named = marketplace.PROFILE.describe(declared["search_agents"])
+    assert seed_named == {**declared["search_agents"].describe(), "name": "search_momo_agents"}
     assert registry.get("search_momo_agents") is declared["search_agents"]
     # The seed's argument names and types.
     buy = declared["buy_agent_tokens"].input_schema
@@ -58,16 +60,16 @@ def test_accept_language_picks_the_message_language(header, language):
 
 
 @pytest.mark.parametrize(
-    ("language", "marketplace", "text", "chinese"),
+    ("language", "endpoint", "text", "chinese"),
     [
-        ("zh", False, "hello", True),  # the header wins over the text
-        ("en", True, "你好", False),
-        (None, False, "你好", True),  # else the prompt's script
-        (None, True, "hello", False),
-        (None, True, "", True),  # else the endpoint: the seed's Chinese on the marketplace
-        (None, False, "", False),
+        ("zh", "en", "hello", True),  # the header wins over the text
+        ("en", "zh", "你好", False),
+        (None, "en", "你好", True),  # else the prompt's script
+        (None, "zh", "hello", False),
+        (None, "zh", "", True),  # else the endpoint's: the seed's Chinese on the marketplace
+        (None, "en", "", False),
     ],
 )
-def test_the_callers_language(language, marketplace, text, chinese):
-    ctx = ToolContext(Access(grants=()), None, language, marketplace)
+def test_the_callers_language(language, endpoint, text, chinese):
+    ctx = ToolContext(Access(grants=()), None, language, endpoint)
     assert agent_tools.chinese(ctx, text) is chinese

@@ -261,6 +261,11 @@ def test_the_knowledge_graph_resource(alice_key: Persona, bob_key: Persona) -> N
     assert refused is not None
     assert refused["error"]["code"] == -32602
     assert not outsider.subscribed
+    # The grant a subscription needs is the one reading the resource needs, refused alike.
+    unread = send(outsider, request("resources/read", {"uri": "memory://knowledge-graph"}))
+    assert unread is not None
+    assert refused["error"] == unread["error"]
+    assert "org:alice:notes" in refused["error"]["message"]
     assert send(connection, request("resources/subscribe", {"uri": "memory://knowledge-graph"})) is not None
     assert connection.subscribed
     assert connection.changed
