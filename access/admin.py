@@ -324,9 +324,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_filter = ["action", "source"]
     search_fields = ["key_prefix", "actor_name", "subject"]
     # The drill-down runs SELECT DISTINCT over a date truncation (a Python function on SQLite)
-    # of every event, so the page grows with the log: ~9 ms per 1,000 events (2.6 s at 300,000,
-    # measured). Events are written only when keys, grants and allowances change, never per
-    # request, so the log stays small; drop the hierarchy if a deployment's log does not.
+    # of every event, so the page grows with the log (bench/RESULTS.md, "Design measurements").
+    # Events are written only when keys, grants and allowances change, never per request, so the
+    # log stays small; drop the hierarchy if a deployment's log does not.
     date_hierarchy = "created_at"
     show_full_result_count = False
 

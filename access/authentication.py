@@ -61,7 +61,8 @@ def verify_key(raw: str | None) -> Access:
     is `raw`. Raises NotAuthenticated, with one message for every kind of failure.
 
     One hand-written query (key, owner and grants together) instead of the ORM's two: this runs
-    on every API request, and building ORM queries cost ~1.2 ms of the ~1.3 ms it took."""
+    on every API request, and building the ORM queries was most of its cost (bench/RESULTS.md,
+    "Design measurements")."""
     prefix = keys.prefix_of(raw) if raw else None
     rows = _key_rows(prefix) if prefix else []
     if not keys.verify(raw or "", rows[0][3] if rows else None) or not rows:

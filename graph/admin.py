@@ -155,9 +155,9 @@ class NamespaceAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Namespace]:
         # One query for the page. Entities and relations come from the type counts (a few rows
-        # each); observations need an index-only count(*), which dominates: ~5 ms per 100,000.
-        # That is as fast as graph_stats() per row (4 queries each) and 3x faster than Django's
-        # usual GROUP BY count subqueries (measured by `python -m bench.admin`).
+        # each); observations need an index-only count(*), which dominates. That is as fast as
+        # graph_stats() per row (4 queries each) and faster than Django's usual GROUP BY count
+        # subqueries (`python -m bench.admin`; bench/RESULTS.md, "Design measurements").
         return (
             super()
             .get_queryset(request)

@@ -81,9 +81,9 @@ def adopt(target: Model, saved: Model) -> None:
 
 class SubqueryCount(Subquery):
     """`(SELECT count(*) FROM (subquery))`, for a count per listed row. The usual
-    `.values(fk).annotate(Count(...))` subquery adds a GROUP BY, which SQLite runs about 5x slower
-    than a bare count(*) over the same index range; a Count() annotation on the outer query joins
-    and groups every row of the table before the page is cut."""
+    `.values(fk).annotate(Count(...))` subquery adds a GROUP BY, which SQLite runs slower than a
+    bare count(*) over the same index range (bench/RESULTS.md, "Design measurements"); a Count()
+    annotation on the outer query joins and groups every row of the table before the page is cut."""
 
     template = "(SELECT count(*) FROM (%(subquery)s))"
     output_field = IntegerField()

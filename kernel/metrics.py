@@ -30,7 +30,7 @@ from django.conf import settings
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "memoryhub"
-# Seconds; from a cached read (~1 ms) to a slow bulk write or LLM call.
+# Seconds; from a cached read to a slow bulk write or LLM call.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 PER_PROCESS = "Per server process (each process exposes its own)."

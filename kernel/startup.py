@@ -36,9 +36,9 @@ def start_background_work() -> None:
 def shorten_gil_switch_interval() -> None:
     """A server process is two busy threads: the event loop and the database thread every MCP
     message visits (kernel/asyncdb.py). The database thread gives up the GIL around each
-    SQLite call and then waits for the loop to hand it back, by default for up to 5 ms. 500 µs
-    gave 1-11% more read calls per second than 5 ms, and 100 µs another 7-9% (bench/load.py,
-    paired runs); 50 µs was no better than 100."""
+    SQLite call and then waits for the loop to hand it back, by default for up to 5 ms. A much
+    shorter interval serves more read calls per second (bench/load.py, paired runs; the figures
+    are in bench/RESULTS.md, "Design measurements")."""
     sys.setswitchinterval(settings.MEMORYHUB_GIL_SWITCH_INTERVAL_US / 1_000_000)
 
 

@@ -3,8 +3,8 @@
 1. `twisted.web.http.Request.requestReceived` parses the Content-Type of every request with a
    body, to decide whether to decode an HTML form, by building an `email.message.EmailMessage`
    and reading its content type back. daphne never uses the decoded form (the ASGI app reads the
-   raw body), and the email package's header parser is slow: in bench/load.py it was a ninth of
-   the serving thread's time for an MCP tool call. The function is pure (the same header gives
+   raw body), and the email package's header parser is slow: a visible share of the serving
+   thread's time for an MCP tool call in bench/load.py's profile. The function is pure (the same header gives
    the same answer), so it is memoised, bounded so that odd headers cannot grow the cache.
 2. Twisted's `HTTPFactory.log` formats a combined-log line for every request and writes it to
    Twisted's log, which daphne sends nowhere (below `-v 2`) or to the `daphne.server` logger

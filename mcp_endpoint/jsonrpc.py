@@ -9,9 +9,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-# HTTP replies and the indented text form are written with orjson: several times faster than
-# json, which indents (the official server's text form) in pure Python, a fifth of a search_nodes
-# call's Python time. The text is json's but for floats, which orjson writes as JavaScript does
+# HTTP replies and the indented text form are written with orjson: json indents (the official
+# server's text form) in pure Python, a large share of a search_nodes call's Python time
+# (bench/RESULTS.md, "Design measurements"). The text is json's but for floats, which orjson writes as JavaScript does
 # (1e-7, not 1e-07): the official tools' results (indented) hold none, and the reply bytes are
 # read by JSON parsers. What orjson refuses (lone surrogates, integers beyond 64 bits,
 # non-string keys) goes to json.

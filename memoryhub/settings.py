@@ -188,7 +188,7 @@ MEMORYHUB_VECTOR_METRIC = env_choice("MEMORYHUB_VECTOR_METRIC", "cos", ["cos", "
 MEMORYHUB_VECTOR_EXACT_MAX = env_int("MEMORYHUB_VECTOR_EXACT_MAX", 20_000, minimum=0)
 MEMORYHUB_HNSW_M = env_int("MEMORYHUB_HNSW_M", 16, minimum=2, maximum=128)
 MEMORYHUB_HNSW_EF_CONSTRUCTION = env_int("MEMORYHUB_HNSW_EF_CONSTRUCTION", 200, minimum=8)
-# 192: recall@10 0.96 at 100k real embeddings, 0.7 ms a query (make bench BENCH=vectors).
+# The default trades recall for query time as measured by `make bench BENCH=vectors` (bench/RESULTS.md).
 MEMORYHUB_HNSW_EF_SEARCH = env_int("MEMORYHUB_HNSW_EF_SEARCH", 192, minimum=1)
 MEMORYHUB_IVF_NLIST = env_int("MEMORYHUB_IVF_NLIST", 256, minimum=1)
 MEMORYHUB_IVF_NPROBE = env_int("MEMORYHUB_IVF_NPROBE", 8, minimum=1)
