@@ -69,8 +69,12 @@ def embedded_ahead(texts: Iterable[str]) -> Iterator[None]:
         yield
         return
     embedder = default_embedder()
+    # Inside an enclosing block (one request writing the same texts to several namespaces), the
+    # texts it embedded already are not embedded again.
+    outer = _ahead.get() or {}
+    wanted = [text for text in wanted if (embedder.model_id, text) not in outer]
     vectors = embed_texts(wanted, embedder=embedder)
-    token = _ahead.set({(embedder.model_id, text): vectors[i] for i, text in enumerate(wanted)})
+    token = _ahead.set({**outer, **{(embedder.model_id, text): vectors[i] for i, text in enumerate(wanted)}})
     try:
         yield
     finally:

@@ -10,28 +10,25 @@ vectors: everything written through the graph tools is embedded on write.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping
 from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from access import namespaces
-from access.permissions import Access, Permission
 from graph import limits
 from graph.exceptions import InvalidArgument
 from graph.fts import build_match_any
-from graph.sql import as_json, db, now, require_entity
+from graph.sql import as_json, db, require_entity
 from vectors import retrieval, store
 from vectors.embedders import default_embedder
 from vectors.indexes import registry
-from vectors.memories import iso, memory_id, parse_memory_id, readable_namespaces, scope_sql
 from vectors.models import OwnerKind
 from vectors.services import CLIENT_MODEL, model_label, resolve_vector
 from vectors.store import IndexKey
 
+# Results of one vector tool call (topK, fetchK). Memory search allows fewer (memory.limits).
 MAX_TOP_K = 100
 DEFAULT_TOP_K = 10
 # Observations fetched per wanted entity when entities are ranked through their observations.
@@ -39,11 +36,7 @@ OBSERVATIONS_PER_ENTITY = 5
 
 
 def _top_k(value: Any, *, field: str = "topK", default: int = DEFAULT_TOP_K) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
-        raise InvalidArgument(f"{field} must be a whole number from 1 to {MAX_TOP_K}", field=field)
-    return value
+    return limits.top_k(value, maximum=MAX_TOP_K, default=default, field=field)
 
 
 def _entity_type(value: Any) -> str | None:
@@ -500,118 +493,3 @@ def refresh_graph_cache(*, namespace: str) -> dict[str, Any]:
     for key, _, _ in keys:
         registry().drop(key)
     return {"refreshed": True, "entities": entities, "maxDegree": top, "indexes": len(keys)}
-
-
-# --- text memories by listing and by id (the MemOS facade's get_all / get_memory) -----------------
-#
-# These take the caller's `Access` and check it themselves, as `vectors.memories` does: they serve
-# edges (the MemOS API) that name namespaces in the request body.
-
-
-class StoredMemory(TypedDict):
-    id: str
-    text: str
-    namespace: str
-    tags: list[str]
-    createdAt: str | None
-    expiresAt: str | None
-    actorId: str
-    entityName: str | None
-
-
-class MemoryPage(TypedDict):
-    memories: list[StoredMemory]
-    # How many memories match in all (not only this page), and per namespace.
-    total: int
-    totals: dict[str, int]
-
-
-# Most memories one listing returns; callers page with `offset`.
-MAX_LIST_LIMIT = 1000
-
-_STORED_COLUMNS = (
-    "SELECT o.id, o.body, n.name, o.tags, o.created_at, o.expires_at, o.actor_id, e.name "
-    "FROM graph_observation o JOIN graph_namespace n ON n.id = o.namespace_id "
-    "LEFT JOIN graph_entity e ON e.id = o.entity_id "
-)
-
-
-def _stored(row: tuple[Any, ...]) -> StoredMemory:
-    owner, body, namespace, tags, created, expires, actor, entity = row
-    return {
-        "id": memory_id(owner),
-        "text": body,
-        "namespace": namespace,
-        "tags": json.loads(tags) if tags else [],
-        "createdAt": iso(created),
-        "expiresAt": iso(expires),
-        "actorId": actor,
-        "entityName": entity,
-    }
-
-
-def list_memories(
-    access: Access,
-    *,
-    namespace: str | list[str] | None,
-    limit: int,
-    offset: int = 0,
-    where: tuple[str, list[Any]] | None = None,
-    actor_in: Mapping[str, str] | None = None,
-) -> MemoryPage:
-    """The free memories (observations without an entity: what the memory APIs store) of
-    `namespace` (a name or a list of names, each of which the key must be able to read, else
-    NamespaceForbidden), or of every namespace the key can read (None); newest first, expired ones
-    left out, `limit` (1..MAX_LIST_LIMIT) from `offset`. In the namespaces of `actor_in`
-    ({namespace: actor}) only that actor's memories are listed (a user's own, see
-    `vectors.memories.Scope`).
-
-    `where` is an extra SQL condition on the observation (alias `o`) with its `?` parameters. It
-    is built by code (e.g. the MemOS filter translation), never taken from a request as text."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
-        raise InvalidArgument(f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}", field="limit")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidArgument("offset must be a whole number, 0 or more", field="offset")
-    spaces = readable_namespaces(access, namespace)
-    if not spaces:
-        return {"memories": [], "total": 0, "totals": {}}
-    actors = {ns_id: (actor_in or {})[name] for ns_id, name in spaces.items() if name in (actor_in or {})}
-    scope, params = scope_sql(list(spaces), actors)
-    condition = f"{scope} AND o.entity_id IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?)"
-    params.append(now())
-    if where is not None:
-        condition += f" AND ({where[0]})"
-        params += where[1]
-    conn = db()
-    totals = {
-        spaces[ns_id]: count
-        for ns_id, count in conn.execute(
-            f"SELECT o.namespace_id, count(*) FROM graph_observation o WHERE {condition} GROUP BY o.namespace_id",
-            params,
-        )
-    }
-    rows = conn.execute(
-        # Ids grow with time: newest first is id order, which the namespace index already gives.
-        f"{_STORED_COLUMNS}WHERE {condition} ORDER BY o.id DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset),
-    ).fetchall()
-    return {"memories": [_stored(row) for row in rows], "total": sum(totals.values()), "totals": totals}
-
-
-def get_memory(access: Access, *, id: Any) -> StoredMemory | None:
-    """One memory (a free memory or a knowledge-graph observation, as search returns them) by its
-    `mem_<n>` id, or None: for an id that is not a memory id, does not exist, has expired, or lives
-    in a namespace the key cannot read. All look the same, so ids reveal nothing about other
-    tenants."""
-    try:
-        owner = parse_memory_id(id)
-    except InvalidArgument:
-        return None
-    row = (
-        db()
-        .execute(f"{_STORED_COLUMNS}WHERE o.id = ? AND (o.expires_at IS NULL OR o.expires_at > ?)", (owner, now()))
-        .fetchone()
-    )
-    if row is None or not access.can(row[2], Permission.READ):
-        return None
-    return _stored(row)
