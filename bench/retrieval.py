@@ -89,9 +89,10 @@ def print_quality(table: dict[str, dict[str, tuple[float, float]]], top: int) ->
 def latency(size: int, *, searches: int, batch: int) -> None:
     from django.conf import settings
 
+    from access import namespaces
     from access.operations import perform
     from bench.corpus import corpus, held_out
-    from graph.sql import db
+    from graph import observations
     from memory import operations
     from memory.services import NewMemory
     from vectors.embedders import default_embedder
@@ -103,14 +104,8 @@ def latency(size: int, *, searches: int, batch: int) -> None:
     access = _operator()
     texts = corpus(size)
     # With --db, a second run reuses what the first wrote (writing 100k takes minutes).
-    present = (
-        db()
-        .execute(
-            "SELECT count(*) FROM graph_observation o JOIN graph_namespace n ON n.id = o.namespace_id "
-            "WHERE n.name = 'bench:scale'"
-        )
-        .fetchone()[0]
-    )
+    scale_id = namespaces.lookup("bench:scale")
+    present = observations.count(scale_id) if scale_id is not None else 0
     started = time.perf_counter()
     for start in range(present, size, batch):
         perform(
