@@ -203,7 +203,7 @@ def search_memories(ctx: ToolContext, args: SearchMemoriesArguments) -> SearchRe
         namespace=scope.namespace,
         query=args.query,
         actor_in=scope.actor_in,
-        top_k=limits.top_k(args.top_k, field="top_k"),
+        top_k=args.top_k,
     )
     return found
 
@@ -259,7 +259,7 @@ def chat(ctx: ToolContext, args: ChatArguments) -> dict[str, Any]:
         readable=scope.namespace,
         actor_in=scope.actor_in,
         writable=ctx.namespace,
-        top_k=limits.top_k(args.top_k, field="top_k"),
+        top_k=args.top_k,
         add_message_on_answer=args.add_message_on_answer is not False,
     )
     return {
