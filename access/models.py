@@ -68,7 +68,7 @@ class ApiKey(models.Model):
 
 
 class Namespace(models.Model):
-    """A memory bank: a colon path such as `org:team:project`. Every graph row belongs to one."""
+    """A namespace: a colon path such as `org:team:project`. Every graph row belongs to one."""
 
     name = models.CharField(max_length=255, unique=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -6,6 +6,7 @@ never be part of a name.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -44,3 +45,25 @@ def ensure(name: str) -> int:
     cursor = conn.execute("INSERT INTO graph_namespace(name, created_at) VALUES (?, ?)", (name, now()))
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+def names(ids: list[int]) -> dict[int, str]:
+    """{id: name} of the namespaces with these ids (ids that do not exist are left out)."""
+    if not ids:
+        return {}
+    rows = db().execute(
+        "SELECT id, name FROM graph_namespace WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
+    )
+    return dict(rows.fetchall())
+
+
+def all_ids() -> list[int]:
+    """The id of every namespace, in id order."""
+    return [row[0] for row in db().execute("SELECT id FROM graph_namespace ORDER BY id")]
+
+
+def id_sql(parameter: str) -> str:
+    """SQL for the id of the namespace named by the bound `parameter` (e.g. ":namespace"; NULL when
+    there is none), for another app's statement that must stay one statement: the graph's hot
+    reads by name. This app owns the table, so its SQL is written here."""
+    return f"(SELECT id FROM graph_namespace WHERE name = {parameter})"

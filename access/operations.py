@@ -118,24 +118,9 @@ def run(operation: Operation, access: Access, /, *, namespace: str | list[str] |
 
     Raises NamespaceRequired, NamespaceForbidden, OperatorOnly or AccountRequired before anything
     is read or written; domain errors of the operation itself pass through unchanged."""
-    reach = operation.reach
-    announced: str | None = None
-    if reach is Reach.DATABASE:
-        access.require_operator(operation.name)
-    elif reach is Reach.ACCOUNT:
-        if access.user_id is None:
-            raise AccountRequired(operation.name)
-        arguments["user_id"] = access.user_id
-        if not operation.read_only:
-            arguments["actor"] = access.actor
-    elif reach is Reach.NAMESPACES:
-        arguments["namespaces"] = _reach(access, namespace, operation.permission)
-    else:
-        if not (namespace is None or isinstance(namespace, str)):
-            raise InvalidArgument("namespace must be one namespace name", field="namespace")
-        announced = namespaces.validate(access.resolve_namespace(namespace))
-        access.require(announced, operation.permission)
-        arguments["namespace"] = announced
+    reached = _resolve(operation, access, namespace)
+    arguments.update(reached)
+    announced = reached.get("namespace")
     if operation.read_only:
         return operation.function(**arguments)
     with contextlib.ExitStack() as prepared:
@@ -147,6 +132,35 @@ def run(operation: Operation, access: Access, /, *, namespace: str | list[str] |
         lambda: operation_applied.send(sender=Operation, operation=name, namespace=announced, changes=changes)
     )
     return result
+
+
+def check(access: Access, name: str, /, *, namespace: str | list[str] | None = None) -> None:
+    """Raise what `perform(access, name, namespace=namespace)` would raise before running, and do
+    nothing else: for orchestrations that must refuse before they start work that costs (chat
+    checks the namespace it was told to record in before it pays for a model call; the MemOS add
+    checks every namespace it names before writing to any)."""
+    _resolve(get(name), access, namespace)
+
+
+def _resolve(operation: Operation, access: Access, namespace: str | list[str] | None) -> dict[str, Any]:
+    """The arguments the runner adds for the operation's reach, once the caller's grants allow it."""
+    reach = operation.reach
+    if reach is Reach.DATABASE:
+        access.require_operator(operation.name)
+        return {}
+    if reach is Reach.ACCOUNT:
+        if access.user_id is None:
+            raise AccountRequired(operation.name)
+        if operation.read_only:
+            return {"user_id": access.user_id}
+        return {"user_id": access.user_id, "actor": access.actor}
+    if reach is Reach.NAMESPACES:
+        return {"namespaces": _reach(access, namespace, operation.permission)}
+    if not (namespace is None or isinstance(namespace, str)):
+        raise InvalidArgument("namespace must be one namespace name", field="namespace")
+    target = namespaces.validate(access.resolve_namespace(namespace))
+    access.require(target, operation.permission)
+    return {"namespace": target}
 
 
 def allowed(access: Access, name: str, /, *, namespace: str | None = None) -> bool:

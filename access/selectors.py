@@ -79,8 +79,8 @@ def reachable_namespaces(
     return queryset.filter(name__contains=contains) if contains else queryset
 
 
-def bank_names(access: Access) -> list[str]:
-    """The banks a key can use: readable namespaces that exist, plus its exact grants and its
+def usable_namespaces(access: Access) -> list[str]:
+    """The namespaces a key can use: readable ones that exist, plus its exact grants and its
     default namespace (usable before anything has been written there)."""
     names = set(reachable_namespaces(access).values_list("name", flat=True))
     names.update(g.pattern for g in access.grants if "*" not in g.pattern)

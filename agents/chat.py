@@ -2,15 +2,17 @@
 
 One service behind MemOS' `POST /product/chat/complete` and the MCP `chat` tool:
 
-1. retrieve the memories closest to the query with `vectors.memories.search_memories`, scoped by
-   the key's grants (the namespaces asked for, or every namespace the key can read);
+1. retrieve the memories closest to the query (the memory search operation, performed through
+   `access.operations`, so scoped by the key's grants: the namespaces asked for, or every
+   namespace the key can read);
 2. drop those scoring under `threshold` (and those a caller's `keep` rejects);
 3. ask the server's chat provider (`agents.providers.default_provider()`, MEMORYHUB_LLM_*) with
    those memories, which the provider renders into the system message;
 4. split a `<think>…</think>` block out of the answer into `reasoning`;
 5. when `add_message_on_answer`, record the exchange (the query and the answer, tagged
    `role:user` / `role:assistant`, actor = `user_id`) in the writable namespace named, else in the
-   key's default namespace (the user's own memories, see `vectors.memories.Scope`).
+   key's default namespace (the user's own memories, see `memory.scopes`), with the memory write
+   operation.
 
 Recording is a side effect and never fails the answer, except where the caller named the
 namespace to record in: that one's write grant is checked before the provider is called (a key
@@ -32,12 +34,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from access import namespaces
-from access.permissions import Access, Permission
-from agents.exceptions import InvalidArgument
+from access.operations import allowed, check, perform
+from access.permissions import Access
 from agents.providers import ChatMessage, ChatRequest, Usage, default_provider
 from graph import limits
-from vectors import memories
-from vectors.memories import MemoryHit, NewMemory
+from kernel.errors import InvalidArgument
+from memory import limits as memory_limits
+from memory import operations
+from memory.selectors import MemoryHit
+from memory.services import NewMemory
 
 USER_TAG = "role:user"
 ASSISTANT_TAG = "role:assistant"
@@ -91,12 +96,6 @@ def split_reasoning(text: str) -> tuple[str, str]:
 # --- validation -----------------------------------------------------------------------------------
 
 
-def _query(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidArgument("query must be a non-empty string", field="query")
-    return limits.observation(value, field="query")
-
-
 def _number(value: Any, *, field: str, low: float, high: float) -> float | None:
     if value is None:
         return None
@@ -134,23 +133,14 @@ def _history(value: Any) -> list[ChatMessage]:
     return turns
 
 
-def _actor(value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str) or len(value) > memories.MAX_ACTOR_LENGTH:
-        raise InvalidArgument(
-            f"user_id must be a string of at most {memories.MAX_ACTOR_LENGTH} characters", field="user_id"
-        )
-    return limits.observation(value, field="user_id") if value else ""
-
-
 def _tags(value: Sequence[str]) -> tuple[str, ...]:
     tags = tuple(value)
-    if len(tags) >= memories.MAX_TAGS or not all(
-        isinstance(tag, str) and tag.strip() and len(tag) <= memories.MAX_TAG_LENGTH for tag in tags
+    if len(tags) >= memory_limits.MAX_TAGS or not all(
+        isinstance(tag, str) and tag.strip() and len(tag) <= memory_limits.MAX_TAG_LENGTH for tag in tags
     ):
         raise InvalidArgument(
-            f"tags must be fewer than {memories.MAX_TAGS} strings of 1 to {memories.MAX_TAG_LENGTH} characters",
+            f"tags must be fewer than {memory_limits.MAX_TAGS} strings of 1 to {memory_limits.MAX_TAG_LENGTH} "
+            "characters",
             field="tags",
         )
     return tags
@@ -175,12 +165,12 @@ def _writable(access: Access, writable: str | Sequence[str] | None) -> tuple[str
     first = writable if isinstance(writable, str) else next(iter(writable or ()), None)
     if first:
         target = namespaces.validate(first)
-        access.require(target, Permission.WRITE)
+        check(access, operations.WRITE, namespace=target)
         return target, ""
     if not access.default_namespace:
         return None, NO_DEFAULT
     target = namespaces.validate(access.default_namespace)
-    if not access.can(target, Permission.WRITE):
+    if not allowed(access, operations.WRITE, namespace=target):
         return None, f"the API key has no write grant for namespace {target!r}"
     return target, ""
 
@@ -198,7 +188,7 @@ def chat(
     writable: str | Sequence[str] | None = None,
     history: Any = None,
     system_prompt: str | None = None,
-    top_k: Any = memories.DEFAULT_TOP_K,
+    top_k: Any = memory_limits.DEFAULT_TOP_K,
     threshold: Any = None,
     max_tokens: Any = None,
     temperature: Any = None,
@@ -210,15 +200,15 @@ def chat(
 ) -> ChatAnswer:
     """Answer `query` grounded in the caller's memories (see the module docstring).
 
-    `readable` and `actor_in` are what `search_memories` takes (a namespace, a list, or None:
+    `readable` and `actor_in` are what the memory search takes (a namespace, a list, or None:
     every namespace the key can read; the namespaces where only one actor's memories are read);
     `writable` names where the exchange is recorded (first of the list, else the key's default
     namespace). `top_k` is 1..50, `threshold` a minimum score in [0, 1].
     `tags` are added to both recorded memories (e.g. a session tag); `keep` lets an edge apply its
     own filter to the retrieved memories (the best 50 are then considered, and `top_k` of those
     kept are used)."""
-    text = _query(query)
-    wanted = memories.top_k(top_k, field="top_k")
+    text = memory_limits.query(query)
+    wanted = memory_limits.top_k(top_k, field="top_k")
     minimum = _number(threshold, field="threshold", low=0.0, high=1.0)
     sampling_temperature = _number(temperature, field="temperature", low=0.0, high=MAX_TEMPERATURE)
     nucleus = _number(top_p, field="top_p", low=0.0, high=1.0)
@@ -227,7 +217,7 @@ def chat(
     prompt = system_prompt.strip() if isinstance(system_prompt, str) else ""
     if prompt:
         limits.observation(prompt, field="system_prompt")
-    actor = _actor(user_id)
+    actor = memory_limits.actor(user_id, field="user_id")
     extra_tags = _tags(tags)
     # Checked before the model is called: a named namespace that cannot be recorded in must not
     # cost a call.
@@ -236,12 +226,13 @@ def chat(
     if target is not None and provider.kind == "extractive":
         target, not_recorded = None, NO_MODEL
 
-    found = memories.search_memories(
+    found = perform(
         access,
-        query=text,
+        operations.SEARCH,
         namespace=readable,
+        query=text,
         actor_in=actor_in,
-        top_k=memories.MAX_TOP_K if keep else wanted,
+        top_k=memory_limits.MAX_TOP_K if keep else wanted,
     )["results"]
     hits = [hit for hit in found if (minimum is None or hit["score"] >= minimum) and (keep is None or keep(hit))][
         :wanted
@@ -265,7 +256,7 @@ def chat(
         exchange = [NewMemory(text=text, actor_id=actor, tags=(USER_TAG, *extra_tags))]
         if response:
             exchange.append(NewMemory(text=_storable(response), actor_id=actor, tags=(ASSISTANT_TAG, *extra_tags)))
-        recorded = [written["id"] for written in memories.write_memories(access, namespace=target, memories=exchange)]
+        recorded = [written["id"] for written in perform(access, operations.WRITE, namespace=target, memories=exchange)]
     return ChatAnswer(
         response=response,
         reasoning=reasoning,

@@ -3,7 +3,7 @@
     make bench BENCH=retrieval                              # recall@1/@5 per category and mode
     make bench BENCH=retrieval BENCH_ARGS="--latency 100000"  # + write/search timings at 100k memories
 
-Quality: the memories of bench/eval/memories.jsonl are written with `vectors.memories` (embedded on
+Quality: the memories of bench/eval/memories.jsonl are written with the memory operations (embedded on
 write with the built-in model, as in production) into one namespace, and every query of
 bench/eval/queries.jsonl is searched in keyword, vector and hybrid mode. Recall@k is the share of
 queries with a relevant memory among the first k results.
@@ -44,20 +44,22 @@ def _operator() -> Any:
 
 def evaluate(top: int = 5) -> dict[str, dict[str, tuple[float, float]]]:
     """{category: {mode: (recall@1, recall@top)}} over the evaluation set (plus an "all" row)."""
-    from vectors import memories
+    from access.operations import perform
+    from memory import operations
+    from memory.services import NewMemory
 
     access = _operator()
     items = _load("memories.jsonl")
     queries = _load("queries.jsonl")
-    written = memories.write_memories(
-        access, namespace=NAMESPACE, memories=[memories.NewMemory(text=item["text"]) for item in items]
+    written = perform(
+        access, operations.WRITE, namespace=NAMESPACE, memories=[NewMemory(text=item["text"]) for item in items]
     )
     eval_id = {row["id"]: item["id"] for row, item in zip(written, items, strict=True)}
     hits: dict[str, dict[str, list[tuple[bool, bool]]]] = defaultdict(lambda: defaultdict(list))
     for query in queries:
         relevant = set(query["relevant"])
         for mode in MODES:
-            result = memories.search_memories(access, query=query["query"], top_k=top, mode=mode)
+            result = perform(access, operations.SEARCH, query=query["query"], top_k=top, mode=mode)
             found = [eval_id[hit["id"]] for hit in result["results"]]
             outcome = (bool(found[:1]) and found[0] in relevant, bool(relevant & set(found[:top])))
             hits[query["category"]][mode].append(outcome)
@@ -87,9 +89,12 @@ def print_quality(table: dict[str, dict[str, tuple[float, float]]], top: int) ->
 def latency(size: int, *, searches: int, batch: int) -> None:
     from django.conf import settings
 
+    from access import namespaces
+    from access.operations import perform
     from bench.corpus import corpus, held_out
-    from graph.sql import db
-    from vectors import memories
+    from graph import observations
+    from memory import operations
+    from memory.services import NewMemory
     from vectors.embedders import default_embedder
     from vectors.embedding import embed_texts
     from vectors.indexes import registry
@@ -99,20 +104,15 @@ def latency(size: int, *, searches: int, batch: int) -> None:
     access = _operator()
     texts = corpus(size)
     # With --db, a second run reuses what the first wrote (writing 100k takes minutes).
-    present = (
-        db()
-        .execute(
-            "SELECT count(*) FROM graph_observation o JOIN graph_namespace n ON n.id = o.namespace_id "
-            "WHERE n.name = 'bench:scale'"
-        )
-        .fetchone()[0]
-    )
+    scale_id = namespaces.lookup("bench:scale")
+    present = observations.count(scale_id) if scale_id is not None else 0
     started = time.perf_counter()
     for start in range(present, size, batch):
-        memories.write_memories(
+        perform(
             access,
+            operations.WRITE,
             namespace="bench:scale",
-            memories=[memories.NewMemory(text=text) for text in texts[start : start + batch]],
+            memories=[NewMemory(text=text) for text in texts[start : start + batch]],
         )
     if size > present:
         seconds = time.perf_counter() - started
@@ -138,7 +138,7 @@ def latency(size: int, *, searches: int, batch: int) -> None:
         timings["embed the query"].append(time.perf_counter() - started)
         for mode in ("vector", "hybrid"):
             started = time.perf_counter()
-            memories.search_memories(access, query=query, namespace="bench:scale", top_k=10, mode=mode)
+            perform(access, operations.SEARCH, namespace="bench:scale", query=query, top_k=10, mode=mode)
             timings[f"{mode} memory search (embed + search + fuse)"].append(time.perf_counter() - started)
     print(f"\n{size:,} memories, {searches} queries, index={settings.MEMORYHUB_VECTOR_INDEX}")
     print("| step | median ms | p95 ms |\n|---|---|---|")

@@ -7,14 +7,15 @@ work unchanged against MemoryHub:
 
 - `api.py`: the django-ninja API (routes, auth, the envelope, error translation);
 - `schemas.py`: MemOS' request models and the response shapes;
-- `memos.py`: the operations, translating to `vectors.memories`, `vectors.selectors` and
-  `agents.chat`;
-- `filters.py`: the part of MemOS' memory `filter` that has a meaning here.
+- `memos.py`: the operations, translating to the memory operations (performed through
+  `access.operations`, which checks the grants) and `agents.chat`;
+- `filters.py`: the part of MemOS' memory `filter` that has a meaning here, translated to the
+  graph's filter description (no SQL here).
 
 Mapping: a cube is a namespace (`org:team:project`); `user_id` is recorded as each memory's actor.
 As in MemOS, each user_id has its own cube, read and written by default: here, the memories
 recorded with that user_id in the key's default namespace (one key serves all of a bot's users;
-`vectors.memories.Scope`). The user_id itself names that cube where a cube is expected. A cube
+`memory.scopes`). The user_id itself names that cube where a cube is expected. A cube
 named explicitly is shared by whoever may read it under the key's grants. Without user_id,
 `readable_cube_ids` default to every namespace the key can read and `writable_cube_ids` to the
 key's default namespace. The deprecated `mem_cube_id` is accepted where MemOS accepted it. A cube

@@ -20,21 +20,20 @@ Anything else is refused with a message naming it, rather than ignored: a filter
 dropped would return memories the caller asked to exclude.
 
 A parsed filter is evaluated two ways, with the same meaning: `matches(memory)` on search hits and
-listed memories (dicts with `id`, `namespace`, `tags`, `actorId`, `createdAt`), and `sql()`, a
-condition on `graph_observation` (alias `o`) for listings that page in the database.
+listed memories (dicts with `id`, `namespace`, `tags`, `actorId`, `createdAt`), and `where()`, the
+graph's description of the same conditions (`graph.observations`), which the graph compiles for
+listings that page in the database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from django.db import connection
-
+from graph import observations
 from graph.exceptions import InvalidArgument
-from graph.sql import as_json
-from vectors.memories import parse_memory_id
+from memory.wire import parse_memory_id
 
 MEMORY_TYPE = "LongTermMemory"
 SESSION_TAG = "session:"
@@ -45,7 +44,7 @@ MAX_CONDITIONS = 100
 _EQUALITY_FIELDS = {"id", "user_id", "session_id", "cube_id", "user_name", "memory_type"}
 _TIME_FIELDS = {"created_at", "updated_at"}
 _FIELDS = _EQUALITY_FIELDS | _TIME_FIELDS | {"tags"}
-_COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_COMPARISONS = ("gt", "gte", "lt", "lte")
 
 
 def _fail(message: str) -> InvalidArgument:
@@ -104,8 +103,8 @@ def _scalar(field: str, value: Any) -> Any:
     return value
 
 
-def _time(field: str, value: Any) -> str:
-    """An ISO 8601 date or datetime as the database stores datetimes (UTC)."""
+def _time(field: str, value: Any) -> datetime:
+    """An ISO 8601 date or datetime, in UTC (UTC when it names no zone)."""
     if not isinstance(value, str):
         raise _fail(f"'{field}' must be compared with an ISO 8601 date such as '2024-01-01'")
     try:
@@ -114,7 +113,7 @@ def _time(field: str, value: Any) -> str:
         raise _fail(f"'{field}': {value!r} is not an ISO 8601 date or datetime") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return str(connection.ops.adapt_datetimefield_value(moment.astimezone(UTC)))
+    return moment.astimezone(UTC)
 
 
 def _condition(field: str, value: Any) -> Condition:
@@ -154,10 +153,8 @@ def _condition(field: str, value: Any) -> Condition:
 # --- evaluation on memories as dicts --------------------------------------------------------------
 
 
-def _stored_time(iso_value: str | None) -> str | None:
-    if iso_value is None:
-        return None
-    return str(connection.ops.adapt_datetimefield_value(datetime.fromisoformat(iso_value).astimezone(UTC)))
+def _moment(iso_value: str | None) -> datetime | None:
+    return None if iso_value is None else datetime.fromisoformat(iso_value).astimezone(UTC)
 
 
 def matches(node: Node | None, memory: Any) -> bool:
@@ -171,9 +168,9 @@ def matches(node: Node | None, memory: Any) -> bool:
     if node.field == "tags":
         return all(tag in tags for tag in node.values)
     if node.field in _TIME_FIELDS:
-        # Compared in the stored form, as sql() does (hits carry createdAt to the second).
-        stored = _stored_time(memory["createdAt"])
-        return stored is not None and _compare(stored, node.op, node.values[0])
+        # Hits carry createdAt to the second; the database compares what it stores.
+        moment = _moment(memory["createdAt"])
+        return moment is not None and _compare(moment, node.op, node.values[0])
     wanted = {str(value) for value in node.values}
     if node.field == "session_id":
         return any(f"{SESSION_TAG}{value}" in tags for value in wanted)
@@ -187,31 +184,27 @@ def matches(node: Node | None, memory: Any) -> bool:
     return actual in wanted
 
 
-def _compare(left: str, op: str, right: str) -> bool:
+def _compare(left: datetime, op: str, right: datetime) -> bool:
     if op == "eq":
         return left == right
     return {"gt": left > right, "gte": left >= right, "lt": left < right, "lte": left <= right}[op]
 
 
-# --- evaluation in SQL ----------------------------------------------------------------------------
+# --- as the graph's filter description ------------------------------------------------------------
 
 
-def sql(node: Node) -> tuple[str, list[Any]]:
-    """The filter as an SQL condition on `graph_observation o`, with its `?` parameters."""
+def where(node: Node) -> observations.Where:
+    """The filter as the graph's description of conditions on an observation, which the graph
+    compiles for listings that page in the database."""
     if isinstance(node, Group):
-        pieces = [sql(part) for part in node.parts]
-        joiner = " AND " if node.every else " OR "
-        return joiner.join(f"({text})" for text, _ in pieces), [param for _, params in pieces for param in params]
-    values = list(node.values)
+        parts = tuple(where(part) for part in node.parts)
+        return observations.AllOf(parts) if node.every else observations.AnyOf(parts)
+    values = node.values
     if node.field == "tags":
-        return (
-            " AND ".join("EXISTS (SELECT 1 FROM json_each(o.tags) WHERE value = ?)" for _ in values),
-            values,
-        )
+        return observations.Test("tags", "all", values)
     if node.field in _TIME_FIELDS:
-        operator = "=" if node.op == "eq" else _COMPARISONS[node.op]
         # Memories are never edited, so updated_at is created_at.
-        return f"o.created_at {operator} ?", values
+        return observations.Test("created_at", cast(observations.Op, node.op), values)
     wanted = [str(value) for value in values]
     if node.field == "id":
         ids = []
@@ -220,18 +213,12 @@ def sql(node: Node) -> tuple[str, list[Any]]:
                 ids.append(parse_memory_id(value))
             except InvalidArgument:
                 continue  # not one of our ids (a MemOS uuid): it matches nothing
-        return "o.id IN (SELECT value FROM json_each(?))", [as_json(ids)]
+        return observations.Test("id", "in", tuple(ids))
     if node.field == "user_id":
-        return "o.actor_id IN (SELECT value FROM json_each(?))", [as_json(wanted)]
+        return observations.Test("actor", "in", tuple(wanted))
     if node.field == "session_id":
-        return (
-            "EXISTS (SELECT 1 FROM json_each(o.tags) WHERE value IN (SELECT value FROM json_each(?)))",
-            [as_json(f"{SESSION_TAG}{value}" for value in wanted)],
-        )
+        return observations.Test("tags", "any", tuple(f"{SESSION_TAG}{value}" for value in wanted))
     if node.field in ("cube_id", "user_name"):
-        return (
-            "o.namespace_id IN (SELECT id FROM graph_namespace WHERE name IN (SELECT value FROM json_each(?)))",
-            [as_json(wanted)],
-        )
+        return observations.Test("namespace", "in", tuple(wanted))
     # memory_type: every memory here is long-term.
-    return ("1" if MEMORY_TYPE in wanted else "0"), []
+    return MEMORY_TYPE in wanted

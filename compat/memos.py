@@ -1,9 +1,10 @@
 """The MemOS operations: MemOS requests in, MemOS-shaped `data` out.
 
-Each function takes the caller's `Access` and a request model (`schemas`) and calls the one
-implementation of each thing: `vectors.memories` (write, search, delete), `vectors.selectors`
-(list, get by id) and `agents.chat` (grounded chat). Grants are checked there; this module only
-translates: cubes to namespaces, messages to memories, memories to MemOS memory items.
+Each function takes the caller's `Access` and a request model (`schemas`) and performs the one
+implementation of each thing: the memory operations (write, search, list, get by id, delete;
+`access.operations.perform`, whose runner checks the grants) and `agents.chat` (grounded chat).
+This module only translates: cubes to namespaces, messages to memories, memories to MemOS memory
+items, MemOS filters to the graph's filter description.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from typing import Any
 from django.db import transaction
 
 from access import namespaces
-from access.permissions import Access, Permission
+from access.operations import allowed, check, perform
+from access.permissions import Access
 from agents import chat as chat_service
 from compat import filters, schemas
 from graph import limits
 from graph.exceptions import InvalidArgument
 from kernel.errors import DomainError
-from vectors import memories, selectors
+from memory import limits as memory_limits
+from memory import operations
+from memory.scopes import Scope, user_scope, user_targets
+from memory.services import NewMemory
 from vectors.embedding import embedded_ahead
-from vectors.memories import NewMemory
 
 MEMORY_TYPE = filters.MEMORY_TYPE
 SESSION_TAG = filters.SESSION_TAG
@@ -53,7 +57,7 @@ class MemoryNotFound(DomainError):
 
 def cubes(value: schemas.CubeIds, deprecated: str | None = None, *, user_id: str | None = None) -> list[str] | None:
     """A cube list (or one cube, or the deprecated single `mem_cube_id`) as namespace names, the
-    request's `user_id` standing for the user's own cube (`vectors.memories.user_scope`); None
+    request's `user_id` standing for the user's own cube (`memory.scopes.user_scope`); None
     when nothing was given (the caller's default applies)."""
     given = [value] if isinstance(value, str) else list(value or [])
     if not given and deprecated:
@@ -70,11 +74,11 @@ def _own(access: Access) -> Callable[[], str]:
     return lambda: namespaces.validate(access.resolve_namespace())
 
 
-def _scope(access: Access, user_id: str | None, named: list[str] | None) -> memories.Scope:
-    return memories.user_scope(user_id, named, _own(access))
+def _scope(access: Access, user_id: str | None, named: list[str] | None) -> Scope:
+    return user_scope(user_id, named, _own(access))
 
 
-def _shown(scope: memories.Scope, named: list[str] | None) -> list[str] | None:
+def _shown(scope: Scope, named: list[str] | None) -> list[str] | None:
     """The cube of each group a named scope always answers (even when empty), by the caller's names."""
     return [scope.label(space) for space in scope.namespace or []] if named is not None else None
 
@@ -208,9 +212,9 @@ def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
     anything is written, and all cubes are written in one transaction."""
     found = messages_of(request)
     named = cubes(request.writable_cube_ids, request.mem_cube_id, user_id=request.user_id)
-    targets = memories.user_targets(request.user_id, named, _own(access))
+    targets = user_targets(request.user_id, named, _own(access))
     for target, _ in targets:
-        access.require(target, Permission.WRITE)
+        check(access, operations.WRITE, namespace=target)
     extra = [*(request.custom_tags or []), *([f"{SESSION_TAG}{request.session_id}"] if request.session_id else [])]
     new = [
         NewMemory(text=text, actor_id=request.user_id or "", tags=(f"{ROLE_TAG}{role}", *extra))
@@ -224,7 +228,7 @@ def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
     # is not held while the model runs.
     with embedded_ahead(memory.text for memory in new), transaction.atomic():
         for target, cube in targets:
-            written = memories.write_memories(access, namespace=target, memories=new)
+            written = perform(access, operations.WRITE, namespace=target, memories=new)
             added += [
                 {"memory": memory.text, "memory_id": stored["id"], "memory_type": MEMORY_TYPE, "cube_id": cube}
                 for memory, stored in zip(new, written, strict=True)
@@ -240,16 +244,17 @@ def search(access: Access, request: schemas.SearchRequest) -> dict[str, Any]:
     without a user_id every namespace the key can read), grouped by cube, the cube of the best
     memory first."""
     condition = filters.parse(request.filter)
-    wanted = memories.top_k(request.top_k, field="top_k")
+    wanted = memory_limits.top_k(request.top_k, field="top_k")
     named = cubes(request.readable_cube_ids, request.mem_cube_id, user_id=request.user_id)
     scope = _scope(access, request.user_id, named)
-    found = memories.search_memories(
+    found = perform(
         access,
-        query=request.query,
+        operations.SEARCH,
         namespace=scope.namespace,
+        query=request.query,
         actor_in=scope.actor_in,
         # A filter is applied to the best 50, so that top_k of those passing it are found.
-        top_k=memories.MAX_TOP_K if condition else wanted,
+        top_k=memory_limits.MAX_TOP_K if condition else wanted,
     )["results"]
     minimum = _minimum(request.relativity, request.threshold)
     hits = [hit for hit in found if hit["score"] >= minimum and filters.matches(condition, hit)][:wanted]
@@ -288,7 +293,7 @@ def chat_complete(access: Access, request: schemas.ChatCompleteRequest) -> tuple
         user_id=user,
         readable=scope.namespace,
         actor_in=scope.actor_in,
-        writable=memories.user_targets(user, writable, _own(access))[0][0] if writable else None,
+        writable=user_targets(user, writable, _own(access))[0][0] if writable else None,
         history=[turn.model_dump() for turn in request.history] if request.history is not None else None,
         system_prompt=request.system_prompt or request.base_prompt,
         top_k=request.top_k,
@@ -316,19 +321,20 @@ def get_all(access: Access, request: schemas.GetAllRequest) -> list[dict[str, An
     named = cubes(request.mem_cube_ids, user_id=request.user_id)
     scope = _scope(access, request.user_id, named)
     if request.search_query is not None and request.search_query.strip():
-        found = memories.search_memories(
+        found = perform(
             access,
-            query=request.search_query,
+            operations.SEARCH,
             namespace=scope.namespace,
+            query=request.search_query,
             actor_in=scope.actor_in,
-            top_k=memories.MAX_TOP_K,
+            top_k=memory_limits.MAX_TOP_K,
             mode=SEARCH_TYPES[request.search_type],
         )["results"]
         return _grouped(
             ((scope.label(hit["namespace"]), memory_item(hit, relativity=hit["score"])) for hit in found),
             named=_shown(scope, named),
         )
-    listed = selectors.list_memories(access, namespace=scope.namespace, actor_in=scope.actor_in, limit=GET_ALL_LIMIT)
+    listed = perform(access, operations.LIST, namespace=scope.namespace, actor_in=scope.actor_in, limit=GET_ALL_LIMIT)
     return _grouped(
         ((scope.label(memory["namespace"]), memory_item(memory)) for memory in listed["memories"]),
         named=_shown(scope, named),
@@ -346,13 +352,14 @@ def get_memories(access: Access, request: schemas.GetMemoryRequest) -> dict[str,
     named = cubes(request.mem_cube_id, user_id=request.user_id) or [namespaces.validate(request.mem_cube_id)]
     scope = _scope(access, request.user_id, named)
     (cube,) = _shown(scope, named) or named
-    listed = selectors.list_memories(
+    listed = perform(
         access,
+        operations.LIST,
         namespace=scope.namespace,
         actor_in=scope.actor_in,
         limit=size,
         offset=(page - 1) * size,
-        where=filters.sql(condition) if condition else None,
+        where=filters.where(condition) if condition else None,
     )
     text_mem = [
         {
@@ -371,7 +378,7 @@ def get_memories(access: Access, request: schemas.GetMemoryRequest) -> dict[str,
 
 def get_memory(access: Access, memory_id: str, user_id: str | None = None) -> dict[str, Any]:
     """One memory by id; with a user_id, only one of that user's own memories."""
-    found = selectors.get_memory(access, id=memory_id)
+    found = perform(access, operations.GET, id=memory_id)
     if found is None or (user_id and not _scope(access, user_id, None).holds(found)):
         raise MemoryNotFound(memory_id)
     return memory_item(found)
@@ -383,7 +390,7 @@ def get_memory(access: Access, memory_id: str, user_id: str | None = None) -> di
 def delete(access: Access, request: schemas.DeleteMemoryRequest) -> dict[str, Any]:
     """Delete the listed memories the key may write: with writable_cube_ids, only those in these
     cubes; else, with a user_id, only the user's own. Ids that are not deleted are reported, not
-    refused: unknown and unreadable ids look the same."""
+    refused: unknown and unwritable ids look the same."""
     if request.file_ids is not None or request.filter:
         raise InvalidArgument(
             "only deletion by memory_ids is supported here (there are no files, and filters are not used to delete)",
@@ -393,22 +400,24 @@ def delete(access: Access, request: schemas.DeleteMemoryRequest) -> dict[str, An
         raise InvalidArgument("memory_ids is required: the ids of the memories to delete", field="memory_ids")
     limits.items(request.memory_ids, field="memory_ids")
     named = cubes(request.writable_cube_ids, user_id=request.user_id)
-    scope = _scope(access, request.user_id, named) if named is not None or request.user_id else None
-    if named is not None and scope is not None:
-        for cube in scope.namespace or []:
-            access.require(cube, Permission.WRITE)
+    scope = _scope(access, request.user_id, named) if named is not None or request.user_id else Scope(None)
+    given = list(dict.fromkeys(request.memory_ids))
+    if named is not None:
+        check(access, operations.DELETE, namespace=scope.namespace)  # named cubes must all be writable
+    elif scope.namespace is not None and not all(
+        allowed(access, operations.DELETE, namespace=space) for space in scope.namespace
+    ):
+        # The user's own memories are in a namespace this key cannot write: none is deleted.
+        return {"status": "success", "deleted": [], "not_deleted": given}
     deleted: list[str] = []
     not_deleted: list[str] = []
-    for given in dict.fromkeys(request.memory_ids):
-        if scope is not None:
-            found = selectors.get_memory(access, id=given)
-            if found is None or not scope.holds(found):
-                not_deleted.append(given)
-                continue
+    for memory_id in given:
         try:
-            outcome = memories.delete_memory(access, id=given)
+            outcome = perform(
+                access, operations.DELETE, namespace=scope.namespace, actor_in=scope.actor_in, id=memory_id
+            )
         except InvalidArgument:  # not one of our ids (e.g. a MemOS uuid): nothing to delete
-            not_deleted.append(given)
+            not_deleted.append(memory_id)
             continue
-        (deleted if outcome["deleted"] else not_deleted).append(given)
+        (deleted if outcome["deleted"] else not_deleted).append(memory_id)
     return {"status": "success", "deleted": deleted, "not_deleted": not_deleted}

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from graph import limits
-from vectors.memories import MAX_ACTOR_LENGTH, MAX_TOP_K
+from memory.limits import MAX_ACTOR_LENGTH, MAX_TOP_K
 
 CubeIds = str | list[str] | None
 IGNORED = "Accepted for compatibility; no effect here."

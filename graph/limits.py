@@ -92,6 +92,16 @@ def integer(value: Any, *, field: str, default: int, minimum: int, limit_name: s
     return value
 
 
+def top_k(value: Any, *, maximum: int, default: int, field: str = "topK") -> int:
+    """How many results a ranked read returns: 1 to `maximum` (each caller's own limit), `default`
+    when not given."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidArgument(f"{field} must be a whole number from 1 to {maximum}", field=field)
+    return value
+
+
 def short_lists(data: Any, *, longer: Mapping[str, int | None] | None = None) -> Any:
     """Refuse a raw object (before a schema validates it) any of whose lists is over the item
     limit: MAX_ITEMS_PER_REQUEST, or `longer[key]` for the keys given (None: the schema checks

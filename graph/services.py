@@ -14,7 +14,7 @@ under `skipped` with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
 from django.db import transaction
@@ -24,6 +24,7 @@ from graph import limits
 from graph.exceptions import EntityAlreadyExists, EntityNotFound, InvalidArgument
 from graph.fts import index_text
 from graph.models import Observation
+from graph.observations import scope_sql
 from graph.signals import observations_written
 from graph.sql import as_json, db, ensure_types, entity_id, entity_ids, load_entity, now, require_entity, type_id
 from graph.types import (
@@ -574,7 +575,7 @@ def insert_memories(
 ) -> list[tuple[int, str]]:
     """Store free memories (observations with no entity) and return [(id, created_at)].
 
-    Input is validated by the caller (vectors.memories); the observations_written signal embeds
+    Input is validated by the caller (memory.services); the observations_written signal embeds
     them inside this transaction. `created_at` (the database's datetime format) lets the caller
     derive expiry times from the same instant."""
     with transaction.atomic():
@@ -601,15 +602,17 @@ def insert_memories(
     return [(row[0], stamp) for row in written]
 
 
-def delete_memory(*, namespace_ids: list[int], memory_id: int) -> int | None:
-    """Delete one free memory if it lives in one of `namespace_ids`; return its namespace id."""
+def delete_memory(*, namespace_ids: list[int], memory_id: int, actors: Mapping[int, str] | None = None) -> int | None:
+    """Delete one free memory if it lives in one of `namespace_ids` (and, in the namespaces of
+    `actors` ({namespace id: actor}), is that actor's); return its namespace id."""
+    scope, params = scope_sql(namespace_ids, actors or {})
     with transaction.atomic():
         row = (
             db()
             .execute(
-                "DELETE FROM graph_observation WHERE id = ? AND entity_id IS NULL "
-                "AND namespace_id IN (SELECT value FROM json_each(?)) RETURNING namespace_id",
-                (memory_id, as_json(namespace_ids)),
+                f"DELETE FROM graph_observation AS o WHERE o.id = ? AND o.entity_id IS NULL AND {scope} "
+                "RETURNING namespace_id",
+                (memory_id, *params),
             )
             .fetchone()
         )

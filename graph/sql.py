@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from access import namespaces
 from graph import fts
 from graph.exceptions import EntityNotFound
 from graph.types import EntityDict, RelationDict
@@ -190,9 +191,9 @@ def load_named_entity(namespace: str, name: str) -> EntityDict | None:
     row = (
         db()
         .execute(
-            f"SELECT e.name, t.name, {_OBSERVATIONS_OF_E} FROM graph_namespace n "
-            "JOIN graph_entity e ON e.namespace_id = n.id AND e.name = :name "
-            "JOIN graph_typedict t ON t.id = e.type_id WHERE n.name = :namespace",
+            f"SELECT e.name, t.name, {_OBSERVATIONS_OF_E} FROM graph_entity e "
+            "JOIN graph_typedict t ON t.id = e.type_id "
+            f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} AND e.name = :name",
             {"namespace": namespace, "name": name, "now": now()},
         )
         .fetchone()
@@ -243,8 +244,9 @@ def load_named_page(namespace: str, names: list[str]) -> tuple[list[EntityDict],
     entities, relations = (
         db()
         .execute(
-            "WITH page(id) AS MATERIALIZED (SELECT e.id FROM graph_namespace n JOIN graph_entity e "
-            "ON e.namespace_id = n.id AND e.name IN (SELECT value FROM json_each(:names)) WHERE n.name = :namespace) "
+            "WITH page(id) AS MATERIALIZED (SELECT e.id FROM graph_entity e "
+            f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} "
+            "AND e.name IN (SELECT value FROM json_each(:names))) "
             f"{_PAGE}",
             {"namespace": namespace, "names": as_json(names), "now": now()},
         )

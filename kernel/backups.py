@@ -31,25 +31,34 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-# What makes a file a MemoryHub database rather than any SQLite file: the knowledge graph, its two
-# full-text indexes, the vectors, the keys, and Django's record of the migrations applied.
-REQUIRED_TABLES = (
-    "django_migrations",
-    "access_apikey",
-    "graph_namespace",
-    "graph_entity",
-    "graph_observation",
-    "graph_relation",
-    "graph_typedict",
-    "name_fts",
-    "obs_fts",
-    "vectors_embedding",
-)
+# What makes a file a MemoryHub database rather than any SQLite file: Django's record of the
+# migrations applied, and the tables the apps register at start (`register_tables`: the keys, the
+# namespaces, the knowledge graph and its full-text indexes, the vectors), in registration order.
+_required: list[str] = ["django_migrations"]
+# (label, table) of the counts a summary reports ("3 namespaces, 5 entities, ..."), in order.
+_counted: list[tuple[str, str]] = []
+
+
+def register_tables(*, required: Iterable[str] = (), counted: Mapping[str, str] | None = None) -> None:
+    """Called by each app at start (its AppConfig.ready) for the tables it owns: `required`, those
+    a database must have to be a MemoryHub one; `counted`, {label: table} of the rows a backup or
+    restore reports. The kernel names no app's table itself."""
+    for table in [*required, *(counted or {}).values()]:
+        if table not in _required:
+            _required.append(table)
+    for label, table in (counted or {}).items():
+        if (label, table) not in _counted:
+            _counted.append((label, table))
+
+
+def required_tables() -> tuple[str, ...]:
+    return tuple(_required)
+
 
 # Pages copied per step of the backup API (4 MB at the default page size). The steps all run in
 # one snapshot, so their size only sets how often progress is reported.
@@ -68,17 +77,14 @@ class Summary:
     """What a database holds, as printed after a backup or restore."""
 
     bytes: int
-    namespaces: int
-    entities: int
-    observations: int
-    relations: int
-    embeddings: int
+    # (label, rows) of each table the apps registered to be counted, in registration order.
+    counts: tuple[tuple[str, int], ...]
+
+    def count(self, label: str) -> int:
+        return dict(self.counts)[label]
 
     def describe(self) -> str:
-        return (
-            f"{self.namespaces} namespaces, {self.entities} entities, {self.observations} observations, "
-            f"{self.relations} relations, {self.embeddings} embeddings"
-        )
+        return ", ".join(f"{rows} {label}" for label, rows in self.counts)
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,7 @@ def check_database(connection: sqlite3.Connection, *, path: Path) -> Summary:
     if problems != ["ok"]:
         shown = "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
         raise BackupError(f"{path} fails SQLite's integrity check: {shown}")
-    missing = [table for table in REQUIRED_TABLES if table not in tables]
+    missing = [table for table in _required if table not in tables]
     if missing:
         raise BackupError(f"{path} is a SQLite database but not a MemoryHub one (no {', '.join(missing)} table)")
 
@@ -138,12 +144,7 @@ def check_database(connection: sqlite3.Connection, *, path: Path) -> Summary:
     page_size = connection.execute("PRAGMA page_size").fetchone()[0]
     page_count = connection.execute("PRAGMA page_count").fetchone()[0]
     return Summary(
-        bytes=int(page_size) * int(page_count),
-        namespaces=count("graph_namespace"),
-        entities=count("graph_entity"),
-        observations=count("graph_observation"),
-        relations=count("graph_relation"),
-        embeddings=count("vectors_embedding"),
+        bytes=int(page_size) * int(page_count), counts=tuple((label, count(table)) for label, table in _counted)
     )
 
 

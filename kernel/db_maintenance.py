@@ -14,8 +14,18 @@ from django.db import transaction
 from kernel.sql import db
 
 CheckpointMode = Literal["PASSIVE", "FULL", "RESTART", "TRUNCATE"]
-# The FTS5 tables of graph/migrations/0002 (entity names, observation and memory text).
-FTS_TABLES = ("name_fts", "obs_fts")
+# The FTS5 tables `fts_optimize` merges, registered by the apps that own them at start (the graph:
+# entity names, observation and memory text).
+_fts_tables: list[str] = []
+
+
+def register_fts_tables(*tables: str) -> None:
+    """Called by an app at start (its AppConfig.ready) for the FTS5 tables it owns."""
+    _fts_tables.extend(table for table in tables if table not in _fts_tables)
+
+
+def fts_tables() -> tuple[str, ...]:
+    return tuple(_fts_tables)
 
 
 class CheckpointResult(TypedDict):
@@ -81,7 +91,7 @@ def fts_optimize() -> FtsOptimizeResult:
     (daily by default); FTS5's automerge keeps segment counts in check between runs."""
     conn = db()
     timings: dict[str, float] = {}
-    for table in FTS_TABLES:
+    for table in _fts_tables:
         started = time.perf_counter()
         with transaction.atomic():
             conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")

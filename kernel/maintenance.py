@@ -37,6 +37,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from kernel import db_maintenance
+
 # The logger keeps its name from before the move to kernel/, so log output is unchanged.
 logger = logging.getLogger("memoryhub.maintenance")
 
@@ -48,13 +50,19 @@ class Job:
     task: str
     # The setting holding the interval in seconds; 0 means never on a schedule.
     interval_setting: str
-    summary: str
+    # What the job does, for `manage.py maintenance --list`; "{fts_tables}" stands for the FTS5
+    # tables the apps registered (kernel/db_maintenance.py), which the kernel does not name.
+    about: str
     # Whether the task takes `namespace` (None: every namespace).
     takes_namespace: bool = False
 
     @property
     def interval(self) -> float:
         return float(getattr(settings, self.interval_setting))
+
+    @property
+    def summary(self) -> str:
+        return self.about.replace("{fts_tables}", " and ".join(db_maintenance.fts_tables()))
 
 
 JOBS: tuple[Job, ...] = (
@@ -80,7 +88,7 @@ JOBS: tuple[Job, ...] = (
         "fts_optimize",
         "memoryhub.tasks.fts_optimize_task",
         "MEMORYHUB_MAINTENANCE_FTS_OPTIMIZE_SECONDS",
-        "FTS5 optimize of name_fts and obs_fts, then incremental vacuum",
+        "FTS5 optimize of {fts_tables}, then incremental vacuum",
     ),
     Job(
         "purge_expired",

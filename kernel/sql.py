@@ -7,6 +7,7 @@ connection Django uses, so `transaction.atomic()` covers these statements too.
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
@@ -24,4 +25,9 @@ def db() -> sqlite3.Connection:
 
 def now() -> str:
     """The current time in the format Django stores DateTimeFields in SQLite."""
-    return str(connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(timezone.now()))
+    return stored_time(timezone.now())
+
+
+def stored_time(value: datetime) -> str:
+    """`value` in the format Django stores DateTimeFields in SQLite (UTC, compared as text)."""
+    return str(connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(value))

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "graph",
     "mcp_endpoint",
     "vectors",
+    "memory",
     "agents",
 ]
 

@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
-from access import banks, signin
+from access import signin
 from compat.api import api as compat_api
 from memoryhub import views
 
@@ -24,10 +24,7 @@ urlpatterns = [
     path("admin/login/", admin_login),  # before admin.site.urls, which has the same path
     path("admin/", admin.site.urls),
     path("v1/graph/", include("graph.api.urls")),
-    path("v1/memory/", include("vectors.api.urls")),
-    path("v1/memory/banks/list", banks.BankListView.as_view(), name="banks-list"),
-    path("v1/memory/banks/ping", banks.BankPingView.as_view(), name="banks-ping"),
-    path("v1/memory/banks/debug", banks.BankDebugView.as_view(), name="banks-debug"),
+    path("v1/memory/", include("memory.api.urls")),
     path("product/", compat_api.urls),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     # The split view serves its set-up script as a file (/docs?script=): no inline script, so the

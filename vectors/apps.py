@@ -9,14 +9,16 @@ class VectorsConfig(AppConfig):
     def ready(self) -> None:
         # Signal receivers: embedding on write, and index resets when settings change in tests.
         from access.operations import prepare_writes_with
+        from kernel import backups
         from kernel.metrics import add_scrape_collector
         from kernel.startup import on_server_start
         from vectors import embedding, indexes, operations  # noqa: F401  (declares the vector operations)
         from vectors.metrics import vector_indexes
 
         prepare_writes_with(embedding.ahead_of_operation)
-        # The kernel's metrics and process start know the vector indexes only through these.
+        # The kernel's metrics, process start and backup check know the vectors only through these.
         add_scrape_collector(vector_indexes)
+        backups.register_tables(counted={"embeddings": "vectors_embedding"})
         on_server_start(indexes.warm_up_in_background)
         limit_blas_threads()
 

@@ -22,9 +22,9 @@ import numpy.typing as npt
 from django.conf import settings
 from django.dispatch import receiver
 
+from graph import observations
 from graph.exceptions import InvalidArgument
 from graph.signals import observations_written
-from graph.sql import db
 from vectors import store
 from vectors.embedders import Embedder, default_embedder
 from vectors.models import OwnerKind
@@ -69,8 +69,12 @@ def embedded_ahead(texts: Iterable[str]) -> Iterator[None]:
         yield
         return
     embedder = default_embedder()
+    # Inside an enclosing block (one request writing the same texts to several namespaces), the
+    # texts it embedded already are not embedded again.
+    outer = _ahead.get() or {}
+    wanted = [text for text in wanted if (embedder.model_id, text) not in outer]
     vectors = embed_texts(wanted, embedder=embedder)
-    token = _ahead.set({(embedder.model_id, text): vectors[i] for i, text in enumerate(wanted)})
+    token = _ahead.set({**outer, **{(embedder.model_id, text): vectors[i] for i, text in enumerate(wanted)}})
     try:
         yield
     finally:
@@ -120,6 +124,30 @@ def _embed_on_write(*, namespace_id: int, observations: Sequence[tuple[int, str]
         embed_observations(namespace_id, observations)
 
 
+# Observations read per page when looking for those without a vector.
+SCAN_PAGE = 2000
+
+
+def _without_vectors(namespace_id: int | None, model_id: str, batch: int) -> Iterator[list[tuple[int, int]]]:
+    """(observation id, namespace id) of the observations with no vector in `model_id`, in id
+    order, `batch` at a time: the graph's observations are walked a page at a time and the pages
+    checked against the stored vectors."""
+    pending: list[tuple[int, int]] = []
+    last_id = 0
+    while True:
+        page = observations.ids_after(last_id, limit=max(SCAN_PAGE, batch), namespace_id=namespace_id)
+        if not page:
+            break
+        last_id = page[-1][0]
+        embedded = store.owners_with_vectors(OwnerKind.OBSERVATION, model_id, [owner for owner, _ in page])
+        pending += [(owner, ns_id) for owner, ns_id in page if owner not in embedded]
+        while len(pending) >= batch:
+            yield pending[:batch]
+            pending = pending[batch:]
+    if pending:
+        yield pending
+
+
 def embed_missing(
     *, namespace_id: int | None = None, batch: int = 256, progress: Callable[[int], object] | None = None
 ) -> int:
@@ -132,38 +160,21 @@ def embed_missing(
 
     model_id = default_embedder().model_id
     done = 0
-    last_id = 0
-    while True:
-        sql = (
-            "SELECT o.id, o.namespace_id, o.body FROM graph_observation o WHERE o.id > ? "
-            "AND NOT EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.owner_kind = 'observation' "
-            "AND v.owner_id = o.id AND v.model = ?)"
-        )
-        params: tuple[object, ...] = (last_id, model_id)
-        if namespace_id is not None:
-            sql += " AND o.namespace_id = ?"
-            params += (namespace_id,)
-        rows = db().execute(sql + " ORDER BY o.id LIMIT ?", (*params, batch)).fetchall()
-        if not rows:
-            return done
-        last_id = rows[-1][0]
+    for missing in _without_vectors(namespace_id, model_id, batch):
+        texts = observations.bodies([owner for owner, _ in missing])
         by_namespace: dict[int, list[tuple[int, str]]] = {}
-        for owner, ns_id, body in rows:
-            by_namespace.setdefault(ns_id, []).append((owner, body))
+        for owner, ns_id in missing:
+            if owner in texts:  # deleted since the walk saw it
+                by_namespace.setdefault(ns_id, []).append((owner, texts[owner]))
         with transaction.atomic():
             for ns_id, items in by_namespace.items():
                 done += embed_observations(ns_id, items)
         if progress:
-            progress(len(rows))
+            progress(len(missing))
+    return done
 
 
 def count_missing(*, namespace_id: int | None = None) -> int:
-    sql = (
-        "SELECT count(*) FROM graph_observation o WHERE NOT EXISTS (SELECT 1 FROM vectors_embedding v "
-        "WHERE v.owner_kind = 'observation' AND v.owner_id = o.id AND v.model = ?)"
-    )
-    params: tuple[object, ...] = (default_embedder().model_id,)
-    if namespace_id is not None:
-        sql += " AND o.namespace_id = ?"
-        params += (namespace_id,)
-    return int(db().execute(sql, params).fetchone()[0])
+    """How many observations (of the namespace, when given) have no vector in the default model."""
+    model_id = default_embedder().model_id
+    return sum(len(missing) for missing in _without_vectors(namespace_id, model_id, SCAN_PAGE))

@@ -10,28 +10,24 @@ vectors: everything written through the graph tools is embedded on write.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping
 from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from access import namespaces
-from access.permissions import Access, Permission
-from graph import limits
+from graph import entities, limits, observations
 from graph.exceptions import InvalidArgument
-from graph.fts import build_match_any
-from graph.sql import as_json, db, now, require_entity
+from graph.sql import require_entity
 from vectors import retrieval, store
 from vectors.embedders import default_embedder
 from vectors.indexes import registry
-from vectors.memories import iso, memory_id, parse_memory_id, readable_namespaces, scope_sql
 from vectors.models import OwnerKind
 from vectors.services import CLIENT_MODEL, model_label, resolve_vector
 from vectors.store import IndexKey
 
+# Results of one vector tool call (topK, fetchK). Memory search allows fewer (memory.limits).
 MAX_TOP_K = 100
 DEFAULT_TOP_K = 10
 # Observations fetched per wanted entity when entities are ranked through their observations.
@@ -39,11 +35,7 @@ OBSERVATIONS_PER_ENTITY = 5
 
 
 def _top_k(value: Any, *, field: str = "topK", default: int = DEFAULT_TOP_K) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
-        raise InvalidArgument(f"{field} must be a whole number from 1 to {MAX_TOP_K}", field=field)
-    return value
+    return limits.top_k(value, maximum=MAX_TOP_K, default=default, field=field)
 
 
 def _entity_type(value: Any) -> str | None:
@@ -72,15 +64,6 @@ class _Scored:
             self.scores[entity] = score
 
 
-def _entities_of_observations(observation_ids: list[int]) -> dict[int, int]:
-    rows = db().execute(
-        "SELECT id, entity_id FROM graph_observation WHERE entity_id IS NOT NULL "
-        "AND id IN (SELECT value FROM json_each(?))",
-        (as_json(observation_ids),),
-    )
-    return dict(rows.fetchall())
-
-
 def _semantic(
     ns_id: int, vector: npt.NDArray[np.float32], model: str, *, k: int, with_observations: bool
 ) -> dict[int, float]:
@@ -90,27 +73,18 @@ def _semantic(
         scored.add(entity, score)
     if with_observations:
         hits = indexes.search(IndexKey(ns_id, OwnerKind.OBSERVATION, model), vector, k=k * OBSERVATIONS_PER_ENTITY)
-        owners = _entities_of_observations([owner for owner, _ in hits])
+        owners = entities.of_observations([owner for owner, _ in hits])
         for owner, score in hits:
             if owner in owners:
                 scored.add(owners[owner], score)
     return scored.scores
 
 
-def _describe(entity_ids: list[int]) -> dict[int, tuple[str, str]]:
-    rows = db().execute(
-        "SELECT e.id, e.name, t.name FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
-        "WHERE e.id IN (SELECT value FROM json_each(?))",
-        (as_json(entity_ids),),
-    )
-    return {ident: (name, kind) for ident, name, kind in rows}
-
-
 def _ranked(
     scores: dict[int, float], *, k: int, entity_type: str | None, exclude: int | None = None
 ) -> list[EntityHit]:
     order = sorted(scores, key=lambda ident: (-scores[ident], ident))
-    described = _describe(order)
+    described = entities.described(order)
     hits: list[EntityHit] = []
     for ident in order:
         if ident == exclude or ident not in described:
@@ -167,10 +141,7 @@ def entity_vector(ns_id: int, entity: int, model: str | None) -> tuple[str, npt.
     wanted = model or server
     if wanted != server:
         return None
-    observation_ids = [
-        row[0] for row in db().execute("SELECT id FROM graph_observation WHERE entity_id = ? LIMIT 1000", (entity,))
-    ]
-    vectors = store.vectors_of(IndexKey(ns_id, OwnerKind.OBSERVATION, server), observation_ids)
+    vectors = store.vectors_of(IndexKey(ns_id, OwnerKind.OBSERVATION, server), entities.observation_ids(entity))
     if not vectors:
         return None
     return server, retrieval.unit(np.mean(retrieval.unit(np.stack(list(vectors.values()))), axis=0)[None, :])[0]
@@ -313,42 +284,6 @@ class HybridResult(TypedDict):
     results: list[HybridHit]
 
 
-def _keyword_entities(ns_id: int, terms: retrieval.QueryTerms, k: int) -> set[int]:
-    match = build_match_any(list(terms.words))
-    if match is None:
-        return set()
-    conn = db()
-    by_name = conn.execute(
-        "SELECT e.id FROM name_fts JOIN graph_entity e ON e.id = name_fts.rowid "
-        "WHERE name_fts MATCH ? AND e.namespace_id = ? ORDER BY bm25(name_fts) LIMIT ?",
-        (match, ns_id, k),
-    )
-    by_observation = conn.execute(
-        "SELECT o.entity_id FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
-        "WHERE obs_fts MATCH ? AND o.namespace_id = ? AND o.entity_id IS NOT NULL ORDER BY bm25(obs_fts) LIMIT ?",
-        (match, ns_id, k * OBSERVATIONS_PER_ENTITY),
-    )
-    return {row[0] for row in by_name} | {row[0] for row in by_observation}
-
-
-def _entity_texts(entity_ids: list[int]) -> dict[int, str]:
-    """Name, type and (up to 50) observations of each entity: what keyword evidence is read from."""
-    texts: dict[int, list[str]] = {}
-    for ident, name, kind in db().execute(
-        "SELECT e.id, e.name, t.name FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
-        "WHERE e.id IN (SELECT value FROM json_each(?))",
-        (as_json(entity_ids),),
-    ):
-        texts[ident] = [name, kind]
-    for ident, body in db().execute(
-        "SELECT entity_id, body FROM (SELECT entity_id, body, row_number() OVER (PARTITION BY entity_id "
-        "ORDER BY id) AS n FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?))) WHERE n <= 50",
-        (as_json(entity_ids),),
-    ):
-        texts.setdefault(ident, []).append(body)
-    return {ident: "\n".join(parts) for ident, parts in texts.items()}
-
-
 def _weight(value: Any, field: str, *, maximum: float = 1000.0) -> float:
     if value is None:
         return 0.5
@@ -388,21 +323,14 @@ def hybrid_search(
     fetch = max(4 * k, 50)
     terms = retrieval.query_terms(text)
     similarities = _semantic(ns_id, vector, label, k=fetch, with_observations=label == default_embedder().model_id)
-    keyword = _keyword_entities(ns_id, terms, fetch)
+    keyword = entities.keyword_matches(ns_id, list(terms.words), k=fetch, per_entity=OBSERVATIONS_PER_ENTITY)
     for ident in keyword - similarities.keys():
         found = entity_vector(ns_id, ident, label)
         similarities[ident] = (
             float(retrieval.unit(found[1][None, :])[0] @ retrieval.unit(vector[None, :])[0]) if found else 0.0
         )
-    texts = _entity_texts(list(similarities))
-    degrees = dict(
-        db()
-        .execute(
-            "SELECT id, in_deg + out_deg FROM graph_entity WHERE id IN (SELECT value FROM json_each(?))",
-            (as_json(list(similarities)),),
-        )
-        .fetchall()
-    )
+    texts = entities.texts(list(similarities))
+    degrees = entities.degrees(list(similarities))
     top_degree = max(degrees.values(), default=0)
     scores: dict[int, float] = {}
     text_scores: dict[int, float] = {}
@@ -414,7 +342,7 @@ def hybrid_search(
             score += (1.0 - score) * boost * 0.1 * math.log1p(degrees.get(ident, 0)) / math.log1p(top_degree)
         scores[ident] = min(score, 1.0)
     ranked = _ranked(scores, k=k, entity_type=None)
-    ids = {name: ident for ident, (name, _) in _describe(list(scores)).items()}
+    ids = {name: ident for ident, (name, _) in entities.described(list(scores)).items()}
     return {
         "model": label,
         "results": [
@@ -461,11 +389,7 @@ def store_stats(*, namespace: str) -> dict[str, Any]:
     embedder = default_embedder()
     stored = store.index_keys(ns_id) if ns_id is not None else []
     loaded = [entry for entry in registry().stats() if entry["namespace_id"] == ns_id]
-    observations = (
-        db().execute("SELECT count(*) FROM graph_observation WHERE namespace_id = ?", (ns_id,)).fetchone()[0]
-        if ns_id is not None
-        else 0
-    )
+    observation_count = observations.count(ns_id) if ns_id is not None else 0
     embedded = sum(
         count for key, count, _ in stored if key.kind == OwnerKind.OBSERVATION and key.model == embedder.model_id
     )
@@ -476,8 +400,8 @@ def store_stats(*, namespace: str) -> dict[str, Any]:
         "vectors": [
             {"kind": key.kind, "model": key.model, "count": count, "dims": dims} for key, count, dims in stored
         ],
-        "observations": observations,
-        "observationsWithoutVector": max(observations - embedded, 0),
+        "observations": observation_count,
+        "observationsWithoutVector": max(observation_count - embedded, 0),
         "loadedIndexes": [{k: v for k, v in entry.items() if k != "namespace_id"} for entry in loaded],
     }
 
@@ -489,129 +413,8 @@ def refresh_graph_cache(*, namespace: str) -> dict[str, Any]:
     ns_id = namespaces.lookup(namespace)
     if ns_id is None:
         return {"refreshed": True, "entities": 0, "maxDegree": 0, "indexes": 0}
-    entities, top = (
-        db()
-        .execute(
-            "SELECT count(*), coalesce(max(in_deg + out_deg), 0) FROM graph_entity WHERE namespace_id = ?", (ns_id,)
-        )
-        .fetchone()
-    )
+    count, top = entities.count_and_top_degree(ns_id)
     keys = store.index_keys(ns_id)
     for key, _, _ in keys:
         registry().drop(key)
-    return {"refreshed": True, "entities": entities, "maxDegree": top, "indexes": len(keys)}
-
-
-# --- text memories by listing and by id (the MemOS facade's get_all / get_memory) -----------------
-#
-# These take the caller's `Access` and check it themselves, as `vectors.memories` does: they serve
-# edges (the MemOS API) that name namespaces in the request body.
-
-
-class StoredMemory(TypedDict):
-    id: str
-    text: str
-    namespace: str
-    tags: list[str]
-    createdAt: str | None
-    expiresAt: str | None
-    actorId: str
-    entityName: str | None
-
-
-class MemoryPage(TypedDict):
-    memories: list[StoredMemory]
-    # How many memories match in all (not only this page), and per namespace.
-    total: int
-    totals: dict[str, int]
-
-
-# Most memories one listing returns; callers page with `offset`.
-MAX_LIST_LIMIT = 1000
-
-_STORED_COLUMNS = (
-    "SELECT o.id, o.body, n.name, o.tags, o.created_at, o.expires_at, o.actor_id, e.name "
-    "FROM graph_observation o JOIN graph_namespace n ON n.id = o.namespace_id "
-    "LEFT JOIN graph_entity e ON e.id = o.entity_id "
-)
-
-
-def _stored(row: tuple[Any, ...]) -> StoredMemory:
-    owner, body, namespace, tags, created, expires, actor, entity = row
-    return {
-        "id": memory_id(owner),
-        "text": body,
-        "namespace": namespace,
-        "tags": json.loads(tags) if tags else [],
-        "createdAt": iso(created),
-        "expiresAt": iso(expires),
-        "actorId": actor,
-        "entityName": entity,
-    }
-
-
-def list_memories(
-    access: Access,
-    *,
-    namespace: str | list[str] | None,
-    limit: int,
-    offset: int = 0,
-    where: tuple[str, list[Any]] | None = None,
-    actor_in: Mapping[str, str] | None = None,
-) -> MemoryPage:
-    """The free memories (observations without an entity: what the memory APIs store) of
-    `namespace` (a name or a list of names, each of which the key must be able to read, else
-    NamespaceForbidden), or of every namespace the key can read (None); newest first, expired ones
-    left out, `limit` (1..MAX_LIST_LIMIT) from `offset`. In the namespaces of `actor_in`
-    ({namespace: actor}) only that actor's memories are listed (a user's own, see
-    `vectors.memories.Scope`).
-
-    `where` is an extra SQL condition on the observation (alias `o`) with its `?` parameters. It
-    is built by code (e.g. the MemOS filter translation), never taken from a request as text."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
-        raise InvalidArgument(f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}", field="limit")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidArgument("offset must be a whole number, 0 or more", field="offset")
-    spaces = readable_namespaces(access, namespace)
-    if not spaces:
-        return {"memories": [], "total": 0, "totals": {}}
-    actors = {ns_id: (actor_in or {})[name] for ns_id, name in spaces.items() if name in (actor_in or {})}
-    scope, params = scope_sql(list(spaces), actors)
-    condition = f"{scope} AND o.entity_id IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?)"
-    params.append(now())
-    if where is not None:
-        condition += f" AND ({where[0]})"
-        params += where[1]
-    conn = db()
-    totals = {
-        spaces[ns_id]: count
-        for ns_id, count in conn.execute(
-            f"SELECT o.namespace_id, count(*) FROM graph_observation o WHERE {condition} GROUP BY o.namespace_id",
-            params,
-        )
-    }
-    rows = conn.execute(
-        # Ids grow with time: newest first is id order, which the namespace index already gives.
-        f"{_STORED_COLUMNS}WHERE {condition} ORDER BY o.id DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset),
-    ).fetchall()
-    return {"memories": [_stored(row) for row in rows], "total": sum(totals.values()), "totals": totals}
-
-
-def get_memory(access: Access, *, id: Any) -> StoredMemory | None:
-    """One memory (a free memory or a knowledge-graph observation, as search returns them) by its
-    `mem_<n>` id, or None: for an id that is not a memory id, does not exist, has expired, or lives
-    in a namespace the key cannot read. All look the same, so ids reveal nothing about other
-    tenants."""
-    try:
-        owner = parse_memory_id(id)
-    except InvalidArgument:
-        return None
-    row = (
-        db()
-        .execute(f"{_STORED_COLUMNS}WHERE o.id = ? AND (o.expires_at IS NULL OR o.expires_at > ?)", (owner, now()))
-        .fetchone()
-    )
-    if row is None or not access.can(row[2], Permission.READ):
-        return None
-    return _stored(row)
+    return {"refreshed": True, "entities": count, "maxDegree": top, "indexes": len(keys)}

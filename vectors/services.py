@@ -218,9 +218,7 @@ class IndexMaintenanceResult(TypedDict):
 
 
 def _namespace_names(ids: list[int]) -> dict[int, str]:
-    from graph.models import Namespace
-
-    return dict(Namespace.objects.filter(pk__in=ids).values_list("pk", "name"))
+    return namespaces.names(ids)
 
 
 def _baseline(key: IndexKey) -> IndexBaseline | None:

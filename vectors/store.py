@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from access import namespaces
 from graph.sql import as_json, db, now
 
 F32 = np.dtype("<f4")
@@ -261,13 +262,24 @@ def namespaces_with_other_models(kind: str, model: str) -> list[int]:
     """Namespaces holding vectors of `kind` in some model other than `model` (two index range
     probes per namespace, not a scan of the vectors)."""
     rows = db().execute(
-        "SELECT n.id FROM graph_namespace n WHERE "
-        "EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.namespace_id = n.id AND v.owner_kind = ? AND v.model < ?) "
-        "OR EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.namespace_id = n.id AND v.owner_kind = ? AND v.model > ?) "
-        "ORDER BY n.id",
-        (kind, model, kind, model),
+        "SELECT value FROM json_each(?) WHERE "
+        "EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.namespace_id = value AND v.owner_kind = ? AND v.model < ?) "
+        "OR EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.namespace_id = value AND v.owner_kind = ? AND v.model > ?) "
+        "ORDER BY value",
+        (as_json(namespaces.all_ids()), kind, model, kind, model),
     )
     return [row[0] for row in rows]
+
+
+def owners_with_vectors(kind: str, model: str, owner_ids: Iterable[int]) -> set[int]:
+    """Those of `owner_ids` that have a vector of `kind` in `model` (one probe of the unique
+    (kind, owner, model) index each)."""
+    rows = db().execute(
+        "SELECT owner_id FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
+        "AND owner_id IN (SELECT value FROM json_each(?))",
+        (kind, model, as_json(owner_ids)),
+    )
+    return {row[0] for row in rows}
 
 
 def index_keys(namespace_id: int | None = None) -> list[tuple[IndexKey, int, int]]:

@@ -8,13 +8,14 @@ argument names of the MemOS MCP servers, so that agents set up for MemOS work un
 - `add_message` / `search_memory` / `delete_memory`: `@memtensor/memos-api-mcp`, the server MemOS's
   Claude Desktop guide sets up: record the conversation after answering, search before answering.
 
-One key may serve many users, told apart by `user_id`, as on `/product/*`
-(`vectors.memories.Scope`): with a user_id, what no cube names is the user's own memories (those
-recorded with it in this connection's namespace; the user_id itself names them too), and a
-namespace named explicitly is shared. Without a user_id a tool reaches what the key can.
+One key may serve many users, told apart by `user_id`, as on `/product/*` (`memory.scopes`): with
+a user_id, what no cube names is the user's own memories (those recorded with it in this
+connection's namespace; the user_id itself names them too), and a namespace named explicitly is
+shared. Without a user_id a tool reaches what the key can.
 
-Every handler calls `vectors.memories`, which checks the caller's grants itself. Search covers
-free memories and the knowledge graph's observations alike: both are what a namespace remembers.
+Every handler performs the memory operations through `access.operations.perform`, whose runner
+checks the caller's grants. Search covers free memories and the knowledge graph's observations
+alike: both are what a namespace remembers.
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ from typing import Any
 from pydantic import Field
 
 from access import namespaces
-from access.permissions import Access, Permission
+from access.operations import allowed, check, perform
+from access.permissions import Access
 from agents import chat as chat_service
 from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
 from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import INTEGER, NUMBER, STRING, STRINGS, array_schema, object_schema, optional
-from vectors import memories, selectors
-from vectors.memories import MAX_TTL_MS, NewMemory
+from memory import limits, operations
+from memory.limits import MAX_TTL_MS
+from memory.scopes import Scope, user_scope
+from memory.selectors import SearchResult
+from memory.services import NewMemory, WrittenMemory
 
 CATEGORY = "memory"
 
@@ -128,8 +133,8 @@ def _cubes(value: str | list[str] | None) -> list[str] | None:
     return [cube for cube in given if cube] or None
 
 
-def _scope(ctx: ToolContext, user_id: str | None, named: list[str] | None) -> memories.Scope:
-    return memories.user_scope(user_id or None, named, lambda: _connection_namespace(ctx))
+def _scope(ctx: ToolContext, user_id: str | None, named: list[str] | None) -> Scope:
+    return user_scope(user_id or None, named, lambda: _connection_namespace(ctx))
 
 
 # --- MemOS example server: add_memory, search_memories, chat --------------------------------------
@@ -151,16 +156,13 @@ class AddMemoryArguments(Arguments):
     ttl_ms: int | None = optional("Forget it after this many milliseconds (default: never).", ge=1, le=MAX_TTL_MS)
 
 
-def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> memories.WrittenMemory:
+def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> WrittenMemory:
     own = args.cube_id and args.cube_id == args.user_id  # MemOS names a user's own cube by its user_id
-    return memories.write_memory(
-        ctx.access,
-        namespace=None if own else args.cube_id or ctx.namespace,
-        text=args.memory_content,
-        actor_id=args.user_id or None,
-        tags=args.tags,
-        ttl_ms=args.ttl_ms,
+    memory = NewMemory(text=args.memory_content, actor_id=args.user_id or None, tags=args.tags, ttl_ms=args.ttl_ms)
+    (written,) = perform(
+        ctx.access, operations.WRITE, namespace=None if own else args.cube_id or ctx.namespace, memories=[memory]
     )
+    return written
 
 
 _declare(
@@ -187,21 +189,23 @@ class SearchMemoriesArguments(Arguments):
         "names the user's own). Default: the user's own memories; without user_id every namespace this key can read."
     )
     top_k: int | None = optional(
-        f"How many memories to return, 1 to {memories.MAX_TOP_K} (default {memories.DEFAULT_TOP_K}).",
+        f"How many memories to return, 1 to {limits.MAX_TOP_K} (default {limits.DEFAULT_TOP_K}).",
         ge=1,
-        le=memories.MAX_TOP_K,
+        le=limits.MAX_TOP_K,
     )
 
 
-def search_memories(ctx: ToolContext, args: SearchMemoriesArguments) -> memories.SearchResult:
+def search_memories(ctx: ToolContext, args: SearchMemoriesArguments) -> SearchResult:
     scope = _scope(ctx, args.user_id, _cubes(args.cube_ids))
-    return memories.search_memories(
+    found: SearchResult = perform(
         ctx.access,
-        query=args.query,
+        operations.SEARCH,
         namespace=scope.namespace,
+        query=args.query,
         actor_in=scope.actor_in,
-        top_k=memories.top_k(args.top_k, field="top_k"),
+        top_k=args.top_k,
     )
+    return found
 
 
 _declare(
@@ -236,9 +240,9 @@ class ChatArguments(Arguments):
         "own). Default: the user's own memories; without user_id every namespace this key can read."
     )
     top_k: int | None = optional(
-        f"How many memories to ground the answer on, 1 to {memories.MAX_TOP_K} (default {memories.DEFAULT_TOP_K}).",
+        f"How many memories to ground the answer on, 1 to {limits.MAX_TOP_K} (default {limits.DEFAULT_TOP_K}).",
         ge=1,
-        le=memories.MAX_TOP_K,
+        le=limits.MAX_TOP_K,
     )
     add_message_on_answer: bool | None = optional(
         "Record the question and the answer as memories in this connection's namespace (default true, as "
@@ -255,7 +259,7 @@ def chat(ctx: ToolContext, args: ChatArguments) -> dict[str, Any]:
         readable=scope.namespace,
         actor_in=scope.actor_in,
         writable=ctx.namespace,
-        top_k=memories.top_k(args.top_k, field="top_k"),
+        top_k=args.top_k,
         add_message_on_answer=args.add_message_on_answer is not False,
     )
     return {
@@ -331,9 +335,9 @@ def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
         if message.content.strip()
     ]
     if new:
-        written = memories.write_memories(ctx.access, namespace=target, memories=new)
+        written = perform(ctx.access, operations.WRITE, namespace=target, memories=new)
     else:
-        ctx.access.require(target, Permission.WRITE)  # nothing to store, but the call must be allowed
+        check(ctx.access, operations.WRITE, namespace=target)  # nothing to store, but the call must be allowed
         written = []
     return {
         "added": len(written),
@@ -382,7 +386,7 @@ class SearchMemoryArguments(Arguments):
     filter: dict[str, Any] | None = optional(
         'Only memories matching it: {"tags": [...]} (carrying every tag listed) and/or {"role": "user"} '
         "(messages of that role, as add_message records them). Applied to the best "
-        f"{memories.MAX_TOP_K} matches."
+        f"{limits.MAX_TOP_K} matches."
     )
     knowledgebase_ids: list[str] | None = optional(
         'Other namespaces to search as well, or ["all"] for every namespace this key can read (all of their '
@@ -420,18 +424,19 @@ def search_memory(ctx: ToolContext, args: SearchMemoryArguments) -> dict[str, An
     wanted = _filter_tags(args.filter)
     others = args.knowledgebase_ids or []
     # Without "all": the connection's namespace (a user's own memories of it), and any others named.
-    scope = memories.Scope(None)
+    scope = Scope(None)
     if "all" not in others:
         home = _connection_namespace(ctx)
         own = {home: args.user_id} if args.user_id and home not in others else {}
-        scope = memories.Scope(list(dict.fromkeys([home, *others])), own)
+        scope = Scope(list(dict.fromkeys([home, *others])), own)
     limit = args.memory_limit_number or DEFAULT_MEMORY_LIMIT
-    found = memories.search_memories(
+    found = perform(
         ctx.access,
-        query=args.query,
+        operations.SEARCH,
         namespace=scope.namespace,
+        query=args.query,
         actor_in=scope.actor_in,
-        top_k=memories.MAX_TOP_K if wanted else limit,
+        top_k=limits.MAX_TOP_K if wanted else limit,
     )
     minimum = args.relativity or 0.0
     hits = [hit for hit in found["results"] if hit["score"] >= minimum and (not wanted or wanted <= set(hit["tags"]))]
@@ -480,18 +485,21 @@ class DeleteMemoryArguments(Arguments):
 def delete_memory(ctx: ToolContext, args: DeleteMemoryArguments) -> dict[str, list[str]]:
     deleted: list[str] = []
     not_deleted: list[str] = []
-    # With a user_id, one user of a shared key cannot delete another's memory by its id.
-    scope = memories.user_scope(args.user_id, None, lambda: _connection_namespace(ctx)) if args.user_id else None
-    for given in dict.fromkeys(args.memory_ids):
-        if scope is not None:
-            found = selectors.get_memory(ctx.access, id=given)
-            if found is None or not scope.holds(found):
-                not_deleted.append(given)
-                continue
+    given = list(dict.fromkeys(args.memory_ids))
+    # With a user_id, one user of a shared key cannot delete another's memory by its id: only the
+    # user's own memories of this connection's namespace are reached.
+    scope = _scope(ctx, args.user_id, None) if args.user_id else Scope(None)
+    if scope.namespace is not None and not all(
+        allowed(ctx.access, operations.DELETE, namespace=space) for space in scope.namespace
+    ):
+        return {"deleted": [], "notDeleted": given}
+    for memory_id in given:
         try:
-            outcome = memories.delete_memory(ctx.access, id=given)
+            outcome = perform(
+                ctx.access, operations.DELETE, namespace=scope.namespace, actor_in=scope.actor_in, id=memory_id
+            )
         except InvalidArgument:  # not a memory id: nothing to delete
-            not_deleted.append(given)
+            not_deleted.append(memory_id)
             continue
         (deleted if outcome["deleted"] else not_deleted).append(outcome["id"])
     return {"deleted": deleted, "notDeleted": not_deleted}

@@ -18,7 +18,7 @@ from compat import memos
 from compat.api import api as compat_api
 from graph import services as graph_services
 from tests.conftest import ALICE, BOB, Persona
-from vectors import memories as vector_memories
+from tests.memory import helpers as memory_operations
 
 pytestmark = pytest.mark.django_db
 
@@ -465,7 +465,7 @@ def test_get_one_memory_by_id(client: Client, alice_key: Persona) -> None:
 
 def test_expired_memories_are_never_listed_or_found(client: Client, alice_key: Persona) -> None:
     access = alice_key.key.to_access()
-    fleeting = vector_memories.write_memory(access, namespace=ALICE, text=GUITAR, ttl_ms=1)["id"]
+    fleeting = memory_operations.write_memory(access, namespace=ALICE, text=GUITAR, ttl_ms=1)["id"]
     lasting = add(client, alice_key, SOFIA)[0]["memory_id"]
     time.sleep(0.01)
     listed = ok(post(client, "get_all", {"memory_type": "text_mem"}, alice_key))

@@ -522,7 +522,7 @@ async def test_chat_answers_from_memory_and_records_no_question_without_a_model(
 @pytest.mark.django_db
 def test_chat_with_a_model_and_when_it_fails(alice_key, llm) -> None:
     from tests.mcp_endpoint.test_protocol import ready, request, send
-    from vectors import memories
+    from tests.memory import helpers as memories
 
     memories.write_memory(alice_key.key.to_access(), namespace=alice_key.namespace, text=SOFIA, actor_id="parent-1")
     connection = ready(alice_key)

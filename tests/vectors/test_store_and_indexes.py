@@ -14,10 +14,10 @@ from django.test import override_settings
 
 from access.operations import perform
 from graph.sql import db
-from vectors import store
+from vectors import embedding, store
 from vectors.ann import ExactIndex, HnswIndex, IvfFlatIndex
 from vectors.embedders import default_embedder
-from vectors.embedding import count_missing, embed_missing
+from vectors.embedding import count_missing, embed_missing, embedded_ahead
 from vectors.exceptions import InvalidVector
 from vectors.indexes import IndexRegistry, registry, warm_up_in_background
 from vectors.models import OwnerKind
@@ -250,3 +250,18 @@ def test_start_up_builds_the_stored_indexes_in_the_background(alice_key):
     assert [entry["size"] for entry in registry().stats()] == [1]
     with override_settings(MEMORYHUB_VECTOR_WARMUP=False):
         assert warm_up_in_background() is None
+
+
+def test_an_inner_embedded_ahead_block_reuses_what_the_outer_one_embedded():
+    """The MemOS add writes the same texts to several namespaces: embedded once, before its
+    transaction, however many writes (each with its own block) follow."""
+    model = default_embedder().model_id
+    with embedded_ahead(["the first text"]):
+        outer = embedding._ahead.get()
+        assert outer is not None
+        with embedded_ahead(["the first text", "a second text"]):
+            inner = embedding._ahead.get()
+            assert inner is not None
+            assert inner[(model, "the first text")] is outer[(model, "the first text")]
+            assert set(inner) == {(model, "the first text"), (model, "a second text")}
+        assert embedding._ahead.get() is outer

@@ -1,8 +1,9 @@
 """REST memory API: `POST /v1/memory/{write,search,delete,clear}` (the seed's routes and shapes).
 
-Each view checks the body's shape, maps wire names to keyword names and calls `vectors.memories`,
-which checks grants and values. Authentication, rate limiting and error translation (one error
-shape; embedding failures 502, timeouts 504) happen in shared code, not here.
+Each view checks the body's shape, maps wire names to keyword names and performs the memory
+operation (`access.operations.perform`: the runner checks grants, the operation the values).
+Authentication, rate limiting and error translation (one error shape; embedding failures 502,
+timeouts 504) happen in shared code, not here.
 
 The namespace comes from the body's `namespace` or the X-Memory-Namespace header, read the same way
 as on every REST route (`access.drf.requested_namespace`: both given and different is a
@@ -22,11 +23,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import drf
+from access.operations import perform
 from access.permissions import Access
 from graph.api.views import NAMESPACE_HEADER
 from kernel.api_schema import ERROR_RESPONSES
-from vectors import memories
-from vectors.api import serializers as s
+from memory import operations
+from memory.api import serializers as s
+from memory.services import NewMemory
 
 _ERRORS = {status: ERROR_RESPONSES[status] for status in (400, 401, 403, 413, 429)}
 # Write and search embed text, which may go to an outside provider.
@@ -69,14 +72,10 @@ class WriteView(MemoryView):
             raise serializers.ValidationError(
                 {"namespace": ["This field is required (in the body or the X-Memory-Namespace header)."]}
             )
-        written = memories.write_memory(
-            access,
-            namespace=body["namespace"],
-            text=body["text"],
-            actor_id=body.get("actorId"),
-            tags=body.get("tags"),
-            ttl_ms=body.get("ttlMs"),
+        memory = NewMemory(
+            text=body["text"], actor_id=body.get("actorId"), tags=body.get("tags"), ttl_ms=body.get("ttlMs")
         )
+        (written,) = perform(access, operations.WRITE, namespace=body["namespace"], memories=[memory])
         return Response(written, headers=drf.namespace_header(written["namespace"]))
 
 
@@ -96,12 +95,13 @@ class SearchView(MemoryView):
     )
     def post(self, request: Request) -> Response:
         access, body = self.arguments(request)
-        found = memories.search_memories(
+        found = perform(
             access,
-            query=body["query"],
+            operations.SEARCH,
             namespace=body.get("namespace"),
+            query=body["query"],
             actor_id=body.get("actorId"),
-            top_k=memories.top_k(body.get("topK")),
+            top_k=body.get("topK"),
         )
         return Response(found, headers=drf.namespace_header(body["namespace"]))
 
@@ -121,7 +121,7 @@ class DeleteView(MemoryView):
     )
     def post(self, request: Request) -> Response:
         access, body = self.arguments(request)
-        return Response(memories.delete_memory(access, id=body["id"]))
+        return Response(perform(access, operations.DELETE, id=body["id"]))
 
 
 class ClearView(MemoryView):
@@ -139,5 +139,5 @@ class ClearView(MemoryView):
     )
     def post(self, request: Request) -> Response:
         access, body = self.arguments(request)
-        cleared = memories.clear_memories(access, namespace=body["namespace"], actor_id=body.get("actorId"))
+        cleared = perform(access, operations.CLEAR, namespace=body["namespace"], actor_id=body.get("actorId"))
         return Response(cleared, headers=drf.namespace_header(cleared["namespace"]))

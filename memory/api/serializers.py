@@ -2,9 +2,10 @@
 
 Wire names are the seed's camelCase (`actorId`, `ttlMs`, `topK`). Input serializers check the
 shape and types of the request (strictly: `"5"` is not a number and `5` is not a string) and
-publish the limits in the OpenAPI schema; `vectors.memories` then checks everything again (it is
-shared with MCP and MemOS) and owns the rules JSON Schema cannot say (whitespace-only text, byte
-sizes, grants). Unknown fields are ignored.
+publish the limits in the OpenAPI schema (from `memory.limits`, where each is defined once); the
+memory operations then check the values again (they are shared with MCP, MemOS and chat) and own
+the rules JSON Schema cannot say (whitespace-only text, byte sizes); the runner checks grants.
+Unknown fields are ignored.
 
 Output serializers only document the responses: views return the service's dicts as they are.
 """
@@ -17,7 +18,7 @@ from rest_framework import serializers
 
 from access import namespaces
 from graph.api.serializers import ShortListField, StrictCharField, StrictRegexField
-from vectors import memories
+from memory import limits
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -47,7 +48,7 @@ def _actor(help_text: str) -> StrictCharField:
         allow_null=True,
         allow_blank=True,
         trim_whitespace=False,
-        max_length=memories.MAX_ACTOR_LENGTH,
+        max_length=limits.MAX_ACTOR_LENGTH,
         help_text=help_text,
     )
 
@@ -63,17 +64,17 @@ class WriteIn(serializers.Serializer):
     text = StrictCharField(trim_whitespace=False, help_text="the memory, stored exactly as sent")
     actorId = _actor("who the memory is about or from (a user, an agent)")
     tags = ShortListField(
-        child=StrictCharField(trim_whitespace=False, max_length=memories.MAX_TAG_LENGTH),
+        child=StrictCharField(trim_whitespace=False, max_length=limits.MAX_TAG_LENGTH),
         required=False,
         allow_null=True,
-        max_length=memories.MAX_TAGS,
+        max_length=limits.MAX_TAGS,
         help_text="free labels, returned with the memory; duplicates are stored once",
     )
     ttlMs = StrictIntegerField(
         required=False,
         allow_null=True,
         min_value=1,
-        max_value=memories.MAX_TTL_MS,
+        max_value=limits.MAX_TTL_MS,
         help_text="time to live in milliseconds; an expired memory is never returned. Default: kept forever",
     )
 
@@ -100,8 +101,8 @@ class SearchIn(serializers.Serializer):
         required=False,
         allow_null=True,
         min_value=1,
-        max_value=memories.MAX_TOP_K,
-        help_text=f"at most this many results (default {memories.DEFAULT_TOP_K})",
+        max_value=limits.MAX_TOP_K,
+        help_text=f"at most this many results (default {limits.DEFAULT_TOP_K})",
     )
 
 

@@ -1,5 +1,6 @@
-"""Memory services with the real built-in model and the real indexes: ranking, filters, expiry,
-and tenancy. The HTTP surface is tested in test_memory_api.py, MCP in tests/mcp_endpoint."""
+"""The memory operations (through the runner, as every surface calls them) with the real built-in
+model and the real indexes: ranking, filters, expiry, and tenancy. The HTTP surface is tested in
+test_memory_api.py, MCP in tests/mcp_endpoint."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from access.operations import perform
 from graph import services as graph_services
 from graph.exceptions import InvalidArgument
 from graph.sql import db
-from vectors import memories
+from tests.memory import helpers as memories
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,5 @@
-"""`/v1/memory/banks/*` of the REST memory API: which banks (namespaces) a key can use."""
+"""`/v1/memory/banks/*` of the REST memory API: which banks (the REST API's word for namespaces)
+a key can use."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class BankListView(APIView):
     )
     def get(self, request: Request) -> Response:
         assert isinstance(request.auth, Access)
-        return Response(selectors.bank_names(request.auth))
+        return Response(selectors.usable_namespaces(request.auth))
 
 
 class BankPingView(APIView):

@@ -1,0 +1,327 @@
+"""Reads of observation rows for the layers above the graph, which own no table of their own.
+
+A free memory is an observation without an entity (DESIGN.md "Data model"), so the memory layer
+reads and searches memories here, by namespace ids it was given (the runner in
+`access.operations` has checked the grants that produced them). The vectors layer reads the
+observations it embeds (`ids_after`, `bodies`). Expired observations (ttl) are never returned,
+whatever the purge job has or has not deleted yet; knowledge-graph observations are returned too
+unless `free_only` asks for free memories alone.
+
+Filters (`Test`, `AllOf`, `AnyOf`) describe conditions on an observation's fields without SQL;
+they are compiled to SQL here, where the table is known, so the edges that translate a client's
+filter language (the MemOS API) hold no SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+
+from django.conf import settings
+
+from access import namespaces
+from graph.fts import build_match, build_match_any
+from graph.sql import as_json, db, narrowed_match, now
+from kernel.errors import InvalidArgument
+from kernel.sql import stored_time
+
+# --- filters --------------------------------------------------------------------------------------
+
+Field = Literal["id", "actor", "tags", "namespace", "created_at"]
+Op = Literal["in", "all", "any", "eq", "gt", "gte", "lt", "lte"]
+_COMPARISONS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+@dataclass(frozen=True)
+class Test:
+    """One condition on an observation:
+
+    - `id` in observation ids (ints);
+    - `actor` in actor ids;
+    - `tags`: `all` (carries every tag given) or `any` (carries one of them);
+    - `namespace` in namespace names;
+    - `created_at` `eq`, `gt`, `gte`, `lt` or `lte` one aware datetime.
+    """
+
+    field: Field
+    op: Op
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Where, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Where, ...]
+
+
+# True and False are the conditions every and no observation passes.
+Where = Test | AllOf | AnyOf | bool
+
+
+def _compile(where: Where) -> tuple[str, list[Any]]:
+    """`where` as an SQL condition on `graph_observation o`, with its `?` parameters."""
+    if isinstance(where, bool):
+        return ("1" if where else "0"), []
+    if isinstance(where, AllOf | AnyOf):
+        if not where.parts:
+            return ("1" if isinstance(where, AllOf) else "0"), []
+        pieces = [_compile(part) for part in where.parts]
+        joiner = " AND " if isinstance(where, AllOf) else " OR "
+        return joiner.join(f"({text})" for text, _ in pieces), [param for _, params in pieces for param in params]
+    values = list(where.values)
+    if where.field == "tags":
+        if where.op == "all":
+            return " AND ".join(
+                "EXISTS (SELECT 1 FROM json_each(o.tags) WHERE value = ?)" for _ in values
+            ) or "1", values
+        return "EXISTS (SELECT 1 FROM json_each(o.tags) WHERE value IN (SELECT value FROM json_each(?)))", [
+            as_json(values)
+        ]
+    if where.field == "created_at":
+        moment = values[0]
+        if where.op not in _COMPARISONS or not isinstance(moment, datetime):
+            raise InvalidArgument(f"created_at is compared with one datetime, not {where.op} {values!r}")
+        return f"o.created_at {_COMPARISONS[where.op]} ?", [stored_time(moment)]
+    if where.field == "id":
+        return "o.id IN (SELECT value FROM json_each(?))", [as_json(values)]
+    if where.field == "actor":
+        return "o.actor_id IN (SELECT value FROM json_each(?))", [as_json(values)]
+    # namespace: names that do not exist (or cannot) match nothing.
+    return "o.namespace_id IN (SELECT value FROM json_each(?))", [as_json(_namespace_ids(values))]
+
+
+def _namespace_ids(names: Iterable[Any]) -> list[int]:
+    found = []
+    for name in names:
+        try:
+            ns_id = namespaces.lookup(str(name))
+        except InvalidArgument:
+            continue
+        if ns_id is not None:
+            found.append(ns_id)
+    return found
+
+
+# --- scope ----------------------------------------------------------------------------------------
+
+
+def scope_sql(ns_ids: Sequence[int], actors: Mapping[int, str]) -> tuple[str, list[Any]]:
+    """An SQL condition (on alias o): in these namespaces, and in those of `actors` ({namespace id:
+    actor}) only that actor's observations. (graph.services deletes free memories within one.)"""
+    if not actors:
+        return "o.namespace_id IN (SELECT value FROM json_each(?))", [as_json(ns_ids)]
+    by_actor: dict[str, list[int]] = {}
+    for ns_id in ns_ids:
+        if ns_id in actors:
+            by_actor.setdefault(actors[ns_id], []).append(ns_id)
+    anyone = [ns_id for ns_id in ns_ids if ns_id not in actors]
+    parts: list[str] = []
+    params: list[Any] = []
+    if anyone:
+        parts.append("o.namespace_id IN (SELECT value FROM json_each(?))")
+        params.append(as_json(anyone))
+    for actor, ids in by_actor.items():
+        parts.append("(o.namespace_id IN (SELECT value FROM json_each(?)) AND o.actor_id = ?)")
+        params += [as_json(ids), actor]
+    return f"({' OR '.join(parts)})", params
+
+
+def _live(ns_ids: Sequence[int], actors: Mapping[int, str], free_only: bool) -> tuple[str, list[Any]]:
+    """Conditions (on alias o, each after AND) shared by the reads: scope, not expired, kind."""
+    scope, params = scope_sql(ns_ids, actors)
+    sql = f" AND {scope} AND (o.expires_at IS NULL OR o.expires_at > ?)"
+    params.append(now())
+    if free_only:
+        sql += " AND o.entity_id IS NULL"
+    return sql, params
+
+
+# --- rows -----------------------------------------------------------------------------------------
+
+
+class ObservationRow(NamedTuple):
+    id: int
+    body: str
+    namespace_id: int
+    tags: list[str]
+    created_at: str | datetime
+    expires_at: str | datetime | None
+    actor_id: str
+    # The entity of a knowledge-graph observation; None for a free memory.
+    entity_name: str | None
+
+
+_ROW_COLUMNS = (
+    "SELECT o.id, o.body, o.namespace_id, o.tags, o.created_at, o.expires_at, o.actor_id, e.name "
+    "FROM graph_observation o LEFT JOIN graph_entity e ON e.id = o.entity_id "
+)
+
+
+def _row(values: Sequence[Any]) -> ObservationRow:
+    owner, body, ns_id, tags, created, expires, actor, entity = values
+    return ObservationRow(owner, body, ns_id, json.loads(tags) if tags else [], created, expires, actor, entity)
+
+
+def rows(ids: Sequence[int]) -> dict[int, ObservationRow]:
+    """The observations with these ids that still exist (expired or not), by id."""
+    if not ids:
+        return {}
+    found = db().execute(f"{_ROW_COLUMNS}WHERE o.id IN (SELECT value FROM json_each(?))", (as_json(ids),))
+    return {row[0]: _row(row) for row in found.fetchall()}
+
+
+def live_row(observation_id: int, ns_ids: Sequence[int]) -> ObservationRow | None:
+    """One observation by id if it lives (not expired) in one of `ns_ids`, else None."""
+    if not ns_ids:
+        return None
+    found = (
+        db()
+        .execute(
+            f"{_ROW_COLUMNS}WHERE o.id = ? AND (o.expires_at IS NULL OR o.expires_at > ?) "
+            "AND o.namespace_id IN (SELECT value FROM json_each(?))",
+            (observation_id, now(), as_json(ns_ids)),
+        )
+        .fetchone()
+    )
+    return _row(found) if found is not None else None
+
+
+def free_memories(
+    ns_ids: Sequence[int],
+    actors: Mapping[int, str],
+    *,
+    limit: int,
+    offset: int = 0,
+    where: Where | None = None,
+) -> tuple[list[ObservationRow], dict[int, int]]:
+    """The live free memories of the scope (newest first, `limit` from `offset`), and how many
+    match in each namespace ({namespace id: count}, namespaces with none left out)."""
+    conditions, params = _live(ns_ids, actors, free_only=True)
+    if where is not None:
+        extra, extra_params = _compile(where)
+        conditions += f" AND ({extra})"
+        params += extra_params
+    conn = db()
+    totals = dict(
+        conn.execute(
+            f"SELECT o.namespace_id, count(*) FROM graph_observation o WHERE 1{conditions} GROUP BY o.namespace_id",
+            params,
+        ).fetchall()
+    )
+    found = conn.execute(
+        # Ids grow with time: newest first is id order, which the namespace index already gives.
+        f"{_ROW_COLUMNS}WHERE 1{conditions} ORDER BY o.id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    ).fetchall()
+    return [_row(row) for row in found], totals
+
+
+def bodies(ids: Sequence[int]) -> dict[int, str]:
+    """{id: body} of the observations with these ids that still exist."""
+    if not ids:
+        return {}
+    found = db().execute(
+        "SELECT id, body FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))", (as_json(ids),)
+    )
+    return dict(found.fetchall())
+
+
+# --- what a vector search may return --------------------------------------------------------------
+
+
+def expired_ids(ns_id: int) -> set[int]:
+    """Ids of the namespace's observations whose TTL has passed (not yet purged)."""
+    found = db().execute(
+        # `+namespace_id` keeps SQLite on the small partial index of expiring rows.
+        "SELECT id FROM graph_observation WHERE expires_at IS NOT NULL AND expires_at <= ? AND +namespace_id = ?",
+        (now(), ns_id),
+    )
+    return {row[0] for row in found}
+
+
+def ids_in(ns_id: int, *, actor_id: str | None = None, free_only: bool = False) -> set[int]:
+    """Ids of the namespace's observations (expired ones included): only `actor_id`'s when given,
+    only free memories with `free_only`."""
+    sql = "SELECT id FROM graph_observation WHERE namespace_id = ?"
+    params: list[Any] = [ns_id]
+    if actor_id is not None:
+        sql += " AND actor_id = ?"
+        params.append(actor_id)
+    if free_only:
+        sql += " AND entity_id IS NULL"
+    return {row[0] for row in db().execute(sql, params)}
+
+
+# --- keyword search -------------------------------------------------------------------------------
+
+
+def keyword_candidates(
+    ns_ids: Sequence[int],
+    actors: Mapping[int, str],
+    *,
+    identifiers: Sequence[str],
+    words: Sequence[str],
+    k: int,
+    free_only: bool = False,
+) -> dict[int, tuple[str, float]]:
+    """{observation id: (body, strength)} of up to 2k live observations of the scope, best first:
+    the texts holding every one of `identifiers` (exact evidence, strength 1, newest first), then
+    the best bm25 matches of any of `words` (strength = bm25 relative to the best match, in (0, 1]).
+
+    bm25 is computed for the newest MEMORYHUB_SEARCH_RANK_WINDOW matches only (as search_nodes
+    does): SQLite ranks every match before cutting, and a common word in 100k memories would cost
+    ~100 ms. Identifiers are looked up on their own so a rare one is never crowded out of that
+    window by common words."""
+    conditions, params = _live(ns_ids, actors, free_only)
+    source = f"FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid WHERE obs_fts MATCH ?{conditions}"
+    conn = db()
+    found: dict[int, tuple[str, float]] = {}
+    if identifiers:
+        exact = build_match(" ".join(f'"{term}"' for term in identifiers))
+        if exact is not None:
+            matched = conn.execute(
+                f"SELECT o.id, o.body {source} ORDER BY obs_fts.rowid DESC LIMIT ?", (exact, *params, k)
+            )
+            found.update((owner, (body, 1.0)) for owner, body in matched)
+    match = build_match_any(list(words))
+    if match is not None:
+        # The window is cut to the best k in SQL (ties newest first), so k rows come back to
+        # Python rather than the whole window (graph/sql.py says why rows cost more than SQL).
+        best_k = conn.execute(
+            f"WITH recent AS MATERIALIZED (SELECT o.id AS id, o.body AS body, obs_fts.rank AS score {source} "
+            "ORDER BY obs_fts.rowid DESC LIMIT ?) SELECT id, body, score FROM recent ORDER BY score, id DESC LIMIT ?",
+            (narrowed_match("obs_fts", match), *params, settings.MEMORYHUB_SEARCH_RANK_WINDOW, k),
+        ).fetchall()
+        best = best_k[0][2] if best_k else 0.0
+        for owner, body, bm25 in best_k:
+            # bm25 ranks are negative, best lowest; a ratio to the best keeps the order in (0, 1].
+            found.setdefault(owner, (body, bm25 / best if best < 0 else 1.0))
+    return found
+
+
+# --- what the embedder reads ----------------------------------------------------------------------
+
+
+def ids_after(last_id: int, *, limit: int, namespace_id: int | None = None) -> list[tuple[int, int]]:
+    """(id, namespace id) of up to `limit` observations with ids above `last_id`, in id order (of
+    one namespace, when given): a walk over every observation, one page at a time."""
+    sql = "SELECT id, namespace_id FROM graph_observation WHERE id > ?"
+    params: list[Any] = [last_id]
+    if namespace_id is not None:
+        sql += " AND namespace_id = ?"
+        params.append(namespace_id)
+    return [(owner, ns_id) for owner, ns_id in db().execute(f"{sql} ORDER BY id LIMIT ?", (*params, limit))]
+
+
+def count(namespace_id: int) -> int:
+    """How many observations (knowledge-graph ones and free memories) the namespace holds."""
+    return int(
+        db().execute("SELECT count(*) FROM graph_observation WHERE namespace_id = ?", (namespace_id,)).fetchone()[0]
+    )

@@ -1,0 +1,296 @@
+"""Reads of free-text memories: search by meaning, list, get by id. Reached through the runner
+(`access.operations.perform`, declared in memory/operations.py), which passes `namespaces`, {id:
+name} of those the caller may read (the ones it named, else all of them).
+
+Search covers free memories and knowledge-graph observations alike, because both are what a
+namespace remembers; listing covers free memories (what the memory APIs store). Expired memories
+(ttl) are never returned, whatever the purge job has or has not deleted yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+import numpy as np
+
+from graph import observations
+from graph.fts import has_cjk
+from graph.observations import ObservationRow, Where
+from kernel.errors import InvalidArgument
+from memory import limits
+from memory.wire import iso, memory_id, parse_memory_id
+from vectors import retrieval, store
+from vectors.ann import Allowed
+from vectors.embedders import default_embedder
+from vectors.embedding import embed_texts
+from vectors.indexes import registry
+from vectors.models import OwnerKind
+from vectors.store import IndexKey
+
+# Candidates fetched from each side before fusion: enough that a keyword-lifted memory ranked far
+# down by vector similarity is still seen.
+MIN_CANDIDATES = 50
+
+
+class StoredMemory(TypedDict):
+    id: str
+    text: str
+    namespace: str
+    tags: list[str]
+    createdAt: str | None
+    expiresAt: str | None
+    actorId: str
+    entityName: str | None
+
+
+class MemoryHit(TypedDict):
+    id: str
+    text: str
+    namespace: str
+    tags: list[str]
+    score: float
+    createdAt: str | None
+    expiresAt: str | None
+    actorId: str
+    entityName: str | None
+
+
+class SearchResult(TypedDict):
+    results: list[MemoryHit]
+    totalResults: int
+    queryTime: int
+
+
+def _actors(namespaces: Mapping[int, str], actor_id: str | None, actor_in: Mapping[str, str] | None) -> dict[int, str]:
+    """{namespace id: the only actor read there} of the namespaces read."""
+    found: dict[int, str] = {}
+    for ns_id, name in namespaces.items():
+        actor = (actor_in or {}).get(name, actor_id)
+        if actor is not None:
+            found[ns_id] = limits.actor(actor, field="user_id")
+    return found
+
+
+def _stored(row: ObservationRow, namespaces: Mapping[int, str]) -> StoredMemory:
+    return {
+        "id": memory_id(row.id),
+        "text": row.body,
+        "namespace": namespaces[row.namespace_id],
+        "tags": row.tags,
+        "createdAt": iso(row.created_at),
+        "expiresAt": iso(row.expires_at),
+        "actorId": row.actor_id,
+        "entityName": row.entity_name,
+    }
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def search_memories(
+    *,
+    namespaces: Mapping[int, str],
+    query: Any,
+    actor_id: Any = None,
+    actor_in: Mapping[str, str] | None = None,
+    top_k: Any = None,
+    mode: Any = "hybrid",
+    memories_only: bool = False,
+) -> SearchResult:
+    """Memories of `namespaces` ranked by meaning (and, in hybrid mode, exact terms), best first,
+    scores in [0, 1]; `top_k` of them (1..MAX_TOP_K, default DEFAULT_TOP_K).
+
+    `mode` is "hybrid" (the default), "vector" or "keyword" (the last two for evaluation and for
+    callers who want one side only). Only `actor_id`'s memories when given, and in the namespaces
+    of `actor_in` ({namespace: actor}) only that actor's (a user's own memories, see
+    memory.scopes)."""
+    started = time.perf_counter()
+    wanted = limits.top_k(top_k)
+    text = limits.query(query)
+    actor = limits.actor(actor_id) if actor_id is not None else None
+    ranking = limits.mode(mode)
+    actors = _actors(namespaces, actor, actor_in)
+    results, total = (
+        rank(namespaces, query=text, actors=actors, top_k=wanted, mode=ranking, memories_only=memories_only)
+        if namespaces
+        else ([], 0)
+    )
+    elapsed = round((time.perf_counter() - started) * 1000)
+    return {"results": results, "totalResults": total, "queryTime": elapsed}
+
+
+def _allowed(ns_id: int, actor_id: str | None, memories_only: bool) -> Allowed | None:
+    """The filter a vector hit of a namespace must pass (not expired; the actor's; a free memory
+    when only memories are wanted), or None when every stored vector qualifies."""
+    expired = observations.expired_ids(ns_id)
+    if actor_id is not None or memories_only:
+        keep = observations.ids_in(ns_id, actor_id=actor_id, free_only=memories_only) - expired
+        return keep.__contains__
+    if expired:
+        return lambda ident: ident not in expired
+    return None
+
+
+def _vector_side(
+    namespaces: Mapping[int, str],
+    query_vector: np.ndarray,
+    model: str,
+    *,
+    k: int,
+    actors: Mapping[int, str],
+    memories_only: bool,
+) -> dict[int, float]:
+    found: dict[int, float] = {}
+    indexes = registry()
+    for ns_id in store.namespaces_with_vectors(list(namespaces), OwnerKind.OBSERVATION, model):
+        allowed = _allowed(ns_id, actors.get(ns_id), memories_only)
+        for owner, score in indexes.search(
+            IndexKey(ns_id, OwnerKind.OBSERVATION, model), query_vector, k=k, allowed=allowed
+        ):
+            found[owner] = score
+    return found
+
+
+def rank(
+    namespaces: Mapping[int, str],
+    *,
+    query: str,
+    actors: Mapping[int, str],
+    top_k: int,
+    mode: str,
+    memories_only: bool,
+) -> tuple[list[MemoryHit], int]:
+    """Fetch candidates from each side, fuse, hydrate the best `top_k`; also the candidate count."""
+    k = max(MIN_CANDIDATES, 4 * top_k)
+    terms = retrieval.query_terms(query)
+    embedder = default_embedder()
+    similarities: dict[int, float] = {}
+    if mode != "keyword":
+        query_vector = embed_texts([query], embedder=embedder)[0]
+        similarities = _vector_side(
+            namespaces, query_vector, embedder.model_id, k=k, actors=actors, memories_only=memories_only
+        )
+    keyword: dict[int, tuple[str, float]] = {}
+    if mode != "vector":
+        keyword = observations.keyword_candidates(
+            list(namespaces),
+            actors,
+            identifiers=list(terms.identifiers),
+            words=list(terms.words),
+            k=k,
+            free_only=memories_only,
+        )
+
+    if mode == "keyword":
+        scores = {owner: strength for owner, (_, strength) in keyword.items()}
+    elif mode == "vector":
+        scores = {owner: retrieval.fuse(similarity, 0.0) for owner, similarity in similarities.items()}
+    elif has_cjk(query) and not embedder.multilingual:
+        # An English-only model embeds Chinese as noise: keyword matches lead, ranked by bm25, and
+        # vector-only candidates follow.
+        scores = {owner: 0.5 * retrieval.fuse(similarity, 0.0) for owner, similarity in similarities.items()}
+        scores.update((owner, 0.5 + 0.5 * strength) for owner, (_, strength) in keyword.items())
+    else:
+        missing = [owner for owner in keyword if owner not in similarities]
+        if missing:
+            similarities.update(_similarities(namespaces, missing, query_vector, embedder.model_id))
+        # Every candidate's text is weighed, not only the keyword side's: a vector hit that holds
+        # the identifier asked for must be lifted too.
+        texts = {owner: body for owner, (body, _) in keyword.items()}
+        texts.update(observations.bodies([owner for owner in similarities if owner not in keyword]))
+        scores = {
+            owner: retrieval.fuse(similarity, retrieval.keyword_lift(texts.get(owner, ""), terms))
+            for owner, similarity in similarities.items()
+        }
+    order = sorted(scores, key=lambda owner: (-scores[owner], owner))
+    return _hydrate(order[:top_k], scores, namespaces), len(order)
+
+
+def _similarities(
+    namespaces: Mapping[int, str], owners: list[int], query_vector: np.ndarray, model: str
+) -> dict[int, float]:
+    """Cosine similarity to the query of observations found only by keyword."""
+    query_unit = retrieval.unit(query_vector[None, :])[0]
+    found: dict[int, float] = {}
+    for ns_id in namespaces:
+        vectors = store.vectors_of(IndexKey(ns_id, OwnerKind.OBSERVATION, model), owners)
+        for owner, vector in vectors.items():
+            if vector.shape[0] == query_unit.shape[0]:
+                found[owner] = float(retrieval.unit(vector[None, :])[0] @ query_unit)
+    for owner in owners:
+        found.setdefault(owner, 0.0)  # text with no vector (yet): keyword evidence only
+    return found
+
+
+def _hydrate(owners: list[int], scores: dict[int, float], namespaces: Mapping[int, str]) -> list[MemoryHit]:
+    found = observations.rows(owners)
+    hits: list[MemoryHit] = []
+    for owner in owners:
+        row = found.get(owner)
+        if row is None or row.namespace_id not in namespaces:  # deleted since the index saw it
+            continue
+        stored = _stored(row, namespaces)
+        hits.append(
+            {
+                "id": stored["id"],
+                "text": stored["text"],
+                "namespace": stored["namespace"],
+                "tags": stored["tags"],
+                "score": round(scores[owner], 6),
+                "createdAt": stored["createdAt"],
+                "expiresAt": stored["expiresAt"],
+                "actorId": stored["actorId"],
+                "entityName": stored["entityName"],
+            }
+        )
+    return hits
+
+
+# --- listing and by id (the MemOS API's get_all / get_memory) -------------------------------------
+
+
+class MemoryPage(TypedDict):
+    memories: list[StoredMemory]
+    # How many memories match in all (not only this page), and per namespace.
+    total: int
+    totals: dict[str, int]
+
+
+def list_memories(
+    *,
+    namespaces: Mapping[int, str],
+    limit: Any,
+    offset: Any = 0,
+    where: Where | None = None,
+    actor_in: Mapping[str, str] | None = None,
+) -> MemoryPage:
+    """The free memories (observations without an entity: what the memory APIs store) of
+    `namespaces`, newest first, expired ones left out, `limit` (1..MAX_LIST_LIMIT) from `offset`.
+    In the namespaces of `actor_in` ({namespace: actor}) only that actor's memories are listed (a
+    user's own, see memory.scopes). `where` narrows the listing further (a filter description
+    the graph compiles, e.g. the MemOS API's `filter`)."""
+    wanted, skipped = limits.page(limit, offset)
+    if not namespaces:
+        return {"memories": [], "total": 0, "totals": {}}
+    actors = {ns_id: (actor_in or {})[name] for ns_id, name in namespaces.items() if name in (actor_in or {})}
+    found, totals = observations.free_memories(list(namespaces), actors, limit=wanted, offset=skipped, where=where)
+    by_name = {namespaces[ns_id]: count for ns_id, count in totals.items()}
+    return {
+        "memories": [_stored(row, namespaces) for row in found],
+        "total": sum(by_name.values()),
+        "totals": by_name,
+    }
+
+
+def get_memory(*, namespaces: Mapping[int, str], id: Any) -> StoredMemory | None:
+    """One memory (a free memory or a knowledge-graph observation, as search returns them) by its
+    `mem_<n>` id, or None: for an id that is not a memory id, does not exist, has expired, or lives
+    outside `namespaces`. All look the same, so ids reveal nothing about other tenants."""
+    try:
+        owner = parse_memory_id(id)
+    except InvalidArgument:
+        return None
+    row = observations.live_row(owner, list(namespaces))
+    return _stored(row, namespaces) if row is not None else None

@@ -1,1 +1,0 @@
-"""REST memory API: `/v1/memory/{write,search,delete,clear}` over `vectors.memories`."""
