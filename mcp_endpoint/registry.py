@@ -9,55 +9,20 @@ results conform to, and gives the handler that calls the services. The protocol 
 
 from __future__ import annotations
 
-import copy
-import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-from annotated_types import MaxLen
-from pydantic import BaseModel, ConfigDict, model_validator
+from typing import Any
 
 from access.permissions import Access
-from graph import limits
+
+# The base of every argument model (tool modules import it from here) and the JSON Schema a model
+# shows as: both belong to the operation contracts that the REST API reads too (graph/contracts.py).
+from graph.contracts import Arguments
+from graph.contracts import NoArguments as NoArguments
+from kernel.contracts import self_contained as input_schema
 
 # Categories a connection can choose with `?tools=` / `--tools`, in listing order.
 CATEGORIES = ("kg-read", "kg-write", "vectors", "memory", "agents")
-
-
-class Arguments(BaseModel):
-    """Base of every tool's argument model.
-
-    Unknown arguments are ignored (as the official server's zod objects do), so a model that adds
-    a stray key still gets its call through; every declared argument is validated."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    # Lists allowed more items than MAX_ITEMS_PER_REQUEST (a vector's components), by argument name.
-    long_lists: ClassVar[dict[str, int | None]] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _short_lists(cls, data: Any) -> Any:
-        # A list over its item limit is refused by its length (LimitExceeded, a tool error), before
-        # pydantic validates, and reports, every one of its items. Arguments declared with a
-        # max_length are left to pydantic, which checks the length first too.
-        return limits.short_lists(data, longer=_list_limits(cls))
-
-
-@functools.cache
-def _list_limits(model: type[Arguments]) -> dict[str, int | None]:
-    """The model's `long_lists`, and None for each argument (by name and alias) whose length
-    pydantic checks (max_length). Once per model: it runs on every call."""
-    declared: dict[str, int | None] = {}
-    for name, info in model.model_fields.items():
-        if any(isinstance(constraint, MaxLen) for constraint in info.metadata):
-            declared[name] = declared[info.alias or name] = None
-    return {**declared, **model.long_lists}
-
-
-class NoArguments(Arguments):
-    pass
 
 
 @dataclass(frozen=True)
@@ -215,39 +180,3 @@ def parse_categories(value: str | None) -> tuple[str, ...] | None:
     if unknown:
         raise ValueError(f"unknown tool categories {', '.join(unknown)}; choose from {', '.join(CATEGORIES)}")
     return names
-
-
-# --- JSON Schema from pydantic ------------------------------------------------------------------
-
-
-def input_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The argument model as a self-contained JSON Schema object.
-
-    `$ref`s are inlined and pydantic's generated `title`s dropped: several MCP clients cannot
-    resolve references, and titles only add tokens to the model's context."""
-    schema = model.model_json_schema(by_alias=True)
-    definitions = schema.pop("$defs", {})
-    inlined = _inline(schema, definitions)
-    inlined["type"] = "object"
-    inlined.setdefault("properties", {})
-    if not inlined["properties"]:
-        # The spec's recommendation for a tool without parameters.
-        inlined["additionalProperties"] = False
-    return inlined
-
-
-def _inline(node: Any, definitions: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        if "$ref" in node:
-            target = definitions[node["$ref"].rsplit("/", 1)[-1]]
-            merged = {**copy.deepcopy(target), **{k: v for k, v in node.items() if k != "$ref"}}
-            return _inline(merged, definitions)
-        return {
-            key: _inline(value, definitions)
-            for key, value in node.items()
-            # Drop generated titles (a "title" key inside "properties" is a field name: keep it).
-            if not (key == "title" and isinstance(value, str))
-        }
-    if isinstance(node, list):
-        return [_inline(item, definitions) for item in node]
-    return node

@@ -1,7 +1,9 @@
 """REST graph API: one POST endpoint per graph operation, `/v1/graph/<operation>`.
 
-Each view is the same three steps (check the input shape, map wire names to keyword names,
-`access.operations.perform`), so the views are generated from one table. Authentication, grants,
+Each view is the same three steps (read the body by the operation's contract, map wire names to
+keyword names, `access.operations.perform`), so the views are generated from the operations. The
+body is read, and body and answer documented in /openapi.json, from the same contract as the MCP
+tool of the same name (graph/contracts.py), plus the body's `namespace`. Authentication, grants,
 rate limiting and error translation happen in shared code, not here.
 """
 
@@ -16,12 +18,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access import drf
+from access import drf, namespaces
 from access.operations import Reach, perform
 from access.permissions import Access
-from graph.api import serializers as s
+from graph import limits
+from graph.contracts import CONTRACTS
 from graph.operations import OPERATIONS, keyword_arguments
-from kernel.api_schema import ERROR_RESPONSES
+from kernel.api_schema import ERROR_RESPONSES, Documented, openapi_schema
+from kernel.rest_contracts import RestBody, RestField, rest_body, text_rule
 
 NAMESPACE_HEADER = OpenApiParameter(
     drf.NAMESPACE_HEADER,
@@ -33,18 +37,34 @@ NAMESPACE_HEADER = OpenApiParameter(
     "namespace acted on.",
 )
 
+# Every graph request may name its namespace; else X-Memory-Namespace, else the key's default.
+NAMESPACE = RestField(
+    "namespace",
+    text_rule(trim=True, max_length=namespaces.MAX_NAMESPACE_LENGTH, pattern=namespaces.PATTERN),
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": namespaces.MAX_NAMESPACE_LENGTH,
+        "pattern": namespaces.PATTERN,
+        "description": "e.g. org:team:project; default: the X-Memory-Namespace header, else the key's default "
+        "namespace",
+    },
+)
+
+
+def _count(items: list[Any], field: str) -> None:
+    limits.items(items, field=field)
+
 
 class GraphOperationView(APIView):
     operation: str
-    input_serializer: type[serializers.Serializer]
+    body: RestBody
 
     def post(self, request: Request) -> Response:
         body = request.data if isinstance(request.data, dict) else None
         if body is None:
             raise serializers.ValidationError({"non_field_errors": ["the request body must be a JSON object"]})
-        checked = self.input_serializer(data=body)
-        checked.is_valid(raise_exception=True)
-        arguments: dict[str, Any] = dict(checked.validated_data)
+        arguments = self.body.validate(body)
         namespace = drf.requested_namespace(request, arguments.pop("namespace", None))
         assert isinstance(request.auth, Access)
         result = perform(
@@ -60,8 +80,15 @@ class GraphOperationView(APIView):
         return Response(result, headers=drf.namespace_header(target))
 
 
-def _endpoint(operation: str, request: type[serializers.Serializer], response: Any) -> type[GraphOperationView]:
-    spec = OPERATIONS[operation]
+def _endpoint(operation: str) -> type[GraphOperationView]:
+    spec, contract = OPERATIONS[operation], CONTRACTS[operation]
+    name = operation.title().replace("_", "")
+    body = rest_body(
+        name,
+        contract.arguments,
+        count=_count,
+        extra=() if spec.reach is Reach.DATABASE else (NAMESPACE,),
+    )
     doc = (spec.function.__doc__ or "").strip()
     summary, _, description = doc.partition("\n\n")
     kind = "read" if spec.read_only else "write"
@@ -69,54 +96,18 @@ def _endpoint(operation: str, request: type[serializers.Serializer], response: A
         access_note = "Needs a key with a write grant on `*` (it affects every namespace)."
     else:
         access_note = f"Needs a {kind} grant on the namespace."
-    view = type(
-        f"{operation.title().replace('_', '')}View",
-        (GraphOperationView,),
-        {
-            "operation": operation,
-            "input_serializer": request,
-        },
-    )
+    view = type(f"{name}View", (GraphOperationView,), {"operation": operation, "body": body})
     return extend_schema_view(
         post=extend_schema(
             operation_id=operation,
             tags=["graph"],
             summary=" ".join(summary.split()),
             description=f"{' '.join(description.split())}\n\n{access_note}".strip(),
-            request=request,
-            responses={200: response, **ERROR_RESPONSES},
+            request=body,
+            responses={200: Documented(f"{name}Result", openapi_schema(contract.result)), **ERROR_RESPONSES},
             parameters=[] if spec.reach is Reach.DATABASE else [NAMESPACE_HEADER],
         )
     )(view)
 
 
-_ENDPOINTS: list[tuple[str, type[serializers.Serializer], Any]] = [
-    ("create_entities", s.CreateEntitiesIn, s.CreateEntitiesOut),
-    ("create_relations", s.CreateRelationsIn, s.CreateRelationsOut),
-    ("add_observations", s.AddObservationsIn, s.AddObservationsOut),
-    ("delete_entities", s.DeleteEntitiesIn, s.DeleteResult),
-    ("delete_observations", s.DeleteObservationsIn, s.DeleteResult),
-    ("delete_relations", s.DeleteRelationsIn, s.DeleteResult),
-    ("upsert_entities", s.UpsertEntitiesIn, s.UpsertEntitiesOut),
-    ("merge_entities", s.MergeEntitiesIn, s.MergeEntitiesOut),
-    ("rename_entity", s.RenameEntityIn, s.Entity),
-    ("compact", s.CompactIn, s.CompactOut),
-    ("read_graph", s.ReadGraphIn, s.ReadGraphOut),
-    ("search_nodes", s.SearchNodesIn, s.SearchNodesOut),
-    ("open_nodes", s.OpenNodesIn, s.GraphPage),
-    ("get_entity", s.NameIn, s.Entity),
-    ("batch_get_entities", s.BatchGetEntitiesIn, s.BatchGetEntitiesOut),
-    ("entity_exists", s.EntityExistsIn, s.EntityExistsOut),
-    ("graph_stats", s.NamespacedIn, s.GraphStatsOut),
-    ("list_entity_types", s.NamespacedIn, s.TypeListOut),
-    ("list_relation_types", s.NamespacedIn, s.TypeListOut),
-    ("search_relations", s.SearchRelationsIn, s.SearchRelationsOut),
-    ("degree", s.DegreeIn, s.Degree),
-    ("describe_entity", s.DescribeEntityIn, s.DescribeEntityOut),
-    ("get_neighbors", s.GetNeighborsIn, s.GetNeighborsOut),
-    ("extract_subgraph", s.ExtractSubgraphIn, s.GraphPage),
-    ("find_path", s.FindPathIn, s.FindPathOut),
-    ("find_all_paths", s.FindAllPathsIn, s.FindAllPathsOut),
-    ("export_graph", s.ExportGraphIn, s.ExportGraphOut),
-]
-VIEWS: dict[str, type[GraphOperationView]] = {name: _endpoint(name, i, o) for name, i, o in _ENDPOINTS}
+VIEWS: dict[str, type[GraphOperationView]] = {name: _endpoint(name) for name in OPERATIONS}

@@ -256,6 +256,86 @@ def test_bad_input_gets_one_error_shape(client: Client, alice_key: Persona, body
     assert set(response.json()) == {"error"}
 
 
+# The words and shape of a 400 per field (DRF's, which the REST API has always answered with),
+# now produced from the operations' contracts: field -> messages, list items by index.
+@pytest.mark.parametrize(
+    ("operation", "body", "fields"),
+    [
+        ("get_entity", {}, {"name": ["This field is required."]}),
+        ("get_entity", {"name": ""}, {"name": ["This field may not be blank."]}),
+        ("get_entity", {"name": None}, {"name": ["This field may not be null."]}),
+        ("get_entity", {"name": 5}, {"name": ["Not a valid string."]}),
+        ("get_entity", {"name": "a\x00b"}, {"name": ["Null characters are not allowed."]}),
+        ("read_graph", {"limit": 0}, {"limit": ["Ensure this value is greater than or equal to 1."]}),
+        ("read_graph", {"limit": "ten"}, {"limit": ["A valid integer is required."]}),
+        ("read_graph", {"limit": True}, {"limit": ["A valid integer is required."]}),
+        ("read_graph", {"limit": 2.5}, {"limit": ["A valid integer is required."]}),
+        ("read_graph", {"entityType": ""}, {"entityType": ["This field may not be blank."]}),
+        (
+            "read_graph",
+            {"namespace": "not a namespace"},
+            {"namespace": ["This value does not match the required pattern."]},
+        ),
+        ("read_graph", {"namespace": 7}, {"namespace": ["This value does not match the required pattern."]}),
+        ("degree", {"name": "A", "direction": "sideways"}, {"direction": ['"sideways" is not a valid choice.']}),
+        ("export_graph", {"format": "pdf"}, {"format": ['"pdf" is not a valid choice.']}),
+        ("open_nodes", {"names": "A"}, {"names": ['Expected a list of items but got type "str".']}),
+        (
+            "open_nodes",
+            {"names": ["A", "", 3]},
+            {"names": {"1": ["This field may not be blank."], "2": ["Not a valid string."]}},
+        ),
+        ("create_entities", {"entities": None}, {"entities": ["This field may not be null."]}),
+        ("create_entities", {"entities": {"name": "A"}}, {"entities": ["must be a list"]}),
+        (
+            "find_path",
+            {"to": "", "maxDepth": 0},
+            {
+                "from": ["This field is required."],
+                "to": ["This field may not be blank."],
+                "maxDepth": ["Ensure this value is greater than or equal to 1."],
+            },
+        ),
+    ],
+)
+def test_field_errors_keep_their_words(
+    client: Client, alice_key: Persona, operation: str, body: dict[str, Any], fields: dict[str, Any]
+) -> None:
+    response = call(client, operation, body, alice_key.headers)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_argument"
+    assert error["details"] == {"fields": fields}
+    field, problems = next(iter(fields.items()))
+    first = problems[0] if isinstance(problems, list) else f"{next(iter(problems))}: {next(iter(problems.values()))[0]}"
+    assert error["message"] == f"{field}: {first}"
+
+
+@pytest.mark.parametrize(
+    ("operation", "body"),
+    [
+        ("read_graph", {"limit": "5", "offset": 1.0}),  # numbers as DRF reads them
+        ("read_graph", {"entityType": None, "cursor": None, "limit": None}),  # null: not given
+        ("search_nodes", {"query": ""}),  # an empty query matches everything
+        ("open_nodes", {"names": ["A"], "stray": [1] * 2000}),  # unknown keys are ignored
+        ("create_entities", {"entities": [{"name": "D", "entityType": "t"}]}),  # observations may be left out
+    ],
+)
+def test_what_the_rest_api_accepts(client: Client, seeded, alice_key: Persona, operation: str, body: Any) -> None:
+    response = call(client, operation, body, alice_key.headers)
+    assert response.status_code == 200, response.content
+
+
+def test_a_maximum_is_the_stores_limit_error(client: Client, alice_key: Persona) -> None:
+    response = call(client, "read_graph", {"limit": 5000}, alice_key.headers)
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "limit_exceeded",
+        "message": "limit is 5000; the limit is 1000 (MAX_SEARCH_LIMIT)",
+        "details": {"limit": "MAX_SEARCH_LIMIT", "maximum": 1000, "actual": 5000},
+    }
+
+
 def test_domain_errors_have_their_own_status(client: Client, seeded, alice_key: Persona) -> None:
     missing = call(client, "get_entity", {"name": "nope"}, alice_key.headers)
     assert missing.status_code == 404

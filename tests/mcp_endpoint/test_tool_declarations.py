@@ -13,12 +13,12 @@ import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev depende
 import pytest
 
 from access.exceptions import NamespaceForbidden, OperatorOnly
-from graph import services, traversal
+from graph import contracts, services, traversal
 from graph.exporters import FORMATS
 from graph.operations import OPERATIONS
 from mcp_endpoint import registry
 from mcp_endpoint.registry import ToolContext
-from mcp_endpoint.tools import graph as graph_tools  # importing registers the tools
+from mcp_endpoint.tools import graph as graph_tools  # noqa: F401 (importing registers the tools)
 
 # `tools/list` of the official memory server 2026.8.31 (serverInfo 0.6.3), captured with the
 # official SDK; test_official_compat.py compares against the live server as well.
@@ -174,8 +174,8 @@ def test_annotations_of_the_other_tools(name, annotations):
 
 
 def test_enums_match_the_store():
-    assert set(get_args(graph_tools.ExportFormat)) == set(FORMATS)
-    assert set(get_args(graph_tools.Direction)) == {d.value for d in traversal.Direction}
+    assert set(get_args(contracts.ExportFormat)) == set(FORMATS)
+    assert set(get_args(contracts.Direction)) == {d.value for d in traversal.Direction}
 
 
 def test_wire_names_and_aliases():
