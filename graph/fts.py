@@ -142,8 +142,8 @@ def narrow_prefixes(match: str, terms_with_prefix: Callable[[str], list[str] | N
 
     FTS5 answers a prefix longer than the indexed prefix lengths by merging the doclists of every
     term with that prefix into one buffer before it returns a row, and bm25 merges them again to
-    count documents: a word in a third of 500k observations cost about 2 ms more as a prefix than
-    as its one term. `terms_with_prefix(word)` reads the index's vocabulary; it returns None when
+    count documents: a common word costs more as a prefix than as its one term (bench/RESULTS.md,
+    "search_nodes: the rank window and word prefixes"). `terms_with_prefix(word)` reads the index's vocabulary; it returns None when
     more than MAX_PREFIX_TERMS terms start with the word, and the prefix query is kept. Only
     plain ASCII words are narrowed (unicode61 indexes them lower-cased and unchanged otherwise);
     any other text keeps FTS5's own prefix matching. The same rows match either way; with

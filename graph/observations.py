@@ -276,8 +276,8 @@ def keyword_candidates(
     the best bm25 matches of any of `words` (strength = bm25 relative to the best match, in (0, 1]).
 
     bm25 is computed for the newest MEMORYHUB_SEARCH_RANK_WINDOW matches only (as search_nodes
-    does): SQLite ranks every match before cutting, and a common word in 100k memories would cost
-    ~100 ms. Identifiers are looked up on their own so a rare one is never crowded out of that
+    does): SQLite ranks every match before cutting, so a common word's cost would grow with the
+    namespace (bench/RESULTS.md, "search_nodes: the rank window"). Identifiers are looked up on their own so a rare one is never crowded out of that
     window by common words."""
     conditions, params = _live(ns_ids, actors, free_only)
     source = f"FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid WHERE obs_fts MATCH ?{conditions}"

@@ -238,8 +238,8 @@ def _ranked_matches(
     """Owners (entity ids) of the rows of `fts` that match `match` (already narrowed for `fts`,
     graph/sql.py `narrowed_matches`; and `where`, with `params`), best bm25 first, at most `wanted`.
 
-    bm25 costs about 1.5 µs per matching row and SQLite ranks every match before a page is cut,
-    so a word in a third of a 100k-entity namespace took about 90 ms. Ranking is therefore done
+    SQLite computes bm25 for every matching row before a page is cut, so a common word's cost
+    grows with the namespace (bench/RESULTS.md, "search_nodes: the rank window"). Ranking is done
     among the newest `MEMORYHUB_SEARCH_RANK_WINDOW` matching rows; older matches follow, newest
     first, so paging still reaches every one. Below the window (most namespaces and queries)
     this is exactly a bm25 ranking of all matches.

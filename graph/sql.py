@@ -136,8 +136,8 @@ def ensure_types(ns_id: int, kind: str, names: Iterable[str]) -> dict[str, int]:
 
 # The read paths below return their rows packed into one JSON value, so each query is a single
 # sqlite3 step: the module releases the GIL around every step, and under load each re-take waits
-# for the event loop's thread (bench/load.py measured reads waiting longer for the GIL than in
-# SQLite). json_group_array's order is not defined, so rows carry their id and are sorted here.
+# for the event loop's thread: under load (bench/load.py) reads waited longer for the GIL than in
+# SQLite. json_group_array's order is not defined, so rows carry their id and are sorted here.
 _OBSERVATIONS_OF_E = (
     "json((SELECT json_group_array(json_array(o.id, o.body)) FROM graph_observation o "
     "WHERE o.entity_id = e.id AND (o.expires_at IS NULL OR o.expires_at > :now)))"

@@ -176,8 +176,8 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         """Channels' dispatch without its `aclose_old_connections()` before every handler: that
         hop to the database thread closed the connection the MCP transports keep there on purpose
         (kernel/asyncdb.py), so every message reopened SQLite and ran the pragmas again; with
-        SQLite there is no stale or broken server connection to drop. (bench/load.py: about a
-        tenth of a read tool call's server time, and one thread hop per message.)"""
+        SQLite there is no stale or broken server connection to drop. It saves a thread hop per
+        message and a visible share of a read tool call's server time (bench/load.py)."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

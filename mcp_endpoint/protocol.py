@@ -79,8 +79,8 @@ INSTRUCTIONS = (
 
 @functools.cache
 def _release() -> str:
-    # Read once per process: importlib.metadata scans the installed distributions on every call
-    # (about a tenth of a read tool call's server time when it ran per request, see bench/load.py).
+    # Read once per process: importlib.metadata scans the installed distributions on every call,
+    # a visible share of a read tool call's server time when it ran per request (bench/load.py).
     try:
         return version("memoryhub")
     except PackageNotFoundError:  # running from a checkout that was never installed

@@ -659,8 +659,8 @@ class IvfFlatIndex(VectorIndex):
       fewer than k matches (or fewer than k allowed by the filter), keeps widening in centroid
       order, so it returns k results whenever k exist. A filter is applied inside the probed lists:
       once they hold k allowed ids the search stops, so under a selective filter the true best
-      allowed ids may sit in lists not probed and recall drops faster than unfiltered (measured:
-      ~0.97 unfiltered vs ~0.9 with a 1-in-7 filter at nprobe = nlist/2). Raise nprobe, or use
+      allowed ids may sit in lists not probed and recall drops faster than unfiltered
+      (bench/RESULTS.md, "Design measurements"). Raise nprobe, or use
       HNSW or exact, for heavily filtered queries.
     - Clustering, filing and probing all use L2 to the centroids, whatever the metric (for "cos"
       the vectors are unit length, so that is the cosine order).

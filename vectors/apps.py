@@ -26,8 +26,8 @@ class VectorsConfig(AppConfig):
 def limit_blas_threads() -> None:
     """One BLAS thread per call, process-wide. A server gets its parallelism from concurrent
     requests; multi-threaded OpenBLAS calls (embedding, exact search, k-means) spin-wait for each
-    other whenever another thread or process holds a core, which made a 3 ms embedding take 184 ms
-    on this 2-core machine under load."""
+    other whenever another thread or process holds a core, which made an embedding many times
+    slower on a 2-core machine under load (bench/RESULTS.md, "Design measurements")."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")

