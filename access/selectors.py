@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from access import patterns
+from access.exceptions import NotAuthenticated
 from access.models import ApiKey, Namespace, NamespaceAllowance
 from access.permissions import Access, Grant, Permission
 
@@ -44,9 +46,11 @@ def user_access(user: AbstractBaseUser) -> Access:
     return Access(grants=tuple(allowed_grants(user)), user_id=user.pk)
 
 
-def operator_access(user: AbstractBaseUser) -> Access:
+def operator_access(user: AbstractBaseUser | AnonymousUser) -> Access:
     """A staff member's reach in the admin: every namespace (Django's model permissions, checked
     by the admin before an action runs, decide what they may change)."""
+    if not (user.is_authenticated and getattr(user, "is_staff", False)):
+        raise NotAuthenticated()
     return Access(grants=(Grant(patterns.WILDCARD, Permission.WRITE),), user_id=user.pk)
 
 

@@ -4,7 +4,7 @@
   money changes when an agent does). The provider's API key is write-only: the page never renders
   the stored key, and a blank key field keeps it.
 - Money moves only through `agents.services`: operators grant or refund credits with the
-  "Grant credits" form (`admin/agents/wallet/grant/`), which calls `services.grant_credits` with
+  "Grant credits" form (`admin/agents/wallet/grant/`), which calls the `grant_credits` operation with
   `actor="admin:<username>"`. Wallets, token balances and ledger entries are read-only here: the
   ledger is append-only (SQL triggers refuse UPDATE and DELETE) and each balance is the sum of it.
 - An agent with ledger history cannot be deleted (the ledger PROTECTs it): the admin says to
@@ -30,6 +30,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from access.operations import perform
+from access.selectors import operator_access
 from agents import services
 from agents.exceptions import ProviderUnavailable
 from agents.models import CREDIT_DIGITS, CREDIT_PLACES, Agent, LedgerEntry, TokenBalance, Wallet
@@ -239,7 +241,9 @@ class AgentAdmin(admin.ModelAdmin):
     # Publishing flips one flag; the provider is checked first so a listed agent can be called.
     @admin.action(description="Publish selected agents", permissions=["change"])
     def publish(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
-        count, broken = services.publish_agents(agent_ids=list(queryset.values_list("pk", flat=True)))
+        count, broken = perform(
+            operator_access(request.user), "publish_agents", agent_ids=list(queryset.values_list("pk", flat=True))
+        )
         self.message_user(request, f"Published {count} agent{'s' if count != 1 else ''}.", messages.SUCCESS)
         if broken:
             self.message_user(
@@ -249,7 +253,9 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.action(description="Unpublish selected agents", permissions=["change"])
     def unpublish(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         # Unpublished agents disappear from search and tools; balances and ledger stay.
-        count = services.unpublish_agents(agent_ids=list(queryset.values_list("pk", flat=True)))
+        count = perform(
+            operator_access(request.user), "unpublish_agents", agent_ids=list(queryset.values_list("pk", flat=True))
+        )
         self.message_user(request, f"Unpublished {count} agent{'s' if count != 1 else ''}.", messages.SUCCESS)
 
     # --- deletion: only agents without money history ---
@@ -384,7 +390,7 @@ class WalletAdmin(admin.ModelAdmin):
 
     def grant_view(self, request: HttpRequest) -> HttpResponse:
         """GET: the grant form (`?users=alice,bob` fills it in). POST: grant or refund the credits
-        to every named user through `services.grant_credits`, in one transaction (all or none),
+        to every named user through the `grant_credits` operation, in one transaction (all or none),
         then back to the wallet list with one message per user."""
         if not self.has_grant_permission(request):
             raise PermissionDenied
@@ -397,7 +403,9 @@ class WalletAdmin(admin.ModelAdmin):
                         entries = [
                             (
                                 user,
-                                services.grant_credits(
+                                perform(
+                                    operator_access(request.user),
+                                    "grant_credits",
                                     user_id=user.pk,
                                     credits=data["credits"],
                                     kind=data["kind"],

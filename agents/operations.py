@@ -1,7 +1,9 @@
 """The marketplace operations by name, declared with the runner (access.operations).
 
-They reach the caller's own account (`Reach.ACCOUNT`): a user's wallet, token balances and
-ledger. No namespace grant is involved; what the runner checks is that the caller is a user.
+Most reach the caller's own account (`Reach.ACCOUNT`): a user's wallet, token balances and
+ledger; no namespace grant is involved, and what the runner checks is that the caller is a user.
+Granting credits to users and publishing agents are operators' (`Reach.DATABASE`): the admin
+runs them with the staff member's operator access.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from access.operations import Operation, Reach, declare
 from access.permissions import Permission
 from agents import selectors, services
 
-LEDGER = "ledger"  # what the writes change, as `operation_applied` announces it
+# What the writes change, as `operation_applied` announces it.
+LEDGER = "ledger"
+CATALOGUE = "agents"
 
 OPERATIONS: dict[str, Operation] = declare(
     [
@@ -20,5 +24,10 @@ OPERATIONS: dict[str, Operation] = declare(
         Operation("ledger", selectors.ledger, Permission.READ, reach=Reach.ACCOUNT),
         Operation("buy_agent_tokens", services.buy_tokens, Permission.WRITE, reach=Reach.ACCOUNT, changes=LEDGER),
         Operation("call_agent", services.call_agent, Permission.WRITE, reach=Reach.ACCOUNT, changes=LEDGER),
+        Operation("grant_credits", services.grant_credits, Permission.WRITE, reach=Reach.DATABASE, changes=LEDGER),
+        Operation("publish_agents", services.publish_agents, Permission.WRITE, reach=Reach.DATABASE, changes=CATALOGUE),
+        Operation(
+            "unpublish_agents", services.unpublish_agents, Permission.WRITE, reach=Reach.DATABASE, changes=CATALOGUE
+        ),
     ]
 )

@@ -26,6 +26,7 @@ from access.exceptions import AccessError, AccountRequired, NamespaceForbidden, 
 from access.operations import Reach, declared, perform
 from access.permissions import Access, Grant, Permission
 from agents.exceptions import AgentNotFound
+from agents.models import Agent, LedgerEntry
 from memory.services import NewMemory
 
 TARGET = "org:alice:grants"
@@ -34,6 +35,7 @@ TARGET = "org:alice:grants"
 @dataclass(frozen=True)
 class Seed:
     memory_id: str
+    user_id: int
 
 
 Example = Callable[[Seed], dict[str, Any]]
@@ -104,6 +106,10 @@ EXAMPLES: dict[str, Example] = {
     "ledger": _fixed(),
     "buy_agent_tokens": _fixed(agent_id=999_999, token_amount=10),
     "call_agent": _fixed(agent_id=999_999, prompt="hello"),
+    # the marketplace's operators
+    "grant_credits": lambda seed: {"user_id": seed.user_id, "credits": "10", "actor": "admin:root"},
+    "publish_agents": _fixed(agent_ids=[999_999]),
+    "unpublish_agents": _fixed(agent_ids=[999_999]),
 }
 
 # Calls whose example names an agent that does not exist: past the check, the answer is "not found".
@@ -116,7 +122,7 @@ STRANGER = Access(grants=(Grant("org:bob:*", Permission.WRITE),), default_namesp
 KEYLESS = Access(grants=(Grant("*", Permission.WRITE),), default_namespace="default")
 
 
-def _seed() -> Seed:
+def _seed(users: Any) -> Seed:
     perform(OWNER, "create_entities", namespace=TARGET, entities=[ADA, {"name": "Babbage", "entityType": "person"}])
     perform(
         OWNER,
@@ -126,14 +132,15 @@ def _seed() -> Seed:
     )
     perform(OWNER, "vector_upsert_embedding", namespace=TARGET, entity_name="Ada", text="the first programmer")
     (written,) = perform(OWNER, "memory_write", namespace=TARGET, memories=[NewMemory(text="Alice likes green tea")])
-    return Seed(memory_id=written["id"])
+    return Seed(memory_id=written["id"], user_id=users.objects.create_user(username="wallet-holder").pk)
 
 
 def _snapshot() -> tuple[Any, ...]:
     graph = perform(OWNER, "export_graph", namespace=TARGET)
     memories = perform(OWNER, "memory_list", namespace=TARGET, limit=100)
     vectors = perform(OWNER, "vector_store_stats", namespace=TARGET)
-    return graph, memories, vectors
+    money = list(LedgerEntry.objects.values_list("id", flat=True)), Agent.objects.filter(published=True).count()
+    return graph, memories, vectors, money
 
 
 def test_every_declared_operation_has_an_example() -> None:
@@ -143,7 +150,7 @@ def test_every_declared_operation_has_an_example() -> None:
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_a_caller_without_the_grant_is_refused_and_nothing_changes(db, name: str, django_user_model) -> None:
     operation = declared()[name]
-    seed = _seed()
+    seed = _seed(django_user_model)
     before = _snapshot()
     arguments = EXAMPLES[name](seed)
 
@@ -170,7 +177,7 @@ def test_a_caller_without_the_grant_is_refused_and_nothing_changes(db, name: str
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_a_caller_with_the_grant_passes_the_check(db, name: str, django_user_model) -> None:
     operation = declared()[name]
-    seed = _seed()
+    seed = _seed(django_user_model)
     arguments = EXAMPLES[name](seed)
     if operation.reach is Reach.DATABASE:
         caller = KEYLESS  # an operator
