@@ -96,6 +96,15 @@ class RunningCluster:
                 served.append(match["upstream"])
         return served
 
+    def logged(self, request_pattern: str, *, timeout: float = 10.0) -> list[str]:
+        """`upstreams(request_pattern)` once nginx has logged at least one such request: it writes
+        a request's line when the request ends, and a stream just closed by the client may end on
+        nginx's side a moment later."""
+        deadline = time.monotonic() + timeout
+        while not (served := self.upstreams(request_pattern)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return served
+
 
 def _default_sigint() -> None:
     # The script must see Ctrl-C even when this test process was started with SIGINT ignored (as
@@ -202,7 +211,7 @@ async def test_run_cluster_serves_a_legacy_sse_session_across_processes_and_stop
                 assert [entity["name"] for entity in found["entities"]] == ["Behind nginx"]
 
         # The stream was held by one process; the session's POSTs were served by both.
-        (stream_upstream,) = cluster.upstreams(r"^GET /sse\?")
+        (stream_upstream,) = cluster.logged(r"^GET /sse\?")
         served = set(cluster.upstreams(r"^POST /messages\?sessionId="))
         assert served == {f"127.0.0.1:{port}" for port in cluster.ports}, served
         assert stream_upstream in served
@@ -211,7 +220,7 @@ async def test_run_cluster_serves_a_legacy_sse_session_across_processes_and_stop
         secret = proxy.keys["alice"]
         async with httpx2.AsyncClient(timeout=10) as http:
             assert (await http.get(f"{proxy.base_url}/sse?key={secret}")).status_code == 401
-        assert cluster.upstreams(r"^GET /sse\?\[query redacted\] ")
+        assert cluster.logged(r"^GET /sse\?\[query redacted\] ")
         for log in cluster.run_dir.glob("*.log"):
             assert secret not in log.read_text(errors="replace"), log.name
 
