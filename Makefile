@@ -15,6 +15,9 @@ CHROMIUM := /usr/bin/chromium
 N ?= 2
 PROXY_PORT ?= 8080
 NGINX := /usr/sbin/nginx
+# make test: pytest-xdist workers (PYTEST_WORKERS=0 runs in one process). Each test file runs whole
+# on one worker, the longest files first (tests/conftest.py: per-worker Redis databases).
+PYTEST_WORKERS ?= 2
 
 .PHONY: install run run-tls run-workers run-cluster test lint fmt migrations-check bench clean
 
@@ -84,7 +87,7 @@ $(NGINX):
 
 test: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX)
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

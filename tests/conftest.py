@@ -11,6 +11,7 @@ by the access services, so tests exercise the same path as production callers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,6 +27,62 @@ from vectors.indexes import registry
 
 # Personas are made for most tests; PBKDF2's deliberate slowness would dominate the suite.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# --- Parallel runs: `make test` runs two pytest-xdist workers (see the Makefile) ----------------
+# Each worker has its own test database (pytest-django adds _gw<N> to its name), its own server
+# processes, ports, temporary directories and persona keys, and each test file runs whole on one
+# worker (--dist loadfile), so module-scoped servers are started once. What the workers would share
+# is Redis: the tests that use it run server processes whose channel layer and cache are keyed by
+# key and row ids, which repeat between the workers' databases. So each worker gets Redis
+# databases of its own (Redis has 16): gw0 the suite's defaults, the others these, unless the
+# variable is set.
+REDIS_TEST_DATABASES = {
+    # variable (worker gw0's database): gw1's, gw2's
+    "MEMORYHUB_MAINTENANCE_TEST_REDIS_URL": (8, 1),  # tests/maintenance (5)
+    "MEMORYHUB_CLUSTER_REDIS_URL": (9, 2),  # tests/cluster (6)
+    "MEMORYHUB_OBSERVABILITY_TEST_REDIS_URL": (10, 3),  # tests/observability/test_live.py (7)
+    "MEMORYHUB_TEST_REDIS_URL": (11, 4),  # tests/access/test_ratelimit.py (15), tests/mcp_endpoint/test_stdio.py (14)
+}
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _redis_databases_per_worker() -> None:
+    index = int(WORKER.removeprefix("gw")) if WORKER else 0
+    if index == 0:
+        return
+    if index > len(next(iter(REDIS_TEST_DATABASES.values()))):
+        raise pytest.UsageError("at most 3 xdist workers (-n 3): each needs Redis databases of its own")
+    for variable, databases in REDIS_TEST_DATABASES.items():
+        os.environ.setdefault(variable, f"redis://127.0.0.1:6379/{databases[index - 1]}")
+
+
+_redis_databases_per_worker()
+
+# The files that take longest (a minute to half a minute each, mostly waiting on server processes).
+# Under xdist they are handed out first (--no-loadscope-reorder keeps this order), so the workers
+# finish together instead of one starting a long file while the other has nothing left.
+LONGEST_FIRST = (
+    "tests/durability/test_crash.py",
+    "tests/cluster/test_run_cluster.py",
+    "tests/durability/test_backup.py",
+    "tests/mcp_endpoint/test_marketplace.py",
+    "tests/agents/test_concurrency.py",
+    "tests/api/test_hostile_fuzz.py",
+    "tests/cluster/test_across_processes.py",
+    "tests/mcp_endpoint/test_stdio.py",
+    "tests/mcp_endpoint/test_official_compat.py",
+    "tests/mcp_endpoint/test_inspector.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if WORKER is None:
+        return  # a serial run keeps the collection order
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    # A stable sort: each file's tests keep their order.
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
 
 # Two tenants that must never see each other's data.
 ALICE = "org:alice:notes"

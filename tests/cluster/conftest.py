@@ -52,7 +52,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         # Published marketplace agents answer with the extractive provider: no LLM involved.
         MEMORYHUB_MARKETPLACE_HEARTBEAT_SECONDS="1",
     ) as (a, b):
-        # Each start made a key per persona; use one set on both processes, because an MCP session
-        # belongs to the key that opened it.
+        # One set of keys on both processes (an MCP session belongs to the key that opened it): a
+        # key a test adds for one process is the other's too.
         b.keys = a.keys
         yield Cluster(a, b)

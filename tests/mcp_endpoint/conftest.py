@@ -8,15 +8,19 @@ server is shared by the whole session; each test works in namespaces of its own
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,48 +182,123 @@ class McpServer:
         )
 
 
-def start_server(data_dir: Path, **extra_env: str) -> tuple[McpServer, subprocess.Popen[str]]:
-    env = server_env(data_dir, **extra_env)
-    port = free_port()
-    server = McpServer(base_url=f"http://127.0.0.1:{port}", data_dir=data_dir, env=env)
+def _migrate_with_personas(server: McpServer) -> None:
+    """`migrate` and a key per persona (the real `create_api_key` command) on `server`'s database."""
     server.manage("migrate", "--noinput", "-v0")
     for name, (grants, default) in PERSONAS.items():
         args = ["create_api_key", "--user", name, "--default-namespace", default]
         for grant in grants:
             args += ["--grant", grant]
         server.keys[name] = server.manage(*args).stdout.strip()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(data_dir / "daphne.log", "w"),  # noqa: SIM115 - closed with the process
-        text=True,
-    )
-    deadline = time.monotonic() + 30
+
+
+@dataclass(frozen=True)
+class _Template:
+    database: Path
+    keys: dict[str, str]
+
+
+_template: _Template | None = None
+
+
+def _fresh_database_template() -> _Template:
+    """A database made by `migrate` with the personas' keys, once per test process: a server
+    whose database file does not exist yet starts on a copy of it, which is the same file the
+    same commands would make there (a migrate and four key commands cost several seconds of CPU
+    per server). Tests of migrating (tests/durability, tests/memoryhub/test_server.py) run
+    `migrate` themselves."""
+    global _template
+    if _template is None:
+        directory = Path(tempfile.mkdtemp(prefix="memoryhub-test-template-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        maker = McpServer(base_url="", data_dir=directory, env=server_env(directory))
+        _migrate_with_personas(maker)
+        database = Path(maker.env["MEMORYHUB_DB_PATH"])
+        # Every page in the main file: the copy must not need the -wal beside it.
+        with closing(sqlite3.connect(database)) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _template = _Template(database=database, keys=dict(maker.keys))
+    return _template
+
+
+# What SQLite reads when it makes a new file (kernel/sqlite): a server given another value gets a
+# database of its own making, not a copy of the template.
+FILE_SHAPING_SETTINGS = ("MEMORYHUB_SQLITE_PAGE_SIZE",)
+
+
+def prepare_database(server: McpServer) -> None:
+    """Give `server` a migrated database with the personas' keys: a copy of the template when its
+    file does not exist yet, else `migrate` and new keys on the file that is there."""
+    database = Path(server.env["MEMORYHUB_DB_PATH"])
+    shaped = any(server.env.get(name) != os.environ.get(name) for name in FILE_SHAPING_SETTINGS)
+    if database.exists() or shaped:
+        _migrate_with_personas(server)
+        return
+    template = _fresh_database_template()
+    database.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template.database, database)
+    server.keys.update(template.keys)
+
+
+def launch_daphne(server: McpServer) -> subprocess.Popen[str]:
+    port = int(server.base_url.rsplit(":", 1)[1])
+    # The process writes its log through its own copy of the file descriptor.
+    with open(server.data_dir / "daphne.log", "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
+            cwd=ROOT,
+            env=server.env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
+
+
+def wait_until_serving(server: McpServer, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=2):
-                return server, process
+                return
         except OSError:
             if process.poll() is not None:
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"daphne did not start; see {data_dir / 'daphne.log'}")
+    raise RuntimeError(f"daphne did not start; see {server.data_dir / 'daphne.log'}")
+
+
+def new_server(data_dir: Path, **extra_env: str) -> McpServer:
+    env = server_env(data_dir, **extra_env)
+    return McpServer(base_url=f"http://127.0.0.1:{free_port()}", data_dir=data_dir, env=env)
+
+
+def start_server(data_dir: Path, **extra_env: str) -> tuple[McpServer, subprocess.Popen[str]]:
+    server = new_server(data_dir, **extra_env)
+    prepare_database(server)
+    process = launch_daphne(server)
+    wait_until_serving(server, process)
+    return server, process
 
 
 @contextmanager
 def running_servers(data_dir: Path, count: int = 1, **extra_env: str) -> Iterator[list[McpServer]]:
-    """`count` server processes on the one database in `data_dir`, stopped on exit."""
+    """`count` server processes on the one database in `data_dir`, stopped on exit. The database
+    is prepared once (every process has the same persona keys) and the processes start together."""
     started: list[tuple[McpServer, subprocess.Popen[str]]] = []
     try:
-        for _ in range(count):
-            started.append(start_server(data_dir, **extra_env))
-        yield [server for server, _ in started]
+        servers = [new_server(data_dir, **extra_env) for _ in range(count)]
+        prepare_database(servers[0])
+        for server in servers:
+            server.keys = dict(servers[0].keys)
+            started.append((server, launch_daphne(server)))
+        for server, process in started:
+            wait_until_serving(server, process)
+        yield servers
     finally:
         for _, process in started:
             process.terminate()
+        for _, process in started:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:

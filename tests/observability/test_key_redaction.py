@@ -17,33 +17,25 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.mcp_endpoint.conftest import ROOT, free_port, server_env
+from tests.mcp_endpoint.conftest import ROOT, new_server, prepare_database
 
 # Not a MemoryHub key: redacted by the parameter's name, not by its shape.
 FOREIGN_SECRET = "sk-live-0123456789abcdefNOTAHUBKEY"
 
 
 def start(data_dir: Path, log_format: str) -> tuple[str, str, subprocess.Popen[bytes]]:
-    env = server_env(data_dir, MEMORYHUB_LOG_FORMAT=log_format)
-    port = free_port()
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    secret = subprocess.run(
-        [*manage, "create_api_key", "--user", "alice", "--grant", "org:alice:*=write"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    server = new_server(data_dir, MEMORYHUB_LOG_FORMAT=log_format)
+    prepare_database(server)  # migrated, with a key for alice (org:alice:*=write)
+    secret = server.keys["alice"]
+    port = server.base_url.rsplit(":", 1)[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-v", "1", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
+        [sys.executable, "-m", "daphne", "-v", "1", "-b", "127.0.0.1", "-p", port, "memoryhub.asgi:application"],
         cwd=ROOT,
-        env=env,
+        env=server.env,
         stdout=open(data_dir / "access.log", "wb"),  # noqa: SIM115 - closed with the process
         stderr=open(data_dir / "app.log", "wb"),  # noqa: SIM115
     )
-    base = f"http://127.0.0.1:{port}"
+    base = server.base_url
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -52,7 +44,7 @@ def start(data_dir: Path, log_format: str) -> tuple[str, str, subprocess.Popen[b
         except OSError:
             assert process.poll() is None, (data_dir / "app.log").read_text()
             assert time.monotonic() < deadline, (data_dir / "app.log").read_text()
-            time.sleep(0.2)
+            time.sleep(0.05)
 
 
 @pytest.mark.parametrize("log_format", ["plain", "json"])

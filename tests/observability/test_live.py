@@ -10,6 +10,7 @@ line of its request; /healthz does its round trips through Redis.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import redis
 from tests.mcp_endpoint.conftest import McpServer, running_servers
 from tests.observability import promtext
 
-REDIS_URL = "redis://127.0.0.1:6379/7"
+REDIS_URL = os.environ.get("MEMORYHUB_OBSERVABILITY_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 QUEUE = f"memoryhub-observability-test-{uuid.uuid4().hex[:8]}"
 
 
