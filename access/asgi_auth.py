@@ -12,6 +12,7 @@ hand-over both ways, a measurable share of a read tool call under load.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,7 +30,7 @@ def check(raw: str | None) -> tuple[Access | None, AccessError | None]:
     """`authentication.authenticate` as a result: the Access, or None and why. Synchronous, so a
     consumer can call it inside its own database call."""
     try:
-        return authentication.authenticate(raw), None
+        return replace(authentication.authenticate(raw), surface="mcp"), None
     except AccessError as error:
         return None, error
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rest_framework.authentication import BaseAuthentication
@@ -21,7 +22,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw = authentication.key_from_request(request.headers)
         # Missing keys are refused here too (not left to a permission class), so that a missing
         # and a wrong key take the same path and get the same answer.
-        access = authentication.authenticate(raw)
+        access = replace(authentication.authenticate(raw), surface="rest")
         return KeyOwner(access.user_id), access
 
     def authenticate_header(self, request: Request) -> str:

@@ -72,6 +72,11 @@ class Namespace(models.Model):
 
     name = models.CharField(max_length=255, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Whether a write that says the same as a current memory is folded into it (memory/dedupe.py).
+    dedupe = models.BooleanField(
+        default=True,
+        help_text="Fold a memory or observation that repeats a current one into it instead of storing it twice.",
+    )
 
     class Meta:
         # Defined in the access layer, which owns namespaces, but still the graph app's model:

@@ -7,6 +7,8 @@ translates them in its own exception handler into its own envelope (e.g. MemOS'
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.http import HttpRequest
 from ninja.security import APIKeyHeader
 
@@ -19,9 +21,9 @@ class ApiKeyAuth(APIKeyHeader):
 
     def __call__(self, request: HttpRequest) -> Access:
         raw = authentication.key_from_request(request.headers)
-        access = authentication.authenticate(raw)
+        access = replace(authentication.authenticate(raw), surface="memos")
         request.access = access  # type: ignore[attr-defined]
         return access
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Access:
-        return authentication.authenticate(key)
+        return replace(authentication.authenticate(key), surface="memos")

@@ -6,8 +6,9 @@ memory/operations.py, agents/operations.py) with `declare`; every surface (MCP t
 APIs, the MemOS-compatible API, the web pages, admin actions) calls `perform(access, name, ...)`
 and never a service or selector that touches tenant data directly. The runner receives the caller
 one way (an `Access`, first and positional), resolves which namespaces the call reaches, checks
-the declared permission on each, runs the function with namespace names instead of the caller,
-and announces a committed write with the generic `operation_applied` signal.
+the declared permission on each, runs the function with namespace names instead of the caller
+(a write inside `access.changes.by`, so the history it records knows who changed what, through
+which surface), and announces a committed write with the generic `operation_applied` signal.
 
 An operation's function never sees the `Access`: what it may touch is decided here, by its
 declared `Reach` and `Permission`:
@@ -36,7 +37,7 @@ from typing import Any
 
 from django.db import transaction
 
-from access import namespaces, selectors
+from access import changes, namespaces, selectors
 from access.exceptions import AccessError, AccountRequired
 from access.permissions import Access, Permission
 from access.signals import operation_applied
@@ -124,12 +125,14 @@ def run(operation: Operation, access: Access, /, *, namespace: str | list[str] |
     if operation.read_only:
         return operation.function(**arguments)
     with contextlib.ExitStack() as prepared:
+        # Who changes what, for the history the stores record (access/changes.py).
+        prepared.enter_context(changes.by(access, operation.name))
         for prepare in _write_preparers:
             prepared.enter_context(prepare(operation.name, arguments))
         result = operation.function(**arguments)
-    name, changes = operation.name, operation.changes
+    name, changed = operation.name, operation.changes
     transaction.on_commit(
-        lambda: operation_applied.send(sender=Operation, operation=name, namespace=announced, changes=changes)
+        lambda: operation_applied.send(sender=Operation, operation=name, namespace=announced, changes=changed)
     )
     return result
 

@@ -48,6 +48,9 @@ class Access:
     key_id: int | None = None
     key_prefix: str | None = None
     default_namespace: str | None = None
+    # Which edge the caller came through, for the history of what it changes: mcp, rest, memos,
+    # console, admin, import (access.changes.SURFACES); set by each edge's authentication adapter.
+    surface: str = ""
 
     def permission_for(self, namespace: str) -> Permission | None:
         """The strongest permission any grant gives on `namespace`, or None."""

@@ -43,7 +43,7 @@ def allowed_grants(user: AbstractBaseUser) -> list[Grant]:
 
 def user_access(user: AbstractBaseUser) -> Access:
     """A signed-in user's reach in the browser: what they could give a key of their own."""
-    return Access(grants=tuple(allowed_grants(user)), user_id=user.pk)
+    return Access(grants=tuple(allowed_grants(user)), user_id=user.pk, surface="console")
 
 
 def operator_access(user: AbstractBaseUser | AnonymousUser) -> Access:
@@ -51,7 +51,7 @@ def operator_access(user: AbstractBaseUser | AnonymousUser) -> Access:
     by the admin before an action runs, decide what they may change)."""
     if not (user.is_authenticated and getattr(user, "is_staff", False)):
         raise NotAuthenticated()
-    return Access(grants=(Grant(patterns.WILDCARD, Permission.WRITE),), user_id=user.pk)
+    return Access(grants=(Grant(patterns.WILDCARD, Permission.WRITE),), user_id=user.pk, surface="admin")
 
 
 def keys_for_user(user: AbstractBaseUser) -> QuerySet[ApiKey]:

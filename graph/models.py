@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from access.models import Namespace
 
-__all__ = ["Entity", "Namespace", "Observation", "Relation", "TypeDict"]
+__all__ = ["Entity", "Namespace", "Observation", "Relation", "TypeDict", "Version"]
 
 
 class TypeDict(models.Model):
@@ -78,6 +78,9 @@ class Observation(models.Model):
     tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # How often the same thing was written (dedupe folds a repeat into this row) and when last.
+    mention_count = models.PositiveIntegerField(default=1, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "graph_observation"
@@ -116,3 +119,58 @@ class Relation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_entity_id} -[{self.type_id}]-> {self.to_entity_id}"
+
+
+class Version(models.Model):
+    """One change to one memory, observation, entity or relation: what it was before and after,
+    when, who (key, user, the memory's actor) and through which surface (graph/history.py).
+
+    Append-only. Rows outlive what they describe: a deleted memory keeps its versions (and can be
+    restored from them) until the retention window passes or it is purged."""
+
+    class Kind(models.TextChoices):
+        OBSERVATION = "observation", "memory or observation"
+        ENTITY = "entity", "entity"
+        RELATION = "relation", "relation"
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="versions")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Not foreign keys: the row may be deleted (and restored with the same id).
+    object_id = models.BigIntegerField()
+    # The entity the change belongs to (an observation's entity, a relation's source, an entity
+    # itself) and a relation's target: how an entity's history finds everything about it.
+    entity_id = models.BigIntegerField(null=True, blank=True)
+    other_entity_id = models.BigIntegerField(null=True, blank=True)
+    # 1, 2, ... per (kind, object_id).
+    version = models.PositiveIntegerField()
+    action = models.CharField(max_length=16)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now)
+    operation = models.CharField(max_length=64, blank=True, default="")
+    surface = models.CharField(max_length=16, blank=True, default="")
+    key_id = models.BigIntegerField(null=True, blank=True)
+    key_prefix = models.CharField(max_length=32, blank=True, default="")
+    user_id = models.BigIntegerField(null=True, blank=True)
+    actor_id = models.CharField(max_length=255, blank=True, default="")
+    # The call that made the change: everything one call deleted is restored together.
+    call = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        db_table = "graph_version"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id", "version"], name="version_unique_number"),
+        ]
+        indexes = [
+            models.Index(fields=["entity_id"], name="version_entity", condition=models.Q(entity_id__isnull=False)),
+            models.Index(
+                fields=["other_entity_id"],
+                name="version_other_entity",
+                condition=models.Q(other_entity_id__isnull=False),
+            ),
+            models.Index(fields=["action", "changed_at"], name="version_action_time"),
+            models.Index(fields=["call"], name="version_call"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.object_id} v{self.version} {self.action}"

@@ -20,7 +20,9 @@ from typing import Any, TypedDict
 from django.db import transaction
 
 from access import namespaces
+from graph import dedupe as dedupe_rules
 from graph import limits
+from graph.dedupe import note_mentions
 from graph.exceptions import EntityAlreadyExists, EntityNotFound, InvalidArgument
 from graph.fts import index_text
 from graph.models import Observation
@@ -129,6 +131,17 @@ def _insert_observations(ns_id: int, rows: list[tuple[int, str]], stamp: str) ->
         observations_written.send(sender=Observation, namespace_id=ns_id, observations=written)
 
 
+def _existing_observations(ids: list[int]) -> dict[int, dict[str, int]]:
+    """{entity id: {text: observation id}} of the entities' current observations."""
+    found: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for entity, ident, body in db().execute(
+        "SELECT entity_id, id, body FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?))",
+        (as_json(ids),),
+    ):
+        found[entity][body] = ident
+    return found
+
+
 def _existing_bodies(ids: list[int]) -> dict[int, set[str]]:
     bodies: dict[int, set[str]] = {i: set() for i in ids}
     for entity, body in db().execute(
@@ -231,8 +244,13 @@ class AddObservationsResult(TypedDict):
     results: list[AddedObservations]
 
 
-def add_observations(*, namespace: str, observations: list[ObservationAddition]) -> AddObservationsResult:
-    """Append observations to existing entities; contents already present are skipped.
+def add_observations(
+    *, namespace: str, observations: list[ObservationAddition], dedupe: bool = True
+) -> AddObservationsResult:
+    """Append observations to existing entities; contents already present are skipped, and so
+    (unless `dedupe` is off, for the call or the namespace) are texts that repeat one of the
+    entity's observations in other words (graph/dedupe.py): the observation repeated is mentioned
+    instead.
 
     All or nothing: if any entity is missing the call raises EntityNotFound ("Entity with name X
     not found") and nothing is written."""
@@ -244,23 +262,49 @@ def add_observations(*, namespace: str, observations: list[ObservationAddition])
             if name not in ids:
                 raise EntityNotFound(name)
         assert ns_id is not None or not requested
-        present = _existing_bodies(list(ids.values()))
-        results: list[AddedObservations] = []
-        rows: list[tuple[int, str]] = []
-        for name, contents in requested:
-            entity = ids[name]
-            added = []
-            for body in contents:
-                if body not in present[entity]:
-                    present[entity].add(body)
-                    added.append(body)
-                    rows.append((entity, body))
-            results.append({"entityName": name, "addedObservations": added})
-        if rows and ns_id is not None:
-            stamp = now()
+        if ns_id is None:
+            return {"results": [{"entityName": name, "addedObservations": []} for name, _ in requested]}
+        new, mentions = _new_observations(ns_id, [(ids[name], contents) for name, contents in requested], dedupe)
+        results: list[AddedObservations] = [
+            {"entityName": name, "addedObservations": added} for (name, _), added in zip(requested, new, strict=True)
+        ]
+        rows = [(ids[name], body) for (name, _), added in zip(requested, new, strict=True) for body in added]
+        stamp = now()
+        if rows:
             _insert_observations(ns_id, rows, stamp)
             _touch(sorted({entity for entity, _ in rows}), stamp)
+        note_mentions(ns_id, mentions)
     return {"results": results}
+
+
+def _new_observations(
+    ns_id: int, wanted: list[tuple[int, list[str]]], dedupe: bool
+) -> tuple[list[list[str]], dict[int, int]]:
+    """For [(entity id, texts)]: the texts to store per item (not already the entity's, not
+    repeated earlier in the call, and with dedupe on, not a repeat in other words), and
+    {observation id: times mentioned again}."""
+    check = dedupe_rules.enabled(ns_id, dedupe)
+    current = _existing_observations(sorted({entity for entity, _ in wanted}))
+    taken: dict[int, set[str]] = {entity: set(bodies) for entity, bodies in current.items()}
+    mentions: dict[int, int] = {}
+    result: list[list[str]] = []
+    for entity, texts in wanted:
+        fresh = []
+        for body in texts:
+            if body in taken[entity]:
+                if check and body in current[entity]:
+                    ident = current[entity][body]
+                    mentions[ident] = mentions.get(ident, 0) + 1
+                continue
+            taken[entity].add(body)
+            fresh.append(body)
+        if check and fresh and current[entity]:
+            repeats = dedupe_rules.find_repeats(ns_id, fresh, [(i, b) for b, i in current[entity].items()])
+            for ident in repeats.values():
+                mentions[ident] = mentions.get(ident, 0) + 1
+            fresh = [body for index, body in enumerate(fresh) if index not in repeats]
+        result.append(fresh)
+    return result, mentions
 
 
 class DeleteResult(TypedDict):
@@ -344,8 +388,9 @@ class UpsertEntitiesResult(TypedDict):
     updated: list[UpdatedEntity]
 
 
-def upsert_entities(*, namespace: str, entities: list[EntityDict]) -> UpsertEntitiesResult:
-    """Create missing entities; for existing ones append the observations they lack.
+def upsert_entities(*, namespace: str, entities: list[EntityDict], dedupe: bool = True) -> UpsertEntitiesResult:
+    """Create missing entities; for existing ones append the observations they lack (with dedupe
+    on, also leaving out repeats in other words, as add_observations does).
 
     An existing entity's type is kept (the type is set on creation only; rename or merge to
     restructure). Repeats of a name within the call are folded into its first occurrence."""
@@ -364,15 +409,17 @@ def upsert_entities(*, namespace: str, entities: list[EntityDict]) -> UpsertEnti
         to_create = [e for name, e in merged.items() if name not in existing]
         if to_create:
             _insert_entities(ns_id, to_create, stamp)
-        present = _existing_bodies(list(existing.values()))
+        new, mentions = _new_observations(
+            ns_id, [(entity, merged[name]["observations"]) for name, entity in existing.items()], dedupe
+        )
         updated: list[UpdatedEntity] = []
         rows: list[tuple[int, str]] = []
-        for name, entity_id_ in existing.items():
-            added = [body for body in merged[name]["observations"] if body not in present[entity_id_]]
+        for (name, entity_id_), added in zip(existing.items(), new, strict=True):
             rows.extend((entity_id_, body) for body in added)
             updated.append({"name": name, "addedObservations": added})
         _insert_observations(ns_id, rows, stamp)
         _touch(sorted({entity for entity, _ in rows}), stamp)
+        note_mentions(ns_id, mentions)
     order = {name: i for i, name in enumerate(merged)}
     updated.sort(key=lambda item: order[item["name"]])
     return {"created": to_create, "updated": updated}

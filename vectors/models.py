@@ -112,3 +112,30 @@ class ChangeLogMark(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PendingEmbedding(models.Model):
+    """Text committed but not embedded yet: the backlog of the write pipeline (vectors/backlog.py).
+
+    A row is written in the same transaction as its observation, so a crash or restart loses no
+    text: whatever is here is embedded by the next process that drains. A row is claimed for a
+    while (`claimed_until`) by the process that embeds it; a failure pushes `next_attempt_at`
+    back and keeps the row."""
+
+    # The observation (one row per observation: a rewrite of its text re-queues it).
+    owner_id = models.BigIntegerField(unique=True)
+    namespace_id = models.BigIntegerField()
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "vectors_pending"
+        indexes = [
+            models.Index(fields=["namespace_id", "owner_id"], name="pending_namespace"),
+        ]
+
+    def __str__(self) -> str:
+        return f"observation {self.owner_id} (namespace {self.namespace_id}, {self.attempts} attempts)"

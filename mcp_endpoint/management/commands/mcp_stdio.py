@@ -84,7 +84,9 @@ class Command(BaseCommand):
             raise CommandError(str(problem), returncode=USAGE_ERROR) from None
         raw_key = (options["key"] or os.environ.get(KEY_VARIABLE) or "").strip() or None
         if raw_key is None:
-            access = Access(grants=(Grant("*", Permission.WRITE),), default_namespace=namespace or "default")
+            access = Access(
+                grants=(Grant("*", Permission.WRITE),), default_namespace=namespace or "default", surface="mcp"
+            )
         else:
             try:
                 access = authenticate(raw_key)

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import signal
 import sys
+from dataclasses import replace
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -117,7 +118,7 @@ def credentials(line: bytes) -> tuple[str, str | None, tuple[str, ...] | None]:
 @db_sync_to_async
 def _authenticate(raw_key: str) -> Access:
     try:
-        return authenticate(raw_key)
+        return replace(authenticate(raw_key), surface="mcp")
     except NotAuthenticated:
         # One text for unknown, revoked and expired keys alike (no oracle), as on HTTP.
         raise ProtocolError(INVALID_REQUEST, NOT_AUTHENTICATED) from None
