@@ -57,6 +57,13 @@ def names(ids: list[int]) -> dict[int, str]:
     return dict(rows.fetchall())
 
 
+def dedupes(namespace_id: int) -> bool:
+    """Whether the namespace folds repeated memories into the current ones (its `dedupe`
+    setting; on for a namespace that does not exist yet)."""
+    row = db().execute("SELECT dedupe FROM graph_namespace WHERE id = ?", (namespace_id,)).fetchone()
+    return bool(row[0]) if row else True
+
+
 def all_ids() -> list[int]:
     """The id of every namespace, in id order."""
     return [row[0] for row in db().execute("SELECT id FROM graph_namespace ORDER BY id")]
