@@ -47,6 +47,13 @@ def ensure(name: str) -> int:
     return cursor.lastrowid
 
 
+def set_dedupe(name: str, enabled: bool) -> bool:
+    """Turn dedupe on or off for a namespace (memory/dedupe.py: whether a write that says the same
+    as a current memory is folded into it); whether the namespace exists."""
+    cursor = db().execute("UPDATE graph_namespace SET dedupe = ? WHERE name = ?", (bool(enabled), validate(name)))
+    return cursor.rowcount > 0
+
+
 def names(ids: list[int]) -> dict[int, str]:
     """{id: name} of the namespaces with these ids (ids that do not exist are left out)."""
     if not ids:

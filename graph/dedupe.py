@@ -29,10 +29,10 @@ def register_judge(judge: Judge) -> None:
     _judge = judge
 
 
-def enabled(namespace_id: int, requested: bool = True) -> bool:
+def enabled(namespace_id: int, requested: bool | None = True) -> bool:
     """Whether repeats are looked for in this namespace for this call (the namespace's setting,
-    and the call's `dedupe` flag)."""
-    if not requested:
+    and the call's `dedupe` flag; None, an optional argument given as null, is the default: on)."""
+    if requested is False:
         return False
     row = db().execute("SELECT dedupe FROM graph_namespace WHERE id = ?", (namespace_id,)).fetchone()
     return bool(row[0]) if row else True

@@ -156,17 +156,23 @@ class ObservationRow(NamedTuple):
     actor_id: str
     # The entity of a knowledge-graph observation; None for a free memory.
     entity_name: str | None
+    # How often the text was written (repeats are folded into it, graph/dedupe.py) and when last.
+    mention_count: int = 1
+    last_seen_at: str | datetime | None = None
 
 
 _ROW_COLUMNS = (
-    "SELECT o.id, o.body, o.namespace_id, o.tags, o.created_at, o.expires_at, o.actor_id, e.name "
+    "SELECT o.id, o.body, o.namespace_id, o.tags, o.created_at, o.expires_at, o.actor_id, e.name, "
+    "o.mention_count, o.last_seen_at "
     "FROM graph_observation o LEFT JOIN graph_entity e ON e.id = o.entity_id "
 )
 
 
 def _row(values: Sequence[Any]) -> ObservationRow:
-    owner, body, ns_id, tags, created, expires, actor, entity = values
-    return ObservationRow(owner, body, ns_id, json.loads(tags) if tags else [], created, expires, actor, entity)
+    owner, body, ns_id, tags, created, expires, actor, entity, mentions, seen = values
+    return ObservationRow(
+        owner, body, ns_id, json.loads(tags) if tags else [], created, expires, actor, entity, mentions, seen
+    )
 
 
 def rows(ids: Sequence[int]) -> dict[int, ObservationRow]:

@@ -1,0 +1,484 @@
+"""Whether a new text says the same as a current one: the dedupe judge, without a language model.
+
+The graph asks it (graph/dedupe.py, registered in memory/apps.py) for an entity's observations;
+memory.services asks it for free memories. Precision comes first: a wrong merge loses a fact,
+a missed one only stores a repeat. So two texts are the same only when
+
+1. after normalising the surface (NFKC, case, whitespace, punctuation, contractions, fillers such as
+   "please remember that" or 请记住, articles, plural endings, a short list of spellings and
+   synonyms) their content words are the same multiset. Identifiers (numbers with their sign and
+   currency, versions, codes, dates, times, emails, URLs, paths, names and Latin words in Chinese
+   text) are single tokens that are never stemmed or replaced, so "port 8080" / "port 8081",
+   "v2.3.0" / "v2.3.1", "Anna" / "Anne" and "张伟" / "张维" (Chinese is compared character by
+   character) always differ. A negation, an antonym, another unit or a different subject or object
+   is a word that differs, so it never merges either;
+2. and they say it in the same order, or, when the order differs, the difference is not a mere
+   permutation of the same words ("Alice reports to Bob" / "Bob reports to Alice", 张三打了李四 /
+   李四打了张三 never merge) and the embedder finds the two close in meaning (cosine at least
+   MIN_SIMILARITY): "Dana's team lead is Priya" / "Priya leads Dana's team".
+
+A text left with no content word ("ok", "thanks!") repeats only the same text (case and
+punctuation aside).
+
+The first condition is an exact-match key, so a batch is judged by dictionary look-ups and nothing
+is embedded unless a candidate passes it with its words reordered: cheap on the write path.
+bench/dedupe.py measures the judge on the evaluation set bench/eval/dedupe.jsonl.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from graph import observations
+from graph.fts import has_cjk
+from vectors import store
+from vectors.embedders import default_embedder
+from vectors.embedding import embed_texts
+from vectors.exceptions import EmbeddingUnavailable
+from vectors.models import OwnerKind
+from vectors.retrieval import query_terms
+from vectors.store import IndexKey
+
+# Cosine similarity of the two texts' embeddings from which a reordered text counts as the same
+# (only asked once the words match; bench/RESULTS.md "Dedupe" shows the measured margins).
+MIN_SIMILARITY = 0.8
+
+# --- normalisation --------------------------------------------------------------------------------
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+_CJK_CHAR = re.compile(
+    "[\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\uac00-\ud7af\U00020000-\U0002ffff]"
+)
+# Said before or after a fact without adding to it. Only at the start (or the end) of the text:
+# inside it the same words may carry meaning ("remember the milk").
+# Chinese punctuation (full-width comma, full stop, colon, semicolon, exclamation mark, enumeration
+# comma), written as escapes because it looks like ASCII punctuation.
+_ZH_PUNCT = "\uff0c\u3002\uff1a\uff1b\uff01\u3001"
+_LEADING_FILLER = re.compile(
+    r"^[\s,.:;!\-]*(?:(?:please|pls|plz|kindly)\s+)?(?:"
+    r"remember|note|recall|keep in mind|don't forget|do not forget|be aware|fyi|for your information|"
+    r"for the record|just so you know|just a reminder|as a reminder|reminder|heads up|by the way|btw|"
+    r"important|ok|okay|hey|hi|hello|oh|so|also|and|i want you to know|you should know|good to know|"
+    r"please|pls|plz|kindly"
+    r")\b(?:\s+that\b)?[\s,.:;!\-]*",
+    re.IGNORECASE,
+)
+_LEADING_FILLER_ZH = re.compile(
+    rf"^[\s,.:;!{_ZH_PUNCT}]*(?:请|麻烦|请你|你)?(?:"
+    r"记住|记得|注意|留意|备注|提醒一下|提醒|顺便说一下|顺便提一下|顺便说|顺便|补充一下|补充|另外|对了|"
+    r"告诉你|你知道吗|需要注意的是|要知道"
+    rf")[\s,.:;!{_ZH_PUNCT}]*"
+)
+_TRAILING_FILLER = re.compile(
+    rf"[\s,.:;!{_ZH_PUNCT}]*(?:please|pls|thanks|thank you|thx|cheers|谢谢|谢了|多谢)[\s.!{_ZH_PUNCT}]*$",
+    re.IGNORECASE,
+)
+_CONTRACTIONS = [
+    (re.compile(r"\bwon't\b", re.IGNORECASE), "will not"),
+    (re.compile(r"\bcan't\b", re.IGNORECASE), "can not"),
+    (re.compile(r"\bcannot\b", re.IGNORECASE), "can not"),
+    (re.compile(r"\bshan't\b", re.IGNORECASE), "shall not"),
+    (re.compile(r"n't\b", re.IGNORECASE), " not"),
+    (re.compile(r"'re\b", re.IGNORECASE), " are"),
+    (re.compile(r"'m\b", re.IGNORECASE), " am"),
+    (re.compile(r"'ve\b", re.IGNORECASE), " have"),
+    (re.compile(r"'ll\b", re.IGNORECASE), " will"),
+    (re.compile(r"'d\b", re.IGNORECASE), " would"),
+    (re.compile(r"\blet's\b", re.IGNORECASE), "let us"),
+    (re.compile(r"\b(it|that|he|she|what|there|here|who|where|how|this)'s\b", re.IGNORECASE), r"\1 is"),
+]
+# Chinese words with one spelling chosen (compared character by character afterwards).
+_ZH_SYNONYMS = [
+    ("计算机", "电脑"),
+    ("使用", "用"),
+    ("采用", "用"),
+    ("喜爱", "喜欢"),
+    ("星期", "周"),
+    ("礼拜", "周"),
+    ("居住", "住"),
+    ("目前", "现在"),
+    ("当前", "现在"),
+]
+
+_TOKEN = re.compile(
+    rf"(?P<url>(?:https?|ftp)://[^\s<>\"'{_ZH_PUNCT}]+|www\.[^\s<>\"'{_ZH_PUNCT}]+)"
+    r"|(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+    r"|(?P<path>(?:[A-Za-z]:\\|~/|\.{1,2}/|/)[\w.\-/\\~]*[\w/]|[\w.-]*\w(?:/[\w.-]*\w)+)"
+    r"|(?P<date>\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})"
+    r"|(?P<time>\d{1,2}:\d{2}(?::\d{2})?)"
+    r"|(?P<version>v?\d+(?:\.\d+){2,}(?:[-+][\w.]+)?|v\d+(?:\.\d+)?)"
+    r"|(?P<code>[^\W\d_]+(?:[-_.][^\W_]+)*\d[\w-]*|[^\W\d_]+-[^\W_]+\d?)"
+    r"|(?P<number>(?:(?<![\w.])[-+\u2212])?[$€£¥₹]?\d+(?:,\d{3})*(?:\.\d+)?%?)"
+    r"|(?P<word>[^\W\d_]+(?:'[^\W\d_]+)*'?)"
+    r"|(?P<op>!=|==|<=|>=|=>|->|<-|&&|\|\||[<>=+*^~&|#@$€£¥₹%°±\u00d7÷≠≤≥])"
+)
+_SENTENCE_END = set(".!?:;\n\"'(\uff1f\uff08" + _ZH_PUNCT)
+
+_ARTICLES = frozenset({"a", "an", "the"})
+# Kept in the word order (so "X is Y's" / "Y's X" is not a bare permutation) but not in the content.
+_STOPWORDS = frozenset({"is", "are", "am", "be", "do", "does", "that", "which", "who", "的"})
+_FILLERS = frozenset(
+    {
+        "please",
+        "pls",
+        "plz",
+        "kindly",
+        "really",
+        "very",
+        "actually",
+        "basically",
+        "just",
+        "also",
+        "definitely",
+        "absolutely",
+        "truly",
+        "indeed",
+        "currently",
+        "um",
+        "uh",
+        # Chinese particles and politeness that do not change a fact.
+        "吧",
+        "呢",
+        "啊",
+        "呀",
+        "哦",
+        "嘛",
+        "哈",
+        "很",
+        "请",
+        "也",
+    }
+)
+NEGATIONS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "none",
+        "nobody",
+        "nothing",
+        "nowhere",
+        "neither",
+        "nor",
+        "without",
+        "non",
+        "不",
+        "没",
+        "沒",
+        "未",
+        "别",
+        "無",
+        "无",
+        "非",
+        "莫",
+        "勿",
+        "否",
+        "甭",
+    }
+)
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        [
+            *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+            *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen"),
+            *("nineteen", "twenty"),
+        ]
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90"}
+# One spelling for words that mean the same in any fact (after the plural ending is removed).
+_SYNONYMS = {
+    "begin": "start",
+    "began": "started",
+    "begun": "started",
+    "commence": "start",
+    "commenced": "started",
+    "large": "big",
+    "little": "small",
+    "purchase": "buy",
+    "purchased": "bought",
+    "utilize": "use",
+    "utilise": "use",
+    "utilized": "used",
+    "utilised": "used",
+    "automobile": "car",
+    "quick": "fast",
+    "reside": "live",
+    "resided": "lived",
+    "favourite": "favorite",
+    "colour": "color",
+    "organisation": "organization",
+    "centre": "center",
+    "grey": "gray",
+    "behaviour": "behavior",
+    "telephone": "phone",
+    "cellphone": "phone",
+    "info": "information",
+    "repo": "repository",
+    "db": "database",
+    "config": "configuration",
+    "app": "application",
+    "prod": "production",
+    "u": "you",
+    "ur": "your",
+    "thru": "through",
+    "approx": "approximately",
+    "okay": "ok",
+}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the judge compares of one text: `order` its normalised tokens in order (articles and
+    fillers left out), `key` the multiset of its content tokens (stop words left out too) as a
+    hashable value, `plain` the text without case, spacing and punctuation (for texts with no
+    content word)."""
+
+    order: tuple[str, ...]
+    key: frozenset[tuple[str, int]]
+    plain: str
+
+
+def _strip_fillers(text: str) -> str:
+    for _ in range(4):
+        stripped = _TRAILING_FILLER.sub("", _LEADING_FILLER_ZH.sub("", _LEADING_FILLER.sub("", text)))
+        if stripped == text:
+            break
+        text = stripped
+    return text
+
+
+def _stem(word: str) -> str:
+    """The plural (and third person) ending removed; nothing else (tense is kept: "works" and
+    "worked" say different things)."""
+    if len(word) < 4 or "'" in word or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    if word.endswith("s"):
+        return word[:-1]
+    return word
+
+
+def _initial(text: str, start: int) -> bool:
+    before = text[:start].rstrip()
+    return not before or before[-1] in _SENTENCE_END
+
+
+def _shouting(text: str) -> bool:
+    letters = [ch for ch in text if ch.isalpha() and not _CJK_CHAR.match(ch)]
+    return len(letters) >= 6 and sum(ch.isupper() for ch in letters) >= 0.7 * len(letters)
+
+
+def _tokens(text: str) -> list[str]:
+    """The normalised tokens of `text`, in order."""
+    cjk = has_cjk(text)
+    shouting = _shouting(text)
+    found: list[str] = []
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        value = match.group()
+        if kind == "word":
+            lowered = value.casefold()
+            if len(value) == 1 and _CJK_CHAR.match(value):
+                found.append(value)
+                continue
+            # A name (capitalised inside a sentence, or mixed case) or a Latin word in Chinese
+            # text is an identifier: compared exactly, never stemmed or replaced.
+            named = not shouting and (
+                cjk
+                or (value[0].isupper() and not _initial(text, match.start()))
+                or any(ch.isupper() for ch in value[1:])
+            )
+            if named:
+                found.append(lowered)
+            else:
+                word = _NUMBER_WORDS.get(lowered) or _stem(lowered.strip("'"))
+                found.append(_SYNONYMS.get(word, word))
+        elif kind == "number":
+            found.append(value.replace(",", "").replace("\u2212", "-"))
+        elif kind in ("url", "path"):
+            found.append(value.casefold().rstrip("/"))
+        else:
+            found.append(value.casefold())
+    return found
+
+
+@functools.lru_cache(maxsize=65536)
+def read(text: str) -> Reading:
+    """The judge's reading of one text (cached: the same observations are read on every write
+    to their entity)."""
+    normal = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
+    normal = _strip_fillers(normal)
+    for pattern, replacement in _CONTRACTIONS:
+        normal = pattern.sub(replacement, normal)
+    if has_cjk(normal):
+        for variant, chosen in _ZH_SYNONYMS:
+            normal = normal.replace(variant, chosen)
+        normal = _CJK_CHAR.sub(lambda m: f" {m.group()} ", normal)
+    order = tuple(token for token in _tokens(normal) if token not in _ARTICLES and token not in _FILLERS)
+    content = Counter(token for token in order if token not in _STOPWORDS)
+    plain = " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold()))
+    return Reading(order, frozenset(content.items()), plain)
+
+
+# --- judging --------------------------------------------------------------------------------------
+
+
+def _same_words(new: Reading, old: Reading) -> bool:
+    return bool(new.key) and new.key == old.key
+
+
+def verdict(new: Reading, old: Reading) -> bool | None:
+    """True: the same; False: not the same; None: the same words reordered, for the embedder."""
+    if not new.key or not old.key:
+        return new.plain == old.plain and bool(new.plain)
+    if new.key != old.key:
+        return False
+    if new.order == old.order:
+        return True
+    if sorted(new.order) == sorted(old.order):
+        # The same words in another order: who did what to whom may have changed.
+        return False
+    return None
+
+
+Vectors = Callable[[Sequence[int]], Mapping[int, np.ndarray]]
+
+
+def match(
+    texts: Sequence[str],
+    current: Sequence[tuple[int, str]],
+    *,
+    stored: Vectors | None = None,
+) -> dict[int, int]:
+    """{index in `texts`: id in `current` it says the same as}. The oldest such text (the lowest
+    id) is chosen. `stored(ids)` gives the stored vectors of current texts, when there are any;
+    the others are embedded when a reordered candidate needs them."""
+    by_key: dict[frozenset[tuple[str, int]] | str, list[tuple[int, Reading]]] = {}
+    for ident, body in sorted(current):
+        reading = read(body)
+        by_key.setdefault(reading.key or reading.plain, []).append((ident, reading))
+    found: dict[int, int] = {}
+    undecided: list[tuple[int, int, str]] = []  # (index, current id, current text)
+    bodies = dict(current)
+    for index, text in enumerate(texts):
+        reading = read(text)
+        reordered: list[int] = []
+        for ident, candidate in by_key.get(reading.key or reading.plain, ()):
+            outcome = verdict(reading, candidate)
+            if outcome:
+                found[index] = ident
+                break
+            if outcome is None:
+                reordered.append(ident)
+        else:
+            undecided += [(index, ident, bodies[ident]) for ident in reordered]
+    if undecided:
+        for index, ident in _close_in_meaning(texts, undecided, stored).items():
+            found.setdefault(index, ident)
+    return found
+
+
+def _close_in_meaning(
+    texts: Sequence[str], pairs: list[tuple[int, int, str]], stored: Vectors | None
+) -> dict[int, int]:
+    """{index: current id} of the pairs whose embeddings are at least MIN_SIMILARITY apart. Without
+    an embedder (it failed) nothing is merged: storing a repeat is the safe side."""
+    embedder = default_embedder()
+    known = dict(stored([ident for _, ident, _ in pairs])) if stored is not None else {}
+    missing = list(dict.fromkeys(body for _, ident, body in pairs if ident not in known))
+    wanted = list(dict.fromkeys([texts[index] for index, _, _ in pairs] + missing))
+    try:
+        vectors = dict(zip(wanted, embed_texts(wanted, embedder=embedder), strict=True))
+    except EmbeddingUnavailable:
+        return {}
+    found: dict[int, int] = {}
+    for index, ident, body in pairs:
+        if index in found:
+            continue
+        old = known.get(ident)
+        if old is None or old.shape[0] != embedder.dims:
+            old = vectors[body]
+        if _cosine(vectors[texts[index]], old) >= MIN_SIMILARITY:
+            found[index] = ident
+    return found
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norms if norms else 0.0
+
+
+def similarity(a: str, b: str) -> float:
+    """The embedder's cosine similarity of two texts (for the evaluation script)."""
+    vectors = embed_texts([a, b])
+    return _cosine(vectors[0], vectors[1])
+
+
+def judge(namespace_id: int, texts: Sequence[str], current: Sequence[tuple[int, str]]) -> Mapping[int, int]:
+    """The graph's judge (graph.dedupe.Judge): which of `texts` repeat which of `current`, the
+    current texts' stored vectors used where the namespace has them."""
+    model = default_embedder().model_id
+
+    def stored(ids: Sequence[int]) -> Mapping[int, np.ndarray]:
+        return store.vectors_of(IndexKey(namespace_id, OwnerKind.OBSERVATION, model), ids)
+
+    return match(texts, current, stored=stored)
+
+
+# Current memories fetched per new text as candidates (by keyword, scoped to its actor).
+CANDIDATES = 8
+
+
+def free_repeats(namespace_id: int, texts: Sequence[tuple[str, str]]) -> dict[int, int]:
+    """{index: id of the current free memory it repeats} for [(text, actor id)]: candidates are
+    the namespace's current (unexpired) free memories of the same actor that share the text's
+    words or identifiers (graph.observations.keyword_candidates), judged as `judge` does. One
+    actor's memories are never compared with another's (MemOS user_ids, memory.scopes)."""
+    found: dict[int, int] = {}
+    pairs: list[tuple[int, list[tuple[int, str]]]] = []
+    for index, (text, actor) in enumerate(texts):
+        terms = query_terms(text)
+        candidates = observations.keyword_candidates(
+            [namespace_id],
+            {namespace_id: actor},
+            identifiers=list(terms.identifiers),
+            words=list(terms.words),
+            k=CANDIDATES,
+            free_only=True,
+        )
+        if candidates:
+            pairs.append((index, [(ident, body) for ident, (body, _) in candidates.items()]))
+    for index, current in pairs:
+        repeated = judge(namespace_id, [texts[index][0]], current)
+        if repeated:
+            found[index] = repeated[0]
+    return found
+
+
+def within(texts: Sequence[str]) -> dict[int, int]:
+    """{index: index of the earlier text of `texts` it repeats} (repeats inside one write). Only
+    texts with the same words in the same order count here: a reordered repeat in the same call
+    is stored (the embedder is not asked inside one batch)."""
+    first: dict[frozenset[tuple[str, int]] | str, list[tuple[int, Reading]]] = {}
+    found: dict[int, int] = {}
+    for index, text in enumerate(texts):
+        reading = read(text)
+        bucket = first.setdefault(reading.key or reading.plain, [])
+        earlier = next((position for position, seen in bucket if verdict(reading, seen)), None)
+        if earlier is None:
+            bucket.append((index, reading))
+        else:
+            found[index] = earlier
+    return found
