@@ -3,6 +3,7 @@
     make bench BENCH=dedupe                        # pairs, wrong merges, share merged, time
     make bench BENCH=dedupe BENCH_ARGS="--misses"  # + every labelled duplicate not merged
     make bench BENCH=dedupe BENCH_ARGS="--similarity"  # + the embedder's cosine of every pair
+    make bench BENCH=dedupe BENCH_ARGS="--writes 2000"  # + what dedupe costs a write, at 2,000 rows
 
 Each pair (an existing text, a new text, whether they should merge) is judged alone, as a write
 of the new text into a namespace holding only the existing one, with the configured embedder
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -108,19 +110,94 @@ def _report(outcome: Outcome, pairs: list[Pair], *, misses: bool, similarity: bo
             )
 
 
+def _timed(function: Any) -> float:
+    started = time.perf_counter()
+    function()
+    return (time.perf_counter() - started) * 1000
+
+
+def writes(size: int, rounds: int = 10) -> None:
+    """Print what dedupe adds to memory writes and add_observations (see the module docstring)."""
+    from access import namespaces
+    from bench.corpus import corpus
+    from graph import services as graph_services
+    from memory.services import NewMemory, write_memories
+
+    texts = corpus(size + 2 * rounds * 100)
+    stored, fresh = texts[:size], texts[size:]
+    space = "bench:dedupe"
+    for start in range(0, size, 500):
+        batch = [NewMemory(text=text) for text in stored[start : start + 500]]
+        write_memories(namespace=space, memories=batch, dedupe=False)
+    namespaces.set_dedupe(space, True)
+    timings: dict[str, list[float]] = {"new, dedupe on": [], "new, dedupe off": [], "repeats, dedupe on": []}
+    folded = 0
+    for round_ in range(rounds):
+        on = [NewMemory(text=text) for text in fresh[round_ * 200 : round_ * 200 + 100]]
+        off = [NewMemory(text=text) for text in fresh[round_ * 200 + 100 : round_ * 200 + 200]]
+        again = [NewMemory(text=f"Please note that {text}") for text in stored[round_ * 100 : round_ * 100 + 100]]
+        timings["new, dedupe on"].append(_timed(lambda on=on: write_memories(namespace=space, memories=on)))
+        timings["new, dedupe off"].append(
+            _timed(lambda off=off: write_memories(namespace=space, memories=off, dedupe=False))
+        )
+        answers: list[Any] = []
+        timings["repeats, dedupe on"].append(
+            _timed(lambda again=again, answers=answers: answers.extend(write_memories(namespace=space, memories=again)))
+        )
+        folded += sum(answer["duplicateOf"] is not None for answer in answers)
+    print(f"memory writes, batches of 100 into {size:,} memories of one actor (median / p95 ms per batch):")
+    for name, samples in timings.items():
+        print(f"  {name:20} {median(samples):8.1f} {p95(samples):8.1f}")
+    print(f"  repeats folded: {folded}/{rounds * 100}")
+
+    graph_space = "bench:dedupe:graph"
+    entities = max(100, size // 5)
+    for start in range(0, entities, 500):
+        graph_services.create_entities(
+            namespace=graph_space,
+            entities=[
+                {"name": f"e{i}", "entityType": "thing", "observations": stored[(i * 5) % size : (i * 5) % size + 5]}
+                for i in range(start, min(entities, start + 500))
+            ],
+        )
+    observations: dict[str, list[float]] = {"dedupe on": [], "dedupe off": []}
+    for round_ in range(rounds):
+        for flag, name in ((True, "dedupe on"), (False, "dedupe off")):
+            offset = round_ * 200 + (0 if flag else 100)
+            batch = [
+                {"entityName": f"e{(offset + j) % entities}", "contents": [fresh[(offset + j) % len(fresh)]]}
+                for j in range(100)
+            ]
+            observations[name].append(
+                _timed(
+                    lambda batch=batch, flag=flag: graph_services.add_observations(
+                        namespace=graph_space, observations=batch, dedupe=flag
+                    )
+                )
+            )
+    print(f"add_observations, 100 entities of {entities:,} (5 observations each) (median / p95 ms per call):")
+    for name, samples in observations.items():
+        print(f"  {name:20} {median(samples):8.1f} {p95(samples):8.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", type=Path, default=SET, help="the evaluation set (JSON lines)")
     parser.add_argument("--misses", action="store_true", help="list the duplicates not merged")
     parser.add_argument("--similarity", action="store_true", help="print every pair's verdict and cosine")
+    parser.add_argument("--writes", type=int, default=0, metavar="N", help="also time writes at N stored rows")
     options = parser.parse_args()
     pairs = load(options.set)
+    if options.writes:
+        os.environ["MEMORYHUB_EMBED_ON_WRITE"] = "false"
     with django_on(None, prefix="memoryhub-bench-dedupe-"):
         from memory import dedupe
 
         dedupe.similarity("warm up", "the model")  # load the model outside the timings
         outcome = evaluate(pairs)
         _report(outcome, pairs, misses=options.misses, similarity=options.similarity)
+        if options.writes:
+            writes(options.writes)
 
 
 if __name__ == "__main__":

@@ -312,6 +312,40 @@ def keyword_candidates(
     return found
 
 
+def _fts_string(term: str) -> str | None:
+    """`term` as an FTS5 string (a trailing `*` kept as a prefix query), or None when it holds
+    nothing the tokenizer indexes."""
+    prefix = term.endswith("*")
+    text = term[:-1] if prefix else term
+    if not any(ch.isalnum() for ch in text):
+        return None
+    return '"' + text.replace('"', '""').replace("\x00", " ") + '"' + ("*" if prefix else "")
+
+
+def free_memories_containing(
+    ns_id: int, actor_id: str, groups: Sequence[Sequence[str]], *, k: int
+) -> list[tuple[int, str]]:
+    """(id, body) of up to `k` live free memories of one actor in one namespace, newest first,
+    whose text holds, for every group of `groups`, at least one of its terms (a word or phrase,
+    matched exactly and case-blind; a trailing `*` makes it a word prefix). The candidates of the
+    dedupe judge (memory/dedupe.py): one FTS5 query whose AND is driven by its rarest term.
+    No group (or none with an indexed term) finds nothing."""
+    clauses = []
+    for group in groups:
+        terms = [string for term in group if (string := _fts_string(term)) is not None]
+        if terms:
+            clauses.append("(" + " OR ".join(terms) + ")")
+    if not clauses:
+        return []
+    conditions, params = _live([ns_id], {ns_id: actor_id}, free_only=True)
+    found = db().execute(
+        "SELECT o.id, o.body FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
+        f"WHERE obs_fts MATCH ?{conditions} ORDER BY obs_fts.rowid DESC LIMIT ?",
+        (" AND ".join(clauses), *params, k),
+    )
+    return [(owner, body) for owner, body in found]
+
+
 # --- what the embedder reads ----------------------------------------------------------------------
 
 

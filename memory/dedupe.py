@@ -43,7 +43,6 @@ from vectors.embedders import default_embedder
 from vectors.embedding import embed_texts
 from vectors.exceptions import EmbeddingUnavailable
 from vectors.models import OwnerKind
-from vectors.retrieval import query_terms
 from vectors.store import IndexKey
 
 # Cosine similarity of the two texts' embeddings from which a reordered text counts as the same
@@ -122,6 +121,10 @@ _TOKEN = re.compile(
 )
 _SENTENCE_END = set(".!?:;\n\"'(\uff1f\uff08" + _ZH_PUNCT)
 
+# Punctuation around a word, stripped before the fast path looks at it.
+_EDGE = ".,;:!?\"'()[]{}\u2026\uff08\uff09\uff1f" + _ZH_PUNCT
+_UPPER = re.compile(r"[A-Z]")
+_LOWER = re.compile(r"[a-z]")
 _ARTICLES = frozenset({"a", "an", "the"})
 # Kept in the word order (so "X is Y's" / "Y's X" is not a bare permutation) but not in the content.
 _STOPWORDS = frozenset({"is", "are", "am", "be", "do", "does", "that", "which", "who", "的"})
@@ -271,46 +274,62 @@ def _stem(word: str) -> str:
 
 
 def _initial(text: str, start: int) -> bool:
-    before = text[:start].rstrip()
-    return not before or before[-1] in _SENTENCE_END
+    """Whether the word at `start` begins a sentence (the text, or after . ! ? : ; or a quote)."""
+    at = start - 1
+    while at >= 0 and text[at].isspace():
+        at -= 1
+    return at < 0 or text[at] in _SENTENCE_END
 
 
 def _shouting(text: str) -> bool:
-    letters = [ch for ch in text if ch.isalpha() and not _CJK_CHAR.match(ch)]
-    return len(letters) >= 6 and sum(ch.isupper() for ch in letters) >= 0.7 * len(letters)
+    upper = len(_UPPER.findall(text))
+    return upper >= 6 and upper >= 0.7 * (upper + len(_LOWER.findall(text)))
+
+
+def _word(value: str, *, initial: bool, cjk: bool, shouting: bool) -> str:
+    """A word's token: a name (capitalised inside a sentence, or mixed case) or a Latin word in
+    Chinese text is an identifier, compared exactly and never stemmed or replaced (in a text
+    written in capitals, case tells nothing)."""
+    lowered = value.casefold()
+    if len(value) == 1 and _CJK_CHAR.match(value):
+        return value
+    rest = value[1:]
+    if not shouting and (cjk or (value[0].isupper() and not initial) or rest != rest.lower()):
+        return lowered
+    word = _NUMBER_WORDS.get(lowered) or _stem(lowered.strip("'"))
+    return _SYNONYMS.get(word, word)
 
 
 def _tokens(text: str) -> list[str]:
-    """The normalised tokens of `text`, in order."""
+    """The normalised tokens of `text`, in order. Text is read a whitespace-separated chunk at a
+    time: a plain word (most of them) takes a fast path, any other chunk the full pattern."""
     cjk = has_cjk(text)
     shouting = _shouting(text)
     found: list[str] = []
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        value = match.group()
-        if kind == "word":
-            lowered = value.casefold()
-            if len(value) == 1 and _CJK_CHAR.match(value):
-                found.append(value)
-                continue
-            # A name (capitalised inside a sentence, or mixed case) or a Latin word in Chinese
-            # text is an identifier: compared exactly, never stemmed or replaced.
-            named = not shouting and (
-                cjk
-                or (value[0].isupper() and not _initial(text, match.start()))
-                or any(ch.isupper() for ch in value[1:])
-            )
-            if named:
-                found.append(lowered)
+    ended = True  # the previous chunk ended a sentence (or there was none)
+    for chunk in text.split():
+        core = chunk.strip(_EDGE)
+        lead = chunk[: len(chunk) - len(chunk.lstrip(_EDGE))]
+        initial = ended or any(ch in _SENTENCE_END for ch in lead)
+        ended = chunk[-1] in _SENTENCE_END
+        if not core:
+            continue
+        if core.isalpha() and core.isascii():
+            found.append(_word(core, initial=initial, cjk=cjk, shouting=shouting))
+            continue
+        for match in _TOKEN.finditer(chunk):
+            kind = match.lastgroup
+            value = match.group()
+            if kind == "word":
+                at = match.start() - 1
+                first = initial if at < 0 or chunk[: at + 1].strip(_EDGE) == "" else chunk[at] in _SENTENCE_END
+                found.append(_word(value, initial=first, cjk=cjk, shouting=shouting))
+            elif kind == "number":
+                found.append(value.replace(",", "").replace("\u2212", "-"))
+            elif kind in ("url", "path"):
+                found.append(value.casefold().rstrip("/"))
             else:
-                word = _NUMBER_WORDS.get(lowered) or _stem(lowered.strip("'"))
-                found.append(_SYNONYMS.get(word, word))
-        elif kind == "number":
-            found.append(value.replace(",", "").replace("\u2212", "-"))
-        elif kind in ("url", "path"):
-            found.append(value.casefold().rstrip("/"))
-        else:
-            found.append(value.casefold())
+                found.append(value.casefold())
     return found
 
 
@@ -330,6 +349,65 @@ def read(text: str) -> Reading:
     content = Counter(token for token in order if token not in _STOPWORDS)
     plain = " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold()))
     return Reading(order, frozenset(content.items()), plain)
+
+
+# --- a cheap first look ---------------------------------------------------------------------------
+
+_QUICK = re.compile(r"[0-9a-z]+|" + _CJK_CHAR.pattern)
+
+
+@functools.lru_cache(maxsize=65536)
+def glance(text: str) -> frozenset[str]:
+    """The raw words (and Chinese characters) of `text`: a repeat shares at least half of the
+    shorter text's (fillers, synonyms and inflections change fewer), so a pair that does not is
+    rejected before either text is read."""
+    return frozenset(_QUICK.findall(text.casefold()))
+
+
+def _may_repeat(new: frozenset[str], old: frozenset[str]) -> bool:
+    return 2 * len(new & old) >= min(len(new), len(old))
+
+
+# Words the contractions produce ("doesn't" is indexed as "doesn" and "t"): not searched for.
+_FROM_CONTRACTIONS = frozenset({"not", "will", "would", "am", "are", "have", "can", "shall", "us", "is"})
+_ZH_SYNONYM_CHARS = frozenset("".join(variant + chosen for variant, chosen in _ZH_SYNONYMS))
+_VARIANTS: dict[str, set[str]] = {}
+for _variant, _chosen in [*_SYNONYMS.items(), *((word, digits) for word, digits in _NUMBER_WORDS.items())]:
+    _VARIANTS.setdefault(_chosen, set()).add(_variant)
+# Terms searched per text at most: any subset of a repeat's words still finds it.
+MAX_SEARCH_TERMS = 4
+
+
+def _inflections(word: str) -> list[str]:
+    forms = [word, word + "s", word + "es"]
+    if word.endswith("y"):
+        forms.append(word[:-1] + "ies")
+    return forms
+
+
+def search_groups(text: str) -> list[list[str]]:
+    """What a current text that `text` repeats must contain, for a keyword look-up
+    (graph.observations.free_memories_containing): per content word, the ways it can be written
+    (inflections, the spellings and synonyms read as it, a number in words); per Chinese
+    character, a word prefix. Identifiers come first; at most MAX_SEARCH_TERMS groups."""
+    reading = read(text)
+    tokens = [token for token, _ in reading.key] or reading.plain.split()
+    groups: list[tuple[int, list[str]]] = []
+    for token in tokens:
+        if token in _FROM_CONTRACTIONS or token in NEGATIONS:
+            continue
+        if len(token) == 1 and _CJK_CHAR.match(token):
+            if token not in _ZH_SYNONYM_CHARS:
+                groups.append((2, [token + "*"]))
+        elif token.isascii() and token.isalpha():
+            forms = [form for word in [token, *sorted(_VARIANTS.get(token, ()))] for form in _inflections(word)]
+            groups.append((1, forms))
+        elif token.isdigit():
+            groups.append((0, [token, *sorted(_VARIANTS.get(token, ()))]))
+        else:
+            groups.append((0, [token]))
+    groups.sort(key=lambda group: (group[0], -max(len(term) for term in group[1])))
+    return [terms for _, terms in groups[:MAX_SEARCH_TERMS]]
 
 
 # --- judging --------------------------------------------------------------------------------------
@@ -365,25 +443,26 @@ def match(
     """{index in `texts`: id in `current` it says the same as}. The oldest such text (the lowest
     id) is chosen. `stored(ids)` gives the stored vectors of current texts, when there are any;
     the others are embedded when a reordered candidate needs them."""
-    by_key: dict[frozenset[tuple[str, int]] | str, list[tuple[int, Reading]]] = {}
-    for ident, body in sorted(current):
-        reading = read(body)
-        by_key.setdefault(reading.key or reading.plain, []).append((ident, reading))
+    ordered = sorted(current)
+    glances = [glance(body) for _, body in ordered]
     found: dict[int, int] = {}
     undecided: list[tuple[int, int, str]] = []  # (index, current id, current text)
-    bodies = dict(current)
     for index, text in enumerate(texts):
-        reading = read(text)
-        reordered: list[int] = []
-        for ident, candidate in by_key.get(reading.key or reading.plain, ()):
-            outcome = verdict(reading, candidate)
+        seen = glance(text)
+        reading: Reading | None = None
+        reordered: list[tuple[int, str]] = []
+        for (ident, body), other in zip(ordered, glances, strict=True):
+            if not _may_repeat(seen, other):
+                continue
+            reading = reading or read(text)
+            outcome = verdict(reading, read(body))
             if outcome:
                 found[index] = ident
                 break
             if outcome is None:
-                reordered.append(ident)
+                reordered.append((ident, body))
         else:
-            undecided += [(index, ident, bodies[ident]) for ident in reordered]
+            undecided += [(index, ident, body) for ident, body in reordered]
     if undecided:
         for index, ident in _close_in_meaning(texts, undecided, stored).items():
             found.setdefault(index, ident)
@@ -443,27 +522,16 @@ CANDIDATES = 8
 
 def free_repeats(namespace_id: int, texts: Sequence[tuple[str, str]]) -> dict[int, int]:
     """{index: id of the current free memory it repeats} for [(text, actor id)]: candidates are
-    the namespace's current (unexpired) free memories of the same actor that share the text's
-    words or identifiers (graph.observations.keyword_candidates), judged as `judge` does. One
-    actor's memories are never compared with another's (MemOS user_ids, memory.scopes)."""
+    the namespace's current (unexpired) free memories of the same actor that hold every content
+    word of the text in some form (`search_groups`), judged as `judge` does. One actor's memories
+    are never compared with another's (MemOS user_ids, memory.scopes)."""
     found: dict[int, int] = {}
-    pairs: list[tuple[int, list[tuple[int, str]]]] = []
     for index, (text, actor) in enumerate(texts):
-        terms = query_terms(text)
-        candidates = observations.keyword_candidates(
-            [namespace_id],
-            {namespace_id: actor},
-            identifiers=list(terms.identifiers),
-            words=list(terms.words),
-            k=CANDIDATES,
-            free_only=True,
-        )
+        candidates = observations.free_memories_containing(namespace_id, actor, search_groups(text), k=CANDIDATES)
         if candidates:
-            pairs.append((index, [(ident, body) for ident, (body, _) in candidates.items()]))
-    for index, current in pairs:
-        repeated = judge(namespace_id, [texts[index][0]], current)
-        if repeated:
-            found[index] = repeated[0]
+            repeated = judge(namespace_id, [text], candidates)
+            if repeated:
+                found[index] = repeated[0]
     return found
 
 
