@@ -47,6 +47,12 @@ def ensure(name: str) -> int:
     return cursor.lastrowid
 
 
+def dedupe_enabled(namespace_id: int) -> bool:
+    """A namespace's dedupe setting (True for an id that does not exist: the default)."""
+    row = db().execute("SELECT dedupe FROM graph_namespace WHERE id = ?", (namespace_id,)).fetchone()
+    return bool(row[0]) if row else True
+
+
 def set_dedupe(name: str, enabled: bool) -> bool:
     """Turn dedupe on or off for a namespace (memory/dedupe.py: whether a write that says the same
     as a current memory is folded into it); whether the namespace exists."""

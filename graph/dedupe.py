@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 
+from access import namespaces
 from graph import history
 from graph.sql import db, now
 
@@ -32,10 +33,7 @@ def register_judge(judge: Judge) -> None:
 def enabled(namespace_id: int, requested: bool | None = True) -> bool:
     """Whether repeats are looked for in this namespace for this call (the namespace's setting,
     and the call's `dedupe` flag; None, an optional argument given as null, is the default: on)."""
-    if requested is False:
-        return False
-    row = db().execute("SELECT dedupe FROM graph_namespace WHERE id = ?", (namespace_id,)).fetchone()
-    return bool(row[0]) if row else True
+    return requested is not False and namespaces.dedupe_enabled(namespace_id)
 
 
 def find_repeats(namespace_id: int, texts: Sequence[str], current: Sequence[tuple[int, str]]) -> dict[int, int]:
