@@ -12,16 +12,20 @@ a missed one only stores a repeat. So two texts are the same only when
    "v2.3.0" / "v2.3.1", "Anna" / "Anne" and "张伟" / "张维" (Chinese is compared character by
    character) always differ. A negation, an antonym, another unit or a different subject or object
    is a word that differs, so it never merges either;
-2. and they say it in the same order, or, when the order differs, the difference is not a mere
-   permutation of the same words ("Alice reports to Bob" / "Bob reports to Alice", 张三打了李四 /
-   李四打了张三 never merge) and the embedder finds the two close in meaning (cosine at least
-   MIN_SIMILARITY): "Dana's team lead is Priya" / "Priya leads Dana's team".
+2. and they say it in the same order; or in another order that is not a mere permutation of the
+   same words (a swap, "Alice reports to Bob" / "Bob reports to Alice", 张三打了李四 / 李四打了张三,
+   never merges), except a phrase of place or time moved whole ("On Fridays the office closes" /
+   "The office closes on Fridays", 我明天去北京 / 明天我去北京); and the embedder finds the two
+   close in meaning (cosine at least MIN_SIMILARITY): "Dana's team lead is Priya" / "Priya leads
+   Dana's team".
 
 A text left with no content word ("ok", "thanks!") repeats only the same text (case and
 punctuation aside).
 
-The first condition is an exact-match key, so a batch is judged by dictionary look-ups and nothing
-is embedded unless a candidate passes it with its words reordered: cheap on the write path.
+Cheap on the write path: a pair whose raw words overlap by less than half is rejected at a glance
+(`glance`, a cached word set) before either text is read; readings are cached; the first condition
+is a comparison of two hashable keys; nothing is embedded unless a candidate has the same words in
+another order. Free memories are found as candidates by one keyword query (`search_groups`).
 bench/dedupe.py measures the judge on the evaluation set bench/eval/dedupe.jsonl.
 """
 
@@ -47,7 +51,7 @@ from vectors.store import IndexKey
 
 # Cosine similarity of the two texts' embeddings from which a reordered text counts as the same
 # (only asked once the words match; bench/RESULTS.md "Dedupe" shows the measured margins).
-MIN_SIMILARITY = 0.8
+MIN_SIMILARITY = 0.85
 
 # --- normalisation --------------------------------------------------------------------------------
 
@@ -187,6 +191,7 @@ NEGATIONS = frozenset(
         "甭",
     }
 )
+_FUNCTION_WORDS = _ARTICLES | _STOPWORDS | _FILLERS | NEGATIONS
 _NUMBER_WORDS = {
     word: str(value)
     for value, word in enumerate(
@@ -295,7 +300,9 @@ def _word(value: str, *, initial: bool, cjk: bool, shouting: bool) -> str:
         return value
     rest = value[1:]
     if not shouting and (cjk or (value[0].isupper() and not initial) or rest != rest.lower()):
-        return lowered
+        # A name that is also a function word ("Plan A", "in The Hague") keeps its case, so it is
+        # neither dropped as an article nor read as a filler or a negation.
+        return value if lowered in _FUNCTION_WORDS else lowered
     word = _NUMBER_WORDS.get(lowered) or _stem(lowered.strip("'"))
     return _SYNONYMS.get(word, word)
 
@@ -426,9 +433,44 @@ def verdict(new: Reading, old: Reading) -> bool | None:
     if new.order == old.order:
         return True
     if sorted(new.order) == sorted(old.order):
-        # The same words in another order: who did what to whom may have changed.
-        return False
+        # The same words in another order: who did what to whom may have changed, unless a phrase
+        # of place or time moved as a whole ("On Fridays the office closes" / "The office closes
+        # on Fridays").
+        return None if _phrase_moved(new.order, old.order) else False
     return None
+
+
+# Words that start a phrase of place or time, which may move within a sentence without changing
+# who does what ("by" is left out: it names the doer of a passive).
+_PHRASE_STARTS = frozenset(
+    {"on", "at", "in", "every", "each", "until", "till", "since", "during", "before", "after", "from", "daily"}
+)
+# Chinese characters of time words (今天, 明天上午, 每周五, 三点...), which may move likewise.
+_ZH_TIME = frozenset("今明昨前后天早晚上下中午凌晨夜周月日年号点时每星期礼拜一二三四五六七八九十两")
+
+
+def _movable(segment: Sequence[str]) -> bool:
+    if segment[0] in _PHRASE_STARTS:
+        return True
+    return all(token in _ZH_TIME or token.isdigit() for token in segment)
+
+
+def _phrase_moved(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether `b` is `a` with one phrase of place or time moved: what differs is two adjacent
+    segments swapped (X Y -> Y X), one of which is such a phrase. A swap of two words around a
+    third ("Alice reports to Bob" / "Bob reports to Alice") is not a move."""
+    start = 0
+    while a[start] == b[start]:
+        start += 1
+    end = 0
+    while a[-1 - end] == b[-1 - end]:
+        end += 1
+    middle_a, middle_b = list(a[start : len(a) - end]), list(b[start : len(b) - end])
+    for split in range(1, len(middle_a)):
+        first, second = middle_a[:split], middle_a[split:]
+        if second + first == middle_b and (_movable(first) or _movable(second)):
+            return True
+    return False
 
 
 Vectors = Callable[[Sequence[int]], Mapping[int, np.ndarray]]
