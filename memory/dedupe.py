@@ -22,8 +22,8 @@ a missed one only stores a repeat. So two texts are the same only when
 A text left with no content word ("ok", "thanks!") repeats only the same text (case and
 punctuation aside).
 
-Cheap on the write path: a pair whose raw words overlap by less than half is rejected at a glance
-(`glance`, a cached word set) before either text is read; readings are cached; the first condition
+Cheap on the write path: a current text that lacks half of the new text's longest words is passed
+over at a glance (`probes`, substring tests) before either text is read; readings are cached; the first condition
 is a comparison of two hashable keys; nothing is embedded unless a candidate has the same words in
 another order. Free memories are found as candidates by one keyword query (`search_groups`).
 bench/dedupe.py measures the judge on the evaluation set bench/eval/dedupe.jsonl.
@@ -255,8 +255,61 @@ class Reading:
     plain: str
 
 
+# The first words of the leading fillers and the endings of the trailing ones: a text that starts
+# and ends otherwise (most of them) is not run through the filler patterns at all.
+_FILLER_FIRST_WORDS = frozenset(
+    [
+        "remember",
+        "note",
+        "recall",
+        "keep",
+        "don't",
+        "do",
+        "be",
+        "fyi",
+        "for",
+        "just",
+        "as",
+        "reminder",
+        "heads",
+        "by",
+        "btw",
+        "important",
+        "ok",
+        "okay",
+        "hey",
+        "hi",
+        "hello",
+        "oh",
+        "so",
+        "also",
+        "and",
+        "i",
+        "you",
+        "good",
+        "please",
+        "pls",
+        "plz",
+        "kindly",
+    ]
+)
+_FILLER_FIRST_CHARS = frozenset("请麻你记注留备提顺补另对告需要")
+_FILLER_ENDINGS = ("please", "pls", "thanks", "thank you", "thx", "cheers", "谢谢", "谢了", "多谢")
+_FIRST_WORD = re.compile(r"[\s,.:;!\-]*([\w']*)")
+
+
+def _may_have_fillers(text: str) -> bool:
+    first = _FIRST_WORD.match(text)
+    word = first.group(1).casefold() if first else ""
+    if word in _FILLER_FIRST_WORDS or (word and word[0] in _FILLER_FIRST_CHARS):
+        return True
+    return text.rstrip(" \t\n.!" + _ZH_PUNCT).casefold().endswith(_FILLER_ENDINGS)
+
+
 def _strip_fillers(text: str) -> str:
     for _ in range(4):
+        if not _may_have_fillers(text):
+            break
         stripped = _TRAILING_FILLER.sub("", _LEADING_FILLER_ZH.sub("", _LEADING_FILLER.sub("", text)))
         if stripped == text:
             break
@@ -361,18 +414,35 @@ def read(text: str) -> Reading:
 # --- a cheap first look ---------------------------------------------------------------------------
 
 _QUICK = re.compile(r"[0-9a-z]+|" + _CJK_CHAR.pattern)
+# Words looked for in a candidate at a glance, at most; a repeat holds at least half of them.
+PROBES = 6
 
 
 @functools.lru_cache(maxsize=65536)
-def glance(text: str) -> frozenset[str]:
-    """The raw words (and Chinese characters) of `text`: a repeat shares at least half of the
-    shorter text's (fillers, synonyms and inflections change fewer), so a pair that does not is
-    rejected before either text is read."""
-    return frozenset(_QUICK.findall(text.casefold()))
+def probes(text: str) -> tuple[str, ...]:
+    """What a text that `text` repeats very likely holds: the starts (4 letters, so inflections
+    match) of its longest words and its Chinese characters, fillers and function words left out.
+    A repeat holds at least half of them (fillers, synonyms and numbers in words change fewer), so
+    a current text that does not is passed over before either text is read."""
+    words = [word for word in _QUICK.findall(_strip_fillers(text).casefold()) if word not in _FUNCTION_WORDS]
+    longest = sorted(dict.fromkeys(words), key=len, reverse=True)[:PROBES]
+    return tuple(word[:4] for word in longest)
 
 
-def _may_repeat(new: frozenset[str], old: frozenset[str]) -> bool:
-    return 2 * len(new & old) >= min(len(new), len(old))
+def _may_repeat(wanted: tuple[str, ...], other: str) -> bool:
+    lowered = other.casefold()
+    needed = (len(wanted) + 1) // 2  # at least half of them
+    missing = len(wanted) - needed  # how many may be absent
+    for probe in wanted:
+        if probe in lowered:
+            needed -= 1
+            if needed <= 0:
+                return True
+        else:
+            missing -= 1
+            if missing < 0:
+                return False
+    return needed <= 0
 
 
 # Words the contractions produce ("doesn't" is indexed as "doesn" and "t"): not searched for.
@@ -486,15 +556,14 @@ def match(
     id) is chosen. `stored(ids)` gives the stored vectors of current texts, when there are any;
     the others are embedded when a reordered candidate needs them."""
     ordered = sorted(current)
-    glances = [glance(body) for _, body in ordered]
     found: dict[int, int] = {}
     undecided: list[tuple[int, int, str]] = []  # (index, current id, current text)
     for index, text in enumerate(texts):
-        seen = glance(text)
+        wanted = probes(text)
         reading: Reading | None = None
         reordered: list[tuple[int, str]] = []
-        for (ident, body), other in zip(ordered, glances, strict=True):
-            if not _may_repeat(seen, other):
+        for ident, body in ordered:
+            if not _may_repeat(wanted, body):
                 continue
             reading = reading or read(text)
             outcome = verdict(reading, read(body))
