@@ -118,6 +118,7 @@ _TOKEN = re.compile(
     r"|(?P<date>\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})"
     r"|(?P<time>\d{1,2}:\d{2}(?::\d{2})?)"
     r"|(?P<version>v?\d+(?:\.\d+){2,}(?:[-+][\w.]+)?|v\d+(?:\.\d+)?)"
+    r"|(?P<hex>0x[0-9A-Fa-f]+)"
     r"|(?P<code>[^\W\d_]+(?:[-_.][^\W_]+)*\d[\w-]*|[^\W\d_]+-[^\W_]+\d?)"
     r"|(?P<number>(?:(?<![\w.])[-+\u2212])?[$€£¥₹]?\d+(?:,\d{3})*(?:\.\d+)?%?)"
     r"|(?P<word>[^\W\d_]+(?:'[^\W\d_]+)*'?)"
@@ -452,7 +453,7 @@ _VARIANTS: dict[str, set[str]] = {}
 for _variant, _chosen in [*_SYNONYMS.items(), *((word, digits) for word, digits in _NUMBER_WORDS.items())]:
     _VARIANTS.setdefault(_chosen, set()).add(_variant)
 # Terms searched per text at most: any subset of a repeat's words still finds it.
-MAX_SEARCH_TERMS = 4
+MAX_SEARCH_TERMS = 6
 
 
 def _inflections(word: str) -> list[str]:
@@ -476,11 +477,12 @@ def search_groups(text: str) -> list[list[str]]:
         if len(token) == 1 and _CJK_CHAR.match(token):
             if token not in _ZH_SYNONYM_CHARS:
                 groups.append((2, [token + "*"]))
-        elif token.isascii() and token.isalpha():
+        elif token.isalpha():
             forms = [form for word in [token, *sorted(_VARIANTS.get(token, ()))] for form in _inflections(word)]
             groups.append((1, forms))
         elif token.isdigit():
-            groups.append((0, [token, *sorted(_VARIANTS.get(token, ()))]))
+            # As a prefix: the index holds "10am" and "5gb" as one word each.
+            groups.append((0, [token + "*", *sorted(_VARIANTS.get(token, ()))]))
         else:
             groups.append((0, [token]))
     groups.sort(key=lambda group: (group[0], -max(len(term) for term in group[1])))
