@@ -22,10 +22,11 @@ a missed one only stores a repeat. So two texts are the same only when
 A text left with no content word ("ok", "thanks!") repeats only the same text (case and
 punctuation aside).
 
-Cheap on the write path: a current text that lacks half of the new text's longest words is passed
-over at a glance (`probes`, substring tests) before either text is read; readings are cached; the first condition
-is a comparison of two hashable keys; nothing is embedded unless a candidate has the same words in
-another order. Free memories are found as candidates by one keyword query (`search_groups`).
+Cheap on the write path: a current text that lacks half of the new text's longest words is
+passed over at a glance (`probes`, substring tests) before either text is read; readings are
+cached; the first condition is a comparison of two hashable keys; nothing is embedded unless a
+candidate has the same words in another order. Free memories are found as candidates by one
+keyword query (`search_groups`).
 bench/dedupe.py measures the judge on the evaluation set bench/eval/dedupe.jsonl.
 """
 
@@ -332,14 +333,6 @@ def _stem(word: str) -> str:
     return word
 
 
-def _initial(text: str, start: int) -> bool:
-    """Whether the word at `start` begins a sentence (the text, or after . ! ? : ; or a quote)."""
-    at = start - 1
-    while at >= 0 and text[at].isspace():
-        at -= 1
-    return at < 0 or text[at] in _SENTENCE_END
-
-
 def _shouting(text: str) -> bool:
     upper = len(_UPPER.findall(text))
     return upper >= 6 and upper >= 0.7 * (upper + len(_LOWER.findall(text)))
@@ -490,10 +483,6 @@ def search_groups(text: str) -> list[list[str]]:
 
 
 # --- judging --------------------------------------------------------------------------------------
-
-
-def _same_words(new: Reading, old: Reading) -> bool:
-    return bool(new.key) and new.key == old.key
 
 
 def verdict(new: Reading, old: Reading) -> bool | None:
