@@ -15,10 +15,10 @@ Every list stays fast on a graph of 100,000+ entities (see `python -m bench.admi
   name (a case-sensitive prefix) across namespaces;
 - nothing counts a whole table just to print "N total" (`show_full_result_count = False`).
 
-Namespaces (but for their dedupe setting), relations and types are read-only here: namespaces come into being with their first
-write and the services have no namespace delete; relations are created and deleted by agents
-through the MCP / REST tools (the entity page links to an entity's relations); types are interned
-by the services.
+Namespaces (but for their dedupe setting), relations and types are read-only here: namespaces
+come into being with their first write and the services have no namespace delete; relations are
+created and deleted by agents through the MCP / REST tools (the entity page links to an entity's
+relations); types are interned by the services.
 """
 
 from __future__ import annotations
