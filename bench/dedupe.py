@@ -4,6 +4,7 @@
     make bench BENCH=dedupe BENCH_ARGS="--misses"  # + every labelled duplicate not merged
     make bench BENCH=dedupe BENCH_ARGS="--similarity"  # + the embedder's cosine of every pair
     make bench BENCH=dedupe BENCH_ARGS="--writes 2000"  # + what dedupe costs a write, at 2,000 rows
+    make bench BENCH=dedupe BENCH_ARGS="--corpus 20000"  # + which corpus sentences it would merge
 
 Each pair (an existing text, a new text, whether they should merge) is judged alone, as a write
 of the new text into a namespace holding only the existing one, with the configured embedder
@@ -110,6 +111,32 @@ def _report(outcome: Outcome, pairs: list[Pair], *, misses: bool, similarity: bo
             )
 
 
+def corpus_pairs(size: int, shown: int = 10) -> None:
+    """Print the pairs of corpus sentences the judge would merge (words in the same order; pairs
+    only the embedder could merge are counted apart)."""
+    from bench.corpus import corpus
+    from memory import dedupe
+
+    texts = corpus(size)
+    by_key: dict[Any, list[int]] = {}
+    for index, text in enumerate(texts):
+        reading = dedupe.read(text)
+        by_key.setdefault(reading.key or reading.plain, []).append(index)
+    same: list[tuple[str, str]] = []
+    reordered = 0
+    for indexes in by_key.values():
+        for position, first in enumerate(indexes):
+            for second in indexes[position + 1 :]:
+                outcome = dedupe.verdict(dedupe.read(texts[second]), dedupe.read(texts[first]))
+                if outcome:
+                    same.append((texts[first], texts[second]))
+                elif outcome is None:
+                    reordered += 1
+    print(f"corpus: {size:,} sentences, {len(same)} pairs read as the same, {reordered} more for the embedder")
+    for first, second in same[:shown]:
+        print(f"  {first!r} ~ {second!r}")
+
+
 def _timed(function: Any) -> float:
     started = time.perf_counter()
     function()
@@ -186,6 +213,7 @@ def main() -> None:
     parser.add_argument("--misses", action="store_true", help="list the duplicates not merged")
     parser.add_argument("--similarity", action="store_true", help="print every pair's verdict and cosine")
     parser.add_argument("--writes", type=int, default=0, metavar="N", help="also time writes at N stored rows")
+    parser.add_argument("--corpus", type=int, default=0, metavar="N", help="also judge N corpus sentences")
     options = parser.parse_args()
     pairs = load(options.set)
     if options.writes:
@@ -196,6 +224,8 @@ def main() -> None:
         dedupe.similarity("warm up", "the model")  # load the model outside the timings
         outcome = evaluate(pairs)
         _report(outcome, pairs, misses=options.misses, similarity=options.similarity)
+        if options.corpus:
+            corpus_pairs(options.corpus)
         if options.writes:
             writes(options.writes)
 
