@@ -387,10 +387,24 @@ def _tokens(text: str) -> list[str]:
     return found
 
 
-@functools.lru_cache(maxsize=65536)
+# Readings kept, and the longest text kept: the cache holds its texts, so its memory is bounded by
+# both (a reading takes about a kilobyte; a long text is rare and read once per write anyway).
+CACHED_READINGS = 32768
+CACHED_LENGTH = 2000
+
+
 def read(text: str) -> Reading:
-    """The judge's reading of one text (cached: the same observations are read on every write
-    to their entity)."""
+    """The judge's reading of one text (cached for texts up to CACHED_LENGTH characters: the same
+    observations are read on every write to their entity)."""
+    return _cached_read(text) if len(text) <= CACHED_LENGTH else _read(text)
+
+
+@functools.lru_cache(maxsize=CACHED_READINGS)
+def _cached_read(text: str) -> Reading:
+    return _read(text)
+
+
+def _read(text: str) -> Reading:
     normal = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
     normal = _strip_fillers(normal)
     for pattern, replacement in _CONTRACTIONS:
@@ -412,12 +426,20 @@ _QUICK = re.compile(r"[0-9a-z]+|" + _CJK_CHAR.pattern)
 PROBES = 6
 
 
-@functools.lru_cache(maxsize=65536)
 def probes(text: str) -> tuple[str, ...]:
     """What a text that `text` repeats very likely holds: the starts (4 letters, so inflections
     match) of its longest words and its Chinese characters, fillers and function words left out.
     A repeat holds at least half of them (fillers, synonyms and numbers in words change fewer), so
     a current text that does not is passed over before either text is read."""
+    return _cached_probes(text) if len(text) <= CACHED_LENGTH else _probes(text)
+
+
+@functools.lru_cache(maxsize=CACHED_READINGS)
+def _cached_probes(text: str) -> tuple[str, ...]:
+    return _probes(text)
+
+
+def _probes(text: str) -> tuple[str, ...]:
     words = [word for word in _QUICK.findall(_strip_fillers(text).casefold()) if word not in _FUNCTION_WORDS]
     longest = sorted(dict.fromkeys(words), key=len, reverse=True)[:PROBES]
     return tuple(word[:4] for word in longest)
@@ -480,6 +502,12 @@ def search_groups(text: str) -> list[list[str]]:
             groups.append((0, [token]))
     groups.sort(key=lambda group: (group[0], -max(len(term) for term in group[1])))
     return [terms for _, terms in groups[:MAX_SEARCH_TERMS]]
+
+
+def clear_caches() -> None:
+    """Forget every cached reading and probe (for measurements)."""
+    _cached_read.cache_clear()
+    _cached_probes.cache_clear()
 
 
 # --- judging --------------------------------------------------------------------------------------
