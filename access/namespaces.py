@@ -47,6 +47,19 @@ def ensure(name: str) -> int:
     return cursor.lastrowid
 
 
+def dedupe_enabled(namespace_id: int) -> bool:
+    """A namespace's dedupe setting (True for an id that does not exist: the default)."""
+    row = db().execute("SELECT dedupe FROM graph_namespace WHERE id = ?", (namespace_id,)).fetchone()
+    return bool(row[0]) if row else True
+
+
+def set_dedupe(name: str, enabled: bool) -> bool:
+    """Turn dedupe on or off for a namespace (memory/dedupe.py: whether a write that says the same
+    as a current memory is folded into it); whether the namespace exists."""
+    cursor = db().execute("UPDATE graph_namespace SET dedupe = ? WHERE name = ?", (bool(enabled), validate(name)))
+    return cursor.rowcount > 0
+
+
 def names(ids: list[int]) -> dict[int, str]:
     """{id: name} of the namespaces with these ids (ids that do not exist are left out)."""
     if not ids:
@@ -55,13 +68,6 @@ def names(ids: list[int]) -> dict[int, str]:
         "SELECT id, name FROM graph_namespace WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
     )
     return dict(rows.fetchall())
-
-
-def dedupes(namespace_id: int) -> bool:
-    """Whether the namespace folds repeated memories into the current ones (its `dedupe`
-    setting; on for a namespace that does not exist yet)."""
-    row = db().execute("SELECT dedupe FROM graph_namespace WHERE id = ?", (namespace_id,)).fetchone()
-    return bool(row[0]) if row else True
 
 
 def all_ids() -> list[int]:

@@ -114,6 +114,8 @@ def memory_item(memory: Any, *, relativity: float | None = None) -> dict[str, An
         "file_ids": [],
         "user_name": memory["namespace"],
         "expires_at": memory["expiresAt"],
+        "mention_count": memory.get("mentionCount", 1),
+        "last_seen": memory.get("lastSeen", memory["createdAt"]),
         "id": identifier,
         "memory": memory["text"],
         "ref_id": ref_id,
@@ -228,9 +230,15 @@ def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
     # is not held while the model runs.
     with embedded_ahead(memory.text for memory in new), transaction.atomic():
         for target, cube in targets:
-            written = perform(access, operations.WRITE, namespace=target, memories=new)
+            written = perform(access, operations.WRITE, namespace=target, memories=new, dedupe=request.dedupe)
             added += [
-                {"memory": memory.text, "memory_id": stored["id"], "memory_type": MEMORY_TYPE, "cube_id": cube}
+                {
+                    "memory": memory.text,
+                    "memory_id": stored["id"],
+                    "memory_type": MEMORY_TYPE,
+                    "cube_id": cube,
+                    "duplicate_of": stored["duplicateOf"],
+                }
                 for memory, stored in zip(new, written, strict=True)
             ]
     return added

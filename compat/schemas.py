@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from graph import limits
 from memory.limits import MAX_ACTOR_LENGTH, MAX_TOP_K
@@ -111,6 +111,11 @@ class AddRequest(Request):
     doc_path: str | None = Field(None, description="(Deprecated) refused: send the document's text in messages")
     source: str | None = Field(None, description=IGNORED)
     operation: list[dict[str, Any]] | None = Field(None, description=IGNORED)
+    dedupe: StrictBool = Field(
+        True,
+        description="false: store every message even when it says the same as a current memory of this user_id in "
+        "the cube. Default true: a repeat is not stored twice (its duplicate_of names the memory it repeats).",
+    )
 
 
 class SearchRequest(Request):
@@ -282,6 +287,8 @@ class Metadata(BaseModel):
     file_ids: list[str]
     user_name: str = Field(description="The cube (namespace), where MemOS keeps it")
     expires_at: str | None = Field(description="When it will be forgotten (ttl); null: never")
+    mention_count: int = Field(1, description="How often the text was added (repeats are folded into it)")
+    last_seen: str | None = Field(None, description="When the text was last added (created_at if only once)")
     relativity: float | None = Field(None, description="Search only: relevance to the query, 0 to 1")
     id: str
     memory: str
@@ -319,9 +326,14 @@ class MemoryData(BaseModel):
 
 class AddedMemory(BaseModel):
     memory: str
-    memory_id: str
+    memory_id: str = Field(description="mem_<n>; for a repeat, the id of the memory it repeats")
     memory_type: str
     cube_id: str
+    duplicate_of: str | None = Field(
+        None,
+        description="The id of the current memory this message says the same as (nothing new was stored; that "
+        "memory's mention count and last-seen time rose); null when it was stored",
+    )
 
 
 class ChatData(BaseModel):

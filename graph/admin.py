@@ -15,10 +15,10 @@ Every list stays fast on a graph of 100,000+ entities (see `python -m bench.admi
   name (a case-sensitive prefix) across namespaces;
 - nothing counts a whole table just to print "N total" (`show_full_result_count = False`).
 
-Namespaces, relations and types are read-only here: namespaces come into being with their first
-write and the services have no namespace delete; relations are created and deleted by agents
-through the MCP / REST tools (the entity page links to an entity's relations); types are interned
-by the services.
+Namespaces (but for their dedupe setting), relations and types are read-only here: namespaces
+come into being with their first write and the services have no namespace delete; relations are
+created and deleted by agents through the MCP / REST tools (the entity page links to an entity's
+relations); types are interned by the services.
 """
 
 from __future__ import annotations
@@ -145,13 +145,22 @@ def _observation_count(**conditions: Any) -> SubqueryCount:
 
 @admin.register(Namespace)
 class NamespaceAdmin(ReadOnlyAdmin):
-    """Read-only. A namespace is created by its first write; there is no namespace delete in the
-    services (deleting one here would cascade through the ORM past them)."""
+    """Read-only but for its dedupe setting. A namespace is created by its first write; there is
+    no namespace delete in the services (deleting one here would cascade through the ORM past
+    them)."""
 
-    list_display = ["name", "entities", "observations", "memories", "relations", "created_at"]
+    list_display = ["name", "entities", "observations", "memories", "relations", "dedupe", "created_at"]
+    list_filter = ["dedupe"]
     search_fields = ["name"]
-    fields = ("name", "created_at", "entities", "observations", "memories", "relations", "entity_types")
-    readonly_fields = fields
+    fields = ("name", "created_at", "dedupe", "entities", "observations", "memories", "relations", "entity_types")
+    readonly_fields = tuple(field for field in fields if field != "dedupe")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Only `dedupe` is editable (the other fields are read-only), by staff allowed to change namespaces.
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Namespace, form: Any, change: bool) -> None:
+        namespaces.set_dedupe(obj.name, obj.dedupe)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Namespace]:
         # One query for the page. Entities and relations come from the type counts (a few rows

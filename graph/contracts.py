@@ -208,7 +208,16 @@ _contract(
 )
 
 
+# The optional `dedupe` argument of the writes that add observations to entities.
+DEDUPE = (
+    "false: store every new observation even when it says the same as one the entity already has in other words "
+    "(default true: such a repeat is not stored, the observation it repeats is mentioned instead; exact repeats "
+    "are never stored twice)."
+)
+
+
 class AddObservationsArguments(Arguments):
+    # No `dedupe` here: the official tool's arguments stay as they are on MCP (REST adds it, graph/api).
     observations: list[ObservationAdditionInput]
 
 
@@ -246,6 +255,7 @@ class UpsertEntitiesArguments(Arguments):
     entities: list[EntityInput] = Field(
         description="Entities to create, or to add the listed observations to when they already exist"
     )
+    dedupe: bool | None = optional(DEDUPE)
 
 
 _contract(

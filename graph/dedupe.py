@@ -30,10 +30,10 @@ def register_judge(judge: Judge) -> None:
     _judge = judge
 
 
-def enabled(namespace_id: int, requested: bool = True) -> bool:
+def enabled(namespace_id: int, requested: bool | None = True) -> bool:
     """Whether repeats are looked for in this namespace for this call (the namespace's setting,
-    and the call's `dedupe` flag)."""
-    return requested and namespaces.dedupes(namespace_id)
+    and the call's `dedupe` flag; None, an optional argument given as null, is the default: on)."""
+    return requested is not False and namespaces.dedupe_enabled(namespace_id)
 
 
 def find_repeats(namespace_id: int, texts: Sequence[str], current: Sequence[tuple[int, str]]) -> dict[int, int]:

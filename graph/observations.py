@@ -156,17 +156,23 @@ class ObservationRow(NamedTuple):
     actor_id: str
     # The entity of a knowledge-graph observation; None for a free memory.
     entity_name: str | None
+    # How often the text was written (repeats are folded into it, graph/dedupe.py) and when last.
+    mention_count: int = 1
+    last_seen_at: str | datetime | None = None
 
 
 _ROW_COLUMNS = (
-    "SELECT o.id, o.body, o.namespace_id, o.tags, o.created_at, o.expires_at, o.actor_id, e.name "
+    "SELECT o.id, o.body, o.namespace_id, o.tags, o.created_at, o.expires_at, o.actor_id, e.name, "
+    "o.mention_count, o.last_seen_at "
     "FROM graph_observation o LEFT JOIN graph_entity e ON e.id = o.entity_id "
 )
 
 
 def _row(values: Sequence[Any]) -> ObservationRow:
-    owner, body, ns_id, tags, created, expires, actor, entity = values
-    return ObservationRow(owner, body, ns_id, json.loads(tags) if tags else [], created, expires, actor, entity)
+    owner, body, ns_id, tags, created, expires, actor, entity, mentions, seen = values
+    return ObservationRow(
+        owner, body, ns_id, json.loads(tags) if tags else [], created, expires, actor, entity, mentions, seen
+    )
 
 
 def rows(ids: Sequence[int]) -> dict[int, ObservationRow]:
@@ -304,6 +310,40 @@ def keyword_candidates(
             # bm25 ranks are negative, best lowest; a ratio to the best keeps the order in (0, 1].
             found.setdefault(owner, (body, bm25 / best if best < 0 else 1.0))
     return found
+
+
+def _fts_string(term: str) -> str | None:
+    """`term` as an FTS5 string (a trailing `*` kept as a prefix query), or None when it holds
+    nothing the tokenizer indexes."""
+    prefix = term.endswith("*")
+    text = term[:-1] if prefix else term
+    if not any(ch.isalnum() for ch in text):
+        return None
+    return '"' + text.replace('"', '""').replace("\x00", " ") + '"' + ("*" if prefix else "")
+
+
+def free_memories_containing(
+    ns_id: int, actor_id: str, groups: Sequence[Sequence[str]], *, k: int
+) -> list[tuple[int, str]]:
+    """(id, body) of up to `k` live free memories of one actor in one namespace, newest first,
+    whose text holds, for every group of `groups`, at least one of its terms (a word or phrase,
+    matched exactly and case-blind; a trailing `*` makes it a word prefix). The candidates of the
+    dedupe judge (memory/dedupe.py): one FTS5 query whose AND is driven by its rarest term.
+    No group (or none with an indexed term) finds nothing."""
+    clauses = []
+    for group in groups:
+        terms = [string for term in group if (string := _fts_string(term)) is not None]
+        if terms:
+            clauses.append("(" + " OR ".join(terms) + ")")
+    if not clauses:
+        return []
+    conditions, params = _live([ns_id], {ns_id: actor_id}, free_only=True)
+    found = db().execute(
+        "SELECT o.id, o.body FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
+        f"WHERE obs_fts MATCH ?{conditions} ORDER BY obs_fts.rowid DESC LIMIT ?",
+        (" AND ".join(clauses), *params, k),
+    )
+    return [(owner, body) for owner, body in found]
 
 
 # --- what the embedder reads ----------------------------------------------------------------------

@@ -46,6 +46,7 @@ NOT_A_STRING = "Not a valid string."
 NUL_CHARACTERS = "Null characters are not allowed."
 SURROGATE = "Surrogate characters are not allowed: U+{:X}."
 NOT_AN_INTEGER = "A valid integer is required."
+NOT_A_BOOLEAN = "Must be a valid boolean."
 INTEGER_TOO_LONG = "String value too large."
 AT_LEAST = "Ensure this value is greater than or equal to {}."
 NOT_A_CHOICE = '"{}" is not a valid choice.'
@@ -128,6 +129,22 @@ def integer_rule(*, nullable: bool) -> Rule:
             return int(_DECIMAL_ZEROS.sub("", str(value)))
         except (ValueError, TypeError):
             raise _refuse(NOT_AN_INTEGER) from None
+
+    return read
+
+
+def boolean_rule(*, nullable: bool) -> Rule:
+    """true or false, as JSON booleans only (not "true", 1 or "yes": a flag that turns a
+    safeguard off is not guessed from a look-alike)."""
+
+    def read(value: Any) -> Any:
+        if value is None:
+            if not nullable:
+                raise _refuse(NULL)
+            return None
+        if not isinstance(value, bool):
+            raise _refuse(NOT_A_BOOLEAN)
+        return value
 
     return read
 
@@ -273,6 +290,8 @@ def _argument(
         minimum = next((m.ge for m in info.metadata if isinstance(m, Ge)), None)
         checked: Any = int if minimum is None else Annotated[int, Field(ge=minimum)]
         annotation = Annotated[checked | None, BeforeValidator(integer_rule(nullable=reads_null))]
+    elif base is bool:
+        annotation = Annotated[Any, BeforeValidator(boolean_rule(nullable=reads_null))]
     elif typing.get_origin(base) is Literal:
         annotation = Annotated[Any, BeforeValidator(choice_rule(typing.get_args(base), nullable=reads_null))]
     elif typing.get_origin(base) is list:

@@ -43,6 +43,9 @@ class StoredMemory(TypedDict):
     expiresAt: str | None
     actorId: str
     entityName: str | None
+    # How often the text was written (a repeat is folded into it: memory/dedupe.py) and when last.
+    mentionCount: int
+    lastSeen: str | None
 
 
 class MemoryHit(TypedDict):
@@ -55,6 +58,8 @@ class MemoryHit(TypedDict):
     expiresAt: str | None
     actorId: str
     entityName: str | None
+    mentionCount: int
+    lastSeen: str | None
 
 
 class SearchResult(TypedDict):
@@ -83,6 +88,8 @@ def _stored(row: ObservationRow, namespaces: Mapping[int, str]) -> StoredMemory:
         "expiresAt": iso(row.expires_at),
         "actorId": row.actor_id,
         "entityName": row.entity_name,
+        "mentionCount": row.mention_count,
+        "lastSeen": iso(row.last_seen_at or row.created_at),
     }
 
 
@@ -243,6 +250,8 @@ def _hydrate(owners: list[int], scores: dict[int, float], namespaces: Mapping[in
                 "expiresAt": stored["expiresAt"],
                 "actorId": stored["actorId"],
                 "entityName": stored["entityName"],
+                "mentionCount": stored["mentionCount"],
+                "lastSeen": stored["lastSeen"],
             }
         )
     return hits

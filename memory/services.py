@@ -8,10 +8,14 @@ A memory is an observation without an entity (DESIGN.md); the graph owns the row
 What makes them memories is decided here: the checks of text, actor, tags and ttl, the expiry
 time, the embedding ahead of the write, the ids and the shape on the wire.
 
-The write pipeline is `write_memories`, in order: check every memory, embed the texts (before the
-transaction: the model does not hold SQLite's one write lock), insert the rows in one transaction
-(the graph's triggers keep FTS5 and the counters, the vectors app stores the vectors in it), answer
-with ids and times.
+The write pipeline is `write_memories`, in order: check every memory, find the repeats (a text
+that says the same as a current memory of the same actor in the namespace, or as an earlier text
+of the same call: memory/dedupe.py), embed the other texts (before the transaction: the model does
+not hold SQLite's one write lock), then in one transaction insert them in one statement (the
+graph's triggers keep FTS5 and the counters, the vectors app stores the vectors in it) and note
+the repeats as mentions of what they repeat (graph.dedupe.note_mentions: mention count, last
+seen, a "mention" version in its history); answer with ids and times, a repeat with the id of
+the memory it repeats as both `id` and `duplicateOf`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from django.db import transaction
 from django.utils import timezone
 
+from access import namespaces
+from graph import dedupe as dedupe_rules
 from graph import limits as store_limits
+from graph import observations
 from graph import services as graph_services
 from kernel.errors import InvalidArgument
 from kernel.sql import stored_time
+from memory import dedupe as judging
 from memory import limits
 from memory.wire import iso, memory_id, parse_memory_id
 from vectors.embedding import embedded_ahead
@@ -36,6 +45,9 @@ class WrittenMemory(TypedDict):
     namespace: str
     createdAt: str | None
     expiresAt: str | None
+    # The id of the memory this one repeats (then `id` is that id too, and nothing was stored);
+    # null when it was stored.
+    duplicateOf: str | None
 
 
 @dataclass(frozen=True)
@@ -48,10 +60,18 @@ class NewMemory:
     ttl_ms: Any = None
 
 
-def write_memories(*, namespace: str, memories: Sequence[NewMemory]) -> list[WrittenMemory]:
+def write_memories(*, namespace: str, memories: Sequence[NewMemory], dedupe: Any = True) -> list[WrittenMemory]:
     """Store memories in `namespace`, embedded before this returns, in one transaction; nothing
-    is written when any of them is refused."""
+    is written when any of them is refused.
+
+    With `dedupe` (and the namespace's setting) on, a memory that says the same as a current
+    (unexpired) free memory of the same actor in the namespace, or as an earlier memory of this
+    call, is not stored: the memory it repeats is mentioned instead, and the answer gives its id
+    as `id` and `duplicateOf` (with its createdAt and expiresAt; a repeat's tags and ttl are
+    not applied to it)."""
     store_limits.items(memories, field="memories")
+    if not isinstance(dedupe, bool):
+        raise InvalidArgument("dedupe must be true or false", field="dedupe")
     stamp = timezone.now()
     rows: list[graph_services.MemoryInput] = []
     for index, memory in enumerate(memories):
@@ -71,12 +91,81 @@ def write_memories(*, namespace: str, memories: Sequence[NewMemory]) -> list[Wri
                 "expires_at": stored_time(stamp + ttl) if ttl else None,
             }
         )
-    with embedded_ahead(row["body"] for row in rows):
-        written = graph_services.insert_memories(namespace=namespace, memories=rows, created_at=stored_time(stamp))
-    return [
-        {"id": memory_id(owner), "namespace": namespace, "createdAt": iso(created), "expiresAt": iso(row["expires_at"])}
-        for (owner, created), row in zip(written, rows, strict=True)
-    ]
+    ns_id = namespaces.lookup(namespace)
+    check = dedupe and (ns_id is None or dedupe_rules.enabled(ns_id))
+    earlier: dict[int, int] = {}  # index: index of the first occurrence in this call
+    repeated: dict[int, int] = {}  # index of a first occurrence: id of the current memory it repeats
+    if check:
+        earlier = _repeats_within(rows)
+        if ns_id is not None:
+            firsts = [index for index in range(len(rows)) if index not in earlier]
+            repeated = judging.free_repeats(ns_id, [(rows[i]["body"], rows[i]["actor_id"]) for i in firsts])
+            repeated = {firsts[position]: ident for position, ident in repeated.items()}
+    created = stored_time(stamp)
+    ahead = [row["body"] for index, row in enumerate(rows) if index not in earlier and index not in repeated]
+    with embedded_ahead(ahead), transaction.atomic():
+        current = _current(ns_id, set(repeated.values())) if repeated else {}
+        # A memory repeated may have been deleted or expired since it was judged: store the text.
+        repeated = {index: ident for index, ident in repeated.items() if ident in current}
+        fresh = [index for index in range(len(rows)) if index not in earlier and index not in repeated]
+        written = graph_services.insert_memories(
+            namespace=namespace, memories=[rows[i] for i in fresh], created_at=created
+        )
+        answers: dict[int, WrittenMemory] = {
+            index: _answer(namespace, owner, when, rows[index]["expires_at"], None)
+            for index, (owner, when) in zip(fresh, written, strict=True)
+        }
+        answers.update(
+            (index, _answer(namespace, ident, *current[ident], memory_id(ident))) for index, ident in repeated.items()
+        )
+        mentions: dict[int, int] = {}
+        for ident in repeated.values():
+            mentions[ident] = mentions.get(ident, 0) + 1
+        for index, first in earlier.items():
+            answer = answers[first]
+            answers[index] = {**answer, "duplicateOf": answer["id"]}
+            owner = parse_memory_id(answer["id"])
+            mentions[owner] = mentions.get(owner, 0) + 1
+        if mentions:
+            dedupe_rules.note_mentions(namespaces.ensure(namespace), mentions)
+    return [answers[index] for index in range(len(rows))]
+
+
+def _repeats_within(rows: Sequence[graph_services.MemoryInput]) -> dict[int, int]:
+    """{index: index of the earlier row of the same actor it repeats}."""
+    by_actor: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        by_actor.setdefault(row["actor_id"], []).append(index)
+    found: dict[int, int] = {}
+    for indexes in by_actor.values():
+        repeats = judging.within([rows[i]["body"] for i in indexes])
+        found.update((indexes[position], indexes[first]) for position, first in repeats.items())
+    return found
+
+
+def _current(ns_id: int | None, ids: set[int]) -> dict[int, tuple[str, str | None]]:
+    """{id: (created_at, expires_at)} of those of `ids` that are still current free memories of
+    the namespace."""
+    if ns_id is None:
+        return {}
+    now = stored_time(timezone.now())
+    return {
+        row.id: (str(row.created_at), str(row.expires_at) if row.expires_at else None)
+        for row in observations.rows(sorted(ids)).values()
+        if row.namespace_id == ns_id
+        and row.entity_name is None
+        and (row.expires_at is None or str(row.expires_at) > now)
+    }
+
+
+def _answer(namespace: str, owner: int, created: str, expires: str | None, duplicate_of: str | None) -> WrittenMemory:
+    return {
+        "id": memory_id(owner),
+        "namespace": namespace,
+        "createdAt": iso(created),
+        "expiresAt": iso(expires),
+        "duplicateOf": duplicate_of,
+    }
 
 
 class DeleteResult(TypedDict):

@@ -22,10 +22,10 @@ from access import drf, namespaces
 from access.operations import Reach, perform
 from access.permissions import Access
 from graph import limits
-from graph.contracts import CONTRACTS
+from graph.contracts import CONTRACTS, DEDUPE
 from graph.operations import OPERATIONS, keyword_arguments
 from kernel.api_schema import ERROR_RESPONSES, Documented, openapi_schema
-from kernel.rest_contracts import RestBody, RestField, rest_body, text_rule
+from kernel.rest_contracts import RestBody, RestField, boolean_rule, rest_body, text_rule
 
 NAMESPACE_HEADER = OpenApiParameter(
     drf.NAMESPACE_HEADER,
@@ -50,6 +50,14 @@ NAMESPACE = RestField(
         "namespace",
     },
 )
+
+# add_observations is one of the official server's tools, whose MCP arguments stay exactly its own:
+# its `dedupe` flag is offered on REST only (upsert_entities has it in its contract).
+REST_ONLY: dict[str, tuple[RestField, ...]] = {
+    "add_observations": (
+        RestField("dedupe", boolean_rule(nullable=True), {"type": "boolean", "nullable": True, "description": DEDUPE}),
+    ),
+}
 
 
 def _count(items: list[Any], field: str) -> None:
@@ -87,7 +95,7 @@ def _endpoint(operation: str) -> type[GraphOperationView]:
         name,
         contract.arguments,
         count=_count,
-        extra=() if spec.reach is Reach.DATABASE else (NAMESPACE,),
+        extra=(() if spec.reach is Reach.DATABASE else (NAMESPACE,)) + REST_ONLY.get(operation, ()),
     )
     doc = (spec.function.__doc__ or "").strip()
     summary, _, description = doc.partition("\n\n")

@@ -56,12 +56,24 @@ ENTITY_NAME = {
     "type": ["string", "null"],
     "description": "The knowledge-graph entity the text is an observation of; null for a free memory",
 }
+DUPLICATE_OF = {
+    "type": ["string", "null"],
+    "description": "The id of the current memory this text says the same as: then nothing new was stored, and "
+    "that memory's mentionCount and lastSeen rose. Null when the text was stored",
+}
+MENTION_COUNT = {**INTEGER, "description": "How often this text was written (repeats are folded into it)"}
+LAST_SEEN = {**TIME, "description": "When it was last written (createdAt when only once)"}
+DEDUPE = (
+    "false: store it even when it says the same as a current memory of this user_id in the namespace (default "
+    "true: a repeat is not stored twice; the answer names the memory it repeats in duplicateOf)."
+)
 WRITTEN = object_schema(
     {
         "id": MEMORY_ID,
         "namespace": {**STRING, "description": "Where it was stored"},
         "createdAt": TIME,
         "expiresAt": {**TIME, "description": "When it will be forgotten (ttl_ms); null: never"},
+        "duplicateOf": DUPLICATE_OF,
     }
 )
 MEMORY_HIT = object_schema(
@@ -75,6 +87,8 @@ MEMORY_HIT = object_schema(
         "expiresAt": TIME,
         "actorId": {**STRING, "description": "The user_id it was recorded with; empty when none"},
         "entityName": ENTITY_NAME,
+        "mentionCount": MENTION_COUNT,
+        "lastSeen": LAST_SEEN,
     }
 )
 FOUND_MEMORY = object_schema(
@@ -86,6 +100,8 @@ FOUND_MEMORY = object_schema(
         "tags": {**STRINGS, "description": "add_message records role:<role> and conversation:<id>"},
         "namespace": STRING,
         "entityName": ENTITY_NAME,
+        "mentionCount": MENTION_COUNT,
+        "lastSeen": LAST_SEEN,
     }
 )
 
@@ -154,13 +170,18 @@ class AddMemoryArguments(Arguments):
     )
     tags: list[str] | None = optional("Labels to store with it (at most 64, each 1 to 255 characters).")
     ttl_ms: int | None = optional("Forget it after this many milliseconds (default: never).", ge=1, le=MAX_TTL_MS)
+    dedupe: bool | None = optional(DEDUPE)
 
 
 def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> WrittenMemory:
     own = args.cube_id and args.cube_id == args.user_id  # MemOS names a user's own cube by its user_id
     memory = NewMemory(text=args.memory_content, actor_id=args.user_id or None, tags=args.tags, ttl_ms=args.ttl_ms)
     (written,) = perform(
-        ctx.access, operations.WRITE, namespace=None if own else args.cube_id or ctx.namespace, memories=[memory]
+        ctx.access,
+        operations.WRITE,
+        namespace=None if own else args.cube_id or ctx.namespace,
+        memories=[memory],
+        dedupe=args.dedupe is not False,
     )
     return written
 
@@ -170,7 +191,8 @@ _declare(
     "Add Memory",
     "Remember one piece of information (a fact, a preference, a decision, a summary) as a free-text memory. "
     "It is embedded at once, so search_memories and search_memory find it by meaning, also when asked in "
-    "another language. Stored in `cube_id` or this connection's namespace. Returns its id (mem_...).",
+    "another language. Stored in `cube_id` or this connection's namespace. Returns its id (mem_...). A text that "
+    "says the same as a memory this user_id already has there is not stored twice: duplicateOf names that memory.",
     AddMemoryArguments,
     WRITTEN,
     add_memory,
@@ -319,6 +341,7 @@ class AddMessageArguments(Arguments):
         min_length=1, max_length=MAX_ITEMS, description="The new messages of the conversation, in order."
     )
     user_id: str | None = optional(f"{USER_ID}; search_memory with this user_id finds them.", max_length=255)
+    dedupe: bool | None = optional(DEDUPE)
 
 
 def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
@@ -335,13 +358,14 @@ def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
         if message.content.strip()
     ]
     if new:
-        written = perform(ctx.access, operations.WRITE, namespace=target, memories=new)
+        written = perform(ctx.access, operations.WRITE, namespace=target, memories=new, dedupe=args.dedupe is not False)
     else:
         check(ctx.access, operations.WRITE, namespace=target)  # nothing to store, but the call must be allowed
         written = []
     return {
-        "added": len(written),
+        "added": sum(memory["duplicateOf"] is None for memory in written),
         "memoryIds": [memory["id"] for memory in written],
+        "duplicateOf": [memory["duplicateOf"] for memory in written],
         "conversationId": conversation,
         "namespace": target,
     }
@@ -353,12 +377,22 @@ _declare(
     "Record the conversation in memory: call it after every answer with the new user and assistant "
     "messages (or a summary of them). Each non-empty message becomes a memory in this connection's namespace, "
     "tagged role:<role> and conversation:<id> (the id is derived from conversation_first_message and your "
-    "key), so search_memory finds it later by meaning. Returns the ids of the memories stored.",
+    "key), so search_memory finds it later by meaning. Returns the ids of the memories stored; a message that "
+    "says the same as one this user_id already has there is not stored twice (duplicateOf names that memory).",
     AddMessageArguments,
     object_schema(
         {
-            "added": {**INTEGER, "description": "How many memories were stored"},
-            "memoryIds": {**STRINGS, "description": "Their ids, in message order (empty messages skipped)"},
+            "added": {**INTEGER, "description": "How many memories were stored (repeats are not)"},
+            "memoryIds": {
+                **STRINGS,
+                "description": "Their ids, in message order (empty messages skipped); a repeat has the id of the "
+                "memory it repeats",
+            },
+            "duplicateOf": {
+                "type": "array",
+                "items": {"type": ["string", "null"]},
+                "description": "Per memoryIds entry: the id of the memory that message repeats, or null when stored",
+            },
             "conversationId": {**STRING, "description": "The conversation tag's id: 12 hex digits"},
             "namespace": STRING,
         }
@@ -451,6 +485,8 @@ def search_memory(ctx: ToolContext, args: SearchMemoryArguments) -> dict[str, An
                 "tags": hit["tags"],
                 "namespace": hit["namespace"],
                 "entityName": hit["entityName"],
+                "mentionCount": hit["mentionCount"],
+                "lastSeen": hit["lastSeen"],
             }
             for hit in hits[:limit]
         ],

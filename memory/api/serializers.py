@@ -21,6 +21,15 @@ from graph.api.serializers import ShortListField, StrictCharField, StrictRegexFi
 from memory import limits
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false as JSON booleans: DRF would otherwise accept "true", "yes", 1 and "on"."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class StrictIntegerField(serializers.IntegerField):
     """A whole number that must be a JSON number: DRF would otherwise accept "5", 5.0 and true."""
 
@@ -77,13 +86,23 @@ class WriteIn(serializers.Serializer):
         max_value=limits.MAX_TTL_MS,
         help_text="time to live in milliseconds; an expired memory is never returned. Default: kept forever",
     )
+    dedupe = StrictBooleanField(
+        required=False,
+        help_text="false: store the text even when it says the same as a current memory of this actor in the "
+        "namespace. Default true (unless the namespace turns dedupe off)",
+    )
 
 
 class WriteOut(serializers.Serializer):
-    id = serializers.CharField(help_text="mem_<number>")
+    id = serializers.CharField(help_text="mem_<number>; for a repeat, the id of the memory it repeats")
     namespace = serializers.CharField()
     createdAt = serializers.DateTimeField()
     expiresAt = serializers.DateTimeField(allow_null=True, help_text="createdAt + ttlMs; null without a ttl")
+    duplicateOf = serializers.CharField(
+        allow_null=True,
+        help_text="the id of the current memory this text repeats (then nothing was stored, and that memory's "
+        "mentionCount and lastSeen rose); null when the text was stored",
+    )
 
 
 # --- search ---------------------------------------------------------------------------------------
@@ -119,6 +138,8 @@ class MemoryHit(serializers.Serializer):
         allow_null=True,
         help_text="the entity of a knowledge-graph observation; null for a memory written here",
     )
+    mentionCount = serializers.IntegerField(help_text="how often the text was written (repeats are folded into it)")
+    lastSeen = serializers.DateTimeField(help_text="when the text was last written (createdAt if only once)")
 
 
 class SearchOut(serializers.Serializer):

@@ -62,7 +62,9 @@ class WriteView(MemoryView):
         tags=["memory"],
         summary="Write a memory.",
         description="Stores `text` in `namespace` (or the X-Memory-Namespace header; a write grant is needed), embedded before this returns, "
-        "so it is found by the next search. `ttlMs` makes it expire.",
+        "so it is found by the next search. `ttlMs` makes it expire. A text that says the same as a current memory of "
+        "the same actor in the namespace is not stored twice: the answer's `id` and `duplicateOf` name that memory, "
+        "whose mentionCount and lastSeen rise (`dedupe: false` stores it anyway).",
         request=s.WriteIn,
         responses={200: s.WriteOut, **_EMBEDDING_ERRORS},
     )
@@ -75,7 +77,9 @@ class WriteView(MemoryView):
         memory = NewMemory(
             text=body["text"], actor_id=body.get("actorId"), tags=body.get("tags"), ttl_ms=body.get("ttlMs")
         )
-        (written,) = perform(access, operations.WRITE, namespace=body["namespace"], memories=[memory])
+        (written,) = perform(
+            access, operations.WRITE, namespace=body["namespace"], memories=[memory], dedupe=body.get("dedupe", True)
+        )
         return Response(written, headers=drf.namespace_header(written["namespace"]))
 
 

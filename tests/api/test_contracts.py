@@ -20,6 +20,7 @@ import pytest
 from django.test import Client
 from pydantic import BaseModel, model_validator
 
+from graph.api.views import REST_ONLY as REST_ONLY_ARGUMENTS
 from graph.api.views import VIEWS
 from graph.contracts import CONTRACTS, Arguments
 from graph.operations import OPERATIONS
@@ -125,11 +126,13 @@ def differences(mcp: Any, rest: Any, *, where: str, optional_over_rest: set[str]
     return found
 
 
-def request_schema(operation: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
-    """The REST body schema, without the REST-only arguments (an empty object when there is no body)."""
+def request_schema(operation: dict[str, Any], spec: dict[str, Any], name: str = "") -> dict[str, Any]:
+    """The REST body schema, without the REST-only arguments (an empty object when there is no
+    body): `namespace`, and those an official tool cannot gain on MCP (graph.api.views.REST_ONLY)."""
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     schema = resolve(body, spec) if body else {"type": "object", "properties": {}}
-    schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in REST_ONLY}
+    extra = {field.name for field in REST_ONLY_ARGUMENTS.get(name, ())}
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in REST_ONLY | extra}
     return schema
 
 
@@ -165,7 +168,7 @@ def test_both_surfaces_read_one_declaration(name: str) -> None:
 def test_the_request_schema_is_the_input_schema(spec: dict[str, Any], name: str) -> None:
     tool = registry.get(name)
     assert tool is not None
-    rest = request_schema(rest_operations(spec)[name], spec)
+    rest = request_schema(rest_operations(spec)[name], spec, name)
     optional = rest_optional(tool.arguments)
     assert differences(mcp_input(tool), rest, where=name, optional_over_rest=optional) == []
 

@@ -95,7 +95,8 @@ def test_add_a_string_message_as_the_memos_guide_does(client: Client, alice_key:
     data = add(client, alice_key, SOFIA)
     assert len(data) == 1
     added = data[0]
-    assert set(added) == {"memory", "memory_id", "memory_type", "cube_id"}
+    assert set(added) == {"memory", "memory_id", "memory_type", "cube_id", "duplicate_of"}
+    assert added["duplicate_of"] is None
     assert (added["memory"], added["memory_type"], added["cube_id"]) == (SOFIA, "LongTermMemory", ALICE)
     assert MEMORY_ID.fullmatch(added["memory_id"])
     # Stored synchronously: the very next search finds it, by meaning.

@@ -80,14 +80,18 @@ def test_memos_argument_names():
         return set(tool.input_schema["properties"]), tool.input_schema.get("required", [])
 
     # MemOS examples/mem_mcp/simple_fastmcp_serve.py, plus tags and ttl_ms.
-    assert properties("add_memory") == ({"memory_content", "user_id", "cube_id", "tags", "ttl_ms"}, ["memory_content"])
+    # Plus dedupe (ours): false stores a text that repeats a current memory.
+    assert properties("add_memory") == (
+        {"memory_content", "user_id", "cube_id", "tags", "ttl_ms", "dedupe"},
+        ["memory_content"],
+    )
     assert properties("search_memories") == ({"query", "user_id", "cube_ids", "top_k"}, ["query"])
     cube_ids = registry.get("search_memories").input_schema["properties"]["cube_ids"]
     assert cube_ids["anyOf"] == [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
     # @memtensor/memos-api-mcp.
     # Plus user_id, MEMOS_USER_ID as an argument: one key may serve several users.
     assert properties("add_message") == (
-        {"conversation_first_message", "messages", "user_id"},
+        {"conversation_first_message", "messages", "user_id", "dedupe"},
         ["conversation_first_message", "messages"],
     )
     message = registry.get("add_message").input_schema["properties"]["messages"]["items"]
@@ -216,6 +220,8 @@ async def test_memories_are_found_by_meaning_across_languages(mcp_server: McpSer
             "tags": ["health"],
             "namespace": namespace,
             "entityName": None,
+            "mentionCount": 1,
+            "lastSeen": sofia["createdAt"],
         }
         assert len(found["memories"]) == 3  # fewer memories than the default limit of 6
         across = await tools.ok("search_memory", {"query": "孩子不能吃什么？"})

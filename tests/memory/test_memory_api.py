@@ -25,9 +25,21 @@ from tests.conftest import ALICE, BOB, Persona
 
 pytestmark = pytest.mark.django_db
 
-WRITE_FIELDS = {"id", "namespace", "createdAt", "expiresAt"}
+WRITE_FIELDS = {"id", "namespace", "createdAt", "expiresAt", "duplicateOf"}
 # The seed's fields, plus actorId, expiresAt and entityName (documented in the OpenAPI schema).
-HIT_FIELDS = {"id", "text", "namespace", "tags", "score", "createdAt", "expiresAt", "actorId", "entityName"}
+HIT_FIELDS = {
+    "id",
+    "text",
+    "namespace",
+    "tags",
+    "score",
+    "createdAt",
+    "expiresAt",
+    "actorId",
+    "entityName",
+    "mentionCount",
+    "lastSeen",
+}
 MEMORY_ID = re.compile(r"^mem_[1-9][0-9]*$")
 
 
