@@ -19,7 +19,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from access import changes
+from access import changes, namespaces
+from graph import limits
+from graph.exceptions import EntityNotFound
 from graph.sql import as_json, db, now
 from kernel.errors import InvalidArgument
 from kernel.sql import stored_time
@@ -309,7 +311,14 @@ def parse_id(
     if isinstance(value, str):
         prefix, _, digits = value.partition("_")
         kind = KINDS_BY_PREFIX.get(f"{prefix}_")
-        if kind is not None and kind in kinds and digits.isascii() and digits.isdigit() and not digits.startswith("0") and len(digits) < 20:
+        if (
+            kind is not None
+            and kind in kinds
+            and digits.isascii()
+            and digits.isdigit()
+            and not digits.startswith("0")
+            and len(digits) < 20
+        ):
             number = int(digits)
             if number <= MAX_ROW_ID:
                 return kind, number
@@ -361,6 +370,31 @@ def wire(version: Version) -> dict[str, Any]:
         "actorId": version.actor_id,
         "surface": version.surface,
         "operation": version.operation,
+    }
+
+
+class EntityHistory(TypedDict):
+    name: str
+    entities: list[str]
+    versions: list[dict[str, Any]]
+
+
+def entity_history(*, namespace: str, name: str) -> EntityHistory:
+    """The history of an entity: its own versions (create, rename, merge, delete, restore) and
+    those of its observations and relations, newest first (at most 1,000).
+
+    `name` finds the entity called so now and any entity called so before (renamed, deleted or
+    merged away, within the retention window); `entities` lists their ids (ent_<n>: what
+    restore_memory takes to bring a deleted one back). EntityNotFound when there is none."""
+    name = limits.name(name, field="name")
+    ns_id = namespaces.lookup(namespace)
+    ids = entities_named(ns_id, name) if ns_id is not None else []
+    if not ids or ns_id is None:
+        raise EntityNotFound(name)
+    return {
+        "name": name,
+        "entities": [wire_id(ENTITY, ident) for ident in ids],
+        "versions": [wire(version) for version in entity_versions(ns_id, ids)],
     }
 
 
