@@ -609,6 +609,7 @@ _declare(
         }
     ),
     update_memory,
+    destructive=True,  # the text is replaced (the old one stays in the history)
     idempotent=True,
 )
 
@@ -649,5 +650,5 @@ _declare(
         }
     ),
     restore_memory,
-    idempotent=False,
+    destructive=True,  # a restore to a version replaces the current fields
 )

@@ -151,7 +151,7 @@ class HistoryView(MemoryView):
     input_serializer = s.HistoryIn
 
     @extend_schema(
-        operation_id="memory_history",
+        operation_id="memory_get_history",
         tags=["memory"],
         summary="The history of a memory.",
         description="Every version of a memory or observation (or of an entity or relation, by its ent_/rel_ id), "

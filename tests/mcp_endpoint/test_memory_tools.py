@@ -1,6 +1,6 @@
 # Chinese text is written with its own full-width punctuation.
 # ruff: noqa: RUF001
-"""The 6 memory tools (category `memory`, the MemOS MCP servers' names and arguments) against a real
+"""The memory tools (category `memory`, the MemOS MCP servers' names and arguments) against a real
 server with the official SDK, over Streamable HTTP and once over stdio: memories written in English
 and Chinese found by paraphrase and across languages, a conversation recorded with add_message and
 found with search_memory, deletion honoured by the next search, grants and namespace isolation.
@@ -50,7 +50,17 @@ def texts(result: dict[str, Any]) -> list[str]:
 
 def test_memory_declarations():
     declared = {tool.name: tool for tool in registry.tools(("memory",))}
-    assert list(declared) == ["add_memory", "search_memories", "chat", "add_message", "search_memory", "delete_memory"]
+    assert list(declared) == [
+        "add_memory",
+        "search_memories",
+        "chat",
+        "add_message",
+        "search_memory",
+        "delete_memory",
+        "memory_history",
+        "update_memory",
+        "restore_memory",
+    ]
     assert set(declared) == MEMORY_TOOLS
     for tool in declared.values():
         assert tool.category == memory_tools.CATEGORY == "memory"
@@ -70,6 +80,9 @@ def test_memory_declarations():
         "add_message": (False, False, False),
         "search_memory": (True, False, True),
         "delete_memory": (False, True, True),
+        "memory_history": (True, False, True),
+        "update_memory": (False, True, True),
+        "restore_memory": (False, True, False),
     }
 
 
