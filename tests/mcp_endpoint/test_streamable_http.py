@@ -51,6 +51,7 @@ READ_CALLS: dict[str, dict[str, Any]] = {
     "find_path": {"from": "Alice", "to": "Paris"},
     "find_all_paths": {"from": "Alice", "to": "Paris"},
     "export_graph": {"format": "mermaid"},
+    "entity_history": {"name": "Alice"},
 }
 assert set(READ_CALLS) == READ_TOOLS
 
