@@ -120,7 +120,8 @@ def test_memos_argument_names():
     )
     limit = registry.get("search_memory").input_schema["properties"]["memory_limit_number"]
     assert (limit["minimum"], limit["maximum"]) == (1, 25)
-    assert properties("delete_memory") == ({"memory_ids", "user_id"}, ["memory_ids"])
+    # Plus purge (erase with the history).
+    assert properties("delete_memory") == ({"memory_ids", "user_id", "purge"}, ["memory_ids"])
 
 
 def test_the_rest_of_memos_search_arguments_are_ignored():
@@ -168,9 +169,19 @@ def test_unsupported_filters_are_refused(value, message):
 async def test_category_lists_exactly_the_memory_tools(mcp_server: McpServer) -> None:
     async with mcp_server.client("alice", namespace=mcp_server.namespace("alice"), tools="memory") as client:
         listed = await all_tool_names(client)
-        assert listed == ["add_memory", "search_memories", "chat", "add_message", "search_memory", "delete_memory"]
+        assert listed == [
+            "add_memory",
+            "search_memories",
+            "chat",
+            "add_message",
+            "search_memory",
+            "delete_memory",
+            "memory_history",
+            "update_memory",
+            "restore_memory",
+        ]
     async with mcp_server.client("alice", tools="memory,vectors", mode="legacy") as client:
-        assert len(await all_tool_names(client)) == 18
+        assert len(await all_tool_names(client)) == 21
 
 
 @pytest.mark.anyio
@@ -459,6 +470,9 @@ async def test_memory_tools_over_stdio(mcp_server: McpServer) -> None:
             "add_message",
             "search_memory",
             "delete_memory",
+            "memory_history",
+            "update_memory",
+            "restore_memory",
         ]
         tools = await Checked.of(client)
         recorded = await tools.ok("add_message", {"conversation_first_message": FIRST, "messages": TRIP})
