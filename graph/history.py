@@ -33,7 +33,12 @@ RELATION = "relation"
 # What a version says happened.
 ACTIONS = ("create", "update", "merge", "rename", "delete", "expire", "restore", "mention", "purge")
 # A version whose `after` is null says the object is gone (deleted, expired, merged away): the
-# state to restore is its `before`.
+# state to restore is its `before` (REMOVED, as SQL on alias v, matches the partial indexes).
+# A create stores no `after` either: the row as created is the next version's `before` (every
+# version but a mention keeps the whole state before it), or the row as it is now. Copying every
+# new row into the history would double what a bulk write stores (bench/RESULTS.md, "History");
+# the readers below fill it in.
+REMOVED = "v.after IS NULL AND NOT (v.action = 'create')"
 
 # The ids objects have on the wire, by kind.
 PREFIXES = {OBSERVATION: "mem_", ENTITY: "ent_", RELATION: "rel_"}
@@ -160,6 +165,8 @@ def snapshot(
     key = f"CAST({alias}.id AS TEXT)"
     given = f"(SELECT json(value) FROM json_each(:befores) WHERE key = {key})" if befores is not None else "NULL"
     before, after = (spec.state, "NULL") if side == "before" else (given, spec.state)
+    if action == "create":
+        after = "NULL"  # see REMOVED
     number = (
         "1"
         if action == "create"
@@ -238,7 +245,7 @@ class Version(NamedTuple):
     @property
     def gone(self) -> bool:
         """Whether this version removed the object (delete, expire, merged away)."""
-        return self.after is None
+        return self.after is None and self.action != "create"
 
     @property
     def state(self) -> dict[str, Any]:
@@ -270,7 +277,31 @@ def versions(kind: str, object_id: int, namespace_ids: Sequence[int]) -> list[Ve
         "ORDER BY v.version DESC LIMIT ?",
         (kind, object_id, as_json(namespace_ids), MAX_VERSIONS),
     )
-    return [_version(row) for row in found]
+    return _with_created([_version(row) for row in found])
+
+
+def _with_created(found: list[Version]) -> list[Version]:
+    """`found` with each create's `after` filled in (see REMOVED): the `before` of the object's
+    next version that keeps a whole state, else the object as it is now."""
+    created = [v for v in found if v.action == "create" and v.after is None]
+    if not created:
+        return found
+    filled: dict[int, dict[str, Any] | None] = {}
+    for version in created:
+        later = (
+            db()
+            .execute(
+                "SELECT before FROM graph_version WHERE kind = ? AND object_id = ? AND version > ? "
+                "AND action != 'mention' AND before IS NOT NULL ORDER BY version LIMIT 1",
+                (version.kind, version.object_id, version.version),
+            )
+            .fetchone()
+        )
+        state = json.loads(later[0]) if later else states(version.kind, [version.object_id]).get(version.object_id)
+        if state is not None and version.kind == OBSERVATION:
+            state["mentionCount"] = 1  # as written; mentions are versions of their own
+        filled[version.id] = state
+    return [v._replace(after=filled[v.id]) if v.id in filled else v for v in found]
 
 
 def entities_named(namespace_id: int, name: str) -> list[int]:
@@ -278,9 +309,12 @@ def entities_named(namespace_id: int, name: str) -> list[int]:
     (the live one, renamed ones, deleted ones), oldest first."""
     live = db().execute("SELECT id FROM graph_entity WHERE namespace_id = ? AND name = ?", (namespace_id, name))
     ids = {row[0] for row in live}
+    # Every name an entity had before its current one is the `before` of a rename, delete or
+    # merge version (index version_entity_old_name, migration 0006).
     past = db().execute(
-        "SELECT DISTINCT object_id FROM graph_version WHERE namespace_id = ? AND kind = 'entity' "
-        "AND (after ->> 'name' = ?2 OR before ->> 'name' = ?2)",
+        "SELECT DISTINCT object_id FROM graph_version INDEXED BY version_entity_old_name "
+        "WHERE namespace_id = ? AND (before ->> 'name') = ? "
+        "AND kind = 'entity' AND NOT (action = 'create')",
         (namespace_id, name),
     )
     ids.update(row[0] for row in past)
@@ -288,16 +322,24 @@ def entities_named(namespace_id: int, name: str) -> list[int]:
 
 
 def entity_versions(namespace_id: int, entity_ids: Sequence[int]) -> list[Version]:
-    """The versions of these entities and of their observations and relations, newest first."""
+    """The versions of these entities and of the observations and relations that are or were
+    theirs, newest first (at most MAX_VERSIONS)."""
     if not entity_ids:
         return []
+    changes = "NOT (action = 'create')"  # matches the partial indexes (see graph/models.py)
     found = db().execute(
-        f"{_COLUMNS}WHERE v.id IN (SELECT id FROM graph_version WHERE entity_id IN (SELECT value FROM json_each(?1)) "
-        "UNION SELECT id FROM graph_version WHERE other_entity_id IN (SELECT value FROM json_each(?1))) "
-        "AND v.namespace_id = ?2 ORDER BY v.id DESC LIMIT ?3",
-        (as_json(entity_ids), namespace_id, MAX_VERSIONS),
+        "WITH ids(id) AS (SELECT value FROM json_each(:ids)), objects(kind, object_id) AS ("
+        "SELECT 'entity', id FROM ids "
+        "UNION SELECT 'observation', o.id FROM graph_observation o WHERE o.entity_id IN (SELECT id FROM ids) "
+        "UNION SELECT 'relation', r.id FROM graph_relation r WHERE r.from_id IN (SELECT id FROM ids) "
+        "UNION SELECT 'relation', r.id FROM graph_relation r WHERE r.to_id IN (SELECT id FROM ids) "
+        f"UNION SELECT kind, object_id FROM graph_version WHERE entity_id IN (SELECT id FROM ids) AND {changes} "
+        f"UNION SELECT kind, object_id FROM graph_version WHERE other_entity_id IN (SELECT id FROM ids) AND {changes}) "
+        f"{_COLUMNS}JOIN objects ON objects.kind = v.kind AND objects.object_id = v.object_id "
+        "WHERE v.namespace_id = :ns ORDER BY v.id DESC LIMIT :most",
+        {"ids": as_json(entity_ids), "ns": namespace_id, "most": MAX_VERSIONS},
     )
-    return [_version(row) for row in found]
+    return _with_created([_version(row) for row in found])
 
 
 def wire_id(kind: str, object_id: int) -> str:
@@ -419,7 +461,7 @@ def purge_gone(*, batch: int = 1000) -> int:
             gone = (
                 db()
                 .execute(
-                    "SELECT v.kind, v.object_id FROM graph_version v WHERE v.after IS NULL AND v.changed_at < ?1 "
+                    f"SELECT v.kind, v.object_id FROM graph_version v WHERE {REMOVED} AND v.changed_at < ?1 "
                     "AND v.version = (SELECT MAX(w.version) FROM graph_version w WHERE w.kind = v.kind "
                     "AND w.object_id = v.object_id) "
                     "AND NOT (CASE v.kind WHEN 'observation' THEN EXISTS (SELECT 1 FROM graph_observation WHERE id = v.object_id) "

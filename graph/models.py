@@ -121,6 +121,10 @@ class Relation(models.Model):
         return f"{self.from_entity_id} -[{self.type_id}]-> {self.to_entity_id}"
 
 
+# A version that removed its object (deleted, expired, merged away).
+_REMOVED = models.Q(after__isnull=True) & ~models.Q(action="create")
+
+
 class Version(models.Model):
     """One change to one memory, observation, entity or relation: what it was before and after,
     when, who (key, user, the memory's actor) and through which surface (graph/history.py).
@@ -133,7 +137,9 @@ class Version(models.Model):
         ENTITY = "entity", "entity"
         RELATION = "relation", "relation"
 
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="versions")
+    # No index of its own: every write would pay for it, and no read needs it (an object's
+    # versions are found by kind and id, an entity's by the indexes below).
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="versions", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # Not foreign keys: the row may be deleted (and restored with the same id).
     object_id = models.BigIntegerField()
@@ -145,6 +151,8 @@ class Version(models.Model):
     version = models.PositiveIntegerField()
     action = models.CharField(max_length=16)
     before = models.JSONField(null=True, blank=True)
+    # Null for a removal; also null, not stored, for a create: the row as created is the next
+    # version's `before`, or the row as it is now (the readers in graph/history.py fill it in).
     after = models.JSONField(null=True, blank=True)
     changed_at = models.DateTimeField(default=timezone.now)
     operation = models.CharField(max_length=64, blank=True, default="")
@@ -156,20 +164,33 @@ class Version(models.Model):
     # The call that made the change: everything one call deleted is restored together.
     call = models.CharField(max_length=32, blank=True, default="")
 
+    # Migration 0006 also indexes the names entities had before a rename, delete or merge
+    # (`version_entity_old_name`, an SQL expression index), for finding them by those names.
     class Meta:
         db_table = "graph_version"
         constraints = [
             models.UniqueConstraint(fields=["kind", "object_id", "version"], name="version_unique_number"),
         ]
         indexes = [
-            models.Index(fields=["entity_id"], name="version_entity", condition=models.Q(entity_id__isnull=False)),
+            # An entity's history: its objects are its live observations and relations (found in
+            # their tables) and those that changed entity or went (found here); creates, which
+            # change nothing to look up later, stay out of these indexes.
+            models.Index(
+                fields=["entity_id"],
+                name="version_entity_changes",
+                condition=models.Q(entity_id__isnull=False) & ~models.Q(action="create"),
+            ),
             models.Index(
                 fields=["other_entity_id"],
-                name="version_other_entity",
-                condition=models.Q(other_entity_id__isnull=False),
+                name="version_other_entity_changes",
+                condition=models.Q(other_entity_id__isnull=False) & ~models.Q(action="create"),
             ),
-            models.Index(fields=["action", "changed_at"], name="version_action_time"),
-            models.Index(fields=["call"], name="version_call"),
+            # Only removals (a version whose `after` is null and that is not a create, which keeps
+            # no copy of the row: graph/history.py) are looked up by time (the retention job) and
+            # by call (a restore brings back what one call removed): creates, the bulk of the
+            # history, skip both indexes (bench/RESULTS.md, "History").
+            models.Index(fields=["changed_at"], name="version_removed_time", condition=_REMOVED),
+            models.Index(fields=["call"], name="version_removed_call", condition=_REMOVED),
         ]
 
     def __str__(self) -> str:

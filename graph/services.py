@@ -1058,7 +1058,8 @@ def _restore_removed_with(ns_id: int, entity: int, call: str) -> list[str]:
         db()
         .execute(
             "SELECT v.kind, v.object_id, v.before FROM graph_version v WHERE v.call = ?1 AND v.namespace_id = ?2 "
-            "AND v.after IS NULL AND v.kind IN ('observation', 'relation') AND (v.entity_id = ?3 OR v.other_entity_id = ?3) "
+            f"AND {history.REMOVED} AND v.kind IN ('observation', 'relation') "
+            "AND (v.entity_id = ?3 OR v.other_entity_id = ?3) "
             "AND v.version = (SELECT MAX(w.version) FROM graph_version w WHERE w.kind = v.kind AND w.object_id = v.object_id) "
             "ORDER BY v.id",
             (call, ns_id, entity),
