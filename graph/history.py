@@ -254,9 +254,9 @@ class Version(NamedTuple):
 
 
 _COLUMNS = (
-    "SELECT v.id, v.kind, v.object_id, v.namespace_id, n.name, v.entity_id, v.other_entity_id, v.version, "
+    "SELECT v.id, v.kind, v.object_id, v.namespace_id, '', v.entity_id, v.other_entity_id, v.version, "
     "v.action, v.before, v.after, v.changed_at, v.operation, v.surface, v.key_id, v.key_prefix, v.user_id, "
-    "v.actor_id, v.call FROM graph_version v JOIN graph_namespace n ON n.id = v.namespace_id "
+    "v.actor_id, v.call FROM graph_version v "
 )
 # Answers list at most this many versions, newest first.
 MAX_VERSIONS = 1000
@@ -281,8 +281,11 @@ def versions(kind: str, object_id: int, namespace_ids: Sequence[int]) -> list[Ve
 
 
 def _with_created(found: list[Version]) -> list[Version]:
-    """`found` with each create's `after` filled in (see REMOVED): the `before` of the object's
-    next version that keeps a whole state, else the object as it is now."""
+    """`found` with their namespaces' names, and each create's `after` filled in (see REMOVED):
+    the `before` of the object's next version that keeps a whole state, else the object as it is
+    now."""
+    named = namespaces.names(sorted({v.namespace_id for v in found}))
+    found = [v._replace(namespace=named.get(v.namespace_id, "")) for v in found]
     created = [v for v in found if v.action == "create" and v.after is None]
     if not created:
         return found
@@ -365,7 +368,8 @@ def parse_id(
             if number <= MAX_ROW_ID:
                 return kind, number
     examples = " or ".join(f"'{PREFIXES[kind]}123'" for kind in kinds)
-    raise InvalidArgument(f"{field} must be an id such as {examples}, not {value!r}", field=field)
+    shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:57]}..."
+    raise InvalidArgument(f"{field} must be an id such as {examples}, not {shown}", field=field)
 
 
 def iso(value: str | datetime | None) -> str | None:
