@@ -289,21 +289,24 @@ def _with_created(found: list[Version]) -> list[Version]:
     created = [v for v in found if v.action == "create" and v.after is None]
     if not created:
         return found
-    filled: dict[int, dict[str, Any] | None] = {}
+    # One statement for every create's next whole state, one per kind for the rows as they are.
+    later = db().execute(
+        "SELECT value ->> 3, (SELECT w.before FROM graph_version w WHERE w.kind = value ->> 0 "
+        "AND w.object_id = value ->> 1 AND w.version > value ->> 2 AND w.action != 'mention' "
+        "AND w.before IS NOT NULL ORDER BY w.version LIMIT 1) FROM json_each(?)",
+        (as_json([v.kind, v.object_id, v.version, v.id] for v in created),),
+    )
+    filled: dict[int, dict[str, Any] | None] = {
+        ident: json.loads(before) for ident, before in later if before is not None
+    }
+    for kind in {v.kind for v in created if v.id not in filled}:
+        pending = [v for v in created if v.kind == kind and v.id not in filled]
+        now_ = states(kind, [v.object_id for v in pending])
+        filled.update((v.id, now_.get(v.object_id)) for v in pending)
     for version in created:
-        later = (
-            db()
-            .execute(
-                "SELECT before FROM graph_version WHERE kind = ? AND object_id = ? AND version > ? "
-                "AND action != 'mention' AND before IS NOT NULL ORDER BY version LIMIT 1",
-                (version.kind, version.object_id, version.version),
-            )
-            .fetchone()
-        )
-        state = json.loads(later[0]) if later else states(version.kind, [version.object_id]).get(version.object_id)
+        state = filled.get(version.id)
         if state is not None and version.kind == OBSERVATION:
-            state["mentionCount"] = 1  # as written; mentions are versions of their own
-        filled[version.id] = state
+            filled[version.id] = {**state, "mentionCount": 1}  # as written; mentions are versions of their own
     return [v._replace(after=filled[v.id]) if v.id in filled else v for v in found]
 
 
