@@ -316,10 +316,10 @@ def entities_named(namespace_id: int, name: str) -> list[int]:
     live = db().execute("SELECT id FROM graph_entity WHERE namespace_id = ? AND name = ?", (namespace_id, name))
     ids = {row[0] for row in live}
     # Every name an entity had before its current one is the `before` of a rename, delete or
-    # merge version (index version_entity_old_name, migration 0006).
+    # merge version (index version_entity_old_name, graph/models.py).
     past = db().execute(
         "SELECT DISTINCT object_id FROM graph_version INDEXED BY version_entity_old_name "
-        "WHERE namespace_id = ? AND (before ->> 'name') = ? "
+        "WHERE namespace_id = ? AND JSON_EXTRACT(before, '$.name') = ? "
         "AND kind = 'entity' AND NOT (action = 'create')",
         (namespace_id, name),
     )

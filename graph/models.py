@@ -137,9 +137,13 @@ class Version(models.Model):
         ENTITY = "entity", "entity"
         RELATION = "relation", "relation"
 
-    # No index of its own: every write would pay for it, and no read needs it (an object's
-    # versions are found by kind and id, an entity's by the indexes below).
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="versions", db_index=False)
+    # No index and no database constraint: every write would pay for them (the constraint checks
+    # the namespace row once per version), and nothing needs them: an object's versions are found
+    # by kind and id, an entity's by the indexes below, and namespaces are deleted (if ever)
+    # through Django, whose collector deletes their versions (bench/RESULTS.md, "History").
+    namespace = models.ForeignKey(
+        Namespace, on_delete=models.CASCADE, related_name="versions", db_index=False, db_constraint=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # Not foreign keys: the row may be deleted (and restored with the same id).
     object_id = models.BigIntegerField()
@@ -164,8 +168,6 @@ class Version(models.Model):
     # The call that made the change: everything one call deleted is restored together.
     call = models.CharField(max_length=32, blank=True, default="")
 
-    # Migration 0006 also indexes the names entities had before a rename, delete or merge
-    # (`version_entity_old_name`, an SQL expression index), for finding them by those names.
     class Meta:
         db_table = "graph_version"
         constraints = [
@@ -189,6 +191,14 @@ class Version(models.Model):
             # no copy of the row: graph/history.py) are looked up by time (the retention job) and
             # by call (a restore brings back what one call removed): creates, the bulk of the
             # history, skip both indexes (bench/RESULTS.md, "History").
+            # The names entities had before a rename, delete or merge (their live name is in
+            # graph_entity): graph/history.py `entities_named` reads it with this expression.
+            models.Index(
+                "namespace",
+                models.Func(models.F("before"), models.Value("$.name"), function="JSON_EXTRACT"),
+                name="version_entity_old_name",
+                condition=models.Q(kind="entity") & ~models.Q(action="create"),
+            ),
             models.Index(fields=["changed_at"], name="version_removed_time", condition=_REMOVED),
             models.Index(fields=["call"], name="version_removed_call", condition=_REMOVED),
         ]
