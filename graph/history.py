@@ -4,7 +4,12 @@ change, with the state before and after, when, who and through which surface.
 The stores record versions in the transaction of the change itself (a change and its version
 commit together or not at all); who and through which surface come from the change the runner
 opened (`access.changes.current()`). One statement per batch: a call that writes 500 observations
-records 500 versions with one INSERT.
+records 500 versions with one INSERT, and a delete snapshots the rows it is about to delete in SQL
+(`snapshot`: INSERT ... SELECT from the rows themselves).
+
+Below the recording: the readers (an object's versions, an entity's whole history, the wire
+shape every surface shows, with ids `mem_<n>`, `ent_<n>`, `rel_<n>`), and the retention rules
+(`retention_cutoff`, `purge_gone`, `forget`). graph.services restores and updates from them.
 """
 
 from __future__ import annotations
