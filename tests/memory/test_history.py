@@ -270,6 +270,31 @@ def test_update_keeps_the_id_and_the_keyword_index_follows(alice_key: Persona) -
     assert gone["results"] == []
 
 
+def test_update_drops_the_old_vector_and_embeds_the_new_text(alice_key: Persona) -> None:
+    access = via(alice_key)
+    memory = write(access, "my favourite fruit is the mango")
+
+    def vector() -> bytes | None:
+        row = (
+            db()
+            .execute(
+                "SELECT vector FROM vectors_embedding WHERE owner_kind = 'observation' AND owner_id = ?",
+                (int(memory[4:]),),
+            )
+            .fetchone()
+        )
+        return row[0] if row else None
+
+    old = vector()
+    assert old is not None
+    perform(access, operations.UPDATE, id=memory, text="the train to Lyon leaves at 7:42 from platform 3")
+    # The old vector is gone (a new one is there, or queued behind the write); a search by
+    # meaning finds the new text in the very next call either way.
+    assert vector() != old
+    found = perform(access, operations.SEARCH, namespace=ALICE, query="when does the Lyon train depart", mode="vector")
+    assert found["results"][0]["id"] == memory
+
+
 def test_bad_updates_are_refused_and_change_nothing(alice_key: Persona, bob_key: Persona) -> None:
     access = via(alice_key)
     memory = write(access, "keep me")
