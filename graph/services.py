@@ -932,6 +932,12 @@ def restore(*, namespace_ids: list[int], kind: str, object_id: int, version: int
                 known = f" (its versions are 1 to {past[0].version})" if past else " (it has no versions)"
                 raise NotFound(f"{label} has no version {version}{known}", id=label, version=version)
             source = found[0]
+        if source.action == "mention":
+            raise InvalidArgument(
+                f"version {source.version} of {label} records a mention (a repeat), not its fields: "
+                "restore another version",
+                field="version",
+            )
         if live is None and past[0].changed_at < history.retention_cutoff():
             raise RetentionPassed(
                 f"{label} was removed more than {settings.MEMORYHUB_HISTORY_RETENTION_DAYS} days ago "

@@ -19,6 +19,7 @@ from access.exceptions import NamespaceForbidden
 from access.operations import perform
 from access.permissions import Access
 from graph import history, services
+from graph.dedupe import note_mentions
 from graph.exceptions import Conflict, EntityNotFound, InvalidArgument, NotFound, RetentionPassed
 from graph.sql import db
 from kernel.sql import stored_time
@@ -453,6 +454,15 @@ def test_restore_errors_change_nothing(alice_key: Persona) -> None:
     with pytest.raises(InvalidArgument):
         perform(access, operations.RESTORE, id="memory-12")
     assert version_count() == count
+    # A mention keeps a count, not the memory's fields: it is no state to go back to.
+    note_mentions(
+        db().execute("SELECT namespace_id FROM graph_observation WHERE id = ?", (int(memory[4:]),)).fetchone()[0],
+        {int(memory[4:]): 1},
+    )
+    with pytest.raises(InvalidArgument) as mention:
+        perform(access, operations.RESTORE, id=memory, version=2)
+    assert "mention" in mention.value.message
+    assert perform(access, operations.GET, id=memory)["text"] == "still here"
 
 
 # --- two tenants -----------------------------------------------------------------------------------
