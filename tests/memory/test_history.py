@@ -356,6 +356,20 @@ def test_a_live_memory_restored_to_an_older_version(alice_key: Persona) -> None:
     )
 
 
+def test_a_renamed_entity_restored_to_its_first_version_gets_its_name_back(alice_key: Persona) -> None:
+    access = via(alice_key)
+    seed_graph(access)
+    ada = ent_id(ALICE, "Ada")
+    perform(access, "rename_entity", namespace=ALICE, name="Ada", new_name="Ada Lovelace")
+    restored = perform(access, operations.RESTORE, id=ada, version=1)
+    assert restored["state"] == {"name": "Ada", "entityType": "person"}
+    assert perform(access, "get_entity", namespace=ALICE, name="Ada")["observations"] == [
+        "wrote the first program",
+        "born 1815",
+    ]
+    assert [v["action"] for v in versions(access, ada)] == ["restore", "rename", "create"]
+
+
 def test_a_deleted_entity_comes_back_with_what_the_same_call_deleted(alice_key: Persona) -> None:
     access = via(alice_key)
     seed_graph(access)
