@@ -422,7 +422,12 @@ def delete(access: Access, request: schemas.DeleteMemoryRequest) -> dict[str, An
     for memory_id in given:
         try:
             outcome = perform(
-                access, operations.DELETE, namespace=scope.namespace, actor_in=scope.actor_in, id=memory_id
+                access,
+                operations.DELETE,
+                namespace=scope.namespace,
+                actor_in=scope.actor_in,
+                id=memory_id,
+                purge=request.purge,
             )
         except InvalidArgument:  # not one of our ids (e.g. a MemOS uuid): nothing to delete
             not_deleted.append(memory_id)

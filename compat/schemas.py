@@ -254,6 +254,11 @@ class DeleteMemoryRequest(Request):
     memory_ids: list[str] | None = Field(None, description="The ids to delete (mem_<n>)")
     file_ids: list[str] | None = Field(None, description="Refused: there are no files here")
     filter: dict[str, Any] | None = Field(None, description="Refused: delete by memory_ids")
+    purge: bool = Field(
+        False,
+        description="Erase the memories with their whole history at once (for erasure requests; they cannot be "
+        "restored). Default false: a deleted memory can be restored for MEMORYHUB_HISTORY_RETENTION_DAYS",
+    )
     user_id: str | None = _user_id()
     session_id: str | None = Field(None, description=IGNORED)
     conversation_id: str | None = Field(None, description=IGNORED)

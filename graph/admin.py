@@ -42,9 +42,9 @@ from access import namespaces
 from access.operations import perform
 from access.permissions import Access
 from access.selectors import operator_access
-from graph import limits, selectors
+from graph import history, limits, selectors
 from graph.exceptions import EntityAlreadyExists
-from graph.models import Entity, Namespace, Observation, Relation, TypeDict
+from graph.models import Entity, Namespace, Observation, Relation, TypeDict, Version
 from kernel.admin_tools import ReadOnlyAdmin, ServiceModelAdmin, SubqueryCount, adopt, domain_check
 from kernel.errors import DomainError
 
@@ -271,8 +271,8 @@ class RecentObservationsFormSet(BaseInlineFormSet):
 
 
 class ObservationInline(admin.TabularInline):
-    """Add and delete through the services; existing observations are read-only (an observation
-    is a recorded fact: change one by deleting it and adding the new text)."""
+    """Add, edit and delete through the operations (an edit is `memory_update`: the observation
+    keeps its id, and its history records the old text with surface "admin")."""
 
     model = Observation
     form = ObservationForm
@@ -286,10 +286,6 @@ class ObservationInline(admin.TabularInline):
     def added(self, obj: Observation) -> Any:
         # A new row's created_at is only the model default (now); show nothing until it is saved.
         return obj.created_at if obj.pk else None
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Existing rows render read-only; new rows stay editable and ticked rows are deleted.
-        return False
 
 
 @admin.register(Entity)
@@ -398,7 +394,16 @@ class EntityAdmin(ServiceModelAdmin):
         deleted = set(map(id, formset.deleted_forms))
         removed = [f.initial["body"] for f in formset.initial_forms if id(f) in deleted]
         added = [f.cleaned_data["body"] for f in formset.extra_forms if f.has_changed() and id(f) not in deleted]
+        edited = [f for f in formset.initial_forms if id(f) not in deleted and f.has_changed()]
         namespace = entity.namespace.name
+        for edit in edited:
+            perform(
+                _operator(request),
+                "memory_update",
+                namespace=namespace,
+                id=f"mem_{edit.instance.pk}",
+                text=edit.cleaned_data["body"],
+            )
         if removed:
             perform(
                 _operator(request),
@@ -415,7 +420,7 @@ class EntityAdmin(ServiceModelAdmin):
             )
         # What formset.save() would have recorded, for the admin's change message.
         formset.new_objects = [f.instance for f in formset.extra_forms if f.has_changed() and id(f) not in deleted]
-        formset.changed_objects = []
+        formset.changed_objects = [(f.instance, ["body"]) for f in edited]
         formset.deleted_objects = [f.instance for f in formset.initial_forms if id(f) in deleted]
 
     def delete_model(self, request: HttpRequest, obj: Entity) -> None:
@@ -488,3 +493,69 @@ class TypeDictAdmin(ReadOnlyAdmin):
     raw_id_fields = ("namespace",)
     search_fields = ["name"]
     show_full_result_count = False
+
+
+# --- history (read-only) -----------------------------------------------------------------------------
+
+
+@admin.register(Version)
+class VersionAdmin(ReadOnlyAdmin):
+    """Every recorded change, newest first. Search by an object's id (mem_12, ent_3, rel_5, or the
+    bare number); restoring is done by agents and users through restore_memory."""
+
+    list_display = [
+        "object_label",
+        "version",
+        "action",
+        "surface",
+        "operation",
+        "key_prefix",
+        "user_id",
+        "actor_id",
+        "namespace",
+        "changed_at",
+    ]
+    list_select_related = ("namespace",)
+    list_filter = ["action", "surface", "kind", NamespaceFilter]
+    search_fields = ["object_id"]  # shows the search box; get_search_results does the searching
+    search_help_text = "An object's id: mem_12 (memory or observation), ent_3 (entity), rel_5 (relation), or 12."
+    show_full_result_count = False
+    ordering = ("-id",)
+    fields = [
+        "kind",
+        "object_id",
+        "version",
+        "action",
+        "before",
+        "after",
+        "changed_at",
+        "namespace",
+        "entity_id",
+        "other_entity_id",
+        "operation",
+        "surface",
+        "key_id",
+        "key_prefix",
+        "user_id",
+        "actor_id",
+        "call",
+    ]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.isdigit():
+            return queryset.filter(object_id=int(term)), False
+        try:
+            kind, object_id = history.parse_id(term)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return queryset.none(), False
+        return queryset.filter(kind=kind, object_id=object_id), False
+
+    @admin.display(description="object", ordering="object_id")
+    def object_label(self, obj: Version) -> str:
+        return history.wire_id(obj.kind, obj.object_id)

@@ -554,3 +554,57 @@ _contract(
     ExportGraphArguments,
     object_schema({"format": {"type": "string", "enum": list(FORMATS)}, "content": STRING}),
 )
+
+
+# --- history -------------------------------------------------------------------------------------
+
+_STATE = {
+    "type": ["object", "null"],
+    "description": "The fields of the object: observation/memory {text, entityId, entityName, actorId, tags, "
+    "createdAt, expiresAt, mentionCount}; entity {name, entityType}; relation {from, to, relationType, fromId, "
+    "toId}; a mention {mentionCount, lastSeen}. null: the object did not exist (before a create) or was removed "
+    "(after a delete, an expiry or a merge that dropped it)",
+}
+VERSION = object_schema(
+    {
+        "id": {**STRING, "description": "The object's id: mem_<n> (memory or observation), ent_<n>, rel_<n>"},
+        "kind": {"type": "string", "enum": ["observation", "entity", "relation"]},
+        "namespace": STRING,
+        "version": {**INTEGER, "description": "1, 2, ... per object"},
+        "action": {
+            "type": "string",
+            "enum": ["create", "update", "merge", "rename", "delete", "expire", "restore", "mention", "purge"],
+        },
+        "before": _STATE,
+        "after": _STATE,
+        "changedAt": {**STRING, "description": "ISO 8601 UTC, e.g. 2026-05-01T09:30:00Z"},
+        "key": {**STRING, "description": "The API key that made the change (key:<prefix>); empty when none"},
+        "userId": {"type": ["integer", "null"], "description": "The key's owner; null when none"},
+        "actorId": {**STRING, "description": "The memory's actor (user_id); empty when none"},
+        "surface": {
+            "type": "string",
+            "description": "Where the change came from: mcp, rest, memos, console, admin, import or system",
+        },
+        "operation": {**STRING, "description": "The operation that made the change, e.g. delete_entities"},
+    }
+)
+VERSIONS = {**array_schema(VERSION), "description": "Newest first (at most 1,000)"}
+
+
+class EntityHistoryArguments(Arguments):
+    name: str = Field(
+        description="The entity's name: its current name, or a name it had before a rename or when it was deleted."
+    )
+
+
+_contract(
+    "entity_history",
+    EntityHistoryArguments,
+    object_schema(
+        {
+            "name": STRING,
+            "entities": {**STRINGS, "description": "Ids (ent_<n>) of the entities that have or had this name"},
+            "versions": VERSIONS,
+        }
+    ),
+)

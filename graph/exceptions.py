@@ -12,7 +12,16 @@ class GraphError(DomainError):
 # InvalidArgument is the kernel's (namespace names are validated in the access layer, below the
 # graph); it is re-exported here for the store's modules. It is not a GraphError: callers that
 # turn GraphErrors into messages catch both.
-__all__ = ["EntityAlreadyExists", "EntityNotFound", "GraphError", "InvalidArgument", "LimitExceeded"]
+__all__ = [
+    "Conflict",
+    "EntityAlreadyExists",
+    "EntityNotFound",
+    "GraphError",
+    "InvalidArgument",
+    "LimitExceeded",
+    "NotFound",
+    "RetentionPassed",
+]
 
 
 class LimitExceeded(InvalidArgument, GraphError):
@@ -34,3 +43,23 @@ class EntityAlreadyExists(GraphError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"Entity with name {name} already exists", name=name)
+
+
+class NotFound(GraphError):
+    """No such memory, observation, entity, relation or version within the caller's reach (an id
+    outside it answers the same, so ids reveal nothing about other tenants)."""
+
+    code = "not_found"
+
+
+class Conflict(GraphError):
+    """A restore or update would clash with what is there now (a name taken since, a relation or
+    an observation that exists again)."""
+
+    code = "already_exists"
+
+
+class RetentionPassed(GraphError):
+    """A deleted object's versions are older than the retention window: it cannot be restored."""
+
+    code = "retention_passed"

@@ -121,6 +121,10 @@ class Relation(models.Model):
         return f"{self.from_entity_id} -[{self.type_id}]-> {self.to_entity_id}"
 
 
+# A version that removed its object (deleted, expired, merged away).
+_REMOVED = models.Q(after__isnull=True) & ~models.Q(action="create")
+
+
 class Version(models.Model):
     """One change to one memory, observation, entity or relation: what it was before and after,
     when, who (key, user, the memory's actor) and through which surface (graph/history.py).
@@ -133,7 +137,13 @@ class Version(models.Model):
         ENTITY = "entity", "entity"
         RELATION = "relation", "relation"
 
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="versions")
+    # No index and no database constraint: every write would pay for them (the constraint checks
+    # the namespace row once per version), and nothing needs them: an object's versions are found
+    # by kind and id, an entity's by the indexes below, and namespaces are deleted (if ever)
+    # through Django, whose collector deletes their versions (bench/RESULTS.md, "History").
+    namespace = models.ForeignKey(
+        Namespace, on_delete=models.CASCADE, related_name="versions", db_index=False, db_constraint=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # Not foreign keys: the row may be deleted (and restored with the same id).
     object_id = models.BigIntegerField()
@@ -145,6 +155,8 @@ class Version(models.Model):
     version = models.PositiveIntegerField()
     action = models.CharField(max_length=16)
     before = models.JSONField(null=True, blank=True)
+    # Null for a removal; also null, not stored, for a create: the row as created is the next
+    # version's `before`, or the row as it is now (the readers in graph/history.py fill it in).
     after = models.JSONField(null=True, blank=True)
     changed_at = models.DateTimeField(default=timezone.now)
     operation = models.CharField(max_length=64, blank=True, default="")
@@ -162,14 +174,33 @@ class Version(models.Model):
             models.UniqueConstraint(fields=["kind", "object_id", "version"], name="version_unique_number"),
         ]
         indexes = [
-            models.Index(fields=["entity_id"], name="version_entity", condition=models.Q(entity_id__isnull=False)),
+            # An entity's history: its objects are its live observations and relations (found in
+            # their tables) and those that changed entity or went (found here); creates, which
+            # change nothing to look up later, stay out of these indexes.
+            models.Index(
+                fields=["entity_id"],
+                name="version_entity_changes",
+                condition=models.Q(entity_id__isnull=False) & ~models.Q(action="create"),
+            ),
             models.Index(
                 fields=["other_entity_id"],
-                name="version_other_entity",
-                condition=models.Q(other_entity_id__isnull=False),
+                name="version_other_entity_changes",
+                condition=models.Q(other_entity_id__isnull=False) & ~models.Q(action="create"),
             ),
-            models.Index(fields=["action", "changed_at"], name="version_action_time"),
-            models.Index(fields=["call"], name="version_call"),
+            # Only removals (a version whose `after` is null and that is not a create, which keeps
+            # no copy of the row: graph/history.py) are looked up by time (the retention job) and
+            # by call (a restore brings back what one call removed): creates, the bulk of the
+            # history, skip both indexes (bench/RESULTS.md, "History").
+            # The names entities had before a rename, delete or merge (their live name is in
+            # graph_entity): graph/history.py `entities_named` reads it with this expression.
+            models.Index(
+                "namespace",
+                models.Func(models.F("before"), models.Value("$.name"), function="JSON_EXTRACT"),
+                name="version_entity_old_name",
+                condition=models.Q(kind="entity") & ~models.Q(action="create"),
+            ),
+            models.Index(fields=["changed_at"], name="version_removed_time", condition=_REMOVED),
+            models.Index(fields=["call"], name="version_removed_call", condition=_REMOVED),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from access.operations import Operation, Reach, declare
 from access.permissions import Permission
-from graph import selectors, services
+from graph import history, selectors, services
 
 _READ, _WRITE = Permission.READ, Permission.WRITE
 GRAPH = "graph"  # what the writes change, as `operation_applied` announces it
@@ -56,6 +56,7 @@ OPERATIONS: dict[str, Operation] = declare(
         _read("find_path", selectors.find_path),
         _read("find_all_paths", selectors.find_all_paths),
         _read("export_graph", selectors.export_graph),
+        _read("entity_history", history.entity_history),
     ]
 )
 

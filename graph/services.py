@@ -14,16 +14,25 @@ under `skipped` with the reason.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
+from django.conf import settings
 from django.db import transaction
 
-from access import namespaces
+from access import changes, namespaces
 from graph import dedupe as dedupe_rules
-from graph import limits
+from graph import history, limits
 from graph.dedupe import note_mentions
-from graph.exceptions import EntityAlreadyExists, EntityNotFound, InvalidArgument
+from graph.exceptions import (
+    Conflict,
+    EntityAlreadyExists,
+    EntityNotFound,
+    InvalidArgument,
+    NotFound,
+    RetentionPassed,
+)
 from graph.fts import index_text
 from graph.models import Observation
 from graph.observations import scope_sql
@@ -112,6 +121,7 @@ def _insert_entities(ns_id: int, entities: list[EntityDict], stamp: str) -> dict
         (ns_id, stamp, as_json([e["name"], index_text(e["name"]), types[e["entityType"]]] for e in entities)),
     )
     ids = entity_ids(ns_id, (e["name"] for e in entities))
+    history.snapshot_ids(history.ENTITY, "create", list(ids.values()), side="after", at=stamp)
     _insert_observations(ns_id, [(ids[e["name"]], body) for e in entities for body in e["observations"]], stamp)
     return ids
 
@@ -128,6 +138,7 @@ def _insert_observations(ns_id: int, rows: list[tuple[int, str]], stamp: str) ->
             )
             .fetchall()
         )
+        history.snapshot_ids(history.OBSERVATION, "create", [row[0] for row in written], side="after", at=stamp)
         observations_written.send(sender=Observation, namespace_id=ns_id, observations=written)
 
 
@@ -232,11 +243,12 @@ def create_relations(*, namespace: str, relations: list[RelationDict]) -> Create
             rows.append(triple)
         if rows:
             stamp = now()
-            conn.execute(
+            inserted = conn.execute(
                 "INSERT INTO graph_relation(namespace_id, from_id, to_id, type_id, created_at) "
-                "SELECT ?1, value ->> 0, value ->> 1, value ->> 2, ?2 FROM json_each(?3)",
+                "SELECT ?1, value ->> 0, value ->> 1, value ->> 2, ?2 FROM json_each(?3) RETURNING id",
                 (ns_id, stamp, as_json(rows)),
-            )
+            ).fetchall()
+            history.snapshot_ids(history.RELATION, "create", [row[0] for row in inserted], side="after", at=stamp)
     return {"relations": created, "skipped": skipped}
 
 
@@ -316,6 +328,24 @@ class DeleteResult(TypedDict):
 def _delete_entity_rows(ids: list[int]) -> None:
     conn = db()
     ids_json = as_json(ids)
+    # The history keeps what goes (one snapshot per table, taken in SQL before the rows go).
+    params = {"ids": ids_json}
+    history.snapshot(
+        history.RELATION,
+        "delete",
+        "r.id IN (SELECT id FROM graph_relation WHERE from_id IN (SELECT value FROM json_each(:ids)) "
+        "UNION SELECT id FROM graph_relation WHERE to_id IN (SELECT value FROM json_each(:ids)))",
+        params,
+        side="before",
+    )
+    history.snapshot(
+        history.OBSERVATION,
+        "delete",
+        "o.entity_id IN (SELECT value FROM json_each(:ids))",
+        params,
+        side="before",
+    )
+    history.snapshot(history.ENTITY, "delete", history.ids_where(history.ENTITY), params, side="before")
     # Relations and observations first: the triggers then keep the other ends' degrees right.
     conn.execute("DELETE FROM graph_relation WHERE from_id IN (SELECT value FROM json_each(?))", (ids_json,))
     conn.execute("DELETE FROM graph_relation WHERE to_id IN (SELECT value FROM json_each(?))", (ids_json,))
@@ -347,6 +377,13 @@ def delete_observations(*, namespace: str, deletions: list[ObservationDeletion])
         for name, bodies in requested:
             if name not in ids or not bodies:
                 continue
+            history.snapshot(
+                history.OBSERVATION,
+                "delete",
+                "o.entity_id = :entity AND o.body IN (SELECT value FROM json_each(:bodies))",
+                {"entity": ids[name], "bodies": as_json(bodies)},
+                side="before",
+            )
             cursor = conn.execute(
                 "DELETE FROM graph_observation WHERE entity_id = ? AND body IN (SELECT value FROM json_each(?))",
                 (ids[name], as_json(bodies)),
@@ -366,15 +403,21 @@ def delete_relations(*, namespace: str, relations: list[RelationDict]) -> Delete
         ns_id = namespaces.lookup(namespace)
         if ns_id is not None:
             ids = entity_ids(ns_id, {name for r in requested for name in (r["from"], r["to"])})
-            conn = db()
+            triples = []
             for relation in requested:
                 rel_type = type_id(ns_id, RELATION, relation["relationType"])
                 if rel_type is None or relation["from"] not in ids or relation["to"] not in ids:
                     continue
-                deleted += conn.execute(
-                    "DELETE FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ?",
-                    (ids[relation["from"]], ids[relation["to"]], rel_type),
-                ).rowcount
+                triples.append((ids[relation["from"]], ids[relation["to"]], rel_type))
+            if triples:
+                # One snapshot and one delete for the whole list (each relation once).
+                where = (
+                    "{a}id IN (SELECT g.id FROM json_each(:triples) t JOIN graph_relation g ON g.from_id = t.value ->> 0 "
+                    "AND g.to_id = t.value ->> 1 AND g.type_id = t.value ->> 2)"
+                )
+                params = {"triples": as_json(dict.fromkeys(triples))}
+                history.snapshot(history.RELATION, "delete", where.format(a="r."), params, side="before")
+                deleted = db().execute(f"DELETE FROM graph_relation WHERE {where.format(a='')}", params).rowcount
     return {"success": True, "message": "Relations deleted successfully", "deleted": deleted}
 
 
@@ -445,6 +488,8 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
         ns_id = namespaces.lookup(namespace)
         source_id = require_entity(ns_id, source)
         target_id = require_entity(ns_id, target)
+        assert ns_id is not None
+        target_ns = ns_id
         conn = db()
         target_bodies = _existing_bodies([target_id])[target_id]
         moved_obs: list[int] = []
@@ -457,12 +502,19 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
             else:
                 target_bodies.add(body)
                 moved_obs.append(obs_id)
+        # The history: dropped observations go (merged into the target's same text), moved ones
+        # change entity; both keep the other entity in `other_entity_id`.
+        history.snapshot_ids(history.OBSERVATION, "merge", dropped_obs, side="before", other=target_id)
         conn.execute(
             "DELETE FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))", (as_json(dropped_obs),)
         )
+        moved_before = history.states(history.OBSERVATION, moved_obs)
         conn.execute(
             "UPDATE graph_observation SET entity_id = ? WHERE id IN (SELECT value FROM json_each(?))",
             (target_id, as_json(moved_obs)),
+        )
+        history.snapshot_ids(
+            history.OBSERVATION, "merge", moved_obs, side="after", befores=moved_before, other=source_id
         )
 
         moved_rel = dropped_rel = 0
@@ -470,6 +522,9 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
             "SELECT id, from_id, to_id, type_id FROM graph_relation WHERE from_id = ?1 OR to_id = ?1 ORDER BY id",
             (source_id,),
         ).fetchall()
+        relations_before = history.states(history.RELATION, [row[0] for row in relations])
+        moved_rel_ids: list[int] = []
+        dropped_rel_items: list[history.Item] = []
         for rel_id, from_id, to_id, rel_type in relations:
             new_from = target_id if from_id == source_id else from_id
             new_to = target_id if to_id == source_id else to_id
@@ -480,11 +535,25 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
             if new_from == new_to or duplicate:
                 conn.execute("DELETE FROM graph_relation WHERE id = ?", (rel_id,))
                 dropped_rel += 1
+                dropped_rel_items.append(
+                    {
+                        "object_id": rel_id,
+                        "namespace_id": target_ns,
+                        "entity_id": from_id,
+                        "other_entity_id": to_id,
+                        "before": relations_before[rel_id],
+                        "after": None,
+                    }
+                )
             else:
                 conn.execute(
                     "UPDATE graph_relation SET from_id = ?, to_id = ? WHERE id = ?", (new_from, new_to, rel_id)
                 )
                 moved_rel += 1
+                moved_rel_ids.append(rel_id)
+        history.record(history.RELATION, "merge", dropped_rel_items)
+        history.snapshot_ids(history.RELATION, "merge", moved_rel_ids, side="after", befores=relations_before)
+        history.snapshot_ids(history.ENTITY, "merge", [source_id], side="before", other=target_id)
         conn.execute("DELETE FROM graph_entity WHERE id = ?", (source_id,))
         _touch([target_id], now())
         merged = load_entity(target_id)
@@ -509,10 +578,12 @@ def rename_entity(*, namespace: str, name: str, new_name: str) -> EntityDict:
             assert ns_id is not None
             if entity_id(ns_id, new_name) is not None:
                 raise EntityAlreadyExists(new_name)
+            before = history.states(history.ENTITY, [entity])
             db().execute(
                 "UPDATE graph_entity SET name = ?, search_name = ?, updated_at = ? WHERE id = ?",
                 (new_name, index_text(new_name), now(), entity),
             )
+            history.snapshot_ids(history.ENTITY, "rename", [entity], side="after", befores=before)
         renamed = load_entity(entity)
     assert renamed is not None
     return renamed
@@ -584,7 +655,8 @@ def import_graph(
         observations = entity["observations"] or []
         for start in range(0, max(len(observations), 1), batch):
             pieces.append({**entity, "observations": observations[start : start + batch]})
-    with transaction.atomic():
+    # An import is recorded as such in the history, whoever runs it (a command has no caller).
+    with changes.changing("import_graph", surface="import"), transaction.atomic():
         for start in range(0, len(pieces), batch):
             chunk = pieces[start : start + batch]
             upserted = upsert_entities(namespace=namespace, entities=chunk)
@@ -645,25 +717,48 @@ def insert_memories(
             )
             .fetchall()
         )
+        history.snapshot_ids(history.OBSERVATION, "create", [row[0] for row in written], side="after", at=stamp)
         observations_written.send(sender=Observation, namespace_id=ns_id, observations=written)
     return [(row[0], stamp) for row in written]
 
 
-def delete_memory(*, namespace_ids: list[int], memory_id: int, actors: Mapping[int, str] | None = None) -> int | None:
+def delete_memory(
+    *, namespace_ids: list[int], memory_id: int, actors: Mapping[int, str] | None = None, purge: bool = False
+) -> int | None:
     """Delete one free memory if it lives in one of `namespace_ids` (and, in the namespaces of
-    `actors` ({namespace id: actor}), is that actor's); return its namespace id."""
+    `actors` ({namespace id: actor}), is that actor's); return its namespace id.
+
+    The history keeps what it was, so it can be restored for the retention window; with `purge`
+    its versions go too (an erasure), also those of a memory deleted earlier."""
     scope, params = scope_sql(namespace_ids, actors or {})
     with transaction.atomic():
-        row = (
-            db()
-            .execute(
-                f"DELETE FROM graph_observation AS o WHERE o.id = ? AND o.entity_id IS NULL AND {scope} "
-                "RETURNING namespace_id",
-                (memory_id, *params),
-            )
-            .fetchone()
-        )
+        conn = db()
+        row = conn.execute(
+            f"SELECT o.namespace_id FROM graph_observation AS o WHERE o.id = ? AND o.entity_id IS NULL AND {scope}",
+            (memory_id, *params),
+        ).fetchone()
+        if row is not None:
+            if not purge:
+                history.snapshot_ids(history.OBSERVATION, "delete", [memory_id], side="before")
+            conn.execute("DELETE FROM graph_observation WHERE id = ?", (memory_id,))
+        elif purge:
+            row = _deleted_memory(namespace_ids, memory_id, actors or {})
+        if row is not None and purge:
+            history.forget(history.OBSERVATION, memory_id)
     return row[0] if row else None
+
+
+def _deleted_memory(namespace_ids: list[int], memory_id: int, actors: Mapping[int, str]) -> tuple[int] | None:
+    """(namespace id,) of a free memory that is gone but has versions within the scope."""
+    past = history.versions(history.OBSERVATION, memory_id, namespace_ids)
+    if not past or db().execute("SELECT 1 FROM graph_observation WHERE id = ?", (memory_id,)).fetchone():
+        return None
+    last = past[0]
+    if last.state.get("entityId") is not None:
+        return None
+    if last.namespace_id in actors and actors[last.namespace_id] != last.state.get("actorId", last.actor_id):
+        return None
+    return (last.namespace_id,)
 
 
 def clear_memories(*, namespace: str, actor_id: str | None = None) -> int:
@@ -672,35 +767,397 @@ def clear_memories(*, namespace: str, actor_id: str | None = None) -> int:
         ns_id = namespaces.lookup(namespace)
         if ns_id is None:
             return 0
-        if actor_id is None:
-            cursor = db().execute(
-                "DELETE FROM graph_observation WHERE namespace_id = ? AND entity_id IS NULL", (ns_id,)
-            )
-        else:
-            cursor = db().execute(
-                "DELETE FROM graph_observation WHERE namespace_id = ? AND entity_id IS NULL AND actor_id = ?",
-                (ns_id, actor_id),
-            )
-        return cursor.rowcount
+        where = "o.namespace_id = :ns AND o.entity_id IS NULL"
+        if actor_id is not None:
+            where += " AND o.actor_id = :actor"
+        params = {"ns": ns_id, "actor": actor_id}
+        history.snapshot(history.OBSERVATION, "delete", where, params, side="before")
+        return db().execute(f"DELETE FROM graph_observation AS o WHERE {where}", params).rowcount
 
 
 def purge_expired(*, batch: int = 1000) -> int:
     """Delete observations whose TTL has passed (their vectors go with them); return how many.
+    Their history records the expiry (they can be restored for the retention window).
 
     Reads already hide expired rows; this reclaims the space. Deletes in batches, each its own
     transaction, so a large purge never holds the write lock for long."""
     purged = 0
     while True:
         with transaction.atomic():
+            stamp = now()
+            ids = [
+                row[0]
+                for row in db().execute(
+                    "SELECT id FROM graph_observation WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?",
+                    (stamp, batch),
+                )
+            ]
+            history.snapshot_ids(history.OBSERVATION, "expire", ids, side="before", at=stamp)
             deleted = (
                 db()
-                .execute(
-                    "DELETE FROM graph_observation WHERE id IN (SELECT id FROM graph_observation "
-                    "WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
-                    (now(), batch),
-                )
+                .execute("DELETE FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))", (as_json(ids),))
                 .rowcount
             )
         purged += deleted
         if deleted < batch:
             return purged
+
+
+def purge_history() -> int:
+    """Delete for good the versions of objects removed longer ago than
+    MEMORYHUB_HISTORY_RETENTION_DAYS (they can no longer be restored); return how many."""
+    return history.purge_gone()
+
+
+# --- update in place and restore ------------------------------------------------------------------
+
+
+class Updated(TypedDict):
+    id: int
+    namespace_id: int
+    version: int | None
+
+
+def _last_version(kind: str, object_id: int) -> int | None:
+    row = (
+        db()
+        .execute("SELECT MAX(version) FROM graph_version WHERE kind = ? AND object_id = ?", (kind, object_id))
+        .fetchone()
+    )
+    return row[0] if row else None
+
+
+def _same_text(entity: int | None, body: str, other_than: int) -> int | None:
+    """The id of another observation of `entity` with exactly this text (they are stored once)."""
+    if entity is None:
+        return None
+    row = (
+        db()
+        .execute(
+            "SELECT id FROM graph_observation WHERE entity_id = ? AND body = ? AND id != ?", (entity, body, other_than)
+        )
+        .fetchone()
+    )
+    return row[0] if row else None
+
+
+def update_observation(*, namespace_ids: list[int], observation_id: int, text: str) -> Updated:
+    """Give a live memory or observation of `namespace_ids` new text, keeping its id: the keyword
+    index follows (triggers), its vector is dropped (trigger) and a new one made or queued
+    (observations_written), and the history records the update. `text` is checked by the caller.
+
+    NotFound for an id that is not live within `namespace_ids`; Conflict when the observation's
+    entity already holds this exact text."""
+    with transaction.atomic():
+        row = (
+            db()
+            .execute(
+                "SELECT namespace_id, entity_id, body FROM graph_observation WHERE id = ? "
+                "AND (expires_at IS NULL OR expires_at > ?) AND namespace_id IN (SELECT value FROM json_each(?))",
+                (observation_id, now(), as_json(namespace_ids)),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"no memory {history.wire_id(history.OBSERVATION, observation_id)}", id=observation_id)
+        ns_id, entity, body = row
+        if body != text:
+            twin = _same_text(entity, text, observation_id)
+            if twin is not None:
+                raise Conflict(
+                    f"the entity already has this observation ({history.wire_id(history.OBSERVATION, twin)})",
+                    field="text",
+                )
+            before = history.states(history.OBSERVATION, [observation_id])
+            stamp = now()
+            db().execute(
+                "UPDATE graph_observation SET body = ?, search_text = ? WHERE id = ?",
+                (text, index_text(text), observation_id),
+            )
+            history.snapshot_ids(
+                history.OBSERVATION, "update", [observation_id], side="after", befores=before, at=stamp
+            )
+            _touch([entity] if entity is not None else [], stamp)
+            observations_written.send(sender=Observation, namespace_id=ns_id, observations=[(observation_id, text)])
+        return {
+            "id": observation_id,
+            "namespace_id": ns_id,
+            "version": _last_version(history.OBSERVATION, observation_id),
+        }
+
+
+class Restored(TypedDict):
+    id: str
+    kind: str
+    namespace: str
+    version: int
+    restoredFrom: int
+    state: dict[str, Any] | None
+    alsoRestored: list[str]
+
+
+_TABLE = {history.OBSERVATION: "graph_observation", history.ENTITY: "graph_entity", history.RELATION: "graph_relation"}
+
+
+def _live_namespace(kind: str, object_id: int) -> int | None:
+    row = db().execute(f"SELECT namespace_id FROM {_TABLE[kind]} WHERE id = ?", (object_id,)).fetchone()
+    return row[0] if row else None
+
+
+def restore(*, namespace_ids: list[int], kind: str, object_id: int, version: int | None = None) -> Restored:
+    """Bring an object of `namespace_ids` back to the state of one of its versions, keeping its id.
+
+    - Without `version`, a deleted (expired, merged-away) object comes back as it was just before;
+      a deleted entity brings back what the same call removed with it (its observations, and its
+      relations whose other end exists); a deleted observation whose entity is gone brings the
+      entity back first.
+    - With `version`, the object (live or deleted) gets that version's fields back.
+
+    Recorded as a "restore" version. Errors change nothing: NotFound (no such object or version
+    within reach), InvalidArgument (a live object and no version), RetentionPassed (deleted longer
+    ago than MEMORYHUB_HISTORY_RETENTION_DAYS), Conflict (a name or a text taken since)."""
+    label = history.wire_id(kind, object_id)
+    with transaction.atomic():
+        live = _live_namespace(kind, object_id)
+        past = history.versions(kind, object_id, namespace_ids)
+        if (live is not None and live not in namespace_ids) or (live is None and not past):
+            raise NotFound(f"no memory, entity or relation {label}", id=label)
+        if version is None:
+            if live is not None:
+                raise InvalidArgument(f"{label} is not deleted: give the version to restore it to", field="version")
+            source = past[0]
+        else:
+            found = [v for v in past if v.version == version]
+            if not found:
+                known = f" (its versions are 1 to {past[0].version})" if past else " (it has no versions)"
+                raise NotFound(f"{label} has no version {version}{known}", id=label, version=version)
+            source = found[0]
+        if source.action == "mention":
+            raise InvalidArgument(
+                f"version {source.version} of {label} records a mention (a repeat), not its fields: "
+                "restore another version",
+                field="version",
+            )
+        if live is None and past[0].changed_at < history.retention_cutoff():
+            raise RetentionPassed(
+                f"{label} was removed more than {settings.MEMORYHUB_HISTORY_RETENTION_DAYS} days ago "
+                "(MEMORYHUB_HISTORY_RETENTION_DAYS): it can no longer be restored",
+                id=label,
+            )
+        ns_id = source.namespace_id
+        state = dict(source.state)
+        also: list[str] = []
+        if kind == history.OBSERVATION:
+            _restore_observation(ns_id, object_id, state, live is not None, also)
+        elif kind == history.ENTITY:
+            _restore_entity(ns_id, object_id, state, live is not None, past[-1].changed_at)
+            if live is None:
+                also += _restore_removed_with(ns_id, object_id, past[0].call)
+        else:
+            _restore_relation(ns_id, object_id, state, live is not None)
+        number = _last_version(kind, object_id) or 0
+        after = history.states(kind, [object_id]).get(object_id)
+    return {
+        "id": label,
+        "kind": kind,
+        "namespace": past[0].namespace if past else "",
+        "version": number,
+        "restoredFrom": source.version,
+        "state": history.wire_state(after),
+        "alsoRestored": also,
+    }
+
+
+def _future(moment: Any) -> str | None:
+    """A kept expiry time if it is still ahead; a restored memory does not expire at once."""
+    return moment if isinstance(moment, str) and moment > now() else None
+
+
+def _restore_observation(ns_id: int, ident: int, state: dict[str, Any], live: bool, also: list[str]) -> None:
+    conn = db()
+    text = state.get("text") or ""
+    if live:
+        entity = conn.execute("SELECT entity_id FROM graph_observation WHERE id = ?", (ident,)).fetchone()[0]
+    else:
+        entity = state.get("entityId")
+        if entity is not None and _live_namespace(history.ENTITY, entity) is None:
+            # Its entity went too (deleted, merged away): it comes back first, under its old name.
+            entity_past = history.versions(history.ENTITY, entity, [ns_id])
+            if not entity_past:
+                raise NotFound(f"the entity of {history.wire_id(history.OBSERVATION, ident)} is gone for good")
+            _restore_entity(ns_id, entity, dict(entity_past[0].state), False, entity_past[-1].changed_at)
+            also.append(history.wire_id(history.ENTITY, entity))
+    twin = _same_text(entity, text, ident)
+    if twin is not None:
+        raise Conflict(f"the entity already has this observation again ({history.wire_id(history.OBSERVATION, twin)})")
+    stamp = now()
+    values = {
+        "id": ident,
+        "ns": ns_id,
+        "entity": entity,
+        "body": text,
+        "search": index_text(text),
+        "actor": state.get("actorId") or "",
+        "tags": as_json(state.get("tags") or []),
+        "created": state.get("createdAt") or stamp,
+        "expires": _future(state.get("expiresAt")),
+        "mentions": state.get("mentionCount") or 1,
+    }
+    if live:
+        before = history.states(history.OBSERVATION, [ident])
+        conn.execute(
+            "UPDATE graph_observation SET body = :body, search_text = :search, actor_id = :actor, tags = :tags, "
+            "expires_at = :expires WHERE id = :id",
+            values,
+        )
+        history.snapshot_ids(history.OBSERVATION, "restore", [ident], side="after", befores=before, at=stamp)
+        changed = before[ident]["text"] != text
+    else:
+        conn.execute(
+            "INSERT INTO graph_observation(id, namespace_id, entity_id, body, search_text, actor_id, tags, "
+            "created_at, expires_at, mention_count) VALUES (:id, :ns, :entity, :body, :search, :actor, :tags, "
+            ":created, :expires, :mentions)",
+            values,
+        )
+        history.snapshot_ids(history.OBSERVATION, "restore", [ident], side="after", at=stamp)
+        changed = True
+    _touch([entity] if entity is not None else [], stamp)
+    if changed:
+        observations_written.send(sender=Observation, namespace_id=ns_id, observations=[(ident, text)])
+
+
+def _restore_entity(ns_id: int, ident: int, state: dict[str, Any], live: bool, created: str) -> None:
+    name, kind = state.get("name"), state.get("entityType")
+    if not isinstance(name, str) or not isinstance(kind, str):
+        raise NotFound(f"{history.wire_id(history.ENTITY, ident)} has no state to restore")
+    holder = entity_id(ns_id, name)
+    if holder is not None and holder != ident:
+        raise Conflict(
+            f"an entity named {name!r} exists now ({history.wire_id(history.ENTITY, holder)}): rename or delete it "
+            f"before restoring {history.wire_id(history.ENTITY, ident)}"
+        )
+    types = ensure_types(ns_id, ENTITY, [kind])
+    stamp = now()
+    if live:
+        before = history.states(history.ENTITY, [ident])
+        db().execute(
+            "UPDATE graph_entity SET name = ?, search_name = ?, type_id = ?, updated_at = ? WHERE id = ?",
+            (name, index_text(name), types[kind], stamp, ident),
+        )
+        history.snapshot_ids(history.ENTITY, "restore", [ident], side="after", befores=before, at=stamp)
+    else:
+        db().execute(
+            "INSERT INTO graph_entity(id, namespace_id, name, search_name, type_id, obs_count, out_deg, in_deg, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
+            (ident, ns_id, name, index_text(name), types[kind], created, stamp),
+        )
+        history.snapshot_ids(history.ENTITY, "restore", [ident], side="after", at=stamp)
+
+
+def _restore_removed_with(ns_id: int, entity: int, call: str) -> list[str]:
+    """Bring back the observations and relations of `entity` removed by the call `call` (the one
+    that removed the entity) and not back since; relations only where both ends exist and no equal
+    relation does. Returns their wire ids."""
+    if not call:
+        return []
+    rows = (
+        db()
+        .execute(
+            "SELECT v.kind, v.object_id, v.before FROM graph_version v WHERE v.call = ?1 AND v.namespace_id = ?2 "
+            f"AND {history.REMOVED} AND v.kind IN ('observation', 'relation') "
+            "AND (v.entity_id = ?3 OR v.other_entity_id = ?3) "
+            "AND v.version = (SELECT MAX(w.version) FROM graph_version w WHERE w.kind = v.kind AND w.object_id = v.object_id) "
+            "ORDER BY v.id",
+            (call, ns_id, entity),
+        )
+        .fetchall()
+    )
+    observations: list[tuple[int, dict[str, Any]]] = []
+    relations: list[tuple[int, dict[str, Any]]] = []
+    for kind, ident, before in rows:
+        state = json.loads(before)
+        if kind == history.OBSERVATION and state.get("entityId") == entity:
+            observations.append((ident, state))
+        elif kind == history.RELATION:
+            relations.append((ident, state))
+    stamp = now()
+    conn = db()
+    taken = _existing_bodies([entity])[entity]
+    back_obs = []
+    for ident, state in observations:
+        if _live_namespace(history.OBSERVATION, ident) is None and state.get("text") not in taken:
+            taken.add(state["text"])
+            back_obs.append((ident, state))
+    if back_obs:
+        written = conn.execute(
+            "INSERT INTO graph_observation(id, namespace_id, entity_id, body, search_text, actor_id, tags, "
+            "created_at, expires_at, mention_count) SELECT value ->> 0, ?1, ?2, value ->> 1, value ->> 2, "
+            "value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7 FROM json_each(?3) RETURNING id, body",
+            (
+                ns_id,
+                entity,
+                as_json(
+                    [
+                        ident,
+                        s["text"],
+                        index_text(s["text"]),
+                        s.get("actorId") or "",
+                        as_json(s.get("tags") or []),
+                        s.get("createdAt") or stamp,
+                        _future(s.get("expiresAt")),
+                        s.get("mentionCount") or 1,
+                    ]
+                    for ident, s in back_obs
+                ),
+            ),
+        ).fetchall()
+        history.snapshot_ids(history.OBSERVATION, "restore", [row[0] for row in written], side="after", at=stamp)
+        observations_written.send(sender=Observation, namespace_id=ns_id, observations=written)
+    back_rel = []
+    for ident, state in relations:
+        try:
+            _restore_relation(ns_id, ident, state, False)
+        except (Conflict, NotFound):
+            continue  # the other end is gone, or an equal relation exists again
+        back_rel.append(ident)
+    return [history.wire_id(history.OBSERVATION, ident) for ident, _ in back_obs] + [
+        history.wire_id(history.RELATION, ident) for ident in back_rel
+    ]
+
+
+def _restore_relation(ns_id: int, ident: int, state: dict[str, Any], live: bool) -> None:
+    label = history.wire_id(history.RELATION, ident)
+    from_id, to_id, kind = state.get("fromId"), state.get("toId"), state.get("relationType")
+    if not isinstance(kind, str):
+        raise NotFound(f"{label} has no state to restore")
+    for end in (from_id, to_id):
+        if not isinstance(end, int) or _live_namespace(history.ENTITY, end) != ns_id:
+            raise Conflict(
+                f"{label} joins {history.wire_id(history.ENTITY, end) if isinstance(end, int) else 'an entity'}, "
+                "which is gone: restore it first"
+            )
+    types = ensure_types(ns_id, RELATION, [kind])
+    twin = (
+        db()
+        .execute(
+            "SELECT id FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND id != ?",
+            (from_id, to_id, types[kind], ident),
+        )
+        .fetchone()
+    )
+    if twin is not None:
+        raise Conflict(f"this relation exists again ({history.wire_id(history.RELATION, twin[0])})")
+    stamp = now()
+    if live:
+        before = history.states(history.RELATION, [ident])
+        db().execute(
+            "UPDATE graph_relation SET from_id = ?, to_id = ?, type_id = ? WHERE id = ?",
+            (from_id, to_id, types[kind], ident),
+        )
+        history.snapshot_ids(history.RELATION, "restore", [ident], side="after", befores=before, at=stamp)
+    else:
+        db().execute(
+            "INSERT INTO graph_relation(id, namespace_id, from_id, to_id, type_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (ident, ns_id, from_id, to_id, types[kind], stamp),
+        )
+        history.snapshot_ids(history.RELATION, "restore", [ident], side="after", at=stamp)

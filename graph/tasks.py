@@ -11,3 +11,8 @@ from kernel.maintenance import MaintenanceTask
 @shared_task(base=MaintenanceTask)
 def purge_expired_task() -> dict[str, int]:
     return {"purged": services.purge_expired()}
+
+
+@shared_task(base=MaintenanceTask)
+def purge_history_task() -> dict[str, int]:
+    return {"purgedVersions": services.purge_history()}

@@ -97,6 +97,12 @@ JOBS: tuple[Job, ...] = (
         "delete memories and observations whose TTL has passed, with their vectors",
     ),
     Job(
+        "purge_history",
+        "graph.tasks.purge_history_task",
+        "MEMORYHUB_MAINTENANCE_PURGE_HISTORY_SECONDS",
+        "delete the versions of objects deleted or expired longer ago than MEMORYHUB_HISTORY_RETENTION_DAYS",
+    ),
+    Job(
         "ivf_retrain",
         "vectors.tasks.ivf_retrain_task",
         "MEMORYHUB_MAINTENANCE_IVF_RETRAIN_SECONDS",

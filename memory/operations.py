@@ -5,15 +5,16 @@ MemOS API (compat) and chat (agents/chat.py) all call `access.operations.perform
 
 Writes and clears reach one namespace (the one named, else the key's default). Search, listing
 and reads by id reach the namespaces named (each must be granted) or every namespace the key can
-read; a delete by id reaches every namespace the key can write (or those named), so an id outside
-the reach answers like an id that does not exist.
+read; a delete, an update or a restore by id reaches every namespace the key can write (and a
+history read every one it can read), or those named, so an id outside the reach answers like an
+id that does not exist.
 """
 
 from __future__ import annotations
 
 from access.operations import Operation, Reach, declare
 from access.permissions import Permission
-from memory import selectors, services
+from memory import history, selectors, services
 
 MEMORIES = "memories"  # what the writes change, as `operation_applied` announces it
 
@@ -23,6 +24,9 @@ LIST = "memory_list"
 GET = "memory_get"
 DELETE = "memory_delete"
 CLEAR = "memory_clear"
+HISTORY = "memory_history"
+UPDATE = "memory_update"
+RESTORE = "memory_restore"
 
 OPERATIONS: dict[str, Operation] = declare(
     [
@@ -32,5 +36,9 @@ OPERATIONS: dict[str, Operation] = declare(
         Operation(GET, selectors.get_memory, Permission.READ, reach=Reach.NAMESPACES),
         Operation(DELETE, services.delete_memory, Permission.WRITE, reach=Reach.NAMESPACES, changes=MEMORIES),
         Operation(CLEAR, services.clear_memories, Permission.WRITE, changes=MEMORIES),
+        # By id, like delete: reading a history needs read, changing or restoring needs write.
+        Operation(HISTORY, history.memory_history, Permission.READ, reach=Reach.NAMESPACES),
+        Operation(UPDATE, history.update_memory, Permission.WRITE, reach=Reach.NAMESPACES, changes=MEMORIES),
+        Operation(RESTORE, history.restore_memory, Permission.WRITE, reach=Reach.NAMESPACES, changes=MEMORIES),
     ]
 )

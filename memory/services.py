@@ -173,7 +173,9 @@ class DeleteResult(TypedDict):
     id: str
 
 
-def delete_memory(*, namespaces: Mapping[int, str], id: Any, actor_in: Mapping[str, str] | None = None) -> DeleteResult:
+def delete_memory(
+    *, namespaces: Mapping[int, str], id: Any, actor_in: Mapping[str, str] | None = None, purge: Any = False
+) -> DeleteResult:
     """Delete one free memory of `namespaces` ({id: name}: those the caller may write), in the
     namespaces of `actor_in` ({namespace: actor}) only if it is that actor's (a user's own, see
     memory.scopes). (Search also returns knowledge-graph observations, with their `entityName`;
@@ -181,12 +183,19 @@ def delete_memory(*, namespaces: Mapping[int, str], id: Any, actor_in: Mapping[s
     `deleted: false` here.)
 
     An id that does not exist and one outside the reach get the same answer, `deleted: false`, so
-    ids reveal nothing about other tenants. A malformed id is refused (InvalidArgument)."""
+    ids reveal nothing about other tenants. A malformed id is refused (InvalidArgument).
+
+    A deleted memory can be restored (memory.history) for MEMORYHUB_HISTORY_RETENTION_DAYS. With
+    `purge` it is erased with all of its versions at once (also one deleted earlier), for
+    erasure requests: nothing of it is left to restore."""
     owner = parse_memory_id(id)
+    if not isinstance(purge, bool):
+        raise InvalidArgument("purge must be true or false", field="purge")
     actors = {ns_id: (actor_in or {})[name] for ns_id, name in namespaces.items() if name in (actor_in or {})}
     deleted = (
         bool(namespaces)
-        and graph_services.delete_memory(namespace_ids=list(namespaces), memory_id=owner, actors=actors) is not None
+        and graph_services.delete_memory(namespace_ids=list(namespaces), memory_id=owner, actors=actors, purge=purge)
+        is not None
     )
     return {"deleted": deleted, "id": memory_id(owner)}
 

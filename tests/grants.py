@@ -41,6 +41,7 @@ CALLS: dict[str, tuple[dict[str, Any], str]] = {
     "find_path": ({"from": "Ada", "to": "Ada"}, READ),
     "find_all_paths": ({"from": "Ada", "to": "Ada"}, READ),
     "export_graph": ({}, READ),
+    "entity_history": ({"name": "Ada"}, READ),
     "vector_upsert_embedding": ({"entityName": "Ada", "text": "vault"}, WRITE),
     "vector_batch_upsert": ({"items": [{"entityName": "Ada", "text": "vault"}]}, WRITE),
     "vector_delete_embedding": ({"entityName": "Ada"}, WRITE),

@@ -223,3 +223,11 @@ _read(
     "The whole graph of this namespace as one text document (json, jsonl, mermaid or dot), e.g. to draw or "
     "back it up. Can be large: use read_graph to page through big graphs.",
 )
+_read(
+    "entity_history",
+    "Entity History",
+    "What happened to an entity, newest first: its creation, renames, merges, deletion and restores, and every "
+    "change to its observations and relations, each with the fields before and after, when, which key, user and "
+    "surface. Finds deleted and renamed entities by a name they had; their ids (ent_...) can be given to "
+    "restore_memory.",
+)

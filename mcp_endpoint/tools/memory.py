@@ -29,6 +29,7 @@ from access import namespaces
 from access.operations import allowed, check, perform
 from access.permissions import Access
 from agents import chat as chat_service
+from graph.contracts import VERSIONS
 from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
 from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare
@@ -516,6 +517,11 @@ class DeleteMemoryArguments(Arguments):
         f"{USER_ID}: only this user's memories of this connection's namespace are deleted; others are notDeleted.",
         max_length=255,
     )
+    purge: bool | None = optional(
+        "Erase them with their whole history at once (for erasure requests): a purged memory cannot be restored. "
+        "Also erases the history of memories deleted earlier. Default false: a deleted memory can be restored "
+        "with restore_memory for the retention window."
+    )
 
 
 def delete_memory(ctx: ToolContext, args: DeleteMemoryArguments) -> dict[str, list[str]]:
@@ -532,7 +538,12 @@ def delete_memory(ctx: ToolContext, args: DeleteMemoryArguments) -> dict[str, li
     for memory_id in given:
         try:
             outcome = perform(
-                ctx.access, operations.DELETE, namespace=scope.namespace, actor_in=scope.actor_in, id=memory_id
+                ctx.access,
+                operations.DELETE,
+                namespace=scope.namespace,
+                actor_in=scope.actor_in,
+                id=memory_id,
+                purge=bool(args.purge),
             )
         except InvalidArgument:  # not a memory id: nothing to delete
             not_deleted.append(memory_id)
@@ -545,11 +556,135 @@ _declare(
     "delete_memory",
     "Delete Memory",
     "Forget memories by id (mem_..., as the search tools return them); the next search no longer finds them. "
-    "Returns the ids deleted and those not deleted: unknown ids, ids that are not memory ids, knowledge-graph "
-    "observations (use delete_observations for those) and memories in namespaces this key cannot write.",
+    "A deleted memory can be brought back with restore_memory for a while; purge=true erases it and its "
+    "history at once. Returns the ids deleted and those not deleted: unknown ids, ids that are not memory ids, "
+    "knowledge-graph observations (use delete_observations for those) and memories in namespaces this key "
+    "cannot write.",
     DeleteMemoryArguments,
     object_schema({"deleted": STRINGS, "notDeleted": STRINGS}),
     delete_memory,
     destructive=True,
     idempotent=True,
+)
+
+
+# --- history: memory_history, update_memory, restore_memory ----------------------------------------
+
+OBJECT_ID = {**STRING, "description": "mem_<n> (a memory or observation), ent_<n> (an entity) or rel_<n> (a relation)"}
+
+
+class MemoryHistoryArguments(Arguments):
+    id: str | None = optional(
+        "A memory or observation id (mem_..., as search results give them), or an entity (ent_...) or relation "
+        "(rel_...) id: its versions. Give id or entityName."
+    )
+    entityName: str | None = optional(
+        "An entity's name (current, or one it had before a rename or its deletion): the entity's versions and "
+        "those of its observations and relations. Give id or entityName."
+    )
+    namespace: str | None = optional(
+        "With entityName: the namespace of the entity (default: this connection's namespace). An id is looked "
+        "up in every namespace this key can read."
+    )
+
+
+def memory_history(ctx: ToolContext, args: MemoryHistoryArguments) -> dict[str, Any]:
+    if (args.id is None) == (args.entityName is None):
+        raise InvalidArgument("give either id or entityName", field="id")
+    if args.id is not None:
+        found = perform(ctx.access, operations.HISTORY, id=args.id)
+        return {"id": found["id"], "entityName": None, "entities": [], "versions": found["versions"]}
+    entity = perform(ctx.access, "entity_history", namespace=args.namespace or ctx.namespace, name=args.entityName)
+    return {"id": None, "entityName": entity["name"], "entities": entity["entities"], "versions": entity["versions"]}
+
+
+_declare(
+    "memory_history",
+    "Memory History",
+    "Who changed a memory, when, through which surface, and what it said before and after: every version of a "
+    "memory or observation (id mem_...), or of an entity with its observations and relations (entityName), "
+    "newest first. Deleted memories and entities keep their history for the retention window; use the version "
+    "numbers with restore_memory.",
+    MemoryHistoryArguments,
+    object_schema(
+        {
+            "id": {**OBJECT_ID, "type": ["string", "null"]},
+            "entityName": {"type": ["string", "null"], "description": "The name asked for; null for an id"},
+            "entities": {**STRINGS, "description": "With entityName: ids (ent_...) of the entities that had it"},
+            "versions": VERSIONS,
+        }
+    ),
+    memory_history,
+    read_only=True,
+)
+
+
+class UpdateMemoryArguments(Arguments):
+    id: str = Field(description="The memory or observation to change (mem_..., as search results give them).")
+    text: str = Field(description="Its new text (not empty; at most the observation size limit).")
+
+
+def update_memory(ctx: ToolContext, args: UpdateMemoryArguments) -> dict[str, Any]:
+    updated: dict[str, Any] = perform(ctx.access, operations.UPDATE, id=args.id, text=args.text)
+    return updated
+
+
+_declare(
+    "update_memory",
+    "Update Memory",
+    "Correct a memory in place: it gets the new text and keeps its id; searches find it by the new text at "
+    "once. The old text stays in its history (memory_history) and can be restored (restore_memory). Needs "
+    "write access to the memory's namespace.",
+    UpdateMemoryArguments,
+    object_schema(
+        {
+            "id": MEMORY_ID,
+            "text": STRING,
+            "namespace": STRING,
+            "version": {"type": ["integer", "null"], "description": "The memory's version number after the update"},
+        }
+    ),
+    update_memory,
+    destructive=True,  # the text is replaced (the old one stays in the history)
+    idempotent=True,
+)
+
+
+class RestoreMemoryArguments(Arguments):
+    id: str = Field(
+        description="What to restore: a memory or observation (mem_...), an entity (ent_...) or a relation (rel_...)."
+    )
+    version: int | None = optional(
+        "The version to go back to (memory_history lists them). Default: undo the deletion (the object comes back "
+        "as it was just before it was deleted).",
+        ge=1,
+    )
+
+
+def restore_memory(ctx: ToolContext, args: RestoreMemoryArguments) -> dict[str, Any]:
+    restored: dict[str, Any] = perform(ctx.access, operations.RESTORE, id=args.id, version=args.version)
+    return restored
+
+
+_declare(
+    "restore_memory",
+    "Restore Memory",
+    "Undo a deletion or a change: a deleted memory, observation, entity or relation comes back with the same "
+    "id (an entity with the observations and relations deleted with it; an observation with its entity, if "
+    "that was deleted too); with `version`, a memory gets that version's text back. Deleted things can be "
+    "restored for the server's retention window (30 days by default), unless purged.",
+    RestoreMemoryArguments,
+    object_schema(
+        {
+            "id": OBJECT_ID,
+            "kind": {"type": "string", "enum": ["observation", "entity", "relation"]},
+            "namespace": STRING,
+            "version": {**INTEGER, "description": "The version number the restore was recorded as"},
+            "restoredFrom": {**INTEGER, "description": "The version whose fields came back"},
+            "state": {"type": ["object", "null"], "description": "The object's fields now"},
+            "alsoRestored": {**STRINGS, "description": "Ids restored along with it (an entity's observations ...)"},
+        }
+    ),
+    restore_memory,
+    destructive=True,  # a restore to a version replaces the current fields
 )

@@ -151,12 +151,26 @@ class SearchOut(serializers.Serializer):
 # --- delete and clear -----------------------------------------------------------------------------
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false as JSON booleans: DRF would otherwise accept "yes", 1 and "0"."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+def _memory_id(help_text: str = "a memory id as written or found: mem_<number>") -> StrictRegexField:
+    return StrictRegexField(r"^mem_[1-9][0-9]{0,18}$", max_length=23, trim_whitespace=False, help_text=help_text)
+
+
 class DeleteIn(serializers.Serializer):
-    id = StrictRegexField(
-        r"^mem_[1-9][0-9]{0,18}$",
-        max_length=23,
-        trim_whitespace=False,
-        help_text="a memory id as written or found: mem_<number>",
+    id = _memory_id()
+    purge = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="erase it and its whole history at once (for erasure requests; it cannot be restored); also "
+        "erases the history of a memory deleted earlier",
     )
 
 
@@ -178,3 +192,75 @@ class ClearIn(serializers.Serializer):
 class ClearOut(serializers.Serializer):
     cleared = serializers.IntegerField(help_text="how many memories were deleted")
     namespace = serializers.CharField()
+
+
+_ANY_ID = r"^(mem|ent|rel)_[1-9][0-9]{0,18}$"
+
+
+class HistoryIn(serializers.Serializer):
+    id = StrictRegexField(
+        _ANY_ID,
+        max_length=23,
+        trim_whitespace=False,
+        help_text="a memory or observation id (mem_<n>), or an entity (ent_<n>) or relation (rel_<n>) id",
+    )
+
+
+class VersionOut(serializers.Serializer):
+    id = serializers.CharField(help_text="the object's id: mem_<n>, ent_<n> or rel_<n>")
+    kind = serializers.ChoiceField(choices=["observation", "entity", "relation"])
+    namespace = serializers.CharField()
+    version = serializers.IntegerField(help_text="1, 2, ... per object")
+    action = serializers.CharField(help_text="create, update, merge, rename, delete, expire, restore or mention")
+    before = serializers.DictField(allow_null=True, help_text="the fields before; null: it did not exist")
+    after = serializers.DictField(allow_null=True, help_text="the fields after; null: it was removed")
+    changedAt = serializers.CharField(help_text="ISO 8601 UTC")
+    key = serializers.CharField(help_text="key:<prefix> of the key that made the change; empty when none")
+    userId = serializers.IntegerField(allow_null=True)
+    actorId = serializers.CharField()
+    surface = serializers.CharField(help_text="mcp, rest, memos, console, admin, import or system")
+    operation = serializers.CharField()
+
+
+class HistoryOut(serializers.Serializer):
+    id = serializers.CharField()
+    versions = VersionOut(many=True, help_text="newest first (at most 1,000)")
+
+
+class UpdateIn(serializers.Serializer):
+    id = _memory_id()
+    text = StrictCharField(trim_whitespace=False, help_text="the new text (not empty)")
+
+
+class UpdateOut(serializers.Serializer):
+    id = serializers.CharField(help_text="the same id")
+    text = serializers.CharField()
+    namespace = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True, help_text="its version number after the update")
+
+
+class RestoreIn(serializers.Serializer):
+    id = StrictRegexField(
+        _ANY_ID,
+        max_length=23,
+        trim_whitespace=False,
+        help_text="what to restore: a memory or observation (mem_<n>), an entity (ent_<n>) or a relation (rel_<n>)",
+    )
+    version = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="the version to go back to; default: undo the deletion",
+    )
+
+
+class RestoreOut(serializers.Serializer):
+    id = serializers.CharField()
+    kind = serializers.CharField()
+    namespace = serializers.CharField()
+    version = serializers.IntegerField(help_text="the version number the restore was recorded as")
+    restoredFrom = serializers.IntegerField(help_text="the version whose fields came back")
+    state = serializers.DictField(allow_null=True, help_text="the object's fields now")
+    alsoRestored = serializers.ListField(
+        child=serializers.CharField(), help_text="ids restored with it (an entity's observations and relations)"
+    )

@@ -119,13 +119,14 @@ class DeleteView(MemoryView):
         summary="Delete a memory.",
         description="Deletes one memory written with /v1/memory/write. `deleted` is false when there is no "
         "such memory or the key cannot write its namespace (the two are not told apart). Knowledge-graph "
-        "observations are deleted with /v1/graph/delete_observations.",
+        "observations are deleted with /v1/graph/delete_observations. A deleted memory can be restored with "
+        "/v1/memory/restore for MEMORYHUB_HISTORY_RETENTION_DAYS; `purge: true` erases it and its history at once.",
         request=s.DeleteIn,
         responses={200: s.DeleteOut, **_ERRORS},
     )
     def post(self, request: Request) -> Response:
         access, body = self.arguments(request)
-        return Response(perform(access, operations.DELETE, id=body["id"]))
+        return Response(perform(access, operations.DELETE, id=body["id"], purge=body.get("purge", False)))
 
 
 class ClearView(MemoryView):
@@ -145,3 +146,64 @@ class ClearView(MemoryView):
         access, body = self.arguments(request)
         cleared = perform(access, operations.CLEAR, namespace=body["namespace"], actor_id=body.get("actorId"))
         return Response(cleared, headers=drf.namespace_header(cleared["namespace"]))
+
+
+_NOT_FOUND = {**_ERRORS, 404: ERROR_RESPONSES[404]}
+
+
+class HistoryView(MemoryView):
+    input_serializer = s.HistoryIn
+
+    @extend_schema(
+        operation_id="memory_get_history",
+        tags=["memory"],
+        summary="The history of a memory.",
+        description="Every version of a memory or observation (or of an entity or relation, by its ent_/rel_ id), "
+        "newest first: the fields before and after, when, which key, user and actor, through which surface and "
+        "operation. Looked up in every namespace the key can read; 404 when there is none there. The whole "
+        "history of an entity with its observations and relations is /v1/graph/entity_history.",
+        request=s.HistoryIn,
+        responses={200: s.HistoryOut, **_NOT_FOUND},
+    )
+    def post(self, request: Request) -> Response:
+        access, body = self.arguments(request)
+        return Response(perform(access, operations.HISTORY, id=body["id"]))
+
+
+class UpdateView(MemoryView):
+    input_serializer = s.UpdateIn
+
+    @extend_schema(
+        operation_id="memory_update",
+        tags=["memory"],
+        summary="Change a memory's text in place.",
+        description="The memory (or knowledge-graph observation) gets the new text and keeps its id; keyword "
+        "search finds the new text at once and its vector is made again. The old text stays in its history. "
+        "Looked up in every namespace the key can write; 404 otherwise; 400 for empty or oversized text.",
+        request=s.UpdateIn,
+        responses={200: s.UpdateOut, **_NOT_FOUND, 409: ERROR_RESPONSES[409]},
+    )
+    def post(self, request: Request) -> Response:
+        access, body = self.arguments(request)
+        return Response(perform(access, operations.UPDATE, id=body["id"], text=body["text"]))
+
+
+class RestoreView(MemoryView):
+    input_serializer = s.RestoreIn
+
+    @extend_schema(
+        operation_id="memory_restore",
+        tags=["memory"],
+        summary="Restore a memory, entity or relation.",
+        description="Without `version`, a deleted (or expired) memory, observation, entity or relation comes back "
+        "with the same id as it was just before (an entity with what the same call deleted with it; an "
+        "observation with its entity if that is gone too). With `version`, it gets that version's fields back. "
+        "Deleted objects can be restored for MEMORYHUB_HISTORY_RETENTION_DAYS (default 30) unless purged. "
+        "Looked up in every namespace the key can write: 404 otherwise, or for a version that does not exist; "
+        "409 when a name or text is taken again.",
+        request=s.RestoreIn,
+        responses={200: s.RestoreOut, **_NOT_FOUND, 409: ERROR_RESPONSES[409]},
+    )
+    def post(self, request: Request) -> Response:
+        access, body = self.arguments(request)
+        return Response(perform(access, operations.RESTORE, id=body["id"], version=body.get("version")))

@@ -32,7 +32,7 @@ from access.models import ApiKey, AuditEvent, NamespaceAllowance
 from access.permissions import Permission
 from graph import selectors
 from graph import services as graph_services
-from graph.models import Entity, Namespace
+from graph.models import Entity, Namespace, Observation, Version
 from tests.conftest import ALICE, BOB, PASSWORD, Persona, make_persona
 
 SECRET = re.compile(r"mh_[0-9a-f]{8}_[A-Za-z0-9_\-]{43}")
@@ -618,15 +618,55 @@ def test_it_adds_and_deletes_observations_through_the_services(operator, ada):
     assert found(ALICE, "tea") == []
 
 
-def test_it_keeps_existing_observations_read_only(operator, ada):
+def test_it_edits_an_observation_in_place_and_its_history_records_the_admin(operator, ada, root_key):
+    page = operator.get(url("graph_entity_change", ada.pk))
+    rows = inline_rows(page, "observations")
+    tea = next(i for i, obs in enumerate(rows) if obs.body == "likes tea")
+    data = changeform_data(page)
+    data[f"observations-{tea}-body"] = "likes green tea"
+
+    assert operator.post(url("graph_entity_change", ada.pk), data).status_code == 302
+
+    assert selectors.get_entity(namespace=ALICE, name="Ada")["observations"] == ["writes code", "likes green tea"]
+    assert Observation.objects.get(pk=rows[tea].pk).body == "likes green tea"  # the same row: same id
+    change = Version.objects.filter(kind="observation", object_id=rows[tea].pk).order_by("-version").first()
+    assert change is not None
+    assert (change.action, change.surface, change.user_id) == ("update", "admin", root_key.user.pk)
+    assert (change.before["text"], change.after["text"]) == ("likes tea", "likes green tea")
+    assert found(ALICE, "green") == ["Ada"]
+
+
+def test_an_edit_onto_an_existing_text_is_refused_and_changes_nothing(operator, ada):
     page = operator.get(url("graph_entity_change", ada.pk))
     data = changeform_data(page)
     for i, _ in enumerate(inline_rows(page, "observations")):
         data[f"observations-{i}-body"] = "tampered"
 
-    assert operator.post(url("graph_entity_change", ada.pk), data).status_code == 302
+    response = operator.post(url("graph_entity_change", ada.pk), data)
 
+    assert response.status_code == 302  # back to the page, with the refusal
+    assert any("already has this observation" in text for text in message_texts(response))
     assert selectors.get_entity(namespace=ALICE, name="Ada")["observations"] == ["writes code", "likes tea"]
+
+
+def test_admin_deletes_are_recorded_and_the_history_is_listed_read_only(operator, ada, root_key):
+    page = operator.get(url("graph_entity_change", ada.pk))
+    rows = inline_rows(page, "observations")
+    tea = next(i for i, obs in enumerate(rows) if obs.body == "likes tea")
+    data = changeform_data(page)
+    data[f"observations-{tea}-DELETE"] = "on"
+    assert operator.post(url("graph_entity_change", ada.pk), data).status_code == 302
+    deleted = Version.objects.get(kind="observation", object_id=rows[tea].pk, action="delete")
+    assert (deleted.surface, deleted.operation, deleted.before["text"]) == ("admin", "delete_observations", "likes tea")
+
+    listing = operator.get(url("graph_version_changelist"), {"action": "delete", "surface": "admin"})
+    assert listing.status_code == 200
+    assert [v.pk for v in listing.context["cl"].result_list] == [deleted.pk]
+    searched = operator.get(url("graph_version_changelist"), {"q": f"mem_{rows[tea].pk}"})
+    assert {v.action for v in searched.context["cl"].result_list} == {"create", "delete"}
+    assert operator.get(url("graph_version_change", deleted.pk)).status_code == 200
+    assert operator.post(url("graph_version_delete", deleted.pk), {"post": "yes"}).status_code == 403
+    assert Version.objects.filter(pk=deleted.pk).exists()
 
 
 def test_it_shows_at_most_the_newest_fifty_observations(operator, alice):

@@ -39,7 +39,14 @@ MEMOS_ROUTES: dict[str, tuple[dict[str, Any], str]] = {
 }
 # Routes that name no namespace: by id (a memory outside the caller's reach is "not found"), or
 # about the caller's own key (which namespaces it can use), or development-only.
-BY_ID = {"v1/memory/delete", "product/delete_memory", "product/get_memory/<memory_id>"}
+BY_ID = {
+    "v1/memory/delete",
+    "v1/memory/history",
+    "v1/memory/update",
+    "v1/memory/restore",
+    "product/delete_memory",
+    "product/get_memory/<memory_id>",
+}
 NOT_TENANT_DATA = {"v1/memory/banks/list", "v1/memory/banks/ping", "v1/memory/banks/debug"}
 
 
@@ -94,7 +101,7 @@ def test_rest_graph_routes_refuse_a_key_without_the_grant(
     before = _state(alice_key)
     routes = set(_routes(get_resolver()))
     graph_calls = {name: call for name, call in CALLS.items() if f"v1/graph/{name}" in routes}
-    assert len(graph_calls) == 27
+    assert len(graph_calls) == 28
     for name, (arguments, needs) in graph_calls.items():
         callers = [bob_key] if needs == READ else [bob_key, carol_key]
         for caller in callers:

@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 from django.test import Client, RequestFactory, override_settings
 
+from access.operations import perform
 from compat import memos
 from compat.api import api as compat_api
 from graph import services as graph_services
+from graph.exceptions import NotFound
+from memory import operations as memory_ops
 from tests.conftest import ALICE, BOB, Persona
 from tests.memory import helpers as memory_operations
 
@@ -506,6 +509,20 @@ def test_delete_memory_reports_what_was_deleted(client: Client, alice_key: Perso
     assert "limit is 1000" in fails(
         post(client, "delete_memory", {"memory_ids": [f"mem_{i}" for i in range(1, 1002)]}, alice_key), 400
     )
+
+
+def test_a_memos_delete_is_recorded_restorable_and_purge_erases_the_history(client: Client, alice_key: Persona) -> None:
+    access = alice_key.key.to_access()
+    restorable, erased = (item["memory_id"] for item in add(client, alice_key, [SOFIA, RUNNING]))
+    ok(post(client, "delete_memory", {"memory_ids": [restorable]}, alice_key))
+    ok(post(client, "delete_memory", {"memory_ids": [erased], "purge": True}, alice_key))
+
+    versions = perform(access, memory_ops.HISTORY, id=restorable)["versions"]
+    assert [(v["action"], v["surface"]) for v in versions] == [("delete", "memos"), ("create", "memos")]
+    perform(access, memory_ops.RESTORE, id=restorable)
+    assert restorable in found_ids(search(client, alice_key, SOFIA))
+    with pytest.raises(NotFound):
+        perform(access, memory_ops.HISTORY, id=erased)
 
 
 # --- grants: two tenants, and a reader -------------------------------------------------------------

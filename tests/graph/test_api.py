@@ -54,6 +54,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "find_path": {"from": "A", "to": "B"},
     "find_all_paths": {"from": "A", "to": "B", "maxDepth": 3, "maxPaths": 5},
     "export_graph": {"format": "mermaid"},
+    "entity_history": {"name": "A"},
 }
 NAMESPACED = sorted(name for name, op in OPERATIONS.items() if op.reach is not Reach.DATABASE)
 WRITES = sorted(name for name in NAMESPACED if OPERATIONS[name].permission is Permission.WRITE)

@@ -33,8 +33,8 @@ from mcp.client.streamable_http import streamable_http_client
 ROOT = Path(__file__).resolve().parents[2]
 
 # The tools the server must offer, written out (not read from the registry) so that the tests
-# check the registry rather than repeat it: 27 knowledge-graph tools (17 kg-read, 10 kg-write),
-# 12 vector tools, 6 memory tools and 2 marketplace tools.
+# check the registry rather than repeat it: 28 knowledge-graph tools (18 kg-read, 10 kg-write),
+# 12 vector tools, 9 memory tools and 2 marketplace tools.
 OFFICIAL_TOOLS = (
     "create_entities",
     "create_relations",
@@ -64,6 +64,7 @@ READ_TOOLS = {
     "find_path",
     "find_all_paths",
     "export_graph",
+    "entity_history",
 }
 WRITE_TOOLS = {
     "create_entities",
@@ -92,7 +93,17 @@ VECTOR_TOOLS = {
     "vector_refresh_graph_cache",
     "vector_store_stats",
 }
-MEMORY_TOOLS = {"add_memory", "search_memories", "chat", "add_message", "search_memory", "delete_memory"}
+MEMORY_TOOLS = {
+    "add_memory",
+    "search_memories",
+    "chat",
+    "add_message",
+    "search_memory",
+    "delete_memory",
+    "memory_history",
+    "update_memory",
+    "restore_memory",
+}
 # The marketplace's declared tools; agent_<id> tools are listed per user, once they hold tokens.
 AGENT_TOOLS = {"search_agents", "buy_agent_tokens"}
 ALL_TOOLS = GRAPH_TOOLS | VECTOR_TOOLS | MEMORY_TOOLS | AGENT_TOOLS

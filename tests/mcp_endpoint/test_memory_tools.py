@@ -1,6 +1,6 @@
 # Chinese text is written with its own full-width punctuation.
 # ruff: noqa: RUF001
-"""The 6 memory tools (category `memory`, the MemOS MCP servers' names and arguments) against a real
+"""The memory tools (category `memory`, the MemOS MCP servers' names and arguments) against a real
 server with the official SDK, over Streamable HTTP and once over stdio: memories written in English
 and Chinese found by paraphrase and across languages, a conversation recorded with add_message and
 found with search_memory, deletion honoured by the next search, grants and namespace isolation.
@@ -50,7 +50,17 @@ def texts(result: dict[str, Any]) -> list[str]:
 
 def test_memory_declarations():
     declared = {tool.name: tool for tool in registry.tools(("memory",))}
-    assert list(declared) == ["add_memory", "search_memories", "chat", "add_message", "search_memory", "delete_memory"]
+    assert list(declared) == [
+        "add_memory",
+        "search_memories",
+        "chat",
+        "add_message",
+        "search_memory",
+        "delete_memory",
+        "memory_history",
+        "update_memory",
+        "restore_memory",
+    ]
     assert set(declared) == MEMORY_TOOLS
     for tool in declared.values():
         assert tool.category == memory_tools.CATEGORY == "memory"
@@ -70,6 +80,9 @@ def test_memory_declarations():
         "add_message": (False, False, False),
         "search_memory": (True, False, True),
         "delete_memory": (False, True, True),
+        "memory_history": (True, False, True),
+        "update_memory": (False, True, True),
+        "restore_memory": (False, True, False),
     }
 
 
@@ -111,7 +124,8 @@ def test_memos_argument_names():
     )
     limit = registry.get("search_memory").input_schema["properties"]["memory_limit_number"]
     assert (limit["minimum"], limit["maximum"]) == (1, 25)
-    assert properties("delete_memory") == ({"memory_ids", "user_id"}, ["memory_ids"])
+    # Plus purge (erase with the history).
+    assert properties("delete_memory") == ({"memory_ids", "user_id", "purge"}, ["memory_ids"])
 
 
 def test_the_rest_of_memos_search_arguments_are_ignored():
@@ -159,9 +173,19 @@ def test_unsupported_filters_are_refused(value, message):
 async def test_category_lists_exactly_the_memory_tools(mcp_server: McpServer) -> None:
     async with mcp_server.client("alice", namespace=mcp_server.namespace("alice"), tools="memory") as client:
         listed = await all_tool_names(client)
-        assert listed == ["add_memory", "search_memories", "chat", "add_message", "search_memory", "delete_memory"]
+        assert listed == [
+            "add_memory",
+            "search_memories",
+            "chat",
+            "add_message",
+            "search_memory",
+            "delete_memory",
+            "memory_history",
+            "update_memory",
+            "restore_memory",
+        ]
     async with mcp_server.client("alice", tools="memory,vectors", mode="legacy") as client:
-        assert len(await all_tool_names(client)) == 18
+        assert len(await all_tool_names(client)) == 21
 
 
 @pytest.mark.anyio
@@ -452,6 +476,9 @@ async def test_memory_tools_over_stdio(mcp_server: McpServer) -> None:
             "add_message",
             "search_memory",
             "delete_memory",
+            "memory_history",
+            "update_memory",
+            "restore_memory",
         ]
         tools = await Checked.of(client)
         recorded = await tools.ok("add_message", {"conversation_first_message": FIRST, "messages": TRIP})

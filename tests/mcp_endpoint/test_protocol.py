@@ -169,7 +169,7 @@ def test_tool_categories_limit_what_is_listed_and_callable(alice_key: Persona) -
     reply = send(connection, request("tools/list"))
     assert reply is not None
     tools = reply["result"]["tools"]
-    assert len(tools) == 17
+    assert len(tools) == 18
     assert all(tool["annotations"]["readOnlyHint"] for tool in tools)
     reply = send(connection, request("tools/call", {"name": "create_entities", "arguments": {"entities": []}}))
     assert reply is not None

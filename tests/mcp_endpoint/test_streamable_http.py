@@ -51,6 +51,7 @@ READ_CALLS: dict[str, dict[str, Any]] = {
     "find_path": {"from": "Alice", "to": "Paris"},
     "find_all_paths": {"from": "Alice", "to": "Paris"},
     "export_graph": {"format": "mermaid"},
+    "entity_history": {"name": "Alice"},
 }
 assert set(READ_CALLS) == READ_TOOLS
 
@@ -430,6 +431,8 @@ async def test_sdk_lists_and_calls_every_tool(mcp_server: McpServer, mode: str, 
         assert names(final["entities"]) == ["Alice", "Bob", "Paris"]
         assert final["relations"] == [KNOWS]
         assert final["entities"][0]["observations"] == ["likes tea", "runs"]
+        carla = await call("entity_history", {"name": "Carla"})
+        assert [v["action"] for v in carla["versions"] if v["kind"] == "entity"] == ["delete", "rename", "create"]
 
         # compact is for operators only.
         assert "write grant on '*'" in failed(await client.call_tool("compact", {}))
@@ -501,7 +504,7 @@ async def test_tool_categories(mcp_server: McpServer, raw: Raw, mode: str) -> No
     namespace = mcp_server.namespace("alice")
     async with mcp_server.client("alice", namespace=namespace, tools="kg-read", mode=mode) as reader:
         listed = await all_tool_names(reader)
-        assert len(listed) == 17
+        assert len(listed) == 18
         assert set(listed) == READ_TOOLS
         assert ok(await reader.call_tool("graph_stats", {}))["entities"] == 0
         with pytest.raises(MCPError) as unknown:

@@ -37,7 +37,7 @@ MEMORY_CALLS: dict[str, tuple[dict[str, Any], str, str]] = {
 # Tools whose reach is the caller's own account (credits, tokens) or ids: every user's key has
 # its own, so there is no other tenant's grant to lack; they are checked differently below.
 ACCOUNT_TOOLS = {"search_agents", "buy_agent_tokens"}
-BY_ID_TOOLS = {"delete_memory"}
+BY_ID_TOOLS = {"delete_memory", "memory_history", "update_memory", "restore_memory"}
 
 
 def text_of(result: types.CallToolResult) -> str:

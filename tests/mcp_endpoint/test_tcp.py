@@ -198,7 +198,7 @@ async def test_json_first_line_chooses_namespace_and_tools(mcp_server, tcp):
         assert made["isError"] is False
         await reader.initialize()
         names = await reader.tool_names()
-        assert len(names) == 17
+        assert len(names) == 18
         assert "create_entities" not in names
         unknown = await reader.request("tools/call", {"name": "create_entities", "arguments": entity("X")})
         assert unknown["error"]["code"] == -32602

@@ -63,7 +63,7 @@ def conforms(result: Any, schema: dict[str, Any]) -> None:
 def test_every_operation_has_exactly_one_tool():
     names = [t.name for t in registry.tools(("kg-read", "kg-write"))]
     assert sorted(names) == sorted(OPERATIONS)
-    assert len(names) == len(set(names)) == 27
+    assert len(names) == len(set(names)) == 28
 
 
 @pytest.mark.parametrize("name", list(OPERATIONS))
@@ -380,6 +380,11 @@ ON_GRAPH: list[tuple[str, dict[str, Any], Any]] = [
     ("export_graph", {"format": "jsonl"}, lambda r: len(r["content"].splitlines()) == 8),
     ("export_graph", {"format": "mermaid"}, lambda r: "Alice" in r["content"]),
     ("export_graph", {"format": "dot"}, lambda r: r["content"].startswith("digraph")),
+    (
+        "entity_history",
+        {"name": "Alice"},
+        lambda r: r["name"] == "Alice" and r["versions"][-1]["action"] == "create" and len(r["entities"]) == 1,
+    ),
 ]
 
 
