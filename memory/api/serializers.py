@@ -151,15 +151,6 @@ class SearchOut(serializers.Serializer):
 # --- delete and clear -----------------------------------------------------------------------------
 
 
-class StrictBooleanField(serializers.BooleanField):
-    """true or false as JSON booleans: DRF would otherwise accept "yes", 1 and "0"."""
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
-
-
 def _memory_id(help_text: str = "a memory id as written or found: mem_<number>") -> StrictRegexField:
     return StrictRegexField(r"^mem_[1-9][0-9]{0,18}$", max_length=23, trim_whitespace=False, help_text=help_text)
 

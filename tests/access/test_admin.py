@@ -632,6 +632,8 @@ def test_it_edits_an_observation_in_place_and_its_history_records_the_admin(oper
     change = Version.objects.filter(kind="observation", object_id=rows[tea].pk).order_by("-version").first()
     assert change is not None
     assert (change.action, change.surface, change.user_id) == ("update", "admin", root_key.user.pk)
+    assert change.before is not None
+    assert change.after is not None
     assert (change.before["text"], change.after["text"]) == ("likes tea", "likes green tea")
     assert found(ALICE, "green") == ["Ada"]
 
@@ -657,6 +659,7 @@ def test_admin_deletes_are_recorded_and_the_history_is_listed_read_only(operator
     data[f"observations-{tea}-DELETE"] = "on"
     assert operator.post(url("graph_entity_change", ada.pk), data).status_code == 302
     deleted = Version.objects.get(kind="observation", object_id=rows[tea].pk, action="delete")
+    assert deleted.before is not None
     assert (deleted.surface, deleted.operation, deleted.before["text"]) == ("admin", "delete_observations", "likes tea")
 
     listing = operator.get(url("graph_version_changelist"), {"action": "delete", "surface": "admin"})

@@ -111,6 +111,7 @@ def test_a_repeat_is_not_stored_and_the_memory_it_repeats_is_mentioned(client, a
     assert stored.mention_count == 2
     assert stored.last_seen_at is not None
     (mention,) = mentions(first["id"])
+    assert mention.after is not None
     assert (mention.before, mention.after["mentionCount"]) == ({"mentionCount": 1}, 2)
     assert (mention.surface, mention.operation, mention.key_id) == ("rest", operations.WRITE, alice_key.key.pk)
 
@@ -250,7 +251,7 @@ def test_add_observations_folds_a_repeat_into_the_entity_observation(alice):
     assert result["results"][0]["addedObservations"] == ["Ada's favourite colour is red."]
     original.refresh_from_db()
     assert original.mention_count == 2
-    assert [version.after["mentionCount"] for version in mentions(f"mem_{original.pk}")] == [2]
+    assert [(version.after or {})["mentionCount"] for version in mentions(f"mem_{original.pk}")] == [2]
     graph_services.add_observations(
         namespace=ALICE,
         observations=[{"entityName": "Ada", "contents": ["Ada's favorite color is blue!"]}],
