@@ -81,12 +81,29 @@ class Observation(models.Model):
     # How often the same thing was written (dedupe folds a repeat into this row) and when last.
     mention_count = models.PositiveIntegerField(default=1, editable=False)
     last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A free memory's words as the dedupe judge reads them (memory/dedupe.py `key_of`): a repeat
+    # has the same key, so its candidates are found by one indexed look-up. NULL until keyed (rows
+    # from before keys, and texts rewritten by an update or a restore are keyed again on the
+    # namespace's next write).
+    dedupe_key = models.CharField(  # noqa: DJ001 (NULL = not keyed yet, not "no key")
+        max_length=64, null=True, blank=True, editable=False
+    )
 
     class Meta:
         db_table = "graph_observation"
         indexes = [
             models.Index(
                 fields=["expires_at"], name="observation_expires", condition=models.Q(expires_at__isnull=False)
+            ),
+            models.Index(
+                fields=["namespace", "dedupe_key"],
+                name="observation_dedupe_key",
+                condition=models.Q(entity__isnull=True, dedupe_key__isnull=False),
+            ),
+            models.Index(
+                fields=["namespace"],
+                name="observation_unkeyed",
+                condition=models.Q(entity__isnull=True, dedupe_key__isnull=True),
             ),
         ]
 

@@ -312,38 +312,33 @@ def keyword_candidates(
     return found
 
 
-def _fts_string(term: str) -> str | None:
-    """`term` as an FTS5 string (a trailing `*` kept as a prefix query), or None when it holds
-    nothing the tokenizer indexes."""
-    prefix = term.endswith("*")
-    text = term[:-1] if prefix else term
-    if not any(ch.isalnum() for ch in text):
-        return None
-    return '"' + text.replace('"', '""').replace("\x00", " ") + '"' + ("*" if prefix else "")
-
-
-def free_memories_containing(
-    ns_id: int, actor_id: str, groups: Sequence[Sequence[str]], *, k: int
-) -> list[tuple[int, str]]:
-    """(id, body) of up to `k` live free memories of one actor in one namespace, newest first,
-    whose text holds, for every group of `groups`, at least one of its terms (a word or phrase,
-    matched exactly and case-blind; a trailing `*` makes it a word prefix). The candidates of the
-    dedupe judge (memory/dedupe.py): one FTS5 query whose AND is driven by its rarest term.
-    No group (or none with an indexed term) finds nothing."""
-    clauses = []
-    for group in groups:
-        terms = [string for term in group if (string := _fts_string(term)) is not None]
-        if terms:
-            clauses.append("(" + " OR ".join(terms) + ")")
-    if not clauses:
+def free_memories_keyed(ns_id: int, wanted: Sequence[tuple[str, str]]) -> list[tuple[int, str, str, str]]:
+    """(id, body, actor id, key) of the live free memories of one namespace whose (actor, dedupe
+    key) is one of `wanted`, newest first: the dedupe judge's candidates (memory/dedupe.py), one
+    indexed look-up for a whole write."""
+    if not wanted:
         return []
-    conditions, params = _live([ns_id], {ns_id: actor_id}, free_only=True)
-    found = db().execute(
-        "SELECT o.id, o.body FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
-        f"WHERE obs_fts MATCH ?{conditions} ORDER BY obs_fts.rowid DESC LIMIT ?",
-        (" AND ".join(clauses), *params, k),
+    # The partial index's own condition spelled out, so SQLite uses it (an IN on the key alone
+    # does not tell it the key is not NULL), and the actor matched after: a key is rarely shared.
+    rows = db().execute(
+        "SELECT o.id, o.body, o.actor_id, o.dedupe_key FROM graph_observation o "
+        "WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.dedupe_key IS NOT NULL "
+        "AND o.dedupe_key IN (SELECT value FROM json_each(?)) AND (o.expires_at IS NULL OR o.expires_at > ?) "
+        "ORDER BY o.id DESC",
+        (ns_id, json.dumps(sorted({key for _, key in wanted})), now()),
     )
-    return [(owner, body) for owner, body in found]
+    pairs = set(wanted)
+    return [(owner, body, actor, key) for owner, body, actor, key in rows if (actor, key) in pairs]
+
+
+def unkeyed_free_memories(ns_id: int, *, limit: int) -> list[tuple[int, str, str]]:
+    """(id, body, actor id) of up to `limit` free memories of the namespace with no dedupe key."""
+    found = db().execute(
+        "SELECT id, body, actor_id FROM graph_observation WHERE namespace_id = ? AND entity_id IS NULL "
+        "AND dedupe_key IS NULL ORDER BY id DESC LIMIT ?",
+        (ns_id, limit),
+    )
+    return [(owner, body, actor) for owner, body, actor in found]
 
 
 # --- what the embedder reads ----------------------------------------------------------------------

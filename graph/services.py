@@ -15,8 +15,8 @@ under `skipped` with the reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, TypedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NotRequired, TypedDict
 
 from django.conf import settings
 from django.db import transaction
@@ -687,6 +687,18 @@ class MemoryInput(TypedDict):
     actor_id: str
     tags: list[str]
     expires_at: str | None  # in the database's datetime format
+    dedupe_key: NotRequired[str | None]  # memory/dedupe.py `key_of`
+
+
+def set_dedupe_keys(keys: Sequence[tuple[int, str, str]]) -> None:
+    """Store the dedupe keys of free memories [(id, body the key was read from, key)]; a row whose
+    text changed since it was read keeps no key (it is read again later)."""
+    if keys:
+        db().execute(
+            "UPDATE graph_observation AS o SET dedupe_key = k.value ->> 2 FROM json_each(?) AS k "
+            "WHERE o.id = k.value ->> 0 AND o.body = k.value ->> 1 AND o.entity_id IS NULL",
+            (as_json([list(key) for key in keys]),),
+        )
 
 
 def insert_memories(
@@ -704,13 +716,20 @@ def insert_memories(
             db()
             .execute(
                 "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
-                "created_at, expires_at) SELECT ?1, NULL, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2, "
-                "value ->> 4 FROM json_each(?3) RETURNING id, body",
+                "created_at, expires_at, dedupe_key) SELECT ?1, NULL, value ->> 0, value ->> 1, value ->> 2, "
+                "value ->> 3, ?2, value ->> 4, value ->> 5 FROM json_each(?3) RETURNING id, body",
                 (
                     ns_id,
                     stamp,
                     as_json(
-                        [m["body"], index_text(m["body"]), m["actor_id"], as_json(m["tags"]), m["expires_at"]]
+                        [
+                            m["body"],
+                            index_text(m["body"]),
+                            m["actor_id"],
+                            as_json(m["tags"]),
+                            m["expires_at"],
+                            m.get("dedupe_key"),
+                        ]
                         for m in memories
                     ),
                 ),
@@ -871,7 +890,7 @@ def update_observation(*, namespace_ids: list[int], observation_id: int, text: s
             before = history.states(history.OBSERVATION, [observation_id])
             stamp = now()
             db().execute(
-                "UPDATE graph_observation SET body = ?, search_text = ? WHERE id = ?",
+                "UPDATE graph_observation SET body = ?, search_text = ?, dedupe_key = NULL WHERE id = ?",
                 (text, index_text(text), observation_id),
             )
             history.snapshot_ids(
@@ -1007,7 +1026,7 @@ def _restore_observation(ns_id: int, ident: int, state: dict[str, Any], live: bo
         before = history.states(history.OBSERVATION, [ident])
         conn.execute(
             "UPDATE graph_observation SET body = :body, search_text = :search, actor_id = :actor, tags = :tags, "
-            "expires_at = :expires WHERE id = :id",
+            "expires_at = :expires, dedupe_key = NULL WHERE id = :id",
             values,
         )
         history.snapshot_ids(history.OBSERVATION, "restore", [ident], side="after", befores=before, at=stamp)

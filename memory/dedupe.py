@@ -25,14 +25,15 @@ punctuation aside).
 Cheap on the write path: a current text that lacks half of the new text's longest words is
 passed over at a glance (`probes`, substring tests) before either text is read; readings are
 cached; the first condition is a comparison of two hashable keys; nothing is embedded unless a
-candidate has the same words in another order. Free memories are found as candidates by one
-keyword query (`search_groups`).
+candidate has the same words in another order. Free memories are found as candidates by their
+dedupe key (`key_of`: the content words, order aside), one indexed look-up for a whole write.
 bench/dedupe.py measures the judge on the evaluation set bench/eval/dedupe.jsonl.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -461,53 +462,11 @@ def _may_repeat(wanted: tuple[str, ...], other: str) -> bool:
     return needed <= 0
 
 
-# Words the contractions produce ("doesn't" is indexed as "doesn" and "t"): not searched for.
-_FROM_CONTRACTIONS = frozenset({"not", "will", "would", "am", "are", "have", "can", "shall", "us", "is"})
-_ZH_SYNONYM_CHARS = frozenset("".join(variant + chosen for variant, chosen in _ZH_SYNONYMS))
-_VARIANTS: dict[str, set[str]] = {}
-for _variant, _chosen in [*_SYNONYMS.items(), *((word, digits) for word, digits in _NUMBER_WORDS.items())]:
-    _VARIANTS.setdefault(_chosen, set()).add(_variant)
-# Terms searched per text at most: any subset of a repeat's words still finds it.
-MAX_SEARCH_TERMS = 6
-
-
-def _inflections(word: str) -> list[str]:
-    forms = [word, word + "s", word + "es"]
-    if word.endswith("y"):
-        forms.append(word[:-1] + "ies")
-    return forms
-
-
-def search_groups(text: str) -> list[list[str]]:
-    """What a current text that `text` repeats must contain, for a keyword look-up
-    (graph.observations.free_memories_containing): per content word, the ways it can be written
-    (inflections, the spellings and synonyms read as it, a number in words); per Chinese
-    character, a word prefix. Identifiers come first; at most MAX_SEARCH_TERMS groups."""
-    reading = read(text)
-    tokens = [token for token, _ in reading.key] or reading.plain.split()
-    groups: list[tuple[int, list[str]]] = []
-    for token in tokens:
-        if token in _FROM_CONTRACTIONS or token in NEGATIONS:
-            continue
-        if len(token) == 1 and _CJK_CHAR.match(token):
-            if token not in _ZH_SYNONYM_CHARS:
-                groups.append((2, [token + "*"]))
-        elif token.isalpha():
-            forms = [form for word in [token, *sorted(_VARIANTS.get(token, ()))] for form in _inflections(word)]
-            groups.append((1, forms))
-        elif token.isdigit():
-            # As a prefix: the index holds "10am" and "5gb" as one word each.
-            groups.append((0, [token + "*", *sorted(_VARIANTS.get(token, ()))]))
-        else:
-            groups.append((0, [token]))
-    groups.sort(key=lambda group: (group[0], -max(len(term) for term in group[1])))
-    return [terms for _, terms in groups[:MAX_SEARCH_TERMS]]
-
-
 def clear_caches() -> None:
     """Forget every cached reading and probe (for measurements)."""
     _cached_read.cache_clear()
     _cached_probes.cache_clear()
+    _cached_key.cache_clear()
 
 
 # --- judging --------------------------------------------------------------------------------------
@@ -646,20 +605,57 @@ def judge(namespace_id: int, texts: Sequence[str], current: Sequence[tuple[int, 
     return match(texts, current, stored=stored)
 
 
-# Current memories fetched per new text as candidates (by keyword, scoped to its actor).
-CANDIDATES = 8
+def key_of(text: str) -> str:
+    """A text's dedupe key: equal for every two texts `verdict` may find the same (the same content
+    words, in any order; the same plain text for texts with none), so a repeat's candidates are
+    found by equality (graph.observations.free_memories_keyed). Not a verdict: the judge still
+    reads both texts."""
+    return _cached_key(text) if len(text) <= CACHED_LENGTH else _key(text)
 
 
-def free_repeats(namespace_id: int, texts: Sequence[tuple[str, str]]) -> dict[int, int]:
+@functools.lru_cache(maxsize=CACHED_READINGS)
+def _cached_key(text: str) -> str:
+    return _key(text)
+
+
+def _key(text: str) -> str:
+    reading = read(text)
+    basis = repr(sorted(reading.key)) if reading.key else "=" + reading.plain
+    return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+# Free memories with no key yet (from before keys, or rewritten since) keyed per write, at most:
+# a namespace of old memories is keyed over its next writes, a bounded cost each.
+KEY_BATCH = 2000
+
+
+def unkeyed(namespace_id: int) -> list[tuple[int, str, str, str]]:
+    """[(id, body, actor id, key)] for up to KEY_BATCH of the namespace's free memories with no key
+    yet (read before the write's transaction; graph.services.set_dedupe_keys stores them in it)."""
+    return [
+        (ident, body, actor, key_of(body))
+        for ident, body, actor in observations.unkeyed_free_memories(namespace_id, limit=KEY_BATCH)
+    ]
+
+
+def free_repeats(
+    namespace_id: int, texts: Sequence[tuple[str, str]], *, extra: Sequence[tuple[int, str, str, str]] = ()
+) -> dict[int, int]:
     """{index: id of the current free memory it repeats} for [(text, actor id)]: candidates are
-    the namespace's current (unexpired) free memories of the same actor that hold every content
-    word of the text in some form (`search_groups`), judged as `judge` does. One actor's memories
-    are never compared with another's (MemOS user_ids, memory.scopes)."""
+    the namespace's current (unexpired) free memories of the same actor with the same dedupe key
+    (one look-up for all the texts; `extra` adds (id, body, actor, key) rows keyed in this write),
+    judged as `judge` does. One actor's memories are never compared with another's (MemOS
+    user_ids, memory.scopes)."""
+    keys = [key_of(text) for text, _ in texts]
+    candidates: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    wanted = list(dict.fromkeys((actor, key) for (_, actor), key in zip(texts, keys, strict=True)))
+    for ident, body, actor, key in [*observations.free_memories_keyed(namespace_id, wanted), *extra]:
+        candidates.setdefault((actor, key), []).append((ident, body))
     found: dict[int, int] = {}
-    for index, (text, actor) in enumerate(texts):
-        candidates = observations.free_memories_containing(namespace_id, actor, search_groups(text), k=CANDIDATES)
-        if candidates:
-            repeated = judge(namespace_id, [text], candidates)
+    for index, ((text, actor), key) in enumerate(zip(texts, keys, strict=True)):
+        current = candidates.get((actor, key))
+        if current:
+            repeated = judge(namespace_id, [text], current)
             if repeated:
                 found[index] = repeated[0]
     return found

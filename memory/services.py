@@ -91,19 +91,27 @@ def write_memories(*, namespace: str, memories: Sequence[NewMemory], dedupe: Any
                 "expires_at": stored_time(stamp + ttl) if ttl else None,
             }
         )
+    for row in rows:
+        # Keyed whether or not this call dedupes: a later write that does finds it.
+        row["dedupe_key"] = judging.key_of(row["body"])
     ns_id = namespaces.lookup(namespace)
     check = dedupe and (ns_id is None or dedupe_rules.enabled(ns_id))
     earlier: dict[int, int] = {}  # index: index of the first occurrence in this call
     repeated: dict[int, int] = {}  # index of a first occurrence: id of the current memory it repeats
+    keyed: list[tuple[int, str, str, str]] = []  # older memories keyed now (id, body, actor, key)
     if check:
         earlier = _repeats_within(rows)
         if ns_id is not None:
+            keyed = judging.unkeyed(ns_id)
             firsts = [index for index in range(len(rows)) if index not in earlier]
-            repeated = judging.free_repeats(ns_id, [(rows[i]["body"], rows[i]["actor_id"]) for i in firsts])
+            repeated = judging.free_repeats(
+                ns_id, [(rows[i]["body"], rows[i]["actor_id"]) for i in firsts], extra=keyed
+            )
             repeated = {firsts[position]: ident for position, ident in repeated.items()}
     created = stored_time(stamp)
     ahead = [row["body"] for index, row in enumerate(rows) if index not in earlier and index not in repeated]
     with embedded_ahead(ahead), transaction.atomic():
+        graph_services.set_dedupe_keys([(ident, body, key) for ident, body, _, key in keyed])
         current = _current(ns_id, set(repeated.values())) if repeated else {}
         # A memory repeated may have been deleted or expired since it was judged: store the text.
         repeated = {index: ident for index, ident in repeated.items() if ident in current}

@@ -195,6 +195,30 @@ def test_repeats_within_one_write_are_stored_once(alice_key):
     assert row(written[0]["id"]).mention_count == 2
 
 
+def test_memories_from_before_keys_are_keyed_on_the_next_write_and_found(client, alice_key):
+    first = write(client, alice_key, SERVER)
+    # As a database from before dedupe keys holds it.
+    Observation.objects.filter(pk=parse_memory_id(first["id"])).update(dedupe_key=None)
+    again = write(client, alice_key, "Please note: the staging database runs on port 5432")
+    assert again["duplicateOf"] == first["id"]
+    assert row(first["id"]).dedupe_key == dedupe.key_of(SERVER)
+
+
+def test_a_memory_rewritten_by_an_update_is_keyed_by_its_new_text(client, alice_key):
+    first = write(client, alice_key, "Bob likes tea.")
+    response = post(client, "/v1/memory/update", {"id": first["id"], "text": SERVER, "namespace": ALICE}, alice_key)
+    assert response.status_code == 200, response.content
+    assert row(first["id"]).dedupe_key is None  # the old text's key is gone with it
+    assert write(client, alice_key, "the staging database runs on port 5432!")["duplicateOf"] == first["id"]
+    assert write(client, alice_key, "Bob likes tea")["duplicateOf"] is None
+
+
+def test_the_key_is_the_same_for_every_two_texts_the_judge_finds_the_same():
+    merged = [pair for pair in evaluation.load() if dedupe.match([pair["new"]], [(1, pair["existing"])])]
+    assert merged
+    assert all(dedupe.key_of(pair["new"]) == dedupe.key_of(pair["existing"]) for pair in merged)
+
+
 # --- the MemOS API ------------------------------------------------------------------------------------
 
 
