@@ -210,8 +210,9 @@ MEMORYHUB_EMBED_MODE = env_choice("MEMORYHUB_EMBED_MODE", "behind", ["behind", "
 MEMORYHUB_EMBED_BACKLOG_BATCH = env_int("MEMORYHUB_EMBED_BACKLOG_BATCH", 256, minimum=1, maximum=4096)
 # How often a server process looks for texts other processes queued (its own wake it at once).
 MEMORYHUB_EMBED_BACKLOG_POLL_MS = env_int("MEMORYHUB_EMBED_BACKLOG_POLL_MS", 1000, minimum=10)
-# A claimed batch belongs to its process this long; a process that died holding it is taken over after.
-MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS = env_int("MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS", 120, minimum=5)
+# A claimed batch belongs to its process this long; a process that died holding it is taken over after
+# (a live one still embedding past it only costs double work: storing a vector is an upsert).
+MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS = env_int("MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS", 30, minimum=1)
 # After an embedder failure a text waits 2^attempts seconds before the next try, at most this long.
 MEMORYHUB_EMBED_RETRY_MAX_SECONDS = env_int("MEMORYHUB_EMBED_RETRY_MAX_SECONDS", 300, minimum=1)
 # A vector or hybrid search embeds at most this many of its namespaces' pending texts first, newest
