@@ -80,6 +80,9 @@ def server_env(data_dir: Path, durability: str) -> dict[str, str]:
         "MEMORYHUB_DB_PATH": str(data_dir / "hub.sqlite3"),
         "MEMORYHUB_DURABILITY": durability,
         "MEMORYHUB_RATE_LIMIT_PER_MINUTE": "0",
+        # Texts the killed process had claimed for embedding wait for its lease to end before the
+        # restarted one embeds them: a short lease keeps each round short.
+        "MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS": "3",
     }
     env.pop("MEMORYHUB_TEST_DB_PATH", None)  # set by the test suite for its own database
     return env
