@@ -253,6 +253,14 @@ class Tally:
         self.total = 0
         self.write: list[float] = []
         self.search: list[float] = []
+        self.missed: list[tuple[str, str]] = []
+
+    def add(self, written: str, found: list[str], memory: str, query: str) -> None:
+        self.total += 1
+        if written in found:
+            self.found += 1
+        else:
+            self.missed.append((memory, query))
 
     def line(self, surface: str) -> str:
         return f"| {surface} | {self.found}/{self.total} | {median_ms(self.write):.1f} ms | {median_ms(self.search):.1f} ms |"
@@ -267,8 +275,7 @@ def ryw_rest(writer: str, searcher: str, key: str, pairs: list[tuple[str, str, s
         began = time.perf_counter()
         found = rest(searcher, key, "/v1/memory/search", {"namespace": namespace, "query": query, "topK": 3})
         tally.search.append(time.perf_counter() - began)
-        tally.total += 1
-        tally.found += written["id"] in [hit["id"] for hit in found["results"]]
+        tally.add(written["id"], [hit["id"] for hit in found["results"]], memory, query)
     return tally
 
 
@@ -281,8 +288,7 @@ async def ryw_mcp(caller: SdkCaller, pairs: list[tuple[str, str, str]]) -> Tally
         began = time.perf_counter()
         found = await caller.call("search_memories", {"query": query, "cube_ids": [namespace], "top_k": 3})
         tally.search.append(time.perf_counter() - began)
-        tally.total += 1
-        tally.found += written["id"] in [hit["id"] for hit in found["results"]]
+        tally.add(written["id"], [hit["id"] for hit in found["results"]], memory, query)
     return tally
 
 
@@ -323,8 +329,8 @@ async def ryw_section(args: argparse.Namespace) -> None:
             processes += [first, second]
             servers.port = int(base_a.rsplit(":", 1)[1])
             print(f"embed mode {mode}:\n")
-            print("| surface | found in top 3 | write (median) | search right after (median) |")
-            print("|---|---:|---:|---:|")
+            print("| surface | found in top 3 | write (median) | search right after (median) | misses |")
+            print("|---|---:|---:|---:|---|")
             log(f"ryw ({mode}): stdio")
             async with hub_client(servers) as caller:
                 print((await ryw_mcp(caller, plan(args.pairs, f"ryw-{mode}-stdio"))).line("MCP stdio"), flush=True)

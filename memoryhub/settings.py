@@ -206,6 +206,10 @@ MEMORYHUB_EMBED_ON_WRITE = env_bool("MEMORYHUB_EMBED_ON_WRITE", True)
 # texts first). "inline" embeds in the request, before the write's transaction (the write returns
 # with its vectors stored). Behind is the default: writes are 20-60x faster (bench/RESULTS.md).
 MEMORYHUB_EMBED_MODE = env_choice("MEMORYHUB_EMBED_MODE", "behind", ["behind", "inline"])
+# Where a server process embeds its backlog: "process" (a child process, `manage.py drain_embeddings`:
+# the model never competes with the requests for the GIL, and uses a second core) or "thread" (no
+# extra process: for small machines, or many stdio servers each with its own worker).
+MEMORYHUB_EMBED_WORKER = env_choice("MEMORYHUB_EMBED_WORKER", "process", ["process", "thread"])
 # Texts the background drainer claims and embeds per round.
 MEMORYHUB_EMBED_BACKLOG_BATCH = env_int("MEMORYHUB_EMBED_BACKLOG_BATCH", 256, minimum=1, maximum=4096)
 # How often a server process looks for texts other processes queued (its own wake it at once).

@@ -28,12 +28,17 @@ process (read-your-writes).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import logging
+import subprocess
+import sys
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
@@ -262,77 +267,191 @@ def counts() -> tuple[int, int]:
 
 
 class Drainer:
-    """A thread that drains the backlog: at once when woken (a local write committed), else every
-    MEMORYHUB_EMBED_BACKLOG_POLL_MS (another process's writes, rows whose backoff ended)."""
+    """Drains the backlog in a loop: at once when woken (a local write committed), else every
+    MEMORYHUB_EMBED_BACKLOG_POLL_MS (another process's writes, rows whose backoff ended), until
+    `stop` is set. Runs in the worker process (`manage.py drain_embeddings`) or in a thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, report: Callable[[], object] | None = None) -> None:
         self.wanted = threading.Event()
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="memoryhub-embed-backlog", daemon=True)
+        self.report = report
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.wanted.set()
-        self.thread.join(timeout=10)
-
-    def _loop(self) -> None:
+    def run(self) -> None:
         from django.db import connection
 
         poll = settings.MEMORYHUB_EMBED_BACKLOG_POLL_MS / 1000
         try:
-            self._load_model()
             while not self.stop.is_set():
-                self.wanted.wait(poll)
-                self.wanted.clear()
                 try:
                     drain(stop=self.stop)
-                except Exception:  # a database hiccup: log it, keep the thread, try again later
+                except Exception:  # a database hiccup: log it, keep going, try again later
                     logger.exception("embedding backlog: drain failed")
                     connection.close_if_unusable_or_obsolete()
+                if self.report is not None:
+                    self.report()
+                self.wanted.wait(poll)
+                self.wanted.clear()
         finally:
             connection.close()
 
+
+class _ThreadWorker:
+    """The drainer as a thread of the server process (MEMORYHUB_EMBED_WORKER=thread)."""
+
+    def __init__(self) -> None:
+        self.drainer = Drainer()
+        self.thread = threading.Thread(target=self._run, name="memoryhub-embed-backlog", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self._load_model()
+        self.drainer.run()
+
     @staticmethod
     def _load_model() -> None:
-        """Load the built-in model now, while the server starts, not in the middle of the first
-        writes: loading holds the GIL for long stretches, and a writer thread starved of it while
-        holding SQLite's write lock made other writers time out ("database is locked")."""
+        """Load the built-in model before the first writes: loading holds the GIL for long
+        stretches, and a writer thread starved of it while holding SQLite's write lock made other
+        writers time out ("database is locked")."""
         if settings.MEMORYHUB_EMBEDDER == "builtin":
             try:
                 default_embedder().embed(["warm up"])
             except Exception:  # the first drain reports a broken model as a failed attempt
                 logger.exception("embedding backlog: loading the built-in model failed")
 
+    def wake(self) -> None:
+        self.drainer.wanted.set()
 
-_drainer: Drainer | None = None
-_drainer_lock = threading.Lock()
+    def close(self) -> None:
+        self.drainer.stop.set()
+        self.drainer.wanted.set()
+        self.thread.join(timeout=10)
 
 
-def start_in_background() -> Drainer | None:
-    """Start this process's drainer (once; registered with kernel.startup.on_server_start). It runs
-    in both modes whenever embedding on write is on: rows queued under `behind` still drain after a
-    switch to `inline`."""
-    global _drainer
+class _ProcessWorker:
+    """The drainer as a child process (`manage.py drain_embeddings`, MEMORYHUB_EMBED_WORKER=process):
+    the model runs on its own interpreter, so neither its GIL-holding Python parts nor its numpy
+    calls slow the server's request threads, and a second core embeds while the first serves. The
+    server wakes it with a line on its stdin; it exits when its stdin closes, which also happens
+    when the server is killed (the pipe closes with the process)."""
+
+    # A child that died is started again at most this often.
+    RESTART_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self.started_at = time.monotonic()
+        process = self.process = subprocess.Popen(
+            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "drain_embeddings"],
+            stdin=subprocess.PIPE,
+            # A pipe of its own (never this process's stdout, the MCP channel of a stdio server):
+            # the child reports what it embedded there, for this process's /metrics.
+            stdout=subprocess.PIPE,
+            cwd=settings.BASE_DIR,
+        )
+        threading.Thread(target=self._read_counts, args=(process,), name="memoryhub-embed-counts", daemon=True).start()
+
+    @staticmethod
+    def _read_counts(process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == COUNTS_LINE:
+                _counts.add(embedded=int(parts[1]), failed=int(parts[2]))
+
+    def wake(self) -> None:
+        with self.lock:
+            process = self.process
+            if process is None:
+                return
+            if process.poll() is not None:
+                if time.monotonic() - self.started_at < self.RESTART_SECONDS:
+                    return  # the polling of the other processes covers the gap
+                logger.warning("embedding worker exited with %s; starting it again", process.returncode)
+                self._spawn()
+                process = self.process
+            assert process is not None
+            assert process.stdin is not None
+            try:
+                process.stdin.write(b"\n")
+                process.stdin.flush()
+            except (BrokenPipeError, OSError):
+                pass
+
+    def close(self) -> None:
+        with self.lock:
+            process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            assert process.stdin is not None
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# What the worker process writes on its stdout after each round: "counts <embedded> <failed>" (the
+# texts of that round), added to the server's counters for /metrics.
+COUNTS_LINE = b"counts"
+_reported = (0, 0)
+
+
+def _report_counts() -> None:
+    global _reported
+    embedded, failed = counts()
+    if (embedded, failed) != _reported:
+        sys.stdout.buffer.write(b"%s %d %d\n" % (COUNTS_LINE, embedded - _reported[0], failed - _reported[1]))
+        sys.stdout.buffer.flush()
+        _reported = (embedded, failed)
+
+
+def follow(stream: BinaryIO) -> None:
+    """The worker process's loop (`manage.py drain_embeddings`): drain when a line arrives on
+    `stream` and every poll interval; return when `stream` ends (the server closed it or died)."""
+    drainer = Drainer(report=_report_counts)
+
+    def read() -> None:
+        try:
+            while stream.readline():
+                drainer.wanted.set()
+        finally:
+            drainer.stop.set()
+            drainer.wanted.set()
+
+    threading.Thread(target=read, name="memoryhub-embed-wake", daemon=True).start()
+    drainer.run()
+
+
+_worker: _ThreadWorker | _ProcessWorker | None = None
+_worker_lock = threading.Lock()
+
+
+def start_in_background() -> _ThreadWorker | _ProcessWorker | None:
+    """Start this server process's drainer (once; registered with kernel.startup.on_server_start):
+    a child process or a thread (MEMORYHUB_EMBED_WORKER). It runs in both modes whenever embedding
+    on write is on: rows queued under `behind` still drain after a switch to `inline`."""
+    global _worker
     if not settings.MEMORYHUB_EMBED_ON_WRITE:
         return None
-    with _drainer_lock:
-        if _drainer is None:
-            _drainer = Drainer()
-            _drainer.start()
-            # Exit waits for the thread (a thread inside SQLite or numpy while the interpreter
-            # finalizes can abort the process).
-            atexit.register(_drainer.close)
-            _drainer.wanted.set()  # what earlier processes left behind
-        return _drainer
+    with _worker_lock:
+        if _worker is None:
+            _worker = _ProcessWorker() if settings.MEMORYHUB_EMBED_WORKER == "process" else _ThreadWorker()
+            # Exit stops it (a thread still inside SQLite or numpy while the interpreter finalizes
+            # can abort the process).
+            atexit.register(_worker.close)
+        return _worker
 
 
 def wake() -> None:
     """Have this process's drainer (if it runs one) look at the backlog now."""
-    if _drainer is not None:
-        _drainer.wanted.set()
+    if _worker is not None:
+        _worker.wake()
 
 
 def retry_now(ids: Sequence[int]) -> int:
