@@ -210,8 +210,9 @@ MEMORYHUB_EMBED_MODE = env_choice("MEMORYHUB_EMBED_MODE", "behind", ["behind", "
 # the model never competes with the requests for the GIL, and uses a second core) or "thread" (no
 # extra process: for small machines, or many stdio servers each with its own worker).
 MEMORYHUB_EMBED_WORKER = env_choice("MEMORYHUB_EMBED_WORKER", "process", ["process", "thread"])
-# Texts the background drainer claims and embeds per round.
-MEMORYHUB_EMBED_BACKLOG_BATCH = env_int("MEMORYHUB_EMBED_BACKLOG_BATCH", 256, minimum=1, maximum=4096)
+# Texts a drainer claims, embeds and stores per round: one model call (MEMORYHUB_EMBEDDINGS_BATCH_SIZE), and a
+# store transaction short enough that a write arriving meanwhile hardly waits for the write lock.
+MEMORYHUB_EMBED_BACKLOG_BATCH = env_int("MEMORYHUB_EMBED_BACKLOG_BATCH", 64, minimum=1, maximum=4096)
 # How often a server process looks for texts other processes queued (its own wake it at once).
 MEMORYHUB_EMBED_BACKLOG_POLL_MS = env_int("MEMORYHUB_EMBED_BACKLOG_POLL_MS", 1000, minimum=10)
 # A claimed batch belongs to its process this long; a process that died holding it is taken over after
