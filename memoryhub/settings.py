@@ -213,6 +213,9 @@ MEMORYHUB_EMBED_WORKER = env_choice("MEMORYHUB_EMBED_WORKER", "process", ["proce
 # Texts a drainer claims, embeds and stores per round: one model call (MEMORYHUB_EMBEDDINGS_BATCH_SIZE), and a
 # store transaction short enough that a write arriving meanwhile hardly waits for the write lock.
 MEMORYHUB_EMBED_BACKLOG_BATCH = env_int("MEMORYHUB_EMBED_BACKLOG_BATCH", 64, minimum=1, maximum=4096)
+# Threads a drainer splits each batch across: numpy releases the GIL in the model's matrix products,
+# so a second core embeds half of it (the worker runs at a lower CPU priority than the requests).
+MEMORYHUB_EMBED_BACKLOG_THREADS = env_int("MEMORYHUB_EMBED_BACKLOG_THREADS", 2, minimum=1, maximum=16)
 # How often a server process looks for texts other processes queued (its own wake it at once).
 MEMORYHUB_EMBED_BACKLOG_POLL_MS = env_int("MEMORYHUB_EMBED_BACKLOG_POLL_MS", 1000, minimum=10)
 # A claimed batch belongs to its process this long; a process that died holding it is taken over after

@@ -36,10 +36,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
+import numpy.typing as npt
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -48,7 +51,7 @@ from graph import observations
 from graph.sql import as_json, db
 from kernel.sql import stored_time
 from vectors import store
-from vectors.embedders import default_embedder
+from vectors.embedders import Embedder, default_embedder
 from vectors.embedding import embed_texts
 from vectors.models import OwnerKind
 from vectors.pending import forget, run_after_commit
@@ -90,6 +93,29 @@ def _claim(limit: int) -> list[Pending]:
         return [Pending(*row) for row in rows.fetchall()]
 
 
+# A batch is split across threads only when each part gets at least this many texts.
+MIN_TEXTS_PER_THREAD = 8
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _embed(texts: list[str], embedder: Embedder) -> npt.NDArray[np.float32]:
+    """Vectors of `texts`, the batch split across MEMORYHUB_EMBED_BACKLOG_THREADS threads: numpy
+    releases the GIL in the model's matrix products (and an HTTP embedder waits on the network), so
+    on an idle second core the parts run side by side (bench/RESULTS.md, "Write pipeline")."""
+    global _pool
+    threads = min(settings.MEMORYHUB_EMBED_BACKLOG_THREADS, len(texts) // MIN_TEXTS_PER_THREAD)
+    if threads <= 1:
+        return embed_texts(texts, embedder=embedder)
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < threads:
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="memoryhub-embed")
+        pool = _pool
+    size = -(-len(texts) // threads)
+    parts = [texts[start : start + size] for start in range(0, len(texts), size)]
+    return np.concatenate(list(pool.map(lambda part: embed_texts(part, embedder=embedder), parts)))
+
+
 def _embed_and_store(rows: Sequence[Pending]) -> int:
     """Embed the rows' texts (no transaction held) and store the vectors of those whose text did
     not change meanwhile; return how many were stored. Raises EmbeddingFailed when the embedder
@@ -100,7 +126,7 @@ def _embed_and_store(rows: Sequence[Pending]) -> int:
     embedder = default_embedder()
     wanted = [row for row in rows if bodies.get(row.owner_id, "").strip()]
     try:
-        vectors = embed_texts([bodies[row.owner_id] for row in wanted], embedder=embedder) if wanted else None
+        vectors = _embed([bodies[row.owner_id] for row in wanted], embedder) if wanted else None
     except Exception as error:
         _failed(rows, error)
         raise EmbeddingFailed(str(error)) from error
