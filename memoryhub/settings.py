@@ -204,7 +204,8 @@ MEMORYHUB_EMBED_ON_WRITE = env_bool("MEMORYHUB_EMBED_ON_WRITE", True)
 # write's transaction and embeds it in the background (every server process drains the backlog,
 # Celery workers too when a broker is configured; a vector search embeds its namespaces' pending
 # texts first). "inline" embeds in the request, before the write's transaction (the write returns
-# with its vectors stored). Behind is the default: writes are 20-60x faster (bench/RESULTS.md).
+# with its vectors stored). Behind is the default: a write then costs its SQL only (the measurements:
+# bench/RESULTS.md, "Write pipeline").
 MEMORYHUB_EMBED_MODE = env_choice("MEMORYHUB_EMBED_MODE", "behind", ["behind", "inline"])
 # Where a server process embeds its backlog: "process" (a child process, `manage.py drain_embeddings`:
 # the model never competes with the requests for the GIL, and uses a second core) or "thread" (no
