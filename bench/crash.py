@@ -16,7 +16,8 @@ random delay. The server is then started again on the file and the round checks:
 - nothing is duplicated, and no row exists that no writer sent;
 - `PRAGMA integrity_check` and `foreign_key_check` pass; the counters (obs_count, out_deg, in_deg,
   type counts) equal recounts and the FTS5 indexes hold exactly what their content says (the
-  checker of tests/graph/test_invariants.py, reused); every observation has its embedding.
+  checker of tests/graph/test_invariants.py, reused); every observation has its embedding once the
+  restarted server has drained the embedding backlog (texts are embedded behind the write).
 
 What a kill can and cannot show: SIGKILL ends the process, not the machine. Whatever the process
 had handed to the kernel (write() returned) is in the OS page cache and reaches the disk anyway,
@@ -79,6 +80,9 @@ def server_env(data_dir: Path, durability: str) -> dict[str, str]:
         "MEMORYHUB_DB_PATH": str(data_dir / "hub.sqlite3"),
         "MEMORYHUB_DURABILITY": durability,
         "MEMORYHUB_RATE_LIMIT_PER_MINUTE": "0",
+        # Texts the killed process had claimed for embedding wait for its lease to end before the
+        # restarted one embeds them: a short lease keeps each round short.
+        "MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS": "3",
     }
     env.pop("MEMORYHUB_TEST_DB_PATH", None)  # set by the test suite for its own database
     return env
@@ -141,6 +145,17 @@ class Server:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"daphne did not start; see {self.data_dir / 'daphne.log'}")
+
+    def wait_for_backlog(self, timeout: float = 300) -> float:
+        """Wait until the server has embedded every pending text (its /healthz backlog is empty);
+        return how long that took. Texts committed before a kill are embedded after the restart."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=10) as response:
+                if json.loads(response.read())["embedding_backlog"]["pending"] == 0:
+                    return time.monotonic() - started
+            time.sleep(0.1)
+        raise RuntimeError(f"the embedding backlog did not drain within {timeout:g} s")
 
     def kill(self) -> None:
         """SIGKILL: no signal handler, no atexit, no connection closed, nothing flushed."""
@@ -637,6 +652,9 @@ def run(
             writer.stop()
             ledger.extend(writer.writes)
             restart = server.start()
+            # Texts acknowledged before the kill may still be queued for embedding: the restarted
+            # server embeds them (checked below: every observation has its vector).
+            server.wait_for_backlog()
             api = check_through_api(server.base_url, key, writer.writes)
             # Every namespace's counters and search forms are checked in the last round; the global
             # checks (integrity, both FTS indexes) run every round.

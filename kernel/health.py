@@ -1,5 +1,6 @@
-"""What `/healthz` checks: the database, the channel layer, and the Celery broker when one is
-configured. Each check answers `{"ok": bool, "latency_ms": float, ...}` within CHECK_TIMEOUT
+"""What `/healthz` checks: the database, the channel layer, the Celery broker when one is
+configured, and what the apps above the kernel add (`add_check`: the vectors app reports its
+embedding backlog). Each check answers `{"ok": bool, "latency_ms": float, ...}` within CHECK_TIMEOUT
 seconds; nothing here returns tenant data or connection strings (the endpoint is public).
 """
 
@@ -9,6 +10,7 @@ import asyncio
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -138,12 +140,34 @@ def check_broker() -> dict[str, Any]:
     return {"ok": True, "configured": True, **details, "latency_ms": _elapsed_ms(started)}
 
 
+# Checks of the apps above the kernel, by name, in registration order (run on the database thread).
+_app_checks: dict[str, Callable[[], dict[str, Any]]] = {}
+
+
+def add_check(name: str, check: Callable[[], dict[str, Any]]) -> None:
+    """Add a check to /healthz under `name`: a function answering `{"ok": bool, ...}` (no tenant
+    data, no connection strings); one that raises is reported as failed."""
+    _app_checks[name] = check
+
+
+def _run_app_checks() -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    for name, check in _app_checks.items():
+        started = time.perf_counter()
+        try:
+            results[name] = check()
+        except Exception as problem:
+            results[name] = _failure(started, problem)
+    return results
+
+
 async def check_all() -> dict[str, Any]:
     """Every check, run concurrently; `status` is "ok" only when each one is."""
-    database, channel_layer, broker = await asyncio.gather(
+    database, channel_layer, broker, apps = await asyncio.gather(
         sync_to_async(check_database, thread_sensitive=True)(),
         check_channel_layer(),
         sync_to_async(check_broker, thread_sensitive=False)(),
+        sync_to_async(_run_app_checks, thread_sensitive=True)(),
     )
-    checks = {"database": database, "channel_layer": channel_layer, "broker": broker}
+    checks = {"database": database, "channel_layer": channel_layer, "broker": broker, **apps}
     return {"status": "ok" if all(check["ok"] for check in checks.values()) else "error", **checks}

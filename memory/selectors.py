@@ -21,7 +21,7 @@ from graph.observations import ObservationRow, Where
 from kernel.errors import InvalidArgument
 from memory import limits
 from memory.wire import iso, memory_id, parse_memory_id
-from vectors import retrieval, store
+from vectors import backlog, retrieval, store
 from vectors.ann import Allowed
 from vectors.embedders import default_embedder
 from vectors.embedding import embed_texts
@@ -175,6 +175,8 @@ def rank(
     embedder = default_embedder()
     similarities: dict[int, float] = {}
     if mode != "keyword":
+        # Read-your-writes: texts of these namespaces still waiting for their vectors get them now.
+        backlog.catch_up(namespaces)
         query_vector = embed_texts([query], embedder=embedder)[0]
         similarities = _vector_side(
             namespaces, query_vector, embedder.model_id, k=k, actors=actors, memories_only=memories_only

@@ -197,9 +197,36 @@ MEMORYHUB_IVF_NPROBE = env_int("MEMORYHUB_IVF_NPROBE", 8, minimum=1)
 MEMORYHUB_VECTOR_MAX_LOADED = env_int("MEMORYHUB_VECTOR_MAX_LOADED", 64, minimum=1)
 # Build the stored indexes in a background thread when a server starts (else on first search).
 MEMORYHUB_VECTOR_WARMUP = env_bool("MEMORYHUB_VECTOR_WARMUP", True)
-# Embed observations and memories in the request that writes them (off: nothing is embedded until
-# `manage.py embed_missing` runs; semantic search then misses the new text).
+# Embed observations and memories the server stores (off: no server-side embedding and no backlog;
+# nothing is embedded until `manage.py embed_missing` runs, and semantic search misses the new text).
 MEMORYHUB_EMBED_ON_WRITE = env_bool("MEMORYHUB_EMBED_ON_WRITE", True)
+# How (docs/operations/write-pipeline.md): "behind" commits the text with a pending marker in the
+# write's transaction and embeds it in the background (every server process drains the backlog,
+# Celery workers too when a broker is configured; a vector search embeds its namespaces' pending
+# texts first). "inline" embeds in the request, before the write's transaction (the write returns
+# with its vectors stored). Behind is the default: a write then costs its SQL only (the measurements:
+# bench/RESULTS.md, "Write pipeline").
+MEMORYHUB_EMBED_MODE = env_choice("MEMORYHUB_EMBED_MODE", "behind", ["behind", "inline"])
+# Where a server process embeds its backlog: "process" (a child process, `manage.py drain_embeddings`:
+# the model never competes with the requests for the GIL, and uses a second core) or "thread" (no
+# extra process: for small machines, or many stdio servers each with its own worker).
+MEMORYHUB_EMBED_WORKER = env_choice("MEMORYHUB_EMBED_WORKER", "process", ["process", "thread"])
+# Texts a drainer claims, embeds and stores per round: one model call (MEMORYHUB_EMBEDDINGS_BATCH_SIZE), and a
+# store transaction short enough that a write arriving meanwhile hardly waits for the write lock.
+MEMORYHUB_EMBED_BACKLOG_BATCH = env_int("MEMORYHUB_EMBED_BACKLOG_BATCH", 64, minimum=1, maximum=4096)
+# Threads a drainer splits each batch across: numpy releases the GIL in the model's matrix products,
+# so a second core embeds half of it (the worker runs at a lower CPU priority than the requests).
+MEMORYHUB_EMBED_BACKLOG_THREADS = env_int("MEMORYHUB_EMBED_BACKLOG_THREADS", 2, minimum=1, maximum=16)
+# How often a server process looks for texts other processes queued (its own wake it at once).
+MEMORYHUB_EMBED_BACKLOG_POLL_MS = env_int("MEMORYHUB_EMBED_BACKLOG_POLL_MS", 1000, minimum=10)
+# A claimed batch belongs to its process this long; a process that died holding it is taken over after
+# (a live one still embedding past it only costs double work: storing a vector is an upsert).
+MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS = env_int("MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS", 30, minimum=1)
+# After an embedder failure a text waits 2^attempts seconds before the next try, at most this long.
+MEMORYHUB_EMBED_RETRY_MAX_SECONDS = env_int("MEMORYHUB_EMBED_RETRY_MAX_SECONDS", 300, minimum=1)
+# A vector or hybrid search embeds at most this many of its namespaces' pending texts first, newest
+# first (older ones are still found by their words in hybrid search until the drainer gets to them).
+MEMORYHUB_EMBED_CATCH_UP_MAX = env_int("MEMORYHUB_EMBED_CATCH_UP_MAX", 1000, minimum=1)
 
 # --- Background maintenance (kernel/maintenance.py declares every job) ------------------------
 # CELERY_BROKER_URL set (e.g. redis://127.0.0.1:6379/0): `celery -A memoryhub worker` and

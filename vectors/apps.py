@@ -10,16 +10,25 @@ class VectorsConfig(AppConfig):
         # Signal receivers: embedding on write, and index resets when settings change in tests.
         from access.operations import prepare_writes_with
         from kernel import backups
+        from kernel.health import add_check
         from kernel.metrics import add_scrape_collector
         from kernel.startup import on_server_start
-        from vectors import embedding, indexes, operations  # noqa: F401  (declares the vector operations)
-        from vectors.metrics import vector_indexes
+        from vectors import backlog, embedding, indexes, operations, pending, tasks  # noqa: F401  (declares the vector operations)
+        from vectors.metrics import embedding_backlog, health_of_backlog, vector_indexes
 
         prepare_writes_with(embedding.ahead_of_operation)
-        # The kernel's metrics, process start and backup check know the vectors only through these.
+        # The kernel's metrics, health, process start and backup check know the vectors only
+        # through these.
         add_scrape_collector(vector_indexes)
+        add_scrape_collector(embedding_backlog)
+        add_check("embedding_backlog", health_of_backlog)
         backups.register_tables(counted={"embeddings": "vectors_embedding"})
         on_server_start(indexes.warm_up_in_background)
+        # Every server process drains the embedding backlog (vectors/backlog.py).
+        on_server_start(backlog.start_in_background)
+        # A commit that queued texts wakes this process's drainer and, with a broker, a worker.
+        pending.after_queued(backlog.wake)
+        pending.after_queued(tasks.queue_drain)
         limit_blas_threads()
 
 

