@@ -6,13 +6,13 @@ the namespaces the caller's grants allow, never the caller.
 A memory is an observation without an entity (DESIGN.md); the graph owns the rows
 (`graph.services.insert_memories`, `delete_memory`, `clear_memories` are its table primitives).
 What makes them memories is decided here: the checks of text, actor, tags and ttl, the expiry
-time, the embedding ahead of the write, the ids and the shape on the wire.
+time, the dedupe keys and repeats, the ids and the shape on the wire.
 
 The write pipeline is `write_memories`, in order: check every memory, find the repeats (a text
 that says the same as a current memory of the same actor in the namespace, or as an earlier text
-of the same call: memory/dedupe.py), embed the other texts (before the transaction: the model does
-not hold SQLite's one write lock), then in one transaction insert them in one statement (the
-graph's triggers keep FTS5 and the counters, the vectors app stores the vectors in it) and note
+of the same call: memory/dedupe.py), then in one transaction insert the others in one statement
+(the graph's triggers keep FTS5 and the counters; the vectors app queues them for embedding in the
+same transaction, or with MEMORYHUB_EMBED_MODE=inline stores vectors embedded before it) and note
 the repeats as mentions of what they repeat (graph.dedupe.note_mentions: mention count, last
 seen, a "mention" version in its history); answer with ids and times, a repeat with the id of
 the memory it repeats as both `id` and `duplicateOf`.
@@ -61,7 +61,8 @@ class NewMemory:
 
 
 def write_memories(*, namespace: str, memories: Sequence[NewMemory], dedupe: Any = True) -> list[WrittenMemory]:
-    """Store memories in `namespace`, embedded before this returns, in one transaction; nothing
+    """Store memories in `namespace` in one transaction, keyword-searchable when this returns and
+    found by meaning from the next search on (docs/operations/write-pipeline.md); nothing
     is written when any of them is refused.
 
     With `dedupe` (and the namespace's setting) on, a memory that says the same as a current

@@ -191,7 +191,7 @@ _declare(
     "add_memory",
     "Add Memory",
     "Remember one piece of information (a fact, a preference, a decision, a summary) as a free-text memory. "
-    "It is embedded at once, so search_memories and search_memory find it by meaning, also when asked in "
+    "The very next search_memories or search_memory finds it by meaning, also when asked in "
     "another language. Stored in `cube_id` or this connection's namespace. Returns its id (mem_...). A text that "
     "says the same as a memory this user_id already has there is not stored twice: duplicateOf names that memory.",
     AddMemoryArguments,

@@ -61,8 +61,8 @@ class WriteView(MemoryView):
         parameters=[NAMESPACE_HEADER],
         tags=["memory"],
         summary="Write a memory.",
-        description="Stores `text` in `namespace` (or the X-Memory-Namespace header; a write grant is needed), embedded before this returns, "
-        "so it is found by the next search. `ttlMs` makes it expire. A text that says the same as a current memory of "
+        description="Stores `text` in `namespace` (or the X-Memory-Namespace header; a write grant is needed); "
+        "the very next search finds it, by its words and by meaning. `ttlMs` makes it expire. A text that says the same as a current memory of "
         "the same actor in the namespace is not stored twice: the answer's `id` and `duplicateOf` name that memory, "
         "whose mentionCount and lastSeen rise (`dedupe: false` stores it anyway).",
         request=s.WriteIn,
