@@ -13,7 +13,7 @@ from access import namespaces
 from graph import services as graph_services
 from graph.services import MemoryInput
 from graph.sql import db
-from vectors import store
+from vectors import backlog, store
 from vectors.models import OwnerKind
 from vectors.store import IndexKey
 
@@ -27,10 +27,13 @@ def db_time(value: datetime) -> str:
 
 
 def memories(namespace: str, texts: list[str], *, expired: bool = False) -> list[int]:
-    """Free memories (embedded on write with the server's model); `expired`: their TTL has passed."""
+    """Free memories, embedded with the server's model (as a server's drainer embeds them behind
+    the write); `expired`: their TTL has passed."""
     expires = db_time(timezone.now() - timedelta(hours=1)) if expired else None
     rows: list[MemoryInput] = [{"body": text, "actor_id": "", "tags": [], "expires_at": expires} for text in texts]
-    return [owner for owner, _ in graph_services.insert_memories(namespace=namespace, memories=rows)]
+    written = [owner for owner, _ in graph_services.insert_memories(namespace=namespace, memories=rows)]
+    backlog.drain()
+    return written
 
 
 def entity_vectors(namespace: str, count: int, *, start: int = 0, dims: int = 8, model: str = "toy") -> IndexKey:

@@ -143,7 +143,7 @@ async def test_initialize_and_tool_lists(mcp_server):
         assert len(tools) == len(ALL_TOOLS)
     async with stdio_client(mcp_server, "--namespace", namespace, "--tools", "kg-read") as client:
         read_tools = await all_tools(client)
-        assert len(read_tools) == 17
+        assert len(read_tools) == 18
         assert all(tool.annotations is not None and tool.annotations.read_only_hint for tool in read_tools)
 
 

@@ -26,6 +26,7 @@ from kernel.sql import stored_time
 from memory import operations
 from memory.services import NewMemory
 from tests.conftest import ALICE, Persona
+from vectors import backlog
 
 pytestmark = pytest.mark.django_db
 
@@ -286,6 +287,7 @@ def test_update_drops_the_old_vector_and_embeds_the_new_text(alice_key: Persona)
         )
         return row[0] if row else None
 
+    backlog.drain()  # the drainer a server runs: the text has its vector
     old = vector()
     assert old is not None
     perform(access, operations.UPDATE, id=memory, text="the train to Lyon leaves at 7:42 from platform 3")
