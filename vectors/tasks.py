@@ -75,6 +75,7 @@ def queue_drain() -> None:
         return
     _queued_at = moment
     try:
-        drain_backlog_task.delay()
+        # Expires: a drain left unclaimed that long is moot (the server processes drained since).
+        drain_backlog_task.apply_async(expires=60)
     except Exception:  # an unreachable broker must not fail a committed write: the threads drain too
         logger.warning("could not queue the embedding drain task", exc_info=True)
