@@ -31,6 +31,7 @@ import atexit
 import contextlib
 import datetime
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -100,20 +101,38 @@ _pool_lock = threading.Lock()
 
 
 def _embed(texts: list[str], embedder: Embedder) -> npt.NDArray[np.float32]:
-    """Vectors of `texts`, the batch split across MEMORYHUB_EMBED_BACKLOG_THREADS threads: numpy
-    releases the GIL in the model's matrix products (and an HTTP embedder waits on the network), so
-    on an idle second core the parts run side by side (bench/RESULTS.md, "Write pipeline")."""
+    """Vectors of `texts`, computed on the embedding threads, the batch split across
+    MEMORYHUB_EMBED_BACKLOG_THREADS of them: numpy releases the GIL in the model's matrix products
+    (and an HTTP embedder waits on the network), so on an idle second core the parts run side by
+    side (bench/RESULTS.md, "Write pipeline"). Those threads run at a lower CPU priority than the
+    thread that writes to the database (see `_lower_priority`)."""
     global _pool
-    threads = min(settings.MEMORYHUB_EMBED_BACKLOG_THREADS, len(texts) // MIN_TEXTS_PER_THREAD)
-    if threads <= 1:
-        return embed_texts(texts, embedder=embedder)
+    threads = max(1, min(settings.MEMORYHUB_EMBED_BACKLOG_THREADS, len(texts) // MIN_TEXTS_PER_THREAD))
     with _pool_lock:
         if _pool is None or _pool._max_workers < threads:
-            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="memoryhub-embed")
+            _pool = ThreadPoolExecutor(
+                max_workers=max(threads, settings.MEMORYHUB_EMBED_BACKLOG_THREADS),
+                thread_name_prefix="memoryhub-embed",
+                initializer=_lower_priority,
+            )
         pool = _pool
     size = -(-len(texts) // threads)
     parts = [texts[start : start + size] for start in range(0, len(texts), size)]
     return np.concatenate(list(pool.map(lambda part: embed_texts(part, embedder=embedder), parts)))
+
+
+# Added to the embedding threads' niceness (19 is the lowest priority).
+EMBED_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Embedding is background work: when the cores are busy, requests go first. Only the
+    embedding threads are lowered (Linux gives each thread its own niceness), never the thread
+    that takes SQLite's write lock: a process holding the lock at a low priority would keep every
+    writer waiting while the busy cores run others (priority inversion)."""
+    with contextlib.suppress(OSError, AttributeError):
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + EMBED_NICENESS))
 
 
 def _embed_and_store(rows: Sequence[Pending]) -> int:

@@ -84,6 +84,20 @@ def test_a_write_queues_its_texts_in_its_own_transaction(alice_key):
     assert [owner for owner, _, _ in pending()] == ids
 
 
+def test_only_the_embedding_threads_run_at_a_lower_priority(alice_key):
+    import os
+    import threading
+
+    remember(alice_key, *[f"text number {i} about the garden" for i in range(20)])
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert backlog.drain() == 20
+    assert backlog._pool is not None
+    theirs = list(backlog._pool.map(lambda _: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), range(8)))
+    assert set(theirs) == {min(19, mine + backlog.EMBED_NICENESS)}
+    # The thread that took the write lock to store them was not lowered.
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
 def test_a_drain_claims_embeds_stores_and_forgets(alice_key):
     ids = remember(alice_key, "alpha text", "beta text", "gamma text")
     assert backlog.drain(limit=2) == 3  # two batches

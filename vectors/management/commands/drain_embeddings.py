@@ -3,14 +3,10 @@ drains the backlog whenever a line arrives on stdin and every poll interval, unt
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand
-
-# Added to the worker's niceness (19 is the lowest priority).
-NICENESS = 10
 
 
 class Command(BaseCommand):
@@ -22,7 +18,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from vectors import backlog
 
-        # Background work: when the cores are busy, the server's requests go first (on an idle
-        # core this changes nothing).
-        os.nice(NICENESS)
+        # The embedding itself runs on threads at a lower priority (backlog._lower_priority); this
+        # thread, which takes the database's write lock, keeps the server's.
         backlog.follow(sys.stdin.buffer)
