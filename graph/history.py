@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, NamedTuple, TypedDict
 
 from django.conf import settings
@@ -29,7 +29,7 @@ from graph import limits
 from graph.exceptions import EntityNotFound
 from graph.sql import as_json, db, now
 from kernel.errors import InvalidArgument
-from kernel.sql import stored_time
+from kernel.sql import iso, stored_time
 
 OBSERVATION = "observation"
 ENTITY = "entity"
@@ -378,16 +378,6 @@ def parse_id(
     examples = " or ".join(f"'{PREFIXES[kind]}123'" for kind in kinds)
     shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:57]}..."
     raise InvalidArgument(f"{field} must be an id such as {examples}, not {shown}", field=field)
-
-
-def iso(value: str | datetime | None) -> str | None:
-    """A stored datetime as ISO 8601 UTC with a Z, to the second."""
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 _TIMES = ("createdAt", "expiresAt", "lastSeen")

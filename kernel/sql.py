@@ -7,7 +7,7 @@ connection Django uses, so `transaction.atomic()` covers these statements too.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
@@ -31,3 +31,14 @@ def now() -> str:
 def stored_time(value: datetime) -> str:
     """`value` in the format Django stores DateTimeFields in SQLite (UTC, compared as text)."""
     return str(connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(value))
+
+
+def iso(value: str | datetime | None) -> str | None:
+    """A stored datetime as ISO 8601 UTC with a Z, to the second: how every surface shows times
+    (the seed's format)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

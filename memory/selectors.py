@@ -19,8 +19,9 @@ from graph import observations
 from graph.fts import has_cjk
 from graph.observations import ObservationRow, Where
 from kernel.errors import InvalidArgument
+from kernel.sql import iso
 from memory import limits
-from memory.wire import iso, memory_id, parse_memory_id
+from memory.wire import memory_id, parse_memory_id
 from vectors import backlog, retrieval, store
 from vectors.ann import Allowed
 from vectors.embedders import default_embedder

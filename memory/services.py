@@ -33,10 +33,10 @@ from graph import limits as store_limits
 from graph import observations
 from graph import services as graph_services
 from kernel.errors import InvalidArgument
-from kernel.sql import stored_time
+from kernel.sql import iso, stored_time
 from memory import dedupe as judging
 from memory import limits
-from memory.wire import iso, memory_id, parse_memory_id
+from memory.wire import memory_id, parse_memory_id
 from vectors.embedding import embedded_ahead
 
 

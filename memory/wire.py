@@ -1,4 +1,4 @@
-"""How memories are named on the wire: ids `mem_<observation id>`, times ISO 8601 UTC with a Z.
+"""How memories are named on the wire: ids `mem_<observation id>` (times are `kernel.sql.iso`: ISO 8601 UTC, Z).
 
 Every surface (REST, MCP, MemOS) shows memories this way; the ids are the graph's observation ids,
 so a memory found by search (a free memory or a knowledge-graph observation) has one id everywhere.
@@ -7,10 +7,7 @@ so a memory found by search (a free memory or a knowledge-graph observation) has
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
-
-from django.utils import timezone
 
 from kernel.errors import InvalidArgument
 
@@ -29,13 +26,3 @@ def parse_memory_id(value: Any) -> int:
     if match is None or int(match.group(1)) > MAX_ROW_ID:
         raise InvalidArgument(f"id must be a memory id such as 'mem_123', not {value!r}", field="id")
     return int(match.group(1))
-
-
-def iso(value: str | datetime | None) -> str | None:
-    """A stored datetime as ISO 8601 UTC with a Z, to the second (the seed's format)."""
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
