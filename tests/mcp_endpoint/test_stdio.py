@@ -440,7 +440,9 @@ def test_sigterm_ends_the_session(mcp_server):
         if process.poll() is None:
             process.kill()
         process.communicate()
-    assert session_rows(mcp_server, namespace)[0][3] == 0  # ended
+    # Ended; or already deleted as ended by the shared server's purge_sessions job (its timer
+    # first fires a minute after that server started, and may land right here).
+    assert [row[3] for row in session_rows(mcp_server, namespace)] in ([0], [])
 
 
 def test_stateless_2026_requests_leave_the_connection_uninitialized(mcp_server):
