@@ -36,7 +36,8 @@ ENTITY = "entity"
 RELATION = "relation"
 
 # What a version says happened.
-ACTIONS = ("create", "update", "merge", "rename", "delete", "expire", "restore", "mention", "purge")
+# "close": its validity ended (graph/validity.py); it stays, as a past fact.
+ACTIONS = ("create", "update", "merge", "rename", "delete", "expire", "restore", "mention", "purge", "close")
 # A version whose `after` is null says the object is gone (deleted, expired, merged away): the
 # state to restore is its `before` (REMOVED, as SQL on alias v, matches the partial indexes).
 # A create stores no `after` either: the row as created is the next version's `before` (every
@@ -120,13 +121,16 @@ def _json(value: dict[str, Any] | None) -> str | None:
 OBSERVATION_STATE = (
     "json_object('text', o.body, 'entityId', o.entity_id, "
     "'entityName', (SELECT name FROM graph_entity WHERE id = o.entity_id), 'actorId', o.actor_id, "
-    "'tags', json(o.tags), 'createdAt', o.created_at, 'expiresAt', o.expires_at, 'mentionCount', o.mention_count)"
+    "'tags', json(o.tags), 'createdAt', o.created_at, 'expiresAt', o.expires_at, 'mentionCount', o.mention_count, "
+    "'validFrom', coalesce(o.valid_from, o.created_at), 'validTo', o.valid_to, 'supersedes', o.supersedes_id, "
+    "'source', o.source_id, 'extractedBy', o.extracted_by)"
 )
 ENTITY_STATE = "json_object('name', e.name, 'entityType', (SELECT name FROM graph_typedict WHERE id = e.type_id))"
 RELATION_STATE = (
     "json_object('from', (SELECT name FROM graph_entity WHERE id = r.from_id), "
     "'to', (SELECT name FROM graph_entity WHERE id = r.to_id), "
-    "'relationType', (SELECT name FROM graph_typedict WHERE id = r.type_id), 'fromId', r.from_id, 'toId', r.to_id)"
+    "'relationType', (SELECT name FROM graph_typedict WHERE id = r.type_id), 'fromId', r.from_id, 'toId', r.to_id, "
+    "'validFrom', coalesce(r.valid_from, r.created_at), 'validTo', r.valid_to)"
 )
 
 

@@ -28,6 +28,9 @@ class TypeDict(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     name = models.TextField()
     count = models.PositiveIntegerField(default=0, editable=False)
+    # A functional relation type holds one current relation per source entity: a new one closes
+    # the one before (graph/validity.py). Declared with `declare_relation_type`.
+    functional = models.BooleanField(default=False)
 
     class Meta:
         db_table = "graph_typedict"
@@ -88,6 +91,16 @@ class Observation(models.Model):
     dedupe_key = models.CharField(  # noqa: DJ001 (NULL = not keyed yet, not "no key")
         max_length=64, null=True, blank=True, editable=False
     )
+    # Validity time (graph/validity.py), kept apart from `created_at`, when it was recorded: the
+    # fact holds from `valid_from` (NULL: from `created_at`) until `valid_to` (NULL: still).
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
+    # The observation this one replaced (its successor is the row whose `supersedes_id` is its
+    # id: at most one, a unique index says so). Not a foreign key: either may be deleted.
+    supersedes_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    # An extracted fact's source: the message (a free memory) it was extracted from, and the model.
+    source_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    extracted_by = models.CharField(max_length=128, blank=True, default="", editable=False)
 
     class Meta:
         db_table = "graph_observation"
@@ -104,6 +117,25 @@ class Observation(models.Model):
                 fields=["namespace"],
                 name="observation_unkeyed",
                 condition=models.Q(entity__isnull=True, dedupe_key__isnull=True),
+            ),
+            # What current reads leave out, found without a scan: facts closed (or given an end),
+            # and facts that start later than they were recorded (graph/validity.py).
+            models.Index(
+                fields=["namespace", "valid_to"], name="observation_closed", condition=models.Q(valid_to__isnull=False)
+            ),
+            models.Index(
+                fields=["namespace", "valid_from"],
+                name="observation_later",
+                condition=models.Q(valid_from__gt=models.F("created_at")),
+            ),
+            models.Index(fields=["source_id"], name="observation_source", condition=models.Q(source_id__isnull=False)),
+        ]
+        constraints = [
+            # One successor per fact: of two supersessions at once, one wins (graph/validity.py).
+            models.UniqueConstraint(
+                fields=["supersedes_id"],
+                name="observation_one_successor",
+                condition=models.Q(supersedes_id__isnull=False),
             ),
         ]
 
@@ -123,15 +155,28 @@ class Relation(models.Model):
     )
     type = models.ForeignKey(TypeDict, on_delete=models.RESTRICT, related_name="relations")
     created_at = models.DateTimeField(default=timezone.now)
+    # Validity time, as on observations: a closed relation (`valid_to` set) stays, for `asOf`
+    # reads, and the same edge may then be created again.
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "graph_relation"
         constraints = [
-            # Doubles as the covering index for outgoing traversal (from_id, to_id, type_id).
-            models.UniqueConstraint(fields=["from_entity", "to_entity", "type"], name="relation_unique_edge"),
+            # One current edge per (from, to, type); closed ones may repeat it.
+            models.UniqueConstraint(
+                fields=["from_entity", "to_entity", "type"],
+                name="relation_current_edge",
+                condition=models.Q(valid_to__isnull=True),
+            ),
         ]
         indexes = [
+            # Outgoing traversal, current or as of any time (from_id, to_id, type_id).
+            models.Index(fields=["from_entity", "to_entity", "type"], name="relation_outgoing"),
             models.Index(fields=["to_entity", "from_entity", "type"], name="relation_incoming"),
+            models.Index(
+                fields=["namespace", "valid_to"], name="relation_closed", condition=models.Q(valid_to__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

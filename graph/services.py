@@ -235,7 +235,8 @@ def create_relations(*, namespace: str, relations: list[RelationDict]) -> Create
         for relation in to_store:
             triple = (ids[relation["from"]], ids[relation["to"]], types[relation["relationType"]])
             if conn.execute(
-                "SELECT 1 FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ?", triple
+                "SELECT 1 FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND valid_to IS NULL",
+                triple,
             ).fetchone():
                 skipped.append({"relation": relation, "reason": RELATION_EXISTS})
                 continue
@@ -688,6 +689,13 @@ class MemoryInput(TypedDict):
     tags: list[str]
     expires_at: str | None  # in the database's datetime format
     dedupe_key: NotRequired[str | None]  # memory/dedupe.py `key_of`
+    # Validity (graph/validity.py), in the database's format: from (default: created_at), to.
+    valid_from: NotRequired[str | None]
+    valid_to: NotRequired[str | None]
+    # Lineage: the memory it supersedes, the message it was extracted from, and by which model.
+    supersedes_id: NotRequired[int | None]
+    source_id: NotRequired[int | None]
+    extracted_by: NotRequired[str]
 
 
 def set_dedupe_keys(keys: Sequence[tuple[int, str, str]]) -> None:
@@ -716,8 +724,10 @@ def insert_memories(
             db()
             .execute(
                 "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
-                "created_at, expires_at, dedupe_key) SELECT ?1, NULL, value ->> 0, value ->> 1, value ->> 2, "
-                "value ->> 3, ?2, value ->> 4, value ->> 5 FROM json_each(?3) RETURNING id, body",
+                "created_at, expires_at, dedupe_key, valid_from, valid_to, supersedes_id, source_id, extracted_by) "
+                "SELECT ?1, NULL, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2, value ->> 4, value ->> 5, "
+                "coalesce(value ->> 6, ?2), value ->> 7, value ->> 8, value ->> 9, value ->> 10 "
+                "FROM json_each(?3) RETURNING id, body",
                 (
                     ns_id,
                     stamp,
@@ -729,6 +739,11 @@ def insert_memories(
                             as_json(m["tags"]),
                             m["expires_at"],
                             m.get("dedupe_key"),
+                            m.get("valid_from"),
+                            m.get("valid_to"),
+                            m.get("supersedes_id"),
+                            m.get("source_id"),
+                            m.get("extracted_by") or "",
                         ]
                         for m in memories
                     ),

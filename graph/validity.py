@@ -1,0 +1,224 @@
+"""Validity time: when a fact (an observation, a free memory, a relation) was true, kept apart
+from when it was recorded (`created_at`) and from its history (graph/history.py): bi-temporal.
+
+A row holds from `valid_from` (NULL: from `created_at`) until `valid_to` (NULL: still). Reads
+choose the time they look at with a `When`:
+
+- `CURRENT` (the default): what holds now, `valid_from <= now < valid_to`;
+- `When(at=t)` (a client's `asOf`): what held at `t`;
+- `When(include_expired=True)`: every fact, current, past or future, each marked with its
+  validity on the wire (`marks`).
+
+A fact is never deleted by time: closing it (`close`: validTo = now, by a supersession, a
+functional relation type or an extracted INVALIDATE) keeps the row for `asOf` reads and records a
+"close" version in its history. Only a delete removes a fact (and the history keeps it).
+
+Current reads filter with `condition`; what current reads leave out is found without a scan by
+`not_current_ids` (indexes observation_closed and observation_later, graph/models.py), which the
+vector side uses to filter the ANN index; `asOf` reads check the candidates they found instead
+(`valid_ids`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, TypedDict
+
+from django.utils import timezone
+
+from graph import history
+from graph.sql import as_json, db, now
+from kernel.errors import InvalidArgument
+from kernel.sql import iso, stored_time
+
+__all__ = [
+    "CURRENT",
+    "Marks",
+    "When",
+    "check_range",
+    "close",
+    "condition",
+    "lineage",
+    "marks",
+    "not_current_ids",
+    "parse_time",
+    "successor",
+    "valid_ids",
+    "when",
+]
+
+OBSERVATIONS = "graph_observation"
+RELATIONS = "graph_relation"
+# History kinds of the two tables (graph/history.py).
+_KINDS = {OBSERVATIONS: history.OBSERVATION, RELATIONS: history.RELATION}
+
+
+class When(NamedTuple):
+    """The time a read looks at: `at` (a stored time; None: now), or every fact with
+    `include_expired`."""
+
+    at: str | None = None
+    include_expired: bool = False
+
+    @property
+    def current(self) -> bool:
+        return self.at is None and not self.include_expired
+
+    @property
+    def marked(self) -> bool:
+        """Whether answers carry each fact's validity (asked for a time, or for every fact)."""
+        return not self.current
+
+
+CURRENT = When()
+
+
+def parse_time(value: Any, *, field: str) -> str:
+    """An ISO 8601 time (a date alone is its midnight UTC; no offset is UTC) as stored; refuses
+    anything else with InvalidArgument naming `field`."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
+        except ValueError:
+            raise InvalidArgument(
+                f"{field} must be an ISO 8601 time such as 2025-03-01T12:00:00Z, not {value!r}", field=field
+            ) from None
+    else:
+        raise InvalidArgument(f"{field} must be an ISO 8601 time such as 2025-03-01T12:00:00Z", field=field)
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return stored_time(moment)
+
+
+def when(as_of: Any = None, include_expired: Any = False) -> When:
+    """The `When` of a read's `asOf` and `includeExpired` arguments (checked)."""
+    if include_expired is None:
+        include_expired = False
+    if not isinstance(include_expired, bool):
+        raise InvalidArgument("includeExpired must be true or false", field="includeExpired")
+    at = parse_time(as_of, field="asOf") if as_of is not None else None
+    return When(at, include_expired)
+
+
+def check_range(valid_from: Any, valid_to: Any) -> tuple[str | None, str | None]:
+    """A write's `validFrom` and `validTo` (either may be None) as stored times; InvalidArgument
+    when one is not a time or validFrom is not before validTo."""
+    start = parse_time(valid_from, field="validFrom") if valid_from is not None else None
+    end = parse_time(valid_to, field="validTo") if valid_to is not None else None
+    if end is not None and end <= (start or now()):
+        raise InvalidArgument(
+            "validFrom must be before validTo" if start is not None else "validTo must be after validFrom (now)",
+            field="validTo",
+        )
+    return start, end
+
+
+def condition(alias: str, moment: When, *, placeholder: str = "?") -> tuple[str, list[Any]]:
+    """An SQL condition on the row `alias` (of graph_observation or graph_relation): valid at the
+    time `moment` looks at, with its parameters (for `?` placeholders: two; for a named one such
+    as `:at`, the caller binds it once, to `at_value(moment)`, and the list is empty)."""
+    if moment.include_expired:
+        return "1", []
+    sql = (
+        f"({alias}.valid_to IS NULL OR {alias}.valid_to > {placeholder}) "
+        f"AND coalesce({alias}.valid_from, {alias}.created_at) <= {placeholder}"
+    )
+    if placeholder != "?":
+        return sql, []
+    at = at_value(moment)
+    return sql, [at, at]
+
+
+def at_value(moment: When) -> str:
+    """The stored time a `condition` with a named placeholder binds."""
+    return moment.at or now()
+
+
+def not_current_ids(table: str, namespace_id: int) -> set[int]:
+    """Ids of the namespace's rows that do not hold now: closed (or given an end that passed) and
+    starting later. Small, and found by partial indexes: current reads remove them from what the
+    ANN index returns."""
+    at = now()
+    found = db().execute(
+        f"SELECT id FROM {table} WHERE namespace_id = ? AND valid_to IS NOT NULL AND valid_to <= ?",
+        (namespace_id, at),
+    )
+    ids = {row[0] for row in found}
+    if table == OBSERVATIONS:
+        later = db().execute(
+            "SELECT id FROM graph_observation WHERE namespace_id = ? AND valid_from > created_at AND valid_from > ?",
+            (namespace_id, at),
+        )
+        ids.update(row[0] for row in later)
+    return ids
+
+
+def valid_ids(table: str, ids: Sequence[int], moment: When) -> set[int]:
+    """Those of `ids` that exist and are valid at the time `moment` looks at."""
+    if not ids:
+        return set()
+    test, params = condition("x", moment)
+    found = db().execute(
+        f"SELECT x.id FROM {table} x WHERE x.id IN (SELECT value FROM json_each(?)) AND {test}",
+        (as_json(ids), *params),
+    )
+    return {row[0] for row in found}
+
+
+class Marks(TypedDict):
+    validFrom: str | None
+    validTo: str | None
+    # Whether it holds now.
+    current: bool
+
+
+def marks(valid_from: Any, valid_to: Any, created_at: Any) -> Marks:
+    """A row's validity on the wire (ISO 8601 UTC)."""
+    start = str(valid_from or created_at)
+    end = str(valid_to) if valid_to else None
+    at = now()
+    return {"validFrom": iso(start), "validTo": iso(end), "current": start <= at and (end is None or end > at)}
+
+
+def close(table: str, ids: Sequence[int], *, at: str | None = None) -> list[int]:
+    """End the validity of these rows (those still open) at `at` (default now), keeping them;
+    record a "close" version of each. Returns the ids it closed: a row already closed, by a
+    concurrent call too, is not closed twice (the UPDATE only matches open rows, and it runs in
+    the caller's write transaction)."""
+    if not ids:
+        return []
+    stamp = at or now()
+    kind = _KINDS[table]
+    befores = history.states(kind, list(ids))
+    closed = [
+        row[0]
+        for row in db().execute(
+            f"UPDATE {table} SET valid_to = ? WHERE id IN (SELECT value FROM json_each(?)) AND valid_to IS NULL "
+            "RETURNING id",
+            (stamp, as_json(ids)),
+        )
+    ]
+    history.snapshot_ids(kind, "close", closed, side="after", befores={i: befores[i] for i in closed}, at=stamp)
+    return closed
+
+
+def successor(observation_id: int) -> int | None:
+    """The id of the observation that superseded this one, if any."""
+    row = db().execute("SELECT id FROM graph_observation WHERE supersedes_id = ?", (observation_id,)).fetchone()
+    return row[0] if row else None
+
+
+def lineage(ids: Sequence[int]) -> dict[int, tuple[int | None, int | None]]:
+    """{id: (the id it supersedes, the id of its successor)} of the observations with these ids."""
+    if not ids:
+        return {}
+    found = db().execute(
+        "SELECT o.id, o.supersedes_id, (SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id) "
+        "FROM graph_observation o WHERE o.id IN (SELECT value FROM json_each(?))",
+        (as_json(ids),),
+    )
+    return {ident: (before, after) for ident, before, after in found}
