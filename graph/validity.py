@@ -25,9 +25,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypedDict
 
+from django.db import transaction
 from django.utils import timezone
 
 from graph import history
+from graph.exceptions import Conflict, NotFound
+from graph.fts import index_text
+from graph.models import Observation
+from graph.signals import observations_written
 from graph.sql import as_json, db, now
 from kernel.errors import InvalidArgument
 from kernel.sql import iso, stored_time
@@ -44,6 +49,7 @@ __all__ = [
     "not_current_ids",
     "parse_time",
     "successor",
+    "supersede",
     "valid_ids",
     "when",
 ]
@@ -222,3 +228,75 @@ def lineage(ids: Sequence[int]) -> dict[int, tuple[int | None, int | None]]:
         (as_json(ids),),
     )
     return {ident: (before, after) for ident, before, after in found}
+
+
+class Superseded(NamedTuple):
+    id: int  # the successor
+    supersedes: int
+    namespace_id: int
+    entity_id: int | None
+    at: str  # when the old one closed and the new one began
+
+
+def supersede(
+    observation_id: int,
+    text: str,
+    *,
+    namespace_ids: Sequence[int],
+    free_only: bool = False,
+    entity_id: int | None = None,
+    at: str | None = None,
+    dedupe_key: str | None = None,
+    source_id: int | None = None,
+    extracted_by: str = "",
+) -> Superseded:
+    """Close the observation (validTo = `at`, default now) and create its successor with `text`,
+    valid from the same instant, linked both ways (`supersedes_id`), in one transaction; the
+    successor keeps its namespace, entity, actor and tags. Only an observation of `namespace_ids`
+    (a free memory with `free_only`; one of `entity_id` when given) is found.
+
+    NotFound when there is none; Conflict, naming its successor, when it is already superseded
+    or closed (of two supersessions at once the second gets it: the close only matches an open
+    row, inside the write transaction, and the unique index observation_one_successor backs it)."""
+    with transaction.atomic():
+        conn = db()
+        row = conn.execute(
+            "SELECT namespace_id, entity_id, actor_id, tags, valid_to FROM graph_observation "
+            "WHERE id = ? AND namespace_id IN (SELECT value FROM json_each(?)) AND (expires_at IS NULL OR expires_at > ?)",
+            (observation_id, as_json(namespace_ids), now()),
+        ).fetchone()
+        if row is None or (free_only and row[1] is not None) or (entity_id is not None and row[1] != entity_id):
+            raise NotFound(f"no current memory {history.wire_id(history.OBSERVATION, observation_id)}")
+        ns_id, owner_entity, actor, tags, _ = row
+        stamp = at or now()
+        if not close(OBSERVATIONS, [observation_id], at=stamp):
+            later = successor(observation_id)
+            old = history.wire_id(history.OBSERVATION, observation_id)
+            if later is not None:
+                raise Conflict(
+                    f"{old} is already superseded by {history.wire_id(history.OBSERVATION, later)}: "
+                    "supersede that one (the current fact) instead"
+                )
+            raise Conflict(f"{old} is no longer current (its validity ended): there is nothing to supersede")
+        (new_id,) = conn.execute(
+            "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, created_at, "
+            "dedupe_key, valid_from, supersedes_id, source_id, extracted_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                ns_id,
+                owner_entity,
+                text,
+                index_text(text),
+                actor,
+                tags,
+                stamp,
+                dedupe_key,
+                stamp,
+                observation_id,
+                source_id,
+                extracted_by,
+            ),
+        ).fetchone()
+        history.snapshot_ids(history.OBSERVATION, "create", [new_id], side="after", at=stamp)
+        observations_written.send(sender=Observation, namespace_id=ns_id, observations=[(new_id, text)])
+    return Superseded(new_id, observation_id, ns_id, owner_entity, stamp)
