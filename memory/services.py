@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from django.db import transaction
 from django.utils import timezone
@@ -35,7 +35,7 @@ from graph import services as graph_services
 from kernel.errors import InvalidArgument
 from kernel.sql import iso, stored_time
 from memory import dedupe as judging
-from memory import limits
+from memory import extraction, limits
 from memory.wire import memory_id, parse_memory_id
 from vectors.embedding import embedded_ahead
 
@@ -48,6 +48,8 @@ class WrittenMemory(TypedDict):
     # The id of the memory this one repeats (then `id` is that id too, and nothing was stored);
     # null when it was stored.
     duplicateOf: str | None
+    # With `infer`: "queued" (its facts will be extracted: memory/extraction.py) or "disabled".
+    inferred: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ class NewMemory:
     ttl_ms: Any = None
 
 
-def write_memories(*, namespace: str, memories: Sequence[NewMemory], dedupe: Any = True) -> list[WrittenMemory]:
+def write_memories(
+    *, namespace: str, memories: Sequence[NewMemory], dedupe: Any = True, infer: Any = False
+) -> list[WrittenMemory]:
     """Store memories in `namespace` in one transaction, keyword-searchable when this returns and
     found by meaning from the next search on (docs/operations/write-pipeline.md); nothing
     is written when any of them is refused.
@@ -69,8 +73,13 @@ def write_memories(*, namespace: str, memories: Sequence[NewMemory], dedupe: Any
     (unexpired) free memory of the same actor in the namespace, or as an earlier memory of this
     call, is not stored: the memory it repeats is mentioned instead, and the answer gives its id
     as `id` and `duplicateOf` (with its createdAt and expiresAt; a repeat's tags and ttl are
-    not applied to it)."""
+    not applied to it).
+
+    With `infer` (and a model configured) each memory is also queued, in the same transaction,
+    for its facts to be extracted behind the write (memory/extraction.py; a repeat queues the
+    memory it repeats); each answer then says `inferred`."""
     store_limits.items(memories, field="memories")
+    inferred = extraction.requested(infer)
     if not isinstance(dedupe, bool):
         raise InvalidArgument("dedupe must be true or false", field="dedupe")
     stamp = timezone.now()
@@ -137,6 +146,11 @@ def write_memories(*, namespace: str, memories: Sequence[NewMemory], dedupe: Any
             mentions[owner] = mentions.get(owner, 0) + 1
         if mentions:
             dedupe_rules.note_mentions(namespaces.ensure(namespace), mentions)
+        if inferred == extraction.QUEUED:
+            firsts = sorted(index for index in answers if index not in earlier)
+            extraction.enqueue(namespaces.ensure(namespace), [parse_memory_id(answers[i]["id"]) for i in firsts])
+    if inferred is not None:
+        return [{**answers[index], "inferred": inferred} for index in range(len(rows))]
     return [answers[index] for index in range(len(rows))]
 
 

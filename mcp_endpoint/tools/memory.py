@@ -34,7 +34,7 @@ from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
 from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import INTEGER, NUMBER, STRING, STRINGS, array_schema, object_schema, optional
-from memory import limits, operations
+from memory import extraction, limits, operations
 from memory.limits import MAX_TTL_MS
 from memory.scopes import Scope, user_scope
 from memory.selectors import SearchResult
@@ -68,7 +68,25 @@ DEDUPE = (
     "false: store it even when it says the same as a current memory of this user_id in the namespace (default "
     "true: a repeat is not stored twice; the answer names the memory it repeats in duplicateOf)."
 )
-WRITTEN = object_schema(
+INFER = (
+    "true: after storing it, have the server's language model extract its facts behind the write: each becomes "
+    "a memory of its own (sourceId names this one), and a fact that changes what a memory said supersedes that "
+    "memory. Default false. Without a model configured on the server it is accepted and nothing is extracted."
+)
+INFERRED = {
+    "type": "string",
+    "enum": ["queued", "disabled"],
+    "description": "Only with infer: queued (facts will be extracted) or disabled (no model configured)",
+}
+
+
+def with_inferred(properties: dict[str, Any]) -> dict[str, Any]:
+    """The output schema of a write tool: `properties` always present, `inferred` only with infer."""
+    schema = object_schema(properties)
+    return {**schema, "properties": {**schema["properties"], "inferred": INFERRED}}
+
+
+WRITTEN = with_inferred(
     {
         "id": MEMORY_ID,
         "namespace": {**STRING, "description": "Where it was stored"},
@@ -172,6 +190,7 @@ class AddMemoryArguments(Arguments):
     tags: list[str] | None = optional("Labels to store with it (at most 64, each 1 to 255 characters).")
     ttl_ms: int | None = optional("Forget it after this many milliseconds (default: never).", ge=1, le=MAX_TTL_MS)
     dedupe: bool | None = optional(DEDUPE)
+    infer: bool | None = optional(INFER)
 
 
 def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> WrittenMemory:
@@ -183,6 +202,7 @@ def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> WrittenMemory:
         namespace=None if own else args.cube_id or ctx.namespace,
         memories=[memory],
         dedupe=args.dedupe is not False,
+        infer=args.infer is True,
     )
     return written
 
@@ -343,6 +363,7 @@ class AddMessageArguments(Arguments):
     )
     user_id: str | None = optional(f"{USER_ID}; search_memory with this user_id finds them.", max_length=255)
     dedupe: bool | None = optional(DEDUPE)
+    infer: bool | None = optional(INFER)
 
 
 def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
@@ -359,17 +380,26 @@ def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
         if message.content.strip()
     ]
     if new:
-        written = perform(ctx.access, operations.WRITE, namespace=target, memories=new, dedupe=args.dedupe is not False)
+        written = perform(
+            ctx.access,
+            operations.WRITE,
+            namespace=target,
+            memories=new,
+            dedupe=args.dedupe is not False,
+            infer=args.infer is True,
+        )
     else:
         check(ctx.access, operations.WRITE, namespace=target)  # nothing to store, but the call must be allowed
         written = []
-    return {
+    answer = {
         "added": sum(memory["duplicateOf"] is None for memory in written),
         "memoryIds": [memory["id"] for memory in written],
         "duplicateOf": [memory["duplicateOf"] for memory in written],
         "conversationId": conversation,
         "namespace": target,
     }
+    inferred = extraction.requested(args.infer) if args.infer else None
+    return {**answer, "inferred": inferred} if inferred else answer
 
 
 _declare(
@@ -381,7 +411,7 @@ _declare(
     "key), so search_memory finds it later by meaning. Returns the ids of the memories stored; a message that "
     "says the same as one this user_id already has there is not stored twice (duplicateOf names that memory).",
     AddMessageArguments,
-    object_schema(
+    with_inferred(
         {
             "added": {**INTEGER, "description": "How many memories were stored (repeats are not)"},
             "memoryIds": {

@@ -91,6 +91,11 @@ class WriteIn(serializers.Serializer):
         help_text="false: store the text even when it says the same as a current memory of this actor in the "
         "namespace. Default true (unless the namespace turns dedupe off)",
     )
+    infer = StrictBooleanField(
+        required=False,
+        help_text="true: after storing the text, have the server's model extract its facts behind the write "
+        "(docs/operations/extraction.md). Default false: nothing calls a model",
+    )
 
 
 class WriteOut(serializers.Serializer):
@@ -102,6 +107,11 @@ class WriteOut(serializers.Serializer):
         allow_null=True,
         help_text="the id of the current memory this text repeats (then nothing was stored, and that memory's "
         "mentionCount and lastSeen rose); null when the text was stored",
+    )
+    inferred = serializers.ChoiceField(
+        choices=["queued", "disabled"],
+        required=False,
+        help_text="only with infer: queued (its facts will be extracted) or disabled (no model is configured)",
     )
 
 

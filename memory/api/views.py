@@ -78,7 +78,12 @@ class WriteView(MemoryView):
             text=body["text"], actor_id=body.get("actorId"), tags=body.get("tags"), ttl_ms=body.get("ttlMs")
         )
         (written,) = perform(
-            access, operations.WRITE, namespace=body["namespace"], memories=[memory], dedupe=body.get("dedupe", True)
+            access,
+            operations.WRITE,
+            namespace=body["namespace"],
+            memories=[memory],
+            dedupe=body.get("dedupe", True),
+            infer=body.get("infer", False),
         )
         return Response(written, headers=drf.namespace_header(written["namespace"]))
 
