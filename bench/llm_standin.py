@@ -1,5 +1,5 @@
 # Chinese patterns are written with their own punctuation.
-# ruff: noqa: RUF001
+# ruff: noqa: RUF001, RUF002
 """A deterministic, rule-based stand-in for the LLM that extraction calls (memory/extraction.py):
 a real local OpenAI-compatible HTTP server (tests/fake_llm.py's) whose answers follow rules, so
 the temporal evaluation (bench/temporal.py) and the tests can measure what extraction does without
@@ -54,7 +54,11 @@ class Slot(NamedTuple):
 
 # (pattern, relation or None to take the <role> group, negative). The value group is "v".
 _RULES: list[tuple[re.Pattern[str], str | None, bool]] = [
-    (re.compile(r"^(?P<s>.+?)\s+(?:no longer works|does not work|doesn't work) (?:at|for)\s+(?P<v>.+)$", re.I), "works at", True),
+    (
+        re.compile(r"^(?P<s>.+?)\s+(?:no longer works|does not work|doesn't work) (?:at|for)\s+(?P<v>.+)$", re.I),
+        "works at",
+        True,
+    ),
     (re.compile(r"^(?P<s>.+?)\s+(?:left|quit)\s+(?P<v>.+)$", re.I), "works at", True),
     (re.compile(r"^(?P<s>.+?)\s+works (?:at|for)\s+(?P<v>.+)$", re.I), "works at", False),
     (re.compile(r"^(?P<s>.+?)\s+(?:lives|is living) in\s+(?P<v>.+)$", re.I), "lives in", False),

@@ -264,18 +264,25 @@ def _claim(*, ignore_backoff: bool = False, tried: Sequence[int] = ()) -> Job | 
     until = stored_time(moment + datetime.timedelta(seconds=_lease_seconds()))
     stamp = stored_time(moment)
     with transaction.atomic():
-        row = db().execute(
-            "UPDATE memory_pendingextraction SET claimed_until = ?1 WHERE id = (SELECT p.id FROM "
-            "memory_pendingextraction p WHERE p.failed_at IS NULL "
-            "AND (p.claimed_until IS NULL OR p.claimed_until < ?2) "
-            "AND (?3 OR p.next_attempt_at IS NULL OR p.next_attempt_at <= ?2) "
-            "AND p.id NOT IN (SELECT value FROM json_each(?4)) "
-            "AND NOT EXISTS (SELECT 1 FROM memory_pendingextraction q WHERE q.namespace_id = p.namespace_id "
-            "AND q.id < p.id AND q.failed_at IS NULL) ORDER BY p.id LIMIT 1) "
-            "RETURNING id, source_id, namespace_id, key_id, key_prefix, user_id, attempts, facts, claimed_until",
-            (until, stamp, ignore_backoff, as_json(list(tried))),
-        ).fetchone()
-    return Job(*row[:8], str(row[8])) if row else None
+        row = (
+            db()
+            .execute(
+                "UPDATE memory_pendingextraction SET claimed_until = ?1 WHERE id = (SELECT p.id FROM "
+                "memory_pendingextraction p WHERE p.failed_at IS NULL "
+                "AND (p.claimed_until IS NULL OR p.claimed_until < ?2) "
+                "AND (?3 OR p.next_attempt_at IS NULL OR p.next_attempt_at <= ?2) "
+                "AND p.id NOT IN (SELECT value FROM json_each(?4)) "
+                "AND NOT EXISTS (SELECT 1 FROM memory_pendingextraction q WHERE q.namespace_id = p.namespace_id "
+                "AND q.id < p.id AND q.failed_at IS NULL) ORDER BY p.id LIMIT 1) "
+                "RETURNING id, source_id, namespace_id, key_id, key_prefix, user_id, attempts, facts, claimed_until",
+                (until, stamp, ignore_backoff, as_json(list(tried))),
+            )
+            .fetchone()
+        )
+    if row is None:
+        return None
+    ident, source, namespace, key_id, key_prefix, user_id, attempts, facts, lease = row
+    return Job(ident, source, namespace, key_id, key_prefix, user_id, attempts, facts, str(lease))
 
 
 # The condition of a write to a job this worker claimed (its id and lease).
@@ -292,9 +299,9 @@ def _save_facts(job: Job, facts: list[str]) -> None:
 
 def _release(job: Job) -> bool:
     """Delete the job if this worker still holds it (inside the transaction that applies it)."""
-    row = db().execute(
-        f"DELETE FROM memory_pendingextraction WHERE {OURS} RETURNING id", (job.id, job.lease)
-    ).fetchone()
+    row = (
+        db().execute(f"DELETE FROM memory_pendingextraction WHERE {OURS} RETURNING id", (job.id, job.lease)).fetchone()
+    )
     return row is not None
 
 
@@ -669,7 +676,9 @@ def scrape(out: Exposition) -> None:
         queue.pending,
     )
     out.sample(
-        out.family("extraction_backlog_failing_jobs", "gauge", "Waiting messages whose last extraction attempt failed."),
+        out.family(
+            "extraction_backlog_failing_jobs", "gauge", "Waiting messages whose last extraction attempt failed."
+        ),
         queue.failing,
     )
     out.sample(

@@ -143,7 +143,9 @@ class ChatClient:
                 purpose, "malformed", seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
             )
             raise
-        metrics.observe_llm_call(purpose, "ok", seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        metrics.observe_llm_call(
+            purpose, "ok", seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
         return value, prompt_tokens, completion_tokens
 
     def _content(self, answer: Any) -> str:

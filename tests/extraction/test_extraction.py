@@ -1,3 +1,5 @@
+# Chinese text is written with its own full-width punctuation.
+# ruff: noqa: RUF001
 """Extraction (memory/extraction.py) through the runner on the real SQLite store, with a real local
 OpenAI-compatible HTTP server standing in for the model (tests/fake_llm.py; its answers from the
 rule-based stand-in, bench/llm_standin.py, unless a test says otherwise).
@@ -55,7 +57,9 @@ def access_of(persona: Persona, surface: str = "mcp") -> Access:
     return dataclasses.replace(persona.key.to_access(), surface=surface)
 
 
-def write(access: Access, *texts: str, namespace: str = ALICE, infer: Any = True, actor: str = "") -> list[dict[str, Any]]:
+def write(
+    access: Access, *texts: str, namespace: str = ALICE, infer: Any = True, actor: str = ""
+) -> list[dict[str, Any]]:
     written: list[dict[str, Any]] = perform(
         access,
         operations.WRITE,
@@ -120,7 +124,8 @@ def test_infer_queues_a_job_with_the_message_in_one_transaction(model, alice_key
     assert written["duplicateOf"] is None
     (job,) = jobs()
     assert job["source_id"] == parse_memory_id(written["id"])
-    assert job["attempts"] == 0 and job["failed_at"] is None
+    assert job["attempts"] == 0
+    assert job["failed_at"] is None
     assert job["key_prefix"] == alice_key.key.prefix
     # The message is a memory at once, before any model call.
     assert model.requests == []
@@ -165,20 +170,25 @@ def test_add_then_update_then_noop_then_invalidate(model, alice_key):
     assert calls(model) == ["memoryhub_facts"]
     (fact,) = extracted(first["id"])
     assert fact["text"] == "Dana's team lead is Priya."
-    assert fact["extractedBy"] == MODEL and fact["validTo"] is None
+    assert fact["extractedBy"] == MODEL
+    assert fact["validTo"] is None
     assert jobs() == []
 
     (second,) = write(access, "Dana's team lead is Marco.")
     assert extraction.drain() == 1
     assert calls(model) == ["memoryhub_facts", "memoryhub_facts", "memoryhub_decisions"]
     shown = model.requests[-1]["messages"][-1]["content"]
-    assert fact["id"] in shown and first["id"] in shown and second["id"] not in shown
+    assert fact["id"] in shown
+    assert first["id"] in shown
+    assert second["id"] not in shown
     # The stand-in UPDATEs the first memory stating the old value and INVALIDATEs the other.
     (successor,) = extracted(second["id"])
     assert successor["text"] == "Dana's team lead is Marco."
     assert successor["supersedes"] in (parse_memory_id(fact["id"]), parse_memory_id(first["id"]))
-    assert not is_current(fact["id"]) and not is_current(first["id"])
-    assert is_current(successor["id"]) and is_current(second["id"])
+    assert not is_current(fact["id"])
+    assert not is_current(first["id"])
+    assert is_current(successor["id"])
+    assert is_current(second["id"])
     # Current reads (memory.selectors) leave the closed ones out.
     hits = [hit for hit in search(access, "Who is Dana's team lead?") if is_current(hit["id"])]
     assert {hit["id"] for hit in hits} == {successor["id"], second["id"]}
@@ -187,11 +197,13 @@ def test_add_then_update_then_noop_then_invalidate(model, alice_key):
     # The same fact again, in a message that repeats the last one: the repeat is not stored, but
     # its message is extracted again; its fact is a mention of what already says it.
     (third,) = write(access, "Indeed. Dana's team lead is Marco.")
-    assert third["duplicateOf"] == second["id"] and third["inferred"] == "queued"
+    assert third["duplicateOf"] == second["id"]
+    assert third["inferred"] == "queued"
     assert extraction.drain() == 1
     assert extracted(second["id"]) == [successor]
     mentions = [v for v in history(access, successor["id"]) if v["action"] == "mention"]
-    assert mentions and mentions[0]["operation"] == "memory_extract"
+    assert mentions
+    assert mentions[0]["operation"] == "memory_extract"
 
     # Leaving: the job fact is closed, not deleted.
     (job_fact_message,) = write(access, "Dana works at Acme.")
@@ -199,11 +211,19 @@ def test_add_then_update_then_noop_then_invalidate(model, alice_key):
     (job_fact,) = extracted(job_fact_message["id"])
     (left,) = write(access, "Dana no longer works at Acme.")
     extraction.drain()
-    assert not is_current(job_fact["id"]) and not is_current(job_fact_message["id"])
+    assert not is_current(job_fact["id"])
+    assert not is_current(job_fact_message["id"])
     assert extracted(left["id"]) == []
-    assert db().execute("SELECT count(*) FROM graph_observation WHERE id = ?", (parse_memory_id(job_fact["id"]),)).fetchone()[0] == 1
+    assert (
+        db()
+        .execute("SELECT count(*) FROM graph_observation WHERE id = ?", (parse_memory_id(job_fact["id"]),))
+        .fetchone()[0]
+        == 1
+    )
     closes = [v for v in history(access, job_fact["id"]) if v["action"] == "close"]
-    assert closes and closes[0]["operation"] == "memory_extract" and closes[0]["surface"] == "system"
+    assert closes
+    assert closes[0]["operation"] == "memory_extract"
+    assert closes[0]["surface"] == "system"
     assert closes[0]["key"] == f"key:{alice_key.key.prefix}"
 
 
@@ -222,7 +242,8 @@ def test_history_of_extracted_facts_names_the_operation_and_the_writer(model, al
     extraction.drain()
     (successor,) = extracted(moved["id"])
     closes = [v for v in history(access, fact["id"]) if v["action"] == "close"]
-    assert len(closes) == 1 and closes[0]["operation"] == "memory_extract"
+    assert len(closes) == 1
+    assert closes[0]["operation"] == "memory_extract"
     # The successor's validity starts when its message was said; the old one ends there.
     start = validity.starts([parse_memory_id(moved["id"])])[parse_memory_id(moved["id"])]
     assert validity.starts([parse_memory_id(successor["id"])])[parse_memory_id(successor["id"])] == start
@@ -238,13 +259,15 @@ def test_chinese_messages(model, alice_key):
     (successor,) = extracted(second["id"])
     assert successor["supersedes"] is not None
     current = [hit for hit in search(access, "Dana的团队负责人") if is_current(hit["id"])]
-    assert current and all("Marco" in hit["text"] for hit in current)
+    assert current
+    assert all("Marco" in hit["text"] for hit in current)
 
 
 def test_a_message_with_nothing_to_remember_ends_its_job(model, alice_key):
     (message,) = write(access_of(alice_key), "Is it raining?")
     assert extraction.drain() == 1
-    assert jobs() == [] and extracted(message["id"]) == []
+    assert jobs() == []
+    assert extracted(message["id"]) == []
     assert calls(model) == ["memoryhub_facts"]
 
 
@@ -256,16 +279,20 @@ def test_jobs_of_a_namespace_run_in_order(model, alice_key):
     assert extraction.drain() == 2
     (rome,) = extracted(first["id"])
     (oslo,) = extracted(second["id"])
-    assert not is_current(rome["id"]) and is_current(oslo["id"])
+    assert not is_current(rome["id"])
+    assert is_current(oslo["id"])
 
 
 def test_request_carries_a_json_schema_and_the_prompt(model, alice_key):
     write(access_of(alice_key), "Dana works at Globex.")
     extraction.drain()
     (body,) = model.requests
-    assert body["model"] == MODEL and body["temperature"] == 0 and body["stream"] is False
+    assert body["model"] == MODEL
+    assert body["temperature"] == 0
+    assert body["stream"] is False
     schema = body["response_format"]["json_schema"]
-    assert schema["strict"] is True and schema["schema"]["required"] == ["facts"]
+    assert schema["strict"] is True
+    assert schema["schema"]["required"] == ["facts"]
     assert "<message>\nDana works at Globex.\n</message>" in body["messages"][-1]["content"]
 
 
@@ -302,7 +329,8 @@ def test_bad_decisions_are_skipped_and_logged(model, alice_key, caplog):
     assert jobs() == []
     assert not is_current(first["id"])  # the DELETE closed it; nothing was deleted
     assert extracted(second["id"]) == []
-    assert "names no memory the model was shown" in caplog.text and "unknown event" in caplog.text
+    assert "names no memory the model was shown" in caplog.text
+    assert "unknown event" in caplog.text
 
 
 # --- failures: nothing is lost ----------------------------------------------------------------------
@@ -314,8 +342,10 @@ def test_a_failing_model_is_retried_and_nothing_is_lost(model, alice_key):
     (message,) = write(access, "Dana works at Globex.")
     assert extraction.drain() == 1
     (job,) = jobs()
-    assert job["attempts"] == 1 and job["failed_at"] is None
-    assert "HTTP 500" in job["last_error"] and "simulated provider failure" in job["last_error"]
+    assert job["attempts"] == 1
+    assert job["failed_at"] is None
+    assert "HTTP 500" in job["last_error"]
+    assert "simulated provider failure" in job["last_error"]
     # Waiting out its backoff: a plain drain leaves it; one that ignores backoff retries it.
     assert extraction.drain() == 0
     assert extraction.drain(ignore_backoff=True) == 1
@@ -331,7 +361,8 @@ def test_a_slow_model_times_out_and_is_retried(model, alice_key):
         (message,) = write(access, "Dana works at Globex.")
         extraction.drain()
         (job,) = jobs()
-        assert job["attempts"] == 1 and "did not answer within 1 seconds" in job["last_error"]
+        assert job["attempts"] == 1
+        assert "did not answer within 1 seconds" in job["last_error"]
         model.latency = 0
         extraction.drain(ignore_backoff=True)
     assert jobs() == []
@@ -356,7 +387,8 @@ def test_malformed_answers_are_logged_retried_and_kept_as_failed(model, alice_ke
     model.answer = '<think>hmm</think>```json\n{"facts": ["Dana works at Globex."]}\n```'
     assert extraction.retry() == 1
     assert extraction.drain() == 1
-    assert jobs() == [] and len(extracted(message["id"])) == 1
+    assert jobs() == []
+    assert len(extracted(message["id"])) == 1
 
 
 def test_wrong_shape_is_malformed(model, alice_key):
@@ -364,7 +396,8 @@ def test_wrong_shape_is_malformed(model, alice_key):
     write(access_of(alice_key), "Dana works at Globex.")
     extraction.drain()
     (job,) = jobs()
-    assert job["attempts"] == 1 and 'expected {"facts": [...]}' in job["last_error"]
+    assert job["attempts"] == 1
+    assert 'expected {"facts": [...]}' in job["last_error"]
 
 
 def test_facts_are_kept_so_a_retry_only_decides(model, alice_key):
@@ -396,7 +429,8 @@ def test_a_message_deleted_before_extraction_ends_its_job(model, alice_key):
     (message,) = write(access, "Dana works at Globex.")
     perform(access, operations.DELETE, id=message["id"])
     assert extraction.drain() == 1
-    assert jobs() == [] and model.requests == []
+    assert jobs() == []
+    assert model.requests == []
 
 
 def test_a_job_claimed_by_a_process_that_died_is_taken_over(model, alice_key):
@@ -404,7 +438,8 @@ def test_a_job_claimed_by_a_process_that_died_is_taken_over(model, alice_key):
     cannot apply anything after that."""
     (message,) = write(access_of(alice_key), "Dana works at Globex.")
     dead = extraction._claim()
-    assert dead is not None and extraction._claim() is None  # leased
+    assert dead is not None
+    assert extraction._claim() is None
     db().execute("UPDATE memory_pendingextraction SET claimed_until = '2000-01-01 00:00:00'")
     assert extraction.drain() == 1
     assert len(extracted(message["id"])) == 1
@@ -418,13 +453,14 @@ def test_a_job_claimed_by_a_process_that_died_is_taken_over(model, alice_key):
 def test_two_keys_never_meet(model, alice_key, bob_key):
     alice, bob = access_of(alice_key), access_of(bob_key)
     (a,) = write(alice, "Dana's team lead is Priya.")
-    (b,) = write(bob, "Dana's team lead is Priya.", namespace=BOB)
+    write(bob, "Dana's team lead is Priya.", namespace=BOB)
     extraction.drain()
     (b2,) = write(bob, "Dana's team lead is Marco.", namespace=BOB)
     extraction.drain()
     # Bob's update touched only Bob's memories.
     (alice_fact,) = extracted(a["id"])
-    assert is_current(alice_fact["id"]) and is_current(a["id"])
+    assert is_current(alice_fact["id"])
+    assert is_current(a["id"])
     assert a["id"] not in model.requests[-1]["messages"][-1]["content"]
     assert all(hit["namespace"] == ALICE for hit in search(alice, "Dana team lead"))
     assert {hit["id"] for hit in search(bob, "Dana team lead", namespace=BOB)} >= {b2["id"]}

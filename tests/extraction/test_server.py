@@ -78,9 +78,7 @@ def versions(server: McpServer, persona: str, mem: str) -> list[dict[str, Any]]:
 
 
 def closed_by_extraction(server: McpServer, persona: str, mem: str) -> bool:
-    return any(
-        v["action"] == "close" and v["operation"] == "memory_extract" for v in versions(server, persona, mem)
-    )
+    return any(v["action"] == "close" and v["operation"] == "memory_extract" for v in versions(server, persona, mem))
 
 
 def write(server: McpServer, persona: str, namespace: str, text: str, **extra: Any) -> dict[str, Any]:
@@ -107,7 +105,8 @@ def test_rest_add_update_and_history(server: McpServer, model: FakeLLM) -> None:
     priya = [hit for hit in search(server, "alice", ns, "Dana's team lead") if hit["id"] != first["id"]]
     assert [hit["text"] for hit in priya] == ["Dana's team lead is Priya."]
     (created,) = versions(server, "alice", priya[0]["id"])
-    assert created["operation"] == "memory_extract" and created["surface"] == "system"
+    assert created["operation"] == "memory_extract"
+    assert created["surface"] == "system"
     assert created["key"].startswith("key:")
 
     second = write(server, "alice", ns, "Dana's team lead is Marco.")
@@ -130,7 +129,9 @@ def test_rest_add_update_and_history(server: McpServer, model: FakeLLM) -> None:
 def test_without_infer_nothing_calls_the_model(server: McpServer, model: FakeLLM) -> None:
     drained(server)
     before = len(model.requests)
-    written = post(server, "alice", "/v1/memory/write", {"namespace": server.namespace(), "text": "Dana lives in Rome."})
+    written = post(
+        server, "alice", "/v1/memory/write", {"namespace": server.namespace(), "text": "Dana lives in Rome."}
+    )
     assert "inferred" not in written
     assert queue(server)["pending"] == 0
     assert len(model.requests) == before
@@ -155,7 +156,8 @@ async def test_mcp_add_memory_and_add_message(server: McpServer) -> None:
                 "infer": True,
             },
         )
-        assert recorded["inferred"] == "queued" and recorded["added"] == 2
+        assert recorded["inferred"] == "queued"
+        assert recorded["added"] == 2
         drained(server)
         found = await tools.ok("search_memories", {"query": "Where does Dana work?", "cube_ids": ns, "top_k": 10})
         texts = {hit["text"]: hit["id"] for hit in found["results"]}
@@ -189,7 +191,8 @@ def test_memos_add_with_infer_keeps_two_users_apart(server: McpServer) -> None:
     found = post(server, "alice", "/product/search", {"user_id": "u1", "query": "Where does Dana work?"})
     memories = [m for group in found["data"]["text_mem"] for m in group["memories"]]
     texts = [m["memory"] for m in memories]
-    assert "Dana works at Acme." in texts and not any("Globex" in text for text in texts)
+    assert "Dana works at Acme." in texts
+    assert not any("Globex" in text for text in texts)
     assert len([text for text in texts if text == "Dana works at Acme."]) == 2  # the message and its fact
     without = post(server, "alice", "/product/add", {"user_id": "u1", "messages": "Dana lives in Rome."})
     assert "inferred" not in without["data"][0]
@@ -198,7 +201,14 @@ def test_memos_add_with_infer_keeps_two_users_apart(server: McpServer) -> None:
 def test_metrics_and_health_show_the_cost_and_the_queue(server: McpServer) -> None:
     write(server, "alice", server.namespace(), "Dana lives in Oslo.")
     drained(server)
-    assert queue(server) == {"ok": True, "enabled": True, "pending": 0, "failing": 0, "failed": 0, "oldest_seconds": 0.0}
+    assert queue(server) == {
+        "ok": True,
+        "enabled": True,
+        "pending": 0,
+        "failing": 0,
+        "failed": 0,
+        "oldest_seconds": 0.0,
+    }
     text = get(server, "/metrics")
     values = {
         line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if not line.startswith("#")
