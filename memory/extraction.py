@@ -68,6 +68,7 @@ from memory import dedupe as judging
 from memory import llm, selectors
 from memory.llm import ChatClient, Malformed
 from memory.wire import memory_id, parse_memory_id
+from vectors.embedding import embedded_ahead
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +255,8 @@ class Job:
 
 
 def _lease_seconds() -> int:
-    return 2 * int(settings.MEMORYHUB_LLM_TIMEOUT_SECONDS) + LEASE_MARGIN_SECONDS
+    configured = int(settings.MEMORYHUB_EXTRACTION_LEASE_SECONDS)
+    return configured or 2 * int(settings.MEMORYHUB_LLM_TIMEOUT_SECONDS) + LEASE_MARGIN_SECONDS
 
 
 def _claim(*, ignore_backoff: bool = False, tried: Sequence[int] = ()) -> Job | None:
@@ -459,7 +461,10 @@ def _apply(job: Job, message: Message, decisions: list[Decision], candidates: di
         counts["skipped"] += 1
         logger.warning("extraction of mem_%d: skipped %s (%s)", message.id, decision, why)
 
+    # In inline embedding mode the texts are embedded before the write lock is taken, as every write does.
+    texts = [d.fact for d in decisions if d.event in ("ADD", "UPDATE") and d.fact]
     with (
+        embedded_ahead(texts),
         changes.changing(
             OPERATION, surface="system", key_id=job.key_id, key_prefix=job.key_prefix or None, user_id=job.user_id
         ),

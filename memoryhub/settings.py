@@ -303,6 +303,9 @@ MEMORYHUB_EXTRACTION_PROMPT_DIR = env_str("MEMORYHUB_EXTRACTION_PROMPT_DIR")
 # between attempts 2^attempts seconds pass, at most MEMORYHUB_EXTRACTION_RETRY_MAX_SECONDS.
 MEMORYHUB_EXTRACTION_MAX_ATTEMPTS = env_int("MEMORYHUB_EXTRACTION_MAX_ATTEMPTS", 5, minimum=1, maximum=100)
 MEMORYHUB_EXTRACTION_RETRY_MAX_SECONDS = env_int("MEMORYHUB_EXTRACTION_RETRY_MAX_SECONDS", 600, minimum=0)
+# A claimed job belongs to its process this long (0: two LLM timeouts plus a minute, the longest a job
+# takes); a process killed holding it leaves it to others after that.
+MEMORYHUB_EXTRACTION_LEASE_SECONDS = env_int("MEMORYHUB_EXTRACTION_LEASE_SECONDS", 0, minimum=0)
 # How often a server process looks for jobs other processes queued (its own wake it at once).
 MEMORYHUB_EXTRACTION_POLL_MS = env_int("MEMORYHUB_EXTRACTION_POLL_MS", 2000, minimum=10)
 # Current memories shown to the model per extracted fact (the nearest of the same namespace and

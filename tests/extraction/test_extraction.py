@@ -503,11 +503,6 @@ def test_metrics_count_calls_tokens_decisions_and_the_backlog(model, alice_key):
     assert 'memoryhub_extraction_decisions_total{decision="update"} 1' in text
     assert "memoryhub_extraction_backlog_jobs 1" in text
     assert "memoryhub_extraction_backlog_failing_jobs 1" in text
-    assert extraction.health() == {
-        "ok": True,
-        "enabled": True,
-        "pending": 1,
-        "failing": 1,
-        "failed": 0,
-        "oldest_seconds": extraction.state().oldest_age_seconds,
-    }
+    health = extraction.health()
+    assert health.pop("oldest_seconds") >= 0
+    assert health == {"ok": True, "enabled": True, "pending": 1, "failing": 1, "failed": 0}

@@ -218,3 +218,57 @@ def test_metrics_and_health_show_the_cost_and_the_queue(server: McpServer) -> No
     assert values['memoryhub_llm_tokens_total{purpose="extract",kind="completion"}'] > 0
     assert values['memoryhub_extraction_decisions_total{decision="add"}'] >= 1
     assert values["memoryhub_extraction_backlog_jobs"] == 0
+
+
+def test_sigkill_loses_no_job(model: FakeLLM, tmp_path: Any) -> None:
+    """The server is killed right after acknowledging a write with infer, and the drainer is killed
+    in the middle of its model call: the job is still there, and the next drain extracts it."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    from contextlib import closing
+
+    from tests.mcp_endpoint.conftest import ROOT, start_server
+
+    running, process = start_server(
+        tmp_path,
+        MEMORYHUB_LLM_URL=model.url,
+        MEMORYHUB_LLM_MODEL=MODEL,
+        MEMORYHUB_EXTRACTION_WORKER="off",
+        MEMORYHUB_EXTRACTION_LEASE_SECONDS="1",
+    )
+    try:
+        written = write(running, "alice", running.namespace(), "Dana works at Initech.")
+        assert written["inferred"] == "queued"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    model.latency = 30.0  # the drainer is killed while it waits for this answer
+    before = len(model.requests)
+    drainer = subprocess.Popen(
+        [sys.executable, "manage.py", "drain_extractions"], cwd=ROOT, env=running.env, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + DRAIN_DEADLINE
+        while len(model.requests) == before:
+            assert time.monotonic() < deadline
+            assert drainer.poll() is None
+            time.sleep(0.05)
+    finally:
+        drainer.send_signal(signal.SIGKILL)
+        drainer.wait(timeout=10)
+    model.latency = 0.0
+
+    # Its lease (1 s here) runs out; then a drain takes the job over.
+    deadline = time.monotonic() + DRAIN_DEADLINE
+    while "Worked on 1 " not in running.manage("drain_extractions").stdout:
+        assert time.monotonic() < deadline
+    with closing(sqlite3.connect(running.env["MEMORYHUB_DB_PATH"])) as conn:
+        (pending,) = conn.execute("SELECT count(*) FROM memory_pendingextraction").fetchone()
+        facts = conn.execute(
+            "SELECT body, extracted_by FROM graph_observation WHERE source_id = ?", (int(written["id"][4:]),)
+        ).fetchall()
+    assert pending == 0
+    assert facts == [("Dana works at Initech.", MODEL)]
