@@ -93,9 +93,9 @@ def test_memos_argument_names():
         return set(tool.input_schema["properties"]), tool.input_schema.get("required", [])
 
     # MemOS examples/mem_mcp/simple_fastmcp_serve.py, plus tags and ttl_ms.
-    # Plus dedupe (ours): false stores a text that repeats a current memory.
+    # Plus dedupe (ours): false stores a text that repeats a current memory; infer (ours): extract its facts.
     assert properties("add_memory") == (
-        {"memory_content", "user_id", "cube_id", "tags", "ttl_ms", "dedupe"},
+        {"memory_content", "user_id", "cube_id", "tags", "ttl_ms", "dedupe", "infer"},
         ["memory_content"],
     )
     assert properties("search_memories") == ({"query", "user_id", "cube_ids", "top_k"}, ["query"])
@@ -104,7 +104,7 @@ def test_memos_argument_names():
     # @memtensor/memos-api-mcp.
     # Plus user_id, MEMOS_USER_ID as an argument: one key may serve several users.
     assert properties("add_message") == (
-        {"conversation_first_message", "messages", "user_id", "dedupe"},
+        {"conversation_first_message", "messages", "user_id", "dedupe", "infer"},
         ["conversation_first_message", "messages"],
     )
     message = registry.get("add_message").input_schema["properties"]["messages"]["items"]
