@@ -116,18 +116,26 @@ def _run_after_commit() -> None:
         hook()
 
 
-def enqueue(namespace_id: int, source_ids: Sequence[int]) -> None:
-    """Queue these messages (free memories of one namespace) for extraction, in the caller's
-    transaction, one statement. The caller of the change under way (access.changes) is kept on
-    each job for the versions of what its extraction changes."""
-    if not source_ids:
+def enqueue(namespace_id: int, messages: Sequence[tuple[int, str | None]]) -> None:
+    """Queue these messages (free memories of one namespace: (id, when it was said, as stored, or
+    None for its validity start)) for extraction, in the caller's transaction, one statement. The
+    caller of the change under way (access.changes) is kept on each job for the versions of what
+    its extraction changes."""
+    if not messages:
         return
     change = changes.current()
     db().execute(
-        "INSERT INTO memory_pendingextraction(source_id, namespace_id, key_id, key_prefix, user_id, enqueued_at, "
-        "attempts, next_attempt_at, claimed_until, last_error, facts, failed_at) "
-        "SELECT value, ?1, ?2, ?3, ?4, ?5, 0, NULL, NULL, '', '', NULL FROM json_each(?6)",
-        (namespace_id, change.key_id, change.key_prefix or "", change.user_id, now(), as_json(list(source_ids))),
+        "INSERT INTO memory_pendingextraction(source_id, namespace_id, said_at, key_id, key_prefix, user_id, "
+        "enqueued_at, attempts, next_attempt_at, claimed_until, last_error, facts, failed_at) "
+        "SELECT value ->> 0, ?1, value ->> 1, ?2, ?3, ?4, ?5, 0, NULL, NULL, '', '', NULL FROM json_each(?6)",
+        (
+            namespace_id,
+            change.key_id,
+            change.key_prefix or "",
+            change.user_id,
+            now(),
+            as_json([list(m) for m in messages]),
+        ),
     )
     transaction.on_commit(_run_after_commit)
 
@@ -245,6 +253,7 @@ class Job:
     id: int
     source_id: int
     namespace_id: int
+    said_at: str | None
     key_id: int | None
     key_prefix: str
     user_id: int | None
@@ -276,15 +285,23 @@ def _claim(*, ignore_backoff: bool = False, tried: Sequence[int] = ()) -> Job | 
                 "AND p.id NOT IN (SELECT value FROM json_each(?4)) "
                 "AND NOT EXISTS (SELECT 1 FROM memory_pendingextraction q WHERE q.namespace_id = p.namespace_id "
                 "AND q.id < p.id AND q.failed_at IS NULL) ORDER BY p.id LIMIT 1) "
-                "RETURNING id, source_id, namespace_id, key_id, key_prefix, user_id, attempts, facts, claimed_until",
+                "RETURNING id, source_id, namespace_id, said_at, key_id, key_prefix, user_id, attempts, facts, "
+                "claimed_until",
                 (until, stamp, ignore_backoff, as_json(list(tried))),
             )
             .fetchone()
         )
     if row is None:
         return None
-    ident, source, namespace, key_id, key_prefix, user_id, attempts, facts, lease = row
-    return Job(ident, source, namespace, key_id, key_prefix, user_id, attempts, facts, str(lease))
+    ident, source, namespace, said, key_id, key_prefix, user_id, attempts, facts, lease = row
+    return Job(ident, source, namespace, _stored(said), key_id, key_prefix, user_id, attempts, facts, _stored(lease))
+
+
+def _stored(value: Any) -> Any:
+    """A time column as stored (text), whether the driver converted it to a datetime or not."""
+    if isinstance(value, datetime.datetime):
+        return stored_time(value if timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC))
+    return value
 
 
 # The condition of a write to a job this worker claimed (its id and lease).
@@ -361,7 +378,7 @@ def _message(job: Job) -> Message | None:
     if name is None:
         return None
     role = next((tag.removeprefix("role:") for tag in row.tags if tag.startswith("role:")), "user")
-    start = validity.starts([row.id]).get(row.id) or str(row.created_at)
+    start = job.said_at or validity.starts([row.id]).get(row.id) or str(row.created_at)
     return Message(row.id, row.body, row.namespace_id, name, row.actor_id, role, start)
 
 

@@ -22,6 +22,9 @@ class PendingExtraction(models.Model):
     # a message deleted meanwhile only ends its job).
     source_id = models.BigIntegerField()
     namespace_id = models.BigIntegerField()
+    # When the message was said (its validFrom as written; for a repeat folded into an older memory,
+    # the repeat's time): the facts hold from then, and what they replace ends then.
+    said_at = models.DateTimeField(null=True, blank=True)
     # Who wrote the message (access.changes): the extracted facts' versions name the same caller.
     key_id = models.BigIntegerField(null=True, blank=True)
     key_prefix = models.CharField(max_length=32, blank=True, default="")

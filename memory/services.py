@@ -148,7 +148,11 @@ def write_memories(
             dedupe_rules.note_mentions(namespaces.ensure(namespace), mentions)
         if inferred == extraction.QUEUED:
             firsts = sorted(index for index in answers if index not in earlier)
-            extraction.enqueue(namespaces.ensure(namespace), [parse_memory_id(answers[i]["id"]) for i in firsts])
+            said = [rows[i].get("valid_from") or created for i in firsts]  # a repeat: when it was said again
+            extraction.enqueue(
+                namespaces.ensure(namespace),
+                [(parse_memory_id(answers[i]["id"]), at) for i, at in zip(firsts, said, strict=True)],
+            )
     if inferred is not None:
         return [{**answers[index], "inferred": inferred} for index in range(len(rows))]
     return [answers[index] for index in range(len(rows))]

@@ -506,3 +506,22 @@ def test_metrics_count_calls_tokens_decisions_and_the_backlog(model, alice_key):
     health = extraction.health()
     assert health.pop("oldest_seconds") >= 0
     assert health == {"ok": True, "enabled": True, "pending": 1, "failing": 1, "failed": 0}
+
+
+def test_a_change_back_brings_the_old_value_back(model, alice_key):
+    """Rome, then Oslo, then Rome again: the third message repeats the first (which dedupe may fold
+    into it), and is extracted as said now, so Rome is current again and Oslo is past."""
+    access = access_of(alice_key)
+    write(access, "Dana lives in Rome.")
+    extraction.drain()
+    (oslo,) = write(access, "Dana lives in Oslo.")
+    extraction.drain()
+    (again,) = write(access, "Dana lives in Rome.")
+    assert extraction.drain() == 1
+    (oslo_fact,) = extracted(oslo["id"])
+    assert not is_current(oslo_fact["id"])
+    assert not is_current(oslo["id"])
+    current = [hit["text"] for hit in search(access, "Where does Dana live?") if is_current(hit["id"])]
+    assert "Dana lives in Rome." in current
+    assert not any("Oslo" in text for text in current)
+    assert again["inferred"] == "queued"
