@@ -390,9 +390,11 @@ class Candidate:
 
 
 def _candidates(message: Message, facts: list[str]) -> dict[int, Candidate]:
-    """The current memories of the message's namespace and actor nearest to each fact (ranked by
-    the hybrid search; keyword only when the embedder fails), without the message itself and what
-    became valid after it was said (a later fact is not the message's to replace)."""
+    """The current memories of the message's namespace and actor nearest to each fact: the best of
+    the hybrid search, and the best by keyword (a subject's name weighs little against the rest of
+    a sentence in meaning: "Person7 lives in Paris" is nearer "Person77 lives in Paris" than
+    "Person7 lives in Rome"), without the message itself and what became valid after it was said
+    (a later fact is not the message's to replace)."""
     found: dict[int, str] = {}
     spaces = {message.namespace_id: message.namespace}
     for fact in facts:
@@ -403,12 +405,12 @@ def _candidates(message: Message, facts: list[str]) -> dict[int, Candidate]:
             "top_k": settings.MEMORYHUB_EXTRACTION_CANDIDATES,
             "memories_only": True,
         }
+        hits = selectors.search_memories(**arguments, mode="keyword")["results"]
         try:
-            result = selectors.search_memories(**arguments)
+            hits = selectors.search_memories(**arguments)["results"] + hits
         except DomainError:
-            logger.warning("extraction: the hybrid search failed; finding candidates by keyword", exc_info=True)
-            result = selectors.search_memories(**arguments, mode="keyword")
-        for hit in result["results"]:
+            logger.warning("extraction: the hybrid search failed; candidates by keyword only", exc_info=True)
+        for hit in hits:
             ident = parse_memory_id(hit["id"])
             if ident != message.id:
                 found.setdefault(ident, hit["text"])
