@@ -231,7 +231,9 @@ class VersionOut(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["observation", "entity", "relation"])
     namespace = serializers.CharField()
     version = serializers.IntegerField(help_text="1, 2, ... per object")
-    action = serializers.CharField(help_text="create, update, merge, rename, delete, expire, restore or mention")
+    action = serializers.CharField(
+        help_text="create, update, merge, rename, delete, expire, restore, mention, purge or close (its validity ended)"
+    )
     before = serializers.DictField(allow_null=True, help_text="the fields before; null: it did not exist")
     after = serializers.DictField(allow_null=True, help_text="the fields after; null: it was removed")
     changedAt = serializers.CharField(help_text="ISO 8601 UTC")
