@@ -35,7 +35,7 @@ async def test_superseded_memories_in_current_past_and_every_search(mcp_server: 
     async with mcp_server.client("alice", namespace=namespace) as client:
         tools = await Checked.of(client)
         written = await tools.ok("add_memory", {"memory_content": PRIYA, "validFrom": SINCE})
-        assert written["validFrom"] == SINCE and written["validTo"] is None
+        assert (written["validFrom"], written["validTo"]) == (SINCE, None)
         old = written["id"]
         done = await tools.ok("supersede_memory", {"id": old, "text": MARCO})
         new = done["id"]
@@ -73,7 +73,8 @@ async def test_superseded_memories_in_current_past_and_every_search(mcp_server: 
 
         # A past fact is not corrected in place; its history shows the close.
         refused = await tools.fails("update_memory", {"id": old, "text": "Dana's team lead was Pria"})
-        assert "past fact" in refused and new in refused
+        assert "past fact" in refused
+        assert new in refused
         actions = [v["action"] for v in (await tools.ok("memory_history", {"id": old}))["versions"]]
         assert actions == ["close", "create"]
         # Restoring the version where it was current would make two current facts: refused.
@@ -81,7 +82,8 @@ async def test_superseded_memories_in_current_past_and_every_search(mcp_server: 
         assert new in refused
         # Written again, the old text is a new fact, not a repeat of the past one.
         again = await tools.ok("add_memory", {"memory_content": PRIYA})
-        assert again["duplicateOf"] is None and again["id"] not in (old, new)
+        assert again["duplicateOf"] is None
+        assert again["id"] not in (old, new)
 
 
 async def test_a_second_supersession_names_the_current_successor(mcp_server: McpServer) -> None:
@@ -188,9 +190,11 @@ def test_rest_write_with_validity_and_search_as_of(mcp_server: McpServer) -> Non
             ({"text": "x", "validFrom": "2025-01-02", "validTo": "2025-01-01"}, "validTo"),
         ):
             refused = http.post("/v1/memory/write", json={"namespace": namespace, **body})
-            assert refused.status_code == 400 and field in refused.text, refused.text
+            assert refused.status_code == 400, refused.text
+            assert field in refused.text
         refused = http.post("/v1/memory/search", json={"namespace": namespace, "query": "x", "asOf": "last week"})
-        assert refused.status_code == 400 and "asOf" in refused.text
+        assert refused.status_code == 400
+        assert "asOf" in refused.text
         assert search() == [now["id"]]
 
 
