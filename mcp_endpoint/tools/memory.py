@@ -632,7 +632,7 @@ _declare(
 )
 
 
-# --- history: memory_history, update_memory, restore_memory ----------------------------------------
+# --- history: memory_history, update_memory, restore_memory; supersede_memory -------------------
 
 OBJECT_ID = {**STRING, "description": "mem_<n> (a memory or observation), ent_<n> (an entity) or rel_<n> (a relation)"}
 
@@ -716,6 +716,47 @@ _declare(
 )
 
 
+class RestoreMemoryArguments(Arguments):
+    id: str = Field(
+        description="What to restore: a memory or observation (mem_...), an entity (ent_...) or a relation (rel_...)."
+    )
+    version: int | None = optional(
+        "The version to go back to (memory_history lists them). Default: undo the deletion (the object comes back "
+        "as it was just before it was deleted).",
+        ge=1,
+    )
+
+
+def restore_memory(ctx: ToolContext, args: RestoreMemoryArguments) -> dict[str, Any]:
+    restored: dict[str, Any] = perform(ctx.access, operations.RESTORE, id=args.id, version=args.version)
+    return restored
+
+
+_declare(
+    "restore_memory",
+    "Restore Memory",
+    "Undo a deletion or a change: a deleted memory, observation, entity or relation comes back with the same "
+    "id (an entity with the observations and relations deleted with it; an observation with its entity, if "
+    "that was deleted too); with `version`, a memory gets that version's text and validity back (a superseded "
+    "memory is not reopened while its successor stands: supersede the successor instead). Deleted things can be "
+    "restored for the server's retention window (30 days by default), unless purged.",
+    RestoreMemoryArguments,
+    object_schema(
+        {
+            "id": OBJECT_ID,
+            "kind": {"type": "string", "enum": ["observation", "entity", "relation"]},
+            "namespace": STRING,
+            "version": {**INTEGER, "description": "The version number the restore was recorded as"},
+            "restoredFrom": {**INTEGER, "description": "The version whose fields came back"},
+            "state": {"type": ["object", "null"], "description": "The object's fields now"},
+            "alsoRestored": {**STRINGS, "description": "Ids restored along with it (an entity's observations ...)"},
+        }
+    ),
+    restore_memory,
+    destructive=True,  # a restore to a version replaces the current fields
+)
+
+
 class SupersedeMemoryArguments(Arguments):
     id: str = Field(description="The current memory whose fact changed (mem_..., as search results give them).")
     text: str = Field(description="What is true now, e.g. 'Dana's team lead is Marco' (not empty).")
@@ -757,45 +798,4 @@ _declare(
     ),
     supersede_memory,
     destructive=True,  # the old fact stops being current (it is kept, closed)
-)
-
-
-class RestoreMemoryArguments(Arguments):
-    id: str = Field(
-        description="What to restore: a memory or observation (mem_...), an entity (ent_...) or a relation (rel_...)."
-    )
-    version: int | None = optional(
-        "The version to go back to (memory_history lists them). Default: undo the deletion (the object comes back "
-        "as it was just before it was deleted).",
-        ge=1,
-    )
-
-
-def restore_memory(ctx: ToolContext, args: RestoreMemoryArguments) -> dict[str, Any]:
-    restored: dict[str, Any] = perform(ctx.access, operations.RESTORE, id=args.id, version=args.version)
-    return restored
-
-
-_declare(
-    "restore_memory",
-    "Restore Memory",
-    "Undo a deletion or a change: a deleted memory, observation, entity or relation comes back with the same "
-    "id (an entity with the observations and relations deleted with it; an observation with its entity, if "
-    "that was deleted too); with `version`, a memory gets that version's text and validity back (a superseded "
-    "memory is not reopened while its successor stands: supersede the successor instead). Deleted things can be "
-    "restored for the server's retention window (30 days by default), unless purged.",
-    RestoreMemoryArguments,
-    object_schema(
-        {
-            "id": OBJECT_ID,
-            "kind": {"type": "string", "enum": ["observation", "entity", "relation"]},
-            "namespace": STRING,
-            "version": {**INTEGER, "description": "The version number the restore was recorded as"},
-            "restoredFrom": {**INTEGER, "description": "The version whose fields came back"},
-            "state": {"type": ["object", "null"], "description": "The object's fields now"},
-            "alsoRestored": {**STRINGS, "description": "Ids restored along with it (an entity's observations ...)"},
-        }
-    ),
-    restore_memory,
-    destructive=True,  # a restore to a version replaces the current fields
 )
