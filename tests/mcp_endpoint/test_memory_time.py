@@ -116,7 +116,7 @@ async def test_two_supersessions_at_once_over_mcp_leave_one_successor(mcp_server
         lost = [result for result in results if result.is_error]
         assert len(won) == len(lost) == 1
         successor = won[0].structured_content["id"]
-        assert f"already superseded by {successor}" in lost[0].content[0].text  # type: ignore[union-attr]
+        assert f"already superseded by {successor}" in lost[0].content[0].text
         every = await tools.ok(
             "search_memories", {"query": "deploy freeze", "cube_ids": [namespace], "includeExpired": True}
         )

@@ -14,7 +14,7 @@ from django.db import connection
 
 from access.operations import perform
 from access.permissions import Access
-from graph import validity
+from graph import observations, validity
 from graph.exceptions import Conflict, NotFound
 from kernel.errors import InvalidArgument
 from memory import operations
@@ -206,3 +206,28 @@ def test_two_threads_superseding_one_memory_leave_one_successor(alice_key: Any) 
     every = perform(alice, operations.LIST, namespace=[ALICE], limit=10, include_expired=True)["memories"]
     assert [memory["id"] for memory in every if memory["current"]] == [won[0]["id"]]
     assert len(every) == 2
+
+
+def test_a_superseded_observation_no_longer_lifts_its_entity(alice: Access) -> None:
+    perform(
+        alice,
+        "create_entities",
+        namespace=ALICE,
+        entities=[{"name": "Dana", "entityType": "person", "observations": ["works in card refunds"]}],
+    )
+    backlog.drain()
+
+    def score(query: str) -> float:
+        found = perform(alice, "vector_search_entities", namespace=ALICE, query=query)
+        return max((hit["score"] for hit in found["results"] if hit["entityName"] == "Dana"), default=0.0)
+
+    before = score("card refunds")
+    (hit,) = memories.search_memories(alice, namespace=[ALICE], query="card refunds")["results"]
+    assert hit["entityName"] == "Dana"
+    (row,) = observations.rows([parse_memory_id(hit["id"])]).values()
+    # The store primitive an observation's supersession uses (the graph tools call it).
+    validity.supersede(row.id, "works on the garden shed", namespace_ids=[row.namespace_id])
+    backlog.drain()
+    assert score("card refunds") < before
+    (now,) = memories.search_memories(alice, namespace=[ALICE], query="card refunds")["results"]
+    assert (now["text"], now["supersedes"]) == ("works on the garden shed", hit["id"])
