@@ -255,6 +255,13 @@ async def test_memories_are_found_by_meaning_across_languages(mcp_server: McpSer
             "entityName": None,
             "mentionCount": 1,
             "lastSeen": sofia["createdAt"],
+            "validFrom": sofia["createdAt"],
+            "validTo": None,
+            "current": True,
+            "supersedes": None,
+            "supersededBy": None,
+            "sourceId": None,
+            "extractedBy": None,
         }
         assert len(found["memories"]) == 3  # fewer memories than the default limit of 6
         across = await tools.ok("search_memory", {"query": "孩子不能吃什么？"})
