@@ -280,11 +280,6 @@ def write_step(rest: Rest, mode: str, replay: Replay, index: int) -> None:
                 ],
             },
         )
-        if mode == "functional" and index == 0:
-            rest.post(
-                "/v1/graph/declare_relation_type",
-                {"namespace": namespace, "relationType": step["relationType"], "functional": True},
-            )
         relation = {"from": step["from"], "to": step["to"], "relationType": step["relationType"]}
         rest.post("/v1/graph/create_relations", {"namespace": namespace, "relations": [relation]})
         return
@@ -313,6 +308,12 @@ def replay_all(rest: Rest, mode: str, histories: Sequence[History], run: str, sh
     """Step 0 of every history, a pause, step 1 of every history, ... (the pauses are shared, so
     real-time modes take seconds, not minutes)."""
     replays = [Replay(h, namespace_of(run, mode, h, shared)) for h in histories if h["kind"] in KINDS[mode]]
+    if mode == "functional":  # once per namespace and type (--shared puts several histories in one)
+        for namespace, relation_type in dict.fromkeys(
+            (r.namespace, r.history["steps"][0]["relationType"]) for r in replays if r.history["kind"] == "relation"
+        ):
+            body = {"namespace": namespace, "relationType": relation_type, "functional": True}
+            rest.post("/v1/graph/declare_relation_type", body)
     longest = max((len(r.history["steps"]) for r in replays), default=0)
     for index in range(longest):
         if index:
@@ -501,6 +502,12 @@ def cost(size: int, *, searches: int, entities: int, batch: int) -> None:
     backlog.drain()
     print(f"superseded {len(ids[::10]):,} of them in {time.perf_counter() - started:.0f} s", flush=True)
 
+    # The reads compared must find something: asOf before the supersessions finds a superseded
+    # memory's first version first, a current read its successor.
+    probe = texts[0]
+    then = perform(access, operations.SEARCH, namespace=space, query=probe, top_k=1, **{keyword: before})
+    now = perform(access, operations.SEARCH, namespace=space, query=probe, top_k=1)
+    print(f"check: asOf finds {then['results'][0]['text']!r}, current finds {now['results'][0]['text']!r}")
     queries = held_out(searches, set(texts[: min(size, 50_000)]))
     timings: dict[str, list[float]] = defaultdict(list)
     for round_, query in enumerate(queries):
