@@ -45,7 +45,8 @@ The cost measurement (`--cost N`) runs in this process on a temporary database: 
 namespace (generated sentences, embedded on write as in production), a tenth of them superseded
 afterwards; then p50/p95 of keyword and hybrid search, current vs asOf (a moment before the
 supersessions), and of read_graph / open_nodes current vs asOf on a graph of `--graph-entities`
-entities (5 observations each, a relation from each to the next, a tenth of both closed). The
+entities (5 observations each: 100k observations by default; a relation from each to the next; a tenth
+of both closed). The
 target: asOf at most 1.5x current.
 """
 
@@ -304,9 +305,13 @@ def write_step(rest: Rest, mode: str, replay: Replay, index: int) -> None:
         raise ValueError(f"{mode} does not write {history['kind']} histories")
 
 
-def replay_all(rest: Rest, mode: str, histories: Sequence[History], run: str, shared: bool) -> list[Replay]:
+def replay_all(
+    rest: Rest, mode: str, histories: Sequence[History], run: str, shared: bool, settle: float = 0
+) -> list[Replay]:
     """Step 0 of every history, a pause, step 1 of every history, ... (the pauses are shared, so
-    real-time modes take seconds, not minutes)."""
+    real-time modes take seconds, not minutes). In extraction mode the pause lasts until the
+    extraction of the round's messages is done, as in a conversation where the next message comes
+    after the last was understood."""
     replays = [Replay(h, namespace_of(run, mode, h, shared)) for h in histories if h["kind"] in KINDS[mode]]
     if mode == "functional":  # once per namespace and type (--shared puts several histories in one)
         for namespace, relation_type in dict.fromkeys(
@@ -316,6 +321,8 @@ def replay_all(rest: Rest, mode: str, histories: Sequence[History], run: str, sh
             rest.post("/v1/graph/declare_relation_type", body)
     longest = max((len(r.history["steps"]) for r in replays), default=0)
     for index in range(longest):
+        if index and mode == "extraction":
+            settle_extraction(rest, settle)
         if index:
             time.sleep(GAP_SECONDS)
         for replay in replays:
@@ -372,27 +379,44 @@ def ask(rest: Rest, mode: str, replay: Replay, question: dict[str, Any]) -> Outc
     return Outcome(history, question, top, right)
 
 
-def settle_extraction(rest: Rest, replays: Sequence[Replay], timeout: float) -> None:
-    """Wait until the extraction behind the writes stops producing facts (three polls alike)."""
-    seen, alike, deadline = -1, 0, time.monotonic() + timeout
-    while time.monotonic() < deadline and alike < 3:
-        time.sleep(2)
-        count = 0
-        for replay in replays:
-            body = {"namespace": replay.namespace, "query": replay.history["questions"][0]["q"], "topK": 20}
-            found = rest.post("/v1/memory/search", {**body, "includeExpired": True})["results"]
-            count += sum(1 for hit in found if hit.get("extractedBy"))
-        alike = alike + 1 if count == seen else 0
-        seen = count
-        print(f"  extraction: {count} extracted facts found", file=sys.stderr, flush=True)
+def _find(tree: Any, key: str) -> Any:
+    """The value under `key` anywhere in a decoded JSON document (None when absent)."""
+    if isinstance(tree, dict):
+        if key in tree:
+            return tree[key]
+        tree = list(tree.values())
+    if isinstance(tree, list):
+        for item in tree:
+            found = _find(item, key)
+            if found is not None:
+                return found
+    return None
+
+
+def settle_extraction(rest: Rest, timeout: float) -> None:
+    """Wait until the extraction queue is empty (/healthz's extraction_backlog: nothing pending,
+    twice in a row), at most `timeout` seconds."""
+    deadline, empty = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{rest.base}/healthz", timeout=30) as response:
+            backlog = _find(json.loads(response.read()), "extraction_backlog")
+        if backlog is None:
+            raise RuntimeError("/healthz reports no extraction_backlog: is extraction merged?")
+        if backlog.get("failed"):
+            print(f"  extraction: {backlog['failed']} messages failed", file=sys.stderr, flush=True)
+        empty = empty + 1 if not backlog.get("pending") else 0
+        if empty >= 2:
+            return
+        time.sleep(1)
+    print(f"  extraction: still pending after {timeout:.0f} s", file=sys.stderr, flush=True)
 
 
 def run_mode(
     rest: Rest, mode: str, histories: Sequence[History], run: str, *, shared: bool, settle: float
 ) -> list[Outcome]:
-    replays = replay_all(rest, mode, histories, run, shared)
+    replays = replay_all(rest, mode, histories, run, shared, settle)
     if mode == "extraction":
-        settle_extraction(rest, replays, settle)
+        settle_extraction(rest, settle)
     return [ask(rest, mode, replay, question) for replay in replays for question in replay.history["questions"]]
 
 
@@ -457,7 +481,7 @@ def _timed(samples: list[float], function: Callable[[], Any]) -> None:
     samples.append((time.perf_counter() - started) * 1000)
 
 
-def cost(size: int, *, searches: int, entities: int, batch: int) -> None:
+def memory_cost(size: int, *, searches: int, batch: int) -> None:
     from django.db import transaction
 
     from access import namespaces
@@ -465,8 +489,6 @@ def cost(size: int, *, searches: int, entities: int, batch: int) -> None:
     from access.permissions import Access, Grant, Permission
     from bench.corpus import corpus, held_out
     from graph import validity
-    from graph.operations import keyword_arguments
-    from kernel.sql import db
     from memory import operations
     from memory.services import NewMemory
     from vectors import backlog
@@ -525,11 +547,26 @@ def cost(size: int, *, searches: int, entities: int, batch: int) -> None:
                 )
 
     print_costs(timings, f"{size:,} memories (+{len(ids[::10]):,} successors), {searches} searches each")
+
+
+def graph_cost(*, searches: int, entities: int) -> None:
+    from django.db import transaction
+
+    from access import namespaces
+    from access.operations import get, perform
+    from access.permissions import Access, Grant, Permission
+    from bench.corpus import corpus
+    from graph import validity
+    from graph.operations import keyword_arguments
+    from kernel.sql import db
+
     graph_keyword = next(iter(keyword_arguments({"asOf": None})))
     if graph_keyword not in inspect.signature(get("open_nodes").function).parameters:
-        print("open_nodes takes no asOf yet: graph reads not timed (merge the issue 19 branches first)")
-        return
-    timings = defaultdict(list)
+        raise SystemExit("open_nodes takes no asOf yet (merge the issue 19 branches first)")
+    access = Access(grants=(Grant("*", Permission.WRITE),), default_namespace="bench:time")
+    size = entities * 5
+    texts = corpus(size)
+    timings: dict[str, list[float]] = defaultdict(list)
     graph_space = "bench:time:graph"
     for start in range(0, entities, 500):
         perform(
@@ -554,16 +591,27 @@ def cost(size: int, *, searches: int, entities: int, batch: int) -> None:
     graph_before = _wire(datetime.now(UTC))
     time.sleep(1.1)
     graph_ns = namespaces.lookup(graph_space)
-    relation_ids = [row[0] for row in db().execute("SELECT id FROM graph_relation WHERE namespace_id = ?", (graph_ns,))]
+    relation_ids = [
+        row[0] for row in db().execute("SELECT id FROM graph_relation WHERE namespace_id = ? ORDER BY id", (graph_ns,))
+    ]
     observation_ids = [
         row[0]
         for row in db().execute(
-            "SELECT id FROM graph_observation WHERE namespace_id = ? AND entity_id IS NOT NULL", (graph_ns,)
+            "SELECT id FROM graph_observation WHERE namespace_id = ? AND entity_id IS NOT NULL ORDER BY id", (graph_ns,)
         )
     ]
     with transaction.atomic():
         validity.close("graph_relation", relation_ids[::10])
         validity.close("graph_observation", observation_ids[::10])
+    # e0's relation and first observation were closed: asOf before that still shows them
+    then = perform(
+        access, "open_nodes", namespace=graph_space, names=["e0"], **keyword_arguments({"asOf": graph_before})
+    )
+    now = perform(access, "open_nodes", namespace=graph_space, names=["e0"])
+    shown = [(len(page["relations"]), len(page["entities"][0]["observations"])) for page in (then, now)]
+    print(
+        f"check: e0 asOf shows {shown[0][0]} relations, {shown[0][1]} observations; current {shown[1][0]}, {shown[1][1]}"
+    )
     for round_ in range(searches):
         names = [f"e{(round_ * 37 + j * 101) % entities}" for j in range(10)]
         for as_of in (None, graph_before) if round_ % 2 == 0 else (graph_before, None):
@@ -612,7 +660,12 @@ def main(argv: list[str] | None = None) -> None:
         "--cost", type=int, default=0, metavar="N", help="time asOf vs current reads at N memories instead"
     )
     parser.add_argument("--searches", type=int, default=200, help="reads timed per kind in --cost (default 200)")
-    parser.add_argument("--graph-entities", type=int, default=10_000, help="graph size in --cost (default 10,000)")
+    parser.add_argument(
+        "--graph-entities", type=int, default=20_000, help="entities in --cost, 5 observations each (default 20,000)"
+    )
+    parser.add_argument(
+        "--cost-parts", default="memory,graph", help="--cost: memory search, graph reads, or both (default)"
+    )
     parser.add_argument("--batch", type=int, default=1000, help="memories per write call in --cost")
     options = parser.parse_args(argv)
 
@@ -620,8 +673,13 @@ def main(argv: list[str] | None = None) -> None:
         from bench.setup import django_on
 
         os.environ.setdefault("MEMORYHUB_RATE_LIMIT_PER_MINUTE", "0")
+        if "memory" not in options.cost_parts:
+            os.environ["MEMORYHUB_EMBED_ON_WRITE"] = "false"  # graph reads read no vectors
         with django_on(None, prefix="memoryhub-bench-temporal-"):
-            cost(options.cost, searches=options.searches, entities=options.graph_entities, batch=options.batch)
+            if "memory" in options.cost_parts:
+                memory_cost(options.cost, searches=options.searches, batch=options.batch)
+            if "graph" in options.cost_parts:
+                graph_cost(searches=options.searches, entities=options.graph_entities)
         return
 
     histories = load(options.set)
@@ -650,7 +708,7 @@ def main(argv: list[str] | None = None) -> None:
     if "extraction" in modes:
         from bench.llm_standin import serve  # type: ignore[import-not-found,unused-ignore]
 
-        with serve() as url, server({"MEMORYHUB_LLM_URL": url}) as rest:
+        with serve() as url, server({"MEMORYHUB_LLM_URL": url, "MEMORYHUB_LLM_MODEL": "standin"}) as rest:
             results["extraction"] = run_mode(
                 rest, "extraction", histories, run, shared=options.shared, settle=options.settle
             )
