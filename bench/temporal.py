@@ -603,14 +603,14 @@ def graph_cost(*, searches: int, entities: int) -> None:
     with transaction.atomic():
         validity.close("graph_relation", relation_ids[::10])
         validity.close("graph_observation", observation_ids[::10])
-    # e0's relation and first observation were closed: asOf before that still shows them
+    # e0 -> e1 was closed (the first relation), e1 -> e2 was not: asOf shows both of e1, current one
     then = perform(
-        access, "open_nodes", namespace=graph_space, names=["e0"], **keyword_arguments({"asOf": graph_before})
+        access, "open_nodes", namespace=graph_space, names=["e1"], **keyword_arguments({"asOf": graph_before})
     )
-    now = perform(access, "open_nodes", namespace=graph_space, names=["e0"])
+    now = perform(access, "open_nodes", namespace=graph_space, names=["e1"])
     shown = [(len(page["relations"]), len(page["entities"][0]["observations"])) for page in (then, now)]
     print(
-        f"check: e0 asOf shows {shown[0][0]} relations, {shown[0][1]} observations; current {shown[1][0]}, {shown[1][1]}"
+        f"check: e1 asOf shows {shown[0][0]} relations, {shown[0][1]} observations; current {shown[1][0]}, {shown[1][1]}"
     )
     for round_ in range(searches):
         names = [f"e{(round_ * 37 + j * 101) % entities}" for j in range(10)]
