@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from datetime import timedelta
 
 from bench import temporal
 
@@ -71,3 +72,19 @@ def test_problems_finds_a_wrong_expected_answer() -> None:
     history = copy.deepcopy(temporal.load()[0])
     history["questions"][-1]["expect"] = "Somebody else entirely."
     assert any("is not in the history" in problem for problem in temporal.problems([history]))
+
+
+def test_a_dated_question_maps_to_the_replay_instant_between_its_two_steps() -> None:
+    """Real-time modes (supersede, functional) ask a dated question at the first whole second
+    after the earlier step was stored, before the later step began."""
+    history = next(h for h in temporal.load() if h["shape"] == "two changes")
+    start = temporal.parse_time("2026-01-01T10:00:00.400000Z")
+    replay = temporal.Replay(history, "temporal:test")
+    for index in range(3):
+        began = start + timedelta(seconds=index * temporal.GAP_SECONDS)
+        replay.before.append(began)
+        replay.after.append(began + timedelta(milliseconds=300))
+    moments = [temporal.parse_time(replay.moment(q["asOf"])) for q in history["questions"] if q["asOf"]]
+    assert len(moments) == 2
+    for index, moment in enumerate(sorted(moments)):
+        assert replay.after[index] < moment < replay.before[index + 1]
