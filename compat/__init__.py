@@ -48,6 +48,11 @@ Deviations from MemOS, each deliberate:
   stored already and a question alone is not a fact. Recording never fails the answer unless the
   writable cube was named: when it cannot be done, the envelope's message says why. Search and
   chat apply `filter` to the best 50 matches.
-- `info`, `chat_time`, `source` are accepted and not stored; `doc_path` is refused (no file
+- `info` and `source` are accepted and not stored; a message's `chat_time` is its memory's
+  `valid_from` (metadata; a chat_time that is not a time is refused); `doc_path` is refused (no file
   reading here).
+- Time: search and get_all return current memories; `as_of` / `include_expired` (or `asOf` /
+  `includeExpired`) return those valid then / every one, with `valid_from`, `valid_to`,
+  `supersedes`, `superseded_by`, `source_id`, `extracted_by` in the metadata and status `archived`
+  for one no longer current.
 """

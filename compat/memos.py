@@ -19,7 +19,7 @@ from access.operations import allowed, check, perform
 from access.permissions import Access
 from agents import chat as chat_service
 from compat import filters, schemas
-from graph import limits
+from graph import limits, validity
 from graph.exceptions import InvalidArgument
 from kernel.errors import DomainError
 from memory import limits as memory_limits
@@ -96,7 +96,8 @@ def memory_item(memory: Any, *, relativity: float | None = None) -> dict[str, An
     metadata: dict[str, Any] = {
         "user_id": memory["actorId"] or None,
         "session_id": _tag(memory, SESSION_TAG),
-        "status": "activated",
+        # MemOS' status of a memory replaced by a newer one: archived (found by as_of / include_expired).
+        "status": "activated" if memory.get("current", True) else "archived",
         "type": "fact",
         "key": memory["entityName"],
         "source": "conversation" if role else None,
@@ -116,6 +117,13 @@ def memory_item(memory: Any, *, relativity: float | None = None) -> dict[str, An
         "expires_at": memory["expiresAt"],
         "mention_count": memory.get("mentionCount", 1),
         "last_seen": memory.get("lastSeen", memory["createdAt"]),
+        # Validity and lineage (graph/validity.py), snake_case as MemOS names its fields.
+        "valid_from": memory.get("validFrom", memory["createdAt"]),
+        "valid_to": memory.get("validTo"),
+        "supersedes": memory.get("supersedes"),
+        "superseded_by": memory.get("supersededBy"),
+        "source_id": memory.get("sourceId"),
+        "extracted_by": memory.get("extractedBy"),
         "id": identifier,
         "memory": memory["text"],
         "ref_id": ref_id,
@@ -208,19 +216,39 @@ def messages_of(request: schemas.AddRequest) -> list[tuple[str, str]]:
     return found
 
 
+def chat_times_of(request: schemas.AddRequest) -> list[str | None]:
+    """Per message of `messages_of` (in its order): its chat_time as a stored time, the memory's
+    validFrom (None when not given); one that is not a time is refused, naming the message."""
+    given = request.messages
+    times: list[str | None] = []
+    if isinstance(given, str):
+        times.append(None)
+    elif given is not None:
+        for index, message in enumerate(given):
+            moment = None if isinstance(message, str) else message.chat_time
+            if moment is not None and moment.strip():
+                times.append(validity.parse_time(moment, field=f"messages[{index}].chat_time"))
+            else:
+                times.append(None)
+    if request.memory_content is not None:
+        times.append(None)
+    return times
+
+
 def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
     """Store each non-empty message as a memory in every writable cube (the user's own cube, in
     the key's default namespace, when none is named), synchronously; the grants of every cube are checked before
     anything is written, and all cubes are written in one transaction."""
     found = messages_of(request)
+    times = chat_times_of(request)
     named = cubes(request.writable_cube_ids, request.mem_cube_id, user_id=request.user_id)
     targets = user_targets(request.user_id, named, _own(access))
     for target, _ in targets:
         check(access, operations.WRITE, namespace=target)
     extra = [*(request.custom_tags or []), *([f"{SESSION_TAG}{request.session_id}"] if request.session_id else [])]
     new = [
-        NewMemory(text=text, actor_id=request.user_id or "", tags=(f"{ROLE_TAG}{role}", *extra))
-        for role, text in found
+        NewMemory(text=text, actor_id=request.user_id or "", tags=(f"{ROLE_TAG}{role}", *extra), valid_from=at)
+        for (role, text), at in zip(found, times, strict=True)
         if text.strip()
     ]
     if not new:
@@ -266,6 +294,7 @@ def search(access: Access, request: schemas.SearchRequest) -> dict[str, Any]:
         actor_in=scope.actor_in,
         # A filter is applied to the best 50, so that top_k of those passing it are found.
         top_k=memory_limits.MAX_TOP_K if condition else wanted,
+        **request.moment(),
     )["results"]
     minimum = _minimum(request.relativity, request.threshold)
     hits = [hit for hit in found if hit["score"] >= minimum and filters.matches(condition, hit)][:wanted]
@@ -340,12 +369,20 @@ def get_all(access: Access, request: schemas.GetAllRequest) -> list[dict[str, An
             actor_in=scope.actor_in,
             top_k=memory_limits.MAX_TOP_K,
             mode=SEARCH_TYPES[request.search_type],
+            **request.moment(),
         )["results"]
         return _grouped(
             ((scope.label(hit["namespace"]), memory_item(hit, relativity=hit["score"])) for hit in found),
             named=_shown(scope, named),
         )
-    listed = perform(access, operations.LIST, namespace=scope.namespace, actor_in=scope.actor_in, limit=GET_ALL_LIMIT)
+    listed = perform(
+        access,
+        operations.LIST,
+        namespace=scope.namespace,
+        actor_in=scope.actor_in,
+        limit=GET_ALL_LIMIT,
+        **request.moment(),
+    )
     return _grouped(
         ((scope.label(memory["namespace"]), memory_item(memory)) for memory in listed["memories"]),
         named=_shown(scope, named),
@@ -371,6 +408,7 @@ def get_memories(access: Access, request: schemas.GetMemoryRequest) -> dict[str,
         limit=size,
         offset=(page - 1) * size,
         where=filters.where(condition) if condition else None,
+        **request.moment(),
     )
     text_mem = [
         {

@@ -68,7 +68,11 @@ class Message(BaseModel):
     content: str | Annotated[list[ContentPart | str], Field(fail_fast=True)] | None = Field(
         None, description="The text (or text parts)"
     )
-    chat_time: str | None = Field(None, description="Accepted; the memory's created_at records the time")
+    chat_time: str | None = Field(
+        None,
+        description="When it was said (ISO 8601, e.g. 2025-06-25T20:15:00Z or 2025-06-25 20:15:00, UTC unless an "
+        "offset is given): the memory's valid_from (created_at records when it was stored)",
+    )
     type: str | None = Field(None, description="'text' for the {type, text} form")
     text: str | None = None
 
@@ -78,6 +82,30 @@ class ChatTurn(BaseModel):
 
     role: str = Field(description="system, user or assistant")
     content: str
+
+
+class AsOf(BaseModel):
+    """asOf and includeExpired, MemOS style (snake_case) and as on the other APIs (camelCase)."""
+
+    as_of: str | None = Field(
+        None,
+        description="Find what was true at this time (ISO 8601; a date alone is midnight UTC) instead of now. "
+        "Also accepted as asOf",
+    )
+    asOf: str | None = Field(None, description="as_of")
+    include_expired: StrictBool | None = Field(
+        None,
+        description="true: every fact, current and past (superseded), each with metadata.valid_from/valid_to and "
+        "status archived when no longer current. Default false: current facts only. Also accepted as includeExpired",
+    )
+    includeExpired: StrictBool | None = Field(None, description="include_expired")
+
+    def moment(self) -> dict[str, Any]:
+        """as_of and include_expired as the memory operations take them (snake_case first)."""
+        return {
+            "as_of": self.as_of if self.as_of is not None else self.asOf,
+            "include_expired": self.include_expired if self.include_expired is not None else self.includeExpired,
+        }
 
 
 class AddRequest(Request):
@@ -125,7 +153,7 @@ class AddRequest(Request):
     )
 
 
-class SearchRequest(Request):
+class SearchRequest(Request, AsOf):
     """APISearchRequest."""
 
     query: str = Field(description="What to look for, in any language")
@@ -220,7 +248,7 @@ class ChatCompleteRequest(Request):
     moscube: bool = Field(False, description=IGNORED)
 
 
-class GetAllRequest(Request):
+class GetAllRequest(Request, AsOf):
     """GetMemoryPlaygroundRequest."""
 
     user_id: str | None = _user_id()
@@ -237,7 +265,7 @@ class GetAllRequest(Request):
     )
 
 
-class GetMemoryRequest(Request):
+class GetMemoryRequest(Request, AsOf):
     """GetMemoryRequest."""
 
     mem_cube_id: str = Field(description="The namespace")

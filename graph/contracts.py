@@ -573,7 +573,7 @@ VERSION = object_schema(
         "version": {**INTEGER, "description": "1, 2, ... per object"},
         "action": {
             "type": "string",
-            "enum": ["create", "update", "merge", "rename", "delete", "expire", "restore", "mention", "purge"],
+            "enum": ["create", "update", "merge", "rename", "delete", "expire", "restore", "mention", "purge", "close"],
         },
         "before": _STATE,
         "after": _STATE,

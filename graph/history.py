@@ -384,8 +384,10 @@ def parse_id(
     raise InvalidArgument(f"{field} must be an id such as {examples}, not {shown}", field=field)
 
 
-_TIMES = ("createdAt", "expiresAt", "lastSeen")
+_TIMES = ("createdAt", "expiresAt", "lastSeen", "validFrom", "validTo")
 _ENTITY_REFS = ("entityId", "fromId", "toId")
+# An observation's lineage: the observation it superseded, the message it was extracted from.
+_OBSERVATION_REFS = ("supersedes", "source")
 
 
 def wire_state(state: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -396,6 +398,9 @@ def wire_state(state: dict[str, Any] | None) -> dict[str, Any] | None:
     for name in _TIMES:
         if isinstance(shown.get(name), str):
             shown[name] = iso(shown[name])
+    for name in _OBSERVATION_REFS:
+        if isinstance(shown.get(name), int):
+            shown[name] = wire_id(OBSERVATION, shown[name])
     for name in _ENTITY_REFS:
         if isinstance(shown.get(name), int):
             shown[name] = wire_id(ENTITY, shown[name])

@@ -5,7 +5,8 @@ reads and searches memories here, by namespace ids it was given (the runner in
 `access.operations` has checked the grants that produced them). The vectors layer reads the
 observations it embeds (`ids_after`, `bodies`). Expired observations (ttl) are never returned,
 whatever the purge job has or has not deleted yet; knowledge-graph observations are returned too
-unless `free_only` asks for free memories alone.
+unless `free_only` asks for free memories alone. The reads return what is valid now (graph/validity.py)
+unless given another `When` (a client's `asOf`, or `includeExpired` for every fact).
 
 Filters (`Test`, `AllOf`, `AnyOf`) describe conditions on an observation's fields without SQL;
 they are compiled to SQL here, where the table is known, so the edges that translate a client's
@@ -23,8 +24,10 @@ from typing import Any, Literal, NamedTuple
 from django.conf import settings
 
 from access import namespaces
+from graph import validity
 from graph.fts import build_match, build_match_any
 from graph.sql import as_json, db, narrowed_match, now
+from graph.validity import CURRENT, When
 from kernel.errors import InvalidArgument
 from kernel.sql import stored_time
 
@@ -133,13 +136,20 @@ def scope_sql(ns_ids: Sequence[int], actors: Mapping[int, str]) -> tuple[str, li
     return f"({' OR '.join(parts)})", params
 
 
-def _live(ns_ids: Sequence[int], actors: Mapping[int, str], free_only: bool) -> tuple[str, list[Any]]:
-    """Conditions (on alias o, each after AND) shared by the reads: scope, not expired, kind."""
+def _live(
+    ns_ids: Sequence[int], actors: Mapping[int, str], free_only: bool, moment: When = CURRENT
+) -> tuple[str, list[Any]]:
+    """Conditions (on alias o, each after AND) shared by the reads: scope, not expired, kind,
+    valid at the time `moment` looks at."""
     scope, params = scope_sql(ns_ids, actors)
     sql = f" AND {scope} AND (o.expires_at IS NULL OR o.expires_at > ?)"
     params.append(now())
     if free_only:
         sql += " AND o.entity_id IS NULL"
+    valid, valid_params = validity.condition("o", moment)
+    if valid != "1":
+        sql += f" AND {valid}"
+        params += valid_params
     return sql, params
 
 
@@ -159,19 +169,42 @@ class ObservationRow(NamedTuple):
     # How often the text was written (repeats are folded into it, graph/dedupe.py) and when last.
     mention_count: int = 1
     last_seen_at: str | datetime | None = None
+    # Validity (graph/validity.py): from (None: from created_at), to (None: still valid).
+    valid_from: str | None = None
+    valid_to: str | None = None
+    # Lineage: the observation it superseded, the source message it was extracted from, by which model.
+    supersedes_id: int | None = None
+    source_id: int | None = None
+    extracted_by: str = ""
 
 
 _ROW_COLUMNS = (
     "SELECT o.id, o.body, o.namespace_id, o.tags, o.created_at, o.expires_at, o.actor_id, e.name, "
-    "o.mention_count, o.last_seen_at "
+    "o.mention_count, o.last_seen_at, o.valid_from, o.valid_to, o.supersedes_id, o.source_id, o.extracted_by "
     "FROM graph_observation o LEFT JOIN graph_entity e ON e.id = o.entity_id "
 )
 
 
 def _row(values: Sequence[Any]) -> ObservationRow:
-    owner, body, ns_id, tags, created, expires, actor, entity, mentions, seen = values
+    owner, body, ns_id, tags, created, expires, actor, entity, mentions, seen, start, end, before, source, model = (
+        values
+    )
     return ObservationRow(
-        owner, body, ns_id, json.loads(tags) if tags else [], created, expires, actor, entity, mentions, seen
+        owner,
+        body,
+        ns_id,
+        json.loads(tags) if tags else [],
+        created,
+        expires,
+        actor,
+        entity,
+        mentions,
+        seen,
+        start,
+        end,
+        before,
+        source,
+        model or "",
     )
 
 
@@ -184,7 +217,8 @@ def rows(ids: Sequence[int]) -> dict[int, ObservationRow]:
 
 
 def live_row(observation_id: int, ns_ids: Sequence[int]) -> ObservationRow | None:
-    """One observation by id if it lives (not expired) in one of `ns_ids`, else None."""
+    """One observation by id if it lives (not expired) in one of `ns_ids`, else None. Past facts
+    (closed, superseded) live too: asked for by id, they are shown with their validity."""
     if not ns_ids:
         return None
     found = (
@@ -206,10 +240,12 @@ def free_memories(
     limit: int,
     offset: int = 0,
     where: Where | None = None,
+    moment: When = CURRENT,
 ) -> tuple[list[ObservationRow], dict[int, int]]:
-    """The live free memories of the scope (newest first, `limit` from `offset`), and how many
-    match in each namespace ({namespace id: count}, namespaces with none left out)."""
-    conditions, params = _live(ns_ids, actors, free_only=True)
+    """The live free memories of the scope valid at the time `moment` looks at (newest first,
+    `limit` from `offset`), and how many match in each namespace ({namespace id: count},
+    namespaces with none left out)."""
+    conditions, params = _live(ns_ids, actors, free_only=True, moment=moment)
     if where is not None:
         extra, extra_params = _compile(where)
         conditions += f" AND ({extra})"
@@ -276,8 +312,10 @@ def keyword_candidates(
     words: Sequence[str],
     k: int,
     free_only: bool = False,
+    moment: When = CURRENT,
 ) -> dict[int, tuple[str, float]]:
-    """{observation id: (body, strength)} of up to 2k live observations of the scope, best first:
+    """{observation id: (body, strength)} of up to 2k live observations of the scope valid at the
+    time `moment` looks at, best first:
     the texts holding every one of `identifiers` (exact evidence, strength 1, newest first), then
     the best bm25 matches of any of `words` (strength = bm25 relative to the best match, in (0, 1]).
 
@@ -285,7 +323,7 @@ def keyword_candidates(
     does): SQLite ranks every match before cutting, so a common word's cost would grow with the
     namespace (bench/RESULTS.md, "search_nodes: the rank window"). Identifiers are looked up on their own so a rare one is never crowded out of that
     window by common words."""
-    conditions, params = _live(ns_ids, actors, free_only)
+    conditions, params = _live(ns_ids, actors, free_only, moment)
     source = f"FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid WHERE obs_fts MATCH ?{conditions}"
     conn = db()
     found: dict[int, tuple[str, float]] = {}
@@ -313,19 +351,21 @@ def keyword_candidates(
 
 
 def free_memories_keyed(ns_id: int, wanted: Sequence[tuple[str, str]]) -> list[tuple[int, str, str, str]]:
-    """(id, body, actor id, key) of the live free memories of one namespace whose (actor, dedupe
-    key) is one of `wanted`, newest first: the dedupe judge's candidates (memory/dedupe.py), one
-    indexed look-up for a whole write."""
+    """(id, body, actor id, key) of the live, current free memories of one namespace whose (actor,
+    dedupe key) is one of `wanted`, newest first: the dedupe judge's candidates (memory/dedupe.py),
+    one indexed look-up for a whole write. A past fact (closed, superseded) is not one: a text
+    that says it again is a new fact, not a repeat."""
     if not wanted:
         return []
+    valid, valid_params = validity.condition("o", CURRENT)
     # The partial index's own condition spelled out, so SQLite uses it (an IN on the key alone
     # does not tell it the key is not NULL), and the actor matched after: a key is rarely shared.
     rows = db().execute(
         "SELECT o.id, o.body, o.actor_id, o.dedupe_key FROM graph_observation o "
         "WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.dedupe_key IS NOT NULL "
         "AND o.dedupe_key IN (SELECT value FROM json_each(?)) AND (o.expires_at IS NULL OR o.expires_at > ?) "
-        "ORDER BY o.id DESC",
-        (ns_id, json.dumps(sorted({key for _, key in wanted})), now()),
+        f"AND {valid} ORDER BY o.id DESC",
+        (ns_id, json.dumps(sorted({key for _, key in wanted})), now(), *valid_params),
     )
     pairs = set(wanted)
     return [(owner, body, actor, key) for owner, body, actor, key in rows if (actor, key) in pairs]

@@ -48,6 +48,7 @@ __all__ = [
     "marks",
     "not_current_ids",
     "parse_time",
+    "set_span",
     "starts",
     "successor",
     "supersede",
@@ -313,3 +314,29 @@ def supersede(
         history.snapshot_ids(history.OBSERVATION, "create", [new_id], side="after", at=stamp)
         observations_written.send(sender=Observation, namespace_id=ns_id, observations=[(new_id, text)])
     return Superseded(new_id, observation_id, ns_id, owner_entity, stamp)
+
+
+def set_span(
+    observation_id: int,
+    valid_from: str | None,
+    valid_to: str | None,
+    *,
+    supersedes_id: int | None = None,
+    source_id: int | None = None,
+    extracted_by: str | None = None,
+) -> None:
+    """Give an observation the validity (and, when given, the lineage) a restore brings back
+    from one of its versions (memory/history.py decides when that is allowed). A `supersedes_id`
+    whose predecessor has another successor by now is left out: one successor per observation."""
+    conn = db()
+    conn.execute(
+        "UPDATE graph_observation SET valid_from = ?, valid_to = ? WHERE id = ?",
+        (valid_from, valid_to, observation_id),
+    )
+    if source_id is not None or extracted_by:
+        conn.execute(
+            "UPDATE graph_observation SET source_id = ?, extracted_by = ? WHERE id = ?",
+            (source_id, extracted_by or "", observation_id),
+        )
+    if supersedes_id is not None and successor(supersedes_id) in (None, observation_id):
+        conn.execute("UPDATE graph_observation SET supersedes_id = ? WHERE id = ?", (supersedes_id, observation_id))

@@ -8,6 +8,14 @@ graph.services updates and restores); what is decided here is what the callers m
 runner (`access.operations`) gives every function the namespaces the caller's grants allow
 ({id: name}: read for the history, write for update and restore): an object outside them
 answers as one that does not exist.
+
+Time (graph/validity.py): a memory's versions include "close" (its validity ended: superseded,
+invalidated). A closed memory is a past fact: `update_memory` refuses it (Conflict: a past fact is
+corrected with `restore_memory`, or the current one superseded). `restore_memory` brings a
+memory's validity back with the version's fields: to a version where it was closed, it is closed
+as then; to one where it was current, it is reopened, unless a successor has replaced it since:
+then it is refused (Conflict naming the successor) rather than leaving two current facts or
+silently closing the successor, which another client may be reading as the current fact.
 """
 
 from __future__ import annotations
@@ -15,10 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from graph import history
+from django.db import transaction
+
+from graph import history, observations, validity
 from graph import limits as store_limits
 from graph import services as graph_services
-from graph.exceptions import NotFound
+from graph.exceptions import Conflict, NotFound
+from graph.sql import now
 from kernel.errors import InvalidArgument
 
 
@@ -49,11 +60,21 @@ class UpdatedMemory(TypedDict):
 def update_memory(*, namespaces: Mapping[int, str], id: Any, text: Any) -> UpdatedMemory:
     """Give a live memory or observation of `namespaces` new text; its id stays. The keyword index
     follows at once; its vector is made again (or queued); the history records the update.
-    Empty or oversized text and ids not within reach are refused and change nothing."""
+    Empty or oversized text and ids not within reach are refused and change nothing; so is a
+    closed memory (a past fact: Conflict)."""
     _, object_id = history.parse_id(id, kinds=(history.OBSERVATION,))
     if not isinstance(text, str) or not text.strip():
         raise InvalidArgument("text must be a non-empty string", field="text")
     checked = store_limits.observation(text, field="text")
+    row = observations.live_row(object_id, list(namespaces)) if namespaces else None
+    if row is not None and row.valid_to is not None and str(row.valid_to) <= now():
+        label = history.wire_id(history.OBSERVATION, object_id)
+        later = validity.successor(object_id)
+        by = f" (superseded by {history.wire_id(history.OBSERVATION, later)})" if later is not None else ""
+        raise Conflict(
+            f"{label} is a past fact{by}: past facts are corrected with restore_memory (to one of their "
+            "versions), or supersede the current one"
+        )
     updated = graph_services.update_observation(namespace_ids=list(namespaces), observation_id=object_id, text=checked)
     return {
         "id": history.wire_id(history.OBSERVATION, object_id),
@@ -67,8 +88,59 @@ def restore_memory(*, namespaces: Mapping[int, str], id: Any, version: Any = Non
     """Restore a memory or observation (`mem_<n>`), an entity (`ent_<n>`) or a relation (`rel_<n>`)
     of `namespaces`: without `version` a deleted one comes back as it was (an entity with what the
     same call deleted with it); with `version` it gets that version's fields back. See
-    graph.services.restore for the errors; each changes nothing."""
+    graph.services.restore for the errors; each changes nothing.
+
+    A memory's validity comes back with the version (the module says how): Conflict naming the
+    successor when the version was current and another memory has superseded it since."""
     kind, object_id = history.parse_id(id)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
         raise InvalidArgument(f"version must be a version number (1 or more), not {version!r}", field="version")
-    return graph_services.restore(namespace_ids=list(namespaces), kind=kind, object_id=object_id, version=version)
+    ns_ids = list(namespaces)
+    if kind != history.OBSERVATION:
+        return graph_services.restore(namespace_ids=ns_ids, kind=kind, object_id=object_id, version=version)
+    with transaction.atomic():
+        state = _restored_state(ns_ids, object_id, version)
+        row = observations.live_row(object_id, ns_ids)
+        if state is not None and row is not None:
+            # Before the restore, so that its version records the validity brought back.
+            _bring_back_validity(object_id, state)
+        restored = graph_services.restore(namespace_ids=ns_ids, kind=kind, object_id=object_id, version=version)
+        if state is not None and row is None:
+            # An undeleted row is inserted without its validity and lineage: they come back now.
+            _bring_back_validity(object_id, state, lineage=True)
+            after = history.states(history.OBSERVATION, [object_id]).get(object_id)
+            restored = {**restored, "state": history.wire_state(after)}
+    return restored
+
+
+def _restored_state(ns_ids: list[int], object_id: int, version: int | None) -> dict[str, Any] | None:
+    """The state a restore of the memory brings back (None: graph.services.restore will refuse)."""
+    past = history.versions(history.OBSERVATION, object_id, ns_ids)
+    if version is None:
+        return dict(past[0].state) if past else None
+    found = [v for v in past if v.version == version and v.action != "mention"]
+    return dict(found[0].state) if found else None
+
+
+def _bring_back_validity(object_id: int, state: dict[str, Any], *, lineage: bool = False) -> None:
+    valid_from, valid_to = state.get("validFrom"), state.get("validTo")
+    if "validFrom" not in state:
+        return  # a version from before validity time: the memory keeps what it has
+    if valid_to is None:
+        later = validity.successor(object_id)
+        if later is not None:
+            label = history.wire_id(history.OBSERVATION, object_id)
+            successor = history.wire_id(history.OBSERVATION, later)
+            raise Conflict(
+                f"{label} was superseded by {successor}: restoring a version where {label} was current would "
+                f"make two current facts; supersede {successor} with this text instead, or restore a version of "
+                f"{label} where it was closed"
+            )
+    validity.set_span(
+        object_id,
+        valid_from,
+        valid_to,
+        supersedes_id=state.get("supersedes") if lineage else None,
+        source_id=state.get("source") if lineage else None,
+        extracted_by=state.get("extractedBy") if lineage else None,
+    )

@@ -7,7 +7,7 @@ Writes and clears reach one namespace (the one named, else the key's default). S
 and reads by id reach the namespaces named (each must be granted) or every namespace the key can
 read; a delete, an update or a restore by id reaches every namespace the key can write (and a
 history read every one it can read), or those named, so an id outside the reach answers like an
-id that does not exist.
+id that does not exist. A supersession is by id too, like an update.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ CLEAR = "memory_clear"
 HISTORY = "memory_history"
 UPDATE = "memory_update"
 RESTORE = "memory_restore"
+SUPERSEDE = "memory_supersede"
 
 OPERATIONS: dict[str, Operation] = declare(
     [
@@ -40,5 +41,7 @@ OPERATIONS: dict[str, Operation] = declare(
         Operation(HISTORY, history.memory_history, Permission.READ, reach=Reach.NAMESPACES),
         Operation(UPDATE, history.update_memory, Permission.WRITE, reach=Reach.NAMESPACES, changes=MEMORIES),
         Operation(RESTORE, history.restore_memory, Permission.WRITE, reach=Reach.NAMESPACES, changes=MEMORIES),
+        # By id, like update: the memory is looked up in every namespace the key can write.
+        Operation(SUPERSEDE, services.supersede_memory, Permission.WRITE, reach=Reach.NAMESPACES, changes=MEMORIES),
     ]
 )

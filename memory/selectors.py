@@ -5,6 +5,12 @@ name} of those the caller may read (the ones it named, else all of them).
 Search covers free memories and knowledge-graph observations alike, because both are what a
 namespace remembers; listing covers free memories (what the memory APIs store). Expired memories
 (ttl) are never returned, whatever the purge job has or has not deleted yet.
+
+Time (graph/validity.py): search and list return what is valid now; `as_of` (a client's `asOf`)
+returns what was valid then, `include_expired` every fact, past and future too. Every memory on
+the wire carries its validity and lineage (`validFrom`, `validTo`, `current`, `supersedes`,
+`supersededBy`, `sourceId`, `extractedBy`), the successors found with one query per page. By id
+(`get_memory`) a past fact is found too, marked.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from graph import observations
+from graph import observations, validity
 from graph.fts import has_cjk
 from graph.observations import ObservationRow, Where
+from graph.validity import When
 from kernel.errors import InvalidArgument
 from kernel.sql import iso
 from memory import limits
@@ -33,6 +40,23 @@ from vectors.store import IndexKey
 # Candidates fetched from each side before fusion: enough that a keyword-lifted memory ranked far
 # down by vector similarity is still seen.
 MIN_CANDIDATES = 50
+# With asOf or includeExpired the ANN index is asked without the current-facts filter and its
+# candidates are checked after (graph.validity.valid_ids): it fetches this many times more, so
+# facts valid then are not crowded out by others.
+PAST_OVER_FETCH = 4
+
+
+class Lineage(TypedDict):
+    # When it was (is) true: validFrom (ISO 8601 UTC), validTo (null while current).
+    validFrom: str | None
+    validTo: str | None
+    current: bool
+    # The memory it replaced and the one that replaced it (mem_<n> or null).
+    supersedes: str | None
+    supersededBy: str | None
+    # The message it was extracted from (mem_<n>) and by which model; null when written as is.
+    sourceId: str | None
+    extractedBy: str | None
 
 
 class StoredMemory(TypedDict):
@@ -47,6 +71,13 @@ class StoredMemory(TypedDict):
     # How often the text was written (a repeat is folded into it: memory/dedupe.py) and when last.
     mentionCount: int
     lastSeen: str | None
+    validFrom: str | None
+    validTo: str | None
+    current: bool
+    supersedes: str | None
+    supersededBy: str | None
+    sourceId: str | None
+    extractedBy: str | None
 
 
 class MemoryHit(TypedDict):
@@ -61,6 +92,13 @@ class MemoryHit(TypedDict):
     entityName: str | None
     mentionCount: int
     lastSeen: str | None
+    validFrom: str | None
+    validTo: str | None
+    current: bool
+    supersedes: str | None
+    supersededBy: str | None
+    sourceId: str | None
+    extractedBy: str | None
 
 
 class SearchResult(TypedDict):
@@ -79,7 +117,29 @@ def _actors(namespaces: Mapping[int, str], actor_id: str | None, actor_in: Mappi
     return found
 
 
-def _stored(row: ObservationRow, namespaces: Mapping[int, str]) -> StoredMemory:
+def _ids(value: int | None) -> str | None:
+    return memory_id(value) if value is not None else None
+
+
+def lineage_of(rows: list[ObservationRow]) -> dict[int, Lineage]:
+    """{id: validity and lineage on the wire} of these rows: one query for their successors."""
+    successors = validity.lineage([row.id for row in rows])
+    found: dict[int, Lineage] = {}
+    for row in rows:
+        marks = validity.marks(row.valid_from, row.valid_to, row.created_at)
+        found[row.id] = {
+            "validFrom": marks["validFrom"],
+            "validTo": marks["validTo"],
+            "current": marks["current"],
+            "supersedes": _ids(row.supersedes_id),
+            "supersededBy": _ids(successors.get(row.id, (None, None))[1]),
+            "sourceId": _ids(row.source_id),
+            "extractedBy": row.extracted_by or None,
+        }
+    return found
+
+
+def _stored(row: ObservationRow, namespaces: Mapping[int, str], lineage: Lineage) -> StoredMemory:
     return {
         "id": memory_id(row.id),
         "text": row.body,
@@ -91,6 +151,7 @@ def _stored(row: ObservationRow, namespaces: Mapping[int, str]) -> StoredMemory:
         "entityName": row.entity_name,
         "mentionCount": row.mention_count,
         "lastSeen": iso(row.last_seen_at or row.created_at),
+        **lineage,
     }
 
 
@@ -106,6 +167,8 @@ def search_memories(
     top_k: Any = None,
     mode: Any = "hybrid",
     memories_only: bool = False,
+    as_of: Any = None,
+    include_expired: Any = None,
 ) -> SearchResult:
     """Memories of `namespaces` ranked by meaning (and, in hybrid mode, exact terms), best first,
     scores in [0, 1]; `top_k` of them (1..MAX_TOP_K, default DEFAULT_TOP_K).
@@ -113,15 +176,28 @@ def search_memories(
     `mode` is "hybrid" (the default), "vector" or "keyword" (the last two for evaluation and for
     callers who want one side only). Only `actor_id`'s memories when given, and in the namespaces
     of `actor_in` ({namespace: actor}) only that actor's (a user's own memories, see
-    memory.scopes)."""
+    memory.scopes).
+
+    What is valid now is searched; `as_of` (ISO 8601) searches what was valid then, and
+    `include_expired` every fact (graph.validity.when checks both: InvalidArgument naming
+    asOf / includeExpired)."""
     started = time.perf_counter()
+    moment = validity.when(as_of, include_expired)
     wanted = limits.top_k(top_k)
     text = limits.query(query)
     actor = limits.actor(actor_id) if actor_id is not None else None
     ranking = limits.mode(mode)
     actors = _actors(namespaces, actor, actor_in)
     results, total = (
-        rank(namespaces, query=text, actors=actors, top_k=wanted, mode=ranking, memories_only=memories_only)
+        rank(
+            namespaces,
+            query=text,
+            actors=actors,
+            top_k=wanted,
+            mode=ranking,
+            memories_only=memories_only,
+            moment=moment,
+        )
         if namespaces
         else ([], 0)
     )
@@ -129,10 +205,14 @@ def search_memories(
     return {"results": results, "totalResults": total, "queryTime": elapsed}
 
 
-def _allowed(ns_id: int, actor_id: str | None, memories_only: bool) -> Allowed | None:
+def _allowed(ns_id: int, actor_id: str | None, memories_only: bool, moment: When) -> Allowed | None:
     """The filter a vector hit of a namespace must pass (not expired; the actor's; a free memory
-    when only memories are wanted), or None when every stored vector qualifies."""
+    when only memories are wanted; for a current read, valid now), or None when every stored
+    vector qualifies. A read of another time filters its candidates after (`_vector_side`)."""
     expired = observations.expired_ids(ns_id)
+    if moment.current:
+        # Few (closed and later facts, found by partial indexes): left out of what ANN returns.
+        expired |= validity.not_current_ids(validity.OBSERVATIONS, ns_id)
     if actor_id is not None or memories_only:
         keep = observations.ids_in(ns_id, actor_id=actor_id, free_only=memories_only) - expired
         return keep.__contains__
@@ -149,15 +229,22 @@ def _vector_side(
     k: int,
     actors: Mapping[int, str],
     memories_only: bool,
+    moment: When,
 ) -> dict[int, float]:
     found: dict[int, float] = {}
     indexes = registry()
+    fetched = k if moment.current or moment.include_expired else k * PAST_OVER_FETCH
     for ns_id in store.namespaces_with_vectors(list(namespaces), OwnerKind.OBSERVATION, model):
-        allowed = _allowed(ns_id, actors.get(ns_id), memories_only)
+        allowed = _allowed(ns_id, actors.get(ns_id), memories_only, moment)
         for owner, score in indexes.search(
-            IndexKey(ns_id, OwnerKind.OBSERVATION, model), query_vector, k=k, allowed=allowed
+            IndexKey(ns_id, OwnerKind.OBSERVATION, model), query_vector, k=fetched, allowed=allowed
         ):
             found[owner] = score
+    if moment.at is not None:
+        # asOf: keep the candidates valid then, the best k of them.
+        valid = validity.valid_ids(validity.OBSERVATIONS, list(found), moment)
+        kept = sorted((owner for owner in found if owner in valid), key=lambda owner: -found[owner])[:k]
+        found = {owner: found[owner] for owner in kept}
     return found
 
 
@@ -169,6 +256,7 @@ def rank(
     top_k: int,
     mode: str,
     memories_only: bool,
+    moment: When = validity.CURRENT,
 ) -> tuple[list[MemoryHit], int]:
     """Fetch candidates from each side, fuse, hydrate the best `top_k`; also the candidate count."""
     k = max(MIN_CANDIDATES, 4 * top_k)
@@ -180,7 +268,13 @@ def rank(
         backlog.catch_up(namespaces)
         query_vector = embed_texts([query], embedder=embedder)[0]
         similarities = _vector_side(
-            namespaces, query_vector, embedder.model_id, k=k, actors=actors, memories_only=memories_only
+            namespaces,
+            query_vector,
+            embedder.model_id,
+            k=k,
+            actors=actors,
+            memories_only=memories_only,
+            moment=moment,
         )
     keyword: dict[int, tuple[str, float]] = {}
     if mode != "vector":
@@ -191,6 +285,7 @@ def rank(
             words=list(terms.words),
             k=k,
             free_only=memories_only,
+            moment=moment,
         )
 
     if mode == "keyword":
@@ -235,13 +330,18 @@ def _similarities(
 
 
 def _hydrate(owners: list[int], scores: dict[int, float], namespaces: Mapping[int, str]) -> list[MemoryHit]:
-    found = observations.rows(owners)
+    found = {
+        owner: row
+        for owner, row in observations.rows(owners).items()
+        if row.namespace_id in namespaces  # else deleted since the index saw it
+    }
+    lineages = lineage_of(list(found.values()))
     hits: list[MemoryHit] = []
     for owner in owners:
         row = found.get(owner)
-        if row is None or row.namespace_id not in namespaces:  # deleted since the index saw it
+        if row is None:
             continue
-        stored = _stored(row, namespaces)
+        stored = _stored(row, namespaces, lineages[owner])
         hits.append(
             {
                 "id": stored["id"],
@@ -255,6 +355,13 @@ def _hydrate(owners: list[int], scores: dict[int, float], namespaces: Mapping[in
                 "entityName": stored["entityName"],
                 "mentionCount": stored["mentionCount"],
                 "lastSeen": stored["lastSeen"],
+                "validFrom": stored["validFrom"],
+                "validTo": stored["validTo"],
+                "current": stored["current"],
+                "supersedes": stored["supersedes"],
+                "supersededBy": stored["supersededBy"],
+                "sourceId": stored["sourceId"],
+                "extractedBy": stored["extractedBy"],
             }
         )
     return hits
@@ -277,20 +384,27 @@ def list_memories(
     offset: Any = 0,
     where: Where | None = None,
     actor_in: Mapping[str, str] | None = None,
+    as_of: Any = None,
+    include_expired: Any = None,
 ) -> MemoryPage:
     """The free memories (observations without an entity: what the memory APIs store) of
     `namespaces`, newest first, expired ones left out, `limit` (1..MAX_LIST_LIMIT) from `offset`.
     In the namespaces of `actor_in` ({namespace: actor}) only that actor's memories are listed (a
     user's own, see memory.scopes). `where` narrows the listing further (a filter description
-    the graph compiles, e.g. the MemOS API's `filter`)."""
+    the graph compiles, e.g. the MemOS API's `filter`). Current memories only, unless `as_of`
+    (those valid then) or `include_expired` (all, each marked)."""
+    moment = validity.when(as_of, include_expired)
     wanted, skipped = limits.page(limit, offset)
     if not namespaces:
         return {"memories": [], "total": 0, "totals": {}}
     actors = {ns_id: (actor_in or {})[name] for ns_id, name in namespaces.items() if name in (actor_in or {})}
-    found, totals = observations.free_memories(list(namespaces), actors, limit=wanted, offset=skipped, where=where)
+    found, totals = observations.free_memories(
+        list(namespaces), actors, limit=wanted, offset=skipped, where=where, moment=moment
+    )
     by_name = {namespaces[ns_id]: count for ns_id, count in totals.items()}
+    lineages = lineage_of(found)
     return {
-        "memories": [_stored(row, namespaces) for row in found],
+        "memories": [_stored(row, namespaces, lineages[row.id]) for row in found],
         "total": sum(by_name.values()),
         "totals": by_name,
     }
@@ -299,10 +413,11 @@ def list_memories(
 def get_memory(*, namespaces: Mapping[int, str], id: Any) -> StoredMemory | None:
     """One memory (a free memory or a knowledge-graph observation, as search returns them) by its
     `mem_<n>` id, or None: for an id that is not a memory id, does not exist, has expired, or lives
-    outside `namespaces`. All look the same, so ids reveal nothing about other tenants."""
+    outside `namespaces`. All look the same, so ids reveal nothing about other tenants. A past
+    fact (closed, superseded) is found too, marked (`current: false`, `supersededBy`)."""
     try:
         owner = parse_memory_id(id)
     except InvalidArgument:
         return None
     row = observations.live_row(owner, list(namespaces))
-    return _stored(row, namespaces) if row is not None else None
+    return _stored(row, namespaces, lineage_of([row])[row.id]) if row is not None else None

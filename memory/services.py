@@ -30,8 +30,9 @@ from django.utils import timezone
 from access import namespaces
 from graph import dedupe as dedupe_rules
 from graph import limits as store_limits
-from graph import observations
+from graph import observations, validity
 from graph import services as graph_services
+from graph.exceptions import NotFound
 from kernel.errors import InvalidArgument
 from kernel.sql import iso, stored_time
 from memory import dedupe as judging
@@ -48,18 +49,26 @@ class WrittenMemory(TypedDict):
     # The id of the memory this one repeats (then `id` is that id too, and nothing was stored);
     # null when it was stored.
     duplicateOf: str | None
+    # When it is (was) true: validFrom (default: when written), validTo (null: still). A repeat
+    # shows the validity of the memory it repeats.
+    validFrom: str | None
+    validTo: str | None
     # With `infer`: "queued" (its facts will be extracted: memory/extraction.py) or "disabled".
     inferred: NotRequired[str]
 
 
 @dataclass(frozen=True)
 class NewMemory:
-    """One memory to write, its values as the caller received them: `write_memories` checks them."""
+    """One memory to write, its values as the caller received them: `write_memories` checks them.
+    `valid_from` / `valid_to` (ISO 8601; default: from now, with no end) say when the fact holds
+    (a message's chat_time, a fact known to have held from a past date)."""
 
     text: Any
     actor_id: Any = ""
     tags: Any = ()
     ttl_ms: Any = None
+    valid_from: Any = None
+    valid_to: Any = None
 
 
 def write_memories(
@@ -73,11 +82,14 @@ def write_memories(
     (unexpired) free memory of the same actor in the namespace, or as an earlier memory of this
     call, is not stored: the memory it repeats is mentioned instead, and the answer gives its id
     as `id` and `duplicateOf` (with its createdAt and expiresAt; a repeat's tags and ttl are
-    not applied to it).
+    not applied to it). A memory given a `valid_to` (a past fact) is never a repeat: it is stored.
+
+    `valid_from` after (or at) `valid_to`, or either not a time, is refused (InvalidArgument
+    naming validFrom / validTo).
 
     With `infer` (and a model configured) each memory is also queued, in the same transaction,
     for its facts to be extracted behind the write (memory/extraction.py; a repeat queues the
-    memory it repeats); each answer then says `inferred`."""
+    memory it repeats, as said at its own validFrom or now); each answer then says `inferred`."""
     store_limits.items(memories, field="memories")
     inferred = extraction.requested(infer)
     if not isinstance(dedupe, bool):
@@ -93,12 +105,15 @@ def write_memories(
                 "text must be a non-empty string", field="text" if len(memories) == 1 else f"[{index}]"
             )
         ttl = limits.ttl(memory.ttl_ms)
+        start, end = validity.check_range(memory.valid_from, memory.valid_to)
         rows.append(
             {
                 "body": store_limits.observation(text, field="text"),
                 "actor_id": actor,
                 "tags": tags,
                 "expires_at": stored_time(stamp + ttl) if ttl else None,
+                "valid_from": start,
+                "valid_to": end,
             }
         )
     for row in rows:
@@ -113,7 +128,8 @@ def write_memories(
         earlier = _repeats_within(rows)
         if ns_id is not None:
             keyed = judging.unkeyed(ns_id)
-            firsts = [index for index in range(len(rows)) if index not in earlier]
+            # A past fact (given its end) repeats no current memory: it is stored as it is.
+            firsts = [index for index in range(len(rows)) if index not in earlier and rows[index]["valid_to"] is None]
             repeated = judging.free_repeats(
                 ns_id, [(rows[i]["body"], rows[i]["actor_id"]) for i in firsts], extra=keyed
             )
@@ -130,11 +146,19 @@ def write_memories(
             namespace=namespace, memories=[rows[i] for i in fresh], created_at=created
         )
         answers: dict[int, WrittenMemory] = {
-            index: _answer(namespace, owner, when, rows[index]["expires_at"], None)
+            index: _answer(
+                namespace,
+                owner,
+                when,
+                rows[index]["expires_at"],
+                None,
+                (rows[index].get("valid_from"), rows[index].get("valid_to")),
+            )
             for index, (owner, when) in zip(fresh, written, strict=True)
         }
         answers.update(
-            (index, _answer(namespace, ident, *current[ident], memory_id(ident))) for index, ident in repeated.items()
+            (index, _answer(namespace, ident, *current[ident][:2], memory_id(ident), current[ident][2]))
+            for index, ident in repeated.items()
         )
         mentions: dict[int, int] = {}
         for ident in repeated.values():
@@ -159,10 +183,11 @@ def write_memories(
 
 
 def _repeats_within(rows: Sequence[graph_services.MemoryInput]) -> dict[int, int]:
-    """{index: index of the earlier row of the same actor it repeats}."""
-    by_actor: dict[str, list[int]] = {}
+    """{index: index of the earlier row of the same actor and validity it repeats}."""
+    by_actor: dict[tuple[str, str | None, str | None], list[int]] = {}
     for index, row in enumerate(rows):
-        by_actor.setdefault(row["actor_id"], []).append(index)
+        # The same text valid over another span is another fact (a history written at once).
+        by_actor.setdefault((row["actor_id"], row.get("valid_from"), row.get("valid_to")), []).append(index)
     found: dict[int, int] = {}
     for indexes in by_actor.values():
         repeats = judging.within([rows[i]["body"] for i in indexes])
@@ -170,28 +195,37 @@ def _repeats_within(rows: Sequence[graph_services.MemoryInput]) -> dict[int, int
     return found
 
 
-def _current(ns_id: int | None, ids: set[int]) -> dict[int, tuple[str, str | None]]:
-    """{id: (created_at, expires_at)} of those of `ids` that are still current free memories of
-    the namespace."""
+Span = tuple[str | None, str | None]  # (valid_from, valid_to) as stored
+
+
+def _current(ns_id: int | None, ids: set[int]) -> dict[int, tuple[str, str | None, Span]]:
+    """{id: (created_at, expires_at, (valid_from, valid_to))} of those of `ids` that are still
+    current free memories of the namespace (unexpired, and valid now: a superseded or closed
+    memory is a past fact, not one a repeat is folded into)."""
     if ns_id is None:
         return {}
     now = stored_time(timezone.now())
     return {
-        row.id: (str(row.created_at), str(row.expires_at) if row.expires_at else None)
+        row.id: (str(row.created_at), str(row.expires_at) if row.expires_at else None, (row.valid_from, row.valid_to))
         for row in observations.rows(sorted(ids)).values()
         if row.namespace_id == ns_id
         and row.entity_name is None
         and (row.expires_at is None or str(row.expires_at) > now)
+        and validity.marks(row.valid_from, row.valid_to, row.created_at)["current"]
     }
 
 
-def _answer(namespace: str, owner: int, created: str, expires: str | None, duplicate_of: str | None) -> WrittenMemory:
+def _answer(
+    namespace: str, owner: int, created: str, expires: str | None, duplicate_of: str | None, span: Span
+) -> WrittenMemory:
     return {
         "id": memory_id(owner),
         "namespace": namespace,
         "createdAt": iso(created),
         "expiresAt": iso(expires),
         "duplicateOf": duplicate_of,
+        "validFrom": iso(span[0] or created),
+        "validTo": iso(span[1]),
     }
 
 
@@ -225,6 +259,55 @@ def delete_memory(
         is not None
     )
     return {"deleted": deleted, "id": memory_id(owner)}
+
+
+class SupersededMemory(TypedDict):
+    # The successor (the current fact now), the memory it replaced, and when the one ended and
+    # the other began.
+    id: str
+    supersedes: str
+    validFrom: str | None
+    namespace: str
+
+
+def supersede_memory(
+    *, namespaces: Mapping[int, str], id: Any, text: Any, actor_in: Mapping[str, str] | None = None
+) -> SupersededMemory:
+    """Replace a current free memory of `namespaces` ({id: name}: those the caller may write) by
+    a new one with `text`: the old one is closed (validTo = now, kept for asOf reads and in its
+    history as a "close" version) and its successor, with the same actor and tags, is valid from
+    the same instant, linked both ways, in one transaction (graph.validity.supersede). In the
+    namespaces of `actor_in` ({namespace: actor}) only that actor's memories are reached (a
+    user's own, memory.scopes).
+
+    NotFound for an id that does not exist, is not a free memory, lives outside the reach or is
+    another actor's there (the same answer for each); Conflict naming the current successor when
+    it is already superseded (of two supersessions at once, one wins and the other gets this)."""
+    owner = parse_memory_id(id)
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidArgument("text must be a non-empty string", field="text")
+    checked = store_limits.observation(text, field="text")
+    missing = NotFound(f"no memory {memory_id(owner)}", id=memory_id(owner))
+    row = observations.live_row(owner, list(namespaces)) if namespaces else None
+    if row is None or row.entity_name is not None:
+        raise missing
+    actor = (actor_in or {}).get(namespaces[row.namespace_id])
+    if actor is not None and row.actor_id != limits.actor(actor, field="user_id"):
+        raise missing
+    # The same checks again inside the write transaction (it may have gone since).
+    done = validity.supersede(
+        owner,
+        checked,
+        namespace_ids=[row.namespace_id],
+        free_only=True,
+        dedupe_key=judging.key_of(checked),
+    )
+    return {
+        "id": memory_id(done.id),
+        "supersedes": memory_id(done.supersedes),
+        "validFrom": iso(done.at),
+        "namespace": namespaces[done.namespace_id],
+    }
 
 
 class ClearResult(TypedDict):

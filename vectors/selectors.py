@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from access import namespaces
-from graph import entities, limits, observations
+from graph import entities, limits, observations, validity
 from graph.exceptions import InvalidArgument
 from graph.sql import require_entity
 from vectors import backlog, retrieval, store
@@ -75,7 +75,14 @@ def _semantic(
     if with_observations:
         # Read-your-writes: the namespace's texts still waiting for their vectors get them now.
         backlog.catch_up([ns_id])
-        hits = indexes.search(IndexKey(ns_id, OwnerKind.OBSERVATION, model), vector, k=k * OBSERVATIONS_PER_ENTITY)
+        # Current facts only: a superseded observation ("works at Acme") does not lift its entity.
+        past = validity.not_current_ids(validity.OBSERVATIONS, ns_id)
+        hits = indexes.search(
+            IndexKey(ns_id, OwnerKind.OBSERVATION, model),
+            vector,
+            k=k * OBSERVATIONS_PER_ENTITY,
+            allowed=(lambda ident: ident not in past) if past else None,
+        )
         owners = entities.of_observations([owner for owner, _ in hits])
         for owner, score in hits:
             if owner in owners:

@@ -92,6 +92,27 @@ END""",
 ]
 
 
+def _note_statistics(apps, schema_editor):
+    """Whether the old graph_relation has planner statistics: they go with the table."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        had = cursor.fetchone()[0] and cursor.execute(
+            "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'graph_relation'"
+        ).fetchone()[0]
+        cursor.execute("CREATE TEMP TABLE relation_statistics AS SELECT ? AS had", [1 if had else 0])
+
+
+def _statistics_again(apps, schema_editor):
+    """ANALYZE the rebuilt table if the old one had statistics (a database that never ran
+    ANALYZE, or PRAGMA optimize, is left to plan as before)."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT had FROM temp.relation_statistics")
+        (had,) = cursor.fetchone()
+        cursor.execute("DROP TABLE temp.relation_statistics")
+        if had:
+            cursor.execute("ANALYZE graph_relation")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("graph", "0007_observation_dedupe_key"),
@@ -99,7 +120,11 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            database_operations=[migrations.RunSQL(FORWARD)],
+            database_operations=[
+                migrations.RunPython(_note_statistics, migrations.RunPython.noop),
+                migrations.RunSQL(FORWARD),
+                migrations.RunPython(_statistics_again, migrations.RunPython.noop),
+            ],
             state_operations=[
             migrations.RemoveConstraint(
                 model_name='relation',

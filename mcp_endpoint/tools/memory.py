@@ -29,6 +29,7 @@ from access import namespaces
 from access.operations import allowed, check, perform
 from access.permissions import Access
 from agents import chat as chat_service
+from graph import validity
 from graph.contracts import VERSIONS
 from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
@@ -68,6 +69,32 @@ DEDUPE = (
     "false: store it even when it says the same as a current memory of this user_id in the namespace (default "
     "true: a repeat is not stored twice; the answer names the memory it repeats in duplicateOf)."
 )
+# Validity and lineage (graph/validity.py), on every memory the tools return.
+VALIDITY = {
+    "validFrom": {**TIME, "description": "When the fact became true (createdAt unless given)"},
+    "validTo": {**TIME, "description": "When it stopped being true; null while current"},
+    "current": {"type": "boolean", "description": "Whether it is true now"},
+    "supersedes": {"type": ["string", "null"], "description": "The memory it replaced (mem_...), or null"},
+    "supersededBy": {"type": ["string", "null"], "description": "The memory that replaced it (mem_...), or null"},
+    "sourceId": {
+        "type": ["string", "null"],
+        "description": "The message it was extracted from (mem_...); null when written as is",
+    },
+    "extractedBy": {"type": ["string", "null"], "description": "The model that extracted it; null when none"},
+}
+AS_OF = (
+    "Search what was true at this time (ISO 8601, e.g. 2025-03-01 or 2025-03-01T12:00:00Z) instead of what is "
+    "true now: for questions about the past ('where did Dana work last March?')."
+)
+INCLUDE_EXPIRED = (
+    "true: search every fact, current and past (superseded, closed), each marked with current, validFrom and "
+    "validTo: for questions about how something changed. Default false: current facts only."
+)
+VALID_FROM = "When the fact became true (ISO 8601; a date alone is midnight UTC). Default: now."
+VALID_TO = (
+    "When it stopped being true (ISO 8601, after validFrom): a past fact, found only by asOf and includeExpired "
+    "searches. Default: still true. To replace a fact that changed, use supersede_memory."
+)
 INFER = (
     "true: after storing it, have the server's language model extract its facts behind the write: each becomes "
     "a memory of its own (sourceId names this one), and a fact that changes what a memory said supersedes that "
@@ -93,6 +120,8 @@ WRITTEN = with_inferred(
         "createdAt": TIME,
         "expiresAt": {**TIME, "description": "When it will be forgotten (ttl_ms); null: never"},
         "duplicateOf": DUPLICATE_OF,
+        "validFrom": VALIDITY["validFrom"],
+        "validTo": VALIDITY["validTo"],
     }
 )
 MEMORY_HIT = object_schema(
@@ -108,6 +137,7 @@ MEMORY_HIT = object_schema(
         "entityName": ENTITY_NAME,
         "mentionCount": MENTION_COUNT,
         "lastSeen": LAST_SEEN,
+        **VALIDITY,
     }
 )
 FOUND_MEMORY = object_schema(
@@ -121,6 +151,7 @@ FOUND_MEMORY = object_schema(
         "entityName": ENTITY_NAME,
         "mentionCount": MENTION_COUNT,
         "lastSeen": LAST_SEEN,
+        **VALIDITY,
     }
 )
 
@@ -190,12 +221,21 @@ class AddMemoryArguments(Arguments):
     tags: list[str] | None = optional("Labels to store with it (at most 64, each 1 to 255 characters).")
     ttl_ms: int | None = optional("Forget it after this many milliseconds (default: never).", ge=1, le=MAX_TTL_MS)
     dedupe: bool | None = optional(DEDUPE)
+    validFrom: str | None = optional(VALID_FROM)
+    validTo: str | None = optional(VALID_TO)
     infer: bool | None = optional(INFER)
 
 
 def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> WrittenMemory:
     own = args.cube_id and args.cube_id == args.user_id  # MemOS names a user's own cube by its user_id
-    memory = NewMemory(text=args.memory_content, actor_id=args.user_id or None, tags=args.tags, ttl_ms=args.ttl_ms)
+    memory = NewMemory(
+        text=args.memory_content,
+        actor_id=args.user_id or None,
+        tags=args.tags,
+        ttl_ms=args.ttl_ms,
+        valid_from=args.validFrom,
+        valid_to=args.validTo,
+    )
     (written,) = perform(
         ctx.access,
         operations.WRITE,
@@ -213,7 +253,9 @@ _declare(
     "Remember one piece of information (a fact, a preference, a decision, a summary) as a free-text memory. "
     "The very next search_memories or search_memory finds it by meaning, also when asked in "
     "another language. Stored in `cube_id` or this connection's namespace. Returns its id (mem_...). A text that "
-    "says the same as a memory this user_id already has there is not stored twice: duplicateOf names that memory.",
+    "says the same as a memory this user_id already has there is not stored twice: duplicateOf names that memory. "
+    "validFrom/validTo say when the fact is true; when a fact changes, use supersede_memory rather than adding "
+    "a contradicting memory.",
     AddMemoryArguments,
     WRITTEN,
     add_memory,
@@ -236,6 +278,8 @@ class SearchMemoriesArguments(Arguments):
         ge=1,
         le=limits.MAX_TOP_K,
     )
+    asOf: str | None = optional(AS_OF)
+    includeExpired: bool | None = optional(INCLUDE_EXPIRED)
 
 
 def search_memories(ctx: ToolContext, args: SearchMemoriesArguments) -> SearchResult:
@@ -247,6 +291,8 @@ def search_memories(ctx: ToolContext, args: SearchMemoriesArguments) -> SearchRe
         query=args.query,
         actor_in=scope.actor_in,
         top_k=args.top_k,
+        as_of=args.asOf,
+        include_expired=args.includeExpired,
     )
     return found
 
@@ -257,7 +303,8 @@ _declare(
     "Find memories by meaning and exact terms, best first: paraphrases match, and so do other languages "
     "(a Chinese query finds an English memory). Searches the namespaces in `cube_ids`, else the memories of "
     "`user_id` in this connection's namespace, else every namespace this key can read. Covers free memories and the knowledge graph's observations (entityName names the entity). "
-    "score is 0 to 1; totalResults counts the candidates considered.",
+    "score is 0 to 1; totalResults counts the candidates considered. Returns what is true now; asOf returns what "
+    "was true then, includeExpired every fact (each says whether it is current and what superseded it).",
     SearchMemoriesArguments,
     object_schema(
         {
@@ -353,7 +400,10 @@ class MessageInput(Arguments):
         min_length=1, max_length=MAX_ROLE_LENGTH, description="Who said it: user or assistant (or system, tool)."
     )
     content: str = Field(description="What was said. Messages with empty content are skipped.")
-    chat_time: str | None = optional("When it was said (accepted for compatibility; createdAt records the time).")
+    chat_time: str | None = optional(
+        "When it was said (ISO 8601, e.g. 2025-06-25T20:15:00Z): the memory's validFrom (createdAt records when it "
+        "was stored)."
+    )
 
 
 class AddMessageArguments(Arguments):
@@ -366,6 +416,13 @@ class AddMessageArguments(Arguments):
     infer: bool | None = optional(INFER)
 
 
+def _chat_time(value: str | None, index: int) -> str | None:
+    """A message's chat_time as its validFrom (checked: refused, naming the message, when not a time)."""
+    if value is None or not value.strip():
+        return None
+    return validity.parse_time(value, field=f"messages[{index}].chat_time")
+
+
 def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
     user = args.user_id or None
     conversation = conversation_id(ctx.access, args.conversation_first_message, user)
@@ -375,8 +432,9 @@ def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
             text=message.content,
             actor_id=user or "",
             tags=(f"role:{message.role.strip()}", f"conversation:{conversation}"),
+            valid_from=_chat_time(message.chat_time, index),
         )
-        for message in args.messages
+        for index, message in enumerate(args.messages)
         if message.content.strip()
     ]
     if new:
@@ -460,6 +518,8 @@ class SearchMemoryArguments(Arguments):
     user_id: str | None = optional(
         f"{USER_ID}: only this user's memories of this connection's namespace are searched.", max_length=255
     )
+    asOf: str | None = optional(AS_OF)
+    includeExpired: bool | None = optional(INCLUDE_EXPIRED)
 
 
 def _filter_tags(value: dict[str, Any] | None) -> set[str]:
@@ -502,6 +562,8 @@ def search_memory(ctx: ToolContext, args: SearchMemoryArguments) -> dict[str, An
         query=args.query,
         actor_in=scope.actor_in,
         top_k=limits.MAX_TOP_K if wanted else limit,
+        as_of=args.asOf,
+        include_expired=args.includeExpired,
     )
     minimum = args.relativity or 0.0
     hits = [hit for hit in found["results"] if hit["score"] >= minimum and (not wanted or wanted <= set(hit["tags"]))]
@@ -518,6 +580,7 @@ def search_memory(ctx: ToolContext, args: SearchMemoryArguments) -> dict[str, An
                 "entityName": hit["entityName"],
                 "mentionCount": hit["mentionCount"],
                 "lastSeen": hit["lastSeen"],
+                **{name: hit[name] for name in VALIDITY},
             }
             for hit in hits[:limit]
         ],
@@ -531,7 +594,8 @@ _declare(
     "namespace, best first (paraphrases and other languages match; exact identifiers count extra). Covers what "
     "add_message and add_memory stored and the knowledge graph's observations. Returns {query, memories: [{id, "
     "memory: the text, score: 0 to 1, createdAt, tags, namespace, entityName: the entity an observation belongs "
-    "to, else null}]}.",
+    "to, else null, validFrom, validTo, current, supersedes, supersededBy}]}. Current facts only, unless asOf "
+    "(what was true then) or includeExpired (every fact, marked).",
     SearchMemoryArguments,
     object_schema({"query": STRING, "memories": {**array_schema(FOUND_MEMORY), "description": "Best first"}}),
     search_memory,
@@ -598,7 +662,7 @@ _declare(
 )
 
 
-# --- history: memory_history, update_memory, restore_memory ----------------------------------------
+# --- history: memory_history, update_memory, restore_memory; supersede_memory -------------------
 
 OBJECT_ID = {**STRING, "description": "mem_<n> (a memory or observation), ent_<n> (an entity) or rel_<n> (a relation)"}
 
@@ -662,9 +726,11 @@ def update_memory(ctx: ToolContext, args: UpdateMemoryArguments) -> dict[str, An
 _declare(
     "update_memory",
     "Update Memory",
-    "Correct a memory in place: it gets the new text and keeps its id; searches find it by the new text at "
-    "once. The old text stays in its history (memory_history) and can be restored (restore_memory). Needs "
-    "write access to the memory's namespace.",
+    "Correct a memory in place (a typo, a wrong detail): it gets the new text and keeps its id; searches find it "
+    "by the new text at once. The old text stays in its history (memory_history) and can be restored "
+    "(restore_memory). When the fact itself changed (a new job, a new address), use supersede_memory instead, "
+    "so the old fact stays true for its time. A past (superseded) memory is refused. Needs write access to the "
+    "memory's namespace.",
     UpdateMemoryArguments,
     object_schema(
         {
@@ -701,7 +767,8 @@ _declare(
     "Restore Memory",
     "Undo a deletion or a change: a deleted memory, observation, entity or relation comes back with the same "
     "id (an entity with the observations and relations deleted with it; an observation with its entity, if "
-    "that was deleted too); with `version`, a memory gets that version's text back. Deleted things can be "
+    "that was deleted too); with `version`, a memory gets that version's text and validity back (a superseded "
+    "memory is not reopened while its successor stands: supersede the successor instead). Deleted things can be "
     "restored for the server's retention window (30 days by default), unless purged.",
     RestoreMemoryArguments,
     object_schema(
@@ -717,4 +784,48 @@ _declare(
     ),
     restore_memory,
     destructive=True,  # a restore to a version replaces the current fields
+)
+
+
+class SupersedeMemoryArguments(Arguments):
+    id: str = Field(description="The current memory whose fact changed (mem_..., as search results give them).")
+    text: str = Field(description="What is true now, e.g. 'Dana's team lead is Marco' (not empty).")
+    user_id: str | None = optional(
+        f"{USER_ID}: only this user's memories of this connection's namespace can be superseded.", max_length=255
+    )
+
+
+def supersede_memory(ctx: ToolContext, args: SupersedeMemoryArguments) -> dict[str, Any]:
+    # With a user_id, one user of a shared key cannot supersede another's memory (as delete_memory).
+    scope = _scope(ctx, args.user_id, None) if args.user_id else Scope(None)
+    done: dict[str, Any] = perform(
+        ctx.access,
+        operations.SUPERSEDE,
+        namespace=scope.namespace,
+        actor_in=scope.actor_in,
+        id=args.id,
+        text=args.text,
+    )
+    return done
+
+
+_declare(
+    "supersede_memory",
+    "Supersede Memory",
+    "Record that a fact changed: the memory `id` (e.g. 'Dana's team lead is Priya') stops being current now "
+    "and a new memory with `text` ('Dana's team lead is Marco') replaces it, linked both ways (supersedes / "
+    "supersededBy). Searches then return the new fact; the old one stays for questions about the past "
+    "(asOf, includeExpired) and in memory_history. Fails, naming the current successor, when the memory was "
+    "already superseded: supersede that one.",
+    SupersedeMemoryArguments,
+    object_schema(
+        {
+            "id": {**MEMORY_ID, "description": "The new memory, current from validFrom"},
+            "supersedes": {**STRING, "description": "The memory it replaced (now closed at validFrom)"},
+            "validFrom": TIME,
+            "namespace": STRING,
+        }
+    ),
+    supersede_memory,
+    destructive=True,  # the old fact stops being current (it is kept, closed)
 )

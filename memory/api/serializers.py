@@ -50,6 +50,11 @@ def _namespace(*, required: bool, help_text: str) -> StrictRegexField:
     )
 
 
+def _time(help_text: str) -> StrictCharField:
+    # Parsed by the memory operations (graph.validity), which name the field when it is not a time.
+    return StrictCharField(required=False, allow_null=True, trim_whitespace=False, max_length=64, help_text=help_text)
+
+
 def _actor(help_text: str) -> StrictCharField:
     # Stored and matched exactly as sent (no trimming); "" is a value (memories without an actor).
     return StrictCharField(
@@ -91,6 +96,11 @@ class WriteIn(serializers.Serializer):
         help_text="false: store the text even when it says the same as a current memory of this actor in the "
         "namespace. Default true (unless the namespace turns dedupe off)",
     )
+    validFrom = _time("when the fact became true (ISO 8601; a date alone is midnight UTC). Default: now")
+    validTo = _time(
+        "when it stopped being true (ISO 8601, after validFrom): a past fact, found by asOf and includeExpired "
+        "searches only. Default: still true"
+    )
     infer = StrictBooleanField(
         required=False,
         help_text="true: after storing the text, have the server's model extract its facts behind the write "
@@ -108,6 +118,8 @@ class WriteOut(serializers.Serializer):
         help_text="the id of the current memory this text repeats (then nothing was stored, and that memory's "
         "mentionCount and lastSeen rose); null when the text was stored",
     )
+    validFrom = serializers.DateTimeField(help_text="when the fact became true")
+    validTo = serializers.DateTimeField(allow_null=True, help_text="when it stopped; null while current")
     inferred = serializers.ChoiceField(
         choices=["queued", "disabled"],
         required=False,
@@ -133,6 +145,14 @@ class SearchIn(serializers.Serializer):
         max_value=limits.MAX_TOP_K,
         help_text=f"at most this many results (default {limits.DEFAULT_TOP_K})",
     )
+    asOf = _time(
+        "search what was true at this time (ISO 8601; a date alone is midnight UTC) instead of what is true now"
+    )
+    includeExpired = StrictBooleanField(
+        required=False,
+        help_text="true: search every fact, current, superseded and past, each marked with current and "
+        "validFrom/validTo. Default false: current facts only",
+    )
 
 
 class MemoryHit(serializers.Serializer):
@@ -150,6 +170,15 @@ class MemoryHit(serializers.Serializer):
     )
     mentionCount = serializers.IntegerField(help_text="how often the text was written (repeats are folded into it)")
     lastSeen = serializers.DateTimeField(help_text="when the text was last written (createdAt if only once)")
+    validFrom = serializers.DateTimeField(help_text="when the fact became true (createdAt unless given)")
+    validTo = serializers.DateTimeField(allow_null=True, help_text="when it stopped being true; null while current")
+    current = serializers.BooleanField(help_text="whether it is true now")
+    supersedes = serializers.CharField(allow_null=True, help_text="the memory it replaced (mem_<n>), or null")
+    supersededBy = serializers.CharField(allow_null=True, help_text="the memory that replaced it, or null")
+    sourceId = serializers.CharField(
+        allow_null=True, help_text="the message it was extracted from (mem_<n>); null when written as is"
+    )
+    extractedBy = serializers.CharField(allow_null=True, help_text="the model that extracted it; null when none")
 
 
 class SearchOut(serializers.Serializer):
@@ -212,7 +241,9 @@ class VersionOut(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["observation", "entity", "relation"])
     namespace = serializers.CharField()
     version = serializers.IntegerField(help_text="1, 2, ... per object")
-    action = serializers.CharField(help_text="create, update, merge, rename, delete, expire, restore or mention")
+    action = serializers.CharField(
+        help_text="create, update, merge, rename, delete, expire, restore, mention, purge or close (its validity ended)"
+    )
     before = serializers.DictField(allow_null=True, help_text="the fields before; null: it did not exist")
     after = serializers.DictField(allow_null=True, help_text="the fields after; null: it was removed")
     changedAt = serializers.CharField(help_text="ISO 8601 UTC")
@@ -238,6 +269,18 @@ class UpdateOut(serializers.Serializer):
     text = serializers.CharField()
     namespace = serializers.CharField()
     version = serializers.IntegerField(allow_null=True, help_text="its version number after the update")
+
+
+class SupersedeIn(serializers.Serializer):
+    id = _memory_id("the current memory to replace: mem_<number>")
+    text = StrictCharField(trim_whitespace=False, help_text="what is true now (not empty)")
+
+
+class SupersedeOut(serializers.Serializer):
+    id = serializers.CharField(help_text="the new memory, current from now")
+    supersedes = serializers.CharField(help_text="the memory it replaced (closed: validTo = validFrom of the new one)")
+    validFrom = serializers.DateTimeField()
+    namespace = serializers.CharField()
 
 
 class RestoreIn(serializers.Serializer):

@@ -13,6 +13,7 @@ urlpatterns = [
     path("history", views.HistoryView.as_view(), name="memory-history"),
     path("update", views.UpdateView.as_view(), name="memory-update"),
     path("restore", views.RestoreView.as_view(), name="memory-restore"),
+    path("supersede", views.SupersedeView.as_view(), name="memory-supersede"),
     path("banks/list", banks.BankListView.as_view(), name="banks-list"),
     path("banks/ping", banks.BankPingView.as_view(), name="banks-ping"),
     path("banks/debug", banks.BankDebugView.as_view(), name="banks-debug"),

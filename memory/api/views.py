@@ -75,7 +75,12 @@ class WriteView(MemoryView):
                 {"namespace": ["This field is required (in the body or the X-Memory-Namespace header)."]}
             )
         memory = NewMemory(
-            text=body["text"], actor_id=body.get("actorId"), tags=body.get("tags"), ttl_ms=body.get("ttlMs")
+            text=body["text"],
+            actor_id=body.get("actorId"),
+            tags=body.get("tags"),
+            ttl_ms=body.get("ttlMs"),
+            valid_from=body.get("validFrom"),
+            valid_to=body.get("validTo"),
         )
         (written,) = perform(
             access,
@@ -98,7 +103,8 @@ class SearchView(MemoryView):
         summary="Search memories by meaning.",
         description="Ranks memories and knowledge-graph observations by meaning and exact terms, best first, "
         "in `namespace` (a read grant is needed) or, without it, in every namespace the key can read. "
-        "Expired memories are never returned.",
+        "Expired memories are never returned. Current facts only, unless `asOf` (what was true then) or "
+        "`includeExpired: true` (every fact, each marked with `current`, `validFrom`, `validTo`).",
         request=s.SearchIn,
         responses={200: s.SearchOut, **_EMBEDDING_ERRORS},
     )
@@ -111,6 +117,8 @@ class SearchView(MemoryView):
             query=body["query"],
             actor_id=body.get("actorId"),
             top_k=body.get("topK"),
+            as_of=body.get("asOf"),
+            include_expired=body.get("includeExpired"),
         )
         return Response(found, headers=drf.namespace_header(body["namespace"]))
 
@@ -184,13 +192,35 @@ class UpdateView(MemoryView):
         summary="Change a memory's text in place.",
         description="The memory (or knowledge-graph observation) gets the new text and keeps its id; keyword "
         "search finds the new text at once and its vector is made again. The old text stays in its history. "
-        "Looked up in every namespace the key can write; 404 otherwise; 400 for empty or oversized text.",
+        "Looked up in every namespace the key can write; 404 otherwise; 400 for empty or oversized text; 409 for "
+        "a past fact (superseded or closed: restore one of its versions, or supersede the current one).",
         request=s.UpdateIn,
         responses={200: s.UpdateOut, **_NOT_FOUND, 409: ERROR_RESPONSES[409]},
     )
     def post(self, request: Request) -> Response:
         access, body = self.arguments(request)
         return Response(perform(access, operations.UPDATE, id=body["id"], text=body["text"]))
+
+
+class SupersedeView(MemoryView):
+    input_serializer = s.SupersedeIn
+
+    @extend_schema(
+        operation_id="memory_supersede",
+        tags=["memory"],
+        summary="Replace a fact that changed.",
+        description="Closes the memory (validTo = now; it stays, for asOf and includeExpired searches and in its "
+        "history) and writes its successor with `text`, valid from the same instant, linked both ways "
+        "(`supersedes` / `supersededBy`), in one transaction. Looked up in every namespace the key can write: 404 "
+        "otherwise; 409 naming the current successor when it is already superseded (of two supersessions at once, "
+        "one wins).",
+        request=s.SupersedeIn,
+        responses={200: s.SupersedeOut, **_NOT_FOUND, 409: ERROR_RESPONSES[409]},
+    )
+    def post(self, request: Request) -> Response:
+        access, body = self.arguments(request)
+        done = perform(access, operations.SUPERSEDE, id=body["id"], text=body["text"])
+        return Response(done, headers=drf.namespace_header(done["namespace"]))
 
 
 class RestoreView(MemoryView):
@@ -205,7 +235,8 @@ class RestoreView(MemoryView):
         "observation with its entity if that is gone too). With `version`, it gets that version's fields back. "
         "Deleted objects can be restored for MEMORYHUB_HISTORY_RETENTION_DAYS (default 30) unless purged. "
         "Looked up in every namespace the key can write: 404 otherwise, or for a version that does not exist; "
-        "409 when a name or text is taken again.",
+        "409 when a name or text is taken again, or when the version is one where a superseded memory was current "
+        "(its successor stands: supersede that one). A memory gets the version's validity back.",
         request=s.RestoreIn,
         responses={200: s.RestoreOut, **_NOT_FOUND, 409: ERROR_RESPONSES[409]},
     )

@@ -104,6 +104,7 @@ EXAMPLES: dict[str, Example] = {
     "memory_history": lambda seed: {"id": seed.memory_id},
     "memory_update": lambda seed: {"id": seed.memory_id, "text": "Alice likes black tea"},
     "memory_restore": lambda seed: {"id": seed.memory_id, "version": 1},
+    "memory_supersede": lambda seed: {"id": seed.memory_id, "text": "Alice likes black tea now"},
     # the marketplace (the caller's own account)
     "search_agents": _fixed(query=""),
     "held_agents": _fixed(),

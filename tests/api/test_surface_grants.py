@@ -44,6 +44,7 @@ BY_ID = {
     "v1/memory/history",
     "v1/memory/update",
     "v1/memory/restore",
+    "v1/memory/supersede",
     "product/delete_memory",
     "product/get_memory/<memory_id>",
 }
@@ -127,6 +128,9 @@ def test_rest_memory_routes_refuse_a_key_without_the_grant(
     for caller in (bob_key, carol_key):  # by id: carol may read Alice's memory, not delete it
         response = _post(client, "/v1/memory/delete", {"id": seeded}, caller)
         assert response.json() == {"deleted": False, "id": seeded}
+        # nor supersede it: not found, as an id that does not exist
+        response = _post(client, "/v1/memory/supersede", {"id": seeded, "text": "changed"}, caller)
+        assert response.status_code == 404, response.content
     unnamed = _post(client, "/v1/memory/search", {"query": "vault code"}, bob_key)
     assert unnamed.status_code == 200
     assert SECRET not in unnamed.content.decode()

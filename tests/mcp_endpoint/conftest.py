@@ -103,6 +103,7 @@ MEMORY_TOOLS = {
     "memory_history",
     "update_memory",
     "restore_memory",
+    "supersede_memory",
 }
 # The marketplace's declared tools; agent_<id> tools are listed per user, once they hold tokens.
 AGENT_TOOLS = {"search_agents", "buy_agent_tokens"}

@@ -60,6 +60,7 @@ def test_memory_declarations():
         "memory_history",
         "update_memory",
         "restore_memory",
+        "supersede_memory",
     ]
     assert set(declared) == MEMORY_TOOLS
     for tool in declared.values():
@@ -83,6 +84,7 @@ def test_memory_declarations():
         "memory_history": (True, False, True),
         "update_memory": (False, True, True),
         "restore_memory": (False, True, False),
+        "supersede_memory": (False, True, False),
     }
 
 
@@ -93,12 +95,16 @@ def test_memos_argument_names():
         return set(tool.input_schema["properties"]), tool.input_schema.get("required", [])
 
     # MemOS examples/mem_mcp/simple_fastmcp_serve.py, plus tags and ttl_ms.
-    # Plus dedupe (ours): false stores a text that repeats a current memory; infer (ours): extract its facts.
+    # Plus dedupe (ours): false stores a text that repeats a current memory; validFrom/validTo
+    # and asOf/includeExpired: facts in time; infer (ours): extract its facts.
     assert properties("add_memory") == (
-        {"memory_content", "user_id", "cube_id", "tags", "ttl_ms", "dedupe", "infer"},
+        {"memory_content", "user_id", "cube_id", "tags", "ttl_ms", "dedupe", "validFrom", "validTo", "infer"},
         ["memory_content"],
     )
-    assert properties("search_memories") == ({"query", "user_id", "cube_ids", "top_k"}, ["query"])
+    assert properties("search_memories") == (
+        {"query", "user_id", "cube_ids", "top_k", "asOf", "includeExpired"},
+        ["query"],
+    )
     cube_ids = registry.get("search_memories").input_schema["properties"]["cube_ids"]
     assert cube_ids["anyOf"] == [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
     # @memtensor/memos-api-mcp.
@@ -119,6 +125,8 @@ def test_memos_argument_names():
             "filter",
             "knowledgebase_ids",
             "user_id",
+            "asOf",
+            "includeExpired",
         },
         ["query"],
     )
@@ -183,9 +191,10 @@ async def test_category_lists_exactly_the_memory_tools(mcp_server: McpServer) ->
             "memory_history",
             "update_memory",
             "restore_memory",
+            "supersede_memory",
         ]
     async with mcp_server.client("alice", tools="memory,vectors", mode="legacy") as client:
-        assert len(await all_tool_names(client)) == 21
+        assert len(await all_tool_names(client)) == 22
 
 
 @pytest.mark.anyio
@@ -246,6 +255,13 @@ async def test_memories_are_found_by_meaning_across_languages(mcp_server: McpSer
             "entityName": None,
             "mentionCount": 1,
             "lastSeen": sofia["createdAt"],
+            "validFrom": sofia["createdAt"],
+            "validTo": None,
+            "current": True,
+            "supersedes": None,
+            "supersededBy": None,
+            "sourceId": None,
+            "extractedBy": None,
         }
         assert len(found["memories"]) == 3  # fewer memories than the default limit of 6
         across = await tools.ok("search_memory", {"query": "孩子不能吃什么？"})
@@ -479,6 +495,7 @@ async def test_memory_tools_over_stdio(mcp_server: McpServer) -> None:
             "memory_history",
             "update_memory",
             "restore_memory",
+            "supersede_memory",
         ]
         tools = await Checked.of(client)
         recorded = await tools.ok("add_message", {"conversation_first_message": FIRST, "messages": TRIP})

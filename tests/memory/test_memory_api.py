@@ -25,7 +25,9 @@ from tests.conftest import ALICE, BOB, Persona
 
 pytestmark = pytest.mark.django_db
 
-WRITE_FIELDS = {"id", "namespace", "createdAt", "expiresAt", "duplicateOf"}
+WRITE_FIELDS = {"id", "namespace", "createdAt", "expiresAt", "duplicateOf", "validFrom", "validTo"}
+# Validity and lineage (graph/validity.py), on every memory.
+TIME_FIELDS = {"validFrom", "validTo", "current", "supersedes", "supersededBy", "sourceId", "extractedBy"}
 # The seed's fields, plus actorId, expiresAt and entityName (documented in the OpenAPI schema).
 HIT_FIELDS = {
     "id",
@@ -39,6 +41,7 @@ HIT_FIELDS = {
     "entityName",
     "mentionCount",
     "lastSeen",
+    *TIME_FIELDS,
 }
 MEMORY_ID = re.compile(r"^mem_[1-9][0-9]*$")
 
