@@ -1,5 +1,5 @@
 # Chinese patterns are written with their own punctuation.
-# ruff: noqa: RUF001, RUF002
+# ruff: noqa: RUF001, RUF002, RUF003
 """A deterministic, rule-based stand-in for the LLM that extraction calls (memory/extraction.py):
 a real local OpenAI-compatible HTTP server (tests/fake_llm.py's) whose answers follow rules, so
 the temporal evaluation (bench/temporal.py) and the tests can measure what extraction does without
@@ -20,7 +20,10 @@ What it answers (it tells the two calls apart by the JSON schema named in the re
   NOOP (that memory). Memories stating the same slot with another value: UPDATE the first with
   the fact, INVALIDATE the others. A negative fact ("X no longer works at Y", "X left Y",
   "X不再在Y工作", "X离开了Y") INVALIDATEs the memories stating that job. Otherwise (no slot, or
-  nothing held about it): NOOP when a memory's text is the fact itself, else ADD.
+  nothing held about it): a memory stating the same frame ("changed": both start with the same
+  three words, or four Chinese characters, or three and end with the same one, and differ in
+  between, e.g. "Olivia drives a Honda" / "Olivia drives a Tesla") is updated the same way; NOOP
+  when a memory's sentence is the fact itself, else ADD.
 
 Patterns (the subject may be any words; "now" / "现在" before the verb is ignored):
 
@@ -41,7 +44,12 @@ from tests.fake_llm import FakeLLM
 FACTS_SCHEMA = "memoryhub_facts"
 DECISIONS_SCHEMA = "memoryhub_decisions"
 
-_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
+# Sentence ends: . ! ? before a space or the end (not inside "carlos.mendes@contoso.com", nor after
+# a title such as "Dr." or "Mrs." or an initial), 。！？, line ends.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\b[A-Z][a-z]\.)(?<!\b[A-Z][a-z]{2}\.)(?:\s+|$)|(?<=[。！？])|\n"
+)
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _NOW = re.compile(r"(?:\s+now|\s*现在)$", re.I)
 
 
@@ -74,7 +82,37 @@ _RULES: list[tuple[re.Pattern[str], str | None, bool]] = [
 
 
 def sentences(text: str) -> list[str]:
-    return [part.strip() for part in _SENTENCE.findall(text) if part.strip(" \t.!?。！？")]
+    return [part.strip() for part in _SENTENCE_END.split(text) if part and part.strip(" \t.!?。！？")]
+
+
+def _tokens(sentence: str) -> list[str]:
+    """Words (lower case), or characters when the sentence is Chinese; punctuation dropped."""
+    text = sentence.strip().rstrip(".!?。！？").strip()
+    if _CJK.search(text):
+        return [char for char in text if not char.isspace() and char not in "，、：；"]
+    return [word.strip(",;:").lower() for word in text.split()]
+
+
+def frame(fact: str, held: str) -> str | None:
+    """How a held sentence relates to a fact when no pattern names their slot: "same" (the same
+    words), "changed" (the same frame, another value: a common start of at least three words, or
+    four Chinese characters, or three and a common end, and different middles), else None."""
+    a, b = _tokens(fact), _tokens(held)
+    if not a or not b:
+        return None
+    if a == b:
+        return "same"
+    prefix = 0
+    while prefix < min(len(a), len(b)) and a[prefix] == b[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(a), len(b)) - prefix and a[-1 - suffix] == b[-1 - suffix]:
+        suffix += 1
+    if prefix == min(len(a), len(b)):
+        return None  # one is the other with more words: not a changed value
+    chinese = bool(_CJK.search(fact))
+    framed = (prefix >= 4 or (prefix >= 3 and suffix >= 1)) if chinese else prefix >= 3
+    return "changed" if framed else None
 
 
 def _clean(text: str) -> str:
@@ -98,9 +136,6 @@ def _between(text: str, tag: str) -> str | None:
     return match.group(1) if match else None
 
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-
 def facts_of(prompt: str) -> list[str]:
     """The message's statements: not questions, not greetings (under three words and four Chinese
     characters)."""
@@ -121,9 +156,16 @@ def decisions_of(prompt: str) -> list[dict[str, str]]:
         same: list[str] = []
         other: list[str] = []
         for memory in memories:
-            held = [slot(s) for s in sentences(memory["text"])]
-            for found in held:
-                if wanted is None or found is None or found.negative:
+            for sentence in sentences(memory["text"]):
+                found = slot(sentence)
+                if wanted is None or found is None:
+                    relation = frame(fact, sentence) if wanted is None or not wanted.negative else None
+                    if relation == "same":
+                        same.append(memory["id"])
+                    elif relation == "changed":
+                        other.append(memory["id"])
+                    continue
+                if found.negative:
                     continue
                 if (found.subject, found.relation) != (wanted.subject, wanted.relation):
                     continue
