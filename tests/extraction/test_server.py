@@ -118,9 +118,19 @@ def test_rest_add_update_and_history(server: McpServer, model: FakeLLM) -> None:
     # a current read leaves them out.
     for old in (first["id"], priya[0]["id"]):
         assert closed_by_extraction(server, "alice", old)
-    stale = [hit for hit in hits if "Priya" in hit["text"]]
-    assert all(hit["id"] in (first["id"], priya[0]["id"]) for hit in stale)
-    assert all(hit.get("current") is not True for hit in stale)
+    assert not [hit for hit in hits if "Priya" in hit["text"]]
+    (fact,) = [hit for hit in hits if hit["id"] != second["id"]]
+    assert fact["sourceId"] == second["id"]
+    assert fact["extractedBy"] == MODEL
+    assert fact["supersedes"] in (first["id"], priya[0]["id"])
+    # The past is still there for asOf and includeExpired reads.
+    past = post(
+        server,
+        "alice",
+        "/v1/memory/search",
+        {"namespace": ns, "query": "Dana's team lead", "topK": 10, "includeExpired": True},
+    )["results"]
+    assert {first["id"], priya[0]["id"]} <= {hit["id"] for hit in past if not hit["current"]}
     # Bob's memories were not touched.
     assert not closed_by_extraction(server, "bob", bobs["id"])
     assert all(hit["namespace"] == other for hit in search(server, "bob", other, "Dana's team lead"))
@@ -194,6 +204,9 @@ def test_memos_add_with_infer_keeps_two_users_apart(server: McpServer) -> None:
     assert "Dana works at Acme." in texts
     assert not any("Globex" in text for text in texts)
     assert len([text for text in texts if text == "Dana works at Acme."]) == 2  # the message and its fact
+    (fact,) = [m for m in memories if m["metadata"].get("source_id")]
+    assert fact["metadata"]["source_id"] == item["memory_id"]
+    assert fact["metadata"]["extracted_by"] == MODEL
     without = post(server, "alice", "/product/add", {"user_id": "u1", "messages": "Dana lives in Rome."})
     assert "inferred" not in without["data"][0]
 
