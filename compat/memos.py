@@ -258,7 +258,9 @@ def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
     # is not held while the model runs.
     with embedded_ahead(memory.text for memory in new), transaction.atomic():
         for target, cube in targets:
-            written = perform(access, operations.WRITE, namespace=target, memories=new, dedupe=request.dedupe)
+            written = perform(
+                access, operations.WRITE, namespace=target, memories=new, dedupe=request.dedupe, infer=request.infer
+            )
             added += [
                 {
                     "memory": memory.text,
@@ -266,6 +268,7 @@ def add(access: Access, request: schemas.AddRequest) -> list[dict[str, Any]]:
                     "memory_type": MEMORY_TYPE,
                     "cube_id": cube,
                     "duplicate_of": stored["duplicateOf"],
+                    **({"inferred": stored["inferred"]} if "inferred" in stored else {}),
                 }
                 for memory, stored in zip(new, written, strict=True)
             ]

@@ -144,6 +144,13 @@ class AddRequest(Request):
         description="false: store every message even when it says the same as a current memory of this user_id in "
         "the cube. Default true: a repeat is not stored twice (its duplicate_of names the memory it repeats).",
     )
+    infer: StrictBool = Field(
+        False,
+        description="true: after storing the messages, have the server's model extract their facts behind the "
+        "write (as MemOS' fine mode does): each fact becomes a memory (metadata.source_id names its message), and "
+        "a fact that changes what a memory said supersedes it. Without a model configured: accepted, nothing "
+        "extracted (inferred: disabled).",
+    )
 
 
 class SearchRequest(Request, AsOf):
@@ -366,6 +373,11 @@ class AddedMemory(BaseModel):
         None,
         description="The id of the current memory this message says the same as (nothing new was stored; that "
         "memory's mention count and last-seen time rose); null when it was stored",
+    )
+    inferred: str | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="Only with infer: queued (its facts will be extracted) or disabled (no model configured)",
     )
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "not_current_ids",
     "parse_time",
     "set_span",
+    "starts",
     "successor",
     "supersede",
     "valid_ids",
@@ -174,6 +175,18 @@ def valid_ids(table: str, ids: Sequence[int], moment: When) -> set[int]:
         (as_json(ids), *params),
     )
     return {row[0] for row in found}
+
+
+def starts(ids: Sequence[int]) -> dict[int, str]:
+    """{id: when its validity began (valid_from, else created_at), as stored} of the observations
+    with these ids (extraction dates a message's facts from its message)."""
+    if not ids:
+        return {}
+    found = db().execute(
+        "SELECT id, coalesce(valid_from, created_at) FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))",
+        (as_json(ids),),
+    )
+    return {ident: str(start) for ident, start in found}
 
 
 class Marks(TypedDict):

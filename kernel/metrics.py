@@ -13,6 +13,9 @@ What is collected (see README "Observability"):
 - MCP tool calls (any transport: Streamable HTTP, SSE, marketplace, stdio, TCP) per tool and outcome,
   latency histogram. Per-user agent tools (`agent_<id>`, `momo_agent_<id>`) share the label `agent`,
   unknown names `unknown`: the label set stays bounded whatever clients send.
+- LLM calls made by the server for extraction (memory/extraction.py), by purpose (extract: the
+  facts of a message; decide: what to do with them) and outcome, their prompt and completion
+  tokens, and the extraction decisions applied, by kind (add, update, invalidate, noop, skipped).
 - At scrape time: database and WAL file sizes, loaded vector indexes and their sizes, the Celery
   queue depth when a Redis broker is configured.
 """
@@ -105,6 +108,10 @@ class Collector:
         self.http_latency: dict[str, Histogram] = {}
         self.tool_calls: dict[tuple[str, str], int] = {}
         self.tool_latency: dict[str, Histogram] = {}
+        self.llm_calls: dict[tuple[str, str], int] = {}
+        self.llm_tokens: dict[tuple[str, str], int] = {}
+        self.llm_latency: dict[str, Histogram] = {}
+        self.extraction_decisions: dict[str, int] = {}
 
     def reset(self) -> None:
         with self._lock:
@@ -113,6 +120,10 @@ class Collector:
             self.http_latency.clear()
             self.tool_calls.clear()
             self.tool_latency.clear()
+            self.llm_calls.clear()
+            self.llm_tokens.clear()
+            self.llm_latency.clear()
+            self.extraction_decisions.clear()
 
     def http(self, surface: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "other"
@@ -135,6 +146,22 @@ class Collector:
                 histogram = self.tool_latency[tool] = Histogram()
             histogram.observe(seconds)
 
+    def llm(self, purpose: str, outcome: str, seconds: float, prompt_tokens: int, completion_tokens: int) -> None:
+        with self._lock:
+            key = (purpose, outcome)
+            self.llm_calls[key] = self.llm_calls.get(key, 0) + 1
+            for kind, tokens in (("prompt", prompt_tokens), ("completion", completion_tokens)):
+                if tokens:
+                    self.llm_tokens[(purpose, kind)] = self.llm_tokens.get((purpose, kind), 0) + tokens
+            histogram = self.llm_latency.get(purpose)
+            if histogram is None:
+                histogram = self.llm_latency[purpose] = Histogram()
+            histogram.observe(seconds)
+
+    def decisions(self, kind: str, count: int) -> None:
+        with self._lock:
+            self.extraction_decisions[kind] = self.extraction_decisions.get(kind, 0) + count
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -143,6 +170,10 @@ class Collector:
                 "http_latency": {k: _copy(v) for k, v in self.http_latency.items()},
                 "tool_calls": dict(self.tool_calls),
                 "tool_latency": {k: _copy(v) for k, v in self.tool_latency.items()},
+                "llm_calls": dict(self.llm_calls),
+                "llm_tokens": dict(self.llm_tokens),
+                "llm_latency": {k: _copy(v) for k, v in self.llm_latency.items()},
+                "extraction_decisions": dict(self.extraction_decisions),
             }
 
 
@@ -162,6 +193,20 @@ def observe_http(surface: str, method: str, status: int, seconds: float) -> None
 def observe_tool(tool: str, outcome: str, seconds: float) -> None:
     """`outcome`: ok, error (a CallToolResult with isError) or fault (a JSON-RPC error or a crash)."""
     collector.tool(tool, outcome, seconds)
+
+
+def observe_llm_call(
+    purpose: str, outcome: str, seconds: float, *, prompt_tokens: int = 0, completion_tokens: int = 0
+) -> None:
+    """One call to the server's LLM. `purpose`: extract or decide; `outcome`: ok, error (the
+    provider failed or refused), timeout, or malformed (it answered, but not what was asked)."""
+    collector.llm(purpose, outcome, seconds, prompt_tokens, completion_tokens)
+
+
+def observe_extraction_decisions(kind: str, count: int = 1) -> None:
+    """Extraction decisions applied: add, update, invalidate, noop, or skipped (the memory it named
+    changed or went away meanwhile, or it named none that the model was shown)."""
+    collector.decisions(kind, count)
 
 
 # --- exposition ------------------------------------------------------------------------------------
@@ -246,6 +291,33 @@ def render() -> str:
     name = out.family("mcp_tool_duration_seconds", "histogram", f"MCP tool call latency by tool. {PER_PROCESS}")
     for tool, histogram in sorted(snap["tool_latency"].items()):
         out.histogram(name, histogram, (("tool", tool),))
+
+    name = out.family(
+        "llm_calls_total",
+        "counter",
+        "Calls to the server's LLM for extraction, by purpose (extract, decide) and outcome (ok, error, timeout, "
+        f"malformed). {PER_PROCESS}",
+    )
+    for (purpose, outcome), count in sorted(snap["llm_calls"].items()):
+        out.sample(name, count, (("purpose", purpose), ("outcome", outcome)))
+    name = out.family(
+        "llm_tokens_total",
+        "counter",
+        "Tokens of those calls, by purpose and kind (prompt, completion), as the provider reported them "
+        f"(estimated when it reports none). {PER_PROCESS}",
+    )
+    for (purpose, kind), count in sorted(snap["llm_tokens"].items()):
+        out.sample(name, count, (("purpose", purpose), ("kind", kind)))
+    name = out.family("llm_call_duration_seconds", "histogram", f"LLM call latency by purpose. {PER_PROCESS}")
+    for purpose, histogram in sorted(snap["llm_latency"].items()):
+        out.histogram(name, histogram, (("purpose", purpose),))
+    name = out.family(
+        "extraction_decisions_total",
+        "counter",
+        f"Extraction decisions applied, by kind (add, update, invalidate, noop, skipped). {PER_PROCESS}",
+    )
+    for kind, count in sorted(snap["extraction_decisions"].items()):
+        out.sample(name, count, (("decision", kind),))
 
     for collect in (_database, *_scrape_collectors, _queue, _process):
         collect(out)

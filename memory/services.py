@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from django.db import transaction
 from django.utils import timezone
@@ -36,7 +36,7 @@ from graph.exceptions import NotFound
 from kernel.errors import InvalidArgument
 from kernel.sql import iso, stored_time
 from memory import dedupe as judging
-from memory import limits
+from memory import extraction, limits
 from memory.wire import memory_id, parse_memory_id
 from vectors.embedding import embedded_ahead
 
@@ -53,6 +53,8 @@ class WrittenMemory(TypedDict):
     # shows the validity of the memory it repeats.
     validFrom: str | None
     validTo: str | None
+    # With `infer`: "queued" (its facts will be extracted: memory/extraction.py) or "disabled".
+    inferred: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,9 @@ class NewMemory:
     valid_to: Any = None
 
 
-def write_memories(*, namespace: str, memories: Sequence[NewMemory], dedupe: Any = True) -> list[WrittenMemory]:
+def write_memories(
+    *, namespace: str, memories: Sequence[NewMemory], dedupe: Any = True, infer: Any = False
+) -> list[WrittenMemory]:
     """Store memories in `namespace` in one transaction, keyword-searchable when this returns and
     found by meaning from the next search on (docs/operations/write-pipeline.md); nothing
     is written when any of them is refused.
@@ -81,8 +85,13 @@ def write_memories(*, namespace: str, memories: Sequence[NewMemory], dedupe: Any
     not applied to it). A memory given a `valid_to` (a past fact) is never a repeat: it is stored.
 
     `valid_from` after (or at) `valid_to`, or either not a time, is refused (InvalidArgument
-    naming validFrom / validTo)."""
+    naming validFrom / validTo).
+
+    With `infer` (and a model configured) each memory is also queued, in the same transaction,
+    for its facts to be extracted behind the write (memory/extraction.py; a repeat queues the
+    memory it repeats, as said at its own validFrom or now); each answer then says `inferred`."""
     store_limits.items(memories, field="memories")
+    inferred = extraction.requested(infer)
     if not isinstance(dedupe, bool):
         raise InvalidArgument("dedupe must be true or false", field="dedupe")
     stamp = timezone.now()
@@ -161,6 +170,15 @@ def write_memories(*, namespace: str, memories: Sequence[NewMemory], dedupe: Any
             mentions[owner] = mentions.get(owner, 0) + 1
         if mentions:
             dedupe_rules.note_mentions(namespaces.ensure(namespace), mentions)
+        if inferred == extraction.QUEUED:
+            firsts = sorted(index for index in answers if index not in earlier)
+            said = [rows[i].get("valid_from") or created for i in firsts]  # a repeat: when it was said again
+            extraction.enqueue(
+                namespaces.ensure(namespace),
+                [(parse_memory_id(answers[i]["id"]), at) for i, at in zip(firsts, said, strict=True)],
+            )
+    if inferred is not None:
+        return [{**answers[index], "inferred": inferred} for index in range(len(rows))]
     return [answers[index] for index in range(len(rows))]
 
 

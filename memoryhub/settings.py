@@ -289,6 +289,35 @@ if MEMORYHUB_LLM_PROVIDER == "openai" and not (MEMORYHUB_LLM_URL and MEMORYHUB_L
 
     raise ImproperlyConfigured("MEMORYHUB_LLM_PROVIDER=openai needs MEMORYHUB_LLM_URL and MEMORYHUB_LLM_MODEL")
 
+# --- Extraction (memory/extraction.py, docs/operations/extraction.md): with MEMORYHUB_LLM_URL and
+# MEMORYHUB_LLM_MODEL set, a write with `infer: true` stores the message, then the model extracts its
+# facts behind it (without them `infer` is accepted and nothing calls a model). The timeout is
+# MEMORYHUB_LLM_TIMEOUT_SECONDS; a failed job is not retried within the call but later, by the queue.
+# Where each server process extracts: "thread" (a thread of the server: the work is waiting on the
+# model's HTTP answers) or "off" (only Celery workers and `manage.py drain_extractions` do).
+MEMORYHUB_EXTRACTION_WORKER = env_choice("MEMORYHUB_EXTRACTION_WORKER", "thread", ["thread", "off"])
+# A folder holding extract.md and decide.md to use instead of memory/prompts/ (either may be absent:
+# the shipped one is used for it).
+MEMORYHUB_EXTRACTION_PROMPT_DIR = env_str("MEMORYHUB_EXTRACTION_PROMPT_DIR")
+# Attempts of one message before its job is kept as failed (the message itself is always kept);
+# between attempts 2^attempts seconds pass, at most MEMORYHUB_EXTRACTION_RETRY_MAX_SECONDS.
+MEMORYHUB_EXTRACTION_MAX_ATTEMPTS = env_int("MEMORYHUB_EXTRACTION_MAX_ATTEMPTS", 5, minimum=1, maximum=100)
+MEMORYHUB_EXTRACTION_RETRY_MAX_SECONDS = env_int("MEMORYHUB_EXTRACTION_RETRY_MAX_SECONDS", 600, minimum=0)
+# A claimed job belongs to its process this long (0: two LLM timeouts plus a minute, the longest a job
+# takes); a process killed holding it leaves it to others after that.
+MEMORYHUB_EXTRACTION_LEASE_SECONDS = env_int("MEMORYHUB_EXTRACTION_LEASE_SECONDS", 0, minimum=0)
+# How often a server process looks for jobs other processes queued (its own wake it at once).
+MEMORYHUB_EXTRACTION_POLL_MS = env_int("MEMORYHUB_EXTRACTION_POLL_MS", 2000, minimum=10)
+# Current memories shown to the model per extracted fact (the nearest of the same namespace and
+# actor), and the most facts taken from one message.
+MEMORYHUB_EXTRACTION_CANDIDATES = env_int("MEMORYHUB_EXTRACTION_CANDIDATES", 5, minimum=1, maximum=50)
+MEMORYHUB_EXTRACTION_MAX_FACTS = env_int("MEMORYHUB_EXTRACTION_MAX_FACTS", 20, minimum=1, maximum=200)
+# How the answer's shape is asked for: "json_schema" (OpenAI structured outputs; vLLM, Ollama and
+# llama.cpp accept it too), "json_object" (JSON mode, for servers without schemas) or "none".
+MEMORYHUB_EXTRACTION_RESPONSE_FORMAT = env_choice(
+    "MEMORYHUB_EXTRACTION_RESPONSE_FORMAT", "json_schema", ["json_schema", "json_object", "none"]
+)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

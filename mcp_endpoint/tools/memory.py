@@ -35,7 +35,7 @@ from graph.exceptions import InvalidArgument
 from graph.limits import limit as store_limit
 from mcp_endpoint.registry import Arguments, Tool, ToolContext, declare
 from mcp_endpoint.tools.schema import INTEGER, NUMBER, STRING, STRINGS, array_schema, object_schema, optional
-from memory import limits, operations
+from memory import extraction, limits, operations
 from memory.limits import MAX_TTL_MS
 from memory.scopes import Scope, user_scope
 from memory.selectors import SearchResult
@@ -95,7 +95,25 @@ VALID_TO = (
     "When it stopped being true (ISO 8601, after validFrom): a past fact, found only by asOf and includeExpired "
     "searches. Default: still true. To replace a fact that changed, use supersede_memory."
 )
-WRITTEN = object_schema(
+INFER = (
+    "true: after storing it, have the server's language model extract its facts behind the write: each becomes "
+    "a memory of its own (sourceId names this one), and a fact that changes what a memory said supersedes that "
+    "memory. Default false. Without a model configured on the server it is accepted and nothing is extracted."
+)
+INFERRED = {
+    "type": "string",
+    "enum": ["queued", "disabled"],
+    "description": "Only with infer: queued (facts will be extracted) or disabled (no model configured)",
+}
+
+
+def with_inferred(properties: dict[str, Any]) -> dict[str, Any]:
+    """The output schema of a write tool: `properties` always present, `inferred` only with infer."""
+    schema = object_schema(properties)
+    return {**schema, "properties": {**schema["properties"], "inferred": INFERRED}}
+
+
+WRITTEN = with_inferred(
     {
         "id": MEMORY_ID,
         "namespace": {**STRING, "description": "Where it was stored"},
@@ -205,6 +223,7 @@ class AddMemoryArguments(Arguments):
     dedupe: bool | None = optional(DEDUPE)
     validFrom: str | None = optional(VALID_FROM)
     validTo: str | None = optional(VALID_TO)
+    infer: bool | None = optional(INFER)
 
 
 def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> WrittenMemory:
@@ -223,6 +242,7 @@ def add_memory(ctx: ToolContext, args: AddMemoryArguments) -> WrittenMemory:
         namespace=None if own else args.cube_id or ctx.namespace,
         memories=[memory],
         dedupe=args.dedupe is not False,
+        infer=args.infer is True,
     )
     return written
 
@@ -393,6 +413,7 @@ class AddMessageArguments(Arguments):
     )
     user_id: str | None = optional(f"{USER_ID}; search_memory with this user_id finds them.", max_length=255)
     dedupe: bool | None = optional(DEDUPE)
+    infer: bool | None = optional(INFER)
 
 
 def _chat_time(value: str | None, index: int) -> str | None:
@@ -417,17 +438,26 @@ def add_message(ctx: ToolContext, args: AddMessageArguments) -> dict[str, Any]:
         if message.content.strip()
     ]
     if new:
-        written = perform(ctx.access, operations.WRITE, namespace=target, memories=new, dedupe=args.dedupe is not False)
+        written = perform(
+            ctx.access,
+            operations.WRITE,
+            namespace=target,
+            memories=new,
+            dedupe=args.dedupe is not False,
+            infer=args.infer is True,
+        )
     else:
         check(ctx.access, operations.WRITE, namespace=target)  # nothing to store, but the call must be allowed
         written = []
-    return {
+    answer = {
         "added": sum(memory["duplicateOf"] is None for memory in written),
         "memoryIds": [memory["id"] for memory in written],
         "duplicateOf": [memory["duplicateOf"] for memory in written],
         "conversationId": conversation,
         "namespace": target,
     }
+    inferred = extraction.requested(args.infer) if args.infer else None
+    return {**answer, "inferred": inferred} if inferred else answer
 
 
 _declare(
@@ -439,7 +469,7 @@ _declare(
     "key), so search_memory finds it later by meaning. Returns the ids of the memories stored; a message that "
     "says the same as one this user_id already has there is not stored twice (duplicateOf names that memory).",
     AddMessageArguments,
-    object_schema(
+    with_inferred(
         {
             "added": {**INTEGER, "description": "How many memories were stored (repeats are not)"},
             "memoryIds": {

@@ -101,6 +101,11 @@ class WriteIn(serializers.Serializer):
         "when it stopped being true (ISO 8601, after validFrom): a past fact, found by asOf and includeExpired "
         "searches only. Default: still true"
     )
+    infer = StrictBooleanField(
+        required=False,
+        help_text="true: after storing the text, have the server's model extract its facts behind the write "
+        "(docs/operations/extraction.md). Default false: nothing calls a model",
+    )
 
 
 class WriteOut(serializers.Serializer):
@@ -115,6 +120,11 @@ class WriteOut(serializers.Serializer):
     )
     validFrom = serializers.DateTimeField(help_text="when the fact became true")
     validTo = serializers.DateTimeField(allow_null=True, help_text="when it stopped; null while current")
+    inferred = serializers.ChoiceField(
+        choices=["queued", "disabled"],
+        required=False,
+        help_text="only with infer: queued (its facts will be extracted) or disabled (no model is configured)",
+    )
 
 
 # --- search ---------------------------------------------------------------------------------------

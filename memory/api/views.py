@@ -83,7 +83,12 @@ class WriteView(MemoryView):
             valid_to=body.get("validTo"),
         )
         (written,) = perform(
-            access, operations.WRITE, namespace=body["namespace"], memories=[memory], dedupe=body.get("dedupe", True)
+            access,
+            operations.WRITE,
+            namespace=body["namespace"],
+            memories=[memory],
+            dedupe=body.get("dedupe", True),
+            infer=body.get("infer", False),
         )
         return Response(written, headers=drf.namespace_header(written["namespace"]))
 

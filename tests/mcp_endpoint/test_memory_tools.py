@@ -96,9 +96,9 @@ def test_memos_argument_names():
 
     # MemOS examples/mem_mcp/simple_fastmcp_serve.py, plus tags and ttl_ms.
     # Plus dedupe (ours): false stores a text that repeats a current memory; validFrom/validTo
-    # and asOf/includeExpired: facts in time.
+    # and asOf/includeExpired: facts in time; infer (ours): extract its facts.
     assert properties("add_memory") == (
-        {"memory_content", "user_id", "cube_id", "tags", "ttl_ms", "dedupe", "validFrom", "validTo"},
+        {"memory_content", "user_id", "cube_id", "tags", "ttl_ms", "dedupe", "validFrom", "validTo", "infer"},
         ["memory_content"],
     )
     assert properties("search_memories") == (
@@ -110,7 +110,7 @@ def test_memos_argument_names():
     # @memtensor/memos-api-mcp.
     # Plus user_id, MEMOS_USER_ID as an argument: one key may serve several users.
     assert properties("add_message") == (
-        {"conversation_first_message", "messages", "user_id", "dedupe"},
+        {"conversation_first_message", "messages", "user_id", "dedupe", "infer"},
         ["conversation_first_message", "messages"],
     )
     message = registry.get("add_message").input_schema["properties"]["messages"]["items"]
