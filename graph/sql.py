@@ -11,15 +11,31 @@ statement for any list length, and no limit on the number of bound variables.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from access import namespaces
 from graph import fts
 from graph.exceptions import EntityNotFound
 from graph.types import EntityDict, RelationDict
 from kernel.sql import db, now
+
+if TYPE_CHECKING:
+    from graph.validity import When
+
+
+class _Current:
+    """Stands for graph.validity.CURRENT in default arguments (that module imports this one)."""
+
+    at = None
+    include_expired = False
+    current = True
+    marked = False
+
+
+CURRENT: Any = _Current()
 
 
 def as_json(values: Iterable[object]) -> str:
@@ -138,107 +154,208 @@ def ensure_types(ns_id: int, kind: str, names: Iterable[str]) -> dict[str, int]:
 # sqlite3 step: the module releases the GIL around every step, and under load each re-take waits
 # for the event loop's thread: under load (bench/load.py) reads waited longer for the GIL than in
 # SQLite. json_group_array's order is not defined, so rows carry their id and are sorted here.
-_OBSERVATIONS_OF_E = (
-    "json((SELECT json_group_array(json_array(o.id, o.body)) FROM graph_observation o "
-    "WHERE o.entity_id = e.id AND (o.expires_at IS NULL OR o.expires_at > :now)))"
-)
+#
+# Every read looks at one time (graph/validity.py `When`, default CURRENT: what holds now): a
+# closed observation or relation is left out unless the read asks for a time it held at, or for
+# every fact (includeExpired). The row condition binds `:at` once; the statement text depends only
+# on the kind of read (current, asOf, includeExpired), so SQLite's statement cache keeps one of each.
 
 
-def _entity_dict(name: str, entity_type: str, observations: list[list[Any]]) -> EntityDict:
-    return {"name": name, "entityType": entity_type, "observations": [body for _, body in sorted(observations)]}
+def _validity() -> Any:
+    # graph.validity imports this module (through graph.history): imported when first needed.
+    from graph import validity
+
+    return validity
 
 
-def load_entities(ids: list[int]) -> list[EntityDict]:
-    """Entities with their live observations (oldest first), in the order of `ids`."""
+class _Shape(NamedTuple):
+    """The SQL of one kind of read: the observations of entity `e` (packed), the relation columns
+    (RELATION_COLUMNS, with the validity columns when marked) and the relation condition on `r`."""
+
+    observations: str
+    relation_columns: str
+    relation_test: str
+    marked: bool
+
+
+@functools.cache
+def _shape(marked: bool, include_expired: bool) -> _Shape:
+    validity = _validity()
+    moment = validity.When("at" if marked and not include_expired else None, include_expired)
+    observation_test, _ = validity.condition("o", moment, placeholder=":at")
+    relation_test, _ = validity.condition("r", moment, placeholder=":at")
+    if marked:
+        # [id, body, valid_from, valid_to, created_at, supersedes id, successor id]; the successor
+        # is found by the unique index observation_one_successor.
+        observation = (
+            "json_array(o.id, o.body, o.valid_from, o.valid_to, o.created_at, o.supersedes_id, "
+            "(SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id))"
+        )
+        columns = _RELATION_BASE.replace(
+            "ty.name AS type_name", "ty.name AS type_name, r.valid_from, r.valid_to, r.created_at"
+        )
+    else:
+        observation = "json_array(o.id, o.body)"
+        columns = _RELATION_BASE
+    observations = (
+        f"json((SELECT json_group_array({observation}) FROM graph_observation o "
+        f"WHERE o.entity_id = e.id AND (o.expires_at IS NULL OR o.expires_at > :now) AND {observation_test}))"
+    )
+    return _Shape(observations, columns, relation_test, marked)
+
+
+def shape_of(moment: When) -> _Shape:
+    return _shape(moment.marked, moment.include_expired)
+
+
+def time_params(moment: When) -> dict[str, Any]:
+    """The parameters every time-aware statement binds: `:now` (retention) and `:at` (validity)."""
+    stamp = now()
+    return {"now": stamp, "at": moment.at or stamp}
+
+
+def _entity_dict(name: str, entity_type: str, observations: list[list[Any]], marked: bool = False) -> EntityDict:
+    rows = sorted(observations)
+    entity: EntityDict = {"name": name, "entityType": entity_type, "observations": [row[1] for row in rows]}
+    if marked:
+        validity = _validity()
+        entity["observationDetails"] = [
+            {
+                "id": f"mem_{ident}",
+                "text": body,
+                **validity.marks(valid_from, valid_to, created_at),
+                "supersedes": f"mem_{before}" if before is not None else None,
+                "supersededBy": f"mem_{after}" if after is not None else None,
+            }
+            for ident, body, valid_from, valid_to, created_at, before, after in rows
+        ]
+    return entity
+
+
+def load_entities(ids: list[int], moment: When = CURRENT) -> list[EntityDict]:
+    """Entities with their live observations valid at `moment` (oldest first), in the order of `ids`."""
     if not ids:
         return []
+    shape = shape_of(moment)
     (packed,) = (
         db()
         .execute(
-            f"SELECT json_group_array(json_array(e.id, e.name, t.name, {_OBSERVATIONS_OF_E})) "
+            f"SELECT json_group_array(json_array(e.id, e.name, t.name, {shape.observations})) "
             "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
             "WHERE e.id IN (SELECT value FROM json_each(:ids))",
-            {"ids": as_json(ids), "now": now()},
+            {"ids": as_json(ids), **time_params(moment)},
         )
         .fetchone()
     )
-    return _entities_in_order(packed, ids, key=0)
+    return _entities_in_order(packed, ids, key=0, marked=shape.marked)
 
 
-def _entities_in_order(packed: str, order: Iterable[int | str], *, key: int) -> list[EntityDict]:
-    """Packed `[id, name, type, [[observation id, body], ...]]` rows as entities, in `order` (of
-    ids with key=0, of names with key=1); keys with no row are skipped."""
+def _entities_in_order(packed: str, order: Iterable[int | str], *, key: int, marked: bool = False) -> list[EntityDict]:
+    """Packed `[id, name, type, [[observation id, body, ...], ...]]` rows as entities, in `order`
+    (of ids with key=0, of names with key=1); keys with no row are skipped."""
     loaded = {row[key]: row for row in json.loads(packed)}
-    return [_entity_dict(*loaded[wanted][1:]) for wanted in order if wanted in loaded]
+    return [_entity_dict(*loaded[wanted][1:], marked=marked) for wanted in order if wanted in loaded]
 
 
-def load_entity(entity: int) -> EntityDict | None:
+def load_entity(entity: int, moment: When = CURRENT) -> EntityDict | None:
+    shape = shape_of(moment)
     row = (
         db()
         .execute(
-            f"SELECT e.name, t.name, {_OBSERVATIONS_OF_E} "
+            f"SELECT e.name, t.name, {shape.observations} "
             "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id = :id",
-            {"id": entity, "now": now()},
+            {"id": entity, **time_params(moment)},
         )
         .fetchone()
     )
     if row is None:
         return None
-    return _entity_dict(row[0], row[1], json.loads(row[2]))
+    return _entity_dict(row[0], row[1], json.loads(row[2]), shape.marked)
 
 
-def load_named_entity(namespace: str, name: str) -> EntityDict | None:
+def load_named_entity(namespace: str, name: str, moment: When = CURRENT) -> EntityDict | None:
+    shape = shape_of(moment)
     row = (
         db()
         .execute(
-            f"SELECT e.name, t.name, {_OBSERVATIONS_OF_E} FROM graph_entity e "
+            f"SELECT e.name, t.name, {shape.observations} FROM graph_entity e "
             "JOIN graph_typedict t ON t.id = e.type_id "
             f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} AND e.name = :name",
-            {"namespace": namespace, "name": name, "now": now()},
+            {"namespace": namespace, "name": name, **time_params(moment)},
         )
         .fetchone()
     )
     if row is None:
         return None
-    return _entity_dict(row[0], row[1], json.loads(row[2]))
+    return _entity_dict(row[0], row[1], json.loads(row[2]), shape.marked)
 
 
-RELATION_COLUMNS = (
+_RELATION_BASE = (
     "SELECT r.id AS id, f.name AS from_name, t.name AS to_name, ty.name AS type_name FROM graph_relation r "
     "JOIN graph_entity f ON f.id = r.from_id JOIN graph_entity t ON t.id = r.to_id "
     "JOIN graph_typedict ty ON ty.id = r.type_id "
 )
+# Every relation, whatever its validity: callers that read relations at a time use `relations_at`.
+RELATION_COLUMNS = _RELATION_BASE
 
 
 def relation_dict(row: Sequence[Any]) -> RelationDict:
-    return {"from": row[1], "to": row[2], "relationType": row[3]}
+    relation: RelationDict = {"from": row[1], "to": row[2], "relationType": row[3]}
+    if len(row) > 4:
+        relation.update(_validity().marks(row[4], row[5], row[6]))
+    return relation
+
+
+def relations_at(where: str, params: dict[str, Any], moment: When, *, tail: str = "ORDER BY r.id") -> list[Any]:
+    """Rows of RELATION_COLUMNS (with the validity columns when `moment` is marked) matching
+    `where` (named parameters) and valid at `moment`; pass them to `relation_dict`."""
+    shape = shape_of(moment)
+    return (
+        db()
+        .execute(
+            f"{shape.relation_columns} WHERE {where} AND {shape.relation_test} {tail}",
+            {**params, **time_params(moment)},
+        )
+        .fetchall()
+    )
 
 
 # A page of entities (the ids in CTE `page`) and the relations touching them, as two packed
 # columns of one statement.
-_PAGE = (
-    f"SELECT (SELECT json_group_array(json_array(e.id, e.name, t.name, {_OBSERVATIONS_OF_E})) "
-    "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id IN (SELECT id FROM page)), "
-    "(SELECT json_group_array(json_array(id, from_name, to_name, type_name)) FROM ("
-    f"{RELATION_COLUMNS} WHERE r.from_id IN (SELECT id FROM page) "
-    f"UNION {RELATION_COLUMNS} WHERE r.to_id IN (SELECT id FROM page)))"
-)
+@functools.cache
+def _page_sql(marked: bool, include_expired: bool) -> str:
+    shape = _shape(marked, include_expired)
+    relation = "json_array(id, from_name, to_name, type_name" + (
+        ", valid_from, valid_to, created_at)" if marked else ")"
+    )
+    return (
+        f"SELECT (SELECT json_group_array(json_array(e.id, e.name, t.name, {shape.observations})) "
+        "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id IN (SELECT id FROM page)), "
+        f"(SELECT json_group_array({relation}) FROM ("
+        f"{shape.relation_columns} WHERE r.from_id IN (SELECT id FROM page) AND {shape.relation_test} "
+        f"UNION {shape.relation_columns} WHERE r.to_id IN (SELECT id FROM page) AND {shape.relation_test}))"
+    )
 
 
-def load_page(ids: list[int]) -> tuple[list[EntityDict], list[RelationDict]]:
+def load_page(ids: list[int], moment: When = CURRENT) -> tuple[list[EntityDict], list[RelationDict]]:
     """`load_entities(ids)`, and the relations with either end in `ids` (oldest first, each
     once), in one statement."""
     if not ids:
         return [], []
     entities, relations = (
         db()
-        .execute(f"WITH page(id) AS (SELECT value FROM json_each(:ids)) {_PAGE}", {"ids": as_json(ids), "now": now()})
+        .execute(
+            f"WITH page(id) AS (SELECT value FROM json_each(:ids)) {_page_sql(moment.marked, moment.include_expired)}",
+            {"ids": as_json(ids), **time_params(moment)},
+        )
         .fetchone()
     )
-    return _entities_in_order(entities, ids, key=0), _relation_dicts(relations)
+    return _entities_in_order(entities, ids, key=0, marked=moment.marked), _relation_dicts(relations)
 
 
-def load_named_page(namespace: str, names: list[str]) -> tuple[list[EntityDict], list[RelationDict]]:
+def load_named_page(
+    namespace: str, names: list[str], moment: When = CURRENT
+) -> tuple[list[EntityDict], list[RelationDict]]:
     """The entities of `namespace` with these names (in the order of `names`, each once; names
     it does not hold are skipped) and the relations touching them, in one statement."""
     entities, relations = (
@@ -247,12 +364,12 @@ def load_named_page(namespace: str, names: list[str]) -> tuple[list[EntityDict],
             "WITH page(id) AS MATERIALIZED (SELECT e.id FROM graph_entity e "
             f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} "
             "AND e.name IN (SELECT value FROM json_each(:names))) "
-            f"{_PAGE}",
-            {"namespace": namespace, "names": as_json(names), "now": now()},
+            f"{_page_sql(moment.marked, moment.include_expired)}",
+            {"namespace": namespace, "names": as_json(names), **time_params(moment)},
         )
         .fetchone()
     )
-    return _entities_in_order(entities, dict.fromkeys(names), key=1), _relation_dicts(relations)
+    return _entities_in_order(entities, dict.fromkeys(names), key=1, marked=moment.marked), _relation_dicts(relations)
 
 
 def _relation_dicts(packed: str) -> list[RelationDict]:
@@ -260,31 +377,35 @@ def _relation_dicts(packed: str) -> list[RelationDict]:
     return [relation_dict(row) for row in sorted(json.loads(packed))]
 
 
-def relations_from(ids: list[int]) -> list[RelationDict]:
-    """Relations whose `from` end is in `ids`, oldest first."""
+def relations_from(ids: list[int], moment: When = CURRENT) -> list[RelationDict]:
+    """Relations whose `from` end is in `ids` valid at `moment`, oldest first."""
     if not ids:
         return []
-    rows = db().execute(
-        f"{RELATION_COLUMNS} WHERE r.from_id IN (SELECT value FROM json_each(?)) ORDER BY r.id", (as_json(ids),)
-    )
+    rows = relations_at("r.from_id IN (SELECT value FROM json_each(:ids))", {"ids": as_json(ids)}, moment)
     return [relation_dict(row) for row in rows]
 
 
-def relations_by_id(relation_ids: list[int]) -> dict[int, RelationDict]:
+def relations_by_id(relation_ids: list[int], moment: When = CURRENT) -> dict[int, RelationDict]:
+    """The relations with these ids, whatever their validity (the caller chose them), marked
+    with it when `moment` is marked."""
     if not relation_ids:
         return {}
-    rows = db().execute(f"{RELATION_COLUMNS} WHERE r.id IN (SELECT value FROM json_each(?))", (as_json(relation_ids),))
-    return {row[0]: relation_dict(row) for row in rows}
+    rows = relations_at(
+        "r.id IN (SELECT value FROM json_each(:ids))",
+        {"ids": as_json(relation_ids)},
+        _validity().When(None, True),
+        tail="",
+    )
+    return {row[0]: relation_dict(row if moment.marked else row[:4]) for row in rows}
 
 
-def relations_within(ids: list[int]) -> list[RelationDict]:
-    """Relations with both ends in `ids`, oldest first."""
+def relations_within(ids: list[int], moment: When = CURRENT) -> list[RelationDict]:
+    """Relations with both ends in `ids` valid at `moment`, oldest first."""
     if not ids:
         return []
-    ids_json = as_json(ids)
-    rows = db().execute(
-        f"{RELATION_COLUMNS} WHERE r.from_id IN (SELECT value FROM json_each(?1)) "
-        "AND r.to_id IN (SELECT value FROM json_each(?1)) ORDER BY r.id",
-        (ids_json,),
+    rows = relations_at(
+        "r.from_id IN (SELECT value FROM json_each(:ids)) AND r.to_id IN (SELECT value FROM json_each(:ids))",
+        {"ids": as_json(ids)},
+        moment,
     )
     return [relation_dict(row) for row in rows]
