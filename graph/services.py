@@ -845,7 +845,10 @@ def import_graph(
 
     Entities are upserted (existing ones gain only the observations they lack), relations are
     created unless present. Importing the same file twice changes nothing the second time.
-    Relations to entities the file does not define come back in `skipped`."""
+    Relations to entities the file does not define come back in `skipped`.
+
+    Validity time from a MemoryHub export comes back too: an entity's `observationDetails`
+    (closed and superseded observations, their lineage) and a relation's validFrom/validTo."""
     batch = limits.limit("MAX_ITEMS_PER_REQUEST")
     result: ImportResult = {
         "entitiesCreated": 0,
@@ -856,8 +859,14 @@ def import_graph(
     }
     # An entity may carry more observations than one request allows: send them in slices.
     pieces: list[EntityDict] = []
+    timed_entities: list[tuple[str, list[dict[str, Any]]]] = []
     for entity in entities:
         observations = entity["observations"] or []
+        timed = entity.get("observationDetails")
+        if timed is not None:
+            # The details hold every observation (the current texts too), with their validity.
+            timed_entities.append((entity["name"], [dict(detail) for detail in timed]))
+            observations = []
         for start in range(0, max(len(observations), 1), batch):
             pieces.append({**entity, "observations": observations[start : start + batch]})
     # An import is recorded as such in the history, whoever runs it (a command has no caller).
@@ -870,6 +879,19 @@ def import_graph(
             result["observationsAdded"] += sum(len(u["addedObservations"]) for u in upserted["updated"])
             if progress:
                 progress(len(chunk))
+        ns_id = namespaces.lookup(namespace)
+        if timed_entities and ns_id is not None:
+            ids = entity_ids(ns_id, (name for name, _ in timed_entities))
+            for name, details in timed_entities:
+                result["observationsAdded"] += _import_observations(ns_id, ids[name], details)
+        plain = [r for r in relations if r.get("validFrom") is None and r.get("validTo") is None]
+        timed_relations = [r for r in relations if r.get("validFrom") is not None or r.get("validTo") is not None]
+        if timed_relations and ns_id is not None:
+            created_count, unchanged, skipped_timed = _import_relations(ns_id, timed_relations)
+            result["relationsCreated"] += created_count
+            result["relationsUnchanged"] += unchanged
+            result["skipped"] += skipped_timed
+        relations = plain
         for start in range(0, len(relations), batch):
             chunk_relations = relations[start : start + batch]
             created = create_relations(namespace=namespace, relations=chunk_relations)
@@ -882,6 +904,88 @@ def import_graph(
             if progress:
                 progress(len(chunk_relations))
     return result
+
+
+def _imported_range(record: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
+    start = validity.parse_time(record["validFrom"], field="validFrom") if record.get("validFrom") else None
+    end = validity.parse_time(record["validTo"], field="validTo") if record.get("validTo") else None
+    if start is not None and end is not None and end <= start:
+        raise InvalidArgument(f"{where}: validFrom must be before validTo")
+    return start, end
+
+
+def _import_observations(ns_id: int, entity: int, details: list[dict[str, Any]]) -> int:
+    """Store an entity's exported observations with their validity and lineage (ids in the file
+    map to the new rows); an observation it already holds (same text, same end) is kept as is.
+    Returns how many were added."""
+    conn = db()
+    stamp = now()
+    new_ids: dict[str, int] = {}
+    added: list[tuple[int, str]] = []
+    for detail in details:
+        text = limits.text(detail.get("text"), field="observationDetails.text", limit_name="MAX_OBSERVATION_BYTES")
+        start, end = _imported_range(detail, f"observation {text[:40]!r}")
+        existing = conn.execute(
+            "SELECT id FROM graph_observation WHERE entity_id = ? AND body = ? AND valid_to IS ?",
+            (entity, text, end),
+        ).fetchone()
+        if existing is not None:
+            ident = existing[0]
+        else:
+            before = new_ids.get(detail.get("supersedes") or "")
+            if before is not None and successor_of(before, other_than=0) is not None:
+                before = None  # the one it replaced has a successor already: one successor each
+            (ident,) = conn.execute(
+                "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
+                "created_at, valid_from, valid_to, supersedes_id) VALUES (?, ?, ?, ?, '', '[]', ?, ?, ?, ?) "
+                "RETURNING id",
+                (ns_id, entity, text, index_text(text), stamp, start, end, before),
+            ).fetchone()
+            added.append((ident, text))
+        if isinstance(detail.get("id"), str):
+            new_ids[detail["id"]] = ident
+    if added:
+        history.snapshot_ids(history.OBSERVATION, "create", [i for i, _ in added], side="after", at=stamp)
+        observations_written.send(sender=Observation, namespace_id=ns_id, observations=added)
+        _touch([entity], stamp)
+    return len(added)
+
+
+def _import_relations(ns_id: int, relations: list[RelationDict]) -> tuple[int, int, list[SkippedRelation]]:
+    """Store exported relations that carry validity (closed or dated ones). Returns (created,
+    already there, skipped for a missing entity)."""
+    conn = db()
+    ids = entity_ids(ns_id, {name for r in relations for name in (r["from"], r["to"])})
+    types = ensure_types(ns_id, RELATION, (r["relationType"] for r in relations))
+    stamp = now()
+    created: list[int] = []
+    unchanged = 0
+    skipped: list[SkippedRelation] = []
+    for relation in relations:
+        plain: RelationDict = {"from": relation["from"], "to": relation["to"], "relationType": relation["relationType"]}
+        missing = [name for name in (relation["from"], relation["to"]) if name not in ids]
+        if missing:
+            reason = " and ".join(f"entity {name!r} does not exist" for name in dict.fromkeys(missing))
+            skipped.append({"relation": plain, "reason": reason})
+            continue
+        start, end = _imported_range(
+            relation, f"relation {relation['from']} -{relation['relationType']}-> {relation['to']}"
+        )
+        triple = (ids[relation["from"]], ids[relation["to"]], types[relation["relationType"]])
+        if conn.execute(
+            "SELECT 1 FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND valid_to IS ?",
+            (*triple, end),
+        ).fetchone():
+            unchanged += 1
+            continue
+        (ident,) = conn.execute(
+            "INSERT INTO graph_relation(namespace_id, from_id, to_id, type_id, created_at, valid_from, valid_to) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (ns_id, *triple, stamp, start, end),
+        ).fetchone()
+        created.append(ident)
+    history.snapshot_ids(history.RELATION, "create", created, side="after", at=stamp)
+    return len(created), unchanged, skipped
 
 
 # --- free memories (observations without an entity) ---------------------------------------------

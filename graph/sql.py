@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from access import namespaces
 from graph import fts
 from graph.exceptions import EntityNotFound
-from graph.types import EntityDict, RelationDict
+from graph.types import EntityDict, ObservationDetail, RelationDict
 from kernel.sql import db, now
 
 if TYPE_CHECKING:
@@ -219,16 +219,21 @@ def _entity_dict(name: str, entity_type: str, observations: list[list[Any]], mar
     entity: EntityDict = {"name": name, "entityType": entity_type, "observations": [row[1] for row in rows]}
     if marked:
         validity = _validity()
-        entity["observationDetails"] = [
-            {
-                "id": f"mem_{ident}",
-                "text": body,
-                **validity.marks(valid_from, valid_to, created_at),
-                "supersedes": f"mem_{before}" if before is not None else None,
-                "supersededBy": f"mem_{after}" if after is not None else None,
-            }
-            for ident, body, valid_from, valid_to, created_at, before, after in rows
-        ]
+        details: list[ObservationDetail] = []
+        for ident, body, valid_from, valid_to, created_at, before, after in rows:
+            held = validity.marks(valid_from, valid_to, created_at)
+            details.append(
+                {
+                    "id": f"mem_{ident}",
+                    "text": body,
+                    "validFrom": held["validFrom"],
+                    "validTo": held["validTo"],
+                    "current": held["current"],
+                    "supersedes": f"mem_{before}" if before is not None else None,
+                    "supersededBy": f"mem_{after}" if after is not None else None,
+                }
+            )
+        entity["observationDetails"] = details
     return entity
 
 
@@ -254,7 +259,8 @@ def _entities_in_order(packed: str, order: Iterable[int | str], *, key: int, mar
     """Packed `[id, name, type, [[observation id, body, ...], ...]]` rows as entities, in `order`
     (of ids with key=0, of names with key=1); keys with no row are skipped."""
     loaded = {row[key]: row for row in json.loads(packed)}
-    return [_entity_dict(*loaded[wanted][1:], marked=marked) for wanted in order if wanted in loaded]
+    rows = [loaded[wanted] for wanted in order if wanted in loaded]
+    return [_entity_dict(row[1], row[2], row[3], marked) for row in rows]
 
 
 def load_entity(entity: int, moment: When = CURRENT) -> EntityDict | None:
