@@ -77,13 +77,23 @@ RelationRow = tuple[int, int, str, str, str, str | None, str | None]
 
 
 def _relation_batches(ns_id: int, *, current_only: bool = False) -> Iterator[list[RelationRow]]:
-    """Relation rows in creation order; every one (with validity), or those holding now."""
+    """Relation rows in creation order; every one (with validity), or those holding now.
+
+    Validity is given (valid from, else None) on every row of a namespace with a closed or dated
+    relation, so the periods of a history come back whole; in one without (an official file's),
+    none, so it exports as the official format."""
     after = 0
     conn = db()
+    timed = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM graph_relation WHERE namespace_id = ?1 AND valid_to IS NOT NULL) "
+        "OR EXISTS (SELECT 1 FROM graph_relation WHERE namespace_id = ?1 AND valid_from IS NOT NULL)",
+        (ns_id,),
+    ).fetchone()[0]
+    valid_from = "coalesce(r.valid_from, r.created_at)" if timed else "NULL"
     held = " AND (r.valid_to IS NULL OR r.valid_to > :now) AND coalesce(r.valid_from, r.created_at) <= :now"
     while True:
         rows = conn.execute(
-            "SELECT r.id, r.from_id, r.to_id, f.name, t.name, ty.name, r.valid_from, r.valid_to FROM graph_relation r "
+            f"SELECT r.id, r.from_id, r.to_id, f.name, t.name, ty.name, {valid_from}, r.valid_to FROM graph_relation r "
             "JOIN graph_entity f ON f.id = r.from_id JOIN graph_entity t ON t.id = r.to_id "
             "JOIN graph_typedict ty ON ty.id = r.type_id WHERE r.namespace_id = :ns AND r.id > :after"
             f"{held if current_only else ''} ORDER BY r.id LIMIT :batch",
