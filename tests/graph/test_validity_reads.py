@@ -332,3 +332,41 @@ def _without_ids(line: dict[str, Any]) -> dict[str, Any]:
             {k: v for k, v in d.items() if k not in ("id", "supersedes")} for d in line["observationDetails"]
         ],
     }
+
+
+def test_the_admin_shows_validity_and_declares_functional_types(alice: str, root_key, client) -> None:
+    from django.urls import reverse
+
+    from graph.models import TypeDict
+
+    client.force_login(root_key.user)
+    services.create_entities(
+        namespace=alice,
+        entities=[person("Dana"), *({"name": n, "entityType": "org", "observations": []} for n in ("Acme", "Globex"))],
+    )
+    services.create_relations(namespace=alice, relations=[works_at("Dana", "Acme"), works_at("Dana", "Globex")])
+    kind = TypeDict.objects.get(namespace__name=alice, kind="relation", name="works_at")
+    changelist = reverse("admin:graph_typedict_changelist")
+    data = {"action": "make_functional", "_selected_action": [kind.pk]}
+    refused = client.post(changelist, data, follow=True)
+    assert "Dana -works_at-&gt; Acme" in refused.content.decode()
+    kind.refresh_from_db()
+    assert kind.functional is False
+
+    services.delete_relations(namespace=alice, relations=[works_at("Dana", "Acme")])
+    client.post(changelist, data, follow=True)
+    kind.refresh_from_db()
+    assert kind.functional is True
+    closed = services.create_relations(namespace=alice, relations=[works_at("Dana", "Acme")])["closed"]
+    assert triples(closed) == [("Dana", "Globex", "works_at")]
+    page = client.get(reverse("admin:graph_relation_changelist"))
+    assert page.status_code == 200
+    assert "valid to" in page.content.decode().lower()
+    entity = services_entity_id(alice, "Dana")
+    assert client.get(reverse("admin:graph_entity_change", args=[entity])).status_code == 200
+
+
+def services_entity_id(namespace: str, name: str) -> int:
+    from graph.models import Entity
+
+    return Entity.objects.get(namespace__name=namespace, name=name).pk
