@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from annotated_types import MaxLen
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from graph import limits
+from graph import history, limits
 from graph.exporters import FORMATS
 from graph.selectors import DEFAULT_READ_GRAPH_LIMIT, DEFAULT_RELATIONS_LIMIT, DEFAULT_SEARCH_LIMIT
 from kernel.contracts import (
@@ -719,7 +719,8 @@ VERSION = object_schema(
         "version": {**INTEGER, "description": "1, 2, ... per object"},
         "action": {
             "type": "string",
-            "enum": ["create", "update", "merge", "rename", "delete", "expire", "restore", "mention", "purge"],
+            # graph.history.ACTIONS: "close" ends a fact's validity (graph/validity.py).
+            "enum": list(history.ACTIONS),
         },
         "before": _STATE,
         "after": _STATE,
