@@ -17,7 +17,8 @@ import json
 from collections.abc import Iterator
 
 from graph.exceptions import InvalidArgument
-from graph.sql import as_json, db, load_entities, now
+from graph.reads import load_entities
+from graph.sql import as_json, db, now
 from graph.types import EntityDict
 from kernel.sql import iso
 

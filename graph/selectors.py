@@ -18,26 +18,19 @@ from graph import limits
 from graph.exceptions import EntityNotFound, InvalidArgument
 from graph.exporters import export_chunks
 from graph.fts import build_match
-from graph.sql import (
-    as_json,
-    db,
-    entity_id,
-    entity_ids,
+from graph.reads import (
     load_entities,
     load_entity,
     load_named_entity,
     load_named_page,
     load_page,
-    narrowed_matches,
-    now,
     relation_dict,
     relations_at,
     relations_by_id,
     relations_from,
     relations_within,
-    require_entity,
-    type_id,
 )
+from graph.sql import as_json, db, entity_id, entity_ids, narrowed_matches, now, require_entity, type_id
 from graph.traversal import Direction, all_simple_paths, bfs, shortest_path, steps
 from graph.types import EntityDict, GraphPage, RelationDict
 from graph.validity import CURRENT, condition, when

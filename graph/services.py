@@ -36,19 +36,9 @@ from graph.exceptions import (
 from graph.fts import index_text
 from graph.models import Observation
 from graph.observations import scope_sql
+from graph.reads import load_entity, relations_by_id
 from graph.signals import observations_written
-from graph.sql import (
-    as_json,
-    db,
-    ensure_types,
-    entity_id,
-    entity_ids,
-    load_entity,
-    now,
-    relations_by_id,
-    require_entity,
-    type_id,
-)
+from graph.sql import as_json, db, ensure_types, entity_id, entity_ids, now, require_entity, type_id
 from graph.types import (
     AddedObservations,
     EntityDict,

@@ -48,7 +48,7 @@ def steps(
         # relation_current_edge (from, to, type) index-only, as the walk did before validity;
         # the full condition reads each edge's row (find_path was ~1.5x slower with it). An edge
         # only gets a later start or a future end from an import (graph/services.import_graph).
-        valid, valid_params = "valid_to IS NULL", []
+        valid, valid_params = "valid_to IS NULL", list[object]()
     else:
         valid, valid_params = condition("graph_relation", moment)
     type_clause = (" AND type_id = ?" if relation_type is not None else "") + f" AND {valid}"

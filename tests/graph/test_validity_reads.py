@@ -167,7 +167,8 @@ def test_supersede_observation_errors(alice: str, bob: str) -> None:
     done = services.supersede_observation(
         namespace=alice, entity_name="Dana", old="team lead is Priya", new="team lead is Marco"
     )
-    assert done["id"].startswith("mem_") and done["supersedes"].startswith("mem_")
+    assert done["id"].startswith("mem_")
+    assert done["supersedes"].startswith("mem_")
     assert (done["entityName"], done["old"], done["new"]) == ("Dana", "team lead is Priya", "team lead is Marco")
     with pytest.raises(Conflict, match=done["id"]):
         services.supersede_observation(
@@ -205,7 +206,8 @@ def test_declare_with_duplicates_is_refused_listing_them_unless_close_older(alic
     services.create_relations(namespace=alice, relations=[works_at("Dana", "Globex")])
     with pytest.raises(InvalidArgument) as refused:
         services.declare_relation_type(namespace=alice, relation_type="works_at", functional=True)
-    assert "Dana -works_at-> Acme" in str(refused.value) and "Dana -works_at-> Globex" in str(refused.value)
+    assert "Dana -works_at-> Acme" in str(refused.value)
+    assert "Dana -works_at-> Globex" in str(refused.value)
     assert "closeOlder" in str(refused.value)
     assert selectors.list_relation_types(namespace=alice)["types"] == [{"name": "works_at", "count": 3}]
 
@@ -242,7 +244,8 @@ def test_functional_in_one_call_and_per_namespace(alice: str, bob: str) -> None:
     assert created["skipped"][0]["relation"] == works_at("Dana", "Acme")
     # Bob's works_at is not functional.
     both = services.create_relations(namespace=bob, relations=[works_at("Dana", "Acme"), works_at("Dana", "Globex")])
-    assert len(both["relations"]) == 2 and "closed" not in both
+    assert len(both["relations"]) == 2
+    assert "closed" not in both
 
 
 def test_merge_and_restore_consider_current_edges_only(alice: str, clock: Clock) -> None:
@@ -252,14 +255,15 @@ def test_merge_and_restore_consider_current_edges_only(alice: str, clock: Clock)
     merged = services.merge_entities(namespace=alice, source="D2", target="Dana")
     # D2's current Globex edge does not duplicate Dana's closed one: it moves. (works_at is
     # functional, but a merge moves edges as they are.)
-    assert merged["movedRelations"] == 1 and merged["droppedRelations"] == 0
+    assert merged["movedRelations"] == 1
+    assert merged["droppedRelations"] == 0
     # D2's "lives in Berlin" is current; Dana's is closed: it moves too.
     assert merged["movedObservations"] == 1
     everything = selectors.open_nodes(namespace=alice, names=["Dana"], include_expired=True)
     assert len(everything["relations"]) == 4
 
     # A deleted closed relation comes back closed.
-    closed_edge = [r for r in everything["relations"] if not r["current"] and r["to"] == "Globex"][0]
+    closed_edge = next(r for r in everything["relations"] if not r["current"] and r["to"] == "Globex")
     services.delete_relations(namespace=alice, relations=[works_at("Dana", "Globex")])
     deleted = [
         v
@@ -272,7 +276,8 @@ def test_merge_and_restore_consider_current_edges_only(alice: str, clock: Clock)
             services.restore(namespace_ids=[_ns(alice)], kind=history.RELATION, object_id=int(version["id"][4:]))
     back = selectors.open_nodes(namespace=alice, names=["Dana"], include_expired=True)
     restored = [r for r in back["relations"] if r["to"] == "Globex" and not r["current"]]
-    assert restored and restored[0]["validTo"] == closed_edge["validTo"]
+    assert restored
+    assert restored[0]["validTo"] == closed_edge["validTo"]
 
 
 def _ns(namespace: str) -> int:
@@ -307,7 +312,8 @@ def test_export_import_round_trip_keeps_validity_and_lineage(alice: str, bob: st
     back = selectors.open_nodes(namespace=bob, names=["Dana"], include_expired=True)["entities"][0][
         "observationDetails"
     ]
-    assert back[1]["supersedes"] == back[0]["id"] and back[0]["supersededBy"] == back[1]["id"]
+    assert back[1]["supersedes"] == back[0]["id"]
+    assert back[0]["supersededBy"] == back[1]["id"]
     # Idempotent, and it exports the same again.
     second_run = run("import_memory", str(path), "--namespace", bob)
     assert "0 entities created, 0 observations added, 0 relations created" in second_run

@@ -20,7 +20,7 @@ from tests.mcp_endpoint.test_vector_tools import Checked
 
 pytestmark = pytest.mark.anyio
 
-ORGS = [{"name": name, "entityType": "org", "observations": []} for name in ("Acme", "Globex")]
+ORGS: list[dict[str, Any]] = [{"name": name, "entityType": "org", "observations": []} for name in ("Acme", "Globex")]
 DANA = {"name": "Dana", "entityType": "person", "observations": ["lives in Berlin"]}
 
 
@@ -67,7 +67,8 @@ async def test_the_read_tools_answer_now_the_past_and_everything(mcp_server: Mcp
         superseded = await tools.ok(
             "supersede_observation", {"entityName": "Dana", "old": "lives in Berlin", "new": "lives in Paris"}
         )
-        assert superseded["supersedes"].startswith("mem_") and superseded["id"].startswith("mem_")
+        assert superseded["supersedes"].startswith("mem_")
+        assert superseded["id"].startswith("mem_")
         second = pause()
         back = await tools.ok("create_relations", {"relations": [works_at("Acme")]})
         assert triples(back["relations"]) == [("Dana", "Acme", "works_at")]
@@ -144,7 +145,8 @@ async def test_declare_with_duplicates_is_refused_then_close_older(mcp_server: M
         await tools.ok("create_entities", {"entities": [DANA, *ORGS]})
         await tools.ok("create_relations", {"relations": [works_at("Acme"), works_at("Globex")]})
         refused = await tools.fails("declare_relation_type", {"relationType": "works_at", "functional": True})
-        assert "Dana -works_at-> Acme" in refused and "Dana -works_at-> Globex" in refused
+        assert "Dana -works_at-> Acme" in refused
+        assert "Dana -works_at-> Globex" in refused
         assert "closeOlder" in refused
         declared = await tools.ok(
             "declare_relation_type", {"relationType": "works_at", "functional": True, "closeOlder": True}
@@ -189,9 +191,11 @@ def test_rest_reads_and_writes_with_two_keys(mcp_server: McpServer) -> None:
         now = post("alice", "open_nodes", {"namespace": alice_ns, "names": ["Dana"]}).json()
         assert now["relations"] == [works_at("Globex")]
         past = post("alice", "open_nodes", {"namespace": alice_ns, "names": ["Dana"], "asOf": first}).json()
-        assert past["relations"][0]["to"] == "Acme" and past["entities"][0]["observations"] == ["lives in Berlin"]
+        assert past["relations"][0]["to"] == "Acme"
+        assert past["entities"][0]["observations"] == ["lives in Berlin"]
         bad = post("alice", "search_nodes", {"namespace": alice_ns, "query": "Dana", "asOf": "not a time"})
-        assert bad.status_code == 400 and "asOf" in bad.text
+        assert bad.status_code == 400
+        assert "asOf" in bad.text
         assert (
             post("alice", "open_nodes", {"namespace": alice_ns, "names": ["Dana"], "includeExpired": "yes"}).status_code
             == 400
