@@ -178,7 +178,8 @@ def relations_at(where: str, params: dict[str, Any], moment: When, *, tail: str 
         db()
         .execute(
             f"{shape.relation_columns} WHERE {where} AND {shape.relation_test} {tail}",
-            {**params, **time_params(moment)},
+            # A caller making several reads of one moment may bind the times once.
+            params if "at" in params else {**params, **time_params(moment)},
         )
         .fetchall()
     )

@@ -29,6 +29,7 @@ from graph.reads import (
     relations_by_id,
     relations_from,
     relations_within,
+    time_params,
 )
 from graph.sql import as_json, db, entity_id, entity_ids, narrowed_matches, now, require_entity, type_id
 from graph.traversal import Direction, all_simple_paths, bfs, shortest_path, steps
@@ -543,7 +544,7 @@ def describe_entity(*, namespace: str, name: str, limit: int | None = None) -> D
         raise EntityNotFound(name)
     conn = db()
     counts = conn.execute("SELECT in_deg, out_deg FROM graph_entity WHERE id = ?", (entity_key,)).fetchone()
-    ends = {"id": entity_key, "limit": page_size + 1}
+    ends = {"id": entity_key, "limit": page_size + 1, **time_params(CURRENT)}
     outgoing = relations_at("r.from_id = :id", ends, CURRENT, tail="ORDER BY r.id LIMIT :limit")
     incoming = relations_at("r.to_id = :id", ends, CURRENT, tail="ORDER BY r.id LIMIT :limit")
     out_rel = [relation_dict(r) for r in outgoing[:page_size]]
