@@ -18,7 +18,10 @@ Every list stays fast on a graph of 100,000+ entities (see `python -m bench.admi
 Namespaces (but for their dedupe setting), relations and types are read-only here: namespaces
 come into being with their first write and the services have no namespace delete; relations are
 created and deleted by agents through the MCP / REST tools (the entity page links to an entity's
-relations); types are interned by the services.
+relations); types are interned by the services. Relations and observations show their validity
+(validFrom / validTo: a closed fact is kept for asOf reads); a relation type is made functional
+or not with two list actions, which run `declare_relation_type` (refused, with its message,
+while an entity has several current relations of the type).
 """
 
 from __future__ import annotations
@@ -277,8 +280,8 @@ class ObservationInline(admin.TabularInline):
     model = Observation
     form = ObservationForm
     formset = RecentObservationsFormSet
-    fields = ["body", "added", "expires_at"]
-    readonly_fields = ["added", "expires_at"]
+    fields = ["body", "added", "expires_at", "valid_from", "valid_to"]
+    readonly_fields = ["added", "expires_at", "valid_from", "valid_to"]
     extra = 1
     verbose_name_plural = f"observations (the {RECENT_OBSERVATIONS} newest)"
 
@@ -474,7 +477,16 @@ def name_prefix(term: str) -> Q:
 
 @admin.register(Relation)
 class RelationAdmin(ReadOnlyAdmin):
-    list_display = ["from_entity", "relation_type", "to_entity", "namespace", "created_at"]
+    list_display = [
+        "from_entity",
+        "relation_type",
+        "to_entity",
+        "namespace",
+        "created_at",
+        "valid_from",
+        "valid_to",
+        "current",
+    ]
     list_select_related = ("from_entity", "to_entity", "type", "namespace")
     list_filter = [NamespaceFilter, EntityRelationsFilter]
     raw_id_fields = ("namespace", "from_entity", "to_entity", "type")
@@ -484,15 +496,43 @@ class RelationAdmin(ReadOnlyAdmin):
     def relation_type(self, obj: Relation) -> str:
         return obj.type.name
 
+    @admin.display(description="current", boolean=True)
+    def current(self, obj: Relation) -> bool:
+        return obj.valid_to is None
+
 
 @admin.register(TypeDict)
 class TypeDictAdmin(ReadOnlyAdmin):
-    list_display = ["name", "kind", "namespace", "count"]
+    list_display = ["name", "kind", "namespace", "count", "functional"]
     list_select_related = ("namespace",)
-    list_filter = ["kind", NamespaceFilter]
+    list_filter = ["kind", "functional", NamespaceFilter]
     raw_id_fields = ("namespace",)
     search_fields = ["name"]
     show_full_result_count = False
+    actions = ["make_functional", "make_not_functional"]
+
+    def _declare(self, request: HttpRequest, queryset: QuerySet[TypeDict], functional: bool) -> None:
+        for kind in queryset.select_related("namespace").filter(kind=RELATION):
+            try:
+                perform(
+                    _operator(request),
+                    "declare_relation_type",
+                    namespace=kind.namespace.name,
+                    relation_type=kind.name,
+                    functional=functional,
+                )
+            except DomainError as error:
+                self.message_user(request, f"{kind.name}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{kind.name} ({kind.namespace.name}): functional = {functional}")
+
+    @admin.action(description="Make the selected relation types functional (one current relation per entity)")
+    def make_functional(self, request: HttpRequest, queryset: QuerySet[TypeDict]) -> None:
+        self._declare(request, queryset, True)
+
+    @admin.action(description="Make the selected relation types not functional")
+    def make_not_functional(self, request: HttpRequest, queryset: QuerySet[TypeDict]) -> None:
+        self._declare(request, queryset, False)
 
 
 # --- history (read-only) -----------------------------------------------------------------------------

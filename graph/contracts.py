@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from annotated_types import MaxLen
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from graph import limits
+from graph import history, limits
 from graph.exporters import FORMATS
 from graph.selectors import DEFAULT_READ_GRAPH_LIMIT, DEFAULT_RELATIONS_LIMIT, DEFAULT_SEARCH_LIMIT
 from kernel.contracts import (
@@ -96,6 +96,48 @@ RELATION = object_schema(
 )
 ENTITIES = array_schema(ENTITY)
 RELATIONS = array_schema(RELATION)
+
+# Validity time (graph/validity.py): reads given `asOf` or `includeExpired` mark each fact with
+# it. These properties are only present then, so the default answers keep the official shapes.
+VALIDITY = {
+    "validFrom": {**STRING, "description": "ISO 8601 UTC time from which the fact holds"},
+    "validTo": {
+        "type": ["string", "null"],
+        "description": "ISO 8601 UTC time at which it stopped holding; null: still",
+    },
+    "current": {**BOOLEAN, "description": "Whether it holds now"},
+}
+OBSERVATION_DETAIL = object_schema(
+    {
+        "id": {**STRING, "description": "The observation's id (mem_<n>)"},
+        "text": STRING,
+        **VALIDITY,
+        "supersedes": {"type": ["string", "null"], "description": "The id of the observation it replaced"},
+        "supersededBy": {"type": ["string", "null"], "description": "The id of the observation that replaced it"},
+    }
+)
+TIMED_ENTITY = {
+    **ENTITY,
+    "properties": {
+        **ENTITY["properties"],
+        "observationDetails": {
+            **array_schema(OBSERVATION_DETAIL),
+            "description": "Only with asOf or includeExpired: the observations with their validity and lineage",
+        },
+    },
+}
+TIMED_RELATION = {
+    **RELATION,
+    "properties": {
+        **RELATION["properties"],
+        **{
+            key: {**value, "description": f"Only with asOf or includeExpired. {value['description']}"}
+            for key, value in VALIDITY.items()
+        },
+    },
+}
+TIMED_ENTITIES = array_schema(TIMED_ENTITY)
+TIMED_RELATIONS = array_schema(TIMED_RELATION)
 SKIPPED_ENTITY = object_schema({"name": STRING, "reason": {**STRING, "description": "Why it was not created"}})
 SKIPPED_RELATION = object_schema({"relation": RELATION, "reason": {**STRING, "description": "Why it was not created"}})
 ADDED_OBSERVATIONS = {**STRINGS, "description": "The observations actually added (ones already present are skipped)"}
@@ -103,9 +145,27 @@ DELETE_RESULT = object_schema(
     {"success": BOOLEAN, "message": STRING, "deleted": {**INTEGER, "description": "How many rows were deleted"}}
 )
 GRAPH_PAGE = object_schema({"entities": ENTITIES, "relations": RELATIONS})
+TIMED_PAGE = object_schema({"entities": TIMED_ENTITIES, "relations": TIMED_RELATIONS})
 HAS_MORE = {**BOOLEAN, "description": "True when there are more results than this page holds"}
 NEXT_OFFSET = {"type": ["integer", "null"], "description": "The offset of the next page; null on the last page"}
 TYPE_LIST = object_schema({"types": array_schema(object_schema({"name": STRING, "count": INTEGER}))})
+RELATION_TYPE_LIST = object_schema(
+    {
+        "types": array_schema(
+            {
+                **object_schema({"name": STRING, "count": {**INTEGER, "description": "Current relations of it"}}),
+                "properties": {
+                    "name": STRING,
+                    "count": {**INTEGER, "description": "Current relations of it"},
+                    "functional": {
+                        **BOOLEAN,
+                        "description": "Only on functional types (declare_relation_type): true",
+                    },
+                },
+            }
+        )
+    }
+)
 DIRECTION = {"type": "string", "enum": ["out", "in", "both"]}
 DEGREE = object_schema(
     {
@@ -137,6 +197,15 @@ def _offset(what: str, how: str = "pass the nextOffset of the previous result") 
 
 
 ENTITY_NAME = "The exact name of the entity (case-sensitive)."
+
+AS_OF = (
+    "Ask about the past: an ISO 8601 time (e.g. 2025-03-01 or 2025-03-01T12:00:00Z); returns the facts "
+    "(observations, relations) that were valid then, each marked with validFrom/validTo. Default: what holds now."
+)
+INCLUDE_EXPIRED = (
+    "true: return every fact, current and past (closed or superseded ones too), each marked with validFrom, "
+    "validTo and current. Default false: only what holds now (or at asOf)."
+)
 
 
 # A list within a list item: its first wrong item is reported, not every one (1,000 items of
@@ -202,9 +271,24 @@ class CreateRelationsArguments(Arguments):
 _contract(
     "create_relations",
     CreateRelationsArguments,
-    object_schema(
-        {"relations": {**RELATIONS, "description": "The relations created"}, "skipped": array_schema(SKIPPED_RELATION)}
-    ),
+    {
+        **object_schema(
+            {
+                "relations": {**RELATIONS, "description": "The relations created"},
+                "skipped": array_schema(SKIPPED_RELATION),
+            }
+        ),
+        # Not required: only there when something was closed.
+        "properties": {
+            "relations": {**RELATIONS, "description": "The relations created"},
+            "skipped": array_schema(SKIPPED_RELATION),
+            "closed": {
+                **TIMED_RELATIONS,
+                "description": "Only when some were: current relations closed because a new relation of a "
+                "functional type replaced them (declare_relation_type)",
+            },
+        },
+    },
 )
 
 
@@ -297,6 +381,53 @@ class RenameEntityArguments(Arguments):
 
 _contract("rename_entity", RenameEntityArguments, ENTITY)
 
+
+class SupersedeObservationArguments(Arguments):
+    entityName: str = Field(description=ENTITY_NAME)
+    old: str = Field(description="The exact text of the entity's current observation that is no longer true.")
+    new: str = Field(description="The text that is true from now on.")
+
+
+_contract(
+    "supersede_observation",
+    SupersedeObservationArguments,
+    object_schema(
+        {
+            "entityName": STRING,
+            "old": STRING,
+            "new": STRING,
+            "id": {**STRING, "description": "The id of the new observation (mem_<n>)"},
+            "supersedes": {**STRING, "description": "The id of the observation it replaced (now closed)"},
+            "validFrom": {**STRING, "description": "ISO 8601 UTC: when the old one stopped and the new one began"},
+        }
+    ),
+)
+
+
+class DeclareRelationTypeArguments(Arguments):
+    relationType: str = Field(description="The relation type, e.g. works_at.")
+    functional: bool = Field(
+        description="true: an entity has at most one current relation of this type (a new one closes the old "
+        "one); false: any number (the default of every type)."
+    )
+    closeOlder: bool | None = optional(
+        "When some entity already has several current relations of this type: true keeps the newest per entity "
+        "and closes the others (default false: the declaration is refused, listing them)."
+    )
+
+
+_contract(
+    "declare_relation_type",
+    DeclareRelationTypeArguments,
+    object_schema(
+        {
+            "relationType": STRING,
+            "functional": BOOLEAN,
+            "closed": {**TIMED_RELATIONS, "description": "The relations closeOlder closed (else empty)"},
+        }
+    ),
+)
+
 _contract(
     "compact",
     NoArguments,
@@ -327,12 +458,15 @@ class ReadGraphArguments(Arguments):
     offset: int | None = _offset("entities", "prefer cursor (it cannot be combined with offset)")
     limit: int | None = _limit(DEFAULT_READ_GRAPH_LIMIT, "entities per page")
 
+    asOf: str | None = optional(AS_OF)
+    includeExpired: bool | None = optional(INCLUDE_EXPIRED)
+
 
 _contract(
     "read_graph",
     ReadGraphArguments,
     extend(
-        GRAPH_PAGE,
+        TIMED_PAGE,
         {
             "hasMore": HAS_MORE,
             "nextCursor": {
@@ -354,12 +488,15 @@ class SearchNodesArguments(Arguments):
     limit: int | None = _limit(DEFAULT_SEARCH_LIMIT, "entities")
     offset: int | None = _offset("entities")
 
+    asOf: str | None = optional(AS_OF)
+    includeExpired: bool | None = optional(INCLUDE_EXPIRED)
+
 
 _contract(
     "search_nodes",
     SearchNodesArguments,
     extend(
-        GRAPH_PAGE,
+        TIMED_PAGE,
         {"hasMore": HAS_MORE, "nextOffset": NEXT_OFFSET},
         description="Matches best first, with the relations touching them. Bare words match as word prefixes, "
         '"quoted phrases" exactly; case and accents are ignored; Chinese, Japanese and Korean match as '
@@ -371,8 +508,11 @@ _contract(
 class OpenNodesArguments(Arguments):
     names: list[str] = Field(description="An array of entity names to retrieve")
 
+    asOf: str | None = optional(AS_OF)
+    includeExpired: bool | None = optional(INCLUDE_EXPIRED)
 
-_contract("open_nodes", OpenNodesArguments, GRAPH_PAGE)
+
+_contract("open_nodes", OpenNodesArguments, TIMED_PAGE)
 
 
 class NameArguments(Arguments):
@@ -409,7 +549,7 @@ _contract(
     ),
 )
 _contract("list_entity_types", NoArguments, TYPE_LIST)
-_contract("list_relation_types", NoArguments, TYPE_LIST)
+_contract("list_relation_types", NoArguments, RELATION_TYPE_LIST)
 
 
 class SearchRelationsArguments(Arguments):
@@ -466,12 +606,15 @@ class GetNeighborsArguments(Arguments):
     relationType: str | None = optional("Only follow relations of this exact type.")
     depth: int | None = optional("How many hops to walk (default 1).", ge=0, le=MAX_NEIGHBOR_DEPTH)
 
+    asOf: str | None = optional(AS_OF)
+    includeExpired: bool | None = optional(INCLUDE_EXPIRED)
+
 
 _contract(
     "get_neighbors",
     GetNeighborsArguments,
     extend(
-        GRAPH_PAGE,
+        TIMED_PAGE,
         {
             "distances": {
                 "type": "object",
@@ -504,6 +647,9 @@ class FindPathArguments(Arguments):
     )
     maxDepth: int | None = optional("Longest path to look for, in hops (default 16).", ge=1, le=MAX_NEIGHBOR_DEPTH)
 
+    asOf: str | None = optional(AS_OF)
+    includeExpired: bool | None = optional(INCLUDE_EXPIRED)
+
 
 _contract(
     "find_path",
@@ -512,7 +658,7 @@ _contract(
         {
             "found": BOOLEAN,
             "path": {**STRINGS, "description": "Entity names from start to end; empty when not found"},
-            "relations": RELATIONS,
+            "relations": TIMED_RELATIONS,
             "length": {"type": ["integer", "null"], "description": "Hops; null when not found"},
         }
     ),
@@ -573,7 +719,8 @@ VERSION = object_schema(
         "version": {**INTEGER, "description": "1, 2, ... per object"},
         "action": {
             "type": "string",
-            "enum": ["create", "update", "merge", "rename", "delete", "expire", "restore", "mention", "purge", "close"],
+            # graph.history.ACTIONS: "close" ends a fact's validity (graph/validity.py).
+            "enum": list(history.ACTIONS),
         },
         "before": _STATE,
         "after": _STATE,

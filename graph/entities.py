@@ -2,6 +2,8 @@
 their vectors and their observations' vectors and then need the graph's side of them: names and
 types, keyword evidence, degrees. The callers hold ids from one namespace they were allowed to
 read (the runner checked the grant); these functions read by id.
+
+Evidence is what holds now: closed observations (graph/validity.py) are left out.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 
 from graph.fts import build_match_any
 from graph.sql import as_json, db
+from graph.validity import CURRENT, condition
 
 # Observations of an entity read as its keyword evidence (the first ones, oldest first).
 TEXT_OBSERVATIONS = 50
@@ -36,8 +39,11 @@ def described(entity_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
 
 
 def observation_ids(entity_id: int, *, limit: int = 1000) -> list[int]:
-    """Ids of (up to `limit` of) the entity's observations."""
-    found = db().execute("SELECT id FROM graph_observation WHERE entity_id = ? LIMIT ?", (entity_id, limit))
+    """Ids of (up to `limit` of) the entity's current observations."""
+    valid, params = condition("graph_observation", CURRENT)
+    found = db().execute(
+        f"SELECT id FROM graph_observation WHERE entity_id = ? AND {valid} LIMIT ?", (entity_id, *params, limit)
+    )
     return [row[0] for row in found]
 
 
@@ -53,10 +59,12 @@ def keyword_matches(ns_id: int, words: Sequence[str], *, k: int, per_entity: int
         "WHERE name_fts MATCH ? AND e.namespace_id = ? ORDER BY bm25(name_fts) LIMIT ?",
         (match, ns_id, k),
     )
+    valid, params = condition("o", CURRENT)
     by_observation = conn.execute(
         "SELECT o.entity_id FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
-        "WHERE obs_fts MATCH ? AND o.namespace_id = ? AND o.entity_id IS NOT NULL ORDER BY bm25(obs_fts) LIMIT ?",
-        (match, ns_id, k * per_entity),
+        f"WHERE obs_fts MATCH ? AND o.namespace_id = ? AND o.entity_id IS NOT NULL AND {valid} "
+        "ORDER BY bm25(obs_fts) LIMIT ?",
+        (match, ns_id, *params, k * per_entity),
     )
     return {row[0] for row in by_name} | {row[0] for row in by_observation}
 
@@ -71,10 +79,12 @@ def texts(entity_ids: Sequence[int]) -> dict[int, str]:
         (as_json(entity_ids),),
     ):
         found[ident] = [name, kind]
+    valid, params = condition("graph_observation", CURRENT)
     for ident, body in db().execute(
         "SELECT entity_id, body FROM (SELECT entity_id, body, row_number() OVER (PARTITION BY entity_id "
-        "ORDER BY id) AS n FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?))) WHERE n <= ?",
-        (as_json(entity_ids), TEXT_OBSERVATIONS),
+        f"ORDER BY id) AS n FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?)) AND {valid}) "
+        "WHERE n <= ?",
+        (as_json(entity_ids), *params, TEXT_OBSERVATIONS),
     ):
         found.setdefault(ident, []).append(body)
     return {ident: "\n".join(parts) for ident, parts in found.items()}

@@ -4,6 +4,9 @@ The official server writes one JSON object per line (`{"type":"entity",...}` or
 `{"type":"relation",...}`); its legacy `memory.json` holds the same lines under the old name.
 A single JSON document `{"entities": [...], "relations": [...]}` (a read_graph dump) is accepted
 too. Parsing is strict: a bad line is an error naming the line, and nothing is imported.
+
+MemoryHub's own exports add validity time (graph/exporters.py): an entity's `observationDetails`
+and a relation's `validFrom`/`validTo` are read too, so closed facts and their lineage come back.
 """
 
 from __future__ import annotations
@@ -29,14 +32,38 @@ def _entity(record: dict[str, Any], where: str) -> EntityDict:
         raise InvalidArgument(f"{where}: an entity needs string 'name' and 'entityType'")
     if not isinstance(observations, list) or not all(isinstance(o, str) for o in observations):
         raise InvalidArgument(f"{where}: 'observations' must be a list of strings")
-    return {"name": name, "entityType": entity_type, "observations": observations}
+    entity: EntityDict = {"name": name, "entityType": entity_type, "observations": observations}
+    details = record.get("observationDetails")
+    if details is not None:
+        if not isinstance(details, list) or not all(
+            isinstance(d, dict)
+            and isinstance(d.get("text"), str)
+            and all(
+                d.get(key) is None or isinstance(d.get(key), str)
+                for key in ("id", "validFrom", "validTo", "supersedes")
+            )
+            for d in details
+        ):
+            raise InvalidArgument(
+                f"{where}: 'observationDetails' must be a list of objects with a string 'text' and string or null "
+                "'id', 'validFrom', 'validTo', 'supersedes'"
+            )
+        entity["observationDetails"] = details
+    return entity
 
 
 def _relation(record: dict[str, Any], where: str) -> RelationDict:
     values = [record.get(key) for key in ("from", "to", "relationType")]
     if not all(isinstance(v, str) for v in values):
         raise InvalidArgument(f"{where}: a relation needs string 'from', 'to' and 'relationType'")
-    return {"from": values[0], "to": values[1], "relationType": values[2]}  # type: ignore[typeddict-item]
+    relation: RelationDict = {"from": values[0], "to": values[1], "relationType": values[2]}  # type: ignore[typeddict-item]
+    for key in ("validFrom", "validTo"):
+        if key in record:
+            value = record[key]
+            if value is not None and not isinstance(value, str):
+                raise InvalidArgument(f"{where}: '{key}' must be an ISO 8601 time or null")
+            relation[key] = value
+    return relation
 
 
 def parse_text(text: str) -> ParsedGraph:

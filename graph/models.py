@@ -171,9 +171,11 @@ class Relation(models.Model):
             ),
         ]
         indexes = [
-            # Outgoing traversal, current or as of any time (from_id, to_id, type_id).
-            models.Index(fields=["from_entity", "to_entity", "type"], name="relation_outgoing"),
-            models.Index(fields=["to_entity", "from_entity", "type"], name="relation_incoming"),
+            # Traversal, current or as of any time: (from_id, to_id, type_id) out, (to_id, from_id,
+            # type_id) in. valid_to ends both so a current walk (`valid_to IS NULL`,
+            # graph/traversal.py) stays index-only, as it was before validity time.
+            models.Index(fields=["from_entity", "to_entity", "type", "valid_to"], name="relation_outgoing_at"),
+            models.Index(fields=["to_entity", "from_entity", "type", "valid_to"], name="relation_incoming_at"),
             models.Index(
                 fields=["namespace", "valid_to"], name="relation_closed", condition=models.Q(valid_to__isnull=False)
             ),

@@ -38,6 +38,8 @@ OPERATIONS: dict[str, Operation] = declare(
         _write("upsert_entities", services.upsert_entities),
         _write("merge_entities", services.merge_entities),
         _write("rename_entity", services.rename_entity),
+        _write("supersede_observation", services.supersede_observation),
+        _write("declare_relation_type", services.declare_relation_type),
         _write("compact", services.compact, reach=Reach.DATABASE),
         _read("read_graph", selectors.read_graph),
         _read("search_nodes", selectors.search_nodes),
@@ -70,6 +72,10 @@ WIRE_KEYWORDS = {
     "relationType": "relation_type",
     "maxDepth": "max_depth",
     "maxPaths": "max_paths",
+    "entityName": "entity_name",
+    "closeOlder": "close_older",
+    "asOf": "as_of",
+    "includeExpired": "include_expired",
 }
 
 

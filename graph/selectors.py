@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from django.conf import settings
 
@@ -18,28 +18,23 @@ from graph import limits
 from graph.exceptions import EntityNotFound, InvalidArgument
 from graph.exporters import export_chunks
 from graph.fts import build_match
-from graph.sql import (
-    RELATION_COLUMNS,
-    as_json,
-    db,
-    entity_id,
-    entity_ids,
+from graph.reads import (
     load_entities,
     load_entity,
     load_named_entity,
     load_named_page,
     load_page,
-    narrowed_matches,
-    now,
     relation_dict,
+    relations_at,
     relations_by_id,
     relations_from,
     relations_within,
-    require_entity,
-    type_id,
+    time_params,
 )
+from graph.sql import as_json, db, entity_id, entity_ids, narrowed_matches, now, require_entity, type_id
 from graph.traversal import Direction, all_simple_paths, bfs, shortest_path, steps
 from graph.types import EntityDict, GraphPage, RelationDict
+from graph.validity import CURRENT, condition, when
 
 ENTITY = "entity"
 RELATION = "relation"
@@ -83,11 +78,16 @@ def read_graph(
     cursor: str | None = None,
     offset: int | None = None,
     limit: int | None = None,
+    as_of: str | None = None,
+    include_expired: bool | None = None,
 ) -> GraphPage:
     """One page of entities (oldest first) with the relations that start at them, so paging
     through the whole graph yields every entity and every relation exactly once.
 
-    Continue with `cursor=nextCursor` (stable under concurrent writes) or with `offset`."""
+    Continue with `cursor=nextCursor` (stable under concurrent writes) or with `offset`. Facts
+    (observations, relations) are those that hold now; `as_of` (ISO 8601) reads those that held
+    then, `include_expired` every one, each marked with its validity."""
+    moment = when(as_of, include_expired)
     page_size = _page_limit(limit, DEFAULT_READ_GRAPH_LIMIT)
     skip = limits.integer(offset, field="offset", default=0, minimum=0)
     if cursor is not None and skip:
@@ -111,8 +111,8 @@ def read_graph(
     has_more = len(ids) > page_size
     ids = ids[:page_size]
     return {
-        "entities": load_entities(ids),
-        "relations": relations_from(ids),
+        "entities": load_entities(ids, moment),
+        "relations": relations_from(ids, moment),
         "hasMore": has_more,
         "nextCursor": _encode_cursor(ids[-1]) if has_more else None,
     }
@@ -125,6 +125,8 @@ def search_nodes(
     entity_type: str | None = None,
     limit: int | None = None,
     offset: int | None = None,
+    as_of: str | None = None,
+    include_expired: bool | None = None,
 ) -> GraphPage:
     """Entities matching `query`, best first, with the relations that touch them.
 
@@ -132,9 +134,14 @@ def search_nodes(
     bm25 among them), then entities whose type contains the query (case-insensitive, as the
     official server matches types). Bare words match as word prefixes, "quoted phrases" exactly;
     case and accents are ignored; Chinese, Japanese and Korean match as substrings. An empty
-    query matches every entity."""
+    query matches every entity.
+
+    Only observations that hold now are searched and returned (an entity does not match through
+    a closed one); `as_of` (ISO 8601) searches those that held then, `include_expired` all."""
     if not isinstance(query, str):
         raise InvalidArgument("query must be a string")
+    moment = when(as_of, include_expired)
+    valid, valid_params = condition("o", moment)
     if query.strip():
         limits.text(query, field="query", limit_name="MAX_OBSERVATION_BYTES")
     page_size = _page_limit(limit, DEFAULT_SEARCH_LIMIT)
@@ -185,9 +192,10 @@ def search_nodes(
                         fts="obs_fts",
                         owner="o.entity_id",
                         joins="JOIN graph_observation o ON o.id = obs_fts.rowid JOIN graph_entity e ON e.id = o.entity_id",
-                        where=f"o.namespace_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?){type_clause}",
+                        where=f"o.namespace_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?) AND {valid}"
+                        f"{type_clause}",
                         match=observation_match,
-                        params=(ns_id, now(), *type_param),
+                        params=(ns_id, now(), *valid_params, *type_param),
                         wanted=wanted,
                     )
                 )
@@ -199,9 +207,9 @@ def search_nodes(
             rows = conn.execute(
                 "SELECT e.id FROM graph_entity e WHERE e.namespace_id = ?"
                 f"{type_clause} AND (instr(e.name, ?) > 0 OR EXISTS (SELECT 1 FROM graph_observation o "
-                "WHERE o.entity_id = e.id AND instr(o.body, ?) > 0 AND (o.expires_at IS NULL OR o.expires_at > ?))) "
-                "ORDER BY e.id LIMIT ?",
-                (ns_id, *type_param, needle, needle, now(), wanted),
+                "WHERE o.entity_id = e.id AND instr(o.body, ?) > 0 AND (o.expires_at IS NULL OR o.expires_at > ?) "
+                f"AND {valid})) ORDER BY e.id LIMIT ?",
+                (ns_id, *type_param, needle, needle, now(), *valid_params, wanted),
             )
             ranked.update((row[0], None) for row in rows)
         if len(ranked) < wanted:
@@ -223,7 +231,7 @@ def search_nodes(
     ordered = list(ranked)
     page = ordered[skip : skip + page_size]
     has_more = len(ordered) > skip + page_size
-    entities, relations = load_page(page)
+    entities, relations = load_page(page, moment)
     return {
         "entities": entities,
         "relations": relations,
@@ -278,10 +286,14 @@ def _ranked_matches(
     return ordered
 
 
-def open_nodes(*, namespace: str, names: list[str]) -> GraphPage:
-    """The named entities (missing names are skipped) and the relations touching them."""
+def open_nodes(
+    *, namespace: str, names: list[str], as_of: str | None = None, include_expired: bool | None = None
+) -> GraphPage:
+    """The named entities (missing names are skipped) and the relations touching them: the facts
+    that hold now, or at `as_of` (ISO 8601), or all of them with `include_expired`."""
     requested = limits.names(names, field="names")
-    entities, relations = load_named_page(namespaces.validate(namespace), requested)
+    moment = when(as_of, include_expired)
+    entities, relations = load_named_page(namespaces.validate(namespace), requested, moment)
     return {"entities": entities, "relations": relations}
 
 
@@ -349,10 +361,24 @@ def graph_stats(*, namespace: str) -> GraphStats:
     (memories,) = conn.execute(
         "SELECT count(*) FROM graph_observation WHERE namespace_id = ? AND entity_id IS NULL", (ns_id,)
     ).fetchone()
+    # What holds now: closed facts stay for asOf reads but are not counted (found by the partial
+    # indexes observation_closed and relation_closed, so this stays cheap).
+    at = now()
+    closed_total, closed_memories = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE entity_id IS NULL) FROM graph_observation "
+        "WHERE namespace_id = ? AND valid_to IS NOT NULL AND valid_to <= ?",
+        (ns_id, at),
+    ).fetchone()
+    (closed_relations,) = conn.execute(
+        "SELECT count(*) FROM graph_relation WHERE namespace_id = ? AND valid_to IS NOT NULL AND valid_to <= ?",
+        (ns_id, at),
+    ).fetchone()
+    total -= closed_total
+    memories -= closed_memories
     observations = total - memories
     return {
         "entities": totals.get(ENTITY, (0, 0))[0],
-        "relations": totals.get(RELATION, (0, 0))[0],
+        "relations": totals.get(RELATION, (0, 0))[0] - closed_relations,
         "observations": observations,
         "memories": memories,
         "entityTypes": totals.get(ENTITY, (0, 0))[1],
@@ -363,6 +389,8 @@ def graph_stats(*, namespace: str) -> GraphStats:
 class TypeCount(TypedDict):
     name: str
     count: int
+    # Relation types declared functional (declare_relation_type) say so.
+    functional: NotRequired[bool]
 
 
 class TypeList(TypedDict):
@@ -373,12 +401,33 @@ def _list_types(namespace: str, kind: str) -> TypeList:
     ns_id = namespaces.lookup(namespace)
     if ns_id is None:
         return {"types": []}
-    rows = db().execute(
-        "SELECT name, count FROM graph_typedict WHERE namespace_id = ? AND kind = ? AND count > 0 "
-        "ORDER BY count DESC, name",
+    conn = db()
+    rows = conn.execute(
+        "SELECT id, name, count, functional FROM graph_typedict WHERE namespace_id = ? AND kind = ? "
+        "AND (count > 0 OR functional) ORDER BY count DESC, name",
         (ns_id, kind),
+    ).fetchall()
+    if kind != RELATION:
+        return {"types": [{"name": name, "count": count} for _, name, count, _ in rows]}
+    # Relation counts are of what holds now: the type counts count every row, closed ones are
+    # few and found by the partial index relation_closed. Functional types say so.
+    closed = dict(
+        conn.execute(
+            "SELECT type_id, count(*) FROM graph_relation WHERE namespace_id = ? AND valid_to IS NOT NULL "
+            "AND valid_to <= ? GROUP BY type_id",
+            (ns_id, now()),
+        ).fetchall()
     )
-    return {"types": [{"name": name, "count": count} for name, count in rows]}
+    types: list[TypeCount] = []
+    for ident, name, count, functional in rows:
+        held = count - closed.get(ident, 0)
+        if held > 0 or functional:
+            item: TypeCount = {"name": name, "count": held}
+            if functional:
+                item["functional"] = True
+            types.append(item)
+    types.sort(key=lambda item: (-item["count"], item["name"]))
+    return {"types": types}
 
 
 def list_entity_types(*, namespace: str) -> TypeList:
@@ -413,27 +462,26 @@ def search_relations(
         return empty
     # The unary + keeps SQLite from choosing the namespace index over the far more selective
     # (from_id, ...) / (to_id, ...) indexes when an end is given.
-    clauses, params = ["+r.namespace_id = ?"], [ns_id]
+    clauses, params = ["+r.namespace_id = :ns"], {"ns": ns_id}
     for column, value, field in (("r.from_id", from_, "from"), ("r.to_id", to, "to")):
         if value is not None:
             found = entity_id(ns_id, limits.name(value, field=field))
             if found is None:
                 return empty
-            clauses.append(f"{column} = ?")
-            params.append(found)
+            key = column[2:]
+            clauses.append(f"{column} = :{key}")
+            params[key] = found
     if relation_type is not None:
         found = type_id(ns_id, RELATION, limits.name(relation_type, field="relationType"))
         if found is None:
             return empty
-        clauses.append("r.type_id = ?")
-        params.append(found)
-    rows = (
-        db()
-        .execute(
-            f"{RELATION_COLUMNS} WHERE {' AND '.join(clauses)} ORDER BY r.id LIMIT ? OFFSET ?",
-            (*params, page_size + 1, skip),
-        )
-        .fetchall()
+        clauses.append("r.type_id = :type")
+        params["type"] = found
+    rows = relations_at(
+        " AND ".join(clauses),
+        {**params, "limit": page_size + 1, "skip": skip},
+        CURRENT,
+        tail="ORDER BY r.id LIMIT :limit OFFSET :skip",
     )
     has_more = len(rows) > page_size
     return {
@@ -496,12 +544,9 @@ def describe_entity(*, namespace: str, name: str, limit: int | None = None) -> D
         raise EntityNotFound(name)
     conn = db()
     counts = conn.execute("SELECT in_deg, out_deg FROM graph_entity WHERE id = ?", (entity_key,)).fetchone()
-    outgoing = conn.execute(
-        f"{RELATION_COLUMNS} WHERE r.from_id = ? ORDER BY r.id LIMIT ?", (entity_key, page_size + 1)
-    ).fetchall()
-    incoming = conn.execute(
-        f"{RELATION_COLUMNS} WHERE r.to_id = ? ORDER BY r.id LIMIT ?", (entity_key, page_size + 1)
-    ).fetchall()
+    ends = {"id": entity_key, "limit": page_size + 1, **time_params(CURRENT)}
+    outgoing = relations_at("r.from_id = :id", ends, CURRENT, tail="ORDER BY r.id LIMIT :limit")
+    incoming = relations_at("r.to_id = :id", ends, CURRENT, tail="ORDER BY r.id LIMIT :limit")
     out_rel = [relation_dict(r) for r in outgoing[:page_size]]
     in_rel = [relation_dict(r) for r in incoming[:page_size]]
     neighbours = dict.fromkeys([r["to"] for r in out_rel] + [r["from"] for r in in_rel])
@@ -529,11 +574,15 @@ def get_neighbors(
     direction: str | None = None,
     relation_type: str | None = None,
     depth: int | None = None,
+    as_of: str | None = None,
+    include_expired: bool | None = None,
 ) -> Neighbourhood:
     """Entities reachable from `name` within `depth` hops (default 1) following relations in
     `direction` (out, in, or both), optionally only of `relation_type`; the centre is excluded.
-    `distances` maps each neighbour to its hop count; `relations` are the edges walked."""
+    `distances` maps each neighbour to its hop count; `relations` are the edges walked: those
+    that hold now, or at `as_of` (ISO 8601), or all of them with `include_expired`."""
     way = Direction.parse(direction)
+    moment = when(as_of, include_expired)
     hops = limits.integer(depth, field="depth", default=1, minimum=0, limit_name="MAX_NEIGHBOR_DEPTH")
     ns_id = namespaces.lookup(namespace)
     centre = require_entity(ns_id, limits.name(name))
@@ -544,12 +593,12 @@ def get_neighbors(
         if type_filter is None:
             return {"entities": [], "relations": [], "distances": {}, "truncated": False}
     distance, walked, truncated = bfs(
-        centre, direction=way, max_depth=hops, relation_type=type_filter, max_nodes=MAX_NEIGHBOURHOOD
+        centre, direction=way, max_depth=hops, relation_type=type_filter, max_nodes=MAX_NEIGHBOURHOOD, moment=moment
     )
     ids = [node for node in distance if node != centre]
-    entities = load_entities(ids)
+    entities = load_entities(ids, moment)
     by_id = dict(zip(ids, (e["name"] for e in entities), strict=False))
-    relations = relations_by_id(walked)
+    relations = relations_by_id(walked, moment)
     return {
         "entities": entities,
         "relations": [relations[r] for r in walked if r in relations],
@@ -601,20 +650,30 @@ def _names_for(ids: list[int]) -> list[str]:
 
 
 def find_path(
-    *, namespace: str, from_: str, to: str, direction: str | None = None, max_depth: int | None = None
+    *,
+    namespace: str,
+    from_: str,
+    to: str,
+    direction: str | None = None,
+    max_depth: int | None = None,
+    as_of: str | None = None,
+    include_expired: bool | None = None,
 ) -> PathResult:
     """One shortest path from `from_` to `to` (BFS; `direction` both by default, i.e. relations
-    are walked either way). `found` is false when no path exists within `max_depth` hops."""
+    are walked either way). `found` is false when no path exists within `max_depth` hops.
+
+    Walks the relations that hold now, or at `as_of` (ISO 8601), or all with `include_expired`."""
     way = Direction.parse(direction)
+    moment = when(as_of, include_expired)
     hops = limits.integer(max_depth, field="maxDepth", default=16, minimum=1, limit_name="MAX_NEIGHBOR_DEPTH")
     ns_id = namespaces.lookup(namespace)
     source = require_entity(ns_id, limits.name(from_, field="from"))
     target = require_entity(ns_id, limits.name(to, field="to"))
-    found = shortest_path(source, target, direction=way, max_depth=hops)
+    found = shortest_path(source, target, direction=way, max_depth=hops, moment=moment)
     if found is None:
         return {"found": False, "path": [], "relations": [], "length": None}
     nodes, relation_ids = found
-    relations = relations_by_id(relation_ids)
+    relations = relations_by_id(relation_ids, moment)
     return {
         "found": True,
         "path": _names_for(nodes),

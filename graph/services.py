@@ -23,7 +23,7 @@ from django.db import transaction
 
 from access import changes, namespaces
 from graph import dedupe as dedupe_rules
-from graph import history, limits
+from graph import history, limits, validity
 from graph.dedupe import note_mentions
 from graph.exceptions import (
     Conflict,
@@ -36,8 +36,9 @@ from graph.exceptions import (
 from graph.fts import index_text
 from graph.models import Observation
 from graph.observations import scope_sql
+from graph.reads import load_entity, relations_by_id
 from graph.signals import observations_written
-from graph.sql import as_json, db, ensure_types, entity_id, entity_ids, load_entity, now, require_entity, type_id
+from graph.sql import as_json, db, ensure_types, entity_id, entity_ids, now, require_entity, type_id
 from graph.types import (
     AddedObservations,
     EntityDict,
@@ -47,6 +48,7 @@ from graph.types import (
     SkippedEntity,
     SkippedRelation,
 )
+from kernel.sql import iso
 
 ENTITY = "entity"
 RELATION = "relation"
@@ -143,10 +145,12 @@ def _insert_observations(ns_id: int, rows: list[tuple[int, str]], stamp: str) ->
 
 
 def _existing_observations(ids: list[int]) -> dict[int, dict[str, int]]:
-    """{entity id: {text: observation id}} of the entities' current observations."""
+    """{entity id: {text: observation id}} of the entities' current observations (a closed one
+    may be said again: "lives in Paris" after "lives in Berlin" after "lives in Paris")."""
     found: dict[int, dict[str, int]] = {i: {} for i in ids}
     for entity, ident, body in db().execute(
-        "SELECT entity_id, id, body FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?))",
+        "SELECT entity_id, id, body FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?)) "
+        "AND valid_to IS NULL",
         (as_json(ids),),
     ):
         found[entity][body] = ident
@@ -154,9 +158,11 @@ def _existing_observations(ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def _existing_bodies(ids: list[int]) -> dict[int, set[str]]:
+    """{entity id: texts of its current observations}."""
     bodies: dict[int, set[str]] = {i: set() for i in ids}
     for entity, body in db().execute(
-        "SELECT entity_id, body FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?))",
+        "SELECT entity_id, body FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?)) "
+        "AND valid_to IS NULL",
         (as_json(ids),),
     ):
         bodies[entity].add(body)
@@ -205,11 +211,19 @@ def create_entities(*, namespace: str, entities: list[EntityDict]) -> CreateEnti
 class CreateRelationsResult(TypedDict):
     relations: list[RelationDict]
     skipped: list[SkippedRelation]
+    # Current relations a relation of a functional type replaced (only there when some were).
+    closed: NotRequired[list[RelationDict]]
+
+
+REPLACED_IN_CALL = "replaced by a later relation of this functional type from the same entity in this request"
 
 
 def create_relations(*, namespace: str, relations: list[RelationDict]) -> CreateRelationsResult:
     """Create relations between existing entities. Relations that already exist, repeat an
-    earlier one in this call, or name a missing entity are not stored and come back in `skipped`."""
+    earlier one in this call, or name a missing entity are not stored and come back in `skipped`.
+
+    A relation of a functional type (declare_relation_type) replaces its source's current
+    relation of that type: the old one is closed (kept for asOf reads) and listed in `closed`."""
     requested = _relation_inputs(relations)
     with transaction.atomic():
         ns_id = namespaces.ensure(namespace)
@@ -230,10 +244,20 @@ def create_relations(*, namespace: str, relations: list[RelationDict]) -> Create
                 seen.add(key)
                 to_store.append(relation)
         types = ensure_types(ns_id, RELATION, (r["relationType"] for r in to_store)) if to_store else {}
+        functional = _functional_types(ns_id, types.values())
+        # Of several relations of one functional type from one entity in a call, the last one wins.
+        last: dict[tuple[int, int], int] = {}
+        for index, relation in enumerate(to_store):
+            if types[relation["relationType"]] in functional:
+                last[(ids[relation["from"]], types[relation["relationType"]])] = index
         created: list[RelationDict] = []
         rows = []
-        for relation in to_store:
+        replacing: list[tuple[int, int, int]] = []
+        for index, relation in enumerate(to_store):
             triple = (ids[relation["from"]], ids[relation["to"]], types[relation["relationType"]])
+            if triple[2] in functional and last[(triple[0], triple[2])] != index:
+                skipped.append({"relation": relation, "reason": REPLACED_IN_CALL})
+                continue
             if conn.execute(
                 "SELECT 1 FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND valid_to IS NULL",
                 triple,
@@ -242,15 +266,50 @@ def create_relations(*, namespace: str, relations: list[RelationDict]) -> Create
                 continue
             created.append(relation)
             rows.append(triple)
+            if triple[2] in functional:
+                replacing.append(triple)
+        closed: list[RelationDict] = []
         if rows:
             stamp = now()
+            if replacing:
+                closed = _close_replaced(replacing, stamp)
             inserted = conn.execute(
                 "INSERT INTO graph_relation(namespace_id, from_id, to_id, type_id, created_at) "
                 "SELECT ?1, value ->> 0, value ->> 1, value ->> 2, ?2 FROM json_each(?3) RETURNING id",
                 (ns_id, stamp, as_json(rows)),
             ).fetchall()
             history.snapshot_ids(history.RELATION, "create", [row[0] for row in inserted], side="after", at=stamp)
-    return {"relations": created, "skipped": skipped}
+    result: CreateRelationsResult = {"relations": created, "skipped": skipped}
+    if closed:
+        result["closed"] = closed
+    return result
+
+
+def _functional_types(ns_id: int, type_ids: Any) -> set[int]:
+    wanted = list(type_ids)
+    if not wanted:
+        return set()
+    found = db().execute(
+        "SELECT id FROM graph_typedict WHERE namespace_id = ? AND functional AND id IN (SELECT value FROM json_each(?))",
+        (ns_id, as_json(wanted)),
+    )
+    return {row[0] for row in found}
+
+
+def _close_replaced(replacing: list[tuple[int, int, int]], stamp: str) -> list[RelationDict]:
+    """Close, at `stamp`, the current relations each new (from, to, functional type) replaces:
+    the source's other current relations of that type. Returns them, marked closed."""
+    ids = [
+        row[0]
+        for row in db().execute(
+            "SELECT g.id FROM json_each(?) t JOIN graph_relation g ON g.from_id = t.value ->> 0 "
+            "AND g.type_id = t.value ->> 2 AND g.to_id != t.value ->> 1 AND g.valid_to IS NULL",
+            (as_json(replacing),),
+        )
+    ]
+    closed = validity.close(validity.RELATIONS, ids, at=stamp)
+    found = relations_by_id(closed, validity.When(None, True))
+    return [found[i] for i in sorted(found)]
 
 
 class AddObservationsResult(TypedDict):
@@ -495,10 +554,13 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
         target_bodies = _existing_bodies([target_id])[target_id]
         moved_obs: list[int] = []
         dropped_obs: list[int] = []
-        for obs_id, body in conn.execute(
-            "SELECT id, body FROM graph_observation WHERE entity_id = ? ORDER BY id", (source_id,)
+        for obs_id, body, closed in conn.execute(
+            "SELECT id, body, valid_to IS NOT NULL FROM graph_observation WHERE entity_id = ? ORDER BY id", (source_id,)
         ).fetchall():
-            if body in target_bodies:
+            # A closed observation is the source's past: it moves, even if the target holds its text now.
+            if closed:
+                moved_obs.append(obs_id)
+            elif body in target_bodies:
                 dropped_obs.append(obs_id)
             else:
                 target_bodies.add(body)
@@ -520,19 +582,25 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
 
         moved_rel = dropped_rel = 0
         relations = conn.execute(
-            "SELECT id, from_id, to_id, type_id FROM graph_relation WHERE from_id = ?1 OR to_id = ?1 ORDER BY id",
+            "SELECT id, from_id, to_id, type_id, valid_to IS NOT NULL FROM graph_relation "
+            "WHERE from_id = ?1 OR to_id = ?1 ORDER BY id",
             (source_id,),
         ).fetchall()
         relations_before = history.states(history.RELATION, [row[0] for row in relations])
         moved_rel_ids: list[int] = []
         dropped_rel_items: list[history.Item] = []
-        for rel_id, from_id, to_id, rel_type in relations:
+        for rel_id, from_id, to_id, rel_type, closed in relations:
             new_from = target_id if from_id == source_id else from_id
             new_to = target_id if to_id == source_id else to_id
-            duplicate = conn.execute(
-                "SELECT 1 FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ?",
-                (new_from, new_to, rel_type),
-            ).fetchone()
+            # Only a current edge can duplicate a current one (one current edge per triple, the
+            # partial index relation_current_edge); closed edges may repeat.
+            duplicate = (
+                not closed
+                and conn.execute(
+                    "SELECT 1 FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND valid_to IS NULL",
+                    (new_from, new_to, rel_type),
+                ).fetchone()
+            )
             if new_from == new_to or duplicate:
                 conn.execute("DELETE FROM graph_relation WHERE id = ?", (rel_id,))
                 dropped_rel += 1
@@ -590,6 +658,132 @@ def rename_entity(*, namespace: str, name: str, new_name: str) -> EntityDict:
     return renamed
 
 
+class SupersededObservation(TypedDict):
+    entityName: str
+    old: str
+    new: str
+    id: str  # the successor, mem_<n>
+    supersedes: str  # the observation it replaced
+    validFrom: str | None
+
+
+def supersede_observation(*, namespace: str, entity_name: str, old: str, new: str) -> SupersededObservation:
+    """Replace one of an entity's current observations with a new text: the old one is closed
+    (kept, readable with asOf) and its successor created, valid from the same instant and linked
+    both ways (supersedes / supersededBy), in one transaction.
+
+    NotFound when the entity has no observation with the text `old`; Conflict, naming the
+    current successor, when that observation was already superseded."""
+    entity_name = limits.name(entity_name, field="entityName")
+    old = limits.text(old, field="old", limit_name="MAX_OBSERVATION_BYTES")
+    new = limits.text(new, field="new", limit_name="MAX_OBSERVATION_BYTES")
+    if new == old:
+        raise InvalidArgument("new must differ from old")
+    with transaction.atomic():
+        ns_id = namespaces.lookup(namespace)
+        entity = require_entity(ns_id, entity_name)
+        assert ns_id is not None
+        # The current one with that text, else the newest closed one (whose supersession then
+        # fails with a Conflict naming its successor).
+        row = (
+            db()
+            .execute(
+                "SELECT id FROM graph_observation WHERE entity_id = ? AND body = ? "
+                "ORDER BY valid_to IS NULL DESC, id DESC LIMIT 1",
+                (entity, old),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"entity {entity_name!r} has no observation {old!r}")
+        twin = _same_text(entity, new, row[0])
+        if twin is not None:
+            raise Conflict(
+                f"entity {entity_name!r} already has the observation {new!r} "
+                f"({history.wire_id(history.OBSERVATION, twin)}): delete or supersede {old!r} instead"
+            )
+        done = validity.supersede(row[0], new, namespace_ids=[ns_id], entity_id=entity)
+        _touch([entity], done.at)
+    return {
+        "entityName": entity_name,
+        "old": old,
+        "new": new,
+        "id": history.wire_id(history.OBSERVATION, done.id),
+        "supersedes": history.wire_id(history.OBSERVATION, done.supersedes),
+        "validFrom": iso(done.at),
+    }
+
+
+class DeclaredRelationType(TypedDict):
+    relationType: str
+    functional: bool
+    # The relations closed by closeOlder (empty otherwise).
+    closed: list[RelationDict]
+
+
+# At most this many conflicting relations are listed in the error of declare_relation_type.
+MAX_LISTED_CONFLICTS = 20
+
+
+def declare_relation_type(
+    *, namespace: str, relation_type: str, functional: bool, close_older: bool | None = None
+) -> DeclaredRelationType:
+    """Declare whether a relation type of this namespace is functional: one current relation of
+    it per source entity (works_at, lives_in, reports_to). Afterwards, creating a relation of a
+    functional type closes the source's other current relation of that type.
+
+    Declaring it functional is refused (InvalidArgument listing them) while some entity has
+    several current relations of that type, unless `close_older`: then the newest one per entity
+    is kept and the others are closed. `functional: false` turns it off."""
+    name = limits.name(relation_type, field="relationType")
+    if not isinstance(functional, bool):
+        raise InvalidArgument("functional must be true or false", field="functional")
+    if close_older is not None and not isinstance(close_older, bool):
+        raise InvalidArgument("closeOlder must be true or false", field="closeOlder")
+    with transaction.atomic():
+        ns_id = namespaces.ensure(namespace)
+        type_ = ensure_types(ns_id, RELATION, [name])[name]
+        closed: list[RelationDict] = []
+        if functional:
+            # Current relations of the type from entities that have several, newest first per entity.
+            rows = (
+                db()
+                .execute(
+                    "SELECT id, from_id FROM graph_relation WHERE type_id = ?1 AND valid_to IS NULL AND from_id IN "
+                    "(SELECT from_id FROM graph_relation WHERE type_id = ?1 AND valid_to IS NULL "
+                    "GROUP BY from_id HAVING count(*) > 1) "
+                    "ORDER BY from_id, coalesce(valid_from, created_at) DESC, id DESC",
+                    (type_,),
+                )
+                .fetchall()
+            )
+            if rows and not close_older:
+                listed = relations_by_id([row[0] for row in rows[:MAX_LISTED_CONFLICTS]])
+                described = "; ".join(
+                    f"{r['from']} -{r['relationType']}-> {r['to']}" for r in (listed[i] for i in sorted(listed))
+                )
+                more = f" and {len(rows) - MAX_LISTED_CONFLICTS} more" if len(rows) > MAX_LISTED_CONFLICTS else ""
+                raise InvalidArgument(
+                    f"{name!r} cannot be functional: some entities have several current {name!r} relations "
+                    f"({described}{more}). Delete the wrong ones, or pass closeOlder: true to keep the newest "
+                    "per entity and close the others.",
+                    field="relationType",
+                )
+            kept: set[int] = set()
+            older = []
+            for ident, source in rows:
+                if source in kept:
+                    older.append(ident)
+                else:
+                    kept.add(source)
+            if older:
+                ids = validity.close(validity.RELATIONS, older)
+                found = relations_by_id(ids, validity.When(None, True))
+                closed = [found[i] for i in sorted(found)]
+        db().execute("UPDATE graph_typedict SET functional = ? WHERE id = ?", (functional, type_))
+    return {"relationType": name, "functional": functional, "closed": closed}
+
+
 class CompactResult(TypedDict):
     success: bool
     message: str
@@ -641,7 +835,10 @@ def import_graph(
 
     Entities are upserted (existing ones gain only the observations they lack), relations are
     created unless present. Importing the same file twice changes nothing the second time.
-    Relations to entities the file does not define come back in `skipped`."""
+    Relations to entities the file does not define come back in `skipped`.
+
+    Validity time from a MemoryHub export comes back too: an entity's `observationDetails`
+    (closed and superseded observations, their lineage) and a relation's validFrom/validTo."""
     batch = limits.limit("MAX_ITEMS_PER_REQUEST")
     result: ImportResult = {
         "entitiesCreated": 0,
@@ -652,8 +849,14 @@ def import_graph(
     }
     # An entity may carry more observations than one request allows: send them in slices.
     pieces: list[EntityDict] = []
+    timed_entities: list[tuple[str, list[dict[str, Any]]]] = []
     for entity in entities:
         observations = entity["observations"] or []
+        timed = entity.get("observationDetails")
+        if timed is not None:
+            # The details hold every observation (the current texts too), with their validity.
+            timed_entities.append((entity["name"], [dict(detail) for detail in timed]))
+            observations = []
         for start in range(0, max(len(observations), 1), batch):
             pieces.append({**entity, "observations": observations[start : start + batch]})
     # An import is recorded as such in the history, whoever runs it (a command has no caller).
@@ -666,6 +869,19 @@ def import_graph(
             result["observationsAdded"] += sum(len(u["addedObservations"]) for u in upserted["updated"])
             if progress:
                 progress(len(chunk))
+        ns_id = namespaces.lookup(namespace)
+        if timed_entities and ns_id is not None:
+            ids = entity_ids(ns_id, (name for name, _ in timed_entities))
+            for name, details in timed_entities:
+                result["observationsAdded"] += _import_observations(ns_id, ids[name], details)
+        plain = [r for r in relations if r.get("validFrom") is None and r.get("validTo") is None]
+        timed_relations = [r for r in relations if r.get("validFrom") is not None or r.get("validTo") is not None]
+        if timed_relations and ns_id is not None:
+            created_count, unchanged, skipped_timed = _import_relations(ns_id, timed_relations)
+            result["relationsCreated"] += created_count
+            result["relationsUnchanged"] += unchanged
+            result["skipped"] += skipped_timed
+        relations = plain
         for start in range(0, len(relations), batch):
             chunk_relations = relations[start : start + batch]
             created = create_relations(namespace=namespace, relations=chunk_relations)
@@ -678,6 +894,88 @@ def import_graph(
             if progress:
                 progress(len(chunk_relations))
     return result
+
+
+def _imported_range(record: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
+    start = validity.parse_time(record["validFrom"], field="validFrom") if record.get("validFrom") else None
+    end = validity.parse_time(record["validTo"], field="validTo") if record.get("validTo") else None
+    if start is not None and end is not None and end <= start:
+        raise InvalidArgument(f"{where}: validFrom must be before validTo")
+    return start, end
+
+
+def _import_observations(ns_id: int, entity: int, details: list[dict[str, Any]]) -> int:
+    """Store an entity's exported observations with their validity and lineage (ids in the file
+    map to the new rows); an observation it already holds (same text, same end) is kept as is.
+    Returns how many were added."""
+    conn = db()
+    stamp = now()
+    new_ids: dict[str, int] = {}
+    added: list[tuple[int, str]] = []
+    for detail in details:
+        text = limits.text(detail.get("text"), field="observationDetails.text", limit_name="MAX_OBSERVATION_BYTES")
+        start, end = _imported_range(detail, f"observation {text[:40]!r}")
+        existing = conn.execute(
+            "SELECT id FROM graph_observation WHERE entity_id = ? AND body = ? AND valid_to IS ?",
+            (entity, text, end),
+        ).fetchone()
+        if existing is not None:
+            ident = existing[0]
+        else:
+            before = new_ids.get(detail.get("supersedes") or "")
+            if before is not None and successor_of(before, other_than=0) is not None:
+                before = None  # the one it replaced has a successor already: one successor each
+            (ident,) = conn.execute(
+                "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
+                "created_at, valid_from, valid_to, supersedes_id) VALUES (?, ?, ?, ?, '', '[]', ?, ?, ?, ?) "
+                "RETURNING id",
+                (ns_id, entity, text, index_text(text), stamp, start, end, before),
+            ).fetchone()
+            added.append((ident, text))
+        if isinstance(detail.get("id"), str):
+            new_ids[detail["id"]] = ident
+    if added:
+        history.snapshot_ids(history.OBSERVATION, "create", [i for i, _ in added], side="after", at=stamp)
+        observations_written.send(sender=Observation, namespace_id=ns_id, observations=added)
+        _touch([entity], stamp)
+    return len(added)
+
+
+def _import_relations(ns_id: int, relations: list[RelationDict]) -> tuple[int, int, list[SkippedRelation]]:
+    """Store exported relations that carry validity (closed or dated ones). Returns (created,
+    already there, skipped for a missing entity)."""
+    conn = db()
+    ids = entity_ids(ns_id, {name for r in relations for name in (r["from"], r["to"])})
+    types = ensure_types(ns_id, RELATION, (r["relationType"] for r in relations))
+    stamp = now()
+    created: list[int] = []
+    unchanged = 0
+    skipped: list[SkippedRelation] = []
+    for relation in relations:
+        plain: RelationDict = {"from": relation["from"], "to": relation["to"], "relationType": relation["relationType"]}
+        missing = [name for name in (relation["from"], relation["to"]) if name not in ids]
+        if missing:
+            reason = " and ".join(f"entity {name!r} does not exist" for name in dict.fromkeys(missing))
+            skipped.append({"relation": plain, "reason": reason})
+            continue
+        start, end = _imported_range(
+            relation, f"relation {relation['from']} -{relation['relationType']}-> {relation['to']}"
+        )
+        triple = (ids[relation["from"]], ids[relation["to"]], types[relation["relationType"]])
+        if conn.execute(
+            "SELECT 1 FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND valid_to IS ?",
+            (*triple, end),
+        ).fetchone():
+            unchanged += 1
+            continue
+        (ident,) = conn.execute(
+            "INSERT INTO graph_relation(namespace_id, from_id, to_id, type_id, created_at, valid_from, valid_to) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (ns_id, *triple, stamp, start, end),
+        ).fetchone()
+        created.append(ident)
+    history.snapshot_ids(history.RELATION, "create", created, side="after", at=stamp)
+    return len(created), unchanged, skipped
 
 
 # --- free memories (observations without an entity) ---------------------------------------------
@@ -862,14 +1160,25 @@ def _last_version(kind: str, object_id: int) -> int | None:
 
 
 def _same_text(entity: int | None, body: str, other_than: int) -> int | None:
-    """The id of another observation of `entity` with exactly this text (they are stored once)."""
+    """The id of another current observation of `entity` with exactly this text (an entity holds
+    a text once at a time; closed ones are its past)."""
     if entity is None:
         return None
     row = (
         db()
         .execute(
-            "SELECT id FROM graph_observation WHERE entity_id = ? AND body = ? AND id != ?", (entity, body, other_than)
+            "SELECT id FROM graph_observation WHERE entity_id = ? AND body = ? AND id != ? AND valid_to IS NULL",
+            (entity, body, other_than),
         )
+        .fetchone()
+    )
+    return row[0] if row else None
+
+
+def successor_of(observation_id: int, *, other_than: int) -> int | None:
+    row = (
+        db()
+        .execute("SELECT id FROM graph_observation WHERE supersedes_id = ? AND id != ?", (observation_id, other_than))
         .fetchone()
     )
     return row[0] if row else None
@@ -1021,10 +1330,17 @@ def _restore_observation(ns_id: int, ident: int, state: dict[str, Any], live: bo
                 raise NotFound(f"the entity of {history.wire_id(history.OBSERVATION, ident)} is gone for good")
             _restore_entity(ns_id, entity, dict(entity_past[0].state), False, entity_past[-1].changed_at)
             also.append(history.wire_id(history.ENTITY, entity))
-    twin = _same_text(entity, text, ident)
+    # Validity and lineage come back as they were in that version (versions older than validity
+    # time have none: a live row keeps its own, a re-created one is current).
+    timed = "validFrom" in state
+    valid_to = state.get("validTo") if timed else None
+    twin = _same_text(entity, text, ident) if valid_to is None else None
     if twin is not None:
         raise Conflict(f"the entity already has this observation again ({history.wire_id(history.OBSERVATION, twin)})")
     stamp = now()
+    supersedes = state.get("supersedes") if timed else None
+    if supersedes is not None and successor_of(supersedes, other_than=ident) is not None:
+        supersedes = None  # another row took its place as the successor meanwhile
     values = {
         "id": ident,
         "ns": ns_id,
@@ -1036,12 +1352,20 @@ def _restore_observation(ns_id: int, ident: int, state: dict[str, Any], live: bo
         "created": state.get("createdAt") or stamp,
         "expires": _future(state.get("expiresAt")),
         "mentions": state.get("mentionCount") or 1,
+        "timed": timed,
+        "valid_from": state.get("validFrom") if timed else None,
+        "valid_to": valid_to,
+        "supersedes": supersedes,
+        "source": state.get("source") if timed else None,
+        "model": (state.get("extractedBy") or "") if timed else "",
     }
     if live:
         before = history.states(history.OBSERVATION, [ident])
         conn.execute(
             "UPDATE graph_observation SET body = :body, search_text = :search, actor_id = :actor, tags = :tags, "
-            "expires_at = :expires, dedupe_key = NULL WHERE id = :id",
+            "expires_at = :expires, dedupe_key = NULL, "
+            "valid_from = CASE WHEN :timed THEN :valid_from ELSE valid_from END, "
+            "valid_to = CASE WHEN :timed THEN :valid_to ELSE valid_to END WHERE id = :id",
             values,
         )
         history.snapshot_ids(history.OBSERVATION, "restore", [ident], side="after", befores=before, at=stamp)
@@ -1049,8 +1373,9 @@ def _restore_observation(ns_id: int, ident: int, state: dict[str, Any], live: bo
     else:
         conn.execute(
             "INSERT INTO graph_observation(id, namespace_id, entity_id, body, search_text, actor_id, tags, "
-            "created_at, expires_at, mention_count) VALUES (:id, :ns, :entity, :body, :search, :actor, :tags, "
-            ":created, :expires, :mentions)",
+            "created_at, expires_at, mention_count, valid_from, valid_to, supersedes_id, source_id, extracted_by) "
+            "VALUES (:id, :ns, :entity, :body, :search, :actor, :tags, :created, :expires, :mentions, :valid_from, "
+            ":valid_to, :supersedes, :source, :model)",
             values,
         )
         history.snapshot_ids(history.OBSERVATION, "restore", [ident], side="after", at=stamp)
@@ -1171,13 +1496,19 @@ def _restore_relation(ns_id: int, ident: int, state: dict[str, Any], live: bool)
                 "which is gone: restore it first"
             )
     types = ensure_types(ns_id, RELATION, [kind])
+    timed = "validFrom" in state
+    valid_from, valid_to = (state.get("validFrom"), state.get("validTo")) if timed else (None, None)
+    # Only a current edge can be a twin of a current one (closed edges may repeat).
     twin = (
         db()
         .execute(
-            "SELECT id FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND id != ?",
+            "SELECT id FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND id != ? "
+            "AND valid_to IS NULL",
             (from_id, to_id, types[kind], ident),
         )
         .fetchone()
+        if valid_to is None
+        else None
     )
     if twin is not None:
         raise Conflict(f"this relation exists again ({history.wire_id(history.RELATION, twin[0])})")
@@ -1185,13 +1516,16 @@ def _restore_relation(ns_id: int, ident: int, state: dict[str, Any], live: bool)
     if live:
         before = history.states(history.RELATION, [ident])
         db().execute(
-            "UPDATE graph_relation SET from_id = ?, to_id = ?, type_id = ? WHERE id = ?",
-            (from_id, to_id, types[kind], ident),
+            "UPDATE graph_relation SET from_id = ?, to_id = ?, type_id = ?, "
+            "valid_from = CASE WHEN ? THEN ? ELSE valid_from END, valid_to = CASE WHEN ? THEN ? ELSE valid_to END "
+            "WHERE id = ?",
+            (from_id, to_id, types[kind], timed, valid_from, timed, valid_to, ident),
         )
         history.snapshot_ids(history.RELATION, "restore", [ident], side="after", befores=before, at=stamp)
     else:
         db().execute(
-            "INSERT INTO graph_relation(id, namespace_id, from_id, to_id, type_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (ident, ns_id, from_id, to_id, types[kind], stamp),
+            "INSERT INTO graph_relation(id, namespace_id, from_id, to_id, type_id, created_at, valid_from, valid_to) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ident, ns_id, from_id, to_id, types[kind], stamp, valid_from, valid_to),
         )
         history.snapshot_ids(history.RELATION, "restore", [ident], side="after", at=stamp)

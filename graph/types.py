@@ -9,14 +9,38 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 
+class ObservationDetail(TypedDict):
+    """An observation with its validity and lineage (reads given `asOf` or `includeExpired`)."""
+
+    id: str
+    text: str
+    validFrom: str | None
+    validTo: str | None
+    current: bool
+    supersedes: str | None
+    supersededBy: str | None
+
+
 class EntityDict(TypedDict):
     name: str
     entityType: str
     observations: list[str]
+    observationDetails: NotRequired[list[ObservationDetail]]
 
 
-# `from` is a Python keyword, hence the functional syntax.
-RelationDict = TypedDict("RelationDict", {"from": str, "to": str, "relationType": str})
+# `from` is a Python keyword, hence the functional syntax. The validity keys are only there on
+# reads given `asOf` or `includeExpired` (graph/validity.py).
+RelationDict = TypedDict(
+    "RelationDict",
+    {
+        "from": str,
+        "to": str,
+        "relationType": str,
+        "validFrom": NotRequired[str | None],
+        "validTo": NotRequired[str | None],
+        "current": NotRequired[bool],
+    },
+)
 
 
 class ObservationAddition(TypedDict):

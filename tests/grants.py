@@ -23,6 +23,8 @@ CALLS: dict[str, tuple[dict[str, Any], str]] = {
     "upsert_entities": ({"entities": [{"name": "Ada", "entityType": "person", "observations": []}]}, WRITE),
     "merge_entities": ({"source": "Ada", "target": "Ada"}, WRITE),
     "rename_entity": ({"name": "Ada", "newName": "Eve"}, WRITE),
+    "supersede_observation": ({"entityName": "Ada", "old": SECRET, "new": "the vault code changed"}, WRITE),
+    "declare_relation_type": ({"relationType": "is", "functional": True}, WRITE),
     "compact": ({}, OPERATOR),
     "read_graph": ({}, READ),
     "search_nodes": ({"query": "vault"}, READ),

@@ -1,6 +1,7 @@
 """The knowledge-graph tools: one per operation of `graph.operations.OPERATIONS`, same names.
 
-These are the Rust `mcp-memory` server's 26 graph tools plus `rename_entity`. Nine of them are
+These are the Rust `mcp-memory` server's 26 graph tools plus `rename_entity`, and the two tools of
+facts in time: `supersede_observation` and `declare_relation_type`. Nine of them are
 shared with the official memory server and keep its exact input schema, title, description and
 annotations (they may only gain optional arguments); their results are supersets of its results.
 
@@ -132,6 +133,23 @@ _write(
     "(use merge_entities to combine two entities). Returns the renamed entity.",
 )
 _write(
+    "supersede_observation",
+    "Supersede Observation",
+    "A fact about an entity changed: replace its current observation `old` with `new` (e.g. old 'team lead is "
+    "Priya', new 'team lead is Marco'). The old one is closed, not deleted: read_graph, search_nodes, open_nodes, "
+    "get_neighbors and find_path with asOf (a past time) still return it. Fails if the entity has no observation "
+    "`old`, or if `old` was already superseded (the error names its successor).",
+)
+_write(
+    "declare_relation_type",
+    "Declare Relation Type",
+    "Declare a relation type functional (functional: true): an entity has at most one current relation of it, "
+    "e.g. works_at or lives_in. Afterwards create_relations of that type closes the entity's previous one (kept "
+    "for asOf reads, listed under `closed`). Refused while an entity has several current relations of the type "
+    "(the error lists them) unless closeOlder: true, which keeps the newest. functional: false turns it off.",
+    idempotent=True,
+)
+_write(
     "compact",
     "Compact Storage",
     "Database maintenance for the whole server (not one namespace): merge search-index segments, refresh "
@@ -197,7 +215,8 @@ _read(
     "get_neighbors",
     "Get Neighbors",
     "Entities reachable from an entity within `depth` hops (the start is excluded), the relations walked, and "
-    "each neighbour's hop distance. At most 1000 entities; `truncated` says the walk stopped there.",
+    "each neighbour's hop distance. At most 1000 entities; `truncated` says the walk stopped there. "
+    "Walks the relations that hold now; asOf (ISO 8601 time) walks those valid then, includeExpired all.",
 )
 _read(
     "extract_subgraph",
@@ -209,7 +228,8 @@ _read(
     "find_path",
     "Find Path",
     "One shortest path between two entities: the entity names along it and the relations walked. "
-    "`found` is false when none exists within maxDepth hops.",
+    "`found` is false when none exists within maxDepth hops. Uses the relations that hold now; asOf "
+    "(ISO 8601 time) uses those valid then, includeExpired all.",
 )
 _read(
     "find_all_paths",

@@ -43,8 +43,8 @@ def wsgi_requests_share_the_test_transaction(db, settings):
 
 
 def test_every_endpoint_is_in_the_schema() -> None:
-    # 28 graph operations, banks list and ping, memory write/search/delete/clear/history/update/restore/supersede
-    assert len(OPERATIONS) == 38
+    # 30 graph operations, banks list and ping, memory write/search/delete/clear/history/update/restore/supersede
+    assert len(OPERATIONS) == 40
     assert "POST /v1/memory/search" in OPERATIONS
     assert "POST /v1/graph/find_path" in OPERATIONS
 

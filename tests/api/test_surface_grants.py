@@ -102,7 +102,7 @@ def test_rest_graph_routes_refuse_a_key_without_the_grant(
     before = _state(alice_key)
     routes = set(_routes(get_resolver()))
     graph_calls = {name: call for name, call in CALLS.items() if f"v1/graph/{name}" in routes}
-    assert len(graph_calls) == 28
+    assert len(graph_calls) == 30
     for name, (arguments, needs) in graph_calls.items():
         callers = [bob_key] if needs == READ else [bob_key, carol_key]
         for caller in callers:

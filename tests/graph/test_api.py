@@ -36,6 +36,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "upsert_entities": {"entities": [_entity("A"), _entity("E")]},
     "merge_entities": {"source": "C", "target": "B"},
     "rename_entity": {"name": "C", "newName": "Cee"},
+    "supersede_observation": {"entityName": "A", "old": "A exists", "new": "A existed"},
+    "declare_relation_type": {"relationType": "knows", "functional": True},
     "compact": {},
     "read_graph": {"limit": 10},
     "search_nodes": {"query": "exists"},

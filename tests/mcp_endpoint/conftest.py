@@ -76,6 +76,8 @@ WRITE_TOOLS = {
     "upsert_entities",
     "merge_entities",
     "rename_entity",
+    "supersede_observation",
+    "declare_relation_type",
     "compact",
 }
 GRAPH_TOOLS = READ_TOOLS | WRITE_TOOLS

@@ -409,6 +409,10 @@ async def test_sdk_lists_and_calls_every_tool(mcp_server: McpServer, mode: str, 
             "created": [{"name": "Carl", "entityType": "person", "observations": ["new here"]}],
             "updated": [{"name": "Alice", "addedObservations": ["swims"]}],
         }
+        superseded = await call("supersede_observation", {"entityName": "Carl", "old": "new here", "new": "settled in"})
+        assert superseded["supersedes"].startswith("mem_")
+        assert (await call("declare_relation_type", {"relationType": "lives_in", "functional": True}))["functional"]
+        await call("supersede_observation", {"entityName": "Carl", "old": "settled in", "new": "new here"})
         renamed = await call("rename_entity", {"name": "Carl", "newName": "Carla"})
         assert renamed == {"name": "Carla", "entityType": "person", "observations": ["new here"]}
         merged = await call("merge_entities", {"source": "Lutetia", "target": "Paris"})

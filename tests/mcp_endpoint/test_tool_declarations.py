@@ -63,7 +63,7 @@ def conforms(result: Any, schema: dict[str, Any]) -> None:
 def test_every_operation_has_exactly_one_tool():
     names = [t.name for t in registry.tools(("kg-read", "kg-write"))]
     assert sorted(names) == sorted(OPERATIONS)
-    assert len(names) == len(set(names)) == 28
+    assert len(names) == len(set(names)) == 30
 
 
 @pytest.mark.parametrize("name", list(OPERATIONS))
@@ -111,8 +111,9 @@ def test_only_read_graph_and_search_nodes_gain_arguments():
         for name in OFFICIAL
     }
     assert {name: props for name, props in gained.items() if props} == {
-        "read_graph": ["cursor", "entityType", "limit", "offset"],
-        "search_nodes": ["entityType", "limit", "offset"],
+        "read_graph": ["asOf", "cursor", "entityType", "includeExpired", "limit", "offset"],
+        "search_nodes": ["asOf", "entityType", "includeExpired", "limit", "offset"],
+        "open_nodes": ["asOf", "includeExpired"],
     }
 
 
@@ -297,6 +298,16 @@ ON_GRAPH: list[tuple[str, dict[str, Any], Any]] = [
         lambda r: r["entity"]["name"] == "Bob" and r["movedObservations"] == 1 and r["droppedRelations"] == 1,
     ),
     ("rename_entity", {"name": "Eve", "newName": "Eve Smith"}, lambda r: r["name"] == "Eve Smith"),
+    (
+        "supersede_observation",
+        {"entityName": "Bob", "old": "plays chess", "new": "plays go"},
+        lambda r: r["new"] == "plays go" and r["supersedes"].startswith("mem_"),
+    ),
+    (
+        "declare_relation_type",
+        {"relationType": "works_with", "functional": True},
+        lambda r: r == {"relationType": "works_with", "functional": True, "closed": []},
+    ),
     ("read_graph", {}, lambda r: len(r["entities"]) == 5 and len(r["relations"]) == 3 and not r["hasMore"]),
     (
         "read_graph",

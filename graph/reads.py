@@ -1,0 +1,276 @@
+"""The graph's read paths: entities with their observations, and relations, each as of one time.
+
+They return their rows packed into one JSON value (graph/sql.py says why: one sqlite3 step per
+query). Every read looks at a `graph.validity.When` (default CURRENT: what holds now).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from access import namespaces
+from graph import validity
+from graph.sql import as_json, db, now
+from graph.types import EntityDict, ObservationDetail, RelationDict
+from graph.validity import CURRENT, When
+
+# The read paths below return their rows packed into one JSON value, so each query is a single
+# sqlite3 step: the module releases the GIL around every step, and under load each re-take waits
+# for the event loop's thread: under load (bench/load.py) reads waited longer for the GIL than in
+# SQLite. json_group_array's order is not defined, so rows carry their id and are sorted here.
+#
+# Every read looks at one time (graph/validity.py `When`, default CURRENT: what holds now): a
+# closed observation or relation is left out unless the read asks for a time it held at, or for
+# every fact (includeExpired). The row condition binds `:at` once; the statement text depends only
+# on the kind of read (current, asOf, includeExpired), so SQLite's statement cache keeps one of each.
+
+
+class _Shape(NamedTuple):
+    """The SQL of one kind of read: the observations of entity `e` (packed), the relation columns
+    (RELATION_COLUMNS, with the validity columns when marked) and the relation condition on `r`."""
+
+    observations: str
+    relation_columns: str
+    relation_test: str
+    marked: bool
+
+
+@functools.cache
+def _shape(marked: bool, include_expired: bool) -> _Shape:
+    moment = validity.When("at" if marked and not include_expired else None, include_expired)
+    observation_test, _ = validity.condition("o", moment, placeholder=":at")
+    relation_test, _ = validity.condition("r", moment, placeholder=":at")
+    if marked:
+        # [id, body, valid_from, valid_to, created_at, supersedes id, successor id]; the successor
+        # is found by the unique index observation_one_successor.
+        observation = (
+            "json_array(o.id, o.body, o.valid_from, o.valid_to, o.created_at, o.supersedes_id, "
+            "(SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id))"
+        )
+        columns = _RELATION_BASE.replace(
+            "ty.name AS type_name", "ty.name AS type_name, r.valid_from, r.valid_to, r.created_at"
+        )
+    else:
+        observation = "json_array(o.id, o.body)"
+        columns = _RELATION_BASE
+    observations = (
+        f"json((SELECT json_group_array({observation}) FROM graph_observation o "
+        f"WHERE o.entity_id = e.id AND (o.expires_at IS NULL OR o.expires_at > :now) AND {observation_test}))"
+    )
+    return _Shape(observations, columns, relation_test, marked)
+
+
+def shape_of(moment: When) -> _Shape:
+    return _shape(moment.marked, moment.include_expired)
+
+
+def time_params(moment: When) -> dict[str, Any]:
+    """The parameters every time-aware statement binds: `:now` (retention) and `:at` (validity)."""
+    stamp = now()
+    return {"now": stamp, "at": moment.at or stamp}
+
+
+def _entity_dict(name: str, entity_type: str, observations: list[list[Any]], marked: bool = False) -> EntityDict:
+    rows = sorted(observations)
+    entity: EntityDict = {"name": name, "entityType": entity_type, "observations": [row[1] for row in rows]}
+    if marked:
+        details: list[ObservationDetail] = []
+        for ident, body, valid_from, valid_to, created_at, before, after in rows:
+            held = validity.marks(valid_from, valid_to, created_at)
+            details.append(
+                {
+                    "id": f"mem_{ident}",
+                    "text": body,
+                    "validFrom": held["validFrom"],
+                    "validTo": held["validTo"],
+                    "current": held["current"],
+                    "supersedes": f"mem_{before}" if before is not None else None,
+                    "supersededBy": f"mem_{after}" if after is not None else None,
+                }
+            )
+        entity["observationDetails"] = details
+    return entity
+
+
+def load_entities(ids: list[int], moment: When = CURRENT) -> list[EntityDict]:
+    """Entities with their live observations valid at `moment` (oldest first), in the order of `ids`."""
+    if not ids:
+        return []
+    shape = shape_of(moment)
+    (packed,) = (
+        db()
+        .execute(
+            f"SELECT json_group_array(json_array(e.id, e.name, t.name, {shape.observations})) "
+            "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
+            "WHERE e.id IN (SELECT value FROM json_each(:ids))",
+            {"ids": as_json(ids), **time_params(moment)},
+        )
+        .fetchone()
+    )
+    return _entities_in_order(packed, ids, key=0, marked=shape.marked)
+
+
+def _entities_in_order(packed: str, order: Iterable[int | str], *, key: int, marked: bool = False) -> list[EntityDict]:
+    """Packed `[id, name, type, [[observation id, body, ...], ...]]` rows as entities, in `order`
+    (of ids with key=0, of names with key=1); keys with no row are skipped."""
+    loaded = {row[key]: row for row in json.loads(packed)}
+    rows = [loaded[wanted] for wanted in order if wanted in loaded]
+    return [_entity_dict(row[1], row[2], row[3], marked) for row in rows]
+
+
+def load_entity(entity: int, moment: When = CURRENT) -> EntityDict | None:
+    shape = shape_of(moment)
+    row = (
+        db()
+        .execute(
+            f"SELECT e.name, t.name, {shape.observations} "
+            "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id = :id",
+            {"id": entity, **time_params(moment)},
+        )
+        .fetchone()
+    )
+    if row is None:
+        return None
+    return _entity_dict(row[0], row[1], json.loads(row[2]), shape.marked)
+
+
+def load_named_entity(namespace: str, name: str, moment: When = CURRENT) -> EntityDict | None:
+    shape = shape_of(moment)
+    row = (
+        db()
+        .execute(
+            f"SELECT e.name, t.name, {shape.observations} FROM graph_entity e "
+            "JOIN graph_typedict t ON t.id = e.type_id "
+            f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} AND e.name = :name",
+            {"namespace": namespace, "name": name, **time_params(moment)},
+        )
+        .fetchone()
+    )
+    if row is None:
+        return None
+    return _entity_dict(row[0], row[1], json.loads(row[2]), shape.marked)
+
+
+_RELATION_BASE = (
+    "SELECT r.id AS id, f.name AS from_name, t.name AS to_name, ty.name AS type_name FROM graph_relation r "
+    "JOIN graph_entity f ON f.id = r.from_id JOIN graph_entity t ON t.id = r.to_id "
+    "JOIN graph_typedict ty ON ty.id = r.type_id "
+)
+# Every relation, whatever its validity: callers that read relations at a time use `relations_at`.
+RELATION_COLUMNS = _RELATION_BASE
+
+
+def relation_dict(row: Sequence[Any]) -> RelationDict:
+    relation: RelationDict = {"from": row[1], "to": row[2], "relationType": row[3]}
+    if len(row) > 4:
+        relation.update(validity.marks(row[4], row[5], row[6]))
+    return relation
+
+
+def relations_at(where: str, params: dict[str, Any], moment: When, *, tail: str = "ORDER BY r.id") -> list[Any]:
+    """Rows of RELATION_COLUMNS (with the validity columns when `moment` is marked) matching
+    `where` (named parameters) and valid at `moment`; pass them to `relation_dict`."""
+    shape = shape_of(moment)
+    return (
+        db()
+        .execute(
+            f"{shape.relation_columns} WHERE {where} AND {shape.relation_test} {tail}",
+            # A caller making several reads of one moment may bind the times once.
+            params if "at" in params else {**params, **time_params(moment)},
+        )
+        .fetchall()
+    )
+
+
+# A page of entities (the ids in CTE `page`) and the relations touching them, as two packed
+# columns of one statement.
+@functools.cache
+def _page_sql(marked: bool, include_expired: bool) -> str:
+    shape = _shape(marked, include_expired)
+    relation = "json_array(id, from_name, to_name, type_name" + (
+        ", valid_from, valid_to, created_at)" if marked else ")"
+    )
+    return (
+        f"SELECT (SELECT json_group_array(json_array(e.id, e.name, t.name, {shape.observations})) "
+        "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id IN (SELECT id FROM page)), "
+        f"(SELECT json_group_array({relation}) FROM ("
+        f"{shape.relation_columns} WHERE r.from_id IN (SELECT id FROM page) AND {shape.relation_test} "
+        f"UNION {shape.relation_columns} WHERE r.to_id IN (SELECT id FROM page) AND {shape.relation_test}))"
+    )
+
+
+def load_page(ids: list[int], moment: When = CURRENT) -> tuple[list[EntityDict], list[RelationDict]]:
+    """`load_entities(ids)`, and the relations with either end in `ids` (oldest first, each
+    once), in one statement."""
+    if not ids:
+        return [], []
+    entities, relations = (
+        db()
+        .execute(
+            f"WITH page(id) AS (SELECT value FROM json_each(:ids)) {_page_sql(moment.marked, moment.include_expired)}",
+            {"ids": as_json(ids), **time_params(moment)},
+        )
+        .fetchone()
+    )
+    return _entities_in_order(entities, ids, key=0, marked=moment.marked), _relation_dicts(relations)
+
+
+def load_named_page(
+    namespace: str, names: list[str], moment: When = CURRENT
+) -> tuple[list[EntityDict], list[RelationDict]]:
+    """The entities of `namespace` with these names (in the order of `names`, each once; names
+    it does not hold are skipped) and the relations touching them, in one statement."""
+    entities, relations = (
+        db()
+        .execute(
+            "WITH page(id) AS MATERIALIZED (SELECT e.id FROM graph_entity e "
+            f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} "
+            "AND e.name IN (SELECT value FROM json_each(:names))) "
+            f"{_page_sql(moment.marked, moment.include_expired)}",
+            {"namespace": namespace, "names": as_json(names), **time_params(moment)},
+        )
+        .fetchone()
+    )
+    return _entities_in_order(entities, dict.fromkeys(names), key=1, marked=moment.marked), _relation_dicts(relations)
+
+
+def _relation_dicts(packed: str) -> list[RelationDict]:
+    # Rows carry their id first: sorted, they are oldest first.
+    return [relation_dict(row) for row in sorted(json.loads(packed))]
+
+
+def relations_from(ids: list[int], moment: When = CURRENT) -> list[RelationDict]:
+    """Relations whose `from` end is in `ids` valid at `moment`, oldest first."""
+    if not ids:
+        return []
+    rows = relations_at("r.from_id IN (SELECT value FROM json_each(:ids))", {"ids": as_json(ids)}, moment)
+    return [relation_dict(row) for row in rows]
+
+
+def relations_by_id(relation_ids: list[int], moment: When = CURRENT) -> dict[int, RelationDict]:
+    """The relations with these ids, whatever their validity (the caller chose them), marked
+    with it when `moment` is marked."""
+    if not relation_ids:
+        return {}
+    rows = relations_at(
+        "r.id IN (SELECT value FROM json_each(:ids))",
+        {"ids": as_json(relation_ids)},
+        validity.When(None, True),
+        tail="",
+    )
+    return {row[0]: relation_dict(row if moment.marked else row[:4]) for row in rows}
+
+
+def relations_within(ids: list[int], moment: When = CURRENT) -> list[RelationDict]:
+    """Relations with both ends in `ids` valid at `moment`, oldest first."""
+    if not ids:
+        return []
+    rows = relations_at(
+        "r.from_id IN (SELECT value FROM json_each(:ids)) AND r.to_id IN (SELECT value FROM json_each(:ids))",
+        {"ids": as_json(ids)},
+        moment,
+    )
+    return [relation_dict(row) for row in rows]
