@@ -7,6 +7,16 @@ slower. They serve asOf walks and (from, to, type) look-ups as before.
 from django.db import migrations, models
 
 
+def _statistics_again(apps, schema_editor):
+    """New indexes have no planner statistics: gather them when the table had some (0008 says why)."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        if cursor.fetchone()[0]:
+            cursor.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'graph_relation'")
+            if cursor.fetchone()[0]:
+                cursor.execute("ANALYZE graph_relation")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("graph", "0008_validity"),
@@ -29,4 +39,5 @@ class Migration(migrations.Migration):
             model_name="relation",
             index=models.Index(fields=["to_entity", "from_entity", "type", "valid_to"], name="relation_incoming_at"),
         ),
+        migrations.RunPython(_statistics_again, migrations.RunPython.noop),
     ]

@@ -62,6 +62,8 @@ EXAMPLES: dict[str, Example] = {
     "merge_entities": _fixed(source="Babbage", target="Ada"),
     "rename_entity": _fixed(name="Ada", new_name="Ada Lovelace"),
     "compact": _fixed(),
+    "supersede_observation": _fixed(entity_name="Ada", old="wrote the first program", new="wrote the first programs"),
+    "declare_relation_type": _fixed(relation_type="knows", functional=True),
     # graph reads
     "read_graph": _fixed(),
     "search_nodes": _fixed(query="program"),
