@@ -73,13 +73,15 @@ def time_params(moment: When) -> dict[str, Any]:
     return {"now": stamp, "at": moment.at or stamp}
 
 
-def _entity_dict(name: str, entity_type: str, observations: list[list[Any]], marked: bool = False) -> EntityDict:
+def _entity_dict(
+    name: str, entity_type: str, observations: list[list[Any]], marked: bool = False, at: str | None = None
+) -> EntityDict:
     rows = sorted(observations)
     entity: EntityDict = {"name": name, "entityType": entity_type, "observations": [row[1] for row in rows]}
     if marked:
         details: list[ObservationDetail] = []
         for ident, body, valid_from, valid_to, created_at, before, after in rows:
-            held = validity.marks(valid_from, valid_to, created_at)
+            held = validity.marks(valid_from, valid_to, created_at, at=at)
             details.append(
                 {
                     "id": f"mem_{ident}",
@@ -118,7 +120,8 @@ def _entities_in_order(packed: str, order: Iterable[int | str], *, key: int, mar
     (of ids with key=0, of names with key=1); keys with no row are skipped."""
     loaded = {row[key]: row for row in json.loads(packed)}
     rows = [loaded[wanted] for wanted in order if wanted in loaded]
-    return [_entity_dict(row[1], row[2], row[3], marked) for row in rows]
+    stamp = now() if marked else None  # `current` of every fact as of one instant
+    return [_entity_dict(row[1], row[2], row[3], marked, stamp) for row in rows]
 
 
 def load_entity(entity: int, moment: When = CURRENT) -> EntityDict | None:
@@ -163,11 +166,19 @@ _RELATION_BASE = (
 RELATION_COLUMNS = _RELATION_BASE
 
 
-def relation_dict(row: Sequence[Any]) -> RelationDict:
+def relation_dict(row: Sequence[Any], at: str | None = None) -> RelationDict:
+    """A relation row on the wire, marked with its validity when the row carries it (`current` as
+    of `at`, default now)."""
     relation: RelationDict = {"from": row[1], "to": row[2], "relationType": row[3]}
     if len(row) > 4:
-        relation.update(validity.marks(row[4], row[5], row[6]))
+        relation.update(validity.marks(row[4], row[5], row[6], at=at))
     return relation
+
+
+def relation_dicts(rows: Iterable[Sequence[Any]]) -> list[RelationDict]:
+    """`relation_dict` of each row, `current` as of one instant."""
+    stamp = now()
+    return [relation_dict(row, stamp) for row in rows]
 
 
 def relations_at(where: str, params: dict[str, Any], moment: When, *, tail: str = "ORDER BY r.id") -> list[Any]:
@@ -239,7 +250,7 @@ def load_named_page(
 
 def _relation_dicts(packed: str) -> list[RelationDict]:
     # Rows carry their id first: sorted, they are oldest first.
-    return [relation_dict(row) for row in sorted(json.loads(packed))]
+    return relation_dicts(sorted(json.loads(packed)))
 
 
 def relations_from(ids: list[int], moment: When = CURRENT) -> list[RelationDict]:
@@ -247,7 +258,7 @@ def relations_from(ids: list[int], moment: When = CURRENT) -> list[RelationDict]
     if not ids:
         return []
     rows = relations_at("r.from_id IN (SELECT value FROM json_each(:ids))", {"ids": as_json(ids)}, moment)
-    return [relation_dict(row) for row in rows]
+    return relation_dicts(rows)
 
 
 def relations_by_id(relation_ids: list[int], moment: When = CURRENT) -> dict[int, RelationDict]:
@@ -273,4 +284,4 @@ def relations_within(ids: list[int], moment: When = CURRENT) -> list[RelationDic
         {"ids": as_json(ids)},
         moment,
     )
-    return [relation_dict(row) for row in rows]
+    return relation_dicts(rows)

@@ -24,7 +24,7 @@ from graph.reads import (
     load_named_entity,
     load_named_page,
     load_page,
-    relation_dict,
+    relation_dicts,
     relations_at,
     relations_by_id,
     relations_from,
@@ -485,7 +485,7 @@ def search_relations(
     )
     has_more = len(rows) > page_size
     return {
-        "relations": [relation_dict(row) for row in rows[:page_size]],
+        "relations": relation_dicts(rows[:page_size]),
         "hasMore": has_more,
         "nextOffset": skip + page_size if has_more else None,
     }
@@ -547,8 +547,8 @@ def describe_entity(*, namespace: str, name: str, limit: int | None = None) -> D
     ends = {"id": entity_key, "limit": page_size + 1, **time_params(CURRENT)}
     outgoing = relations_at("r.from_id = :id", ends, CURRENT, tail="ORDER BY r.id LIMIT :limit")
     incoming = relations_at("r.to_id = :id", ends, CURRENT, tail="ORDER BY r.id LIMIT :limit")
-    out_rel = [relation_dict(r) for r in outgoing[:page_size]]
-    in_rel = [relation_dict(r) for r in incoming[:page_size]]
+    out_rel = relation_dicts(outgoing[:page_size])
+    in_rel = relation_dicts(incoming[:page_size])
     neighbours = dict.fromkeys([r["to"] for r in out_rel] + [r["from"] for r in in_rel])
     return {
         "entity": entity,

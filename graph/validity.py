@@ -109,6 +109,10 @@ def when(as_of: Any = None, include_expired: Any = False) -> When:
     if not isinstance(include_expired, bool):
         raise InvalidArgument("includeExpired must be true or false", field="includeExpired")
     at = parse_time(as_of, field="asOf") if as_of is not None else None
+    if at is not None and len(at) == 19 and isinstance(as_of, str) and len(as_of.strip()) > 10:
+        # A time to the second (how every surface shows times) means the end of that second:
+        # a validFrom sent back as it was shown finds its fact, stored to the microsecond.
+        at += ".999999"
     return When(at, include_expired)
 
 
@@ -196,11 +200,12 @@ class Marks(TypedDict):
     current: bool
 
 
-def marks(valid_from: Any, valid_to: Any, created_at: Any) -> Marks:
-    """A row's validity on the wire (ISO 8601 UTC)."""
+def marks(valid_from: Any, valid_to: Any, created_at: Any, *, at: str | None = None) -> Marks:
+    """A row's validity on the wire (ISO 8601 UTC); `current` as of `at` (a stored time; default
+    now: a read marking many rows passes the time it read once)."""
     start = str(valid_from or created_at)
     end = str(valid_to) if valid_to else None
-    at = now()
+    at = at or now()
     return {"validFrom": iso(start), "validTo": iso(end), "current": start <= at and (end is None or end > at)}
 
 

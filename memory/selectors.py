@@ -26,7 +26,7 @@ from graph.fts import has_cjk
 from graph.observations import ObservationRow, Where
 from graph.validity import When
 from kernel.errors import InvalidArgument
-from kernel.sql import iso
+from kernel.sql import iso, now
 from memory import limits
 from memory.wire import memory_id, parse_memory_id
 from vectors import backlog, retrieval, store
@@ -125,8 +125,9 @@ def lineage_of(rows: list[ObservationRow]) -> dict[int, Lineage]:
     """{id: validity and lineage on the wire} of these rows: one query for their successors."""
     successors = validity.lineage([row.id for row in rows])
     found: dict[int, Lineage] = {}
+    stamp = now()
     for row in rows:
-        marks = validity.marks(row.valid_from, row.valid_to, row.created_at)
+        marks = validity.marks(row.valid_from, row.valid_to, row.created_at, at=stamp)
         found[row.id] = {
             "validFrom": marks["validFrom"],
             "validTo": marks["validTo"],
