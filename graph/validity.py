@@ -109,7 +109,7 @@ def when(as_of: Any = None, include_expired: Any = False) -> When:
     if not isinstance(include_expired, bool):
         raise InvalidArgument("includeExpired must be true or false", field="includeExpired")
     at = parse_time(as_of, field="asOf") if as_of is not None else None
-    if at is not None and len(at) == 19 and isinstance(as_of, str) and len(as_of.strip()) > 10:
+    if at is not None and len(at) == 19 and isinstance(as_of, str) and len(as_of.strip()) > 10 and "." not in as_of:
         # A time to the second (how every surface shows times) means the end of that second:
         # a validFrom sent back as it was shown finds its fact, stored to the microsecond.
         at += ".999999"
