@@ -117,6 +117,24 @@ class JsonPoster(Generic[E]):
             timeout_seconds=self.timeout,
         )
 
+    def first_message(self, answer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The first choice of an OpenAI-style chat completion answer and its `message` object;
+        `fail` when the answer has neither (a gateway's 200 with an error body says its error)."""
+        if not isinstance(answer, dict):
+            raise self.fail(f"the answer is a JSON {type(answer).__name__}, not an object")
+        choices = answer.get("choices")
+        if not isinstance(choices, list) or not choices:
+            error = answer.get("error")
+            # Some gateways answer 200 with an error body instead of an error status.
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                raise self.fail(f"the answer is an error: {self.redact(error['message'])[:200]}")
+            raise self.fail('the answer has no "choices"')
+        choice = choices[0]
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            raise self.fail('choices[0] has no "message" object')
+        return choice, message
+
     def redact(self, text: str) -> str:
         """`text` with the API key masked ("Incorrect API key provided: sk-..." happens)."""
         if self.api_key:

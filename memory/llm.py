@@ -149,16 +149,8 @@ class ChatClient:
         return value, prompt_tokens, completion_tokens
 
     def _content(self, answer: Any) -> str:
-        if not isinstance(answer, dict):
-            raise self._http.fail(f"the answer is a JSON {type(answer).__name__}, not an object")
-        choices = answer.get("choices")
-        if not isinstance(choices, list) or not choices:
-            error = answer.get("error")
-            if isinstance(error, dict) and isinstance(error.get("message"), str):
-                raise self._http.fail(f"the answer is an error: {self._http.redact(error['message'])[:200]}")
-            raise self._http.fail('the answer has no "choices"')
-        message = choices[0].get("message") if isinstance(choices[0], dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
+        _, message = self._http.first_message(answer)
+        content = message.get("content")
         if not isinstance(content, str):
             raise self._http.fail("choices[0].message.content is not a string")
         return content

@@ -4,15 +4,14 @@ namespace name (None: every namespace) and calls vectors/services.py."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from celery import Task, shared_task
-from django.conf import settings
 
 from access import namespaces
 from graph.exceptions import InvalidArgument
 from kernel.maintenance import MaintenanceTask, report_progress
+from kernel.task_queue import Debounced
 from vectors import backlog, services
 
 logger = logging.getLogger(__name__)
@@ -59,23 +58,5 @@ def drain_backlog_task() -> int:
     return backlog.drain()
 
 
-# Drain tasks queued by this process at most this often: one task drains whatever is there, so a
-# burst of writes needs one message, not one per write (the server processes' drainers poll too).
-CELERY_DEBOUNCE_SECONDS = 0.5
-_queued_at = 0.0
-
-
-def queue_drain() -> None:
-    """After a commit that queued texts: have a Celery worker drain, when a broker is configured."""
-    global _queued_at
-    if not settings.CELERY_BROKER_URL:
-        return
-    moment = time.monotonic()
-    if moment - _queued_at < CELERY_DEBOUNCE_SECONDS:
-        return
-    _queued_at = moment
-    try:
-        # Expires: a drain left unclaimed that long is moot (the server processes drained since).
-        drain_backlog_task.apply_async(expires=60)
-    except Exception:  # an unreachable broker must not fail a committed write: the threads drain too
-        logger.warning("could not queue the embedding drain task", exc_info=True)
+# After a commit that queued texts: have a Celery worker drain, when a broker is configured.
+queue_drain = Debounced(drain_backlog_task, what="embedding")

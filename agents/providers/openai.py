@@ -123,19 +123,7 @@ class OpenAICompatibleProvider(ChatProvider):
 
     def _read_choice(self, answer: Any) -> tuple[str, str | None]:
         """The text of the first choice (with any reasoning in <think>), and its finish reason."""
-        if not isinstance(answer, dict):
-            raise self._http.fail(f"the answer is a JSON {type(answer).__name__}, not an object")
-        choices = answer.get("choices")
-        if not isinstance(choices, list) or not choices:
-            error = answer.get("error")
-            # Some gateways answer 200 with an error body instead of an error status.
-            if isinstance(error, dict) and isinstance(error.get("message"), str):
-                raise self._http.fail(f"the answer is an error: {self._http.redact(error['message'])[:200]}")
-            raise self._http.fail('the answer has no "choices"')
-        choice = choices[0]
-        message = choice.get("message") if isinstance(choice, dict) else None
-        if not isinstance(message, dict):
-            raise self._http.fail('choices[0] has no "message" object')
+        choice, message = self._http.first_message(answer)
         content = message.get("content")
         if not isinstance(content, str):
             raise self._http.fail(f"choices[0].message.content is {type(content).__name__}, not a string")
