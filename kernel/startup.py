@@ -7,6 +7,7 @@ their AppConfig.ready (vectors: warming up its indexes).
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 
@@ -31,6 +32,17 @@ def start_background_work() -> None:
         hook()
     # The maintenance jobs on a timer thread, unless Celery workers run them (CELERY_BROKER_URL).
     start_in_process()
+    freeze_heap()
+
+
+def freeze_heap() -> None:
+    """Move everything alive now (Django, the apps, their imports) out of the garbage
+    collector's reach: a full collection then walks only what requests allocated. Reads that
+    build large answers (a read_graph page with every fact's validity) set off full collections,
+    and with the startup heap in them those cost tens of milliseconds (bench/RESULTS.md, "Facts
+    in time")."""
+    gc.collect()
+    gc.freeze()
 
 
 def shorten_gil_switch_interval() -> None:
