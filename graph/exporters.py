@@ -9,6 +9,11 @@ closed, superseded or dated observation gains `observationDetails` (every observ
 id, validFrom, validTo and the id it supersedes; `observations` stays the current texts), and a
 closed or dated relation gains `validFrom` and `validTo`. A graph without them (an official file)
 exports exactly as before. Mermaid and DOT draw what holds now.
+
+Free memories (observations without an entity) follow the relations, one `{"type":"memory"}`
+line each in `jsonl` (a `memories` list in `json`), with their actor, tags, expiry, validity and
+lineage (`supersedes`, `sourceId`: ids of this file, `mem_<n>`); a namespace without any exports
+as before. The official server skips lines of other types when it reads a file.
 """
 
 from __future__ import annotations
@@ -116,6 +121,39 @@ def _relation_record(
     return record
 
 
+def _memory_batches(ns_id: int) -> Iterator[list[dict[str, object]]]:
+    """The namespace's live free memories in creation order, as file records."""
+    after = 0
+    conn = db()
+    while True:
+        rows = conn.execute(
+            # The index graph_observation_ns_recent (namespace_id, id) WHERE entity_id IS NULL.
+            "SELECT o.id, o.body, o.actor_id, o.tags, o.expires_at, coalesce(o.valid_from, o.created_at), "
+            "o.valid_to, o.supersedes_id, o.source_id, o.extracted_by FROM graph_observation o "
+            "WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.id > ? "
+            "AND (o.expires_at IS NULL OR o.expires_at > ?) ORDER BY o.id LIMIT ?",
+            (ns_id, after, now(), BATCH),
+        ).fetchall()
+        if not rows:
+            return
+        yield [
+            {
+                "id": f"mem_{ident}",
+                "text": body,
+                "actorId": actor,
+                "tags": json.loads(tags) if tags else [],
+                "expiresAt": iso(expires),
+                "validFrom": iso(valid_from),
+                "validTo": iso(valid_to),
+                "supersedes": f"mem_{supersedes}" if supersedes is not None else None,
+                "sourceId": f"mem_{source}" if source is not None else None,
+                "extractedBy": extracted or None,
+            }
+            for ident, body, actor, tags, expires, valid_from, valid_to, supersedes, source, extracted in rows
+        ]
+        after = rows[-1][0]
+
+
 def _dumps(value: object) -> str:
     # Matches JavaScript's JSON.stringify: compact, non-ASCII kept as is.
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -142,6 +180,11 @@ def _jsonl(ns_id: int) -> Iterator[str]:
             line = _dumps({"type": "relation", **_relation_record(source, target, rel_type, valid_from, valid_to)})
             yield line if first else "\n" + line
             first = False
+    for memories in _memory_batches(ns_id):
+        for memory in memories:
+            line = _dumps({"type": "memory", **memory})
+            yield line if first else "\n" + line
+            first = False
 
 
 def _json(ns_id: int) -> Iterator[str]:
@@ -157,7 +200,13 @@ def _json(ns_id: int) -> Iterator[str]:
         for _, _, source, target, rel_type, valid_from, valid_to in rows:
             yield ("" if first else ",") + _dumps(_relation_record(source, target, rel_type, valid_from, valid_to))
             first = False
-    yield "]}"
+    yield "]"
+    first = True
+    for memories in _memory_batches(ns_id):
+        for memory in memories:
+            yield (',"memories":[' if first else ",") + _dumps(memory)
+            first = False
+    yield "}" if first else "]}"
 
 
 def _mermaid_label(text: str) -> str:

@@ -24,6 +24,32 @@ from graph.types import EntityDict, RelationDict
 class ParsedGraph:
     entities: list[EntityDict] = field(default_factory=list)
     relations: list[RelationDict] = field(default_factory=list)
+    # Free memories of a MemoryHub export (graph/exporters.py), checked by `_memory`.
+    memories: list[dict[str, Any]] = field(default_factory=list)
+
+
+_MEMORY_TIMES = ("expiresAt", "validFrom", "validTo")
+_MEMORY_IDS = ("id", "supersedes", "sourceId")
+
+
+def _memory(record: dict[str, Any], where: str) -> dict[str, Any]:
+    """A free memory record: text, actorId, tags, times (ISO 8601 or null), ids (`mem_<n>` of the
+    file, or null), extractedBy."""
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidArgument(f"{where}: 'text' must be a non-empty string")
+    actor, tags, model = record.get("actorId") or "", record.get("tags") or [], record.get("extractedBy") or ""
+    if not isinstance(actor, str) or not isinstance(model, str):
+        raise InvalidArgument(f"{where}: 'actorId' and 'extractedBy' must be strings")
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise InvalidArgument(f"{where}: 'tags' must be a list of strings")
+    memory: dict[str, Any] = {"text": text, "actorId": actor, "tags": tags, "extractedBy": model}
+    for key in _MEMORY_TIMES + _MEMORY_IDS:
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise InvalidArgument(f"{where}: '{key}' must be a string or null")
+        memory[key] = value
+    return memory
 
 
 def _entity(record: dict[str, Any], where: str) -> EntityDict:
@@ -84,6 +110,11 @@ def parse_text(text: str) -> ParsedGraph:
                 graph.entities.append(_entity(record if isinstance(record, dict) else {}, f"entities[{i}]"))
             for i, record in enumerate(relations):
                 graph.relations.append(_relation(record if isinstance(record, dict) else {}, f"relations[{i}]"))
+            memories = document.get("memories", [])
+            if not isinstance(memories, list):
+                raise InvalidArgument("'memories' must be a list")
+            for i, record in enumerate(memories):
+                graph.memories.append(_memory(record if isinstance(record, dict) else {}, f"memories[{i}]"))
             return graph
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -100,8 +131,10 @@ def parse_text(text: str) -> ParsedGraph:
             graph.entities.append(_entity(record, where))
         elif kind == "relation":
             graph.relations.append(_relation(record, where))
+        elif kind == "memory":
+            graph.memories.append(_memory(record, where))
         else:
-            raise InvalidArgument(f"{where}: 'type' must be 'entity' or 'relation' (got {kind!r})")
+            raise InvalidArgument(f"{where}: 'type' must be 'entity', 'relation' or 'memory' (got {kind!r})")
     return graph
 
 

@@ -822,6 +822,8 @@ class ImportResult(TypedDict):
     relationsCreated: int
     relationsUnchanged: int
     skipped: list[SkippedRelation]
+    # Free memories added (those already held, same text, actor and validFrom, are not).
+    memoriesAdded: int
 
 
 def import_graph(
@@ -829,6 +831,7 @@ def import_graph(
     namespace: str,
     entities: list[EntityDict],
     relations: list[RelationDict],
+    memories: Sequence[Mapping[str, Any]] = (),
     progress: Callable[[int], object] | None = None,
 ) -> ImportResult:
     """Load a whole graph (an official memory file) in one transaction, idempotently.
@@ -838,7 +841,8 @@ def import_graph(
     Relations to entities the file does not define come back in `skipped`.
 
     Validity time from a MemoryHub export comes back too: an entity's `observationDetails`
-    (closed and superseded observations, their lineage) and a relation's validFrom/validTo."""
+    (closed and superseded observations, their lineage) and a relation's validFrom/validTo; and
+    its free memories (`_import_memories`)."""
     batch = limits.limit("MAX_ITEMS_PER_REQUEST")
     result: ImportResult = {
         "entitiesCreated": 0,
@@ -846,6 +850,7 @@ def import_graph(
         "relationsCreated": 0,
         "relationsUnchanged": 0,
         "skipped": [],
+        "memoriesAdded": 0,
     }
     # An entity may carry more observations than one request allows: send them in slices.
     pieces: list[EntityDict] = []
@@ -893,7 +898,68 @@ def import_graph(
                     result["skipped"].append(skipped)
             if progress:
                 progress(len(chunk_relations))
+        if memories:
+            result["memoriesAdded"] = _import_memories(namespace, memories)
+            if progress:
+                progress(len(memories))
     return result
+
+
+def _import_memories(namespace: str, memories: Sequence[Mapping[str, Any]]) -> int:
+    """Add a file's free memories (graph/importers.py `_memory` records) that the namespace does
+    not hold yet (the same text, actor and validFrom), with their validity, expiry, and lineage:
+    `supersedes` and `sourceId` name memories of the file (`mem_<n>` there), mapped to the ids
+    they have here. They are recorded now (createdAt is the import); they are keyed for dedupe on
+    the namespace's next write and embedded behind, like any write. Returns how many were added."""
+    ns_id = namespaces.ensure(namespace)
+    stamp = now()
+    rows: list[MemoryInput] = []
+    for index, memory in enumerate(memories):
+        where = f"memories[{index}]"
+        start, end = _imported_range(memory, where)
+        expires = validity.parse_time(memory["expiresAt"], field="expiresAt") if memory.get("expiresAt") else None
+        rows.append(
+            {
+                "body": limits.observation(memory["text"], field="text"),
+                "actor_id": memory.get("actorId") or "",
+                "tags": list(memory.get("tags") or []),
+                "expires_at": expires,
+                "valid_from": start or stamp,
+                "valid_to": end,
+                "extracted_by": memory.get("extractedBy") or "",
+            }
+        )
+    held = {
+        (body, actor, str(valid_from)): ident
+        for ident, body, actor, valid_from in db().execute(
+            # To the second: the file holds times as the wire shows them.
+            "SELECT o.id, o.body, o.actor_id, substr(coalesce(o.valid_from, o.created_at), 1, 19) FROM graph_observation o "
+            "WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.body IN (SELECT value FROM json_each(?))",
+            (ns_id, as_json({row["body"] for row in rows})),
+        )
+    }
+    here: dict[str, int] = {}  # the file's ids: the ids here
+    fresh: list[int] = []  # indexes of the memories added
+    for index, row in enumerate(rows):
+        known = held.get((row["body"], row["actor_id"], str(row.get("valid_from"))[:19]))
+        if known is None:
+            fresh.append(index)
+        elif memories[index].get("id"):
+            here[str(memories[index]["id"])] = known
+    written = insert_memories(namespace=namespace, memories=[rows[i] for i in fresh], created_at=stamp)
+    for index, (ident, _) in zip(fresh, written, strict=True):
+        if memories[index].get("id"):
+            here[str(memories[index]["id"])] = ident
+    links = [
+        (here.get(str(memories[index].get("supersedes"))), here.get(str(memories[index].get("sourceId"))), ident)
+        for index, (ident, _) in zip(fresh, written, strict=True)
+    ]
+    # OR IGNORE: a memory that already has a successor here keeps it (one successor each).
+    db().executemany(
+        "UPDATE OR IGNORE graph_observation SET supersedes_id = ?, source_id = ? WHERE id = ?",
+        [link for link in links if link[0] is not None or link[1] is not None],
+    )
+    return len(written)
 
 
 def _imported_range(record: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:

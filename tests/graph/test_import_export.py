@@ -66,7 +66,7 @@ def test_dangling_relations_are_reported_not_stored(alice, tmp_path):
     ("content", "message"),
     [
         ('{"type":"entity","name":"A","entityType":"t"}\nnot json', "line 2: not valid JSON"),
-        ('{"type":"widget"}', "line 1: 'type' must be 'entity' or 'relation'"),
+        ('{"type":"widget"}', "line 1: 'type' must be 'entity', 'relation' or 'memory'"),
         ('{"type":"entity","name":5,"entityType":"t"}', "line 1: an entity needs string 'name'"),
         ('{"type":"entity","name":"A","entityType":"t","observations":[""]}', "must not be empty"),
     ],

@@ -324,6 +324,61 @@ def test_export_import_round_trip_keeps_validity_and_lineage(alice: str, bob: st
     assert "observationDetails" in document["entities"][0]
 
 
+def test_free_memories_round_trip_with_validity_and_lineage(alice: str, bob: str, clock: Clock, tmp_path) -> None:
+    # Free memories are written and superseded through the memory layer, as every surface does.
+    from graph import validity
+    from graph.sql import db
+    from memory.services import NewMemory, write_memories
+
+    [priya, _] = write_memories(
+        namespace=alice,
+        memories=[
+            NewMemory(text="Dana's team lead is Priya", actor_id="u1", tags=["team"]),
+            NewMemory(text="Dana lived in Rome", valid_from="2019-01-01T00:00:00Z", valid_to="2021-06-30T00:00:00Z"),
+        ],
+    )
+    clock.advance()
+    priya_id = int(priya["id"].removeprefix("mem_"))
+    ns_id = db().execute("SELECT namespace_id FROM graph_observation WHERE id = ?", (priya_id,)).fetchone()[0]
+    validity.supersede(priya_id, "Dana's team lead is Marco", namespace_ids=[ns_id], free_only=True)
+
+    exported = run("export_memory", "--namespace", alice)
+    memories = [line for line in map(json.loads, exported.splitlines()) if line["type"] == "memory"]
+    assert [(m["text"], m["validTo"] is None) for m in memories] == [
+        ("Dana's team lead is Priya", False),
+        ("Dana lived in Rome", False),
+        ("Dana's team lead is Marco", True),
+    ]
+    assert memories[2]["supersedes"] == memories[0]["id"] == priya["id"]
+    assert (memories[1]["validFrom"], memories[1]["validTo"]) == ("2019-01-01T00:00:00Z", "2021-06-30T00:00:00Z")
+    assert (memories[2]["actorId"], memories[2]["tags"]) == ("u1", ["team"])
+
+    path = tmp_path / "memories.jsonl"
+    path.write_text(exported, encoding="utf-8")
+    assert "3 memories added" in run("import_memory", str(path), "--namespace", bob)
+    assert "0 memories added" in run("import_memory", str(path), "--namespace", bob)
+    back = [line for line in map(json.loads, run("export_memory", "--namespace", bob).splitlines())]
+    assert [_without_memory_ids(m) for m in back if m["type"] == "memory"] == [_without_memory_ids(m) for m in memories]
+    # The lineage points at the imported rows, not at the file's ids.
+    assert back[2]["supersedes"] == back[0]["id"] != memories[0]["id"]
+    # The imported Priya is closed and has its successor.
+    bob_id = (
+        db()
+        .execute("SELECT id FROM graph_observation WHERE body = ? AND namespace_id != ?", (memories[0]["text"], ns_id))
+        .fetchone()[0]
+    )
+    assert validity.successor(bob_id) is not None
+    # JSON carries them too; a graph without free memories exports no "memories" key.
+    document = json.loads(selectors.export_graph(namespace=alice, format="json")["content"])
+    assert [m["text"] for m in document["memories"]] == [m["text"] for m in memories]
+    services.create_entities(namespace="plain:graph", entities=[person("Ada")])
+    assert "memories" not in json.loads(selectors.export_graph(namespace="plain:graph", format="json")["content"])
+
+
+def _without_memory_ids(line: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in line.items() if k not in ("id", "supersedes", "sourceId")}
+
+
 def _view(namespace: str, at: str | None) -> Any:
     page = selectors.open_nodes(namespace=namespace, names=["Dana"], as_of=at)
     return page["entities"][0]["observations"], triples(page["relations"])

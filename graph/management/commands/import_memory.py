@@ -28,17 +28,21 @@ class Command(BaseCommand):
     def handle(self, *args: Any, file: Path, namespace: str, no_progress: bool, **options: Any) -> None:
         try:
             graph = parse_file(file)
-            total = len(graph.entities) + len(graph.relations)
+            total = len(graph.entities) + len(graph.relations) + len(graph.memories)
             with tqdm(total=total, unit="record", disable=no_progress, file=cast(TextIO, self.stderr._out)) as bar:
                 result = services.import_graph(
-                    namespace=namespace, entities=graph.entities, relations=graph.relations, progress=bar.update
+                    namespace=namespace,
+                    entities=graph.entities,
+                    relations=graph.relations,
+                    memories=graph.memories,
+                    progress=bar.update,
                 )
         except (GraphError, InvalidArgument) as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(
             f"Imported {file} into {namespace}: {result['entitiesCreated']} entities created, "
             f"{result['observationsAdded']} observations added, {result['relationsCreated']} relations created, "
-            f"{result['relationsUnchanged']} relations already present."
+            f"{result['relationsUnchanged']} relations already present, {result['memoriesAdded']} memories added."
         )
         for skipped in result["skipped"]:
             relation = skipped["relation"]
