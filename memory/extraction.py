@@ -64,6 +64,7 @@ from kernel import metrics
 from kernel.errors import DomainError, InvalidArgument
 from kernel.metrics import Exposition
 from kernel.sql import iso, stored_time
+from kernel.task_queue import DrainLoop
 from memory import dedupe as judging
 from memory import llm, selectors
 from memory.llm import ChatClient, Malformed
@@ -723,33 +724,19 @@ class Worker:
     else every MEMORYHUB_EXTRACTION_POLL_MS (other processes' jobs, backoffs that ended)."""
 
     def __init__(self) -> None:
-        self.wanted = threading.Event()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, name="memoryhub-extraction", daemon=True)
+        self.loop = DrainLoop(
+            lambda stop: drain(stop=stop),
+            poll_seconds=settings.MEMORYHUB_EXTRACTION_POLL_MS / 1000,
+            what="extraction",
+        )
+        self.thread = threading.Thread(target=self.loop.run, name="memoryhub-extraction", daemon=True)
         self.thread.start()
 
-    def run(self) -> None:
-        from django.db import connection
-
-        poll = settings.MEMORYHUB_EXTRACTION_POLL_MS / 1000
-        try:
-            while not self.stop.is_set():
-                try:
-                    drain(stop=self.stop)
-                except Exception:  # a database hiccup: log it, keep going, try again later
-                    logger.exception("extraction: drain failed")
-                    connection.close_if_unusable_or_obsolete()
-                self.wanted.wait(poll)
-                self.wanted.clear()
-        finally:
-            connection.close()
-
     def wake(self) -> None:
-        self.wanted.set()
+        self.loop.wake()
 
     def close(self) -> None:
-        self.stop.set()
-        self.wanted.set()
+        self.loop.close()
         self.thread.join(timeout=10)
 
 

@@ -59,7 +59,9 @@ class Lineage(TypedDict):
     extractedBy: str | None
 
 
-class StoredMemory(TypedDict):
+class StoredMemory(Lineage):
+    """A memory on the wire: its fields, then its validity and lineage (Lineage)."""
+
     id: str
     text: str
     namespace: str
@@ -71,16 +73,9 @@ class StoredMemory(TypedDict):
     # How often the text was written (a repeat is folded into it: memory/dedupe.py) and when last.
     mentionCount: int
     lastSeen: str | None
-    validFrom: str | None
-    validTo: str | None
-    current: bool
-    supersedes: str | None
-    supersededBy: str | None
-    sourceId: str | None
-    extractedBy: str | None
 
 
-class MemoryHit(TypedDict):
+class MemoryHit(Lineage):
     id: str
     text: str
     namespace: str
@@ -92,13 +87,6 @@ class MemoryHit(TypedDict):
     entityName: str | None
     mentionCount: int
     lastSeen: str | None
-    validFrom: str | None
-    validTo: str | None
-    current: bool
-    supersedes: str | None
-    supersededBy: str | None
-    sourceId: str | None
-    extractedBy: str | None
 
 
 class SearchResult(TypedDict):

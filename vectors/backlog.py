@@ -51,6 +51,7 @@ from django.utils import timezone
 from graph import observations
 from graph.sql import as_json, db
 from kernel.sql import stored_time
+from kernel.task_queue import DrainLoop
 from vectors import store
 from vectors.embedders import Embedder, default_embedder
 from vectors.embedding import embed_texts
@@ -311,40 +312,23 @@ def counts() -> tuple[int, int]:
 # --- the background drainer of a server process ---------------------------------------------------
 
 
-class Drainer:
-    """Drains the backlog in a loop: at once when woken (a local write committed), else every
-    MEMORYHUB_EMBED_BACKLOG_POLL_MS (another process's writes, rows whose backoff ended), until
-    `stop` is set. Runs in the worker process (`manage.py drain_embeddings`) or in a thread."""
-
-    def __init__(self, *, report: Callable[[], object] | None = None) -> None:
-        self.wanted = threading.Event()
-        self.stop = threading.Event()
-        self.report = report
-
-    def run(self) -> None:
-        from django.db import connection
-
-        poll = settings.MEMORYHUB_EMBED_BACKLOG_POLL_MS / 1000
-        try:
-            while not self.stop.is_set():
-                try:
-                    drain(stop=self.stop)
-                except Exception:  # a database hiccup: log it, keep going, try again later
-                    logger.exception("embedding backlog: drain failed")
-                    connection.close_if_unusable_or_obsolete()
-                if self.report is not None:
-                    self.report()
-                self.wanted.wait(poll)
-                self.wanted.clear()
-        finally:
-            connection.close()
+def drain_loop(*, report: Callable[[], object] | None = None) -> DrainLoop:
+    """The backlog's drain loop: at once when woken (a local write committed), else every
+    MEMORYHUB_EMBED_BACKLOG_POLL_MS (another process's writes, rows whose backoff ended). Runs in
+    the worker process (`manage.py drain_embeddings`) or in a thread."""
+    return DrainLoop(
+        lambda stop: drain(stop=stop),
+        poll_seconds=settings.MEMORYHUB_EMBED_BACKLOG_POLL_MS / 1000,
+        what="embedding backlog",
+        report=report,
+    )
 
 
 class _ThreadWorker:
     """The drainer as a thread of the server process (MEMORYHUB_EMBED_WORKER=thread)."""
 
     def __init__(self) -> None:
-        self.drainer = Drainer()
+        self.drainer = drain_loop()
         self.thread = threading.Thread(target=self._run, name="memoryhub-embed-backlog", daemon=True)
         self.thread.start()
 
@@ -364,11 +348,10 @@ class _ThreadWorker:
                 logger.exception("embedding backlog: loading the built-in model failed")
 
     def wake(self) -> None:
-        self.drainer.wanted.set()
+        self.drainer.wake()
 
     def close(self) -> None:
-        self.drainer.stop.set()
-        self.drainer.wanted.set()
+        self.drainer.close()
         self.thread.join(timeout=10)
 
 
@@ -459,15 +442,14 @@ def _report_counts() -> None:
 def follow(stream: BinaryIO) -> None:
     """The worker process's loop (`manage.py drain_embeddings`): drain when a line arrives on
     `stream` and every poll interval; return when `stream` ends (the server closed it or died)."""
-    drainer = Drainer(report=_report_counts)
+    drainer = drain_loop(report=_report_counts)
 
     def read() -> None:
         try:
             while stream.readline():
-                drainer.wanted.set()
+                drainer.wake()
         finally:
-            drainer.stop.set()
-            drainer.wanted.set()
+            drainer.close()
 
     threading.Thread(target=read, name="memoryhub-embed-wake", daemon=True).start()
     drainer.run()
