@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -43,11 +44,18 @@ def persisted_secret_key(data_dir: Path) -> str:
     if existing:
         return existing
     key = secrets.token_urlsafe(50)
-    # O_EXCL: if two processes start at once, exactly one writes and the other reads its key.
+    # Written whole to a file of its own, then linked into place: link() fails if the name exists,
+    # so of two processes starting at once exactly one key wins, and the other reads it complete.
+    # (Creating the file with O_EXCL and then writing it let the loser read it still empty.)
+    fd, draft = tempfile.mkstemp(dir=key_file.parent, prefix=".secret_key.")
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return key_file.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key)
+        os.chmod(draft, 0o600)
+        try:
+            os.link(draft, key_file)
+        except FileExistsError:
+            return key_file.read_text(encoding="utf-8").strip()
+    finally:
+        os.unlink(draft)
     return key

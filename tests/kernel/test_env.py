@@ -62,3 +62,22 @@ def test_the_generated_secret_key_is_private_and_stable(tmp_path: Path):
     assert len(key) >= 50
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     assert persisted_secret_key(tmp_path) == key
+
+
+def test_processes_starting_at_once_all_get_the_one_whole_key(tmp_path: Path):
+    # Server processes of one data dir start together (make run-cluster): each must read the key
+    # the winner wrote, whole, never an empty or partial file.
+    import subprocess
+    import sys
+
+    script = "import sys; from pathlib import Path; from kernel.datadir import persisted_secret_key as k; print(k(Path(sys.argv[1])))"
+    for attempt in range(5):
+        data_dir = tmp_path / f"run{attempt}"
+        runs = [
+            subprocess.Popen([sys.executable, "-c", script, str(data_dir)], stdout=subprocess.PIPE, text=True)
+            for _ in range(6)
+        ]
+        keys = {run.communicate(timeout=60)[0].strip() for run in runs}
+        assert keys == {(data_dir / "secret_key").read_text(encoding="utf-8")}
+        assert len(keys.pop()) >= 50
+        assert [p.name for p in data_dir.iterdir()] == ["secret_key"]  # no draft left behind
