@@ -19,7 +19,7 @@ NGINX := /usr/sbin/nginx
 # on one worker, the longest files first (tests/conftest.py: per-worker Redis databases).
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run run-tls run-workers run-cluster test lint fmt migrations-check bench clean
+.PHONY: install run run-tls run-workers run-cluster test lint fmt migrations-check bench clean vendor-static
 
 $(STAMP): pyproject.toml
 	@echo "==> Installing MemoryHub and its dependencies into $(VENV) (when pyproject.toml changed; the first time takes a minute or more)..."
@@ -88,6 +88,15 @@ $(NGINX):
 test: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX)
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+# The browser code the pages use, copied from node_modules (versions pinned by package-lock.json)
+# into static/vendor/ and committed, so `make run` serves it without npm or a network;
+# tests/browser/test_vendored_assets.py fails when a copy differs from the locked package.
+VENDORED := cytoscape/dist/cytoscape.min.js cytoscape/LICENSE
+vendor-static: $(NODE_STAMP)
+	@for file in $(VENDORED); do \
+	  package=$${file%%/*}; mkdir -p static/vendor/$$package; cp node_modules/$$file static/vendor/$$package/; \
+	  echo "static/vendor/$$package/$$(basename $$file)"; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

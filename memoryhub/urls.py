@@ -30,6 +30,7 @@ urlpatterns = [
     # The split view serves its set-up script as a file (/docs?script=): no inline script, so the
     # pages' Content-Security-Policy (kernel/security.py) needs no exception for it.
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="docs"),
+    path("console/", include("console.urls")),
     path("", include("agents.urls")),
     path("", include("web.urls")),
 ]

@@ -1,0 +1,14 @@
+"""Console area: dashboard (being built)."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import URLPattern, path
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/base.html", {"section": "console", "area": "overview"})
+
+
+urlpatterns: list[URLPattern] = [path("", home, name="home")]

@@ -1,0 +1,5 @@
+"""Console area: graphview (being built)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
