@@ -1,27 +1,12 @@
 """Self-service pages: sign-in, "My keys", and namespace browsing (see views.py)."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path, register_converter
+from django.urls import path
 
 from access.forms import SignInForm
 from access.signin import SignInView
+from kernel import url_converters  # noqa: F401  (registers <anytext:...>)
 from web import views
-
-
-class AnyTextConverter:
-    """Any non-empty text, '/' and line breaks included (entity names may hold any character;
-    Django's `path` converter stops at a line break)."""
-
-    regex = r"[\s\S]+"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(AnyTextConverter, "anytext")
 
 urlpatterns = [
     path("", views.home, name="home"),
