@@ -9,6 +9,7 @@ the `last_used_at` update happen here and nowhere else.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -192,10 +193,8 @@ def flush_usage() -> int:
 
 
 def _flush_at_exit() -> None:
-    try:
+    with contextlib.suppress(Exception):
         flush_usage()
-    except Exception:  # noqa: BLE001, S110 - at exit there is nobody left to tell; the loss window applies
-        pass
 
 
 atexit.register(_flush_at_exit)

@@ -127,10 +127,7 @@ def key_usage(user: AbstractBaseUser, *, days: int = USAGE_DAYS, top: int = USAG
     )
     # Every key of a user (few) is listed, used or not; of all keys (an operator), the busiest.
     chosen = sorted(totals, key=lambda key_id: -totals[key_id])[:top] if getattr(user, "is_superuser", False) else None
-    if chosen is not None:
-        listed = list(keys.filter(pk__in=chosen))
-    else:
-        listed = list(keys.order_by("-created_at")[:top])
+    listed = list(keys.filter(pk__in=chosen)) if chosen is not None else list(keys.order_by("-created_at")[:top])
     per_day: dict[int, dict[dt.date, int]] = {}
     for key_id, day, calls in KeyUsageDay.objects.filter(day__gte=first, key__in=[k.pk for k in listed]).values_list(
         "key_id", "day", "calls"

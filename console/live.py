@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from asgiref.sync import async_to_sync
-from channels.exceptions import StopConsumer
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from channels.layers import get_channel_layer
 from channels.sessions import CookieMiddleware

@@ -85,7 +85,7 @@ def _created_per_day(ns_id: int, first_day: str) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for table in ("entity", "observation", "relation"):
         rows = db().execute(
-            f"SELECT substr(created_at, 1, 10), count(*) FROM graph_{table} "  # noqa: S608 - fixed table names
+            f"SELECT substr(created_at, 1, 10), count(*) FROM graph_{table} "
             "WHERE namespace_id = ? AND created_at >= ? GROUP BY 1",
             (ns_id, first_day),
         )
@@ -94,9 +94,7 @@ def _created_per_day(ns_id: int, first_day: str) -> dict[str, dict[str, int]]:
     return counts
 
 
-def recent_changes(
-    *, namespaces: dict[int, str], after: Any = None, limit: Any = RECENT_LIMIT
-) -> list[dict[str, Any]]:
+def recent_changes(*, namespaces: dict[int, str], after: Any = None, limit: Any = RECENT_LIMIT) -> list[dict[str, Any]]:
     """The latest changes (versions) in `namespaces`, newest first, each as `history.wire` shows
     it plus `versionId` (the cursor), `label` (memory, observation, entity or relation) and
     `excerpt` (the text, name or edge, shortened).

@@ -17,7 +17,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
 from console import live as console_live  # noqa: E402
-
 from kernel.observability import AsgiMiddleware  # noqa: E402
 from kernel.startup import announce, start_background_work  # noqa: E402
 from kernel.twisted_http import install as memoise_twisted_content_types  # noqa: E402
@@ -35,6 +34,4 @@ django_route = re_path(r"", django_asgi_app)  # type: ignore[arg-type]  # an ASG
 # /console/live: the console's Server-Sent Events stream (console/live.py), before Django's catch-all.
 console_routes = [path("console/live", console_live.application())]
 
-application = AsgiMiddleware(
-    ProtocolTypeRouter({"http": URLRouter([*mcp_urlpatterns, *console_routes, django_route])})
-)
+application = AsgiMiddleware(ProtocolTypeRouter({"http": URLRouter([*mcp_urlpatterns, *console_routes, django_route])}))

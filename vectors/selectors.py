@@ -21,13 +21,13 @@ from access import namespaces
 from graph import entities, limits, observations, validity
 from graph.exceptions import InvalidArgument
 from graph.sql import as_json, db, require_entity
+from kernel.sql import iso
 from vectors import backlog, retrieval, store
 from vectors.embedders import default_embedder
 from vectors.indexes import registry
 from vectors.models import OwnerKind
 from vectors.services import CLIENT_MODEL, model_label, resolve_vector
 from vectors.store import IndexKey
-from kernel.sql import iso
 
 # Results of one vector tool call (topK, fetchK). Memory search allows fewer (memory.limits).
 MAX_TOP_K = 100

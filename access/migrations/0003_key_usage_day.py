@@ -5,25 +5,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('access', '0002_signin_throttled_audit'),
+        ("access", "0002_signin_throttled_audit"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='KeyUsageDay',
+            name="KeyUsageDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('calls', models.PositiveBigIntegerField(default=0)),
-                ('key', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='usage_days', to='access.apikey')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("calls", models.PositiveBigIntegerField(default=0)),
+                (
+                    "key",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="usage_days", to="access.apikey"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'key usage per day',
-                'db_table': 'access_keyusageday',
-                'indexes': [models.Index(fields=['day'], name='keyusage_day')],
-                'constraints': [models.UniqueConstraint(fields=('key', 'day'), name='keyusage_unique_day')],
+                "verbose_name": "key usage per day",
+                "db_table": "access_keyusageday",
+                "indexes": [models.Index(fields=["day"], name="keyusage_day")],
+                "constraints": [models.UniqueConstraint(fields=("key", "day"), name="keyusage_unique_day")],
             },
         ),
     ]

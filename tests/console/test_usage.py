@@ -17,9 +17,7 @@ from tests.conftest import Persona
 
 def _calls(client: Client, persona: Persona, count: int) -> None:
     for _ in range(count):
-        response = client.post(
-            "/v1/memory/search", {"query": "x"}, content_type="application/json", **persona.headers
-        )
+        response = client.post("/v1/memory/search", {"query": "x"}, content_type="application/json", **persona.headers)
         assert response.status_code == 200, response.content
 
 
@@ -59,17 +57,21 @@ def test_usage_lists_the_users_own_keys_and_everything_for_an_operator(
 
     alice_usage = selectors.key_usage(alice_key.user)
     assert [row["prefix"] for row in alice_usage] == [alice_key.key.prefix]
-    assert alice_usage[0]["total"] == 2 and len(alice_usage[0]["days"]) == 30
+    assert alice_usage[0]["total"] == 2
+    assert len(alice_usage[0]["days"]) == 30
     assert alice_usage[0]["days"][-1] == {"day": timezone.now().date(), "calls": 2}
     assert [row["prefix"] for row in selectors.key_usage(root_key.user)] == [bob_key.key.prefix, alice_key.key.prefix]
 
     client.force_login(alice_key.user)
     page = client.get("/console/").content.decode()
-    assert alice_key.key.prefix in page and bob_key.key.prefix not in page
+    assert alice_key.key.prefix in page
+    assert bob_key.key.prefix not in page
     assert f"Calls per day with key alice&#x27;s key ({alice_key.key.prefix}), last 30 days: 2 in all" in page
     client.force_login(root_key.user)
     page = client.get("/console/").content.decode()
-    assert alice_key.key.prefix in page and bob_key.key.prefix in page and "Owner bob" in page
+    assert alice_key.key.prefix in page
+    assert bob_key.key.prefix in page
+    assert "Owner bob" in page
 
 
 def _live(headers: list[tuple[bytes, bytes]]) -> dict[str, object]:
