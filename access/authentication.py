@@ -8,13 +8,17 @@ the `last_used_at` update happen here and nowhere else.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import datetime as dt
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from access import ratelimit
@@ -111,6 +115,7 @@ def authenticate(raw: str | None) -> Access:
     assert access.key_id is not None
     assert access.key_prefix is not None
     _note_use(access.key_id, access.key_prefix)
+    _count_call(access.key_id)
     return access
 
 
@@ -133,3 +138,63 @@ def _note_use(key_id: int, key_prefix: str) -> None:
     _asked[key_prefix] = now
     if caches["default"].add(f"access:last-used:{key_id}", 1, timeout=LAST_USED_RESOLUTION_SECONDS):
         ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+
+
+# --- calls per key and day (the console's usage chart) -----------------------------------------------
+# Counted in memory, per process, and added to access_keyusageday with one upsert at most once a
+# minute (at the first call after the interval) and when the process exits: a request never
+# waits for a write of its own. The cost is a loss window: a process that dies without running
+# its exit handlers (killed, crashed) loses the calls it counted since its last flush, at most
+# USAGE_FLUSH_SECONDS of them (and an idle process holds its last counts until its next call or
+# its exit). Good enough for a chart; the rate limit and `last_used_at` do not depend on it.
+USAGE_FLUSH_SECONDS = 60
+_usage: dict[tuple[int, dt.date], int] = {}
+_usage_lock = threading.Lock()
+_usage_flushed_at = time.monotonic()
+
+
+def _count_call(key_id: int) -> None:
+    global _usage_flushed_at
+    day = timezone.now().date()  # UTC (USE_TZ): one day boundary for every process
+    with _usage_lock:
+        _usage[(key_id, day)] = _usage.get((key_id, day), 0) + 1
+        due = time.monotonic() - _usage_flushed_at >= USAGE_FLUSH_SECONDS
+        if due:
+            _usage_flushed_at = time.monotonic()
+    if due:
+        flush_usage()
+
+
+def flush_usage() -> int:
+    """Add the calls counted in this process to access_keyusageday (one statement) and forget
+    them; returns how many (key, day) rows it touched. Calls of a key deleted meanwhile are
+    dropped. Called at the flush interval, at exit, and by tests."""
+    with _usage_lock:
+        counted = list(_usage.items())
+        _usage.clear()
+    if not counted:
+        return 0
+    rows = [(key_id, day.isoformat(), calls, key_id) for (key_id, day), calls in counted]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO access_keyusageday(key_id, day, calls) "
+                "SELECT %s, %s, %s WHERE EXISTS (SELECT 1 FROM access_apikey WHERE id = %s) "
+                "ON CONFLICT(key_id, day) DO UPDATE SET calls = calls + excluded.calls",
+                rows,
+            )
+    except Exception:
+        # Keep the counts for the next flush rather than lose them to a locked database.
+        with _usage_lock:
+            for key, calls in counted:
+                _usage[key] = _usage.get(key, 0) + calls
+        raise
+    return len(rows)
+
+
+def _flush_at_exit() -> None:
+    with contextlib.suppress(Exception):
+        flush_usage()
+
+
+atexit.register(_flush_at_exit)

@@ -157,3 +157,25 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {self.key_prefix}"
+
+
+class KeyUsageDay(models.Model):
+    """How many authenticated calls one key made on one day (UTC), for the console's usage chart.
+
+    Counted in memory by each process and added here in batches (access/authentication.py
+    `flush_usage`), never with a write per request."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    calls = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        db_table = "access_keyusageday"
+        verbose_name = "key usage per day"
+        constraints = [models.UniqueConstraint(fields=["key", "day"], name="keyusage_unique_day")]
+        # The unique index (key_id, day) serves both the upsert and a key's last 30 days; the day
+        # index the "top keys" of all keys for an operator.
+        indexes = [models.Index(fields=["day"], name="keyusage_day")]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.day}: {self.calls}"

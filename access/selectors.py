@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from access import patterns
 from access.exceptions import NotAuthenticated
-from access.models import ApiKey, Namespace, NamespaceAllowance
+from access.models import ApiKey, KeyUsageDay, Namespace, NamespaceAllowance
 from access.permissions import Access, Grant, Permission
 
 
@@ -102,3 +103,50 @@ def key_state(key_id: int) -> tuple[bool, dt.datetime | None]:
     revoked_at, expires_at, owner_active = row
     usable = revoked_at is None and owner_active and (expires_at is None or expires_at > timezone.now())
     return bool(usable), expires_at
+
+
+USAGE_DAYS = 30
+USAGE_TOP_KEYS = 20
+
+
+def key_usage(user: AbstractBaseUser, *, days: int = USAGE_DAYS, top: int = USAGE_TOP_KEYS) -> list[dict[str, Any]]:
+    """Calls per day over the last `days` days (UTC, oldest first, zeros included) and when last
+    used, for the user's own keys; a superuser sees every key. At most `top` keys, most calls
+    first (then most recently used; for a superuser only keys with calls in the span). Counts reach the table in batches (access/authentication.py
+    `flush_usage`): the last minute of a running process may not be in them yet."""
+    today = timezone.now().date()
+    first = today - dt.timedelta(days=days - 1)
+    keys = ApiKey.objects.select_related("owner")
+    if not getattr(user, "is_superuser", False):
+        keys = keys.filter(owner_id=user.pk)
+    totals = dict(
+        KeyUsageDay.objects.filter(day__gte=first, key__in=keys.values("pk"))
+        .values("key_id")
+        .annotate(total=Sum("calls"))
+        .values_list("key_id", "total")
+    )
+    # Every key of a user (few) is listed, used or not; of all keys (an operator), the busiest.
+    chosen = sorted(totals, key=lambda key_id: -totals[key_id])[:top] if getattr(user, "is_superuser", False) else None
+    listed = list(keys.filter(pk__in=chosen)) if chosen is not None else list(keys.order_by("-created_at")[:top])
+    per_day: dict[int, dict[dt.date, int]] = {}
+    for key_id, day, calls in KeyUsageDay.objects.filter(day__gte=first, key__in=[k.pk for k in listed]).values_list(
+        "key_id", "day", "calls"
+    ):
+        per_day.setdefault(key_id, {})[day] = calls
+    span = [first + dt.timedelta(days=n) for n in range(days)]
+    found = [
+        {
+            "id": key.pk,
+            "name": key.name,
+            "prefix": key.prefix,
+            "owner": key.owner.get_username(),
+            "state": key.state,
+            "lastUsedAt": key.last_used_at,
+            "total": totals.get(key.pk, 0),
+            "days": [{"day": day, "calls": per_day.get(key.pk, {}).get(day, 0)} for day in span],
+        }
+        for key in listed
+    ]
+    never = dt.datetime.min.replace(tzinfo=dt.UTC)
+    found.sort(key=lambda row: (-row["total"], -(row["lastUsedAt"] or never).timestamp()))
+    return found

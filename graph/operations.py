@@ -13,7 +13,7 @@ from typing import Any
 
 from access.operations import Operation, Reach, declare
 from access.permissions import Permission
-from graph import history, selectors, services
+from graph import history, overview, selectors, services
 
 _READ, _WRITE = Permission.READ, Permission.WRITE
 GRAPH = "graph"  # what the writes change, as `operation_applied` announces it
@@ -59,6 +59,15 @@ OPERATIONS: dict[str, Operation] = declare(
         _read("find_all_paths", selectors.find_all_paths),
         _read("export_graph", selectors.export_graph),
         _read("entity_history", history.entity_history),
+    ]
+)
+
+# Reads for overviews of several namespaces (the console's dashboard: graph/overview.py). Declared
+# apart from OPERATIONS, which are also the REST endpoints and MCP tools, one per operation.
+OVERVIEW_OPERATIONS: dict[str, Operation] = declare(
+    [
+        Operation("namespace_growth", overview.namespace_growth, _READ, reach=Reach.NAMESPACES),
+        Operation("recent_changes", overview.recent_changes, _READ, reach=Reach.NAMESPACES),
     ]
 )
 

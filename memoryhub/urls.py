@@ -9,7 +9,7 @@ from memoryhub import views
 
 # The admin's sign-in form counts failures like /accounts/login/ (access/signin.py).
 admin.site.login_form = signin.ThrottledAdminAuthenticationForm
-admin.site.site_header = admin.site.site_title = "MemoryHub administration"
+admin.site.site_header = admin.site.site_title = "MemoryHub"
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:

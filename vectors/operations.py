@@ -7,7 +7,7 @@ names to them.
 
 from __future__ import annotations
 
-from access.operations import Operation, declare
+from access.operations import Operation, Reach, declare
 from access.permissions import Permission
 from graph import operations as graph_operations
 from vectors import selectors, services
@@ -30,6 +30,12 @@ OPERATIONS: dict[str, Operation] = declare(
         Operation("vector_refresh_graph_cache", selectors.refresh_graph_cache, _READ),
         Operation("vector_store_stats", selectors.store_stats, _READ),
     ]
+)
+
+# The embedding backlog per namespace (the console's dashboard). Declared apart from OPERATIONS,
+# which are also the MCP vector tools, one per operation.
+OVERVIEW_OPERATIONS: dict[str, Operation] = declare(
+    [Operation("embedding_backlog", selectors.embedding_backlog, _READ, reach=Reach.NAMESPACES)]
 )
 
 WIRE_KEYWORDS = {

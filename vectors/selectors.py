@@ -20,7 +20,8 @@ import numpy.typing as npt
 from access import namespaces
 from graph import entities, limits, observations, validity
 from graph.exceptions import InvalidArgument
-from graph.sql import require_entity
+from graph.sql import as_json, db, require_entity
+from kernel.sql import iso
 from vectors import backlog, retrieval, store
 from vectors.embedders import default_embedder
 from vectors.indexes import registry
@@ -433,3 +434,22 @@ def refresh_graph_cache(*, namespace: str) -> dict[str, Any]:
     for key, _, _ in keys:
         registry().drop(key)
     return {"refreshed": True, "entities": count, "maxDegree": top, "indexes": len(keys)}
+
+
+def embedding_backlog(*, namespaces: dict[int, str]) -> dict[str, dict[str, Any]]:
+    """{namespace: {"pending", "failing", "oldest"}} for the namespaces that have texts waiting to
+    be embedded (vectors_pending; vectors/backlog.py): how many wait, how many of those failed at
+    least once (`attempts` > 0, retried later), and when the oldest was queued. Namespaces with
+    nothing waiting are left out. One grouped read over the index (namespace_id, owner_id): the
+    backlog is drained continuously, so it stays small."""
+    if not namespaces:
+        return {}
+    rows = db().execute(
+        "SELECT namespace_id, count(*), count(*) FILTER (WHERE attempts > 0), min(enqueued_at) FROM vectors_pending "
+        "WHERE namespace_id IN (SELECT value FROM json_each(?)) GROUP BY namespace_id",
+        (as_json(namespaces),),
+    )
+    return {
+        namespaces[ns_id]: {"pending": pending, "failing": failing, "oldest": iso(oldest)}
+        for ns_id, pending, failing, oldest in rows
+    }

@@ -72,6 +72,8 @@ EXAMPLES: dict[str, Example] = {
     "batch_get_entities": _fixed(names=["Ada"]),
     "entity_exists": _fixed(names=["Ada"]),
     "graph_stats": _fixed(),
+    "namespace_growth": _fixed(),
+    "recent_changes": _fixed(),
     "list_entity_types": _fixed(),
     "list_relation_types": _fixed(),
     "search_relations": _fixed(),
@@ -96,6 +98,7 @@ EXAMPLES: dict[str, Example] = {
     "hybrid_search": _fixed(query_text="programmer"),
     "vector_refresh_graph_cache": _fixed(),
     "vector_store_stats": _fixed(),
+    "embedding_backlog": _fixed(),
     # memories
     "memory_write": _fixed(memories=[NewMemory(text="Alice's blood type is AB negative")]),
     "memory_search": _fixed(query="blood type"),

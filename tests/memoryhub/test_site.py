@@ -25,9 +25,11 @@ def test_every_page_links_the_icon(client: Client, alice_key: Persona) -> None:
 
 def test_the_admin_is_branded_memoryhub(client: Client, root_key: Persona) -> None:
     login = client.get("/admin/login/").content.decode()
-    assert "MemoryHub administration" in login
+    assert '<div id="site-name"><a href="/admin/">MemoryHub</a></div>' in login
     assert "Django administration" not in login
     client.force_login(root_key.user)
     index = client.get("/admin/").content.decode()
-    assert "<title>Site administration | MemoryHub administration</title>" in index
+    assert "<title>Site administration | MemoryHub</title>" in index
     assert "Django administration" not in index
+    # The admin links to the memory console (templates/admin/base_site.html).
+    assert '<a href="/console/">Console</a>' in index
