@@ -62,6 +62,16 @@ OPERATIONS: dict[str, Operation] = declare(
     ]
 )
 
+# Operations of the server's own pages, with no MCP tool or REST route (the edges walk OPERATIONS
+# above): an import from a file on the server (the console's uploads, graph/import_jobs.py), and an
+# export read as it is sent (the console's downloads).
+PAGE_OPERATIONS: dict[str, Operation] = declare(
+    [
+        _write("import_file", services.import_file),
+        _read("export_stream", selectors.export_stream),
+    ]
+)
+
 
 # Wire (MCP and REST) argument names whose Python keyword differs; every other name is the same.
 WIRE_KEYWORDS = {
