@@ -79,6 +79,7 @@
     var url = section.getAttribute("data-status-url");
     var bar = section.querySelector("progress");
     var status = section.querySelector("[role=status]");
+    var spoken = "";
     function poll() {
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (response) {
@@ -92,7 +93,12 @@
           } else {
             bar.removeAttribute("value"); // indeterminate: the file is still being read
           }
-          if (status.textContent !== state.label) status.textContent = state.label;
+          // The live region speaks on a new phase or every tenth of the way, not on every poll.
+          var step = state.phase + ":" + (state.total ? Math.floor((state.done / state.total) * 10) : 0);
+          if (step !== spoken) {
+            spoken = step;
+            status.textContent = state.label;
+          }
           if (state.active) {
             window.setTimeout(poll, POLL_MS);
           } else {
