@@ -209,6 +209,28 @@ def _json(ns_id: int) -> Iterator[str]:
     yield "}" if first else "]}"
 
 
+def official_chunks(ns_id: int | None) -> Iterator[str]:
+    """The namespace as the official memory server writes its `memory.jsonl`, and nothing more:
+    entity lines with their current observations, then the relations that hold now, without
+    validity, `observationDetails` or free memories (the `jsonl` format keeps those, for a full
+    round trip; this one is for handing the graph to the official server or another tool that
+    knows only its format)."""
+    if ns_id is None:
+        return
+    first = True
+    for batch in _entity_batches(ns_id):
+        for _, entity in batch:
+            record = {"type": "entity", "name": entity["name"], "entityType": entity["entityType"]}
+            line = _dumps({**record, "observations": entity["observations"]})
+            yield line if first else "\n" + line
+            first = False
+    for rows in _relation_batches(ns_id, current_only=True):
+        for _, _, source, target, rel_type, _, _ in rows:
+            line = _dumps({"type": "relation", "from": source, "to": target, "relationType": rel_type})
+            yield line if first else "\n" + line
+            first = False
+
+
 def _mermaid_label(text: str) -> str:
     # Inside a quoted Mermaid label only `"` is special; Mermaid's entity code is #quot;.
     return text.replace('"', "#quot;").replace("\n", " ")

@@ -9,12 +9,13 @@ the services, the ORM, the admin, or a person with `sqlite3`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from access.models import Namespace
 
-__all__ = ["Entity", "Namespace", "Observation", "Relation", "TypeDict", "Version"]
+__all__ = ["Entity", "ImportJob", "Namespace", "Observation", "Relation", "TypeDict", "Version"]
 
 
 class TypeDict(models.Model):
@@ -269,3 +270,42 @@ class Version(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.object_id} v{self.version} {self.action}"
+
+
+class ImportJob(models.Model):
+    """An upload being imported into a namespace in the background (graph/import_jobs.py): who
+    uploaded what, where it goes, how far it got and what it came to.
+
+    While a job runs, its progress lives in the cache (the import holds SQLite's write lock, so its
+    row cannot be updated until it ends); the row records the start and the outcome."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
+    # A name, not a key: the import creates the namespace when it does not exist yet.
+    namespace = models.TextField()
+    # As the uploader named it, for display only; the stored file has a name the server chose.
+    filename = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=64, blank=True)  # "" once the upload is deleted
+    size = models.BigIntegerField(default=0)  # bytes
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    total = models.PositiveIntegerField(default=0)  # records in the file (entities, relations, memories)
+    done = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict)  # graph.services.import_graph's counts
+    skipped = models.JSONField(default=list)  # the first skipped relations with reasons
+    skipped_count = models.PositiveIntegerField(default=0)  # all of them
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "graph_importjob"
+        indexes = [models.Index(fields=["user", "-id"], name="graph_importjob_user_recent")]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.filename} into {self.namespace} ({self.state})"

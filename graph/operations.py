@@ -62,12 +62,16 @@ OPERATIONS: dict[str, Operation] = declare(
     ]
 )
 
-# Reads for overviews of several namespaces (the console's dashboard: graph/overview.py). Declared
-# apart from OPERATIONS, which are also the REST endpoints and MCP tools, one per operation.
-OVERVIEW_OPERATIONS: dict[str, Operation] = declare(
+# Operations of the server's own pages (the console), with no MCP tool or REST route (the edges
+# walk OPERATIONS above): overviews of several namespaces (graph/overview.py), an import from a
+# file on the server (the console's uploads, graph/import_jobs.py), and an export read as it is
+# sent (the console's downloads).
+PAGE_OPERATIONS: dict[str, Operation] = declare(
     [
         Operation("namespace_growth", overview.namespace_growth, _READ, reach=Reach.NAMESPACES),
         Operation("recent_changes", overview.recent_changes, _READ, reach=Reach.NAMESPACES),
+        _write("import_file", services.import_file),
+        _read("export_stream", selectors.export_stream),
     ]
 )
 

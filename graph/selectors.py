@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
 from typing import Any, NotRequired, TypedDict
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.conf import settings
 from access import namespaces
 from graph import limits
 from graph.exceptions import EntityNotFound, InvalidArgument
-from graph.exporters import export_chunks
+from graph.exporters import FORMATS, export_chunks, official_chunks
 from graph.fts import build_match
 from graph.reads import (
     load_entities,
@@ -732,3 +733,20 @@ def export_graph(*, namespace: str, format: str | None = None) -> ExportResult:
     server's file format), `mermaid` or `dot`."""
     fmt = format or "json"
     return {"format": fmt, "content": "".join(export_chunks(namespaces.lookup(namespace), fmt))}
+
+
+# The formats `export_stream` writes: the exporters' own, and "official" (the official memory
+# server's file and nothing more: no validity, no free memories; graph/exporters.py).
+STREAM_FORMATS = (*FORMATS, "official")
+
+
+def export_stream(*, namespace: str, format: str) -> Iterator[str]:
+    """The namespace's graph as text chunks in `format` (one of STREAM_FORMATS), read in batches as
+    they are consumed, for a download that does not hold the whole graph in memory. The format is
+    checked now; the rows are read later, while the chunks are consumed."""
+    if format not in STREAM_FORMATS:
+        raise InvalidArgument(f"format must be one of {', '.join(STREAM_FORMATS)} (got {format!r})")
+    ns_id = namespaces.lookup(namespace)
+    if format == "official":
+        return official_chunks(ns_id)
+    return export_chunks(ns_id, format)

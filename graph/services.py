@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from django.conf import settings
@@ -903,6 +904,35 @@ def import_graph(
             if progress:
                 progress(len(memories))
     return result
+
+
+def import_file(*, namespace: str, path: str, progress: Callable[[int, int], object] | None = None) -> ImportResult:
+    """Import the memory file at `path` (a server-side path the caller chose, never a client's:
+    the console's uploads, graph/import_jobs.py) as `import_graph` does: idempotent, in one
+    transaction. A file that does not parse raises InvalidArgument naming the line, and nothing is
+    imported. `progress(done, total)` is told the record count once the file is read, then the
+    records done so far."""
+    from graph.importers import parse_file  # the parser is only needed here
+
+    graph = parse_file(Path(path))
+    total = len(graph.entities) + len(graph.relations) + len(graph.memories)
+    done = 0
+
+    def advanced(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(min(done, total), total)
+
+    if progress is not None:
+        progress(0, total)
+    return import_graph(
+        namespace=namespace,
+        entities=graph.entities,
+        relations=graph.relations,
+        memories=graph.memories,
+        progress=advanced,
+    )
 
 
 def _import_memories(namespace: str, memories: Sequence[Mapping[str, Any]]) -> int:

@@ -118,6 +118,10 @@ MEMORYHUB_LIMITS = {
     "MAX_REQUEST_BYTES": env_int("MEMORYHUB_MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=1024),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = MEMORYHUB_LIMITS["MAX_REQUEST_BYTES"]
+# The console's import uploads (console/transfer.py, graph/import_jobs.py): the largest file taken
+# (DATA_UPLOAD_MAX_MEMORY_SIZE does not count files), and where uploads wait until their import ends.
+MEMORYHUB_IMPORT_MAX_BYTES = env_int("MEMORYHUB_IMPORT_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)
+MEMORYHUB_IMPORT_DIR = env_path("MEMORYHUB_IMPORT_DIR", DATA_DIR / "imports")
 
 # --- Channels: in-memory by default; MEMORYHUB_REDIS_URL switches to Redis for scale-out ----------
 # REDIS_URL (the common name platforms set) is accepted when MEMORYHUB_REDIS_URL is not.

@@ -32,9 +32,9 @@ OPERATIONS: dict[str, Operation] = declare(
     ]
 )
 
-# The embedding backlog per namespace (the console's dashboard). Declared apart from OPERATIONS,
-# which are also the MCP vector tools, one per operation.
-OVERVIEW_OPERATIONS: dict[str, Operation] = declare(
+# Operations of the server's own pages (the console), with no MCP tool: the embedding backlog per
+# namespace (the dashboard). OPERATIONS above are also the MCP vector tools, one per operation.
+PAGE_OPERATIONS: dict[str, Operation] = declare(
     [Operation("embedding_backlog", selectors.embedding_backlog, _READ, reach=Reach.NAMESPACES)]
 )
 

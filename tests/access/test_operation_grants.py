@@ -16,6 +16,7 @@ tests/mcp_endpoint/test_surface_grants.py and tests/api/test_surface_grants.py.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,13 @@ Example = Callable[[Seed], dict[str, Any]]
 
 def _fixed(**arguments: Any) -> Example:
     return lambda seed: arguments
+
+
+def _official_file() -> str:
+    """A small official memory.jsonl on disk, for `import_file` (a server-side path)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as handle:
+        handle.write('{"type":"entity","name":"Lovelace","entityType":"person","observations":["counted"]}')
+    return handle.name
 
 
 ADA = {"name": "Ada", "entityType": "person", "observations": ["wrote the first program"]}
@@ -85,6 +93,9 @@ EXAMPLES: dict[str, Example] = {
     "find_all_paths": _fixed(from_="Ada", to="Babbage"),
     "export_graph": _fixed(),
     "entity_history": _fixed(name="Ada"),
+    # graph operations of the server's pages (the console's import and export)
+    "import_file": lambda seed: {"path": _official_file()},
+    "export_stream": _fixed(format="official"),
     # vectors
     "vector_upsert_embedding": _fixed(entity_name="Ada", text="the first programmer"),
     "vector_batch_upsert": _fixed(items=[{"entityName": "Ada", "text": "the first programmer"}]),
