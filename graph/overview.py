@@ -18,16 +18,9 @@ from graph.sql import as_json, db
 from kernel.errors import InvalidArgument
 
 GROWTH_DAYS = 30
-# How long a namespace's growth is kept in Django's cache (seconds). Measured (a scratch database,
-# one namespace of 100k entities and 300k observations created over 40 days): counting its rows
-# created per day over 30 days takes 340-370 ms cold, because no index leads with (namespace_id,
-# created_at): the (namespace_id) index makes SQLite read every row of the namespace for its
-# created_at. Cached, 0.5 ms. An index on (namespace_id, created_at) on graph_entity,
-# graph_observation and graph_relation would make the cold count an index range, but costs every
-# write three more index entries (the write path is what this server is tuned for:
-# bench/RESULTS.md); so for now the counts are cached per namespace for a few minutes (today's
-# bar may lag by as much), and the first view of a big namespace after the TTL pays the count.
-# Not yet within the 300 ms budget cold: see the console report (index, or counts kept per day).
+# How long a namespace's growth is kept in Django's cache (seconds): today's bar may lag by as much.
+# The count itself (`_created_per_day`) reads only the index entries of the rows created in the
+# window, so a cold page stays cheap too (bench/RESULTS.md, "Console").
 GROWTH_CACHE_SECONDS = 300
 
 RECENT_LIMIT = 30
@@ -81,18 +74,75 @@ def _day(day: str, counts: dict[str, int]) -> DayCount:
 
 
 def _created_per_day(ns_id: int, first_day: str) -> dict[str, dict[str, int]]:
-    # Stored times are "YYYY-MM-DD HH:MM:SS..." text: the first ten characters are the UTC day,
-    # and "YYYY-MM-DD" sorts before every time of that day.
+    """{day: {table: rows of the namespace created that day}} from `first_day` (YYYY-MM-DD) on.
+
+    No index leads with (namespace_id, created_at), and one would cost every write (counting by
+    created_at read every row of the namespace: 340-370 ms for 100k entities and 300k
+    observations). But ids follow the order rows are written, so each day is a range of ids:
+    `_day_starts` finds where each day starts by bisecting the id order (a few dozen point reads,
+    cached), and each count is then a range of the (namespace_id) index, whose entries are ordered
+    by (namespace_id, id), read without touching the rows. A row written with a created_at out of
+    that order (an import keeping its own times) is counted on the day of its neighbours."""
+    today = timezone.now().date()
+    days = [
+        dt.date.fromisoformat(first_day) + dt.timedelta(days=n)
+        for n in range((today - dt.date.fromisoformat(first_day)).days + 1)
+    ]
     counts: dict[str, dict[str, int]] = {}
     for table in ("entity", "observation", "relation"):
-        rows = db().execute(
-            f"SELECT substr(created_at, 1, 10), count(*) FROM graph_{table} "
-            "WHERE namespace_id = ? AND created_at >= ? GROUP BY 1",
-            (ns_id, first_day),
-        )
-        for day, count in rows:
-            counts.setdefault(day, {})[table] = count
+        starts = _day_starts(table, days)
+        bounds = [*starts, history.MAX_ROW_ID]
+        for day, low, high in zip(days, bounds, bounds[1:], strict=False):
+            if low >= high:
+                continue
+            (count,) = (
+                db()
+                .execute(
+                    f"SELECT count(*) FROM graph_{table} WHERE namespace_id = ? AND id >= ? AND id < ?",
+                    (ns_id, low, high),
+                )
+                .fetchone()
+            )
+            if count:
+                counts.setdefault(day.isoformat(), {})[table] = count
     return counts
+
+
+def _day_starts(table: str, days: list[dt.date]) -> list[int]:
+    """The first id of graph_<table> created on or after each of `days` (midnight UTC); one past
+    the last id for a day nothing was created on or after. The start of a past day does not move,
+    so it is cached; today's is read again (rows of yesterday may still be committing)."""
+    (newest,) = db().execute(f"SELECT max(id) FROM graph_{table}").fetchone()
+    if newest is None:
+        return [1] * len(days)
+    starts = []
+    for day in days:
+        key = f"graph:day-start:{table}:{day.isoformat()}"
+        found = cache.get(key)
+        if found is None or found > newest + 1:
+            found = _first_id_since(table, day.isoformat(), newest)
+            if found <= newest:  # a later write cannot move it
+                cache.set(key, found, 24 * 3600)
+        starts.append(found)
+    return starts
+
+
+def _first_id_since(table: str, moment: str, newest: int) -> int:
+    """Bisect the ids for the first row whose created_at is at or after `moment` (stored format:
+    "YYYY-MM-DD ..." sorts by time), treating created_at as following the id order."""
+    low, high = 1, newest + 1
+    while low < high:
+        middle = (low + high) // 2
+        row = (
+            db()
+            .execute(f"SELECT id, created_at FROM graph_{table} WHERE id >= ? ORDER BY id LIMIT 1", (middle,))
+            .fetchone()
+        )
+        if row is None or str(row[1]) >= moment:
+            high = middle
+        else:
+            low = row[0] + 1
+    return low
 
 
 def recent_changes(*, namespaces: dict[int, str], after: Any = None, limit: Any = RECENT_LIMIT) -> list[dict[str, Any]]:
