@@ -13,7 +13,7 @@ from typing import Any
 
 from access.operations import Operation, Reach, declare
 from access.permissions import Permission
-from graph import history, selectors, services
+from graph import browse, history, selectors, services
 
 _READ, _WRITE = Permission.READ, Permission.WRITE
 GRAPH = "graph"  # what the writes change, as `operation_applied` announces it
@@ -62,6 +62,16 @@ OPERATIONS: dict[str, Operation] = declare(
     ]
 )
 
+# Reads for pages (the console's graph view and entity pages, graph/browse.py): bounded drawings
+# and an entity's facts with their authors. Not tools: OPERATIONS above is what the REST API and
+# MCP serve, each with its contract (graph/contracts.py); these shapes are the pages' own.
+PAGE_OPERATIONS: dict[str, Operation] = declare(
+    [
+        _read("graph_sample", browse.graph_sample),
+        _read("graph_neighbourhood", browse.graph_neighbourhood),
+        _read("entity_facts", browse.entity_facts),
+    ]
+)
 
 # Wire (MCP and REST) argument names whose Python keyword differs; every other name is the same.
 WIRE_KEYWORDS = {

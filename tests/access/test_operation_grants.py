@@ -83,6 +83,9 @@ EXAMPLES: dict[str, Example] = {
     "find_all_paths": _fixed(from_="Ada", to="Babbage"),
     "export_graph": _fixed(),
     "entity_history": _fixed(name="Ada"),
+    "graph_sample": _fixed(),
+    "graph_neighbourhood": _fixed(names=["Ada"]),
+    "entity_facts": _fixed(name="Ada"),
     # vectors
     "vector_upsert_embedding": _fixed(entity_name="Ada", text="the first programmer"),
     "vector_batch_upsert": _fixed(items=[{"entityName": "Ada", "text": "the first programmer"}]),
