@@ -26,6 +26,7 @@
   var filterForm = document.getElementById("graph-filters");
   var entityTypeSelect = document.getElementById("graph-entity-type");
   var relationTypeSelect = document.getElementById("graph-relation-type");
+  var COSE_MOST = 60;
   var selected = null;
   var panelRequest = 0;
 
@@ -173,13 +174,17 @@
   }
 
   function layout() {
-    // cose looks best and stays quick for small drawings; concentric is linear for the big ones.
+    // cose looks best but its cost grows fast (headless chromium: 136 ms at 60 nodes, 388 ms at
+    // 150, 2.4 s at 400); concentric stays near-linear (41 ms at 150, 56 ms at 400), so the tab
+    // never freezes however much is expanded.
     var options =
-      cy.nodes().length <= 150
-        ? { name: "cose", animate: false, numIter: 600, randomize: true, nodeRepulsion: 8000, idealEdgeLength: 60 }
-        : { name: "concentric", animate: false, minNodeSpacing: 12, concentric: function (n) { return n.degree(); } };
+      cy.nodes().length <= COSE_MOST
+        ? { name: "cose", numIter: 600, randomize: true, nodeRepulsion: 8000, idealEdgeLength: 60 }
+        : { name: "concentric", minNodeSpacing: 12, concentric: function (n) { return n.degree(); } };
+    options.animate = false;
+    options.fit = true;
+    options.padding = 30;
     cy.layout(options).run();
-    cy.fit(undefined, 30);
   }
 
   function redrawLists() {
