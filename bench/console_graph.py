@@ -45,7 +45,8 @@ def _fill(size: int, hub: int) -> None:
         services.create_relations(
             namespace=NAMESPACE,
             relations=[
-                {"from": HUB, "to": f"entity-{i}", "relationType": "links"} for i in range(start, min(start + 1000, hub))
+                {"from": HUB, "to": f"entity-{i}", "relationType": "links"}
+                for i in range(start, min(start + 1000, hub))
             ],
         )
     for start in range(0, 2000, 1000):

@@ -80,6 +80,8 @@
     ],
   });
   window.memoryhubGraph = cy;
+  // The page's settings (maxOnScreen is read at each expansion: a test lowers it to see the cap).
+  window.memoryhubGraphConfig = config;
 
   // --- helpers ---------------------------------------------------------------------------------
 
@@ -107,8 +109,13 @@
     return value ? value.replace("T", " ").replace(/(\.\d+)?(Z|\+00:00)$/, " UTC") : "";
   }
 
-  function say(text) {
+  function say(text, link) {
     notice.textContent = text;
+    if (link) {
+      var anchor = element("a", link.text);
+      anchor.href = link.href;
+      notice.append(" ", anchor);
+    }
     notice.hidden = !text;
   }
 
@@ -346,7 +353,8 @@
         if (cy.nodes().length + fresh.length > config.maxOnScreen) {
           say(
             "Expanding " + name + " would draw " + (cy.nodes().length + fresh.length) + " entities, more than the " +
-              config.maxOnScreen + " this view draws at once. Open its own neighbourhood instead, or filter by type."
+              config.maxOnScreen + " this view draws at once. Filter by type, or:",
+            { text: "draw the neighbourhood of " + name + " alone", href: focusUrl(name) }
           );
           return;
         }

@@ -136,6 +136,16 @@ def test_alice_draws_selects_filters_finds_and_expands_her_graph(console: McpSer
         # Expand a neighbourhood: its neighbours join the drawing.
         page.locator("#graph-entity-list").get_by_role("button", name="Chain 4", exact=True).click()
         expect(panel.get_by_role("heading", name="Chain 4")).to_be_visible()
+        # Past the cap of nodes on screen an expansion is refused with a notice (the cap lowered
+        # to what is drawn; the page's own is 400).
+        page.evaluate("() => { window.memoryhubGraphConfig.maxOnScreen = 3; }")
+        panel.get_by_role("button", name="Expand neighbourhood").click()
+        expect(page.locator("#graph-notice")).to_contain_text("more than the 3 this view draws at once")
+        expect(page.locator("#graph-notice").get_by_role("link")).to_have_attribute(
+            "href", f"{_graph_url(graph)}?focus=Chain%204"
+        )
+        assert _drawn(page) == 3
+        page.evaluate("() => { window.memoryhubGraphConfig.maxOnScreen = 400; }")
         panel.get_by_role("button", name="Expand neighbourhood").click()
         _wait_for_drawn(page, 4)
         expect(page.locator("#graph-notice")).to_contain_text("Added 1 neighbours of Chain 4")
