@@ -13,7 +13,7 @@ from typing import Any
 
 from access.operations import Operation, Reach, declare
 from access.permissions import Permission
-from graph import history, overview, selectors, services
+from graph import browse, history, overview, selectors, services
 
 _READ, _WRITE = Permission.READ, Permission.WRITE
 GRAPH = "graph"  # what the writes change, as `operation_applied` announces it
@@ -62,14 +62,18 @@ OPERATIONS: dict[str, Operation] = declare(
     ]
 )
 
-# Operations of the server's own pages (the console), with no MCP tool or REST route (the edges
-# walk OPERATIONS above): overviews of several namespaces (graph/overview.py), an import from a
-# file on the server (the console's uploads, graph/import_jobs.py), and an export read as it is
-# sent (the console's downloads).
+# Operations of the server's own pages (the console), with no MCP tool or REST route: OPERATIONS
+# above is what the REST API and MCP serve, each with its contract (graph/contracts.py); these
+# shapes are the pages' own. Overviews of several namespaces (graph/overview.py); bounded drawings
+# and an entity's facts with their authors (graph/browse.py); an import from a file on the server
+# (the console's uploads, graph/import_jobs.py), and an export read as it is sent (downloads).
 PAGE_OPERATIONS: dict[str, Operation] = declare(
     [
         Operation("namespace_growth", overview.namespace_growth, _READ, reach=Reach.NAMESPACES),
         Operation("recent_changes", overview.recent_changes, _READ, reach=Reach.NAMESPACES),
+        _read("graph_sample", browse.graph_sample),
+        _read("graph_neighbourhood", browse.graph_neighbourhood),
+        _read("entity_facts", browse.entity_facts),
         _write("import_file", services.import_file),
         _read("export_stream", selectors.export_stream),
     ]

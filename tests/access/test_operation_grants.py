@@ -93,7 +93,10 @@ EXAMPLES: dict[str, Example] = {
     "find_all_paths": _fixed(from_="Ada", to="Babbage"),
     "export_graph": _fixed(),
     "entity_history": _fixed(name="Ada"),
-    # graph operations of the server's pages (the console's import and export)
+    # graph operations of the server's pages (the console)
+    "graph_sample": _fixed(),
+    "graph_neighbourhood": _fixed(names=["Ada"]),
+    "entity_facts": _fixed(name="Ada"),
     "import_file": lambda seed: {"path": _official_file()},
     "export_stream": _fixed(format="official"),
     # vectors
