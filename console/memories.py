@@ -208,7 +208,7 @@ def memory_supersede(request: HttpRequest, id: str) -> HttpResponse:
 def memory_restore(request: HttpRequest, id: str) -> HttpResponse:
     raw = request.POST.get("version", "").strip()
     version: int | str | None = int(raw) if raw.isdigit() and len(raw) < 10 else (raw or None)
-    result, refused = _correct(request, id, "memory_restore", version=version)
+    _result, refused = _correct(request, id, "memory_restore", version=version)
     if refused is not None:
         return refused
     messages.success(request, f"Restored {id}" + (f" to version {version}." if version is not None else "."))
@@ -266,13 +266,17 @@ def namespace_memories(request: HttpRequest, namespace: str) -> HttpResponse:
             return forbidden(request, name)
         raise
     listed = page["memories"]
-    authors = operations.perform(access, "memory_authors", namespace=name, ids=[m["id"] for m in listed]) if listed else {}
+    authors = (
+        operations.perform(access, "memory_authors", namespace=name, ids=[m["id"] for m in listed]) if listed else {}
+    )
     here = request.path
     context = {
         "section": "console",
         "area": "memories",
         "namespace": name,
-        "memories": [{**m, "clipped": clip(m["text"]), "author": authors.get(m["id"], {}), "score": None} for m in listed],
+        "memories": [
+            {**m, "clipped": clip(m["text"]), "author": authors.get(m["id"], {}), "score": None} for m in listed
+        ],
         "total": page["total"],
         "page": number,
         "pages": max(1, -(-page["total"] // PAGE)),

@@ -91,9 +91,7 @@ def _error_field(error: DomainError) -> str:
 def search(request: HttpRequest) -> HttpResponse:
     access = console_access(request)
     form = _form(request)
-    names = list(
-        selectors.reachable_namespaces(access).values_list("name", flat=True)[:MAX_NAMESPACE_CHOICES]
-    )
+    names = list(selectors.reachable_namespaces(access).values_list("name", flat=True)[:MAX_NAMESPACE_CHOICES])
     keys = list(selectors.keys_for_user(user(request)).values_list("prefix", flat=True)[:100])
     context: dict[str, Any] = {
         "section": "console",
@@ -111,7 +109,9 @@ def search(request: HttpRequest) -> HttpResponse:
         status = 400
     elif form["q"]:
         try:
-            result = operations.perform(access, "memory_search", namespace=form["namespace"] or None, **_arguments(form))
+            result = operations.perform(
+                access, "memory_search", namespace=form["namespace"] or None, **_arguments(form)
+            )
             hits = result["results"]
             authors = (
                 operations.perform(

@@ -16,8 +16,8 @@ the wire carries its validity and lineage (`validFrom`, `validTo`, `current`, `s
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import numpy as np
@@ -220,7 +220,9 @@ def search_filter(
         parts.append(Test("tags", "all", tuple(wanted_tags)))
     if key is not None and key != "":
         if not isinstance(key, str) or len(key) > MAX_KEY_PREFIX_LENGTH + len("key:"):
-            raise InvalidArgument(f"key must be a key prefix of at most {MAX_KEY_PREFIX_LENGTH} characters", field="key")
+            raise InvalidArgument(
+                f"key must be a key prefix of at most {MAX_KEY_PREFIX_LENGTH} characters", field="key"
+            )
         prefix = key.strip().removeprefix("key:")
         if prefix:
             parts.append(Test("key", "prefix", (prefix,)))

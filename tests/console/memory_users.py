@@ -1,12 +1,12 @@
-"""Users of the console memory pages' tests (imported as fixtures by test_search and test_memories): alice writes org:alice:*, bob org:bob:*, carol reads
-org:alice:*, each with an API key of the same reach (so writes carry a key prefix)."""
+"""Users of the console's memory pages' tests (test_search, test_memories): alice writes
+org:alice:*, bob org:bob:*, carol reads org:alice:*, each with an API key of the same reach (so
+writes carry a key prefix)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.test import Client
@@ -32,11 +32,13 @@ class User:
 
     def write(self, text: str, namespace: str, **fields: Any) -> str:
         """A free memory written with this user's key; its id."""
-        written = operations.perform(self.access, "memory_write", namespace=namespace, memories=[NewMemory(text, **fields)])
+        written = operations.perform(
+            self.access, "memory_write", namespace=namespace, memories=[NewMemory(text, **fields)]
+        )
         return str(written[0]["id"])
 
 
-def _user(name: str, pattern: str, permission: str) -> User:
+def make_user(name: str, pattern: str, permission: str) -> User:
     user = get_user_model().objects.create_user(username=name, password="a console test password")
     NamespaceAllowance.objects.create(user=user, pattern=pattern, permission=permission)
     key = services.api_key_create(
@@ -45,18 +47,3 @@ def _user(name: str, pattern: str, permission: str) -> User:
     client = Client()
     client.force_login(user)
     return User(user, key, client)
-
-
-@pytest.fixture
-def as_alice(db: Any) -> User:
-    return _user("alice", "org:alice:*", "write")
-
-
-@pytest.fixture
-def as_bob(db: Any) -> User:
-    return _user("bob", "org:bob:*", "write")
-
-
-@pytest.fixture
-def as_carol(db: Any) -> User:
-    return _user("carol", "org:alice:*", "read")

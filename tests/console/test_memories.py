@@ -5,12 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
 from access import operations
-from tests.console.memory_users import ALICE_NS, BOB_NS, User, as_alice, as_bob, as_carol  # noqa: F401
+from tests.console.memory_users import ALICE_NS, BOB_NS, User, make_user
+
+
+@pytest.fixture
+def as_alice(db: Any) -> User:
+    return make_user("alice", "org:alice:*", "write")
+
+
+@pytest.fixture
+def as_bob(db: Any) -> User:
+    return make_user("bob", "org:bob:*", "write")
+
+
+@pytest.fixture
+def as_carol(db: Any) -> User:
+    return make_user("carol", "org:alice:*", "read")
 
 
 def page_of(user: User, memory_id: str) -> str:
@@ -36,8 +52,11 @@ def test_the_page_shows_text_facts_validity_and_history(as_alice: User) -> None:
     memory_id = as_alice.write("Line one\n  indented line two", ALICE_NS, tags=["alpha"], actor_id="agent-1")
     page = page_of(as_alice, memory_id)
     assert '<p class="memory-text">Line one\n  indented line two</p>' in page
-    assert ALICE_NS in page and "alpha" in page and "agent-1" in page
-    assert f"key:{as_alice.key.prefix}" in page and "pill-current" in page
+    assert ALICE_NS in page
+    assert "alpha" in page
+    assert "agent-1" in page
+    assert f"key:{as_alice.key.prefix}" in page
+    assert "pill-current" in page
     assert "Version 1: create" in page
     # A writer sees the forms.
     assert reverse("console:memory-edit", args=[memory_id]) in page
@@ -47,7 +66,8 @@ def test_the_page_shows_text_facts_validity_and_history(as_alice: User) -> None:
 def test_edit_is_post_redirect_get_and_the_history_shows_the_difference(as_alice: User) -> None:
     memory_id = as_alice.write("The meeting is on Monday at noon", ALICE_NS)
     answer = post(as_alice, "memory-edit", memory_id, text="The meeting is on Tuesday at noon")
-    assert answer.status_code == 302 and answer["Location"] == reverse("console:memory", args=[memory_id])
+    assert answer.status_code == 302
+    assert answer["Location"] == reverse("console:memory", args=[memory_id])
     assert notices(answer) == [f"Saved: {memory_id} is now at version 2."]
     assert text_now(as_alice, memory_id) == "The meeting is on Tuesday at noon"
     page = page_of(as_alice, memory_id)
@@ -60,7 +80,8 @@ def test_a_bad_edit_re_renders_400_with_the_message_by_the_field(as_alice: User)
     answer = post(as_alice, "memory-edit", memory_id, text="   ")
     page = answer.content.decode()
     assert answer.status_code == 400
-    assert 'id="edit-error"' in page and "text must be a non-empty string" in page
+    assert 'id="edit-error"' in page
+    assert "text must be a non-empty string" in page
     assert 'aria-describedby="edit-error"' in page
     assert text_now(as_alice, memory_id) == "Keep me"
 
@@ -70,11 +91,13 @@ def test_restore_a_version(as_alice: User) -> None:
     post(as_alice, "memory-edit", memory_id, text="second words")
     assert 'name="version" value="1"' in page_of(as_alice, memory_id)
     answer = post(as_alice, "memory-restore", memory_id, version="1")
-    assert answer.status_code == 302 and notices(answer) == [f"Restored {memory_id} to version 1."]
+    assert answer.status_code == 302
+    assert notices(answer) == [f"Restored {memory_id} to version 1."]
     assert text_now(as_alice, memory_id) == "first words"
     assert "Version 3: restore" in page_of(as_alice, memory_id)
     bad = post(as_alice, "memory-restore", memory_id, version="99")
-    assert bad.status_code == 404 and 'id="restore-error"' in bad.content.decode()
+    assert bad.status_code == 404
+    assert 'id="restore-error"' in bad.content.decode()
 
 
 def test_supersede_marks_the_old_fact_past_and_a_second_one_is_a_conflict(as_alice: User) -> None:
@@ -98,13 +121,17 @@ def test_supersede_marks_the_old_fact_past_and_a_second_one_is_a_conflict(as_ali
 def test_delete_asks_first_then_the_page_shows_deleted_and_restores(as_alice: User) -> None:
     memory_id = as_alice.write("Delete me, then bring me back", ALICE_NS)
     confirm = as_alice.client.get(reverse("console:memory-delete", args=[memory_id]))
-    assert confirm.status_code == 200 and "Delete me, then bring me back" in confirm.content.decode()
+    assert confirm.status_code == 200
+    assert "Delete me, then bring me back" in confirm.content.decode()
     assert text_now(as_alice, memory_id) is not None  # GET deletes nothing
     answer = post(as_alice, "memory-delete", memory_id)
-    assert answer.status_code == 302 and answer["Location"] == reverse("console:memory", args=[memory_id])
+    assert answer.status_code == 302
+    assert answer["Location"] == reverse("console:memory", args=[memory_id])
     assert text_now(as_alice, memory_id) is None
     page = page_of(as_alice, memory_id)
-    assert "Deleted" in page and "Version 2: delete" in page and "Delete me, then bring me back" in page
+    assert "Deleted" in page
+    assert "Version 2: delete" in page
+    assert "Delete me, then bring me back" in page
     assert reverse("console:memory-restore", args=[memory_id]) in page
     restored = post(as_alice, "memory-restore", memory_id)
     assert restored.status_code == 302
@@ -158,10 +185,14 @@ def test_another_tenant_gets_404_for_every_memory_page_and_form(as_alice: User, 
 
 
 def test_hostile_text_is_escaped_on_the_page_and_in_the_difference(as_alice: User) -> None:
-    memory_id = as_alice.write('<script>alert(1)</script> "><img src=x onerror=alert(1)>', ALICE_NS, tags=["javascript:x"])
+    memory_id = as_alice.write(
+        '<script>alert(1)</script> "><img src=x onerror=alert(1)>', ALICE_NS, tags=["javascript:x"]
+    )
     post(as_alice, "memory-edit", memory_id, text='<script>alert(2)</script> javascript:alert(1) "><b>')
     page = page_of(as_alice, memory_id)
-    assert "<script>alert" not in page and "<img src=x" not in page and "<b>" not in page
+    assert "<script>alert" not in page
+    assert "<img src=x" not in page
+    assert "<b>" not in page
     assert "<ins>&lt;script&gt;alert(2)&lt;/script&gt;</ins>" in page or "&lt;script&gt;alert(2)" in page
     assert 'href="javascript' not in page
 
@@ -171,7 +202,9 @@ def test_an_observation_of_an_entity_has_a_page_and_can_be_edited(as_alice: User
         as_alice.access,
         "create_entities",
         namespace=ALICE_NS,
-        entities=[{"name": "Ada <b>Lovelace</b>", "entityType": "person", "observations": ["wrote notes on the engine"]}],
+        entities=[
+            {"name": "Ada <b>Lovelace</b>", "entityType": "person", "observations": ["wrote notes on the engine"]}
+        ],
     )
     hit = operations.perform(as_alice.access, "memory_search", query="notes engine", mode="keyword")["results"][0]
     page = page_of(as_alice, hit["id"])
@@ -190,11 +223,13 @@ def test_the_list_shows_a_namespaces_memories_newest_first_in_pages(as_alice: Us
     ids = [as_alice.write(f"Memory number {n}", ALICE_NS) for n in range(55)]
     url = reverse("console:namespace-memories", args=[ALICE_NS])
     first = as_alice.client.get(url).content.decode()
-    assert "55 free memories" in first and "page 1 of 2" in first
+    assert "55 free memories" in first
+    assert "page 1 of 2" in first
     assert first.index(f"/console/memories/{ids[-1]}") < first.index(f"/console/memories/{ids[-2]}")
-    assert f"/console/memories/{ids[0]}\"" not in first
+    assert f'/console/memories/{ids[0]}"' not in first
     second = as_alice.client.get(url, {"page": 2}).content.decode()
-    assert f"/console/memories/{ids[0]}\"" in second and 'rel="prev"' in second
+    assert f'/console/memories/{ids[0]}"' in second
+    assert 'rel="prev"' in second
     assert as_alice.client.get(url, {"page": "x"}).status_code == 200
 
 

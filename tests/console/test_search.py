@@ -5,15 +5,33 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
+from django.test import Client
 from django.urls import reverse
 
 from access import operations
 from access.selectors import user_access
 from memory.services import NewMemory
-from tests.console.memory_users import ALICE_NS, BOB_NS, User, as_alice, as_bob, as_carol  # noqa: F401
+from tests.console.memory_users import ALICE_NS, BOB_NS, User, make_user
 
 URL = reverse("console:search")
+
+
+@pytest.fixture
+def as_alice(db: Any) -> User:
+    return make_user("alice", "org:alice:*", "write")
+
+
+@pytest.fixture
+def as_bob(db: Any) -> User:
+    return make_user("bob", "org:bob:*", "write")
+
+
+@pytest.fixture
+def as_carol(db: Any) -> User:
+    return make_user("carol", "org:alice:*", "read")
 
 
 def ids_on(page: str) -> list[str]:
@@ -45,7 +63,9 @@ def test_search_finds_by_keyword_and_shows_who_wrote_each_hit(as_alice: User) ->
     assert hit_ids(page)[0] == found
     assert "agent-7" in page
     assert f"key:{as_alice.key.prefix}" in page  # the key that wrote it, from its first version
-    assert "Score" in page and "current" in page and ALICE_NS in page
+    assert "Score" in page
+    assert "current" in page
+    assert ALICE_NS in page
 
 
 def test_search_finds_by_meaning_what_keywords_miss(as_alice: User) -> None:
@@ -65,15 +85,23 @@ def test_each_filter_narrows_the_results(as_alice: User, as_carol: User) -> None
     everything = hit_ids(as_alice.client.get(URL, {"q": "project falcon"}).content.decode())
     assert set(everything) == {tagged, untagged}
 
-    assert hit_ids(as_alice.client.get(URL, {"q": "project falcon", "namespace": other_ns}).content.decode()) == [untagged]
-    assert hit_ids(as_alice.client.get(URL, {"q": "project falcon", "tags": "falcon, plan"}).content.decode()) == [tagged]
+    assert hit_ids(as_alice.client.get(URL, {"q": "project falcon", "namespace": other_ns}).content.decode()) == [
+        untagged
+    ]
+    assert hit_ids(as_alice.client.get(URL, {"q": "project falcon", "tags": "falcon, plan"}).content.decode()) == [
+        tagged
+    ]
     assert hit_ids(as_alice.client.get(URL, {"q": "project falcon", "actor": "finance"}).content.decode()) == [untagged]
     # Key: a memory written in the console (no key) is left out when alice's key is asked for.
     by_console = operations.perform(
-        user_access(as_alice.user), "memory_write", namespace=ALICE_NS, memories=[NewMemory("Project falcon has a mascot")]
+        user_access(as_alice.user),
+        "memory_write",
+        namespace=ALICE_NS,
+        memories=[NewMemory("Project falcon has a mascot")],
     )[0]["id"]
     by_key = hit_ids(as_alice.client.get(URL, {"q": "project falcon", "key": as_alice.key.prefix[:6]}).content.decode())
-    assert set(by_key) == {tagged, untagged} and by_console not in by_key
+    assert set(by_key) == {tagged, untagged}
+    assert by_console not in by_key
     assert by_console in hit_ids(as_alice.client.get(URL, {"q": "project falcon"}).content.decode())
     # Time written: everything was written just now.
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
@@ -95,19 +123,23 @@ def test_as_of_shows_the_past_fact_and_include_expired_both(as_alice: User) -> N
     assert hit_ids(then_page) == [old]
     every = as_alice.client.get(URL, {"q": "office", "expired": "1"}).content.decode()
     assert set(hit_ids(every)) == {old, new}
-    assert "pill-past" in every and f"superseded by <a href=\"/console/memories/{new}\">" in every
+    assert "pill-past" in every
+    assert f'superseded by <a href="/console/memories/{new}">' in every
 
 
 def test_bad_filters_answer_400_with_the_message_by_the_field(as_alice: User) -> None:
     answer = as_alice.client.get(URL, {"q": "office", "asOf": "last tuesday"})
     page = answer.content.decode()
     assert answer.status_code == 400
-    assert 'id="search-asof-error"' in page and "asOf must be an ISO 8601 time" in page
+    assert 'id="search-asof-error"' in page
+    assert "asOf must be an ISO 8601 time" in page
     assert 'aria-describedby="search-asof-error"' in page
     long = as_alice.client.get(URL, {"q": "x" * 2000})
-    assert long.status_code == 400 and 'id="search-q-error"' in long.content.decode()
+    assert long.status_code == 400
+    assert 'id="search-q-error"' in long.content.decode()
     backwards = as_alice.client.get(URL, {"q": "office", "from": "2025-02-01", "to": "2025-01-01"})
-    assert backwards.status_code == 400 and 'id="search-to-error"' in backwards.content.decode()
+    assert backwards.status_code == 400
+    assert 'id="search-to-error"' in backwards.content.decode()
 
 
 def test_users_never_see_each_others_memories(as_alice: User, as_bob: User, as_carol: User) -> None:
@@ -125,12 +157,16 @@ def test_hostile_text_is_shown_escaped(as_alice: User) -> None:
     hostile = '<script>alert(1)</script> "><img src=x onerror=alert(1)> javascript:alert(1) hostile'
     as_alice.write(hostile, ALICE_NS, tags=['"><b>tag'], actor_id="<i>actor</i>")
     page = as_alice.client.get(URL, {"q": "hostile", "tags": '"><b>tag'}).content.decode()
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
-    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert "&lt;i&gt;actor&lt;/i&gt;" in page and "<b>tag" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&lt;i&gt;actor&lt;/i&gt;" in page
+    assert "<b>tag" not in page
     assert 'href="javascript' not in page
 
 
-def test_anonymous_users_are_sent_to_sign_in(client) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_users_are_sent_to_sign_in(client: Client) -> None:
     answer = client.get(URL, {"q": "x"})
-    assert answer.status_code == 302 and "login" in answer["Location"]
+    assert answer.status_code == 302
+    assert "login" in answer["Location"]
