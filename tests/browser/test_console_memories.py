@@ -40,6 +40,12 @@ def search_for(page: Page, query: str) -> None:
     page.wait_for_url(re.compile(r"/console/search\?q="))
 
 
+def status_of(page: Page, url: str) -> int:
+    response = page.goto(url)
+    assert response is not None
+    return response.status
+
+
 def tab_to(page: Page, selector: str, *, most: int = 80) -> None:
     """Press Tab from the top of the page until `selector` has the focus (fails if it never does)."""
     page.locator("body").focus()
@@ -158,10 +164,8 @@ def test_bob_sees_nothing_of_alices_namespace(console: McpServer) -> None:
         search_for(page, "secret launch date")
         expect(page.get_by_text("No memories match.")).to_be_visible()
         expect(page.get_by_label("Namespace").locator(f"option[value='{NS}']")).to_have_count(0)
-        assert page.goto(f"/console/memories/{secret}").status == 404  # type: ignore[union-attr]
-        assert page.goto(f"/console/memories/{secret}/delete").status == 404  # type: ignore[union-attr]
-        listing = page.goto(f"/console/namespaces/{quote(NS, safe='')}/memories")
-        assert listing is not None
-        assert listing.status == 403
+        assert status_of(page, f"/console/memories/{secret}") == 404
+        assert status_of(page, f"/console/memories/{secret}/delete") == 404
+        assert status_of(page, f"/console/namespaces/{quote(NS, safe='')}/memories") == 403
         assert "secret launch" not in page.content()
-        assert page.goto(f"/console/search?q=secret&namespace={quote(NS)}").status == 403  # type: ignore[union-attr]
+        assert status_of(page, f"/console/search?q=secret&namespace={quote(NS)}") == 403
