@@ -289,6 +289,20 @@ def versions(kind: str, object_id: int, namespace_ids: Sequence[int]) -> list[Ve
     return _with_created([_version(row) for row in found])
 
 
+def first_versions(kind: str, object_ids: Sequence[int], namespace_ids: Sequence[int]) -> dict[int, Version]:
+    """{object id: its version 1} of these objects of `kind` that live (or lived) in one of
+    `namespace_ids`: who wrote them (one look-up per id in the unique (kind, object_id, version)
+    index). Its `after` is left as stored (a create's is null)."""
+    if not object_ids:
+        return {}
+    found = db().execute(
+        f"{_COLUMNS}WHERE v.kind = ? AND v.version = 1 AND v.object_id IN (SELECT value FROM json_each(?)) "
+        "AND v.namespace_id IN (SELECT value FROM json_each(?))",
+        (kind, as_json(object_ids), as_json(namespace_ids)),
+    )
+    return {version.object_id: version for version in map(_version, found)}
+
+
 def _with_created(found: list[Version]) -> list[Version]:
     """`found` with their namespaces' names, and each create's `after` filled in (see REMOVED):
     the `before` of the object's next version that keeps a whole state, else the object as it is

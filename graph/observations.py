@@ -33,8 +33,8 @@ from kernel.sql import stored_time
 
 # --- filters --------------------------------------------------------------------------------------
 
-Field = Literal["id", "actor", "tags", "namespace", "created_at"]
-Op = Literal["in", "all", "any", "eq", "gt", "gte", "lt", "lte"]
+Field = Literal["id", "actor", "tags", "namespace", "created_at", "key"]
+Op = Literal["in", "all", "any", "eq", "gt", "gte", "lt", "lte", "prefix"]
 _COMPARISONS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -46,7 +46,9 @@ class Test:
     - `actor` in actor ids;
     - `tags`: `all` (carries every tag given) or `any` (carries one of them);
     - `namespace` in namespace names;
-    - `created_at` `eq`, `gt`, `gte`, `lt` or `lte` one aware datetime.
+    - `created_at` `eq`, `gt`, `gte`, `lt` or `lte` one aware datetime;
+    - `key` `prefix`: written (its first version, graph/history.py) by a key whose prefix starts
+      with the one string given.
     """
 
     field: Field
@@ -92,6 +94,15 @@ def _compile(where: Where) -> tuple[str, list[Any]]:
         if where.op not in _COMPARISONS or not isinstance(moment, datetime):
             raise InvalidArgument(f"created_at is compared with one datetime, not {where.op} {values!r}")
         return f"o.created_at {_COMPARISONS[where.op]} ?", [stored_time(moment)]
+    if where.field == "key":
+        prefix = values[0]
+        if where.op != "prefix" or not isinstance(prefix, str):
+            raise InvalidArgument(f"key is matched by one prefix, not {where.op} {values!r}")
+        # One look-up in the unique (kind, object_id, version) index per row tested.
+        return (
+            "EXISTS (SELECT 1 FROM graph_version v WHERE v.kind = 'observation' AND v.object_id = o.id "
+            "AND v.version = 1 AND substr(v.key_prefix, 1, ?) = ?)"
+        ), [len(prefix), prefix]
     if where.field == "id":
         return "o.id IN (SELECT value FROM json_each(?))", [as_json(values)]
     if where.field == "actor":
@@ -275,6 +286,19 @@ def bodies(ids: Sequence[int]) -> dict[int, str]:
     return dict(found.fetchall())
 
 
+def matching(ids: Sequence[int], where: Where) -> set[int]:
+    """Those of `ids` whose observations pass `where` (a vector search's candidates, filtered
+    after the index answered)."""
+    if not ids:
+        return set()
+    condition, params = _compile(where)
+    found = db().execute(
+        f"SELECT o.id FROM graph_observation o WHERE o.id IN (SELECT value FROM json_each(?)) AND ({condition})",
+        (as_json(ids), *params),
+    )
+    return {row[0] for row in found}
+
+
 # --- what a vector search may return --------------------------------------------------------------
 
 
@@ -313,6 +337,7 @@ def keyword_candidates(
     k: int,
     free_only: bool = False,
     moment: When = CURRENT,
+    where: Where | None = None,
 ) -> dict[int, tuple[str, float]]:
     """{observation id: (body, strength)} of up to 2k live observations of the scope valid at the
     time `moment` looks at, best first:
@@ -322,8 +347,12 @@ def keyword_candidates(
     bm25 is computed for the newest MEMORYHUB_SEARCH_RANK_WINDOW matches only (as search_nodes
     does): SQLite ranks every match before cutting, so a common word's cost would grow with the
     namespace (bench/RESULTS.md, "search_nodes: the rank window"). Identifiers are looked up on their own so a rare one is never crowded out of that
-    window by common words."""
+    window by common words. `where` narrows the candidates further (tested inside the window)."""
     conditions, params = _live(ns_ids, actors, free_only, moment)
+    if where is not None:
+        extra, extra_params = _compile(where)
+        conditions += f" AND ({extra})"
+        params += extra_params
     source = f"FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid WHERE obs_fts MATCH ?{conditions}"
     conn = db()
     found: dict[int, tuple[str, float]] = {}

@@ -31,6 +31,7 @@ from graph import services as graph_services
 from graph.exceptions import Conflict, NotFound
 from graph.sql import now
 from kernel.errors import InvalidArgument
+from kernel.sql import iso
 
 
 class History(TypedDict):
@@ -48,6 +49,43 @@ def memory_history(*, namespaces: Mapping[int, str], id: Any) -> History:
     if not found:
         raise NotFound(f"no history for {history.wire_id(kind, object_id)}", id=history.wire_id(kind, object_id))
     return {"id": history.wire_id(kind, object_id), "versions": [history.wire(version) for version in found]}
+
+
+class Author(TypedDict):
+    # The key that wrote it ("key:<prefix>", "" when none: a session or a command), the surface
+    # ("mcp", "rest", "console", ...), and when (ISO 8601 UTC).
+    key: str
+    surface: str
+    changedAt: str | None
+
+
+# Ids one authors call reads (a page of search hits or a listing).
+MAX_AUTHOR_IDS = 1000
+
+
+def memory_authors(*, namespaces: Mapping[int, str], ids: Any) -> dict[str, Author]:
+    """{id: who wrote it} of the memories or observations (`mem_<n>`) of `namespaces` among `ids`,
+    from their first versions; ids outside reach, without a recorded first version or not memory
+    ids are left out."""
+    if not isinstance(ids, list | tuple) or len(ids) > MAX_AUTHOR_IDS:
+        raise InvalidArgument(f"ids must be a list of at most {MAX_AUTHOR_IDS} memory ids", field="ids")
+    wanted: list[int] = []
+    for value in ids:
+        try:
+            wanted.append(history.parse_id(value, kinds=(history.OBSERVATION,))[1])
+        except InvalidArgument:
+            continue
+    if not namespaces:
+        return {}
+    found = history.first_versions(history.OBSERVATION, wanted, list(namespaces))
+    return {
+        history.wire_id(history.OBSERVATION, object_id): {
+            "key": f"key:{version.key_prefix}" if version.key_prefix else "",
+            "surface": version.surface,
+            "changedAt": iso(version.changed_at),
+        }
+        for object_id, version in found.items()
+    }
 
 
 class UpdatedMemory(TypedDict):

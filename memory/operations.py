@@ -28,6 +28,7 @@ HISTORY = "memory_history"
 UPDATE = "memory_update"
 RESTORE = "memory_restore"
 SUPERSEDE = "memory_supersede"
+AUTHORS = "memory_authors"
 
 OPERATIONS: dict[str, Operation] = declare(
     [
@@ -39,6 +40,8 @@ OPERATIONS: dict[str, Operation] = declare(
         Operation(CLEAR, services.clear_memories, Permission.WRITE, changes=MEMORIES),
         # By id, like delete: reading a history needs read, changing or restoring needs write.
         Operation(HISTORY, history.memory_history, Permission.READ, reach=Reach.NAMESPACES),
+        # Who wrote each of a page of memories (their first versions): the console's search hits.
+        Operation(AUTHORS, history.memory_authors, Permission.READ, reach=Reach.NAMESPACES),
         Operation(UPDATE, history.update_memory, Permission.WRITE, reach=Reach.NAMESPACES, changes=MEMORIES),
         Operation(RESTORE, history.restore_memory, Permission.WRITE, reach=Reach.NAMESPACES, changes=MEMORIES),
         # By id, like update: the memory is looked up in every namespace the key can write.

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import numpy as np
 
 from graph import observations, validity
 from graph.fts import has_cjk
-from graph.observations import ObservationRow, Where
+from graph.observations import AllOf, ObservationRow, Test, Where
 from graph.validity import When
 from kernel.errors import InvalidArgument
 from kernel.sql import iso, now
@@ -44,6 +45,10 @@ MIN_CANDIDATES = 50
 # candidates are checked after (graph.validity.valid_ids): it fetches this many times more, so
 # facts valid then are not crowded out by others.
 PAST_OVER_FETCH = 4
+# Likewise with filters on tags, key or time written (checked on the candidates after).
+FILTER_OVER_FETCH = 4
+# A key prefix (access.keys: "mh_" and a few characters) is matched by its start.
+MAX_KEY_PREFIX_LENGTH = 32
 
 
 class Lineage(TypedDict):
@@ -158,6 +163,10 @@ def search_memories(
     memories_only: bool = False,
     as_of: Any = None,
     include_expired: Any = None,
+    tags: Any = None,
+    key: Any = None,
+    written_from: Any = None,
+    written_to: Any = None,
 ) -> SearchResult:
     """Memories of `namespaces` ranked by meaning (and, in hybrid mode, exact terms), best first,
     scores in [0, 1]; `top_k` of them (1..MAX_TOP_K, default DEFAULT_TOP_K).
@@ -169,9 +178,15 @@ def search_memories(
 
     What is valid now is searched; `as_of` (ISO 8601) searches what was valid then, and
     `include_expired` every fact (graph.validity.when checks both: InvalidArgument naming
-    asOf / includeExpired)."""
+    asOf / includeExpired).
+
+    Filters (the console's; no other edge passes them): `tags` (each one carried), `key` (written,
+    in its first version, by a key whose prefix starts so; "key:" as the history shows it is
+    accepted), `written_from` / `written_to` (created at or after / before, ISO 8601). Each is
+    checked here (InvalidArgument naming it)."""
     started = time.perf_counter()
     moment = validity.when(as_of, include_expired)
+    where = search_filter(tags=tags, key=key, written_from=written_from, written_to=written_to)
     wanted = limits.top_k(top_k)
     text = limits.query(query)
     actor = limits.actor(actor_id) if actor_id is not None else None
@@ -186,12 +201,40 @@ def search_memories(
             mode=ranking,
             memories_only=memories_only,
             moment=moment,
+            where=where,
         )
         if namespaces
         else ([], 0)
     )
     elapsed = round((time.perf_counter() - started) * 1000)
     return {"results": results, "totalResults": total, "queryTime": elapsed}
+
+
+def search_filter(
+    *, tags: Any = None, key: Any = None, written_from: Any = None, written_to: Any = None
+) -> Where | None:
+    """The search filters as one condition on observations, or None when none is given."""
+    parts: list[Where] = []
+    wanted_tags = limits.tags(tags)
+    if wanted_tags:
+        parts.append(Test("tags", "all", tuple(wanted_tags)))
+    if key is not None and key != "":
+        if not isinstance(key, str) or len(key) > MAX_KEY_PREFIX_LENGTH + len("key:"):
+            raise InvalidArgument(
+                f"key must be a key prefix of at most {MAX_KEY_PREFIX_LENGTH} characters", field="key"
+            )
+        prefix = key.strip().removeprefix("key:")
+        if prefix:
+            parts.append(Test("key", "prefix", (prefix,)))
+    start = datetime.fromisoformat(validity.parse_time(written_from, field="writtenFrom")) if written_from else None
+    end = datetime.fromisoformat(validity.parse_time(written_to, field="writtenTo")) if written_to else None
+    if start is not None and end is not None and end <= start:
+        raise InvalidArgument("writtenTo must be after writtenFrom", field="writtenTo")
+    if start is not None:
+        parts.append(Test("created_at", "gte", (start.replace(tzinfo=start.tzinfo or UTC),)))
+    if end is not None:
+        parts.append(Test("created_at", "lt", (end.replace(tzinfo=end.tzinfo or UTC),)))
+    return AllOf(tuple(parts)) if parts else None
 
 
 def _allowed(ns_id: int, actor_id: str | None, memories_only: bool, moment: When) -> Allowed | None:
@@ -219,10 +262,13 @@ def _vector_side(
     actors: Mapping[int, str],
     memories_only: bool,
     moment: When,
+    where: Where | None = None,
 ) -> dict[int, float]:
     found: dict[int, float] = {}
     indexes = registry()
     fetched = k if moment.current or moment.include_expired else k * PAST_OVER_FETCH
+    if where is not None:
+        fetched *= FILTER_OVER_FETCH
     for ns_id in store.namespaces_with_vectors(list(namespaces), OwnerKind.OBSERVATION, model):
         allowed = _allowed(ns_id, actors.get(ns_id), memories_only, moment)
         for owner, score in indexes.search(
@@ -233,6 +279,11 @@ def _vector_side(
         # asOf: keep the candidates valid then, the best k of them.
         valid = validity.valid_ids(validity.OBSERVATIONS, list(found), moment)
         kept = sorted((owner for owner in found if owner in valid), key=lambda owner: -found[owner])[:k]
+        found = {owner: found[owner] for owner in kept}
+    if where is not None:
+        # Filters: keep the candidates that pass, the best k of them.
+        passing = observations.matching(list(found), where)
+        kept = sorted((owner for owner in found if owner in passing), key=lambda owner: -found[owner])[:k]
         found = {owner: found[owner] for owner in kept}
     return found
 
@@ -246,8 +297,10 @@ def rank(
     mode: str,
     memories_only: bool,
     moment: When = validity.CURRENT,
+    where: Where | None = None,
 ) -> tuple[list[MemoryHit], int]:
-    """Fetch candidates from each side, fuse, hydrate the best `top_k`; also the candidate count."""
+    """Fetch candidates from each side (both narrowed by `where`, the search filters), fuse,
+    hydrate the best `top_k`; also the candidate count."""
     k = max(MIN_CANDIDATES, 4 * top_k)
     terms = retrieval.query_terms(query)
     embedder = default_embedder()
@@ -264,6 +317,7 @@ def rank(
             actors=actors,
             memories_only=memories_only,
             moment=moment,
+            where=where,
         )
     keyword: dict[int, tuple[str, float]] = {}
     if mode != "vector":
@@ -275,6 +329,7 @@ def rank(
             k=k,
             free_only=memories_only,
             moment=moment,
+            where=where,
         )
 
     if mode == "keyword":

@@ -121,6 +121,7 @@ EXAMPLES: dict[str, Example] = {
     "memory_delete": lambda seed: {"id": seed.memory_id},
     "memory_clear": _fixed(),
     "memory_history": lambda seed: {"id": seed.memory_id},
+    "memory_authors": lambda seed: {"ids": [seed.memory_id]},
     "memory_update": lambda seed: {"id": seed.memory_id, "text": "Alice likes black tea"},
     "memory_restore": lambda seed: {"id": seed.memory_id, "version": 1},
     "memory_supersede": lambda seed: {"id": seed.memory_id, "text": "Alice likes black tea now"},
