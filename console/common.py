@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from access import namespaces, selectors
 from access.permissions import Access
@@ -51,3 +52,20 @@ def url_with(path: str, **params: Any) -> str:
 def forbidden(request: HttpRequest, namespace: str | None = None) -> HttpResponse:
     """The page for a namespace the user may not read: the same whether it exists or not."""
     return render(request, "403.html", {"namespace": namespace, "section": "console"}, status=403)
+
+
+# --- links between the areas: always URLs the app reversed, never user text as a URL ----------------
+
+
+def memory_url(wire_id: str) -> str:
+    """The page of a memory or an entity's observation (mem_<n>)."""
+    return reverse("console:memory", args=[wire_id])
+
+
+def entity_url(namespace: str, name: str) -> str:
+    """An entity's page (any name: '/', spaces, line breaks are quoted by reverse)."""
+    return reverse("console:entity", args=[namespace, name])
+
+
+def graph_url(namespace: str) -> str:
+    return reverse("console:graph", args=[namespace])

@@ -16,20 +16,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from access import selectors
 from access.operations import perform
 from access.permissions import Access
-from console.common import console_access, query_text, url_with, user
+from console.common import console_access, entity_url, graph_url, memory_url, query_text, url_with, user
 from kernel.errors import DomainError
 from kernel.http_errors import error_response
 
@@ -37,27 +36,15 @@ NAMESPACES_PER_PAGE = 25
 RECENT_ON_PAGE = 30
 
 
-# --- links (plain paths until the other areas' URL names exist; switched to {% url %} at merge) ----
-
-
-def _ns(namespace: str) -> str:
-    return quote(namespace, safe=":")
-
-
-def graph_path(namespace: str) -> str:
-    return f"/console/namespaces/{_ns(namespace)}/graph"
+# --- links ------------------------------------------------------------------------------------------
 
 
 def memories_path(namespace: str) -> str:
-    return f"/console/namespaces/{_ns(namespace)}/memories"
+    return reverse("console:namespace-memories", args=[namespace])
 
 
 def search_path(namespace: str) -> str:
-    return url_with("/console/search", namespace=namespace)
-
-
-def memory_path(wire_id: str) -> str:
-    return f"/console/memories/{quote(wire_id, safe='')}"
+    return url_with(reverse("console:search"), namespace=namespace)
 
 
 # --- recent writes -----------------------------------------------------------------------------------
@@ -67,12 +54,12 @@ def present(change: dict[str, Any]) -> dict[str, Any]:
     """A `recent_changes` row as the page, recent.json and the live stream show it: who, what,
     when, where, and a link the app built (never user text as a URL)."""
     namespace = change["namespace"]
-    if change["label"] == "memory":
-        url = memory_path(change["id"])
+    if change["label"] in ("memory", "observation"):
+        url = memory_url(change["id"])
     elif change.get("entity"):
-        url = url_with(graph_path(namespace), entity=change["entity"])
+        url = entity_url(namespace, change["entity"])
     else:
-        url = graph_path(namespace)
+        url = graph_url(namespace)
     when = change["changedAt"] or ""
     return {
         "versionId": change["versionId"],
@@ -175,7 +162,7 @@ def home(request: HttpRequest) -> HttpResponse:
                 [(day["day"], day["total"]) for day in growth.get(name, [])],
                 height=40,
             ),
-            graph_url=graph_path(name),
+            graph_url=graph_url(name),
             memories_url=memories_path(name),
             search_url=search_path(name),
             backlog=backlog.get(name),

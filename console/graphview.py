@@ -23,7 +23,7 @@ import graph.operations  # noqa: F401 (declares the graph operations `perform` r
 import kernel.url_converters  # noqa: F401 (registers <anytext:...>)
 from access.exceptions import NamespaceForbidden
 from access.operations import perform
-from console.common import console_access, forbidden, query_text, url_with, valid_namespace
+from console.common import console_access, forbidden, memory_url, query_text, url_with, valid_namespace
 from graph.browse import MAX_DRAWING
 from graph.exceptions import EntityNotFound
 from kernel.errors import DomainError, InvalidArgument
@@ -40,11 +40,6 @@ ENTITY_PAGE_FACTS = 50
 # Versions an entity page lists (entity_history answers at most 1,000).
 HISTORY_SHOWN = 100
 MODES = ("sample", "neighbours", "find", "entity")
-
-
-def _memory_url(wire_id: str) -> str:
-    """The console's page of a memory or observation (console:memory, the memories area)."""
-    return f"{reverse('console:home')}memories/{wire_id}"
 
 
 def _optional(request: HttpRequest, name: str) -> str | None:
@@ -101,7 +96,6 @@ def graph_page(request: HttpRequest, namespace: str) -> HttpResponse:
         "dataUrl": reverse("console:graph-data", args=[namespace]),
         # Entity pages are this prefix and the quoted name (the script appends encodeURIComponent(name)).
         "entityUrl": reverse("console:graph", args=[namespace]).removesuffix("graph") + "entities/",
-        "memoryUrl": f"{reverse('console:home')}memories/",
         "focus": focus,
         "depth": _depth(request),
         "entityType": request.GET.get("entityType", ""),
@@ -151,7 +145,7 @@ def _json_drawing(access: Any, namespace: str, request: HttpRequest, mode: str) 
             relation_type=_optional(request, "relationType"),
         )
     facts = perform(access, "entity_facts", namespace=namespace, name=name, limit=PANEL_FACTS)
-    return {**facts, "observations": [{**o, "url": _memory_url(o["id"])} for o in facts["observations"]]}
+    return {**facts, "observations": [{**o, "url": memory_url(o["id"])} for o in facts["observations"]]}
 
 
 @never_cache
@@ -215,7 +209,7 @@ def entity_page(request: HttpRequest, namespace: str, name: str) -> HttpResponse
     except (EntityNotFound, InvalidArgument):
         raise Http404("no such entity") from None
     here = reverse("console:entity", args=[namespace, name])
-    observations = [{**o, "url": _memory_url(o["id"])} for o in facts["observations"]]
+    observations = [{**o, "url": memory_url(o["id"])} for o in facts["observations"]]
     versions = history["versions"][:HISTORY_SHOWN]
     context = {
         "section": "console",
@@ -270,7 +264,7 @@ def _version_row(version: dict[str, Any]) -> dict[str, Any]:
         **version,
         "changes": changes,
         "text": text,
-        "url": _memory_url(version["id"]) if version["kind"] == "observation" else "",
+        "url": memory_url(version["id"]) if version["kind"] == "observation" else "",
     }
 
 

@@ -24,8 +24,8 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from access import operations
 from access.permissions import Access
-from console.common import console_access, forbidden, url_with, valid_namespace
-from console.search import clip, entity_path
+from console.common import console_access, entity_url, forbidden, url_with, valid_namespace
+from console.search import clip
 from kernel.errors import DomainError
 
 PAGE = 50
@@ -136,7 +136,7 @@ def _page(
         "text": latest_text,
         "namespace": found.namespace,
         "author": authors.get(memory_id, {}),
-        "entity_url": entity_path(memory["namespace"], memory["entityName"]) if memory and memory["entityName"] else "",
+        "entity_url": entity_url(memory["namespace"], memory["entityName"]) if memory and memory["entityName"] else "",
         "versions": versions,
         "can_write": operations.allowed(access, "memory_update", namespace=found.namespace),
         "free": free,

@@ -9,7 +9,6 @@ bad filter; an empty query shows a hint, not an error.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -19,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from access import operations, selectors
-from console.common import MAX_QUERY_LENGTH, console_access, forbidden, url_with, user
+from console.common import MAX_QUERY_LENGTH, console_access, entity_url, forbidden, url_with, user
 from kernel.errors import DomainError
 from memory import limits
 
@@ -42,11 +41,6 @@ FIELDS = {
     "expired": "includeExpired",
     "top": "topK",
 }
-
-
-def entity_path(namespace: str, name: str) -> str:
-    """The console's entity page (console:entity, another area's; built by hand until it is merged)."""
-    return f"/console/namespaces/{quote(namespace, safe='')}/entities/{quote(name, safe='')}"
 
 
 def clip(text: str, length: int = TEXT_CLIP) -> str:
@@ -131,7 +125,7 @@ def search(request: HttpRequest) -> HttpResponse:
                     **hit,
                     "clipped": clip(hit["text"]),
                     "author": authors.get(hit["id"], {}),
-                    "entity_url": entity_path(hit["namespace"], hit["entityName"]) if hit["entityName"] else "",
+                    "entity_url": entity_url(hit["namespace"], hit["entityName"]) if hit["entityName"] else "",
                 }
                 for hit in hits
             ]

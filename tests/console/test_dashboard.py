@@ -118,7 +118,7 @@ def test_recent_json_follows_its_cursor_within_the_users_reach(
     assert memory["key"] == f"key:{alice.key.prefix}"
     entity = next(change for change in changes if change["label"] == "entity")
     assert entity["excerpt"] == "Ada"
-    assert entity["url"] == "/console/namespaces/org:alice:notes/graph?entity=Ada"
+    assert entity["url"] == "/console/namespaces/org:alice:notes/entities/Ada"
 
     cursor = body["cursor"]
     assert client.get(f"/console/recent.json?after={cursor}").json() == {"changes": [], "cursor": cursor}

@@ -208,7 +208,7 @@ def test_an_observation_of_an_entity_has_a_page_and_can_be_edited(as_alice: User
     )
     hit = operations.perform(as_alice.access, "memory_search", query="notes engine", mode="keyword")["results"][0]
     page = page_of(as_alice, hit["id"])
-    assert "/console/namespaces/org%3Aalice%3Anotes/entities/Ada%20%3Cb%3ELovelace%3C%2Fb%3E" in page
+    assert "/console/namespaces/org:alice:notes/entities/Ada%20%3Cb%3ELovelace%3C/b%3E" in page
     assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in page
     # Supersede and delete belong to the graph tools for observations: not offered here.
     assert reverse("console:memory-supersede", args=[hit["id"]]) not in page
