@@ -211,7 +211,15 @@ def _status_body(job: ImportJob) -> dict[str, Any]:
     elif phase == "importing":
         label = f"Importing: {done:,} of {total:,} records."
     elif state["state"] == import_jobs.INTERRUPTED:
-        label = "Interrupted: the server stopped during this import, so nothing of it was imported."
+        label = (
+            "Interrupted: the server stopped during this import. What it imported stays; upload the file "
+            "again to finish (nothing already imported changes)."
+        )
+    elif state["state"] == ImportJob.State.FAILED and done:
+        label = (
+            f"Failed after {done:,} of {total:,} records, which stay imported. Fix the file and upload it "
+            "again to finish (nothing already imported changes)."
+        )
     elif state["state"] == ImportJob.State.FAILED:
         label = "Failed: nothing was imported."
     else:

@@ -2,17 +2,17 @@
 
 An upload is stored under MEMORYHUB_IMPORT_DIR with a name the server chooses, recorded as an
 `ImportJob`, and queued for this process's import worker: one thread that runs the jobs one after
-another (each import holds SQLite's one write lock for its whole transaction, so two at once would
-only wait on each other). The worker runs the import through the runner
+another (two at once would only take turns at SQLite's one write lock; each import commits in
+chunks, graph.services.import_file, so agents' writes get the lock in between). The worker runs the import through the runner
 (`access.operations.perform(access, "import_file", ...)`) with the uploader's access, so the grant
 is checked again when it starts and the history records who imported. The upload is deleted when
 the job ends, whatever the outcome.
 
 Progress: while a job waits or runs, a publisher thread puts its state (phase, records done, total)
-in the cache every HEARTBEAT_SECONDS, with a lifetime of STALE_SECONDS; the row cannot take it (the
-import's transaction holds the write lock). A job whose row says queued or running but whose state
-is missing from the cache has no process working on it any more (the server stopped or died: its
-transaction was rolled back, nothing was imported) and reads as "interrupted". In a deployment of
+in the cache every HEARTBEAT_SECONDS, with a lifetime of STALE_SECONDS, rather than in the row (a
+write per step would compete with the import's own). A job whose row says queued or running but
+whose state is missing from the cache has no process working on it any more (the server stopped
+or died: the chunks it committed stay, the rest was not imported) and reads as "interrupted". In a deployment of
 several server processes, the cache must be shared (Redis; the cluster setting) for another process
 to see a job's progress.
 """
@@ -170,13 +170,19 @@ def _run(job_id: int, access: Access, progress: Progress) -> None:
     try:
         result = perform(access, "import_file", namespace=job.namespace, path=str(path), progress=advanced)
     except DomainError as error:  # a file that does not parse, a grant withdrawn, a limit
-        outcome = {"state": ImportJob.State.FAILED, "error": error.message, "total": progress.total}
+        outcome = {
+            "state": ImportJob.State.FAILED,
+            "error": error.message,
+            "total": progress.total,
+            "done": progress.done,
+        }
     except Exception:
         logger.exception("import job %s failed", job_id)
         outcome = {
             "state": ImportJob.State.FAILED,
-            "error": "The import failed unexpectedly; nothing was imported.",
+            "error": "The import failed unexpectedly.",
             "total": progress.total,
+            "done": progress.done,
         }
     else:
         skipped = [dict(entry) for entry in result["skipped"]]

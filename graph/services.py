@@ -906,12 +906,22 @@ def import_graph(
     return result
 
 
+# Records per transaction of `import_file`: an upload of 100k entities imported in one transaction
+# would hold SQLite's one write lock for many seconds, longer than other writers wait for it
+# (MEMORYHUB_SQLITE_BUSY_TIMEOUT_MS), so agents' writes would fail while a person imports.
+IMPORT_FILE_CHUNK = 1000
+
+
 def import_file(*, namespace: str, path: str, progress: Callable[[int, int], object] | None = None) -> ImportResult:
     """Import the memory file at `path` (a server-side path the caller chose, never a client's:
-    the console's uploads, graph/import_jobs.py) as `import_graph` does: idempotent, in one
-    transaction. A file that does not parse raises InvalidArgument naming the line, and nothing is
-    imported. `progress(done, total)` is told the record count once the file is read, then the
-    records done so far."""
+    the console's uploads, graph/import_jobs.py) as `import_graph` does, idempotently, but in
+    transactions of IMPORT_FILE_CHUNK records (entities first, then relations, then the free
+    memories together, whose lineage links them), so other writers get the lock in between.
+
+    A file that does not parse raises InvalidArgument naming the line, and nothing is imported.
+    An error after that leaves the chunks before it imported: importing the file again (after
+    fixing it) completes it, changing nothing that is already there. `progress(done, total)` is
+    told the record count once the file is read, then the records done so far."""
     from graph.importers import parse_file  # the parser is only needed here
 
     graph = parse_file(Path(path))
@@ -926,13 +936,30 @@ def import_file(*, namespace: str, path: str, progress: Callable[[int, int], obj
 
     if progress is not None:
         progress(0, total)
-    return import_graph(
-        namespace=namespace,
-        entities=graph.entities,
-        relations=graph.relations,
-        memories=graph.memories,
-        progress=advanced,
-    )
+    result: ImportResult = {
+        "entitiesCreated": 0,
+        "observationsAdded": 0,
+        "relationsCreated": 0,
+        "relationsUnchanged": 0,
+        "skipped": [],
+        "memoriesAdded": 0,
+    }
+    parts: list[dict[str, Any]] = [
+        {"entities": graph.entities[start : start + IMPORT_FILE_CHUNK], "relations": []}
+        for start in range(0, len(graph.entities), IMPORT_FILE_CHUNK)
+    ]
+    parts += [
+        {"entities": [], "relations": graph.relations[start : start + IMPORT_FILE_CHUNK]}
+        for start in range(0, len(graph.relations), IMPORT_FILE_CHUNK)
+    ]
+    if graph.memories:
+        parts.append({"entities": [], "relations": [], "memories": graph.memories})
+    for part in parts:
+        imported = import_graph(namespace=namespace, progress=advanced, **part)
+        for name in ("entitiesCreated", "observationsAdded", "relationsCreated", "relationsUnchanged", "memoriesAdded"):
+            result[name] += imported[name]
+        result["skipped"] += imported["skipped"]
+    return result
 
 
 def _import_memories(namespace: str, memories: Sequence[Mapping[str, Any]]) -> int:

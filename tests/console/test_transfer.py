@@ -383,3 +383,30 @@ def test_the_full_dump_round_trips(alice: AbstractUser) -> None:
         return records
 
     assert comparable(restored) == comparable(dump)
+
+
+def test_a_big_file_is_imported_in_chunks_that_let_other_writers_in(
+    alice: AbstractUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk is its own transaction (graph.services.IMPORT_FILE_CHUNK): relations find the
+    entities of earlier chunks, and an error in a later chunk keeps the chunks before it, which
+    the page says, and which importing the fixed file again completes."""
+    from graph import services
+
+    monkeypatch.setattr(services, "IMPORT_FILE_CHUNK", 2)
+    people = [entity(f"P{n}", f"fact {n}") for n in range(5)]
+    links = [relation(f"P{n}", f"P{n + 1}") for n in range(4)]
+    broken = relation("P0", "P4", kind="x" * 2000)  # over the name limit: refused when its chunk runs
+    client = client_of(alice)
+    job = finished(upload(client, official(*people, *links, broken)))
+    assert job.state == ImportJob.State.FAILED
+    assert 0 < job.done < job.total == 10
+    entities, relations = names(alice, ALICE_NS)
+    assert entities == {f"P{n}" for n in range(5)}  # the entity chunks were committed
+    page = client.get(f"/console/transfer/imports/{job.pk}").content.decode()
+    assert "which stay imported" in page
+
+    fixed = finished(upload(client, official(*people, *links)))
+    assert fixed.state == ImportJob.State.DONE
+    assert fixed.counts["entitiesCreated"] == 0
+    assert names(alice, ALICE_NS)[1] == {(f"P{n}", "knows", f"P{n + 1}") for n in range(4)}
