@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet, Sum
@@ -150,3 +152,13 @@ def key_usage(user: AbstractBaseUser, *, days: int = USAGE_DAYS, top: int = USAG
     never = dt.datetime.min.replace(tzinfo=dt.UTC)
     found.sort(key=lambda row: (-row["total"], -(row["lastUsedAt"] or never).timestamp()))
     return found
+
+
+def usernames(user_ids: Iterable[int | None]) -> dict[int, str]:
+    """{id: username} of these users, for pages that show who did something (a history records
+    user ids); a deleted user is left out."""
+    wanted = {user_id for user_id in user_ids if user_id is not None}
+    if not wanted:
+        return {}
+    model = get_user_model()
+    return dict(model.objects.filter(pk__in=wanted).values_list("pk", model.USERNAME_FIELD))

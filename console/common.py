@@ -4,6 +4,7 @@ console's JSON endpoints answer a domain error as every REST edge does:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -69,3 +70,16 @@ def entity_url(namespace: str, name: str) -> str:
 
 def graph_url(namespace: str) -> str:
     return reverse("console:graph", args=[namespace])
+
+
+def with_usernames(versions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History versions (`history.wire` shapes, with `userId`), each with `username` added: who
+    made the change, by name ("user <id>" for a user since deleted; "" when no user did)."""
+    names = selectors.usernames(version.get("userId") for version in versions)
+    return [
+        {
+            **version,
+            "username": names.get(version["userId"], f"user {version['userId']}") if version.get("userId") else "",
+        }
+        for version in versions
+    ]

@@ -28,7 +28,16 @@ from django.views.decorators.http import require_safe
 from access import selectors
 from access.operations import perform
 from access.permissions import Access
-from console.common import console_access, entity_url, graph_url, memory_url, query_text, url_with, user
+from console.common import (
+    console_access,
+    entity_url,
+    graph_url,
+    memory_url,
+    query_text,
+    url_with,
+    user,
+    with_usernames,
+)
 from kernel.errors import DomainError
 from kernel.http_errors import error_response
 
@@ -73,6 +82,7 @@ def present(change: dict[str, Any]) -> dict[str, Any]:
         "actorId": change["actorId"],
         "key": change["key"],
         "surface": change["surface"],
+        "username": change.get("username", ""),
         "url": url,
     }
 
@@ -80,7 +90,7 @@ def present(change: dict[str, Any]) -> dict[str, Any]:
 def recent_for(access: Access, *, after: Any = None, limit: int = RECENT_ON_PAGE) -> list[dict[str, Any]]:
     """The readable namespaces' latest writes, newest first (after a versionId cursor if given)."""
     changes = perform(access, "recent_changes", after=after, limit=limit)
-    return [present(change) for change in changes]
+    return [present(change) for change in with_usernames(changes)]
 
 
 # --- charts ------------------------------------------------------------------------------------------

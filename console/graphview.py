@@ -23,7 +23,7 @@ import graph.operations  # noqa: F401 (declares the graph operations `perform` r
 import kernel.url_converters  # noqa: F401 (registers <anytext:...>)
 from access.exceptions import NamespaceForbidden
 from access.operations import perform
-from console.common import console_access, forbidden, memory_url, query_text, url_with, valid_namespace
+from console.common import console_access, forbidden, memory_url, query_text, url_with, valid_namespace, with_usernames
 from graph.browse import MAX_DRAWING
 from graph.exceptions import EntityNotFound
 from kernel.errors import DomainError, InvalidArgument
@@ -219,7 +219,7 @@ def entity_page(request: HttpRequest, namespace: str, name: str) -> HttpResponse
         "observations": observations,
         "outgoing": facts["outgoing"],
         "incoming": facts["incoming"],
-        "versions": [_version_row(v) for v in versions],
+        "versions": [_version_row(v) for v in with_usernames(versions)],
         "more_versions": len(history["versions"]) - len(versions),
         "graph_url": url_with(reverse("console:graph", args=[namespace]), focus=name),
         "more_observations": url_with(

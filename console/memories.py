@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from access import operations
 from access.permissions import Access
-from console.common import console_access, entity_url, forbidden, url_with, valid_namespace
+from console.common import console_access, entity_url, forbidden, url_with, valid_namespace, with_usernames
 from console.search import clip
 from kernel.errors import DomainError
 
@@ -108,6 +108,7 @@ def _shown_versions(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if text is not None:
             previous = text
     shown.reverse()
+    shown = with_usernames(shown)
     if shown:
         shown[0]["latest"] = True
     return shown

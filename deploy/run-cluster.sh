@@ -167,6 +167,12 @@ $UPSTREAMS        keepalive 32;
             proxy_cache off;
             proxy_read_timeout 1h;
             proxy_send_timeout 1h;
+
+            # Console uploads (MEMORYHUB_IMPORT_MAX_BYTES): the one route whose bodies may be larger.
+            location = /console/transfer/import {
+                client_max_body_size ${MEMORYHUB_IMPORT_MAX_BYTES:-268435456};
+                proxy_pass http://memoryhub;
+            }
         }
     }
 }

@@ -44,6 +44,7 @@
     time.setAttribute("datetime", change.changedAt);
     meta.appendChild(time);
     var parts = [" · ", change.namespace];
+    if (change.username) { parts.push(" · by " + change.username); }
     if (change.actorId) { parts.push(" · actor " + change.actorId); }
     if (change.key) { parts.push(" · " + change.key); }
     if (change.surface) { parts.push(" · via " + change.surface); }

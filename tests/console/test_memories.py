@@ -73,6 +73,7 @@ def test_edit_is_post_redirect_get_and_the_history_shows_the_difference(as_alice
     page = page_of(as_alice, memory_id)
     assert "Version 2: update" in page
     assert "<del>Monday</del><ins>Tuesday</ins>" in page
+    assert "· by alice · console" in page  # who, by name, and through which surface
 
 
 def test_a_bad_edit_re_renders_400_with_the_message_by_the_field(as_alice: User) -> None:
