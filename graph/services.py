@@ -827,6 +827,17 @@ class ImportResult(TypedDict):
     memoriesAdded: int
 
 
+def _nothing_imported() -> ImportResult:
+    return {
+        "entitiesCreated": 0,
+        "observationsAdded": 0,
+        "relationsCreated": 0,
+        "relationsUnchanged": 0,
+        "skipped": [],
+        "memoriesAdded": 0,
+    }
+
+
 def import_graph(
     *,
     namespace: str,
@@ -845,14 +856,7 @@ def import_graph(
     (closed and superseded observations, their lineage) and a relation's validFrom/validTo; and
     its free memories (`_import_memories`)."""
     batch = limits.limit("MAX_ITEMS_PER_REQUEST")
-    result: ImportResult = {
-        "entitiesCreated": 0,
-        "observationsAdded": 0,
-        "relationsCreated": 0,
-        "relationsUnchanged": 0,
-        "skipped": [],
-        "memoriesAdded": 0,
-    }
+    result = _nothing_imported()
     # An entity may carry more observations than one request allows: send them in slices.
     pieces: list[EntityDict] = []
     timed_entities: list[tuple[str, list[dict[str, Any]]]] = []
@@ -936,14 +940,7 @@ def import_file(*, namespace: str, path: str, progress: Callable[[int, int], obj
 
     if progress is not None:
         progress(0, total)
-    result: ImportResult = {
-        "entitiesCreated": 0,
-        "observationsAdded": 0,
-        "relationsCreated": 0,
-        "relationsUnchanged": 0,
-        "skipped": [],
-        "memoriesAdded": 0,
-    }
+    result = _nothing_imported()
     parts: list[dict[str, Any]] = [
         {"entities": graph.entities[start : start + IMPORT_FILE_CHUNK], "relations": []}
         for start in range(0, len(graph.entities), IMPORT_FILE_CHUNK)

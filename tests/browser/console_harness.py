@@ -22,7 +22,7 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,11 @@ def console_server(data_dir: Path, **extra_env: str) -> Iterator[McpServer]:
 
 
 @contextmanager
-def browser_page(base_url: str, *, width: int = DESKTOP, dark: bool = False) -> Iterator[Page]:
+def browser_page(
+    base_url: str, *, width: int = DESKTOP, dark: bool = False, permissions: Sequence[str] = ()
+) -> Iterator[Page]:
+    """A page of Debian's chromium (headless) on `base_url`, `width` px wide, granted `permissions`
+    (e.g. clipboard-read) for that origin."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the browser tests need Debian's chromium. "
@@ -92,6 +96,8 @@ def browser_page(base_url: str, *, width: int = DESKTOP, dark: bool = False) -> 
                 viewport={"width": width, "height": 900},
                 color_scheme="dark" if dark else "light",
             )
+            if permissions:
+                context.grant_permissions(list(permissions), origin=base_url)
             page = context.new_page()
             page.set_default_timeout(15_000)
             yield page

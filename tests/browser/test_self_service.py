@@ -15,24 +15,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from access.models import ApiKey
 from graph import services as graph
+from tests.browser.console_harness import browser_page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-]
 USERNAME = "dora"
 PASSWORD = "a long browser test password"
 NAMESPACE = f"user:{USERNAME}:default"
@@ -40,21 +32,9 @@ NAMESPACE = f"user:{USERNAME}:default"
 
 @contextmanager
 def chromium_page(base_url: str) -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's chromium. "
-            "`make test` installs it, or run `apt-get install chromium`."
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=base_url)
-            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
-            page = context.new_page()
-            page.set_default_timeout(10_000)
-            yield page
-        finally:
-            browser.close()
+    """A chromium page allowed to use the clipboard (the Copy button)."""
+    with browser_page(base_url, permissions=("clipboard-read", "clipboard-write")) as page:
+        yield page
 
 
 def list_banks(base_url: str, key: str) -> tuple[int, Any]:
