@@ -80,7 +80,7 @@ WRITES = {route for route in EXAMPLES if EXAMPLES[route](Seeded("mem_1", 1)).met
 
 def console_routes() -> list[str]:
     (resolver,) = [p for p in get_resolver().url_patterns if str(p.pattern) == "console/"]
-    return sorted(str(p.pattern) for p in resolver.url_patterns if isinstance(p, URLPattern))  # type: ignore[attr-defined]
+    return sorted(str(p.pattern) for p in resolver.url_patterns if isinstance(p, URLPattern))
 
 
 @pytest.fixture

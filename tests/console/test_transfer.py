@@ -401,7 +401,7 @@ def test_a_big_file_is_imported_in_chunks_that_let_other_writers_in(
     job = finished(upload(client, official(*people, *links, broken)))
     assert job.state == ImportJob.State.FAILED
     assert 0 < job.done < job.total == 10
-    entities, relations = names(alice, ALICE_NS)
+    entities, _ = names(alice, ALICE_NS)
     assert entities == {f"P{n}" for n in range(5)}  # the entity chunks were committed
     page = client.get(f"/console/transfer/imports/{job.pk}").content.decode()
     assert "which stay imported" in page
