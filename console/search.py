@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from access import operations, selectors
-from console.common import MAX_QUERY_LENGTH, console_access, entity_url, forbidden, url_with, user
+from console.common import MAX_QUERY_LENGTH, console_access, entity_url, forbidden, url_with, user, with_usernames
 from kernel.errors import DomainError
 from memory import limits
 
@@ -120,11 +120,12 @@ def search(request: HttpRequest) -> HttpResponse:
             context["errors"] = {_error_field(error): error.message}
             status = 400
         else:
+            named = dict(zip(authors, with_usernames(list(authors.values())), strict=True))
             context["hits"] = [
                 {
                     **hit,
                     "clipped": clip(hit["text"]),
-                    "author": authors.get(hit["id"], {}),
+                    "author": named.get(hit["id"], {}),
                     "entity_url": entity_url(hit["namespace"], hit["entityName"]) if hit["entityName"] else "",
                 }
                 for hit in hits

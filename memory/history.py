@@ -57,6 +57,8 @@ class Author(TypedDict):
     key: str
     surface: str
     changedAt: str | None
+    # The user whose key or session it was (null: none, e.g. a command).
+    userId: int | None
 
 
 # Ids one authors call reads (a page of search hits or a listing).
@@ -83,6 +85,7 @@ def memory_authors(*, namespaces: Mapping[int, str], ids: Any) -> dict[str, Auth
             "key": f"key:{version.key_prefix}" if version.key_prefix else "",
             "surface": version.surface,
             "changedAt": iso(version.changed_at),
+            "userId": version.user_id,
         }
         for object_id, version in found.items()
     }

@@ -63,6 +63,7 @@ def test_search_finds_by_keyword_and_shows_who_wrote_each_hit(as_alice: User) ->
     assert hit_ids(page)[0] == found
     assert "agent-7" in page
     assert f"key:{as_alice.key.prefix}" in page  # the key that wrote it, from its first version
+    assert "alice · " in page  # and whose key it was, by name
     assert "Score" in page
     assert "current" in page
     assert ALICE_NS in page

@@ -63,6 +63,7 @@ class Command(BaseCommand):
             self.stdout.write("API keys already exist; no new one was created.")
         self.stdout.write(
             "\nMemoryHub:\n"
+            f"  Console:  {base_url}/console/  (sign in: see, search and correct what agents remember)\n"
             f"  Admin:    {base_url}/admin/  (operators)\n"
             f"  Keys:     {base_url}/keys/  (sign in, create and revoke your API keys)\n"
             f"  MCP:      {base_url}/mcp  (send the key as X-API-Key; stdio: see README, Claude Desktop)\n"
