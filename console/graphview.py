@@ -209,7 +209,7 @@ def entity_page(request: HttpRequest, namespace: str, name: str) -> HttpResponse
     except (EntityNotFound, InvalidArgument):
         raise Http404("no such entity") from None
     here = reverse("console:entity", args=[namespace, name])
-    observations = [{**o, "url": memory_url(o["id"])} for o in facts["observations"]]
+    observations = [{**o, "url": memory_url(o["id"])} for o in with_usernames(facts["observations"])]
     versions = history["versions"][:HISTORY_SHOWN]
     context = {
         "section": "console",

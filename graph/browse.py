@@ -225,6 +225,7 @@ class AuthoredObservation(TypedDict):
     actorId: str
     key: str
     surface: str
+    userId: int | None
 
 
 class DatedRelation(TypedDict):
@@ -291,13 +292,13 @@ def entity_facts(
     found = conn.execute(
         "SELECT o.id, o.body, o.created_at, o.valid_from, o.valid_to, o.expires_at, o.supersedes_id, "
         "(SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id), o.actor_id, "
-        "v.key_prefix, v.surface FROM graph_observation o "
+        "v.key_prefix, v.surface, v.user_id FROM graph_observation o "
         "LEFT JOIN graph_version v ON v.kind = 'observation' AND v.object_id = o.id AND v.version = 1 "
         "WHERE o.entity_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?) ORDER BY o.id DESC LIMIT ? OFFSET ?",
         (ident, at, size + 1, skip_observations),
     ).fetchall()
     observations: list[AuthoredObservation] = []
-    for oid, body, created, valid_from, valid_to, expires, before, after, actor, prefix, surface in found[:size]:
+    for oid, body, created, valid_from, valid_to, expires, before, after, actor, prefix, surface, user in found[:size]:
         held = marks(valid_from, valid_to, created, at=at)
         observations.append(
             {
@@ -313,6 +314,7 @@ def entity_facts(
                 "actorId": actor or "",
                 "key": f"key:{prefix}" if prefix else "",
                 "surface": surface or "",
+                "userId": user,
             }
         )
     sides: dict[str, list[DatedRelation]] = {}

@@ -245,6 +245,7 @@ def test_the_entity_page_shows_dates_authors_relations_and_history(star: Persona
     assert f"key:{star.key.prefix}" in html
     assert "via rest" in html
     assert f"by {star.user.get_username()}" in html  # the history names who, not a user id
+    assert new["username"] == star.user.get_username()  # and so does each observation
     assert 'pill-past">past' in html
     assert 'pill-current">current' in html
     assert f'href="{reverse("console:entity", args=[ALICE_NS, SLASHED])}"' in html
