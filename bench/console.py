@@ -258,6 +258,56 @@ def bench_exports(data: dict[str, Any]) -> None:
     print_table(["format", "entities", "MB", "seconds"], rows, right=(1, 2, 3))
 
 
+def bench_write_cost(rounds: int = 6, writes: int = 200) -> None:
+    """What the live feed costs a write: one-observation writes with no receiver of
+    `operation_applied` for the console, with a channel-layer group_send per write (the first
+    design), and with the receiver as it is (an event for the waker thread, console/live.py).
+    Each block of writes goes to an entity of its own, blocks in a shuffled order per round."""
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from access.operations import perform
+    from access.permissions import Access, Grant, Permission
+    from access.signals import operation_applied
+    from console import live
+
+    def per_write(sender: Any, **kwargs: Any) -> None:
+        layer = get_channel_layer()
+        assert layer is not None
+        async_to_sync(layer.group_send)(live.GROUP, {"type": live.WAKE})
+
+    uid = "console.live.wake"
+    modes: dict[str, Any] = {
+        "no receiver": None,
+        "a group_send per write (the first design)": per_write,
+        "an event for the waker thread (console/live.py)": live.wake_streams,
+    }
+    access = Access(grants=(Grant("*", Permission.WRITE),), surface="system")
+    samples: dict[str, list[float]] = {mode: [] for mode in modes}
+    rng = Random(SEED)
+    for round_ in range(rounds):
+        order = list(modes.items())
+        rng.shuffle(order)
+        for mode, receiver in order:
+            operation_applied.disconnect(dispatch_uid=uid)
+            if receiver is not None:
+                operation_applied.connect(receiver, dispatch_uid=uid)
+            name = f"write-cost {round_} {list(modes).index(mode)}"
+            entity = [{"name": name, "entityType": "bench", "observations": []}]
+            perform(access, "create_entities", namespace="bench:write-cost", entities=entity)
+            for i in range(writes):
+                started = time.perf_counter_ns()
+                observation = [{"entityName": name, "contents": [f"fact {i}"]}]
+                perform(access, "add_observations", namespace="bench:write-cost", observations=observation)
+                samples[mode].append((time.perf_counter_ns() - started) / 1e6)
+    operation_applied.disconnect(dispatch_uid=uid)
+    operation_applied.connect(live.wake_streams, dispatch_uid=uid)
+    rows = [[mode, f"{statistics.median(s):.3f}", f"{percentile(s, 0.95):.3f}"] for mode, s in samples.items()]
+    print(f"\n## What the live feed costs a write ({rounds * writes} one-observation writes each, in process)\n")
+    print_table(["console receiver", "median ms", "p95 ms"], rows, right=(1, 2))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     with django_on(args.db, prefix="memoryhub-bench-console-") as (db_path, temporary):
@@ -274,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench_pages(OPERATOR, data, args.repeat)
         bench_pages(READER, data, args.repeat)
         bench_exports(data)
+        bench_write_cost()
 
 
 if __name__ == "__main__":

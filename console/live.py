@@ -11,8 +11,8 @@ in memoryhub/asgi.py in front of Django).
   reconnects with Last-Event-ID and the stream resumes after it, missing nothing (within the
   history scan bound of graph/overview.py).
 - When: every committed write in this process announces itself (`operation_applied`), and the
-  receiver below wakes every open stream through the channel layer (with Redis, streams in every
-  server process). Writes the layer does not carry (another process on the in-memory layer,
+  receiver below has every open stream woken through the channel layer (with Redis, streams in
+  every server process) within WAKE_INTERVAL_SECONDS: a burst of writes, one wake-up. Writes the layer does not carry (another process on the in-memory layer,
   `manage.py` commands, Celery workers) are found by a poll every POLL_SECONDS. A wake-up carries
   no data: each stream reads what its user may see.
 """
@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import threading
+import time
 from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -44,23 +47,60 @@ from console.dashboard import recent_for
 from kernel.asgi_headers import request_headers
 from kernel.asyncdb import db_sync_to_async
 
+logger = logging.getLogger(__name__)
+
 GROUP = "console.writes"
 WAKE = "console.wake"
 CHECK = "console.check"
 # A poll for writes no wake-up announced, and a keep-alive comment with a session check.
 POLL_SECONDS = 5.0
+# At most one wake-up of the streams per this interval, per process (`_Waker`).
+WAKE_INTERVAL_SECONDS = 0.2
 KEEPALIVE_SECONDS = 15.0
 # Rows read per round; a round that fills it is followed by another at once.
 BATCH = 100
 RETRY_MS = 3000
 
 
+class _Waker:
+    """This process's wake-ups of the open streams: the write path only sets an event, and one
+    thread sends at most one wake-up to the channel layer every WAKE_INTERVAL_SECONDS, however
+    many writes committed meanwhile (a group_send on the write path itself made a one-observation
+    write several times slower: an event loop per call, and a round trip to Redis in a cluster)."""
+
+    def __init__(self) -> None:
+        self.pending = threading.Event()
+        self.lock = threading.Lock()
+        self.started = False
+
+    def poke(self) -> None:
+        self.pending.set()
+        if not self.started:
+            with self.lock:
+                if not self.started:
+                    threading.Thread(target=self.run, name="console-wake", daemon=True).start()
+                    self.started = True
+
+    def run(self) -> None:
+        while True:
+            self.pending.wait()
+            self.pending.clear()
+            layer = get_channel_layer()
+            try:
+                if layer is not None:
+                    async_to_sync(layer.group_send)(GROUP, {"type": WAKE})
+            except Exception:  # an unreachable Redis: the streams' own poll still finds the writes
+                logger.warning("could not wake the console's live streams", exc_info=True)
+            time.sleep(WAKE_INTERVAL_SECONDS)
+
+
+_waker = _Waker()
+
+
 @receiver(operation_applied, dispatch_uid="console.live.wake")
 def wake_streams(sender: Any, **kwargs: Any) -> None:
-    """A write committed: wake every open dashboard stream (they read what their user may see)."""
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(GROUP, {"type": WAKE})
+    """A write committed: wake every open dashboard stream, soon (they read what their user may see)."""
+    _waker.poke()
 
 
 def session_user(session_key: str | None) -> AbstractBaseUser | None:
