@@ -5,28 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
 from access import operations
-from tests.console.memory_users import ALICE_NS, BOB_NS, User, make_user
-
-
-@pytest.fixture
-def as_alice(db: Any) -> User:
-    return make_user("alice", "org:alice:*", "write")
-
-
-@pytest.fixture
-def as_bob(db: Any) -> User:
-    return make_user("bob", "org:bob:*", "write")
-
-
-@pytest.fixture
-def as_carol(db: Any) -> User:
-    return make_user("carol", "org:alice:*", "read")
+from tests.console.memory_users import ALICE_NS, BOB_NS, User
 
 
 def page_of(user: User, memory_id: str) -> str:

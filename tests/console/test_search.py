@@ -5,33 +5,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
 from django.test import Client
 from django.urls import reverse
 
 from access import operations
 from access.selectors import user_access
 from memory.services import NewMemory
-from tests.console.memory_users import ALICE_NS, BOB_NS, User, make_user
+from tests.console.memory_users import ALICE_NS, BOB_NS, User
 
 URL = reverse("console:search")
-
-
-@pytest.fixture
-def as_alice(db: Any) -> User:
-    return make_user("alice", "org:alice:*", "write")
-
-
-@pytest.fixture
-def as_bob(db: Any) -> User:
-    return make_user("bob", "org:bob:*", "write")
-
-
-@pytest.fixture
-def as_carol(db: Any) -> User:
-    return make_user("carol", "org:alice:*", "read")
 
 
 def ids_on(page: str) -> list[str]:
