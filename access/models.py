@@ -179,3 +179,30 @@ class KeyUsageDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_id} {self.day}: {self.calls}"
+
+
+class OAuthConsent(models.Model):
+    """What a user let one OAuth client (a connected app) reach: the namespace grants chosen on the
+    consent page, within what operators allow the user (access/oauth.py). Every access token the
+    client holds for the user reaches exactly these, checked by the runner like a key's grants;
+    consenting again replaces them, and revoking the app deletes this and the app's tokens."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oauth_consents")
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="memoryhub_consents"
+    )
+    # [[pattern, "read" | "write"], ...], as NamespaceGrant rows would hold them.
+    grants = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "access_oauthconsent"
+        verbose_name = "OAuth consent (connected app)"
+        constraints = [models.UniqueConstraint(fields=["user", "application"], name="oauthconsent_unique_app")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.application_id}: {self.grants}"
+
+    def to_grants(self) -> tuple[Grant, ...]:
+        return tuple(Grant(pattern, Permission.parse(permission)) for pattern, permission in self.grants)

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "vectors",
     "memory",
     "agents",
+    # The OAuth 2.1 authorization server for remote MCP clients (access/oauth.py).
+    "oauth2_provider",
 ]
 
 MIDDLEWARE = [
@@ -354,6 +356,38 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("MEMORYHUB_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# --- OAuth 2.1: MemoryHub as its own authorization server for remote MCP clients ------------
+# (docs/remote-mcp.md; the MCP authorization spec, revisions 2025-06-18 and 2025-11-25). Clients
+# register themselves (RFC 7591) or name a client metadata document (an https URL as client_id),
+# send the user here to sign in and consent (authorization code with PKCE S256 only), and get
+# short-lived access tokens bound to this server's MCP resource (RFC 8707) with rotating refresh
+# tokens. A token reaches the namespaces its user chose at consent (access/oauth.py).
+MEMORYHUB_OAUTH_ACCESS_TOKEN_SECONDS = env_int("MEMORYHUB_OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=60)
+MEMORYHUB_OAUTH_REFRESH_TOKEN_SECONDS = env_int("MEMORYHUB_OAUTH_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600, minimum=3600)
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    # One scope: the namespaces a token reaches are chosen on the consent page, not by scope names.
+    "SCOPES": {"mcp": "Use MemoryHub's memory in the namespaces you choose"},
+    "DEFAULT_SCOPES": ["mcp"],
+    "PKCE_REQUIRED": True,
+    # RFC 9700: no plain PKCE, no implicit or password grant, hashed secrets.
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": MEMORYHUB_OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": MEMORYHUB_OAUTH_REFRESH_TOKEN_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    # A refresh token used twice revokes its whole family (a stolen token is caught when replayed).
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # Redirect URIs: https, or a loopback address on any port for native clients (RFC 8252).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "CIMD_ENABLED": True,
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "MemoryHub",
+}
 # --- Cache: rate-limit buckets and last-use markers. Redis when configured, so the limits hold
 # across server processes; otherwise per-process memory. ---------------------------------------
 CACHES = {

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
+from oauth2_provider import urls as oauth_urls
+from oauth2_provider import views as oauth_views
 
 from access import signin
 from compat.api import api as compat_api
@@ -17,8 +19,20 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     return signin.with_throttle_status(admin.site.login(request))
 
 
+# The OAuth 2.1 authorization server (docs/remote-mcp.md), under DOT's URL names: its metadata at
+# the origin's /.well-known/ (RFC 8414, RFC 9728 and its path form for /mcp), the endpoints under
+# /oauth/. DOT's application-management and device-flow pages are not mounted.
+oauth_patterns = [
+    *oauth_urls.metadata_urlpatterns,
+    path("oauth/authorize/", oauth_views.AuthorizationView.as_view(), name="authorize"),
+    path("oauth/token/", oauth_views.TokenView.as_view(), name="token"),
+    path("oauth/revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
+    *[path(f"oauth/{pattern.pattern}", pattern.callback, name=pattern.name) for pattern in oauth_urls.dcr_urlpatterns],
+]
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("", include((oauth_patterns, "oauth2_provider"))),
     path("favicon.ico", views.favicon, name="favicon"),
     path("metrics", views.metrics_view, name="metrics"),
     path("admin/login/", admin_login),  # before admin.site.urls, which has the same path
