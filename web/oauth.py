@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
@@ -35,6 +36,7 @@ from access.models import OAuthConsent
 from access.oauth_server import foreign_resources, request_origin
 from access.permissions import Grant, Permission
 from kernel.errors import DomainError
+from kernel.security import CSP_HEADER
 
 
 def redirect_host(uri: str) -> str:
@@ -43,6 +45,17 @@ def redirect_host(uri: str) -> str:
         return urlsplit(uri).netloc or uri
     except ValueError:
         return uri
+
+
+def _origin(uri: str) -> str:
+    """scheme://host[:port] of an http(s) URI, for a CSP source; "" for anything else."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c in parts.netloc for c in " ;,'\"@"):
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class ConsentForm(AllowForm):
@@ -137,6 +150,17 @@ class ConsentView(AuthorizationView):
         application = context.get("application")
         context["client_url"] = application.client_id if application and "://" in application.client_id else ""
         return context
+
+    def render_to_response(self, context: dict[str, Any], **kwargs: Any) -> HttpResponse:
+        response: HttpResponse = super().render_to_response(context, **kwargs)
+        origin = _origin(context.get("redirect_uri") or "")
+        policy = settings.MEMORYHUB_CONTENT_SECURITY_POLICY
+        if origin and policy and "form-action 'self'" in policy:
+            # The site's policy lets forms post only to this origin, and browsers apply that to the
+            # redirect after the post too: the consent form's Allow/Deny end at the client's
+            # redirect URI (already checked: https or loopback), so this page allows that origin.
+            response[CSP_HEADER] = policy.replace("form-action 'self'", f"form-action 'self' {origin}")
+        return response
 
     @staticmethod
     def _refusal(request: HttpRequest) -> tuple[str, str] | None:

@@ -245,6 +245,14 @@ def test_consent_page_shows_the_client_its_redirect_host_and_the_allowed_namespa
     assert ">Deny</button>" in text
 
 
+def test_the_consent_page_lets_its_form_end_at_the_clients_redirect_origin(browser: Client) -> None:
+    # Browsers apply form-action to the redirect after a post: without the client's origin there,
+    # Allow and Deny would stop at our page.
+    page = browser.get(authorize_url(registered(browser), pkce()[1]))
+    assert "form-action 'self' http://127.0.0.1:33418;" in page["Content-Security-Policy"]
+    assert "form-action 'self';" in browser.get("/apps/")["Content-Security-Policy"]
+
+
 def test_allow_saves_the_consent_and_issues_a_token_bound_to_this_server(browser: Client, user) -> None:
     client_id = registered(browser)
     tokens = full_flow(browser, client_id, {"grant_0_pattern": "user:dana:notes", "grant_0_permission": "write"})
