@@ -148,7 +148,10 @@ class AuditEvent(models.Model):
     )
     # Snapshots, so the record still reads right after the user or key is deleted.
     actor_name = models.CharField(max_length=150, blank=True)
-    source = models.CharField(max_length=20, help_text="admin, self-service, command, api, sign-in")
+    source = models.CharField(
+        max_length=20,
+        help_text="admin, self-service, command, api, sign-in, consent, registration, metadata-document",
+    )
     action = models.CharField(max_length=32, choices=Action.choices)
     key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
     key_prefix = models.CharField(max_length=16, blank=True)

@@ -29,6 +29,8 @@ import urllib3
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from oauth2_provider import cimd
 from oauth2_provider.models import get_application_model, get_refresh_token_model
@@ -262,6 +264,14 @@ class RegistrationManagementView(dcr_views.DynamicClientRegistrationManagementVi
 
 
 # --- Client ID Metadata Documents ------------------------------------------------------------------
+
+
+@receiver(post_save, sender=get_application_model(), dispatch_uid="memoryhub-oauth-cimd-registered")
+def _metadata_client_registered(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A client first seen through its metadata document is audited like a registration (DOT
+    creates its row while resolving the client_id; later re-fetches only update it)."""
+    if created and instance.registration_source == instance.RegistrationSource.CIMD:
+        services.oauth_client_registered(application=instance, source="metadata-document")
 
 
 class MetadataFetcher(cimd.SafeMetadataFetcher):

@@ -642,6 +642,9 @@ def test_a_metadata_document_names_the_client_on_the_consent_page(browser: Clien
         tokens = full_flow(browser, client_id)
     assert tokens["access_token"]
     assert Application.objects.get(client_id=client_id).registration_source == "cimd"
+    event = AuditEvent.objects.get(action="oauth.client_registered")
+    assert event.source == "metadata-document"
+    assert event.detail["client_id"] == client_id
 
 
 @pytest.mark.parametrize(
