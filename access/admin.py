@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from access import namespaces, patterns, services
-from access.models import ApiKey, ApiKeyQuerySet, AuditEvent, NamespaceAllowance, NamespaceGrant
+from access.models import ApiKey, ApiKeyQuerySet, AuditEvent, NamespaceAllowance, NamespaceGrant, OAuthConsent
 from kernel.admin_tools import LimitedInlineFormSet, ServiceModelAdmin, SubqueryCount, adopt, domain_check
 
 SOURCE = "admin"
@@ -343,3 +343,45 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
+
+
+# --- connected OAuth apps ------------------------------------------------------------------------------
+
+
+@admin.register(OAuthConsent)
+class OAuthConsentAdmin(admin.ModelAdmin):
+    """Users' connected apps (consents). Read-only; the one write is the "revoke" action, through
+    `services.oauth_revoke` (consent and all the app's tokens for that user, audited "admin")."""
+
+    list_display = ["user", "application", "grant_list", "created_at", "updated_at"]
+    list_select_related = ["user", "application"]
+    search_fields = ["user__username", "application__name", "application__client_id"]
+    readonly_fields = ["user", "application", "grants", "created_at", "updated_at"]
+    actions = ["revoke"]
+
+    @admin.display(description="namespaces")
+    def grant_list(self, obj: OAuthConsent) -> str:
+        return ", ".join(str(grant) for grant in obj.to_grants()) or "-"
+
+    @admin.action(description="Revoke the selected connected apps (consent and tokens)", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[OAuthConsent]) -> None:
+        revoked = 0
+        for consent in queryset.select_related("user", "application"):
+            revoked += services.oauth_revoke(
+                user=consent.user, application=consent.application, actor=request.user, source=SOURCE
+            )
+        self.message_user(
+            request, f"Revoked {revoked} connected app(s): their tokens no longer work.", messages.SUCCESS
+        )
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("access.delete_oauthconsent"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: OAuthConsent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: OAuthConsent | None = None) -> bool:
+        return False  # deleting the row would leave the app's tokens alive: use the revoke action

@@ -124,7 +124,8 @@ class NamespaceAllowance(NamespaceRule):
 
 class AuditEvent(models.Model):
     """Append-only record of who created, revoked or changed which key or grant, and when; and of
-    password sign-in shut for an account or an address after too many failures."""
+    password sign-in shut for an account or an address after too many failures; and of OAuth clients
+    registered, authorized (consent given) and revoked."""
 
     class Action(models.TextChoices):
         KEY_CREATED = "key.created"
@@ -137,6 +138,9 @@ class AuditEvent(models.Model):
         ALLOWANCE_CHANGED = "allowance.changed"
         ALLOWANCE_REMOVED = "allowance.removed"
         SIGNIN_THROTTLED = "signin.throttled"
+        OAUTH_CLIENT_REGISTERED = "oauth.client_registered"
+        OAUTH_AUTHORIZED = "oauth.authorized"
+        OAUTH_REVOKED = "oauth.revoked"
 
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     actor = models.ForeignKey(
@@ -144,8 +148,11 @@ class AuditEvent(models.Model):
     )
     # Snapshots, so the record still reads right after the user or key is deleted.
     actor_name = models.CharField(max_length=150, blank=True)
-    source = models.CharField(max_length=20, help_text="admin, self-service, command, api, sign-in")
-    action = models.CharField(max_length=20, choices=Action.choices)
+    source = models.CharField(
+        max_length=20,
+        help_text="admin, self-service, command, api, sign-in, consent, registration, metadata-document",
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
     key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
     key_prefix = models.CharField(max_length=16, blank=True)
     subject = models.CharField(max_length=150, blank=True, help_text="the user the key or allowance belongs to")

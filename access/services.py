@@ -13,11 +13,12 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils import timezone
+from oauth2_provider import models as oauth_models
 
 from access import namespaces, patterns, selectors, signals
 from access import secrets as keys
 from access.exceptions import InvalidKeyRequest
-from access.models import ApiKey, AuditEvent, NamespaceAllowance, NamespaceGrant
+from access.models import ApiKey, AuditEvent, NamespaceAllowance, NamespaceGrant, OAuthConsent
 from access.permissions import Grant, Permission
 from kernel.errors import InvalidArgument
 
@@ -128,6 +129,21 @@ def api_key_create(
     return CreatedKey(key=key, secret=secret)
 
 
+def require_within_allowances(user: AbstractBaseUser, grants: Iterable[Grant]) -> None:
+    """Raise `InvalidKeyRequest` (field "grants", the offending pattern) unless every grant lies
+    within what operators allow `user` (`selectors.allowed_grants`): the one rule for what a user
+    may hand on, to a key of their own or to a connected OAuth app."""
+    allowed = selectors.allowed_grants(user)
+    for grant in grants:
+        if not any(patterns.covers(a.pattern, grant.pattern) and a.permission >= grant.permission for a in allowed):
+            raise InvalidKeyRequest(
+                f"you may not grant {grant.permission.label} on {grant.pattern!r}; "
+                f"allowed: {', '.join(str(a) for a in allowed)}",
+                field="grants",
+                pattern=grant.pattern,
+            )
+
+
 def api_key_create_for_self(
     *,
     user: AbstractBaseUser,
@@ -142,15 +158,7 @@ def api_key_create_for_self(
     parsed = _parse_grants(grants)
     if not parsed:
         raise InvalidKeyRequest("choose at least one namespace for the key", field="grants")
-    allowed = selectors.allowed_grants(user)
-    for grant in parsed:
-        if not any(patterns.covers(a.pattern, grant.pattern) and a.permission >= grant.permission for a in allowed):
-            raise InvalidKeyRequest(
-                f"you may not grant {grant.permission.label} on {grant.pattern!r}; "
-                f"allowed: {', '.join(str(a) for a in allowed)}",
-                field="grants",
-                pattern=grant.pattern,
-            )
+    require_within_allowances(user, parsed)
     if default_namespace and not any(patterns.matches(g.pattern, default_namespace) for g in parsed):
         raise InvalidKeyRequest(
             f"the default namespace {default_namespace!r} is not covered by the key's grants",
@@ -305,3 +313,79 @@ def allowance_remove(*, user: AbstractBaseUser, pattern: str, actor: Actor = Non
     return _remove_rule(
         NamespaceAllowance, {"user_id": user.pk}, pattern, removed=AuditEvent.Action.ALLOWANCE_REMOVED, audit=audit
     )
+
+
+# --- OAuth: connected apps (access/oauth_server.py is the authorization server's rules) -----------
+
+
+def oauth_client_registered(*, application: Any, source: str, **detail: Any) -> None:
+    """Record that a client registered itself (DCR) or was resolved from its metadata document."""
+    _audit(
+        action=AuditEvent.Action.OAUTH_CLIENT_REGISTERED,
+        actor=None,
+        source=source,
+        client_id=application.client_id,
+        client_name=application.name,
+        redirect_uris=application.redirect_uris.split(),
+        **detail,
+    )
+
+
+@transaction.atomic
+def oauth_consent_save(
+    *, user: AbstractBaseUser, application: Any, grants: Iterable[Grant | tuple[str, str | Permission]]
+) -> OAuthConsent:
+    """`user` lets `application` reach `grants` (the consent page's Allow): at least one, each within
+    what operators allow the user (`require_within_allowances`, raising `InvalidKeyRequest`).
+    Creates the (user, application) consent or replaces its grants; audited `oauth.authorized`."""
+    parsed = _parse_grants(grants)
+    if not parsed:
+        raise InvalidKeyRequest("choose at least one namespace the app may reach", field="grants")
+    require_within_allowances(user, parsed)
+    rows = [[g.pattern, g.permission.label] for g in sorted(parsed, key=lambda g: g.pattern)]
+    consent, _ = OAuthConsent.objects.update_or_create(
+        user_id=user.pk, application_id=application.pk, defaults={"grants": rows, "updated_at": timezone.now()}
+    )
+    _audit(
+        action=AuditEvent.Action.OAUTH_AUTHORIZED,
+        actor=user,
+        source="consent",
+        subject=user,
+        client_id=application.client_id,
+        client_name=application.name,
+        grants=[str(g) for g in parsed],
+    )
+    return consent
+
+
+def _delete(queryset: Any) -> int:
+    """Delete the rows of `queryset`; how many of its own model went (not counting cascades)."""
+    _, per_model = queryset.delete()
+    return int(per_model.get(queryset.model._meta.label, 0))
+
+
+@transaction.atomic
+def oauth_revoke(*, user: AbstractBaseUser, application: Any, actor: Actor = None, source: str) -> bool:
+    """Disconnect `application` from `user`: delete their consent and every access token, refresh
+    token and authorization code the app holds for the user, so nothing it holds works any more.
+    Used by the "Connected apps" page and the admin. Returns False (recording nothing) if there
+    was nothing to revoke."""
+    mine = {"user_id": user.pk, "application_id": application.pk}
+    consents = _delete(OAuthConsent.objects.filter(**mine))
+    # Refresh tokens first: deleting an access token would only unlink its refresh token.
+    refresh = _delete(oauth_models.get_refresh_token_model().objects.filter(**mine))
+    access = _delete(oauth_models.get_access_token_model().objects.filter(**mine))
+    codes = _delete(oauth_models.get_grant_model().objects.filter(**mine))
+    if not (consents or refresh or access or codes):
+        return False
+    _audit(
+        action=AuditEvent.Action.OAUTH_REVOKED,
+        actor=actor,
+        source=source,
+        subject=user,
+        client_id=application.client_id,
+        client_name=application.name,
+        access_tokens=access,
+        refresh_tokens=refresh,
+    )
+    return True

@@ -386,8 +386,27 @@ OAUTH2_PROVIDER = {
     "DCR_ENABLED": True,
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     "CIMD_ENABLED": True,
+    # Same limits as DOT's defaults (https only, public addresses, 16 KiB, 5 s), plus our
+    # redirect-URI rule and the two escape hatches below (access/oauth_server.py).
+    "CIMD_METADATA_FETCHER": "access.oauth_server.MetadataFetcher",
     "OAUTH2_PROTECTED_RESOURCE_NAME": "MemoryHub",
+    # MemoryHub's rules: every code and token bound to this server's /mcp, redirect URIs https or
+    # loopback, an exchanged code replayed revokes its tokens (access/oauth_server.py).
+    "OAUTH2_VALIDATOR_CLASS": "access.oauth_server.MemoryHubOAuth2Validator",
+    "OAUTH2_BACKEND_CLASS": "access.oauth_server.OAuthBackend",
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    # What the metadata (RFC 8414) advertises is what registration allows: public clients (PKCE,
+    # no secret) with the authorization-code grant and rotating refresh tokens.
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none"],
 }
+# For tests and private deployments only: hosts whose client metadata documents are fetched even
+# though they resolve to a private or loopback address, and a CA bundle trusted when fetching them
+# (empty: none, and the system's CAs).
+MEMORYHUB_OAUTH_CIMD_ALLOW_HOSTS = env_list("MEMORYHUB_OAUTH_CIMD_ALLOW_HOSTS", [])
+MEMORYHUB_OAUTH_CIMD_CA_FILE = env_str("MEMORYHUB_OAUTH_CIMD_CA_FILE", "")
 # --- Cache: rate-limit buckets and last-use markers. Redis when configured, so the limits hold
 # across server processes; otherwise per-process memory. ---------------------------------------
 CACHES = {

@@ -5,9 +5,10 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSpli
 from oauth2_provider import urls as oauth_urls
 from oauth2_provider import views as oauth_views
 
-from access import signin
+from access import oauth_server, signin
 from compat.api import api as compat_api
 from memoryhub import views
+from web import oauth as web_oauth
 
 # The admin's sign-in form counts failures like /accounts/login/ (access/signin.py).
 admin.site.login_form = signin.ThrottledAdminAuthenticationForm
@@ -24,10 +25,16 @@ def admin_login(request: HttpRequest) -> HttpResponse:
 # /oauth/. DOT's application-management and device-flow pages are not mounted.
 oauth_patterns = [
     *oauth_urls.metadata_urlpatterns,
-    path("oauth/authorize/", oauth_views.AuthorizationView.as_view(), name="authorize"),
+    # Our consent page (web/oauth.py) and registration rules (access/oauth_server.py) on DOT's views.
+    path("oauth/authorize/", web_oauth.ConsentView.as_view(), name="authorize"),
     path("oauth/token/", oauth_views.TokenView.as_view(), name="token"),
     path("oauth/revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
-    *[path(f"oauth/{pattern.pattern}", pattern.callback, name=pattern.name) for pattern in oauth_urls.dcr_urlpatterns],
+    path("oauth/register/", oauth_server.RegistrationView.as_view(), name="dcr-register"),
+    path(
+        "oauth/register/<str:client_id>/",
+        oauth_server.RegistrationManagementView.as_view(),
+        name="dcr-register-management",
+    ),
 ]
 
 urlpatterns = [
