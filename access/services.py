@@ -18,7 +18,7 @@ from access import namespaces, patterns, selectors, signals
 from access import secrets as keys
 from access.exceptions import InvalidKeyRequest
 from access.models import ApiKey, AuditEvent, NamespaceAllowance, NamespaceGrant
-from access.permissions import Grant, Permission
+from access.permissions import Grant, Permission, grant_within
 from kernel.errors import InvalidArgument
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -144,7 +144,7 @@ def api_key_create_for_self(
         raise InvalidKeyRequest("choose at least one namespace for the key", field="grants")
     allowed = selectors.allowed_grants(user)
     for grant in parsed:
-        if not any(patterns.covers(a.pattern, grant.pattern) and a.permission >= grant.permission for a in allowed):
+        if not grant_within(grant, allowed):
             raise InvalidKeyRequest(
                 f"you may not grant {grant.permission.label} on {grant.pattern!r}; "
                 f"allowed: {', '.join(str(a) for a in allowed)}",
