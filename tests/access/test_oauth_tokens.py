@@ -68,7 +68,9 @@ def mint(
     stores them; the raw token."""
     application = application or app()
     OAuthConsent.objects.update_or_create(
-        user=user, application=application, defaults={"grants": grants if grants is not None else [["org:alice:*", "write"]]}
+        user=user,
+        application=application,
+        defaults={"grants": grants if grants is not None else [["org:alice:*", "write"]]},
     )
     raw = secrets.token_urlsafe(30)
     token = AccessToken(
@@ -145,7 +147,10 @@ def test_a_token_is_refused_outside_its_consent_like_a_key(client: Client, alice
 def test_a_token_works_on_the_memos_edge(client: Client, alice: AbstractUser) -> None:
     raw, _ = mint(alice)
     added = post(
-        client, "/product/add", {"user_id": "u1", "messages": "tea at noon", "writable_cube_ids": [NOTES]}, **bearer(raw)
+        client,
+        "/product/add",
+        {"user_id": "u1", "messages": "tea at noon", "writable_cube_ids": [NOTES]},
+        **bearer(raw),
     )
     assert added.status_code == 200, added.content
 
@@ -153,9 +158,11 @@ def test_a_token_works_on_the_memos_edge(client: Client, alice: AbstractUser) ->
 def test_the_runner_checks_a_tokens_access_like_a_keys(alice: AbstractUser) -> None:
     raw, token = mint(alice)
     access = oauth.access_for_token(raw, origin=ORIGIN, surface="mcp")
-    assert access.user_id == alice.pk and access.key_id is None
+    assert access.user_id == alice.pk
+    assert access.key_id is None
     assert access.grants == (Grant("org:alice:*", Permission.WRITE),)
-    assert access.oauth_application_id == token.application_id and access.oauth_token_id == token.pk
+    assert access.oauth_application_id == token.application_id
+    assert access.oauth_token_id == token.pk
     perform(access, "memory_write", namespace=NOTES, memories=[NewMemory(text="ok")])
     with pytest.raises(NamespaceForbidden):
         perform(access, "memory_write", namespace="org:bob:notes", memories=[NewMemory(text="no")])
@@ -257,7 +264,9 @@ def test_behind_a_tls_proxy_the_origin_is_https(client: Client, alice: AbstractU
     proxied = post(client, "/v1/memory/write", {"namespace": NOTES, "text": "x"}, **forwarded, **bearer(raw))
     assert proxied.status_code == 200, proxied.content
     missing = client.get("/v1/memory/banks/list", **forwarded)
-    assert 'resource_metadata="https://testserver/.well-known/oauth-protected-resource/mcp"' in missing["WWW-Authenticate"]
+    assert (
+        'resource_metadata="https://testserver/.well-known/oauth-protected-resource/mcp"' in missing["WWW-Authenticate"]
+    )
 
 
 def test_a_request_without_credentials_gets_both_challenges(client: Client) -> None:
