@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -118,14 +118,17 @@ def is_api_key(raw: str) -> bool:
     return raw.startswith(keys.KEY_PREFIX)
 
 
-def authenticate(raw: str | None, *, origin: str | None = None) -> Access:
+def authenticate(raw: str | None, *, origin: str | Callable[[], str | None] | None = None) -> Access:
     """Verify the credential, charge its rate limit, note its use, and return what it may do.
 
     `raw` is an API key, or (a BearerToken, when the edge passes the request's `origin`,
     scheme://host[:port]) an OAuth access token, looked up by access/oauth.py and refused with
-    InvalidToken. Without `origin` only keys are accepted."""
+    InvalidToken. Without `origin` only keys are accepted. `origin` may be a function, called only
+    for a token (a Django request's host is validated when asked for: keys need not pay for it)."""
     if isinstance(raw, BearerToken) and origin is not None:
-        return _authenticate_token(raw, origin)
+        here = origin() if callable(origin) else origin
+        if here is not None:
+            return _authenticate_token(raw, here)
     access = verify_key(raw)
     limit = ratelimit.configured_limit()
     if limit is not None:

@@ -26,7 +26,7 @@ def api_key_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
         )
         try:
             request.access = authentication.authenticate(  # type: ignore[attr-defined]
-                raw, origin=request_origin(request)
+                raw, origin=functools.partial(request_origin, request)
             )
         except AccessError as error:
             return error_response(error, request)

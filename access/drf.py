@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +23,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw = authentication.key_from_request(request.headers)
         # Missing keys are refused here too (not left to a permission class), so that a missing
         # and a wrong key take the same path and get the same answer.
-        access = replace(authentication.authenticate(raw, origin=request_origin(request)), surface="rest")
+        access = replace(
+            authentication.authenticate(raw, origin=functools.partial(request_origin, request)), surface="rest"
+        )
         return KeyOwner(access.user_id), access
 
     def authenticate_header(self, request: Request) -> str:

@@ -7,6 +7,7 @@ translates them in its own exception handler into its own envelope (e.g. MemOS'
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 from django.http import HttpRequest
@@ -22,9 +23,13 @@ class ApiKeyAuth(APIKeyHeader):
 
     def __call__(self, request: HttpRequest) -> Access:
         raw = authentication.key_from_request(request.headers)
-        access = replace(authentication.authenticate(raw, origin=request_origin(request)), surface="memos")
+        access = replace(
+            authentication.authenticate(raw, origin=functools.partial(request_origin, request)), surface="memos"
+        )
         request.access = access  # type: ignore[attr-defined]
         return access
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Access:
-        return replace(authentication.authenticate(key, origin=request_origin(request)), surface="memos")
+        return replace(
+            authentication.authenticate(key, origin=functools.partial(request_origin, request)), surface="memos"
+        )

@@ -92,10 +92,12 @@ def mcp_authenticate_header(origin: str, error: DomainError | None = None) -> st
 
 def request_origin(request: HttpRequest) -> str | None:
     """scheme://host[:port] of a Django request (SECURE_PROXY_SSL_HEADER and USE_X_FORWARDED_HOST
-    honoured, the host validated by ALLOWED_HOSTS), or None when the host is not allowed."""
+    honoured, the host validated by ALLOWED_HOSTS), or None when the host is not allowed (or the
+    request names none: a hand-built request, as test clients make). Never raises: error
+    handlers call it."""
     try:
         return f"{request.scheme}://{request.get_host()}"
-    except DisallowedHost:
+    except (DisallowedHost, KeyError):
         return None
 
 

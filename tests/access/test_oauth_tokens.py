@@ -311,3 +311,27 @@ def test_the_protected_resource_metadata_names_mcp_and_this_server(client: Clien
     root = client.get("/.well-known/oauth-protected-resource").json()
     assert root["resource"] == ORIGIN
     assert root["authorization_servers"] == [ORIGIN]
+
+
+# --- MCP sessions of an OAuth caller ------------------------------------------------------------------------
+
+
+def test_an_oauth_session_belongs_to_its_user_and_app(alice: AbstractUser) -> None:
+    from access import services
+    from mcp_endpoint import protocol, sessions
+
+    key = services.api_key_create(owner=alice, name="her key", grants=[("org:alice:*", "write")], source="command").key
+
+    application = app()
+    first, _ = mint(alice, application=application)
+    refreshed, _ = mint(alice, application=application)
+    other, _ = mint(alice, application=app("ChatGPT"))
+    as_first = oauth.access_for_token(first, origin=ORIGIN)
+    session = sessions.open_session(
+        access=as_first, connection=protocol.Connection(access=as_first, namespace=NOTES), transport="http"
+    )
+    assert sessions.load(session.session_id, oauth.access_for_token(refreshed, origin=ORIGIN)) is not None
+    assert sessions.load(session.session_id, oauth.access_for_token(other, origin=ORIGIN)) is None
+    assert sessions.load(session.session_id, key.to_access()) is None  # her key is another caller
+    assert sessions.end_for_oauth_app(alice.pk, application.pk) == 1
+    assert sessions.load(session.session_id, as_first) is None

@@ -11,6 +11,7 @@ them: a DOT Application, an OAuthConsent and an AccessToken bound to `<origin>/m
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx2
@@ -202,3 +203,32 @@ async def test_a_token_revoked_at_the_revocation_endpoint_stops_the_client_at_on
         # The SDK surfaces the 401's JSON-RPC error (no OAuth provider configured to refresh).
         with pytest.raises(MCPError, match=r"The access token is invalid, expired or revoked\."):
             await client.call_tool("search_memories", {"query": "x", "cube_ids": [namespace]})
+
+
+def test_a_stream_opened_with_a_token_ends_when_the_token_is_revoked(mcp_server: McpServer) -> None:
+    token, client_id = mint(mcp_server, app="Stream app")
+    opened = post(mcp_server, initialize_message(), token)
+    assert opened.status_code == 200, opened.text
+    session = {"MCP-Session-Id": opened.headers["MCP-Session-Id"], "MCP-Protocol-Version": "2025-11-25"}
+    assert post(mcp_server, rpc("notifications/initialized", request_id=None), token, **session).status_code == 202
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream", **session}
+    with httpx2.Client(timeout=20) as http, http.stream("GET", mcp_server.url, headers=headers) as stream:
+        assert stream.status_code == 200
+        lines = stream.iter_lines()
+        seen_event = False
+        for line in lines:  # past the first event: the stream is open and watching its token
+            if line == "" and seen_event:
+                break
+            seen_event = seen_event or (line != "" and not line.startswith(":"))
+        # What revoking the app does (the consent page's "revoke", the admin): its tokens go.
+        mcp_server.manage(
+            "shell",
+            "-c",
+            "from oauth2_provider.models import AccessToken; "
+            f"AccessToken.objects.filter(application__client_id={client_id!r}).delete()",
+        )
+        since = time.monotonic()
+        # Nothing announces it: the stream's next keep-alive (one second here) re-checks the token.
+        for line in lines:
+            assert time.monotonic() - since < 10, "the stream outlived its token"
+            assert line == "" or line.startswith(":"), line
