@@ -172,10 +172,11 @@ def test_the_runner_checks_a_tokens_access_like_a_keys(alice: AbstractUser) -> N
 
 
 def test_a_user_who_lost_the_allowance_loses_it_for_their_apps_at_once(client: Client, alice: AbstractUser) -> None:
-    raw, _ = mint(alice)
+    raw, token = mint(alice)
     assert write(client, raw).status_code == 200
     NamespaceAllowance.objects.filter(user=alice).update(permission="read")
     assert write(client, raw).status_code == 403  # write is gone ...
+    assert oauth.consented_grants(alice.pk, token.application_id) == (Grant("org:alice:*", Permission.READ),)
     assert post(client, "/v1/memory/search", {"namespace": NOTES, "query": "x"}, **bearer(raw)).status_code == 200
     NamespaceAllowance.objects.filter(user=alice).delete()
     assert post(client, "/v1/memory/search", {"namespace": NOTES, "query": "x"}, **bearer(raw)).status_code == 403
