@@ -1,6 +1,8 @@
-"""API-key authentication for Channels consumers (ASGI middleware), through the shared path.
+"""API-key and OAuth-token authentication for Channels consumers (ASGI middleware), through the
+shared path (`authentication.authenticate`, given the request's origin so that a bearer token
+that is not a key is checked as an OAuth access token bound to this server).
 
-Sets `scope["access"]` to the key's Access, or to None with the reason in
+Sets `scope["access"]` to the caller's Access, or to None with the reason in
 `scope["access_error"]` (NotAuthenticated or RateLimited); the consumer answers in its own
 protocol (an HTTP 401 for MCP, a closed socket, ...). `?key=` is honoured for SSE GETs only.
 
@@ -20,17 +22,18 @@ from access import authentication
 from access.exceptions import AccessError
 from access.permissions import Access
 from kernel.asgi_headers import SCOPE_KEY as HEADERS_KEY
-from kernel.asgi_headers import request_headers
+from kernel.asgi_headers import request_headers, request_origin
 from kernel.asyncdb import db_sync_to_async
 
 API_KEY = "api_key"  # scope key of the raw key when the check is deferred to the consumer
 
 
-def check(raw: str | None) -> tuple[Access | None, AccessError | None]:
+def check(raw: str | None, origin: str | None = None) -> tuple[Access | None, AccessError | None]:
     """`authentication.authenticate` as a result: the Access, or None and why. Synchronous, so a
-    consumer can call it inside its own database call."""
+    consumer can call it inside its own database call. `origin` (`kernel.asgi_headers.request_origin`)
+    lets OAuth access tokens in; without it only API keys are accepted."""
     try:
-        return replace(authentication.authenticate(raw), surface="mcp"), None
+        return replace(authentication.authenticate(raw, origin=origin), surface="mcp"), None
     except AccessError as error:
         return None, error
 
@@ -64,5 +67,5 @@ class ApiKeyMiddleware:
             if self.deferred:
                 scope[API_KEY] = raw
             else:
-                settle(scope, await db_sync_to_async(check)(raw))
+                settle(scope, await db_sync_to_async(check)(raw, request_origin(scope)))
         return await self.inner(scope, receive, send)

@@ -1,4 +1,5 @@
-"""The one way a request proves who it is, shared by every HTTP surface.
+"""The one way a request proves who it is, shared by every HTTP surface: an API key, or an
+OAuth access token (access/oauth.py) sent as `Authorization: Bearer`.
 
 DRF (`access.drf`), django-ninja (`access.ninja`), Channels
 (`access.asgi`) and plain views (`access.decorators`) only adapt their
@@ -13,7 +14,7 @@ import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -21,7 +22,7 @@ from django.core.cache import caches
 from django.db import connection, transaction
 from django.utils import timezone
 
-from access import ratelimit
+from access import oauth, ratelimit
 from access import secrets as keys
 from access.exceptions import NotAuthenticated, RateLimited
 from access.models import ApiKey
@@ -30,10 +31,16 @@ from access.permissions import Access, Grant, Permission
 LAST_USED_RESOLUTION_SECONDS = 60
 
 
+class BearerToken(str):
+    """A credential sent as `Authorization: Bearer` that is not an API key: `authenticate` tries it
+    as an OAuth access token. (Under any other header a non-key stays a bad key, refused as one.)"""
+
+
 def key_from_request(
     headers: Mapping[str, str], query: Mapping[str, str] | None = None, *, allow_query: bool = False
 ) -> str | None:
-    """The raw key a request carries, or None.
+    """The raw key a request carries, or None; a BearerToken when it is an `Authorization:
+    Bearer` credential that does not look like an API key (an OAuth access token, maybe).
 
     `headers` must be case-insensitive (Django's `request.headers` is). `?key=` is honoured only
     when the caller passes `allow_query` (SSE GETs, where browsers' EventSource cannot set
@@ -47,6 +54,8 @@ def key_from_request(
     scheme, _, credentials = authorization.strip().partition(" ")
     # "Token" is what memos-api-mcp (MemOS' MCP client) sends.
     if scheme.lower() in ("apikey", "bearer", "token") and credentials.strip():
+        if scheme.lower() == "bearer" and not is_api_key(credentials.strip()):
+            return BearerToken(credentials.strip())
         return credentials.strip()
     if allow_query and query is not None:
         value = query.get("key")
@@ -104,8 +113,22 @@ def _key_rows(prefix: str) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def authenticate(raw: str | None) -> Access:
-    """Verify the key, charge its rate limit, note its use, and return what it may do."""
+def is_api_key(raw: str) -> bool:
+    """API keys look like `mh_...`; any other credential is tried as an OAuth access token."""
+    return raw.startswith(keys.KEY_PREFIX)
+
+
+def authenticate(raw: str | None, *, origin: str | Callable[[], str | None] | None = None) -> Access:
+    """Verify the credential, charge its rate limit, note its use, and return what it may do.
+
+    `raw` is an API key, or (a BearerToken, when the edge passes the request's `origin`,
+    scheme://host[:port]) an OAuth access token, looked up by access/oauth.py and refused with
+    InvalidToken. Without `origin` only keys are accepted. `origin` may be a function, called only
+    for a token (a Django request's host is validated when asked for: keys need not pay for it)."""
+    if isinstance(raw, BearerToken) and origin is not None:
+        here = origin() if callable(origin) else origin
+        if here is not None:
+            return _authenticate_token(raw, here)
     access = verify_key(raw)
     limit = ratelimit.configured_limit()
     if limit is not None:
@@ -116,6 +139,19 @@ def authenticate(raw: str | None) -> Access:
     assert access.key_prefix is not None
     _note_use(access.key_id, access.key_prefix)
     _count_call(access.key_id)
+    return access
+
+
+def _authenticate_token(raw: str, origin: str) -> Access:
+    access = oauth.access_for_token(raw, origin=origin)
+    limit = ratelimit.configured_limit()
+    if limit is not None:
+        # Per connected app and user, not per token: a client refreshing its token every hour
+        # must not get a fresh bucket with it. (No last_used_at or usage counting: those are
+        # per API key; DOT's token rows carry their own created/expires.)
+        wait = ratelimit.take(f"oauth:{access.oauth_application_id}:{access.user_id}", limit)
+        if wait > 0:
+            raise RateLimited(wait)
     return access
 
 

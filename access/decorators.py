@@ -1,4 +1,5 @@
-"""API-key authentication for plain Django views (non-DRF), through the shared path."""
+"""API-key (or OAuth access token) authentication for plain Django views (non-DRF), through the
+shared path."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 
 from access import authentication
 from access.exceptions import AccessError
-from kernel.http_errors import error_response
+from kernel.http_errors import error_response, request_origin
 
 
 def api_key_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -24,9 +25,11 @@ def api_key_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
             allow_query=authentication.query_key_allowed(request.method or "", request.headers.get("Accept", "")),
         )
         try:
-            request.access = authentication.authenticate(raw)  # type: ignore[attr-defined]
+            request.access = authentication.authenticate(  # type: ignore[attr-defined]
+                raw, origin=functools.partial(request_origin, request)
+            )
         except AccessError as error:
-            return error_response(error)
+            return error_response(error, request)
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -1,7 +1,8 @@
-"""DRF adapters over `access.authentication` (the only place keys are checked)."""
+"""DRF adapters over `access.authentication` (the only place keys and OAuth tokens are checked)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -12,7 +13,7 @@ from rest_framework.request import Request
 from access import authentication
 from access.exceptions import NamespaceConflict, NotAuthenticated
 from access.permissions import Access
-from kernel.http_errors import AUTHENTICATE_HEADER
+from kernel.http_errors import authenticate_header, request_origin
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -22,11 +23,13 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw = authentication.key_from_request(request.headers)
         # Missing keys are refused here too (not left to a permission class), so that a missing
         # and a wrong key take the same path and get the same answer.
-        access = replace(authentication.authenticate(raw), surface="rest")
+        access = replace(
+            authentication.authenticate(raw, origin=functools.partial(request_origin, request)), surface="rest"
+        )
         return KeyOwner(access.user_id), access
 
     def authenticate_header(self, request: Request) -> str:
-        return AUTHENTICATE_HEADER
+        return authenticate_header(request_origin(request))
 
 
 class HasApiKey(BasePermission):

@@ -19,6 +19,19 @@ class NotAuthenticated(AccessError):
         super().__init__(API_KEY_REQUIRED)
 
 
+class InvalidToken(NotAuthenticated):
+    """An OAuth access token that is unknown, expired, revoked, its user inactive, or bound to
+    another resource (RFC 6750 `invalid_token`). Edges answer it like any NotAuthenticated (401),
+    with `error="invalid_token"` in the Bearer challenge."""
+
+    oauth_error = "invalid_token"
+    INVALID = "The access token is invalid, expired or revoked."
+    WRONG_RESOURCE = "The access token is not valid for this resource."
+
+    def __init__(self, description: str = INVALID) -> None:
+        AccessError.__init__(self, description)
+
+
 class NamespaceForbidden(AccessError):
     code = "forbidden"
 

@@ -1,4 +1,4 @@
-"""API-key authentication for django-ninja APIs, through the shared path.
+"""API-key (and OAuth access token) authentication for django-ninja APIs, through the shared path.
 
 Failures raise the access layer's DomainErrors (NotAuthenticated, RateLimited); each NinjaAPI
 translates them in its own exception handler into its own envelope (e.g. MemOS'
@@ -7,6 +7,7 @@ translates them in its own exception handler into its own envelope (e.g. MemOS'
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 from django.http import HttpRequest
@@ -14,6 +15,7 @@ from ninja.security import APIKeyHeader
 
 from access import authentication
 from access.permissions import Access
+from kernel.http_errors import request_origin
 
 
 class ApiKeyAuth(APIKeyHeader):
@@ -21,9 +23,13 @@ class ApiKeyAuth(APIKeyHeader):
 
     def __call__(self, request: HttpRequest) -> Access:
         raw = authentication.key_from_request(request.headers)
-        access = replace(authentication.authenticate(raw), surface="memos")
+        access = replace(
+            authentication.authenticate(raw, origin=functools.partial(request_origin, request)), surface="memos"
+        )
         request.access = access  # type: ignore[attr-defined]
         return access
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Access:
-        return replace(authentication.authenticate(key), surface="memos")
+        return replace(
+            authentication.authenticate(key, origin=functools.partial(request_origin, request)), surface="memos"
+        )

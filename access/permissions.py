@@ -51,6 +51,15 @@ class Access:
     # Which edge the caller came through, for the history of what it changes: mcp, rest, memos,
     # console, admin, import (access.changes.SURFACES); set by each edge's authentication adapter.
     surface: str = ""
+    # An OAuth caller (access/oauth.py): the connected app (DOT Application id) and the access
+    # token presented. Sessions and rate limits are bound to the (user, app) pair, which outlives
+    # the short-lived tokens a client refreshes; long-lived streams re-check the token itself.
+    oauth_application_id: int | None = None
+    oauth_token_id: int | None = None
+
+    @property
+    def is_oauth(self) -> bool:
+        return self.oauth_application_id is not None
 
     def permission_for(self, namespace: str) -> Permission | None:
         """The strongest permission any grant gives on `namespace`, or None."""
@@ -88,3 +97,29 @@ class Access:
             if candidate:
                 return candidate
         raise NamespaceRequired()
+
+
+def grant_within(grant: Grant, allowed: tuple[Grant, ...] | list[Grant]) -> bool:
+    """True when one of `allowed` covers every namespace `grant` matches with at least its
+    permission: what a user may give a key or a connected app of their own."""
+    return any(patterns.covers(a.pattern, grant.pattern) and a.permission >= grant.permission for a in allowed)
+
+
+def intersect(grants: tuple[Grant, ...] | list[Grant], allowed: tuple[Grant, ...] | list[Grant]) -> tuple[Grant, ...]:
+    """The grants that reach exactly the (namespace, permission) pairs both `grants` and `allowed`
+    reach: a grant inside an allowance is kept (its permission capped by the allowance's), and an
+    allowance inside a broader grant is kept (capped by the grant's). Used at each use of an OAuth
+    token, whose consent was checked against allowances that operators may have narrowed since."""
+    kept: dict[str, Permission] = {}
+
+    def keep(pattern: str, permission: Permission) -> None:
+        if kept.get(pattern, Permission.READ) <= permission:
+            kept[pattern] = permission
+
+    for grant in grants:
+        for allowance in allowed:
+            if patterns.covers(allowance.pattern, grant.pattern):
+                keep(grant.pattern, min(grant.permission, allowance.permission))
+            elif patterns.covers(grant.pattern, allowance.pattern):
+                keep(allowance.pattern, min(grant.permission, allowance.permission))
+    return tuple(Grant(pattern, permission) for pattern, permission in sorted(kept.items()))

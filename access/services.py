@@ -19,7 +19,7 @@ from access import namespaces, patterns, selectors, signals
 from access import secrets as keys
 from access.exceptions import InvalidKeyRequest
 from access.models import ApiKey, AuditEvent, NamespaceAllowance, NamespaceGrant, OAuthConsent
-from access.permissions import Grant, Permission
+from access.permissions import Grant, Permission, grant_within
 from kernel.errors import InvalidArgument
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -135,7 +135,7 @@ def require_within_allowances(user: AbstractBaseUser, grants: Iterable[Grant]) -
     may hand on, to a key of their own or to a connected OAuth app."""
     allowed = selectors.allowed_grants(user)
     for grant in grants:
-        if not any(patterns.covers(a.pattern, grant.pattern) and a.permission >= grant.permission for a in allowed):
+        if not grant_within(grant, allowed):
             raise InvalidKeyRequest(
                 f"you may not grant {grant.permission.label} on {grant.pattern!r}; "
                 f"allowed: {', '.join(str(a) for a in allowed)}",

@@ -110,7 +110,7 @@ def failure(request: HttpRequest, status: int, message: str, headers: dict[str, 
 
 
 def _domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
-    return failure(request, status_for(error), error.message, headers_for(error))
+    return failure(request, status_for(error), error.message, headers_for(error, request))
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none"}

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from oauth2_provider.www_authenticate import build_bearer_challenge
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -47,6 +48,57 @@ STATUS_BY_CODE = {
     "provider_timeout": 504,
 }
 AUTHENTICATE_HEADER = 'ApiKey realm="memoryhub"'
+# RFC 9728 §5.1: a 401 names the protected-resource metadata, where an OAuth client (the MCP SDKs,
+# Claude's and ChatGPT's connectors) finds the authorization server. The resource is /mcp.
+RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+OAUTH_SCOPE = "mcp"
+
+
+def bearer_challenge(origin: str, *, error: str | None = None, description: str | None = None) -> str:
+    """`Bearer error="...",error_description="...",scope="mcp",resource_metadata="<origin>/.well-known/
+    oauth-protected-resource/mcp"` (DOT's builder: values escaped); `error` only when a token was
+    sent and refused (RFC 6750 §3.1)."""
+    attributes: dict[str, str] = {}
+    if error:
+        attributes["error"] = error
+        if description:
+            attributes["error_description"] = description
+    attributes["scope"] = OAUTH_SCOPE
+    return build_bearer_challenge(None, attributes, resource_metadata_url=f"{origin}{RESOURCE_METADATA_PATH}")
+
+
+def authenticate_header(
+    origin: str | None, error: DomainError | None = None, *, api_key_realm: str = "memoryhub"
+) -> str:
+    """The WWW-Authenticate value of a 401: the ApiKey challenge, then (when the request's origin is
+    known) the OAuth Bearer one. REST edges put ApiKey first (what their clients use); the MCP
+    edge puts Bearer first (`mcp_authenticate_header`)."""
+    api_key = f'ApiKey realm="{api_key_realm}"'
+    if origin is None:
+        return api_key
+    return f"{api_key}, {_bearer_for(origin, error)}"
+
+
+def _bearer_for(origin: str, error: DomainError | None) -> str:
+    oauth_error = getattr(error, "oauth_error", None)
+    return bearer_challenge(origin, error=oauth_error, description=error.message if oauth_error and error else None)
+
+
+def mcp_authenticate_header(origin: str, error: DomainError | None = None) -> str:
+    """The MCP transports' 401 challenge: Bearer first (the TypeScript SDK reads only the first
+    challenge's scheme), then `ApiKey realm="mcp"`."""
+    return f'{_bearer_for(origin, error)}, ApiKey realm="mcp"'
+
+
+def request_origin(request: HttpRequest) -> str | None:
+    """scheme://host[:port] of a Django request (SECURE_PROXY_SSL_HEADER and USE_X_FORWARDED_HOST
+    honoured, the host validated by ALLOWED_HOSTS), or None when the host is not allowed (or the
+    request names none: a hand-built request, as test clients make). Never raises: error
+    handlers call it."""
+    try:
+        return f"{request.scheme}://{request.get_host()}"
+    except (DisallowedHost, KeyError):
+        return None
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -60,18 +112,20 @@ def status_for(error: DomainError) -> int:
     return STATUS_BY_CODE.get(error.code, 400)
 
 
-def headers_for(error: DomainError) -> dict[str, str]:
+def headers_for(error: DomainError, request: HttpRequest | None = None) -> dict[str, str]:
     headers = {}
     if error.code == "unauthorized":
-        headers["WWW-Authenticate"] = AUTHENTICATE_HEADER
+        headers["WWW-Authenticate"] = authenticate_header(request_origin(request) if request else None, error)
     if error.code == "rate_limited":
         headers["Retry-After"] = str(error.details.get("retry_after", 1))
     return headers
 
 
-def error_response(error: DomainError) -> JsonResponse:
+def error_response(error: DomainError, request: HttpRequest | None = None) -> JsonResponse:
     return JsonResponse(
-        error_body(error.code, error.message, error.details), status=status_for(error), headers=headers_for(error)
+        error_body(error.code, error.message, error.details),
+        status=status_for(error),
+        headers=headers_for(error, request),
     )
 
 
@@ -159,9 +213,10 @@ def _drf_error(exc: drf.APIException) -> tuple[str, str, dict[str, Any] | None]:
 
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    request = context.get("request")
     if isinstance(exc, DomainError):
         return Response(
-            error_body(exc.code, exc.message, exc.details), status=status_for(exc), headers=headers_for(exc)
+            error_body(exc.code, exc.message, exc.details), status=status_for(exc), headers=headers_for(exc, request)
         )
     if isinstance(exc, RequestDataTooBig):
         return Response(
@@ -170,7 +225,8 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
     if isinstance(exc, drf.APIException):
         code, message, details = _drf_error(exc)
-        headers = {"WWW-Authenticate": AUTHENTICATE_HEADER} if code == "unauthorized" else {}
+        origin = request_origin(request) if request is not None else None
+        headers = {"WWW-Authenticate": authenticate_header(origin)} if code == "unauthorized" else {}
         status = 401 if code == "unauthorized" else exc.status_code
         return Response(error_body(code, message, details), status=status, headers=headers)
     return None  # anything else is a bug: Django's 500 handler logs it and answers in our shape

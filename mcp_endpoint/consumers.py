@@ -62,6 +62,7 @@ def _header_value(raw: str | None) -> str | None:
 @db_sync_to_async
 def _check_key_and_handle(
     raw_key: str | None,
+    origin: str,
     message: Message,
     namespace: str | None,
     categories: tuple[str, ...] | None,
@@ -69,7 +70,7 @@ def _check_key_and_handle(
 ) -> tuple[tuple[Access | None, AccessError | None], protocol.Reply | None]:
     """A stateless request's key check and work in one database call: the check's outcome, and
     the reply (None when the key was refused)."""
-    access, problem = check(raw_key)
+    access, problem = check(raw_key, origin)
     if access is None:
         return (None, problem), None
     connection = protocol.Connection(access=access, namespace=namespace, categories=categories, language=language)
@@ -107,7 +108,7 @@ class StreamableHttpConsumer(McpHttpConsumer):
             return False
         message, namespace, categories = call
         outcome, reply = await _check_key_and_handle(
-            self.scope.get(API_KEY), message, namespace, categories, self.language
+            self.scope.get(API_KEY), self.origin, message, namespace, categories, self.language
         )
         settle(self.scope, outcome)
         if reply is None:

@@ -19,13 +19,14 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
-from access import namespaces, selectors
+from access import namespaces, oauth, selectors
 from access.asgi_auth import API_KEY, check, settle
 from access.exceptions import RateLimited
 from access.permissions import Access
-from kernel.asgi_headers import request_headers
+from kernel.asgi_headers import request_headers, request_host, request_origin
 from kernel.asyncdb import db_sync_to_async
 from kernel.errors import DomainError
+from kernel.http_errors import mcp_authenticate_header
 from mcp_endpoint import events, protocol, registry, sessions
 from mcp_endpoint.jsonrpc import INVALID_REQUEST, Message, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
@@ -80,18 +81,6 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
     if parts.hostname in LOCAL_HOSTS or f"[{parts.hostname}]" in LOCAL_HOSTS:
         return True
     return host is not None and parts.netloc.lower() == host.lower()
-
-
-def request_host(scope: Mapping[str, Any]) -> str:
-    """The host a request names, as Django's `HttpRequest._get_raw_host` finds it: X-Forwarded-Host
-    when USE_X_FORWARDED_HOST, else Host, else the server's own address."""
-    headers = request_headers(scope)
-    if settings.USE_X_FORWARDED_HOST and "X-Forwarded-Host" in headers:
-        return headers["X-Forwarded-Host"]
-    if "Host" in headers:
-        return headers["Host"]
-    server = scope.get("server") or ("", None)
-    return f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
 
 
 def host_allowed(host: str) -> bool:
@@ -192,6 +181,12 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         return self._headers
 
     @property
+    def origin(self) -> str:
+        """scheme://host[:port] the client addressed: OAuth tokens must be bound to it, and the 401
+        challenge names its protected-resource metadata (the Host was validated on the way in)."""
+        return request_origin(self.scope)
+
+    @property
     def query(self) -> dict[str, str]:
         if not hasattr(self, "_query"):
             self._query = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
@@ -244,7 +239,7 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         """The API key, checked here when the route deferred it (access/asgi_auth.py);
         answers the request itself (401, or 429 over the rate limit) when it fails."""
         if "access" not in self.scope:
-            settle(self.scope, await db_sync_to_async(check)(self.scope.get(API_KEY)))
+            settle(self.scope, await db_sync_to_async(check)(self.scope.get(API_KEY), self.origin))
         if self.scope["access"] is None:
             await self.refuse_key()
             return False
@@ -265,7 +260,9 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
                 401,
                 INVALID_REQUEST,
                 self.unauthenticated_message(problem),
-                headers=[(b"WWW-Authenticate", 'ApiKey realm="mcp"')],
+                # RFC 9728 §5.1: where an OAuth client finds the authorization server; with
+                # error="invalid_token" when the token sent was refused.
+                headers=[(b"WWW-Authenticate", mcp_authenticate_header(self.origin, problem))],
             )
 
     def unauthenticated_message(self, problem: Any) -> str:
@@ -377,6 +374,9 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
         timer for its expiry. Joined first, so no change made in between is missed."""
         key_id = self.access.key_id
         if key_id is None:
+            if self.access.oauth_token_id is not None:
+                # An OAuth token's revocation is not announced: the keep-alive's recheck sees it.
+                await self.recheck_key()
             return
         self.key_watched = events.key_group(key_id)
         await self.channel_layer.group_add(self.key_watched, self.channel_name)
@@ -388,10 +388,14 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
 
     async def mcp_key_changed(self, message: dict[str, Any]) -> None:
         """The key changed, or its expiry came, or a keep-alive asks: end the stream when the key
-        no longer works, else (re)arm the timer for its expiry."""
-        if self.access.key_id is None:
+        no longer works, else (re)arm the timer for its expiry. (An OAuth caller's stream lives as
+        long as the access token it was opened with.)"""
+        if self.access.key_id is not None:
+            usable, expires_at = await db_sync_to_async(selectors.key_state)(self.access.key_id)
+        elif self.access.oauth_token_id is not None:
+            usable, expires_at = await db_sync_to_async(oauth.token_state)(self.access.oauth_token_id)
+        else:
             return
-        usable, expires_at = await db_sync_to_async(selectors.key_state)(self.access.key_id)
         if not usable:
             await self.end_stream()
         if self.expiry_timer is not None:

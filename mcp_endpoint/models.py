@@ -7,6 +7,7 @@ the cache (`events.py`).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -24,6 +25,19 @@ class McpSession(models.Model):
     # session started without a key (whoever can run manage.py can read the database anyway).
     key = models.ForeignKey(
         "access.ApiKey", on_delete=models.CASCADE, related_name="mcp_sessions", null=True, blank=True
+    )
+    # Or, for an OAuth caller (access/oauth.py), bound to the connected app and the user: a client
+    # refreshes its short-lived token mid-session, the pair stays. Revoking the app deletes its
+    # tokens (so the session is unusable at once) and deleting the app deletes its sessions.
+    oauth_application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="mcp_sessions",
+        null=True,
+        blank=True,
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mcp_sessions", null=True, blank=True
     )
     transport = models.CharField(max_length=8, choices=Transport.choices)
     namespace = models.CharField(max_length=255, blank=True, default="")

@@ -1,7 +1,8 @@
 """MCP sessions: open, load, save and end them (writes and reads of `McpSession`).
 
-A session belongs to the API key that opened it; `load` with any other key finds nothing, so a
-leaked session id is worth nothing on its own.
+A session belongs to the API key that opened it, or to the (user, connected app) of the OAuth
+token that opened it; `load` by any other caller finds nothing, so a leaked session id is worth
+nothing on its own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 
 from access.exceptions import AccessError
@@ -43,6 +45,8 @@ def open_session(*, access: Access, connection: Connection, transport: str) -> M
     return McpSession.objects.create(
         session_id=new_session_id(),
         key_id=access.key_id,
+        oauth_application_id=access.oauth_application_id,
+        user_id=access.user_id if access.is_oauth else None,
         transport=transport,
         namespace=connection.namespace or "",
         tool_categories=",".join(connection.categories or ()),
@@ -54,10 +58,10 @@ def open_session(*, access: Access, connection: Connection, transport: str) -> M
 
 
 def load(session_id: str, access: Access) -> McpSession | None:
-    """The live session with this id opened by this key, or None (unknown, ended, idle too
-    long, or another key's)."""
+    """The live session with this id opened by this caller (the same key, or the same user and
+    connected app), or None (unknown, ended, idle too long, or another caller's)."""
     session = (
-        McpSession.objects.filter(session_id=session_id, key_id=access.key_id, ended_at__isnull=True)
+        McpSession.objects.filter(session_id=session_id, ended_at__isnull=True, **_owner(access))
         .only(
             "id",
             "session_id",
@@ -80,6 +84,25 @@ def load(session_id: str, access: Access) -> McpSession | None:
         return None
     touch(session)
     return session
+
+
+def _owner(access: Access) -> dict[str, int | None]:
+    """The lookup that finds only sessions `access` opened: by key; by user and app for an OAuth
+    caller; and a keyless local caller (stdio) only keyless, non-OAuth sessions."""
+    if access.key_id is not None:
+        return {"key_id": access.key_id}
+    if access.is_oauth:
+        return {"key_id": None, "oauth_application_id": access.oauth_application_id, "user_id": access.user_id}
+    return {"key_id": None, "oauth_application_id": None}
+
+
+def end_for_oauth_app(user_id: int, application_id: int) -> int:
+    """End every live session a user's connected app opened (its consent was revoked); returns
+    how many. Its requests fail anyway once its tokens are deleted; this frees their streams'
+    subscriptions at once."""
+    return McpSession.objects.filter(
+        user_id=user_id, oauth_application_id=application_id, ended_at__isnull=True
+    ).update(ended_at=timezone.now(), subscribed=False)
 
 
 def touch(session: McpSession) -> None:
@@ -153,10 +176,12 @@ def subscribers(namespace: str) -> list[str]:
 
 
 def sessions_of_user(user_id: int, category: str) -> list[str]:
-    """Ids of the live sessions opened with any key of `user_id` whose tools include `category`
+    """Ids of the live sessions opened with any key of `user_id` (or by their connected apps) whose tools include `category`
     (a session that chose no categories has them all)."""
     live = McpSession.objects.filter(
-        key__owner_id=user_id, ended_at__isnull=True, last_seen_at__gte=timezone.now() - _idle_limit()
+        Q(key__owner_id=user_id) | Q(user_id=user_id),
+        ended_at__isnull=True,
+        last_seen_at__gte=timezone.now() - _idle_limit(),
     )
     return [
         session_id

@@ -129,7 +129,10 @@ async def test_without_a_valid_key_the_only_answer_is_401(alice_key: Persona) ->
             assert status == 401, (body, key, payload)
             assert payload["error"]["code"] == -32600
             assert payload["id"] is None
-            assert answer_headers[b"WWW-Authenticate"] == b'ApiKey realm="mcp"'
+            assert answer_headers[b"WWW-Authenticate"] == (
+                b'Bearer scope="mcp",resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource/mcp", '
+                b'ApiKey realm="mcp"'
+            )
         status, _, payload = await post(body, [*headers, (b"x-api-key", alice_key.secret.encode())])
         assert status == status_with_key, (body, payload)
         if code_with_key:
