@@ -388,4 +388,8 @@ def oauth_revoke(*, user: AbstractBaseUser, application: Any, actor: Actor = Non
         access_tokens=access,
         refresh_tokens=refresh,
     )
+    user_id, application_id = user.pk, application.pk
+    transaction.on_commit(
+        lambda: signals.oauth_app_revoked.send(sender=OAuthConsent, user_id=user_id, application_id=application_id)
+    )
     return True

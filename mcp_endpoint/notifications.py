@@ -19,7 +19,7 @@ from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
 from access import selectors
-from access.signals import key_changed, operation_applied
+from access.signals import key_changed, oauth_app_revoked, operation_applied
 from agents.signals import agents_listed_changed
 from graph.operations import GRAPH
 from mcp_endpoint import events, sessions
@@ -63,3 +63,9 @@ def key_streams_recheck(sender: Any, key_id: int, **kwargs: Any) -> None:
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(events.key_group(key_id), {"type": events.KEY_CHANGED_TYPE})
+
+
+@receiver(oauth_app_revoked, dispatch_uid="mcp_endpoint.oauth_app_revoked")
+def oauth_sessions_end(sender: Any, user_id: int, application_id: int, **kwargs: Any) -> None:
+    """A revoked app's sessions end at once (its requests already fail: its tokens are gone)."""
+    sessions.end_for_oauth_app(user_id, application_id)

@@ -336,3 +336,22 @@ def test_an_oauth_session_belongs_to_its_user_and_app(alice: AbstractUser) -> No
     assert sessions.load(session.session_id, key.to_access()) is None  # her key is another caller
     assert sessions.end_for_oauth_app(alice.pk, application.pk) == 1
     assert sessions.load(session.session_id, as_first) is None
+
+
+def test_revoking_a_connected_app_ends_its_sessions(
+    alice: AbstractUser, django_capture_on_commit_callbacks: Any
+) -> None:
+    from access import services
+    from mcp_endpoint import protocol, sessions
+
+    application = app()
+    raw, _ = mint(alice, application=application)
+    caller = oauth.access_for_token(raw, origin=ORIGIN)
+    session = sessions.open_session(
+        access=caller, connection=protocol.Connection(access=caller, namespace=NOTES), transport="http"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.oauth_revoke(user=alice, application=application, actor=alice, source="self-service")
+    assert sessions.load(session.session_id, caller) is None
+    with pytest.raises(InvalidToken):
+        oauth.access_for_token(raw, origin=ORIGIN)
