@@ -171,7 +171,7 @@ def test_an_mcp_client_connects_with_oauth_and_reaches_only_what_the_user_allowe
     # A second session needs no browser: the client's access token has run out (its clock is moved
     # past the token's expiry), so the SDK refreshes it first, and the refresh token rotates.
     first_refresh = storage.tokens.refresh_token
-    browser.visit = _no_second_visit  # type: ignore[method-assign]
+    browser.visit = _no_second_visit
     auth.context.token_expiry_time = 1.0  # a second after the epoch: long past
     again: dict[str, Any] = {}
 
