@@ -2,6 +2,11 @@
 
 from django.db import migrations, models
 
+from kernel.migration_tools import keep_statistics
+
+# The table is rebuilt: its planner statistics are gathered again (kernel/migration_tools.py).
+BEFORE, AFTER = keep_statistics("access_auditevent")
+
 
 class Migration(migrations.Migration):
 
@@ -10,6 +15,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        BEFORE,
         migrations.AlterField(
             model_name='auditevent',
             name='action',
@@ -20,4 +26,5 @@ class Migration(migrations.Migration):
             name='source',
             field=models.CharField(help_text='admin, self-service, command, api, sign-in, consent, registration, metadata-document', max_length=20),
         ),
+        AFTER,
     ]

@@ -4,6 +4,11 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from kernel.migration_tools import keep_statistics
+
+# The table is rebuilt: its planner statistics are gathered again (kernel/migration_tools.py).
+BEFORE, AFTER = keep_statistics("mcp_endpoint_mcpsession")
+
 
 class Migration(migrations.Migration):
 
@@ -14,6 +19,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        BEFORE,
         migrations.AddField(
             model_name='mcpsession',
             name='oauth_application',
@@ -24,4 +30,5 @@ class Migration(migrations.Migration):
             name='user',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='mcp_sessions', to=settings.AUTH_USER_MODEL),
         ),
+        AFTER,
     ]
