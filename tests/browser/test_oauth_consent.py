@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import Route, expect
 
 from access.models import AuditEvent, OAuthConsent
-from tests.browser.console_harness import assert_accessible, browser_page, no_horizontal_scroll
+from tests.browser.console_harness import assert_accessible, browser_page, no_horizontal_scroll, screenshot
 
 USERNAME = "olga"
 PASSWORD = "a long consent test password"
@@ -83,6 +83,7 @@ def test_a_user_connects_an_app_to_one_namespace_and_disconnects_it(live_server)
         expect(page.locator(".redirect-host")).to_have_text("127.0.0.1:45123")
         no_horizontal_scroll(page)
         assert_accessible(page)
+        screenshot(page, "oauth-consent-390")
         access = page.get_by_label(f"Access to user:{USERNAME}:*")
         expect(access).to_have_value("")  # nothing is preselected
         page.get_by_label(f"Namespace pattern within user:{USERNAME}:*").fill(f"user:{USERNAME}:notes")
@@ -109,6 +110,7 @@ def test_a_user_connects_an_app_to_one_namespace_and_disconnects_it(live_server)
         expect(page.get_by_role("row", name="Pocket Agent")).to_contain_text(f"user:{USERNAME}:notes")
         no_horizontal_scroll(page)
         assert_accessible(page)
+        screenshot(page, "connected-apps-390")
         page.get_by_role("link", name="Revoke Pocket Agent…").click()
         expect(page.get_by_role("heading", name="Disconnect “Pocket Agent”?")).to_be_visible()
         page.get_by_role("button", name="Revoke access").click()
