@@ -74,7 +74,84 @@ class GrantRow:
     permission: forms.BoundField
 
 
-class KeyCreateForm(forms.Form):
+class GrantRowsMixin:
+    """One row of fields per namespace pattern the operator allows the user (`grant_options`):
+    the pattern, which may be narrowed inside the allowance, and "no access" / "read" / "read and
+    write" (write only where the allowance permits it). Shared by the key form and the OAuth
+    consent form (web/oauth.py); the service that receives the grants decides which are allowed."""
+
+    fields: dict[str, forms.Field]
+    options: list[Grant]
+    grant_errors: list[str]
+
+    def add_grant_fields(self, user: AbstractBaseUser, initial: Any) -> None:
+        """`initial(option) -> (pattern, permission label or NO_ACCESS)` for each row."""
+        self.options = grant_options(user)
+        for index, option in enumerate(self.options):
+            choices = [(NO_ACCESS, "no access"), (Permission.READ.label, "read")]
+            if option.permission >= Permission.WRITE:
+                choices.append((Permission.WRITE.label, "read and write"))
+            pattern, permission = initial(option)
+            self.fields[self._pattern_name(index)] = forms.CharField(
+                label=f"Namespace pattern within {option.pattern}",
+                max_length=patterns.MAX_PATTERN_LENGTH,
+                required=False,
+                initial=pattern,
+            )
+            self.fields[self._permission_name(index)] = forms.ChoiceField(
+                label=f"Access to {option.pattern}",
+                choices=choices,
+                required=False,
+                initial=permission,
+                error_messages={"invalid_choice": "You may not grant “%(value)s” here."},
+            )
+        # Errors about the set of grants as a whole (none chosen, not allowed), shown by the rows.
+        self.grant_errors = []
+
+    @staticmethod
+    def _pattern_name(index: int) -> str:
+        return f"grant_{index}_pattern"
+
+    @staticmethod
+    def _permission_name(index: int) -> str:
+        return f"grant_{index}_permission"
+
+    def grant_rows(self) -> list[GrantRow]:
+        return [
+            GrantRow(option, self[self._pattern_name(i)], self[self._permission_name(i)])  # type: ignore[index]
+            for i, option in enumerate(self.options)
+        ]
+
+    def clean_grants(self, cleaned: dict[str, Any]) -> list[tuple[str, str]]:
+        """The (pattern, permission) chosen, each pattern checked; a malformed one is a row error."""
+        grants: list[tuple[str, str]] = []
+        for index in range(len(self.options)):
+            pattern_field, permission_field = self._pattern_name(index), self._permission_name(index)
+            pattern = (cleaned.get(pattern_field) or "").strip()
+            permission = cleaned.get(permission_field) or NO_ACCESS
+            if permission == NO_ACCESS:
+                continue
+            try:
+                patterns.validate(pattern)
+            except InvalidGrant as error:
+                self.add_error(pattern_field, error.message)  # type: ignore[attr-defined]
+                continue
+            grants.append((pattern, permission))
+        return grants
+
+    def add_grant_error(self, error: DomainError) -> None:
+        """A service's error about the grants, on the row of the pattern it names, else above the rows."""
+        pattern = error.details.get("pattern")
+        cleaned: dict[str, Any] = self.cleaned_data  # type: ignore[attr-defined]
+        for index in range(len(self.options)):
+            name = self._pattern_name(index)
+            if pattern and (cleaned.get(name) or "").strip() == pattern:
+                self.add_error(name, error.message)  # type: ignore[attr-defined]
+                return
+        self.grant_errors.append(error.message)
+
+
+class KeyCreateForm(GrantRowsMixin, forms.Form):
     # One random token per rendered form: a form posted twice (a reload, Back and submit, a
     # double click) carries the same one, and the view creates a key once per token.
     submission = forms.CharField(
@@ -104,63 +181,19 @@ class KeyCreateForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.user = user
-        self.options = grant_options(user)
         own = selectors.own_pattern(user)
-        for index, option in enumerate(self.options):
-            choices = [(NO_ACCESS, "no access"), (Permission.READ.label, "read")]
-            if option.permission >= Permission.WRITE:
-                choices.append((Permission.WRITE.label, "read and write"))
-            self.fields[self._pattern_name(index)] = forms.CharField(
-                label=f"Namespace pattern within {option.pattern}",
-                max_length=patterns.MAX_PATTERN_LENGTH,
-                required=False,
-                initial=option.pattern,
-            )
-            self.fields[self._permission_name(index)] = forms.ChoiceField(
-                label=f"Access to {option.pattern}",
-                choices=choices,
-                required=False,
-                initial=option.permission.label if option.pattern == own else NO_ACCESS,
-                error_messages={"invalid_choice": "You may not grant “%(value)s” here."},
-            )
+        self.add_grant_fields(
+            user, lambda option: (option.pattern, option.permission.label if option.pattern == own else NO_ACCESS)
+        )
         self.fields["default_namespace"].initial = suggested_default_namespace(user)
         self.fields["expires_on"].widget.attrs["min"] = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
-        # Errors about the set of grants as a whole (none chosen, not allowed), shown by the rows.
-        self.grant_errors: list[str] = []
-
-    @staticmethod
-    def _pattern_name(index: int) -> str:
-        return f"grant_{index}_pattern"
-
-    @staticmethod
-    def _permission_name(index: int) -> str:
-        return f"grant_{index}_permission"
-
-    def grant_rows(self) -> list[GrantRow]:
-        return [
-            GrantRow(option, self[self._pattern_name(i)], self[self._permission_name(i)])
-            for i, option in enumerate(self.options)
-        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if not cleaned.get("submission") and "submission" not in self.errors:
             self.add_error(None, "This form is out of date: reload the page and fill it in again.")
         cleaned["expires_at"] = self._expires_at(cleaned)
-        grants: list[tuple[str, str]] = []
-        for index in range(len(self.options)):
-            pattern_field, permission_field = self._pattern_name(index), self._permission_name(index)
-            pattern = (cleaned.get(pattern_field) or "").strip()
-            permission = cleaned.get(permission_field) or NO_ACCESS
-            if permission == NO_ACCESS:
-                continue
-            try:
-                patterns.validate(pattern)
-            except InvalidGrant as error:
-                self.add_error(pattern_field, error.message)
-                continue
-            grants.append((pattern, permission))
-        cleaned["grants"] = grants
+        cleaned["grants"] = self.clean_grants(cleaned)
         return cleaned
 
     def _expires_at(self, cleaned: dict[str, Any]) -> dt.datetime | None:
@@ -189,13 +222,7 @@ class KeyCreateForm(forms.Form):
         """Show an error of the key service next to the field it is about."""
         field = error.details.get("field")
         if field == "grants":
-            pattern = error.details.get("pattern")
-            for index in range(len(self.options)):
-                name = self._pattern_name(index)
-                if pattern and (self.cleaned_data.get(name) or "").strip() == pattern:
-                    self.add_error(name, error.message)
-                    return
-            self.grant_errors.append(error.message)
+            self.add_grant_error(error)
         elif field == "expires_at":
             self.add_error("expires_on" if self.cleaned_data.get("expires") == ON_DATE else "expires", error.message)
         elif field in ("name", "default_namespace"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -30,11 +29,10 @@ from oauth2_provider.views import AuthorizationView
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from access import patterns, services
-from access.exceptions import InvalidGrant
-from access.forms import NO_ACCESS, grant_options
+from access.forms import NO_ACCESS, GrantRowsMixin
 from access.models import OAuthConsent
 from access.oauth_server import foreign_resources, request_origin
-from access.permissions import Grant, Permission
+from access.permissions import Grant
 from kernel.errors import DomainError
 from kernel.security import CSP_HEADER
 
@@ -58,7 +56,7 @@ def _origin(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class ConsentForm(AllowForm):
+class ConsentForm(GrantRowsMixin, AllowForm):
     """DOT's hidden OAuth fields plus one row per namespace pattern the operator allows the user:
     the pattern (may be narrowed inside the allowance) and "no access" / "read" / "read and write"
     (write only where the allowance permits it). Which grants are allowed is decided by
@@ -67,58 +65,24 @@ class ConsentForm(AllowForm):
     def __init__(self, *args: Any, user: AbstractBaseUser, previous: tuple[Grant, ...] = (), **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.options = grant_options(user)
-        for index, option in enumerate(self.options):
-            choices = [(NO_ACCESS, "no access"), (Permission.READ.label, "read")]
-            if option.permission >= Permission.WRITE:
-                choices.append((Permission.WRITE.label, "read and write"))
+
+        def initial(option: Grant) -> tuple[str, str]:
             # A consent given before is shown again, so re-authorizing keeps it unless changed.
             earlier = next((g for g in previous if patterns.covers(option.pattern, g.pattern)), None)
-            self.fields[f"grant_{index}_pattern"] = forms.CharField(
-                label=f"Namespace pattern within {option.pattern}",
-                max_length=patterns.MAX_PATTERN_LENGTH,
-                required=False,
-                initial=earlier.pattern if earlier else option.pattern,
-            )
-            self.fields[f"grant_{index}_permission"] = forms.ChoiceField(
-                label=f"Access to {option.pattern}",
-                choices=choices,
-                required=False,
-                initial=earlier.permission.label if earlier and earlier.permission <= option.permission else NO_ACCESS,
-                error_messages={"invalid_choice": "You may not grant “%(value)s” here."},
-            )
-        self.grant_errors: list[str] = []
+            if earlier is None:
+                return option.pattern, NO_ACCESS
+            return earlier.pattern, earlier.permission.label if earlier.permission <= option.permission else NO_ACCESS
 
-    def grant_rows(self) -> list[tuple[Grant, forms.BoundField, forms.BoundField]]:
-        return [(o, self[f"grant_{i}_pattern"], self[f"grant_{i}_permission"]) for i, o in enumerate(self.options)]
+        self.add_grant_fields(user, initial)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        grants: list[tuple[str, str]] = []
-        if cleaned.get("allow"):
-            for index in range(len(self.options)):
-                permission = cleaned.get(f"grant_{index}_permission") or NO_ACCESS
-                if permission == NO_ACCESS:
-                    continue
-                pattern = (cleaned.get(f"grant_{index}_pattern") or "").strip()
-                try:
-                    patterns.validate(pattern)
-                except InvalidGrant as error:
-                    self.add_error(f"grant_{index}_pattern", error.message)
-                    continue
-                grants.append((pattern, permission))
-        cleaned["grants"] = grants
+        cleaned["grants"] = self.clean_grants(cleaned) if cleaned.get("allow") else []
         return cleaned
 
     def add_domain_error(self, error: DomainError) -> None:
         """Show an error of the consent service on the row it is about, else above the rows."""
-        pattern = error.details.get("pattern")
-        for index in range(len(self.options)):
-            name = f"grant_{index}_pattern"
-            if pattern and (self.cleaned_data.get(name) or "").strip() == pattern:
-                self.add_error(name, error.message)
-                return
-        self.grant_errors.append(error.message)
+        self.add_grant_error(error)
 
 
 class ConsentView(AuthorizationView):
