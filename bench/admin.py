@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
-import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +39,7 @@ from bench.graph import (
     make_observations,
     print_table,
 )
-from bench.setup import django_on
+from bench.setup import django_on, environment_line
 
 # An uneven split, as real deployments have: one big shared namespace and a few smaller ones.
 NAMESPACES = (
@@ -313,17 +310,13 @@ def _request() -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     with django_on(args.db, prefix="memoryhub-bench-admin-") as (db_path, temporary):
-        import django
         from django.conf import settings
 
         # The test client's host. (Not setup_test_environment(): its instrumented template rendering
         # would add to every page's time.)
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
         print("# MemoryHub admin benchmark\n")
-        print(
-            f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, Django {django.get_version()}, "
-            f"{platform.machine()}, {os.cpu_count()} CPUs; database {db_path}{' (temporary)' if temporary else ''}\n"
-        )
+        print(environment_line(db_path, temporary))
         sizes = populate(args)
         bench_pages(sizes, args.repeat)
         bench_namespace_counts(args.repeat)

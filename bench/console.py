@@ -22,9 +22,6 @@ keeps the database and reuses it on the next run.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sqlite3
 import statistics
 import time
 from collections.abc import Sequence
@@ -36,7 +33,7 @@ from urllib.parse import quote, urlencode
 from bench.admin import NAMESPACES, entity_name, percentile, populate_graph, time_calls
 from bench.corpus import corpus
 from bench.graph import SEED, print_table
-from bench.setup import django_on
+from bench.setup import django_on, environment_line
 
 OPERATOR = "bench-console-operator"
 READER = "bench-console-reader"
@@ -311,15 +308,11 @@ def bench_write_cost(rounds: int = 6, writes: int = 200) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     with django_on(args.db, prefix="memoryhub-bench-console-") as (db_path, temporary):
-        import django
         from django.conf import settings
 
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
         print("# MemoryHub console benchmark\n")
-        print(
-            f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, Django {django.get_version()}, "
-            f"{platform.machine()}, {os.cpu_count()} CPUs; database {db_path}{' (temporary)' if temporary else ''}\n"
-        )
+        print(environment_line(db_path, temporary))
         data = populate(args)
         bench_pages(OPERATOR, data, args.repeat)
         bench_pages(READER, data, args.repeat)

@@ -70,3 +70,16 @@ def start_daphne(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[by
                 process.kill()
                 raise
             time.sleep(0.1)
+
+
+def environment_line(db_path: Path, temporary: bool) -> str:
+    """What a page benchmark ran on (after Django is set up): versions, machine, database."""
+    import platform
+    import sqlite3
+
+    import django
+
+    return (
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, Django {django.get_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs; database {db_path}{' (temporary)' if temporary else ''}\n"
+    )
