@@ -154,7 +154,16 @@ def screenshot(page: Page, name: str) -> Path:
 
 
 def no_horizontal_scroll(page: Page) -> None:
-    """At a phone's width nothing may stick out sideways (a wide table, a long name)."""
+    """At a phone's width nothing may stick out sideways (a wide table, a long name).
+
+    Waits for the page's stylesheets first: Playwright sees an element as visible as soon as it
+    is laid out, and a layout forced before a slow stylesheet arrives is the unstyled one (CI
+    once measured a long word at 686 px that way)."""
+    page.wait_for_load_state("load")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('link[rel=stylesheet]')].every(link => link.sheet !== null)"""
+    )
+    page.evaluate("async () => { await document.fonts.ready; }")
     overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1, f"the page scrolls sideways by {overflow}px"
 
