@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from access.models import Namespace
+from kernel.db_functions import JsonText
 
 __all__ = ["Entity", "ImportJob", "Namespace", "Observation", "Relation", "TypeDict", "Version"]
 
@@ -260,7 +261,7 @@ class Version(models.Model):
             # graph_entity): graph/history.py `entities_named` reads it with this expression.
             models.Index(
                 "namespace",
-                models.Func(models.F("before"), models.Value("$.name"), function="JSON_EXTRACT"),
+                JsonText("before", "name"),
                 name="version_entity_old_name",
                 condition=models.Q(kind="entity") & ~models.Q(action="create"),
             ),

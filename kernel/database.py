@@ -42,6 +42,28 @@ def sqlite_options(
     }
 
 
+def postgres_database(url: str, *, durability: str, test_name: str | None) -> dict[str, Any]:
+    """Django's PostgreSQL settings from MEMORYHUB_DATABASE_URL (postgres://user:pw@host:port/name).
+
+    Durability maps to `synchronous_commit`: `sync` waits for the WAL flush (and for standbys,
+    where the server is so configured) before a commit is acknowledged; `async` acknowledges
+    first, and a server crash can lose the last fraction of a second of commits, never corrupting."""
+    import dj_database_url
+
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True))
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"MEMORYHUB_DATABASE_URL must be a postgres:// URL, not {url.split(':', 1)[0]}://")
+    options = dict(config.get("OPTIONS") or {})
+    synchronous_commit = "on" if durability == "sync" else "off"
+    options["options"] = f"-c synchronous_commit={synchronous_commit} " + options.get("options", "")
+    config["OPTIONS"] = options
+    if test_name:
+        config["TEST"] = {"NAME": test_name}
+    return config
+
+
 def describe_database() -> dict[str, Any]:
     """What /healthz and the start-up banner report about the live database connection."""
     from django.conf import settings

@@ -43,3 +43,61 @@ def keep_statistics(table: str) -> tuple[migrations.RunPython, migrations.RunPyt
         migrations.RunPython(note, migrations.RunPython.noop, elidable=False),
         migrations.RunPython(gather, migrations.RunPython.noop, elidable=False),
     )
+
+
+class OnVendor(migrations.operations.base.Operation):
+    """Operations that touch the database of one backend only (`sqlite` or `postgresql`).
+
+    The graph's tables carry hand-written SQLite (FTS5 tables, triggers, rebuilds that keep an
+    AUTOINCREMENT sequence); PostgreSQL gets its own forms of the same schema, side by side in the
+    same migration, so both backends reach the same models by the same migration names. Wrapped
+    operations change the project state as they would unwrapped (inside SeparateDatabaseAndState's
+    database_operations that is the database-side state only)."""
+
+    reversible = True
+    reduces_to_sql = True
+
+    def __init__(self, vendor: str, *operations: Any) -> None:
+        self.vendor = vendor
+        self.operations = list(operations)
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return (self.__class__.__qualname__, [self.vendor, *self.operations], {})
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        for operation in self.operations:
+            operation.state_forwards(app_label, state)
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != self.vendor:
+            return
+        for operation in self.operations:
+            to = from_state.clone()
+            operation.state_forwards(app_label, to)
+            operation.database_forwards(app_label, schema_editor, from_state, to)
+            from_state = to
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != self.vendor:
+            return
+        # As SeparateDatabaseAndState does: the state before each operation, then undo them last first.
+        states = [to_state]
+        for operation in self.operations[:-1]:
+            state = states[-1].clone()
+            operation.state_forwards(app_label, state)
+            states.append(state)
+        for operation, before in zip(reversed(self.operations), reversed(states), strict=True):
+            after = before.clone()
+            operation.state_forwards(app_label, after)
+            operation.database_backwards(app_label, schema_editor, after, before)
+
+    def describe(self) -> str:
+        return f"On {self.vendor} only: " + "; ".join(operation.describe() for operation in self.operations)
+
+
+def on_sqlite(*operations: Any) -> OnVendor:
+    return OnVendor("sqlite", *operations)
+
+
+def on_postgresql(*operations: Any) -> OnVendor:
+    return OnVendor("postgresql", *operations)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from kernel.database import sqlite_options
+from kernel.database import postgres_database, sqlite_options
 from kernel.datadir import default_data_dir, ensure_dir, persisted_secret_key
 from kernel.env import env_bool, env_choice, env_int, env_list, env_path, env_secret, env_str
 
@@ -100,6 +100,13 @@ DATABASES = {
         "TEST": {"NAME": str(env_path("MEMORYHUB_TEST_DB_PATH", DATA_DIR / "test_memoryhub.sqlite3"))},
     }
 }
+# MEMORYHUB_DATABASE_URL=postgres://user:password@host:port/name: PostgreSQL as the shared store
+# for several machines (docs/operations/postgresql.md); SQLite above stays the default.
+DATABASE_URL = env_str("MEMORYHUB_DATABASE_URL")
+if DATABASE_URL:
+    DATABASES["default"] = postgres_database(
+        DATABASE_URL, durability=DURABILITY, test_name=env_str("MEMORYHUB_TEST_DB_NAME")
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Knowledge-graph limits (DESIGN.md "Limits"); each is enforced with a named error ---------

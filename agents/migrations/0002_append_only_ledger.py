@@ -3,6 +3,8 @@ runs it (the ORM, the admin, a shell, raw SQL)."""
 
 from django.db import migrations
 
+from kernel.migration_tools import on_postgresql, on_sqlite
+
 TRIGGERS = [
     """
     CREATE TRIGGER agents_ledger_no_update BEFORE UPDATE ON agents_ledgerentry
@@ -13,10 +15,35 @@ TRIGGERS = [
     BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only: they cannot be deleted'); END
     """,
 ]
+PG_TRIGGERS = [
+    """CREATE FUNCTION agents_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        RAISE EXCEPTION 'ledger entries are append-only: record a new entry instead';
+    END IF;
+    RAISE EXCEPTION 'ledger entries are append-only: they cannot be deleted';
+END $$""",
+    """CREATE TRIGGER agents_ledger_no_update BEFORE UPDATE ON agents_ledgerentry
+    FOR EACH ROW EXECUTE FUNCTION agents_ledger_append_only()""",
+    """CREATE TRIGGER agents_ledger_no_delete BEFORE DELETE ON agents_ledgerentry
+    FOR EACH ROW EXECUTE FUNCTION agents_ledger_append_only()""",
+    # TRUNCATE skips row triggers: refused as well.
+    """CREATE TRIGGER agents_ledger_no_truncate BEFORE TRUNCATE ON agents_ledgerentry
+    FOR EACH STATEMENT EXECUTE FUNCTION agents_ledger_append_only()""",
+]
+PG_DROP = [
+    "DROP TRIGGER IF EXISTS agents_ledger_no_truncate ON agents_ledgerentry",
+    "DROP TRIGGER IF EXISTS agents_ledger_no_delete ON agents_ledgerentry",
+    "DROP TRIGGER IF EXISTS agents_ledger_no_update ON agents_ledgerentry",
+    "DROP FUNCTION IF EXISTS agents_ledger_append_only()",
+]
 DROP = ["DROP TRIGGER IF EXISTS agents_ledger_no_update", "DROP TRIGGER IF EXISTS agents_ledger_no_delete"]
 
 
 class Migration(migrations.Migration):
     dependencies = [("agents", "0001_initial")]
 
-    operations = [migrations.RunSQL(sql=TRIGGERS, reverse_sql=DROP)]
+    operations = [
+        on_sqlite(migrations.RunSQL(sql=TRIGGERS, reverse_sql=DROP)),
+        on_postgresql(migrations.RunSQL(sql=PG_TRIGGERS, reverse_sql=PG_DROP)),
+    ]

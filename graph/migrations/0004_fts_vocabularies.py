@@ -8,16 +8,19 @@ The vocabulary tables store nothing; they read the FTS indexes.
 
 from django.db import migrations
 
+from kernel.migration_tools import on_sqlite
+
 VOCABULARIES = {"name_fts_terms": "name_fts", "obs_fts_terms": "obs_fts"}
 
 
 class Migration(migrations.Migration):
     dependencies = [("graph", "0003_entity_namespace_index")]
 
+    # PostgreSQL needs none: a tsquery prefix (`word:*`) is answered from the GIN index itself.
     operations = [
-        migrations.RunSQL(
+        on_sqlite(migrations.RunSQL(
             f"CREATE VIRTUAL TABLE {vocabulary} USING fts5vocab({fts}, instance)",
             f"DROP TABLE {vocabulary}",
-        )
+        ))
         for vocabulary, fts in VOCABULARIES.items()
     ]

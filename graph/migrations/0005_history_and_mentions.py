@@ -4,6 +4,8 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
+from kernel.migration_tools import on_postgresql, on_sqlite
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -20,15 +22,29 @@ class Migration(migrations.Migration):
         # graph_observation, dropping the FTS and counter triggers of migration 0002 (and copying
         # every row).
         migrations.SeparateDatabaseAndState(
+            # The defaults stay in the database on both backends: raw inserts leave these columns out.
             database_operations=[
-                migrations.RunSQL(
-                    'ALTER TABLE graph_namespace ADD COLUMN "dedupe" bool NOT NULL DEFAULT 1',
-                    migrations.RunSQL.noop,
+                on_sqlite(
+                    migrations.RunSQL(
+                        'ALTER TABLE graph_namespace ADD COLUMN "dedupe" bool NOT NULL DEFAULT 1',
+                        migrations.RunSQL.noop,
+                    ),
+                    migrations.RunSQL(
+                        'ALTER TABLE graph_observation ADD COLUMN "mention_count" integer unsigned NOT NULL '
+                        'DEFAULT 1 CHECK ("mention_count" >= 0)',
+                        migrations.RunSQL.noop,
+                    ),
                 ),
-                migrations.RunSQL(
-                    'ALTER TABLE graph_observation ADD COLUMN "mention_count" integer unsigned NOT NULL '
-                    'DEFAULT 1 CHECK ("mention_count" >= 0)',
-                    migrations.RunSQL.noop,
+                on_postgresql(
+                    migrations.RunSQL(
+                        'ALTER TABLE graph_namespace ADD COLUMN "dedupe" boolean NOT NULL DEFAULT true',
+                        'ALTER TABLE graph_namespace DROP COLUMN "dedupe"',
+                    ),
+                    migrations.RunSQL(
+                        'ALTER TABLE graph_observation ADD COLUMN "mention_count" integer NOT NULL '
+                        'DEFAULT 1 CHECK ("mention_count" >= 0)',
+                        'ALTER TABLE graph_observation DROP COLUMN "mention_count"',
+                    ),
                 ),
             ],
             state_operations=[

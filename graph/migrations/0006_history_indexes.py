@@ -10,6 +10,8 @@ Changing the constraint rebuilds graph_version (SQLite), which migration 0005 ma
 """
 
 import django.db.models.deletion
+
+import kernel.db_functions
 from django.db import migrations, models
 
 
@@ -51,7 +53,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='version',
-            index=models.Index(models.F('namespace'), models.Func(models.F('before'), models.Value('$.name'), function='JSON_EXTRACT'), condition=models.Q(('kind', 'entity'), models.Q(('action', 'create'), _negated=True)), name='version_entity_old_name'),
+            index=models.Index(models.F('namespace'), kernel.db_functions.JsonText("before", "name"), condition=models.Q(('kind', 'entity'), models.Q(('action', 'create'), _negated=True)), name='version_entity_old_name'),
         ),
         migrations.AddIndex(
             model_name='version',

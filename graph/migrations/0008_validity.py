@@ -15,6 +15,8 @@ type is in use while any relation, closed or not, has it).
 
 from django.db import migrations, models
 
+from kernel.migration_tools import on_postgresql, on_sqlite
+
 FORWARD = [
     "ALTER TABLE graph_observation ADD COLUMN valid_from datetime NULL",
     "ALTER TABLE graph_observation ADD COLUMN valid_to datetime NULL",
@@ -92,6 +94,66 @@ END""",
 ]
 
 
+# PostgreSQL alters graph_relation in place (no rebuild, its sequence untouched); the same
+# columns, with their defaults kept in the database as on SQLite, and the same indexes.
+PG_FORWARD = [
+    "ALTER TABLE graph_observation ADD COLUMN valid_from timestamp with time zone NULL",
+    "ALTER TABLE graph_observation ADD COLUMN valid_to timestamp with time zone NULL",
+    "ALTER TABLE graph_observation ADD COLUMN supersedes_id bigint NULL",
+    "ALTER TABLE graph_observation ADD COLUMN source_id bigint NULL",
+    "ALTER TABLE graph_observation ADD COLUMN extracted_by varchar(128) NOT NULL DEFAULT ''",
+    "ALTER TABLE graph_relation ADD COLUMN valid_from timestamp with time zone NULL",
+    "ALTER TABLE graph_relation ADD COLUMN valid_to timestamp with time zone NULL",
+    "ALTER TABLE graph_relation DROP CONSTRAINT relation_unique_edge",
+    # The rebuild's indexes, but for those graph_relation kept (0001 made them).
+    *[
+        statement
+        for statement in FORWARD
+        if statement.startswith(("CREATE INDEX", "CREATE UNIQUE INDEX"))
+        and not any(kept in statement for kept in ("graph_relation_namespace_id", "graph_relation_type_id", '"relation_incoming"'))
+    ],
+    "ALTER TABLE graph_typedict ADD COLUMN functional boolean NOT NULL DEFAULT false",
+    # Open facts only, as the SQLite triggers above.
+    """CREATE OR REPLACE FUNCTION graph_observation_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.valid_to IS NULL THEN
+        UPDATE graph_entity SET obs_count = obs_count - 1 WHERE id = OLD.entity_id;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.valid_to IS NULL THEN
+        UPDATE graph_entity SET obs_count = obs_count + 1 WHERE id = NEW.entity_id;
+    END IF;
+    RETURN NULL;
+END $$""",
+    "DROP TRIGGER graph_observation_au_entity ON graph_observation",
+    """CREATE TRIGGER graph_observation_au_entity AFTER UPDATE OF entity_id, valid_to ON graph_observation
+    FOR EACH ROW WHEN (OLD.entity_id IS DISTINCT FROM NEW.entity_id OR (OLD.valid_to IS NULL) <> (NEW.valid_to IS NULL))
+    EXECUTE FUNCTION graph_observation_counts()""",
+    """CREATE OR REPLACE FUNCTION graph_relation_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        IF OLD.valid_to IS NULL THEN
+            UPDATE graph_entity SET out_deg = out_deg - 1 WHERE id = OLD.from_id;
+            UPDATE graph_entity SET in_deg = in_deg - 1 WHERE id = OLD.to_id;
+        END IF;
+        UPDATE graph_typedict SET count = count - 1 WHERE id = OLD.type_id;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        IF NEW.valid_to IS NULL THEN
+            UPDATE graph_entity SET out_deg = out_deg + 1 WHERE id = NEW.from_id;
+            UPDATE graph_entity SET in_deg = in_deg + 1 WHERE id = NEW.to_id;
+        END IF;
+        UPDATE graph_typedict SET count = count + 1 WHERE id = NEW.type_id;
+    END IF;
+    RETURN NULL;
+END $$""",
+    "DROP TRIGGER graph_relation_au ON graph_relation",
+    """CREATE TRIGGER graph_relation_au AFTER UPDATE OF from_id, to_id, type_id, valid_to ON graph_relation
+    FOR EACH ROW WHEN (OLD.from_id IS DISTINCT FROM NEW.from_id OR OLD.to_id IS DISTINCT FROM NEW.to_id
+        OR OLD.type_id IS DISTINCT FROM NEW.type_id OR (OLD.valid_to IS NULL) <> (NEW.valid_to IS NULL))
+    EXECUTE FUNCTION graph_relation_counts()""",
+]
+
+
 def _note_statistics(apps, schema_editor):
     """Whether the old graph_relation has planner statistics: they go with the table."""
     with schema_editor.connection.cursor() as cursor:
@@ -121,9 +183,12 @@ class Migration(migrations.Migration):
     operations = [
         migrations.SeparateDatabaseAndState(
             database_operations=[
-                migrations.RunPython(_note_statistics, migrations.RunPython.noop),
-                migrations.RunSQL(FORWARD),
-                migrations.RunPython(_statistics_again, migrations.RunPython.noop),
+                on_sqlite(
+                    migrations.RunPython(_note_statistics, migrations.RunPython.noop),
+                    migrations.RunSQL(FORWARD),
+                    migrations.RunPython(_statistics_again, migrations.RunPython.noop),
+                ),
+                on_postgresql(migrations.RunSQL(PG_FORWARD)),
             ],
             state_operations=[
             migrations.RemoveConstraint(

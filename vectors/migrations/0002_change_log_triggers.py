@@ -13,6 +13,8 @@ import re
 
 from django.db import migrations
 
+from kernel.migration_tools import on_postgresql, on_sqlite
+
 _LOG = (
     "INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted) "
     "VALUES ({row}.namespace_id, {row}.owner_kind, {row}.model, {row}.owner_id, {deleted})"
@@ -52,6 +54,55 @@ DROP TRIGGER vectors_embedding_ai;
 """
 
 
+# PostgreSQL: the same log, written by row triggers. A BEFORE trigger sets the row's seq to its
+# change id itself (no second UPDATE). Change ids come from a sequence and transactions commit in
+# any order, so a reader must not take the highest id it has seen as "everything below is read"
+# (vectors/store.py says how it reads the log on PostgreSQL).
+PG_FORWARD = [
+    """CREATE FUNCTION vectors_embedding_log() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    change_id bigint;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted)
+        VALUES (OLD.namespace_id, OLD.owner_kind, OLD.model, OLD.owner_id, true);
+        RETURN OLD;
+    END IF;
+    INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted)
+    VALUES (NEW.namespace_id, NEW.owner_kind, NEW.model, NEW.owner_id, false) RETURNING id INTO change_id;
+    NEW.seq := change_id;
+    RETURN NEW;
+END $$""",
+    """CREATE TRIGGER vectors_embedding_ai BEFORE INSERT ON vectors_embedding
+    FOR EACH ROW EXECUTE FUNCTION vectors_embedding_log()""",
+    """CREATE TRIGGER vectors_embedding_au BEFORE UPDATE OF vector, dims ON vectors_embedding
+    FOR EACH ROW EXECUTE FUNCTION vectors_embedding_log()""",
+    """CREATE TRIGGER vectors_embedding_ad AFTER DELETE ON vectors_embedding
+    FOR EACH ROW EXECUTE FUNCTION vectors_embedding_log()""",
+    """CREATE FUNCTION vectors_drop_with_owner() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM vectors_embedding WHERE owner_kind = TG_ARGV[0] AND owner_id = OLD.id;
+    RETURN NULL;
+END $$""",
+    """CREATE TRIGGER vectors_observation_ad AFTER DELETE ON graph_observation
+    FOR EACH ROW EXECUTE FUNCTION vectors_drop_with_owner('observation')""",
+    """CREATE TRIGGER vectors_observation_au_body AFTER UPDATE OF body ON graph_observation
+    FOR EACH ROW WHEN (OLD.body IS DISTINCT FROM NEW.body) EXECUTE FUNCTION vectors_drop_with_owner('observation')""",
+    """CREATE TRIGGER vectors_entity_ad AFTER DELETE ON graph_entity
+    FOR EACH ROW EXECUTE FUNCTION vectors_drop_with_owner('entity')""",
+]
+PG_BACKWARD = [
+    "DROP TRIGGER vectors_entity_ad ON graph_entity",
+    "DROP TRIGGER vectors_observation_au_body ON graph_observation",
+    "DROP TRIGGER vectors_observation_ad ON graph_observation",
+    "DROP FUNCTION vectors_drop_with_owner()",
+    "DROP TRIGGER vectors_embedding_ad ON vectors_embedding",
+    "DROP TRIGGER vectors_embedding_au ON vectors_embedding",
+    "DROP TRIGGER vectors_embedding_ai ON vectors_embedding",
+    "DROP FUNCTION vectors_embedding_log()",
+]
+
+
 def _statements(script: str) -> list[str]:
     """Split a script into statements (as graph/migrations/0002 does): trigger bodies contain
     semicolons, but only top-level statements end with `;` at the end of an unindented line."""
@@ -61,4 +112,7 @@ def _statements(script: str) -> list[str]:
 class Migration(migrations.Migration):
     dependencies = [("vectors", "0001_initial"), ("graph", "0003_entity_namespace_index")]
 
-    operations = [migrations.RunSQL(_statements(FORWARD), _statements(BACKWARD))]
+    operations = [
+        on_sqlite(migrations.RunSQL(_statements(FORWARD), _statements(BACKWARD))),
+        on_postgresql(migrations.RunSQL(PG_FORWARD, PG_BACKWARD)),
+    ]
