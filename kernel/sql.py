@@ -1,25 +1,118 @@
-"""The raw sqlite3 connection under Django's, and the time format it stores.
+"""The raw database connection under Django's, and the time format it stores.
 
 The store's hot paths talk to this connection directly (graph/sql.py says why); it is the same
 connection Django uses, so `transaction.atomic()` covers these statements too.
+
+On SQLite `db()` is the sqlite3 connection itself. On PostgreSQL it is `PostgresConnection`, the
+same two calls (`execute`, `executemany`) over Django's psycopg connection, taking statements
+written with sqlite3's placeholders (`?` and `:name`). What differs beyond placeholders is
+written out per backend where the statement is (`POSTGRES` says which one runs).
 """
 
 from __future__ import annotations
 
-import sqlite3
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
+# Which backend runs: fixed by the settings before any app module is imported.
+POSTGRES: bool = connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
-def db() -> sqlite3.Connection:
+# One token of a statement: a quoted string or identifier (copied as is), a `::` cast, a `?` or
+# `?NNN`, a `:name` placeholder, or a `%` (doubled for psycopg).
+_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|::|\?(\d*)|:([A-Za-z_][A-Za-z0-9_]*)|%""")
+
+
+@lru_cache(maxsize=2048)
+def postgres_statement(statement: str) -> tuple[str, bool]:
+    """`statement` with sqlite3's placeholders as psycopg's: `?` as `%s`, `:name` as `%(name)s`,
+    `?NNN` as `%(_NNN)s`; and whether it numbers its placeholders (its parameters, a sequence,
+    are then passed by those names)."""
+    numbered = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal numbered
+        token = match.group()
+        if token == "?":
+            return "%s"
+        if token.startswith("?"):
+            numbered = True
+            return f"%(_{match.group(1)})s"
+        if token == "%":
+            return "%%"
+        if match.group(2):
+            return f"%({match.group(2)})s"
+        # psycopg reads `%` as a placeholder even inside quotes.
+        return token.replace("%", "%%")
+
+    converted = _TOKEN.sub(replace, statement)
+    return converted, numbered
+
+
+def _postgres_params(numbered: bool, params: Params) -> Params:
+    if numbered and not isinstance(params, Mapping):
+        return {f"_{index}": value for index, value in enumerate(params, start=1)}
+    return params
+
+
+def json_rows(param: str = "?") -> str:
+    """A table of the elements of the JSON array `param`, one column `value` (`value ->> 0` reads
+    a pair's first item on both backends)."""
+    return f"jsonb_array_elements(CAST({param} AS jsonb))" if POSTGRES else f"json_each({param})"
+
+
+def json_values(param: str = "?", sql_type: str = "bigint") -> str:
+    """`(SELECT value FROM json_each(param))`: the scalars of the JSON array `param` as a subquery
+    for `x IN ...`; on PostgreSQL cast to `sql_type` (bigint, text), which it compares strictly.
+    The parameter is the same JSON text on both backends (graph/sql.py `as_json`)."""
+    if POSTGRES:
+        return f"(SELECT CAST(value AS {sql_type}) FROM jsonb_array_elements_text(CAST({param} AS jsonb)) AS value)"
+    return f"(SELECT value FROM json_each({param}))"
+
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+
+class PostgresConnection:
+    """sqlite3.Connection's `execute` and `executemany` over Django's psycopg connection: each
+    returns a psycopg cursor (fetchone, fetchall, iteration, rowcount, description)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def execute(self, statement: str, params: Params = ()) -> Any:
+        cursor = self.raw.cursor()
+        # Parameters always go along (empty or not), so psycopg always undoubles `%%`.
+        converted, numbered = postgres_statement(statement)
+        cursor.execute(converted, _postgres_params(numbered, params))
+        return cursor
+
+    def executemany(self, statement: str, rows: Iterable[Params]) -> Any:
+        cursor = self.raw.cursor()
+        converted, numbered = postgres_statement(statement)
+        cursor.executemany(converted, [_postgres_params(numbered, row) for row in rows])
+        return cursor
+
+
+def db() -> Any:
+    """This thread's connection: sqlite3's, or PostgresConnection over psycopg's (see above).
+
+    Typed Any: both answer `execute(statement, params)` with a cursor of the DB-API."""
     # One lookup of this thread's connection: each attribute read through the `connection`
     # proxy looks it up again (an asgiref Local), which was a seventh of a search's Python time.
     wrapper = connections[DEFAULT_DB_ALIAS]
     wrapper.ensure_connection()
     raw = wrapper.connection
     assert raw is not None
+    if POSTGRES:
+        return PostgresConnection(raw)
     return raw
 
 
