@@ -75,6 +75,19 @@ LONGEST_FIRST = (
 )
 
 
+# Which backend this run tests: `make test` runs the suite once on each.
+POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test of the other backend's own machinery (the markers, pyproject.toml)."""
+    other = "sqlite_only" if POSTGRES else "postgres_only"
+    marker = item.get_closest_marker(other)
+    if marker is not None:
+        reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+        pytest.skip(f"{other}: {reason}")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if WORKER is None:
