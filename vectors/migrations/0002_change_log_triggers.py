@@ -69,7 +69,7 @@ BEGIN
         RETURN OLD;
     END IF;
     INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted)
-    VALUES (NEW.namespace_id, NEW.owner_kind, NEW.model, NEW.owner_id, false) RETURNING id INTO change_id;
+    VALUES (NEW.namespace_id, NEW.owner_kind, NEW.model, NEW.owner_id, false) RETURNING seq INTO change_id;
     NEW.seq := change_id;
     RETURN NEW;
 END $$""",
