@@ -37,6 +37,12 @@ The client is a minimal asyncio HTTP/1.1 client (keep-alive, Content-Length and 
 this one process: no httpx, no JSON parsing of read answers (a read is correct when the answer is
 HTTP 200 with `"isError":false`). Every latency is wall time on the client around one request.
 
+On PostgreSQL (`--database-url postgres://...`) the graph is built in that database, the servers
+use it and the acknowledged writes are looked up there. `--nodes N` (with `--database-url`) runs
+the servers as N nodes on hosts of their own (network namespaces joined by veth, PostgreSQL and
+Redis reached over each node's link: bench/hosts.py), one daphne process per node, the clients
+spreading their requests over the nodes' addresses; it needs root, socat and nginx.
+
 Run: `python -m bench.load [--db /tmp/load.sqlite3] [--processes 1|2] [--seconds 30] [--reads-only]`
 (`make bench BENCH=load BENCH_ARGS="..."`). Not a test: it prints figures, the targets are checked
 in the last lines (zero errors, zero lost writes, >= 500 read tool calls/s with one process).
@@ -63,7 +69,7 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +113,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db", type=Path, help="SQLite file to build or reuse (kept); default: a temporary file")
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--processes", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--database-url", help="postgres://... : build in and serve from PostgreSQL instead of --db")
+    parser.add_argument("--nodes", type=int, choices=(1, 2, 3), help="N nodes on hosts of their own (PostgreSQL only)")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds before")
@@ -141,6 +149,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--only: choose among {', '.join(sorted(known))}")
         MIXES["only"] = dict.fromkeys(kinds, 1)
         args.mix = "only"
+    if args.nodes and not args.database_url:
+        parser.error("--nodes needs --database-url: nodes share the store through PostgreSQL")
     if args.entities < 100 or args.clients < 1 or args.seconds <= 0 or args.warmup < 0:
         parser.error("--entities >= 100, --clients >= 1, --seconds > 0, --warmup >= 0")
     return args
@@ -149,8 +159,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 # --- the database ----------------------------------------------------------------------------------
 
 
-def prepare_database(db_path: Path, entities: int) -> str:
-    """Build (or reuse) the graph in `db_path`; return a new API key's secret."""
+def prepare_database(db_path: Path, entities: int, database_url: str | None = None) -> str:
+    """Build (or reuse) the graph in `db_path` (or the PostgreSQL database at `database_url`);
+    return a new API key's secret."""
+    if database_url:
+        os.environ["MEMORYHUB_DATABASE_URL"] = database_url
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "memoryhub.settings",
@@ -317,8 +330,9 @@ def server_command(kind: str, port: int) -> list[str]:
 class Server:
     kind: str
     port: int
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[Any]
     log_path: Path
+    host: str = "127.0.0.1"
 
 
 def start_servers(args: argparse.Namespace, env: dict[str, str], work: Path) -> list[Server]:
@@ -341,7 +355,7 @@ def start_servers(args: argparse.Namespace, env: dict[str, str], work: Path) -> 
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=5):
+                with urllib.request.urlopen(f"http://{server.host}:{server.port}/healthz", timeout=5):
                     break
             except OSError:
                 if server.process.poll() is not None or time.monotonic() > deadline:
@@ -349,6 +363,35 @@ def start_servers(args: argparse.Namespace, env: dict[str, str], work: Path) -> 
                     raise SystemExit(f"{server.kind} did not start:\n{server.log_path.read_text()[-3000:]}") from None
                 time.sleep(0.2)
     return started
+
+
+@contextlib.contextmanager
+def started_nodes(args: argparse.Namespace, env: dict[str, str], work: Path) -> Iterator[list[Server]]:
+    """One daphne process per node, each on a host of its own (bench/hosts.py), sharing the
+    PostgreSQL database and Redis over its link."""
+    from bench.hosts import NODE_PORT, Node, hosts, node_env
+
+    database = args.database_url.rsplit("/", 1)[1]
+    redis_db = int(args.redis_url.rsplit("/", 1)[1] or 0)
+    with hosts(args.nodes) as made:
+        nodes = []
+        for host in made:
+            data_dir = work / f"node{host.index}"
+            extra = {k: v for k, v in env.items() if k.startswith("MEMORYHUB_") and not k.endswith(("_URL", "_DIR"))}
+            nodes.append(Node(host, data_dir, node_env(host, data_dir, database=database, redis_db=redis_db, **extra)))
+        try:
+            for node in nodes:
+                node.start()
+            servers = []
+            for node in nodes:
+                assert node.process is not None
+                servers.append(
+                    Server("daphne", NODE_PORT, node.process, node.data_dir / "daphne.log", host=node.host.address)
+                )
+            yield servers
+        finally:
+            for node in nodes:
+                node.stop()
 
 
 def stop_servers(servers: list[Server]) -> None:
@@ -373,13 +416,14 @@ class HttpError(Exception):
 class Connection:
     """One keep-alive HTTP/1.1 connection: one request at a time, reconnects after a failure."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self.port = port
+        self.host = host
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
     async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         sock = self.writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -611,12 +655,12 @@ async def open_session(connection: Connection, key: str) -> str:
 
 
 async def client_loop(
-    number: int, ports: list[int], workload: Workload, start: float, end: float, results: Results
+    number: int, ports: list[tuple[str, int]], workload: Workload, start: float, end: float, results: Results
 ) -> None:
     rng = random.Random(f"{workload.run}:{number}")
     kinds = list(workload.weights)
     weights = [workload.weights[kind] for kind in kinds]
-    connections = [Connection(port) for port in ports]
+    connections = [Connection(port, host) for host, port in ports]
     sessions: list[str | None] = [None] * len(ports)
     if workload.args.mcp_mode == "session" and workload.args.mix != "trivial":
         for index, connection in enumerate(connections):
@@ -655,7 +699,12 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 async def drive(
-    ports: list[int], workload: Workload, results: Results, warmup: float, seconds: float, pids: Sequence[int] = ()
+    ports: list[tuple[str, int]],
+    workload: Workload,
+    results: Results,
+    warmup: float,
+    seconds: float,
+    pids: Sequence[int] = (),
 ) -> None:
     start = time.perf_counter() + warmup
     end = start + seconds
@@ -721,7 +770,7 @@ def measure_ceiling(args: argparse.Namespace) -> float:
         results = Results()
         trivial = argparse.Namespace(**{**vars(args), "mix": "trivial", "mcp_mode": "stateless"})
         workload = Workload(trivial, "", results, "ceiling")
-        asyncio.run(drive([port], workload, results, 1.0, 5.0))
+        asyncio.run(drive([("127.0.0.1", port)], workload, results, 1.0, 5.0))
         done = sum(len(v) for v in results.latencies.values())
         return done / results.measured_seconds
     finally:
@@ -732,10 +781,26 @@ def measure_ceiling(args: argparse.Namespace) -> float:
 # --- verification ----------------------------------------------------------------------------------
 
 
-def verify(db_path: Path, acknowledged: list[tuple[str, Any, str]]) -> list[str]:
+def verify(db_path: Path, acknowledged: list[tuple[str, Any, str]], database_url: str | None = None) -> list[str]:
     """Look up every acknowledged write by exact match; return the missing ones."""
     missing = []
-    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
+    if database_url:
+        import psycopg
+
+        # psycopg's own connection, with sqlite3's `?` placeholders written as its `%s`.
+        opened: Any = psycopg.connect(database_url.replace("postgres://", "postgresql://", 1))
+
+        class Placeholders:
+            def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+                return opened.execute(sql.replace("?", "%s"), params)
+
+            def close(self) -> None:
+                opened.close()
+
+        connection: Any = Placeholders()
+    else:
+        connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    with contextlib.closing(connection) as db:
         ns = dict(db.execute("SELECT name, id FROM graph_namespace").fetchall())
         for kind, key, text in acknowledged:
             if kind == "memory":
@@ -820,6 +885,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     db_path = (args.db or work / "load.sqlite3").resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     servers: list[Server] = []
+    stack = contextlib.ExitStack()
     try:
         print("# MemoryHub load test\n")
         print(
@@ -829,7 +895,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"load average at the start {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         log(f"database {db_path}")
-        key = prepare_database(db_path, args.entities)
+        key = prepare_database(db_path, args.entities, args.database_url)
         if not args.skip_ceiling:
             ceiling = measure_ceiling(args)
             print(f"\nclient ceiling ({args.clients} clients, trivial HTTP server): {ceiling:,.0f} requests/s")
@@ -845,16 +911,23 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "MEMORYHUB_RATE_LIMIT_PER_MINUTE": "0",
             }
         )
-        if args.processes > 1 or args.redis:
+        if args.database_url:
+            server_env["MEMORYHUB_DATABASE_URL"] = args.database_url
+        if args.processes > 1 or args.redis or args.nodes:
             server_env["MEMORYHUB_REDIS_URL"] = args.redis_url
-        servers = start_servers(args, server_env, work)
-        log(f"{len(servers)} {args.server} process(es) on ports {', '.join(str(s.port) for s in servers)}")
+        if args.nodes:
+            servers = stack.enter_context(started_nodes(args, server_env, work))
+        else:
+            servers = start_servers(args, server_env, work)
+        log(f"{len(servers)} {args.server} server(s) at {', '.join(f'{s.host}:{s.port}' for s in servers)}")
         results = Results()
         run = secrets.token_hex(3)
         workload = Workload(args, key, results, run)
         pids = [s.process.pid for s in servers]
-        asyncio.run(drive([s.port for s in servers], workload, results, args.warmup, args.seconds, pids))
-        summary = report(results, f"{args.processes} x {args.server}, mix {args.mix}, {args.clients} clients")
+        endpoints = [(s.host, s.port) for s in servers]
+        asyncio.run(drive(endpoints, workload, results, args.warmup, args.seconds, pids))
+        shape = f"{args.nodes} node(s)" if args.nodes else f"{args.processes} x {args.server}"
+        summary = report(results, f"{shape}, mix {args.mix}, {args.clients} clients")
         stop_servers(servers)
         if summary["errors"]:
             for number, server in enumerate(servers):
@@ -866,7 +939,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 ]
                 print(f"\nserver {number} log (last lines but access lines):\n" + "\n".join(lines[-80:]))
         servers = []
-        missing = verify(db_path, results.acknowledged)
+        missing = verify(db_path, results.acknowledged, args.database_url)
         print(f"\nacknowledged writes: {len(results.acknowledged):,}; lost (not found by exact lookup): {len(missing)}")
         for line in missing[:10]:
             print(f"- lost: {line}")
@@ -883,6 +956,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("\n" + "\n".join(f"- {name}: {'ok' if passed else 'MISSED'}" for name, passed in checks))
     finally:
         stop_servers(servers)
+        stack.close()
         if args.db is None:
             shutil.rmtree(work, ignore_errors=True)
         else:

@@ -20,7 +20,7 @@ import pytest
 
 from tests.cluster.conftest import require_redis
 from tests.mcp_endpoint.conftest import PERSONAS, ROOT, McpServer
-from tests.multinode.hosts import Node, Proxy, nodes_behind_nginx
+from bench.hosts import Node, Proxy, nodes_behind_nginx
 
 REDIS_DB = int(os.environ.get("MEMORYHUB_MULTINODE_REDIS_DB", "7"))
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SOCAT = shutil.which("socat") or "/usr/bin/socat"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 NODE_PORT = 8000
