@@ -12,6 +12,7 @@ Needs root (ip netns), iproute2, socat and nginx (the Makefile installs socat an
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -269,6 +270,9 @@ def nodes_behind_nginx(
     base_dir: Path, count: int, *, database: str, redis_db: int, proxy_port: int, **extra_env: str
 ) -> Iterator[tuple[list[Node], Proxy]]:
     """`count` nodes on hosts of their own sharing `database` and Redis, behind nginx."""
+    # One secret for every node, as the deployment docs say: sessions, CSRF tokens and OAuth
+    # state signed by one node are checked by another.
+    extra_env.setdefault("MEMORYHUB_SECRET_KEY", secrets.token_urlsafe(50))
     with ExitStack() as stack:
         made = stack.enter_context(hosts(count))
         nodes = []

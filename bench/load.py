@@ -373,6 +373,7 @@ def started_nodes(args: argparse.Namespace, env: dict[str, str], work: Path) -> 
 
     database = args.database_url.rsplit("/", 1)[1]
     redis_db = int(args.redis_url.rsplit("/", 1)[1] or 0)
+    env = {"MEMORYHUB_SECRET_KEY": secrets.token_urlsafe(50), **env}
     with hosts(args.nodes) as made:
         nodes = []
         for host in made:
