@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +29,7 @@ from random import Random
 from typing import Any
 
 from bench import stats
-from bench.setup import django_on
+from bench.setup import database_engine, django_on
 
 ENTITY_TYPES = ("person", "project", "service", "document", "team")
 RELATION_TYPES = ("depends_on", "owned_by", "part_of", "relates_to", "mentions")
@@ -504,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         print("# MemoryHub graph store benchmark\n")
         print(
-            f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, Django {django.get_version()}, "
+            f"Python {platform.python_version()}, {database_engine()}, Django {django.get_version()}, "
             f"{platform.machine()}, {os.cpu_count()} CPUs; database {db_path}"
             f"{' (temporary)' if temporary else ''}; seed {SEED}"
         )

@@ -76,6 +76,7 @@ from typing import Any
 
 from bench import stats
 from bench.graph import COMMON_WORDS, TOPICS, entity_name, graph_batches, unique_code
+from bench.setup import database_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench:load"
@@ -881,6 +882,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.trivial_server:
         asyncio.run(trivial_server(args.trivial_server))
         return
+    if args.database_url:
+        os.environ["MEMORYHUB_DATABASE_URL"] = args.database_url
     server_env = {k: v for k, v in os.environ.items() if k != "MEMORYHUB_TEST_DB_PATH"}
     work = Path(tempfile.mkdtemp(prefix="memoryhub-bench-load-"))
     db_path = (args.db or work / "load.sqlite3").resolve()
@@ -890,7 +893,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         print("# MemoryHub load test\n")
         print(
-            f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs; "
+            f"Python {platform.python_version()}, {database_engine()}, {os.cpu_count()} CPUs; "
             f"{args.entities:,} entities; {args.clients} clients; {args.processes} {args.server} process(es); "
             f"mix {args.mix}; MCP {args.mcp_mode}; {args.warmup:g} s warm-up + {args.seconds:g} s measured; "
             f"load average at the start {', '.join(f'{x:.2f}' for x in os.getloadavg())}"

@@ -43,7 +43,6 @@ import os
 import platform
 import shutil
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -70,6 +69,7 @@ from bench.graph import (
     graph_batches,
     print_table,
 )
+from bench.setup import database_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench:main"
@@ -840,7 +840,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print("# MemoryHub MCP endpoint benchmark\n")
     print(
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, mcp SDK {version('mcp')}, "
+        f"Python {platform.python_version()}, {database_engine()}, mcp SDK {version('mcp')}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs; seed {SEED}; {args.calls} timed calls per tool after "
         f"{args.warmup} warm-up calls (fewer when one tool would take over {args.budget:g} s); namespace "
         f"{NAMESPACE}; stdio server {'with --key' if args.stdio_key else 'as local operator (no key)'}; "

@@ -72,14 +72,29 @@ def start_daphne(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[by
             time.sleep(0.1)
 
 
+def database_engine() -> str:
+    """Which database the benchmark runs on: `SQLite 3.x`, or `PostgreSQL 15.x` when
+    MEMORYHUB_DATABASE_URL is set (every benchmark then builds in and serves from it)."""
+    import sqlite3
+
+    url = os.environ.get("MEMORYHUB_DATABASE_URL")
+    if not url:
+        return f"SQLite {sqlite3.sqlite_version}"
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    version = row[0].split()[0] if row else "?"
+    return f"PostgreSQL {version} ({url.rsplit('@', 1)[-1]})"
+
+
 def environment_line(db_path: Path, temporary: bool) -> str:
     """What a page benchmark ran on (after Django is set up): versions, machine, database."""
     import platform
-    import sqlite3
 
     import django
 
     return (
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, Django {django.get_version()}, "
+        f"Python {platform.python_version()}, {database_engine()}, Django {django.get_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs; database {db_path}{' (temporary)' if temporary else ''}\n"
     )
