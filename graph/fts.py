@@ -24,6 +24,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from kernel.sql import POSTGRES
+
 # Han (incl. extension A and compatibility ideographs), Hiragana, Katakana, Hangul syllables and
 # jamo, CJK symbols are deliberately excluded (they are punctuation to unicode61 anyway).
 _CJK_CLASS = (
@@ -44,6 +46,9 @@ _CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
 _HAS_CJK = re.compile(f"[{_CJK_CLASS}]")
 # A quoted phrase (optionally followed by *), or a run of non-space characters.
 _QUERY_PART = re.compile(r'"([^"]*)"(\*?)|(\S+)')
+# A run of unicode61 token characters (letters, digits, private use, and the combining marks
+# that remove_diacritics drops inside a word).
+_TOKEN = re.compile(r"(?:[^\W_]|[\u0300-\u036f\ue000-\uf8ff])+")
 # The prefix lengths the FTS tables index (`prefix='2 3'`, graph/migrations/0002): FTS5 answers
 # those prefix queries from the prefix index.
 INDEXED_PREFIX_LENGTHS = (2, 3)
@@ -66,11 +71,35 @@ def _expand_run(run: str) -> str:
     return " ".join([*bigrams, run[-1]])
 
 
-def index_text(text: str) -> str | None:
-    """The form of `text` to index, or None when the text itself is indexed unchanged."""
+def _fts5_index_text(text: str) -> str | None:
+    """The form of `text` FTS5 indexes, or None when the text itself is indexed unchanged."""
     if not has_cjk(text):
         return None
     return _CJK_RUN.sub(lambda match: f" {_expand_run(match.group())} ", text)
+
+
+def tokens(text: str) -> list[str]:
+    """unicode61's tokens of `text` (`remove_diacritics 2`): runs of letters, digits and private
+    use characters, lower-cased, diacritics removed."""
+    return [folded for word in _TOKEN.findall(text) if (folded := _fold(word))]
+
+
+def _fold(word: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch)).lower()
+
+
+def _postgres_index_text(text: str) -> str:
+    """The form of `text` PostgreSQL indexes (`to_tsvector('simple', ...)`, graph/migrations/0002):
+    FTS5's tokens of its index form, joined by spaces, so the server's parser and locale only ever
+    see plain words and never decide what a word is."""
+    return " ".join(tokens(_fts5_index_text(text) or text))
+
+
+if POSTGRES:
+    index_text: Callable[[str], str | None] = _postgres_index_text
+    """The form of `text` to index, or None when the text itself is indexed unchanged."""
+else:
+    index_text = _fts5_index_text
 
 
 def _has_token_chars(text: str) -> bool:
