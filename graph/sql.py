@@ -12,7 +12,8 @@ statement for any list length, and no limit on the number of bound variables.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from graph import fts
 from graph.exceptions import EntityNotFound
@@ -21,6 +22,53 @@ from kernel.sql import POSTGRES, db, json_values, now  # noqa: F401 (now: re-exp
 
 def as_json(values: Iterable[object]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
+
+
+# Rows packed into one JSON value, on either backend (graph/reads.py says why reads pack them):
+# `packed_array(...)` is one row's array, `packed_list(x)` the aggregate of every row's `x` (an
+# empty list for no rows), `packed(subquery)` a packed subquery nested in another packed value,
+# and `unpack(value)` the Python value of what a statement returned. On PostgreSQL psycopg
+# decodes json itself, and `stored(column)` writes a timestamptz as SQLite stores it (text
+# "YYYY-MM-DD HH:MM:SS.ffffff", UTC), so times compare and print the same (validity.marks, iso).
+def _decoded(value: Any) -> Any:
+    return value
+
+
+if POSTGRES:
+    PACKED_ARRAY = "json_build_array"
+
+    def packed_list(expression: str) -> str:
+        return f"coalesce(json_agg({expression}), '[]'::json)"
+
+    def packed(subquery: str) -> str:
+        return f"({subquery})"
+
+    unpack: Callable[..., Any] = _decoded
+
+    def stored(column: str) -> str:
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+    def truth(test: str) -> str:
+        """A condition from graph/validity.py `condition` usable after AND ("1": every row)."""
+        return "TRUE" if test == "1" else test
+
+else:
+    PACKED_ARRAY = "json_array"
+
+    def packed_list(expression: str) -> str:
+        return f"json_group_array({expression})"
+
+    def packed(subquery: str) -> str:
+        return f"json(({subquery}))"
+
+    unpack = json.loads
+
+    def stored(column: str) -> str:
+        return column
+
+    def truth(test: str) -> str:
+        """A condition from graph/validity.py `condition` usable after AND ("1": every row)."""
+        return test
 
 
 # The terms of one fts5vocab table that start with each prefix, as one JSON object: a recursive
