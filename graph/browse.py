@@ -14,7 +14,7 @@ from access import namespaces
 from graph import limits
 from graph.exceptions import EntityNotFound
 from graph.reads import relations_within
-from graph.sql import as_json, db, entity_ids, json_values, now, require_entity, stored, type_id
+from graph.sql import as_json, db, entity_ids, in_json, now, require_entity, stored, type_id
 from graph.traversal import Direction, bfs
 from graph.types import RelationDict
 from graph.validity import CURRENT, condition, marks
@@ -58,7 +58,7 @@ def _nodes(ids: list[int]) -> list[Node]:
         return []
     rows = db().execute(
         "SELECT e.id, e.name, t.name, e.obs_count, e.in_deg + e.out_deg FROM graph_entity e "
-        f"JOIN graph_typedict t ON t.id = e.type_id WHERE e.id IN {json_values()}",
+        f"JOIN graph_typedict t ON t.id = e.type_id WHERE e.id {in_json()}",
         (as_json(ids),),
     )
     found = {row[0]: row for row in rows}
@@ -138,7 +138,7 @@ def graph_sample(
             typed = {
                 row[0]
                 for row in conn.execute(
-                    f"SELECT id FROM graph_entity WHERE id IN {json_values()} AND type_id = ?",
+                    f"SELECT id FROM graph_entity WHERE id {in_json()} AND type_id = ?",
                     (as_json(ranked), entity_key),
                 )
             }
@@ -187,7 +187,7 @@ def graph_neighbourhood(
         typed = {
             row[0]
             for row in db().execute(
-                f"SELECT id FROM graph_entity WHERE id IN {json_values()} AND type_id = ?",
+                f"SELECT id FROM graph_entity WHERE id {in_json()} AND type_id = ?",
                 (as_json(ids), entity_key),
             )
         }

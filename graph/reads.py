@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from access import namespaces
 from graph import validity
-from graph.sql import PACKED_ARRAY, as_json, db, json_values, now, packed, packed_list, stored, truth, unpack
+from graph.sql import PACKED_ARRAY, as_json, db, in_json, json_values, now, packed, packed_list, stored, truth, unpack
 from graph.types import EntityDict, ObservationDetail, RelationDict
 from graph.validity import CURRENT, When
 from kernel.sql import POSTGRES
@@ -110,7 +110,7 @@ def load_entities(ids: list[int], moment: When = CURRENT) -> list[EntityDict]:
         .execute(
             f"SELECT {packed_list(f'{PACKED_ARRAY}(e.id, e.name, t.name, {shape.observations})')} "
             "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
-            f"WHERE e.id IN {json_values(':ids')}",
+            f"WHERE e.id {in_json(':ids')}",
             {"ids": as_json(ids), **time_params(moment)},
         )
         .fetchone()
@@ -200,8 +200,10 @@ def relations_at(where: str, params: dict[str, Any], moment: When, *, tail: str 
 
 
 # A page of entities (the ids in CTE `page`) and the relations touching them, as two packed
-# columns of one statement. PostgreSQL 15 names every subquery in FROM.
+# columns of one statement. PostgreSQL 15 names every subquery in FROM, and looks ids up in the
+# page as an array (graph/sql.py `in_json` says why).
 _ALIAS = " AS touching" if POSTGRES else ""
+_IN_PAGE = "= ANY(ARRAY(SELECT id FROM page))" if POSTGRES else "IN (SELECT id FROM page)"
 
 
 @functools.cache
@@ -212,10 +214,10 @@ def _page_sql(marked: bool, include_expired: bool) -> str:
     )
     return (
         f"SELECT (SELECT {packed_list(f'{PACKED_ARRAY}(e.id, e.name, t.name, {shape.observations})')} "
-        "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id IN (SELECT id FROM page)), "
+        f"FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id {_IN_PAGE}), "
         f"(SELECT {packed_list(relation)} FROM ("
-        f"{shape.relation_columns} WHERE r.from_id IN (SELECT id FROM page) AND {shape.relation_test} "
-        f"UNION {shape.relation_columns} WHERE r.to_id IN (SELECT id FROM page) AND {shape.relation_test}){_ALIAS})"
+        f"{shape.relation_columns} WHERE r.from_id {_IN_PAGE} AND {shape.relation_test} "
+        f"UNION {shape.relation_columns} WHERE r.to_id {_IN_PAGE} AND {shape.relation_test}){_ALIAS})"
     )
 
 
@@ -245,7 +247,7 @@ def load_named_page(
         .execute(
             "WITH page(id) AS MATERIALIZED (SELECT e.id FROM graph_entity e "
             f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} "
-            f"AND e.name IN {json_values(':names', 'text')}) "
+            f"AND e.name {in_json(':names', 'text')}) "
             f"{_page_sql(moment.marked, moment.include_expired)}",
             {"namespace": namespace, "names": as_json(names), **time_params(moment)},
         )
@@ -263,7 +265,7 @@ def relations_from(ids: list[int], moment: When = CURRENT) -> list[RelationDict]
     """Relations whose `from` end is in `ids` valid at `moment`, oldest first."""
     if not ids:
         return []
-    rows = relations_at(f"r.from_id IN {json_values(':ids')}", {"ids": as_json(ids)}, moment)
+    rows = relations_at(f"r.from_id {in_json(':ids')}", {"ids": as_json(ids)}, moment)
     return relation_dicts(rows)
 
 
@@ -273,7 +275,7 @@ def relations_by_id(relation_ids: list[int], moment: When = CURRENT) -> dict[int
     if not relation_ids:
         return {}
     rows = relations_at(
-        f"r.id IN {json_values(':ids')}",
+        f"r.id {in_json(':ids')}",
         {"ids": as_json(relation_ids)},
         validity.When(None, True),
         tail="",
@@ -286,7 +288,7 @@ def relations_within(ids: list[int], moment: When = CURRENT) -> list[RelationDic
     if not ids:
         return []
     rows = relations_at(
-        f"r.from_id IN {json_values(':ids')} AND r.to_id IN {json_values(':ids')}",
+        f"r.from_id {in_json(':ids')} AND r.to_id {in_json(':ids')}",
         {"ids": as_json(ids)},
         moment,
     )

@@ -37,7 +37,7 @@ from graph.sql import (
     db,
     entity_id,
     entity_ids,
-    json_values,
+    in_json,
     narrowed_matches,
     now,
     require_entity,
@@ -205,7 +205,7 @@ def search_nodes(
                     for entity in _ranked_matches(
                         fts=OBSERVATIONS,
                         owner="o.entity_id",
-                        joins=_OBSERVATION_JOINS,
+                        joins=_OBSERVATION_JOINS if type_filter is not None else _OBSERVATIONS_ONLY,
                         where=f"o.namespace_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?) AND {valid}"
                         f"{type_clause}",
                         match=observation_match,
@@ -238,7 +238,7 @@ def search_nodes(
             ]
             if matching_types:
                 rows = conn.execute(
-                    f"SELECT id FROM graph_entity WHERE type_id IN {json_values()} ORDER BY id LIMIT ?",
+                    f"SELECT id FROM graph_entity WHERE type_id {in_json()} ORDER BY id LIMIT ?",
                     (as_json(matching_types), wanted),
                 )
                 ranked.update((row[0], None) for row in rows)
@@ -260,12 +260,14 @@ if POSTGRES:
     NAMES, OBSERVATIONS = "graph_entity", "graph_observation"
     _NAME_JOINS = "e"
     _OBSERVATION_JOINS = "o JOIN graph_entity e ON e.id = o.entity_id"
+    _OBSERVATIONS_ONLY = "o"  # no type filter: the entity is not needed to match
     _INSTR = "strpos"
     _build_match = build_tsquery
 else:
     NAMES, OBSERVATIONS = "name_fts", "obs_fts"
     _NAME_JOINS = "JOIN graph_entity e ON e.id = name_fts.rowid"
     _OBSERVATION_JOINS = "JOIN graph_observation o ON o.id = obs_fts.rowid JOIN graph_entity e ON e.id = o.entity_id"
+    _OBSERVATIONS_ONLY = _OBSERVATION_JOINS
     _INSTR = "instr"
     _build_match = build_match
 
@@ -332,8 +334,10 @@ def _ranked_matches_postgres(
         .execute(
             f"WITH recent AS MATERIALIZED (SELECT {owner} AS owner, {alias}.id AS at {newest_first} "
             f"ORDER BY {alias}.id DESC LIMIT ?), "
-            f"scored AS (SELECT recent.owner, -ts_rank(x.search_vector, to_tsquery('simple', ?), 1) AS score, recent.at "
-            f"FROM recent JOIN {fts} x ON x.id = recent.at) "
+            # Each row of the window is scored by one look-up of its id (a scalar subquery: a join
+            # may be planned to read the whole table, the window being up to its limit).
+            "scored AS (SELECT recent.owner, (SELECT -ts_rank(x.search_vector, to_tsquery('simple', ?), 1) "
+            f"FROM {fts} x WHERE x.id = recent.at) AS score, recent.at FROM recent) "
             "SELECT owner, min(score) AS best, max(at) AS newest, (SELECT count(*) FROM recent), "
             "(SELECT min(at) FROM recent) FROM scored GROUP BY owner ORDER BY best, newest DESC LIMIT ?",
             (match, *params, window, match, wanted),
@@ -735,7 +739,7 @@ class PathResult(TypedDict):
 
 
 def _names_for(ids: list[int]) -> list[str]:
-    rows = dict(db().execute(f"SELECT id, name FROM graph_entity WHERE id IN {json_values()}", (as_json(ids),)))
+    rows = dict(db().execute(f"SELECT id, name FROM graph_entity WHERE id {in_json()}", (as_json(ids),)))
     return [rows[i] for i in ids]
 
 

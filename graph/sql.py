@@ -30,6 +30,19 @@ def as_json(values: Iterable[object]) -> str:
 # and `unpack(value)` the Python value of what a statement returned. On PostgreSQL psycopg
 # decodes json itself, and `stored(column)` writes a timestamptz as SQLite stores it (text
 # "YYYY-MM-DD HH:MM:SS.ffffff", UTC), so times compare and print the same (validity.marks, iso).
+def in_json(param: str = "?", sql_type: str = "bigint") -> str:
+    """`IN (SELECT value FROM json_each(param))`, for `x {in_json()}`: membership in the JSON list
+    `param`. On PostgreSQL `= ANY(ARRAY(...))` of the same list: an index condition planned for
+    a short list, where `IN (SELECT ... jsonb_array_elements_text(...))` is planned as a join
+    with 100 rows (the function's default estimate) and reads a big table whole to hash it."""
+    if POSTGRES:
+        return (
+            f"= ANY(ARRAY(SELECT CAST(value AS {sql_type}) FROM jsonb_array_elements_text(CAST({param} AS jsonb)) "
+            "AS value))"
+        )
+    return f"IN (SELECT value FROM json_each({param}))"
+
+
 def _decoded(value: Any) -> Any:
     return value
 
@@ -141,7 +154,9 @@ def narrowed_match(fts_table: str, match: str) -> str:
 
 if POSTGRES:
     # psycopg decodes json itself; json_object_agg over no rows is NULL.
-    _ENTITY_IDS = f"SELECT json_object_agg(name, id) FROM graph_entity WHERE namespace_id = ? AND name IN {json_values('?', 'text')}"
+    _ENTITY_IDS = (
+        f"SELECT json_object_agg(name, id) FROM graph_entity WHERE namespace_id = ? AND name {in_json('?', 'text')}"
+    )
 else:
     _ENTITY_IDS = (
         "SELECT json_group_object(name, id) FROM graph_entity "
@@ -187,7 +202,7 @@ def ensure_types(ns_id: int, kind: str, names: Iterable[str]) -> dict[str, int]:
         [(ns_id, kind, name) for name in unique],
     )
     rows = conn.execute(
-        f"SELECT name, id FROM graph_typedict WHERE namespace_id = ? AND kind = ? AND name IN {json_values('?', 'text')}",
+        f"SELECT name, id FROM graph_typedict WHERE namespace_id = ? AND kind = ? AND name {in_json('?', 'text')}",
         (ns_id, kind, as_json(unique)),
     )
     return dict(rows.fetchall())

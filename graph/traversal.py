@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from enum import Enum
 
 from graph.exceptions import InvalidArgument
-from graph.sql import as_json, db, json_values, truth
+from graph.sql import as_json, db, in_json, truth
 from graph.validity import CURRENT, When, condition
 
 
@@ -57,12 +57,12 @@ def steps(
     result: list[Step] = []
     if direction in (Direction.OUT, Direction.BOTH):
         result += conn.execute(
-            f"SELECT from_id, to_id, id FROM graph_relation WHERE from_id IN {json_values()}{type_clause}",
+            f"SELECT from_id, to_id, id FROM graph_relation WHERE from_id {in_json()}{type_clause}",
             (nodes, *extra),
         ).fetchall()
     if direction in (Direction.IN, Direction.BOTH):
         result += conn.execute(
-            f"SELECT to_id, from_id, id FROM graph_relation WHERE to_id IN {json_values()}{type_clause}",
+            f"SELECT to_id, from_id, id FROM graph_relation WHERE to_id {in_json()}{type_clause}",
             (nodes, *extra),
         ).fetchall()
     return result
