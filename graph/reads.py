@@ -51,11 +51,13 @@ def _shape(marked: bool, include_expired: bool) -> _Shape:
             f"{PACKED_ARRAY}(o.id, o.body, {stored('o.valid_from')}, {stored('o.valid_to')}, {stored('o.created_at')}, "
             "o.supersedes_id, (SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id))"
         )
-        columns = _RELATION_BASE.replace(
-            "ty.name AS type_name",
-            f"ty.name AS type_name, {stored('r.valid_from')} AS valid_from, {stored('r.valid_to')} AS valid_to, "
-            f"{stored('r.created_at')} AS created_at",
+        times = (
+            f"{stored('r.valid_from')} AS valid_from, {stored('r.valid_to')} AS valid_to, "
+            f"{stored('r.created_at')} AS created_at"
+            if POSTGRES
+            else "r.valid_from, r.valid_to, r.created_at"
         )
+        columns = _RELATION_BASE.replace("ty.name AS type_name", f"ty.name AS type_name, {times}")
     else:
         observation = f"{PACKED_ARRAY}(o.id, o.body)"
         columns = _RELATION_BASE
@@ -200,24 +202,45 @@ def relations_at(where: str, params: dict[str, Any], moment: When, *, tail: str 
 
 
 # A page of entities (the ids in CTE `page`) and the relations touching them, as two packed
-# columns of one statement. PostgreSQL 15 names every subquery in FROM, and looks ids up in the
-# page as an array (graph/sql.py `in_json` says why).
-_ALIAS = " AS touching" if POSTGRES else ""
-_IN_PAGE = "= ANY(ARRAY(SELECT id FROM page))" if POSTGRES else "IN (SELECT id FROM page)"
-
-
+# columns of one statement.
 @functools.cache
 def _page_sql(marked: bool, include_expired: bool) -> str:
     shape = _shape(marked, include_expired)
+    if POSTGRES:
+        return _postgres_page_sql(shape)
     relation = f"{PACKED_ARRAY}(id, from_name, to_name, type_name" + (
         ", valid_from, valid_to, created_at)" if marked else ")"
     )
     return (
         f"SELECT (SELECT {packed_list(f'{PACKED_ARRAY}(e.id, e.name, t.name, {shape.observations})')} "
-        f"FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id {_IN_PAGE}), "
+        "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id IN (SELECT id FROM page)), "
         f"(SELECT {packed_list(relation)} FROM ("
-        f"{shape.relation_columns} WHERE r.from_id {_IN_PAGE} AND {shape.relation_test} "
-        f"UNION {shape.relation_columns} WHERE r.to_id {_IN_PAGE} AND {shape.relation_test}){_ALIAS})"
+        f"{shape.relation_columns} WHERE r.from_id IN (SELECT id FROM page) AND {shape.relation_test} "
+        f"UNION {shape.relation_columns} WHERE r.to_id IN (SELECT id FROM page) AND {shape.relation_test}))"
+    )
+
+
+def _postgres_page_sql(shape: _Shape) -> str:
+    """`_page_sql` on PostgreSQL, shaped for its planner: names by scalar look-ups instead of
+    joins and one scan of the relations touching the page (either end) instead of a UNION, which
+    plans in a third of the time (~0.35 against ~1.2 ms warm; Django's client-side binding plans
+    every statement). Page ids are looked up as an array (graph/sql.py `in_json` says why)."""
+    in_page = "= ANY(ARRAY(SELECT id FROM page))"
+    name = "(SELECT name FROM graph_{table} WHERE id = {column})"
+    columns = [
+        "r.id",
+        name.format(table="entity", column="r.from_id"),
+        name.format(table="entity", column="r.to_id"),
+        name.format(table="typedict", column="r.type_id"),
+    ]
+    if shape.marked:
+        columns += [stored("r.valid_from"), stored("r.valid_to"), stored("r.created_at")]
+    entity = f"{PACKED_ARRAY}(e.id, e.name, {name.format(table='typedict', column='e.type_id')}, {shape.observations})"
+    relation = f"{PACKED_ARRAY}({', '.join(columns)})"
+    return (
+        f"SELECT (SELECT {packed_list(entity)} FROM graph_entity e WHERE e.id {in_page}), "
+        f"(SELECT {packed_list(relation)} FROM graph_relation r "
+        f"WHERE (r.from_id {in_page} OR r.to_id {in_page}) AND {shape.relation_test})"
     )
 
 
