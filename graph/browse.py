@@ -14,7 +14,7 @@ from access import namespaces
 from graph import limits
 from graph.exceptions import EntityNotFound
 from graph.reads import relations_within
-from graph.sql import as_json, db, entity_ids, now, require_entity, type_id
+from graph.sql import as_json, db, entity_ids, in_json, now, require_entity, stored, type_id
 from graph.traversal import Direction, bfs
 from graph.types import RelationDict
 from graph.validity import CURRENT, condition, marks
@@ -58,7 +58,7 @@ def _nodes(ids: list[int]) -> list[Node]:
         return []
     rows = db().execute(
         "SELECT e.id, e.name, t.name, e.obs_count, e.in_deg + e.out_deg FROM graph_entity e "
-        "JOIN graph_typedict t ON t.id = e.type_id WHERE e.id IN (SELECT value FROM json_each(?))",
+        f"JOIN graph_typedict t ON t.id = e.type_id WHERE e.id {in_json()}",
         (as_json(ids),),
     )
     found = {row[0]: row for row in rows}
@@ -138,7 +138,7 @@ def graph_sample(
             typed = {
                 row[0]
                 for row in conn.execute(
-                    "SELECT id FROM graph_entity WHERE id IN (SELECT value FROM json_each(?)) AND type_id = ?",
+                    f"SELECT id FROM graph_entity WHERE id {in_json()} AND type_id = ?",
                     (as_json(ranked), entity_key),
                 )
             }
@@ -187,7 +187,7 @@ def graph_neighbourhood(
         typed = {
             row[0]
             for row in db().execute(
-                "SELECT id FROM graph_entity WHERE id IN (SELECT value FROM json_each(?)) AND type_id = ?",
+                f"SELECT id FROM graph_entity WHERE id {in_json()} AND type_id = ?",
                 (as_json(ids), entity_key),
             )
         }
@@ -290,7 +290,8 @@ def entity_facts(
     # The first version of each observation says which key and surface wrote it (unique index
     # version_unique_number: one look-up per row).
     found = conn.execute(
-        "SELECT o.id, o.body, o.created_at, o.valid_from, o.valid_to, o.expires_at, o.supersedes_id, "
+        f"SELECT o.id, o.body, {stored('o.created_at')}, {stored('o.valid_from')}, {stored('o.valid_to')}, "
+        "o.expires_at, o.supersedes_id, "
         "(SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id), o.actor_id, "
         "v.key_prefix, v.surface, v.user_id FROM graph_observation o "
         "LEFT JOIN graph_version v ON v.kind = 'observation' AND v.object_id = o.id AND v.version = 1 "
@@ -321,7 +322,8 @@ def entity_facts(
     more_relations = False
     for side, end, other in (("outgoing", "r.from_id", "r.to_id"), ("incoming", "r.to_id", "r.from_id")):
         rows = conn.execute(
-            "SELECT r.id, e.name, t.name, r.created_at, r.valid_from, r.valid_to FROM graph_relation r "
+            f"SELECT r.id, e.name, t.name, {stored('r.created_at')}, {stored('r.valid_from')}, {stored('r.valid_to')} "
+            "FROM graph_relation r "
             f"JOIN graph_entity e ON e.id = {other} JOIN graph_typedict t ON t.id = r.type_id "
             f"WHERE {end} = ? ORDER BY r.id DESC LIMIT ? OFFSET ?",
             (ident, size + 1, skip_relations),

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from graph.exceptions import InvalidArgument
 from graph.reads import load_entities
-from graph.sql import as_json, db, now
+from graph.sql import as_json, db, in_json, now
 from graph.types import EntityDict
 from kernel.sql import iso
 
@@ -59,7 +59,7 @@ def _observation_details(ids: list[int]) -> dict[int, list[dict[str, object]]]:
     rows = db().execute(
         "SELECT o.entity_id, o.id, o.body, coalesce(o.valid_from, o.created_at), o.valid_to, o.supersedes_id "
         "FROM graph_observation o WHERE o.entity_id IN (SELECT DISTINCT entity_id FROM graph_observation "
-        "WHERE entity_id IN (SELECT value FROM json_each(?1)) "
+        f"WHERE entity_id {in_json('?1')} "
         "AND (valid_from IS NOT NULL OR valid_to IS NOT NULL OR supersedes_id IS NOT NULL)) "
         "AND (o.expires_at IS NULL OR o.expires_at > ?2) ORDER BY o.id",
         (as_json(ids), now()),
@@ -141,7 +141,7 @@ def _memory_batches(ns_id: int) -> Iterator[list[dict[str, object]]]:
                 "id": f"mem_{ident}",
                 "text": body,
                 "actorId": actor,
-                "tags": json.loads(tags) if tags else [],
+                "tags": (json.loads(tags) if isinstance(tags, str) else tags) if tags else [],
                 "expiresAt": iso(expires),
                 "validFrom": iso(valid_from),
                 "validTo": iso(valid_to),

@@ -24,6 +24,9 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from graph import unicode61
+from kernel.sql import POSTGRES
+
 # Han (incl. extension A and compatibility ideographs), Hiragana, Katakana, Hangul syllables and
 # jamo, CJK symbols are deliberately excluded (they are punctuation to unicode61 anyway).
 _CJK_CLASS = (
@@ -44,6 +47,12 @@ _CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
 _HAS_CJK = re.compile(f"[{_CJK_CLASS}]")
 # A quoted phrase (optionally followed by *), or a run of non-space characters.
 _QUERY_PART = re.compile(r'"([^"]*)"(\*?)|(\S+)')
+# Runs of ASCII letters and digits (unicode61's ASCII token characters) and of any non-ASCII
+# characters; a non-ASCII run goes through _FOLD, which turns unicode61's separators into spaces
+# and folds its token characters (graph/unicode61.py). A regex class of unicode61's 411 ranges
+# would test them one by one for every character.
+_RUN = re.compile("[0-9A-Za-z\u0080-\U0010ffff]+")
+_FOLD = unicode61.translation()
 # The prefix lengths the FTS tables index (`prefix='2 3'`, graph/migrations/0002): FTS5 answers
 # those prefix queries from the prefix index.
 INDEXED_PREFIX_LENGTHS = (2, 3)
@@ -66,11 +75,37 @@ def _expand_run(run: str) -> str:
     return " ".join([*bigrams, run[-1]])
 
 
-def index_text(text: str) -> str | None:
-    """The form of `text` to index, or None when the text itself is indexed unchanged."""
+def _fts5_index_text(text: str) -> str | None:
+    """The form of `text` FTS5 indexes, or None when the text itself is indexed unchanged."""
     if not has_cjk(text):
         return None
     return _CJK_RUN.sub(lambda match: f" {_expand_run(match.group())} ", text)
+
+
+def tokens(text: str) -> list[str]:
+    """FTS5's tokens of `text` (`unicode61 remove_diacritics 2`, graph/unicode61.py): runs of
+    token characters, each folded (lower case, diacritics removed), in order."""
+    found: list[str] = []
+    for run in _RUN.findall(text):
+        if run.isascii():
+            found.append(run.lower())
+        else:
+            found += run.translate(_FOLD).split()
+    return found
+
+
+def _postgres_index_text(text: str) -> str:
+    """The form of `text` PostgreSQL indexes (`to_tsvector('simple', ...)`, graph/migrations/0002):
+    FTS5's tokens of FTS5's index form (CJK runs as bigrams), joined by spaces, so the server's
+    parser and locale only ever see plain words and never decide what a word is."""
+    return " ".join(tokens(_fts5_index_text(text) or text))
+
+
+if POSTGRES:
+    index_text: Callable[[str], str | None] = _postgres_index_text
+    """The form of `text` to index, or None when the text itself is indexed unchanged."""
+else:
+    index_text = _fts5_index_text
 
 
 def _has_token_chars(text: str) -> bool:
@@ -82,11 +117,9 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _term_clauses(text: str, *, prefix: bool, exact_phrase: bool) -> list[str]:
-    """FTS5 clauses for one user term or phrase. CJK runs and the text between them become
-    separate clauses (ANDed): adjacency across a script boundary is given up, matching is not."""
-    clauses: list[str] = []
-    pieces: list[tuple[str, bool]] = []  # (text, is_cjk)
+def _pieces(text: str) -> list[tuple[str, bool]]:
+    """`text` cut into its CJK runs and the text between them: (piece, is_cjk)."""
+    pieces: list[tuple[str, bool]] = []
     position = 0
     for match in _CJK_RUN.finditer(text):
         if match.start() > position:
@@ -95,7 +128,14 @@ def _term_clauses(text: str, *, prefix: bool, exact_phrase: bool) -> list[str]:
         position = match.end()
     if position < len(text):
         pieces.append((text[position:], False))
+    return pieces
 
+
+def _term_clauses(text: str, *, prefix: bool, exact_phrase: bool) -> list[str]:
+    """FTS5 clauses for one user term or phrase. CJK runs and the text between them become
+    separate clauses (ANDed): adjacency across a script boundary is given up, matching is not."""
+    clauses: list[str] = []
+    pieces = _pieces(text)
     for index, (piece, is_cjk) in enumerate(pieces):
         if is_cjk:
             if len(piece) == 1:
@@ -187,3 +227,68 @@ def build_match_any(terms: list[str]) -> str | None:
         if clauses:
             groups.append(clauses[0] if len(clauses) == 1 else "(" + " AND ".join(clauses) + ")")
     return " OR ".join(groups) if groups else None
+
+
+# --- PostgreSQL: the same queries as tsquery text -------------------------------------------------
+#
+# A query is cut into terms exactly as for FTS5 (build_match), and each term into FTS5's tokens
+# (`tokens`, as the index form on PostgreSQL is): a bare word is a prefix `'word':*`, a phrase
+# joins its tokens with `<->` (the last one a prefix when FTS5's would be), CJK runs are bigram
+# phrases, a single CJK character a prefix; terms are ANDed with `&`. Each token is a quoted
+# lexeme: `to_tsquery('simple', ...)` reads it as `to_tsvector('simple', ...)` read the index
+# form, so whatever the server's parser makes of a word, it makes the same of both.
+
+
+def _lexeme(token: str) -> str:
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _tsquery_clauses(text: str, *, prefix: bool, exact_phrase: bool) -> list[str]:
+    """tsquery clauses for one user term or phrase (as `_term_clauses` for FTS5)."""
+    clauses: list[str] = []
+    pieces = _pieces(text)
+    for index, (piece, is_cjk) in enumerate(pieces):
+        if is_cjk:
+            chars = tokens(piece)
+            if len(chars) == 1 and len(chars[0]) == 1:
+                clauses.append(_lexeme(chars[0]) + ":*")
+            elif chars:
+                run = "".join(chars)
+                bigrams = [_lexeme(run[i : i + 2]) for i in range(len(run) - 1)]
+                clauses.append(f"({' <-> '.join(bigrams)})" if len(bigrams) > 1 else bigrams[0])
+            continue
+        words = tokens(piece)
+        if not words:
+            continue
+        is_last = index == len(pieces) - 1
+        wants_prefix = prefix and (is_last or not exact_phrase)
+        phrase = " <-> ".join(_lexeme(word) for word in words) + (":*" if wants_prefix else "")
+        clauses.append(f"({phrase})" if len(words) > 1 else phrase)
+    return clauses
+
+
+def build_tsquery(query: str) -> str | None:
+    """`build_match` for PostgreSQL: the user's search text as the text of a tsquery for
+    `to_tsquery('simple', ...)`; None when nothing in it is searchable."""
+    clauses: list[str] = []
+    query = query.replace("\x00", " ")
+    for match in _QUERY_PART.finditer(query):
+        phrase, star, bare = match.groups()
+        if bare is not None:
+            word = bare.replace('"', " ").rstrip("*")
+            clauses.extend(_tsquery_clauses(word, prefix=True, exact_phrase=False))
+        else:
+            clauses.extend(_tsquery_clauses(phrase, prefix=bool(star), exact_phrase=True))
+    if not clauses:
+        return None
+    return " & ".join(clauses)
+
+
+def build_tsquery_any(terms: list[str]) -> str | None:
+    """`build_match_any` for PostgreSQL: a tsquery text matching text that holds any of `terms`."""
+    groups = []
+    for term in terms:
+        clauses = _tsquery_clauses(term.replace('"', " ").replace("\x00", " "), prefix=True, exact_phrase=False)
+        if clauses:
+            groups.append(clauses[0] if len(clauses) == 1 else "(" + " & ".join(clauses) + ")")
+    return " | ".join(groups) if groups else None

@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from graph import history
-from graph.sql import as_json, db
+from graph.sql import as_json, db, in_json
 from kernel.errors import InvalidArgument
 
 GROWTH_DAYS = 30
@@ -164,8 +164,7 @@ def recent_changes(*, namespaces: dict[int, str], after: Any = None, limit: Any 
     floor = max(cursor, newest - RECENT_SCAN_ROWS)
     order = "ASC" if after not in (None, "") else "DESC"
     rows = db().execute(
-        f"{history._COLUMNS}WHERE v.id > ? AND v.namespace_id IN (SELECT value FROM json_each(?)) "
-        f"ORDER BY v.id {order} LIMIT ?",
+        f"{history._COLUMNS}WHERE v.id > ? AND v.namespace_id {in_json()} ORDER BY v.id {order} LIMIT ?",
         (floor, as_json(namespaces), limit),
     )
     found = [history._version(row) for row in rows]

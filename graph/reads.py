@@ -7,15 +7,15 @@ query). Every read looks at a `graph.validity.When` (default CURRENT: what holds
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from access import namespaces
 from graph import validity
-from graph.sql import as_json, db, now
+from graph.sql import PACKED_ARRAY, as_json, db, in_json, json_values, now, packed, packed_list, stored, truth, unpack
 from graph.types import EntityDict, ObservationDetail, RelationDict
 from graph.validity import CURRENT, When
+from kernel.sql import POSTGRES
 
 # The read paths below return their rows packed into one JSON value, so each query is a single
 # sqlite3 step: the module releases the GIL around every step, and under load each re-take waits
@@ -43,22 +43,27 @@ def _shape(marked: bool, include_expired: bool) -> _Shape:
     moment = validity.When("at" if marked and not include_expired else None, include_expired)
     observation_test, _ = validity.condition("o", moment, placeholder=":at")
     relation_test, _ = validity.condition("r", moment, placeholder=":at")
+    observation_test, relation_test = truth(observation_test), truth(relation_test)
     if marked:
         # [id, body, valid_from, valid_to, created_at, supersedes id, successor id]; the successor
         # is found by the unique index observation_one_successor.
         observation = (
-            "json_array(o.id, o.body, o.valid_from, o.valid_to, o.created_at, o.supersedes_id, "
-            "(SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id))"
+            f"{PACKED_ARRAY}(o.id, o.body, {stored('o.valid_from')}, {stored('o.valid_to')}, {stored('o.created_at')}, "
+            "o.supersedes_id, (SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id))"
         )
-        columns = _RELATION_BASE.replace(
-            "ty.name AS type_name", "ty.name AS type_name, r.valid_from, r.valid_to, r.created_at"
+        times = (
+            f"{stored('r.valid_from')} AS valid_from, {stored('r.valid_to')} AS valid_to, "
+            f"{stored('r.created_at')} AS created_at"
+            if POSTGRES
+            else "r.valid_from, r.valid_to, r.created_at"
         )
+        columns = _RELATION_BASE.replace("ty.name AS type_name", f"ty.name AS type_name, {times}")
     else:
-        observation = "json_array(o.id, o.body)"
+        observation = f"{PACKED_ARRAY}(o.id, o.body)"
         columns = _RELATION_BASE
-    observations = (
-        f"json((SELECT json_group_array({observation}) FROM graph_observation o "
-        f"WHERE o.entity_id = e.id AND (o.expires_at IS NULL OR o.expires_at > :now) AND {observation_test}))"
+    observations = packed(
+        f"SELECT {packed_list(observation)} FROM graph_observation o "
+        f"WHERE o.entity_id = e.id AND (o.expires_at IS NULL OR o.expires_at > :now) AND {observation_test}"
     )
     return _Shape(observations, columns, relation_test, marked)
 
@@ -105,9 +110,9 @@ def load_entities(ids: list[int], moment: When = CURRENT) -> list[EntityDict]:
     (packed,) = (
         db()
         .execute(
-            f"SELECT json_group_array(json_array(e.id, e.name, t.name, {shape.observations})) "
+            f"SELECT {packed_list(f'{PACKED_ARRAY}(e.id, e.name, t.name, {shape.observations})')} "
             "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
-            "WHERE e.id IN (SELECT value FROM json_each(:ids))",
+            f"WHERE e.id {in_json(':ids')}",
             {"ids": as_json(ids), **time_params(moment)},
         )
         .fetchone()
@@ -115,10 +120,10 @@ def load_entities(ids: list[int], moment: When = CURRENT) -> list[EntityDict]:
     return _entities_in_order(packed, ids, key=0, marked=shape.marked)
 
 
-def _entities_in_order(packed: str, order: Iterable[int | str], *, key: int, marked: bool = False) -> list[EntityDict]:
+def _entities_in_order(rows: Any, order: Iterable[int | str], *, key: int, marked: bool = False) -> list[EntityDict]:
     """Packed `[id, name, type, [[observation id, body, ...], ...]]` rows as entities, in `order`
     (of ids with key=0, of names with key=1); keys with no row are skipped."""
-    loaded = {row[key]: row for row in json.loads(packed)}
+    loaded = {row[key]: row for row in unpack(rows)}
     rows = [loaded[wanted] for wanted in order if wanted in loaded]
     stamp = now() if marked else None  # `current` of every fact as of one instant
     return [_entity_dict(row[1], row[2], row[3], marked, stamp) for row in rows]
@@ -137,7 +142,7 @@ def load_entity(entity: int, moment: When = CURRENT) -> EntityDict | None:
     )
     if row is None:
         return None
-    return _entity_dict(row[0], row[1], json.loads(row[2]), shape.marked)
+    return _entity_dict(row[0], row[1], unpack(row[2]), shape.marked)
 
 
 def load_named_entity(namespace: str, name: str, moment: When = CURRENT) -> EntityDict | None:
@@ -154,7 +159,7 @@ def load_named_entity(namespace: str, name: str, moment: When = CURRENT) -> Enti
     )
     if row is None:
         return None
-    return _entity_dict(row[0], row[1], json.loads(row[2]), shape.marked)
+    return _entity_dict(row[0], row[1], unpack(row[2]), shape.marked)
 
 
 _RELATION_BASE = (
@@ -201,15 +206,41 @@ def relations_at(where: str, params: dict[str, Any], moment: When, *, tail: str 
 @functools.cache
 def _page_sql(marked: bool, include_expired: bool) -> str:
     shape = _shape(marked, include_expired)
-    relation = "json_array(id, from_name, to_name, type_name" + (
+    if POSTGRES:
+        return _postgres_page_sql(shape)
+    relation = f"{PACKED_ARRAY}(id, from_name, to_name, type_name" + (
         ", valid_from, valid_to, created_at)" if marked else ")"
     )
     return (
-        f"SELECT (SELECT json_group_array(json_array(e.id, e.name, t.name, {shape.observations})) "
+        f"SELECT (SELECT {packed_list(f'{PACKED_ARRAY}(e.id, e.name, t.name, {shape.observations})')} "
         "FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id WHERE e.id IN (SELECT id FROM page)), "
-        f"(SELECT json_group_array({relation}) FROM ("
+        f"(SELECT {packed_list(relation)} FROM ("
         f"{shape.relation_columns} WHERE r.from_id IN (SELECT id FROM page) AND {shape.relation_test} "
         f"UNION {shape.relation_columns} WHERE r.to_id IN (SELECT id FROM page) AND {shape.relation_test}))"
+    )
+
+
+def _postgres_page_sql(shape: _Shape) -> str:
+    """`_page_sql` on PostgreSQL, shaped for its planner: names by scalar look-ups instead of
+    joins and one scan of the relations touching the page (either end) instead of a UNION, which
+    plans in a third of the time (~0.35 against ~1.2 ms warm; Django's client-side binding plans
+    every statement). Page ids are looked up as an array (graph/sql.py `in_json` says why)."""
+    in_page = "= ANY(ARRAY(SELECT id FROM page))"
+    name = "(SELECT name FROM graph_{table} WHERE id = {column})"
+    columns = [
+        "r.id",
+        name.format(table="entity", column="r.from_id"),
+        name.format(table="entity", column="r.to_id"),
+        name.format(table="typedict", column="r.type_id"),
+    ]
+    if shape.marked:
+        columns += [stored("r.valid_from"), stored("r.valid_to"), stored("r.created_at")]
+    entity = f"{PACKED_ARRAY}(e.id, e.name, {name.format(table='typedict', column='e.type_id')}, {shape.observations})"
+    relation = f"{PACKED_ARRAY}({', '.join(columns)})"
+    return (
+        f"SELECT (SELECT {packed_list(entity)} FROM graph_entity e WHERE e.id {in_page}), "
+        f"(SELECT {packed_list(relation)} FROM graph_relation r "
+        f"WHERE (r.from_id {in_page} OR r.to_id {in_page}) AND {shape.relation_test})"
     )
 
 
@@ -221,7 +252,7 @@ def load_page(ids: list[int], moment: When = CURRENT) -> tuple[list[EntityDict],
     entities, relations = (
         db()
         .execute(
-            f"WITH page(id) AS (SELECT value FROM json_each(:ids)) {_page_sql(moment.marked, moment.include_expired)}",
+            f"WITH page(id) AS {json_values(':ids')} {_page_sql(moment.marked, moment.include_expired)}",
             {"ids": as_json(ids), **time_params(moment)},
         )
         .fetchone()
@@ -239,7 +270,7 @@ def load_named_page(
         .execute(
             "WITH page(id) AS MATERIALIZED (SELECT e.id FROM graph_entity e "
             f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} "
-            "AND e.name IN (SELECT value FROM json_each(:names))) "
+            f"AND e.name {in_json(':names', 'text')}) "
             f"{_page_sql(moment.marked, moment.include_expired)}",
             {"namespace": namespace, "names": as_json(names), **time_params(moment)},
         )
@@ -248,16 +279,16 @@ def load_named_page(
     return _entities_in_order(entities, dict.fromkeys(names), key=1, marked=moment.marked), _relation_dicts(relations)
 
 
-def _relation_dicts(packed: str) -> list[RelationDict]:
+def _relation_dicts(rows: Any) -> list[RelationDict]:
     # Rows carry their id first: sorted, they are oldest first.
-    return relation_dicts(sorted(json.loads(packed)))
+    return relation_dicts(sorted(unpack(rows)))
 
 
 def relations_from(ids: list[int], moment: When = CURRENT) -> list[RelationDict]:
     """Relations whose `from` end is in `ids` valid at `moment`, oldest first."""
     if not ids:
         return []
-    rows = relations_at("r.from_id IN (SELECT value FROM json_each(:ids))", {"ids": as_json(ids)}, moment)
+    rows = relations_at(f"r.from_id {in_json(':ids')}", {"ids": as_json(ids)}, moment)
     return relation_dicts(rows)
 
 
@@ -267,7 +298,7 @@ def relations_by_id(relation_ids: list[int], moment: When = CURRENT) -> dict[int
     if not relation_ids:
         return {}
     rows = relations_at(
-        "r.id IN (SELECT value FROM json_each(:ids))",
+        f"r.id {in_json(':ids')}",
         {"ids": as_json(relation_ids)},
         validity.When(None, True),
         tail="",
@@ -280,7 +311,7 @@ def relations_within(ids: list[int], moment: When = CURRENT) -> list[RelationDic
     if not ids:
         return []
     rows = relations_at(
-        "r.from_id IN (SELECT value FROM json_each(:ids)) AND r.to_id IN (SELECT value FROM json_each(:ids))",
+        f"r.from_id {in_json(':ids')} AND r.to_id {in_json(':ids')}",
         {"ids": as_json(ids)},
         moment,
     )

@@ -18,7 +18,7 @@ from access import namespaces
 from graph import limits
 from graph.exceptions import EntityNotFound, InvalidArgument
 from graph.exporters import FORMATS, export_chunks, official_chunks
-from graph.fts import build_match
+from graph.fts import build_match, build_tsquery
 from graph.reads import (
     load_entities,
     load_entity,
@@ -32,10 +32,22 @@ from graph.reads import (
     relations_within,
     time_params,
 )
-from graph.sql import as_json, db, entity_id, entity_ids, narrowed_matches, now, require_entity, type_id
+from graph.sql import (
+    as_json,
+    db,
+    entity_id,
+    entity_ids,
+    in_json,
+    narrowed_matches,
+    now,
+    require_entity,
+    truth,
+    type_id,
+)
 from graph.traversal import Direction, all_simple_paths, bfs, shortest_path, steps
 from graph.types import EntityDict, GraphPage, RelationDict
 from graph.validity import CURRENT, condition, when
+from kernel.sql import POSTGRES
 
 ENTITY = "entity"
 RELATION = "relation"
@@ -143,6 +155,7 @@ def search_nodes(
         raise InvalidArgument("query must be a string")
     moment = when(as_of, include_expired)
     valid, valid_params = condition("o", moment)
+    valid = truth(valid)
     if query.strip():
         limits.text(query, field="query", limit_name="MAX_OBSERVATION_BYTES")
     page_size = _page_limit(limit, DEFAULT_SEARCH_LIMIT)
@@ -162,7 +175,7 @@ def search_nodes(
     type_clause = " AND e.type_id = ?" if type_filter is not None else ""
     type_param: tuple[int, ...] = (type_filter,) if type_filter is not None else ()
     ranked: dict[int, None] = {}  # insertion-ordered set
-    match = build_match(query)
+    match = _build_match(query)
     if not query.strip():
         rows = conn.execute(
             f"SELECT e.id FROM graph_entity e WHERE e.namespace_id = ?{type_clause} ORDER BY e.id LIMIT ?",
@@ -173,13 +186,13 @@ def search_nodes(
         if match is not None:
             # Narrowed for both indexes at once (one statement), though the second is only
             # searched when the names do not fill the page.
-            name_match, observation_match = narrowed_matches(("name_fts", "obs_fts"), match)
+            name_match, observation_match = narrowed_matches((NAMES, OBSERVATIONS), match)
             ranked.update(
                 (entity, None)
                 for entity in _ranked_matches(
-                    fts="name_fts",
+                    fts=NAMES,
                     owner="e.id",
-                    joins="JOIN graph_entity e ON e.id = name_fts.rowid",
+                    joins=_NAME_JOINS,
                     where=f"e.namespace_id = ?{type_clause}",
                     match=name_match,
                     params=(ns_id, *type_param),
@@ -190,9 +203,9 @@ def search_nodes(
                 ranked.update(
                     (entity, None)
                     for entity in _ranked_matches(
-                        fts="obs_fts",
+                        fts=OBSERVATIONS,
                         owner="o.entity_id",
-                        joins="JOIN graph_observation o ON o.id = obs_fts.rowid JOIN graph_entity e ON e.id = o.entity_id",
+                        joins=_OBSERVATION_JOINS if type_filter is not None else _OBSERVATIONS_ONLY,
                         where=f"o.namespace_id = ? AND (o.expires_at IS NULL OR o.expires_at > ?) AND {valid}"
                         f"{type_clause}",
                         match=observation_match,
@@ -207,8 +220,8 @@ def search_nodes(
             needle = query.strip()
             rows = conn.execute(
                 "SELECT e.id FROM graph_entity e WHERE e.namespace_id = ?"
-                f"{type_clause} AND (instr(e.name, ?) > 0 OR EXISTS (SELECT 1 FROM graph_observation o "
-                "WHERE o.entity_id = e.id AND instr(o.body, ?) > 0 AND (o.expires_at IS NULL OR o.expires_at > ?) "
+                f"{type_clause} AND ({_INSTR}(e.name, ?) > 0 OR EXISTS (SELECT 1 FROM graph_observation o "
+                f"WHERE o.entity_id = e.id AND {_INSTR}(o.body, ?) > 0 AND (o.expires_at IS NULL OR o.expires_at > ?) "
                 f"AND {valid})) ORDER BY e.id LIMIT ?",
                 (ns_id, *type_param, needle, needle, now(), *valid_params, wanted),
             )
@@ -225,7 +238,7 @@ def search_nodes(
             ]
             if matching_types:
                 rows = conn.execute(
-                    "SELECT id FROM graph_entity WHERE type_id IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+                    f"SELECT id FROM graph_entity WHERE type_id {in_json()} ORDER BY id LIMIT ?",
                     (as_json(matching_types), wanted),
                 )
                 ranked.update((row[0], None) for row in rows)
@@ -241,7 +254,25 @@ def search_nodes(
     }
 
 
-def _ranked_matches(
+# The full-text indexes search_nodes reads, and how a row of each reaches its entity `e` (and
+# observation `o`): FTS5 tables on SQLite, the tables' `search_vector` columns on PostgreSQL.
+if POSTGRES:
+    NAMES, OBSERVATIONS = "graph_entity", "graph_observation"
+    _NAME_JOINS = "e"
+    _OBSERVATION_JOINS = "o JOIN graph_entity e ON e.id = o.entity_id"
+    _OBSERVATIONS_ONLY = "o"  # no type filter: the entity is not needed to match
+    _INSTR = "strpos"
+    _build_match = build_tsquery
+else:
+    NAMES, OBSERVATIONS = "name_fts", "obs_fts"
+    _NAME_JOINS = "JOIN graph_entity e ON e.id = name_fts.rowid"
+    _OBSERVATION_JOINS = "JOIN graph_observation o ON o.id = obs_fts.rowid JOIN graph_entity e ON e.id = o.entity_id"
+    _OBSERVATIONS_ONLY = _OBSERVATION_JOINS
+    _INSTR = "instr"
+    _build_match = build_match
+
+
+def _ranked_matches_sqlite(
     *, fts: str, match: str, owner: str, joins: str, where: str, params: tuple[Any, ...], wanted: int
 ) -> list[int]:
     """Owners (entity ids) of the rows of `fts` that match `match` (already narrowed for `fts`,
@@ -285,6 +316,61 @@ def _ranked_matches(
                 if len(ordered) >= wanted:
                     break
     return ordered
+
+
+def _ranked_matches_postgres(
+    *, fts: str, match: str, owner: str, joins: str, where: str, params: tuple[Any, ...], wanted: int
+) -> list[int]:
+    """`_ranked_matches` on PostgreSQL: `fts` is the table whose `search_vector` matches, `joins`
+    its alias (and the joins to `e`), `match` a tsquery text (fts.build_tsquery). The same window
+    (MEMORYHUB_SEARCH_RANK_WINDOW) and order: the newest matches of the window are found by the GIN
+    index, ranked with ts_rank (normalised by length, as bm25 favours short texts; higher is
+    better, so the score is its negation), grouped by owner; older matches follow, newest first."""
+    window = settings.MEMORYHUB_SEARCH_RANK_WINDOW
+    alias = joins.split(" ", 1)[0]
+    newest_first = f"FROM {fts} {joins} WHERE {alias}.search_vector @@ to_tsquery('simple', ?) AND {where}"
+    rows = (
+        db()
+        .execute(
+            f"WITH recent AS MATERIALIZED (SELECT {owner} AS owner, {alias}.id AS at {newest_first} "
+            f"ORDER BY {alias}.id DESC LIMIT ?), "
+            # Each row of the window is scored by one look-up of its id (a scalar subquery: a join
+            # may be planned to read the whole table, the window being up to its limit).
+            "scored AS (SELECT recent.owner, (SELECT -ts_rank(x.search_vector, to_tsquery('simple', ?), 1) "
+            f"FROM {fts} x WHERE x.id = recent.at) AS score, recent.at FROM recent) "
+            "SELECT owner, min(score) AS best, max(at) AS newest, (SELECT count(*) FROM recent), "
+            "(SELECT min(at) FROM recent) FROM scored GROUP BY owner ORDER BY best, newest DESC LIMIT ?",
+            (match, *params, window, match, wanted),
+        )
+        .fetchall()
+    )
+    ordered = [row[0] for row in rows]
+    if rows and rows[0][3] == window and len(ordered) < wanted:
+        seen = set(ordered)
+        before = rows[0][4]
+        batch = max(2 * wanted, 100)
+        while len(ordered) < wanted:
+            older = (
+                db()
+                .execute(
+                    f"SELECT {owner}, {alias}.id {newest_first} AND {alias}.id < ? ORDER BY {alias}.id DESC LIMIT ?",
+                    (match, *params, before, batch),
+                )
+                .fetchall()
+            )
+            for entity, at in older:
+                before = at
+                if entity not in seen:
+                    seen.add(entity)
+                    ordered.append(entity)
+                    if len(ordered) >= wanted:
+                        break
+            if len(older) < batch:
+                break
+    return ordered
+
+
+_ranked_matches = _ranked_matches_postgres if POSTGRES else _ranked_matches_sqlite
 
 
 def open_nodes(
@@ -343,6 +429,15 @@ class GraphStats(TypedDict):
     relationTypes: int
 
 
+if POSTGRES:
+    _TYPE_TOTALS = (
+        "SELECT kind, CAST(sum(count) AS bigint), count(*) FILTER (WHERE count > 0) FROM graph_typedict "
+        "WHERE namespace_id = ? GROUP BY kind"
+    )
+else:
+    _TYPE_TOTALS = "SELECT kind, sum(count), sum(count > 0) FROM graph_typedict WHERE namespace_id = ? GROUP BY kind"
+
+
 def graph_stats(*, namespace: str) -> GraphStats:
     """Counts for one namespace. Entity and relation totals come from the live type counts."""
     ns_id = namespaces.lookup(namespace)
@@ -352,7 +447,7 @@ def graph_stats(*, namespace: str) -> GraphStats:
     totals = {
         kind: (total or 0, used or 0)
         for kind, total, used in conn.execute(
-            "SELECT kind, sum(count), sum(count > 0) FROM graph_typedict WHERE namespace_id = ? GROUP BY kind",
+            _TYPE_TOTALS,
             (ns_id,),
         )
     }
@@ -644,9 +739,7 @@ class PathResult(TypedDict):
 
 
 def _names_for(ids: list[int]) -> list[str]:
-    rows = dict(
-        db().execute("SELECT id, name FROM graph_entity WHERE id IN (SELECT value FROM json_each(?))", (as_json(ids),))
-    )
+    rows = dict(db().execute(f"SELECT id, name FROM graph_entity WHERE id {in_json()}", (as_json(ids),)))
     return [rows[i] for i in ids]
 
 

@@ -12,15 +12,76 @@ statement for any list length, and no limit on the number of bound variables.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from graph import fts
 from graph.exceptions import EntityNotFound
-from kernel.sql import db, now  # noqa: F401 (now: re-exported, the graph modules take both from here)
+from kernel.sql import POSTGRES, db, json_values, now  # noqa: F401 (now: re-exported, the graph modules take both from here)
 
 
 def as_json(values: Iterable[object]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
+
+
+# Rows packed into one JSON value, on either backend (graph/reads.py says why reads pack them):
+# `packed_array(...)` is one row's array, `packed_list(x)` the aggregate of every row's `x` (an
+# empty list for no rows), `packed(subquery)` a packed subquery nested in another packed value,
+# and `unpack(value)` the Python value of what a statement returned. On PostgreSQL psycopg
+# decodes json itself, and `stored(column)` writes a timestamptz as SQLite stores it (text
+# "YYYY-MM-DD HH:MM:SS.ffffff", UTC), so times compare and print the same (validity.marks, iso).
+def in_json(param: str = "?", sql_type: str = "bigint") -> str:
+    """`IN (SELECT value FROM json_each(param))`, for `x {in_json()}`: membership in the JSON list
+    `param`. On PostgreSQL `= ANY(ARRAY(...))` of the same list: an index condition planned for
+    a short list, where `IN (SELECT ... jsonb_array_elements_text(...))` is planned as a join
+    with 100 rows (the function's default estimate) and reads a big table whole to hash it."""
+    if POSTGRES:
+        return (
+            f"= ANY(ARRAY(SELECT CAST(value AS {sql_type}) FROM jsonb_array_elements_text(CAST({param} AS jsonb)) "
+            "AS value))"
+        )
+    return f"IN (SELECT value FROM json_each({param}))"
+
+
+def _decoded(value: Any) -> Any:
+    return value
+
+
+if POSTGRES:
+    PACKED_ARRAY = "json_build_array"
+
+    def packed_list(expression: str) -> str:
+        return f"coalesce(json_agg({expression}), '[]'::json)"
+
+    def packed(subquery: str) -> str:
+        return f"({subquery})"
+
+    unpack: Callable[..., Any] = _decoded
+
+    def stored(column: str) -> str:
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+    def truth(test: str) -> str:
+        """A condition from graph/validity.py `condition` usable after AND ("1": every row)."""
+        return "TRUE" if test == "1" else test
+
+else:
+    PACKED_ARRAY = "json_array"
+
+    def packed_list(expression: str) -> str:
+        return f"json_group_array({expression})"
+
+    def packed(subquery: str) -> str:
+        return f"json(({subquery}))"
+
+    unpack = json.loads
+
+    def stored(column: str) -> str:
+        return column
+
+    def truth(test: str) -> str:
+        """A condition from graph/validity.py `condition` usable after AND ("1": every row)."""
+        return test
 
 
 # The terms of one fts5vocab table that start with each prefix, as one JSON object: a recursive
@@ -47,7 +108,12 @@ def terms_with_prefixes(
     (plain ASCII, lower-cased), in order; None for a prefix with more than `most` terms.
 
     One statement for all tables and prefixes: the sqlite3 module gives up the GIL around every
-    statement, and under load the database thread then waits to get it back."""
+    statement, and under load the database thread then waits to get it back.
+
+    SQLite only: PostgreSQL has no vocabulary tables (a tsquery prefix `'word':*` is answered by
+    the GIN index itself, so nothing is narrowed there, see narrowed_matches)."""
+    if POSTGRES:
+        raise NotImplementedError("FTS5 vocabulary tables exist only on SQLite")
     unique = list(dict.fromkeys(prefixes))
     bounds = as_json([prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)] for prefix in unique)
     columns = ", ".join(_TERMS_WITH_PREFIXES.format(vocabulary=vocabulary) for vocabulary in vocabularies)
@@ -66,7 +132,13 @@ def terms_with_prefix(vocabulary: str, prefix: str, *, most: int) -> list[str] |
 
 def narrowed_matches(fts_tables: Sequence[str], match: str) -> list[str]:
     """`match` for each of `fts_tables`, with its long word prefixes narrowed to the terms that
-    table holds (fts.narrow_prefixes); one statement for all tables, none when nothing narrows."""
+    table holds (fts.narrow_prefixes); one statement for all tables, none when nothing narrows.
+
+    On PostgreSQL `match` is a tsquery (fts.build_match) and comes back unchanged for every
+    table: the GIN index answers a prefix `'word':*` from its own sorted keys, which is the
+    narrowing FTS5 needs the vocabulary for."""
+    if POSTGRES:
+        return [match for _ in fts_tables]
     words = fts.prefix_words(match)
     if not words:
         return [match for _ in fts_tables]
@@ -80,17 +152,23 @@ def narrowed_match(fts_table: str, match: str) -> str:
     return narrowed_matches([fts_table], match)[0]
 
 
-def entity_ids(ns_id: int, names: Iterable[str]) -> dict[str, int]:
-    (packed,) = (
-        db()
-        .execute(
-            "SELECT json_group_object(name, id) FROM graph_entity "
-            "WHERE namespace_id = ? AND name IN (SELECT value FROM json_each(?))",
-            (ns_id, as_json(names)),
-        )
-        .fetchone()
+if POSTGRES:
+    # psycopg decodes json itself; json_object_agg over no rows is NULL.
+    _ENTITY_IDS = (
+        f"SELECT json_object_agg(name, id) FROM graph_entity WHERE namespace_id = ? AND name {in_json('?', 'text')}"
     )
-    found: dict[str, int] = json.loads(packed)
+else:
+    _ENTITY_IDS = (
+        "SELECT json_group_object(name, id) FROM graph_entity "
+        "WHERE namespace_id = ? AND name IN (SELECT value FROM json_each(?))"
+    )
+
+
+def entity_ids(ns_id: int, names: Iterable[str]) -> dict[str, int]:
+    (packed,) = db().execute(_ENTITY_IDS, (ns_id, as_json(names))).fetchone()
+    if packed is None:
+        return {}
+    found: dict[str, int] = packed if isinstance(packed, dict) else json.loads(packed)
     return found
 
 
@@ -120,12 +198,11 @@ def ensure_types(ns_id: int, kind: str, names: Iterable[str]) -> dict[str, int]:
     unique = list(dict.fromkeys(names))
     conn = db()
     conn.executemany(
-        "INSERT OR IGNORE INTO graph_typedict(namespace_id, kind, name, count) VALUES (?, ?, ?, 0)",
+        "INSERT INTO graph_typedict(namespace_id, kind, name, count) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING",
         [(ns_id, kind, name) for name in unique],
     )
     rows = conn.execute(
-        "SELECT name, id FROM graph_typedict WHERE namespace_id = ? AND kind = ? "
-        "AND name IN (SELECT value FROM json_each(?))",
+        f"SELECT name, id FROM graph_typedict WHERE namespace_id = ? AND kind = ? AND name {in_json('?', 'text')}",
         (ns_id, kind, as_json(unique)),
     )
     return dict(rows.fetchall())

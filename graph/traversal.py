@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from enum import Enum
 
 from graph.exceptions import InvalidArgument
-from graph.sql import as_json, db
+from graph.sql import as_json, db, in_json, truth
 from graph.validity import CURRENT, When, condition
 
 
@@ -51,17 +51,18 @@ def steps(
         valid, valid_params = "valid_to IS NULL", list[object]()
     else:
         valid, valid_params = condition("graph_relation", moment)
+        valid = truth(valid)
     type_clause = (" AND type_id = ?" if relation_type is not None else "") + f" AND {valid}"
     extra: tuple[object, ...] = ((relation_type,) if relation_type is not None else ()) + tuple(valid_params)
     result: list[Step] = []
     if direction in (Direction.OUT, Direction.BOTH):
         result += conn.execute(
-            f"SELECT from_id, to_id, id FROM graph_relation WHERE from_id IN (SELECT value FROM json_each(?)){type_clause}",
+            f"SELECT from_id, to_id, id FROM graph_relation WHERE from_id {in_json()}{type_clause}",
             (nodes, *extra),
         ).fetchall()
     if direction in (Direction.IN, Direction.BOTH):
         result += conn.execute(
-            f"SELECT to_id, from_id, id FROM graph_relation WHERE to_id IN (SELECT value FROM json_each(?)){type_clause}",
+            f"SELECT to_id, from_id, id FROM graph_relation WHERE to_id {in_json()}{type_clause}",
             (nodes, *extra),
         ).fetchall()
     return result

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from graph import selectors, services
 from graph.exceptions import InvalidArgument
-from graph.fts import build_match, index_text
+from graph.fts import build_match, build_tsquery, index_text
 from graph.sql import db
 
 
@@ -76,7 +76,17 @@ def test_it_expands_cjk_runs_to_bigrams_plus_the_last_character_for_indexing():
         "口",
     ]
     assert index_text("署").split() == ["署"]
+
+
+@pytest.mark.sqlite_only(reason="FTS5 indexes plain text as it is; only CJK text gets a second form")
+def test_it_stores_no_index_form_for_plain_text():
     assert index_text("Café crème and plain words") is None
+
+
+@pytest.mark.postgres_only(reason="PostgreSQL indexes the application's tokens of every row")
+def test_it_stores_the_tokens_of_every_row_as_its_index_form():
+    assert index_text("Café crème and plain words") == "cafe creme and plain words"
+    assert index_text("key:value, a-b^c!") == "key value a b c"
 
 
 def test_it_turns_cjk_query_runs_into_bigram_phrases_and_single_characters_into_prefixes():
@@ -227,6 +237,7 @@ def test_it_never_raises_for_arbitrary_queries(corpus, query):
 # Read-only as well: the raw MATCH statements only read the corpus. NUL characters are left out:
 # FTS5 reads a query string only up to a NUL ("unterminated string"), and the store rejects them
 # before building a match (see test_it_rejects_nul_characters_in_a_query_with_a_domain_error).
+@pytest.mark.sqlite_only(reason="FTS5 MATCH syntax; the PostgreSQL form checks the tsquery text")
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=queries.filter(lambda text: "\x00" not in text))
 def test_it_never_builds_a_match_expression_fts5_rejects(corpus, query):
@@ -237,6 +248,19 @@ def test_it_never_builds_a_match_expression_fts5_rejects(corpus, query):
     # sqlite3.OperationalError ("fts5: syntax error ...") would fail the test here.
     conn.execute("SELECT rowid FROM obs_fts WHERE obs_fts MATCH ?", (match,)).fetchall()
     conn.execute("SELECT rowid FROM name_fts WHERE name_fts MATCH ?", (match,)).fetchall()
+
+
+@pytest.mark.postgres_only(reason="tsquery syntax; the SQLite form checks the FTS5 MATCH expression")
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=queries.filter(lambda text: "\x00" not in text))
+def test_it_never_builds_a_tsquery_postgresql_rejects(corpus, query):
+    match = build_tsquery(query)
+    if match is None:
+        return
+    conn = db()
+    # A syntax error in the tsquery text would raise here.
+    conn.execute("SELECT id FROM graph_observation WHERE search_vector @@ to_tsquery('simple', ?)", (match,)).fetchall()
+    conn.execute("SELECT id FROM graph_entity WHERE search_vector @@ to_tsquery('simple', ?)", (match,)).fetchall()
 
 
 # --- prefix, phrase, folding ----------------------------------------------------------------------
@@ -481,9 +505,22 @@ def test_it_reads_an_unknown_namespace_as_empty(alice):
     assert search("org:nobody:notes", "") == {"entities": [], "relations": [], "hasMore": False, "nextOffset": None}
 
 
+@pytest.mark.sqlite_only(reason="FTS5 MATCH syntax; the PostgreSQL form checks the tsquery text")
 def test_build_match_is_safe_with_nul_characters(alice):
     from graph.sql import db as connection
 
     match = build_match("0\x00x")
     assert match is not None
     assert connection().execute("SELECT count(*) FROM obs_fts WHERE obs_fts MATCH ?", (match,)).fetchone() == (0,)
+
+
+@pytest.mark.postgres_only(reason="tsquery syntax; the SQLite form checks the FTS5 MATCH expression")
+def test_build_tsquery_is_safe_with_nul_characters(alice):
+    match = build_tsquery("0\x00x")
+    assert match == "'0':* & 'x':*"
+    found = (
+        db()
+        .execute("SELECT count(*) FROM graph_observation WHERE search_vector @@ to_tsquery('simple', ?)", (match,))
+        .fetchone()
+    )
+    assert tuple(found) == (0,)
