@@ -27,6 +27,7 @@ from access import secrets as keys
 from access.exceptions import NotAuthenticated, RateLimited
 from access.models import ApiKey
 from access.permissions import Access, Grant, Permission
+from kernel.sql import db
 
 LAST_USED_RESOLUTION_SECONDS = 60
 
@@ -93,15 +94,15 @@ def verify_key(raw: str | None) -> Access:
 def _key_rows(prefix: str) -> list[tuple[Any, ...]]:
     """One row per grant of the usable key with `prefix` (one row with NULL grant if it has none).
 
-    On the sqlite3 connection under Django's, as graph/sql.py does: Django's cursor wrappers
-    were a third of this function's time, and it runs on the thread every MCP message needs."""
+    On the raw connection under Django's (kernel.sql `db`), as graph/sql.py does: Django's cursor
+    wrappers were a third of this function's time, and it runs on the thread every MCP message
+    needs."""
     user_table = get_user_model()._meta.db_table
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    connection.ensure_connection()
-    raw = connection.connection
-    assert raw is not None
-    return raw.execute(
-        f"""
+    return (
+        db()
+        .execute(
+            f"""
         SELECT k.id, k.owner_id, k.prefix, k.secret_hash, k.default_namespace, g.pattern, g.permission
         FROM access_apikey k
         JOIN {user_table} u ON u.id = k.owner_id
@@ -109,8 +110,10 @@ def _key_rows(prefix: str) -> list[tuple[Any, ...]]:
         WHERE k.prefix = ? AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)
           AND u.is_active
         """,
-        (prefix, now),
-    ).fetchall()
+            (prefix, now),
+        )
+        .fetchall()
+    )
 
 
 def is_api_key(raw: str) -> bool:

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from kernel.errors import InvalidArgument
-from kernel.sql import db, now
+from kernel.sql import db, json_values, now
 
 MAX_NAMESPACE_LENGTH = 255
 _SEGMENT = r"[A-Za-z0-9_.@+\-]+"
@@ -42,9 +42,15 @@ def ensure(name: str) -> int:
     row = conn.execute("SELECT id FROM graph_namespace WHERE name = ?", (validate(name),)).fetchone()
     if row:
         return int(row[0])
-    cursor = conn.execute("INSERT INTO graph_namespace(name, created_at) VALUES (?, ?)", (name, now()))
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    # ON CONFLICT: on PostgreSQL writers run at once, and another may create it between the two
+    # statements (on SQLite the write lock rules that out; the statement is the same there).
+    created = conn.execute(
+        "INSERT INTO graph_namespace(name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
+        (name, now()),
+    ).fetchone()
+    if created is not None:
+        return int(created[0])
+    return int(conn.execute("SELECT id FROM graph_namespace WHERE name = ?", (name,)).fetchone()[0])
 
 
 def dedupe_enabled(namespace_id: int) -> bool:
@@ -64,9 +70,7 @@ def names(ids: list[int]) -> dict[int, str]:
     """{id: name} of the namespaces with these ids (ids that do not exist are left out)."""
     if not ids:
         return {}
-    rows = db().execute(
-        "SELECT id, name FROM graph_namespace WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
-    )
+    rows = db().execute(f"SELECT id, name FROM graph_namespace WHERE id IN {json_values()}", (json.dumps(ids),))
     return dict(rows.fetchall())
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from access import namespaces
 from graph import history
 from graph.sql import db, now
+from graph.write_sql import POSTGRES
 
 # (namespace id, new texts, the current texts they are compared with as [(id, text)]) ->
 # {index in new texts: id of the current text it repeats}.
@@ -51,6 +52,23 @@ def find_repeats(namespace_id: int, texts: Sequence[str], current: Sequence[tupl
     return found
 
 
+# Raise each observation's count by its times in the JSON object ?1 ({"id": times}).
+if POSTGRES:
+    _MENTION = (
+        "UPDATE graph_observation SET mention_count = mention_count + (SELECT CAST(value AS integer) "
+        "FROM jsonb_each_text(CAST(?1 AS jsonb)) WHERE key = CAST(graph_observation.id AS TEXT)), last_seen_at = ?2 "
+        "WHERE id IN (SELECT CAST(key AS bigint) FROM jsonb_each_text(CAST(?1 AS jsonb))) "
+        "RETURNING id, entity_id, actor_id, mention_count"
+    )
+else:
+    _MENTION = (
+        "UPDATE graph_observation SET mention_count = mention_count + (SELECT value FROM json_each(?1) "
+        "WHERE key = CAST(graph_observation.id AS TEXT)), last_seen_at = ?2 "
+        "WHERE id IN (SELECT CAST(key AS INTEGER) FROM json_each(?1)) "
+        "RETURNING id, entity_id, actor_id, mention_count"
+    )
+
+
 def note_mentions(namespace_id: int, mentions: Mapping[int, int]) -> None:
     """Raise the mention count and last-seen time of observations written again ({id: times}),
     and record each mention in their history."""
@@ -58,15 +76,7 @@ def note_mentions(namespace_id: int, mentions: Mapping[int, int]) -> None:
         return
     stamp = now()
     rows = (
-        db()
-        .execute(
-            "UPDATE graph_observation SET mention_count = mention_count + (SELECT value FROM json_each(?1) "
-            "WHERE key = CAST(graph_observation.id AS TEXT)), last_seen_at = ?2 "
-            "WHERE id IN (SELECT CAST(key AS INTEGER) FROM json_each(?1)) "
-            "RETURNING id, entity_id, actor_id, mention_count",
-            (json.dumps({str(ident): times for ident, times in mentions.items()}), stamp),
-        )
-        .fetchall()
+        db().execute(_MENTION, (json.dumps({str(ident): times for ident, times in mentions.items()}), stamp)).fetchall()
     )
     history.record(
         history.OBSERVATION,

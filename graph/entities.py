@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from graph.fts import build_match_any
+from graph.fts import build_match_any, build_tsquery_any
 from graph.sql import as_json, db
 from graph.validity import CURRENT, condition
+from kernel.sql import POSTGRES, json_values
+
+# PostgreSQL 15 names every subquery in FROM.
+_FIRST_ALIAS = " AS numbered" if POSTGRES else ""
 
 # Observations of an entity read as its keyword evidence (the first ones, oldest first).
 TEXT_OBSERVATIONS = 50
@@ -21,8 +25,7 @@ TEXT_OBSERVATIONS = 50
 def of_observations(observation_ids: Sequence[int]) -> dict[int, int]:
     """{observation id: entity id} of those observations that belong to an entity."""
     found = db().execute(
-        "SELECT id, entity_id FROM graph_observation WHERE entity_id IS NOT NULL "
-        "AND id IN (SELECT value FROM json_each(?))",
+        f"SELECT id, entity_id FROM graph_observation WHERE entity_id IS NOT NULL AND id IN {json_values()}",
         (as_json(observation_ids),),
     )
     return dict(found.fetchall())
@@ -32,7 +35,7 @@ def described(entity_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """{entity id: (name, type)} of the entities that still exist."""
     found = db().execute(
         "SELECT e.id, e.name, t.name FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
-        "WHERE e.id IN (SELECT value FROM json_each(?))",
+        f"WHERE e.id IN {json_values()}",
         (as_json(entity_ids),),
     )
     return {ident: (name, kind) for ident, name, kind in found}
@@ -50,16 +53,30 @@ def observation_ids(entity_id: int, *, limit: int = 1000) -> list[int]:
 def keyword_matches(ns_id: int, words: Sequence[str], *, k: int, per_entity: int) -> set[int]:
     """Ids of the namespace's entities whose name (best k by bm25) or one of whose observations
     (best k * per_entity) matches any of `words`."""
-    match = build_match_any(list(words))
+    match = (build_tsquery_any if POSTGRES else build_match_any)(list(words))
     if match is None:
         return set()
     conn = db()
+    valid, params = condition("o", CURRENT)
+    if POSTGRES:
+        # ts_rank (normalised by length, as bm25 favours short texts), best first.
+        by_name = conn.execute(
+            "SELECT e.id FROM graph_entity e WHERE e.search_vector @@ to_tsquery('simple', ?1) AND e.namespace_id = ?2 "
+            "ORDER BY ts_rank(e.search_vector, to_tsquery('simple', ?1), 1) DESC LIMIT ?3",
+            (match, ns_id, k),
+        )
+        by_observation = conn.execute(
+            "SELECT o.entity_id FROM graph_observation o WHERE o.search_vector @@ to_tsquery('simple', ?) "
+            f"AND o.namespace_id = ? AND o.entity_id IS NOT NULL AND {valid} "
+            "ORDER BY ts_rank(o.search_vector, to_tsquery('simple', ?), 1) DESC LIMIT ?",
+            (match, ns_id, *params, match, k * per_entity),
+        )
+        return {row[0] for row in by_name} | {row[0] for row in by_observation}
     by_name = conn.execute(
         "SELECT e.id FROM name_fts JOIN graph_entity e ON e.id = name_fts.rowid "
         "WHERE name_fts MATCH ? AND e.namespace_id = ? ORDER BY bm25(name_fts) LIMIT ?",
         (match, ns_id, k),
     )
-    valid, params = condition("o", CURRENT)
     by_observation = conn.execute(
         "SELECT o.entity_id FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
         f"WHERE obs_fts MATCH ? AND o.namespace_id = ? AND o.entity_id IS NOT NULL AND {valid} "
@@ -75,14 +92,14 @@ def texts(entity_ids: Sequence[int]) -> dict[int, str]:
     found: dict[int, list[str]] = {}
     for ident, name, kind in db().execute(
         "SELECT e.id, e.name, t.name FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
-        "WHERE e.id IN (SELECT value FROM json_each(?))",
+        f"WHERE e.id IN {json_values()}",
         (as_json(entity_ids),),
     ):
         found[ident] = [name, kind]
     valid, params = condition("graph_observation", CURRENT)
     for ident, body in db().execute(
         "SELECT entity_id, body FROM (SELECT entity_id, body, row_number() OVER (PARTITION BY entity_id "
-        f"ORDER BY id) AS n FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?)) AND {valid}) "
+        f"ORDER BY id) AS n FROM graph_observation WHERE entity_id IN {json_values()} AND {valid}){_FIRST_ALIAS} "
         "WHERE n <= ?",
         (as_json(entity_ids), *params, TEXT_OBSERVATIONS),
     ):
@@ -93,7 +110,7 @@ def texts(entity_ids: Sequence[int]) -> dict[int, str]:
 def degrees(entity_ids: Sequence[int]) -> dict[int, int]:
     """{entity id: in-degree + out-degree} (live counters kept by triggers)."""
     found = db().execute(
-        "SELECT id, in_deg + out_deg FROM graph_entity WHERE id IN (SELECT value FROM json_each(?))",
+        f"SELECT id, in_deg + out_deg FROM graph_entity WHERE id IN {json_values()}",
         (as_json(entity_ids),),
     )
     return dict(found.fetchall())

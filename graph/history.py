@@ -28,8 +28,9 @@ from access import changes, namespaces
 from graph import limits
 from graph.exceptions import EntityNotFound
 from graph.sql import as_json, db, now
+from graph.write_sql import JSON_OBJECT, POSTGRES, json_text, loads, state_time, stored, typed
 from kernel.errors import InvalidArgument
-from kernel.sql import iso, stored_time
+from kernel.sql import iso, json_rows, json_values, stored_time
 
 OBSERVATION = "observation"
 ENTITY = "entity"
@@ -83,16 +84,8 @@ def record(kind: str, action: str, items: Sequence[Item], *, at: str | None = No
         for item in items
     ]
     # A new object's first version needs no look-up of earlier ones.
-    number = (
-        "1"
-        if action == "create"
-        else "COALESCE((SELECT MAX(v.version) FROM graph_version v WHERE v.kind = ?1 AND v.object_id = value ->> 0), 0) + 1"
-    )
     db().execute(
-        "INSERT INTO graph_version(kind, object_id, namespace_id, entity_id, other_entity_id, version, action, "
-        "before, after, changed_at, operation, surface, key_id, key_prefix, user_id, actor_id, call) "
-        f"SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, {number}, ?2, value ->> 4, value ->> 5, "
-        "?3, ?4, ?5, ?6, ?7, ?8, value ->> 6, ?9 FROM json_each(?10)",
+        _RECORD_FIRST if action == "create" else _RECORD_NEXT,
         (
             kind,
             action,
@@ -108,6 +101,25 @@ def record(kind: str, action: str, items: Sequence[Item], *, at: str | None = No
     )
 
 
+def _record_statement(number: str) -> str:
+    bigint = [typed(f"value ->> {n}", "bigint") for n in range(4)]
+    before, after = (typed(f"value ->> {n}", "jsonb") for n in (4, 5))
+    return (
+        "INSERT INTO graph_version(kind, object_id, namespace_id, entity_id, other_entity_id, version, action, "
+        "before, after, changed_at, operation, surface, key_id, key_prefix, user_id, actor_id, call) "
+        f"SELECT ?1, {', '.join(bigint)}, {number}, ?2, {before}, {after}, "
+        f"?3, ?4, ?5, ?6, ?7, ?8, value ->> 6, ?9 FROM {json_rows('?10')}"
+    )
+
+
+# A new object's first version needs no look-up of earlier ones.
+_RECORD_FIRST = _record_statement("1")
+_RECORD_NEXT = _record_statement(
+    "COALESCE((SELECT MAX(v.version) FROM graph_version v WHERE v.kind = ?1 "
+    f"AND v.object_id = {typed('value ->> 0', 'bigint')}), 0) + 1"
+)
+
+
 def _json(value: dict[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
@@ -118,19 +130,21 @@ def _json(value: dict[str, Any] | None) -> str | None:
 # itself: a delete snapshots what it is about to delete (and a create what it wrote) with one
 # INSERT ... SELECT, without reading the rows into Python.
 
+# On PostgreSQL the same objects (json_build_object), times as the text SQLite stores (state_time).
 OBSERVATION_STATE = (
-    "json_object('text', o.body, 'entityId', o.entity_id, "
+    f"{JSON_OBJECT}('text', o.body, 'entityId', o.entity_id, "
     "'entityName', (SELECT name FROM graph_entity WHERE id = o.entity_id), 'actorId', o.actor_id, "
-    "'tags', json(o.tags), 'createdAt', o.created_at, 'expiresAt', o.expires_at, 'mentionCount', o.mention_count, "
-    "'validFrom', coalesce(o.valid_from, o.created_at), 'validTo', o.valid_to, 'supersedes', o.supersedes_id, "
-    "'source', o.source_id, 'extractedBy', o.extracted_by)"
+    f"'tags', {json_text('o.tags')}, 'createdAt', {state_time('o.created_at')}, "
+    f"'expiresAt', {state_time('o.expires_at')}, 'mentionCount', o.mention_count, "
+    f"'validFrom', {state_time('coalesce(o.valid_from, o.created_at)')}, 'validTo', {state_time('o.valid_to')}, "
+    "'supersedes', o.supersedes_id, 'source', o.source_id, 'extractedBy', o.extracted_by)"
 )
-ENTITY_STATE = "json_object('name', e.name, 'entityType', (SELECT name FROM graph_typedict WHERE id = e.type_id))"
+ENTITY_STATE = f"{JSON_OBJECT}('name', e.name, 'entityType', (SELECT name FROM graph_typedict WHERE id = e.type_id))"
 RELATION_STATE = (
-    "json_object('from', (SELECT name FROM graph_entity WHERE id = r.from_id), "
+    f"{JSON_OBJECT}('from', (SELECT name FROM graph_entity WHERE id = r.from_id), "
     "'to', (SELECT name FROM graph_entity WHERE id = r.to_id), "
     "'relationType', (SELECT name FROM graph_typedict WHERE id = r.type_id), 'fromId', r.from_id, 'toId', r.to_id, "
-    "'validFrom', coalesce(r.valid_from, r.created_at), 'validTo', r.valid_to)"
+    f"'validFrom', {state_time('coalesce(r.valid_from, r.created_at)')}, 'validTo', {state_time('r.valid_to')})"
 )
 
 
@@ -172,7 +186,12 @@ def snapshot(
     spec = _TABLES[kind]
     alias = spec.alias
     key = f"CAST({alias}.id AS TEXT)"
-    given = f"(SELECT json(value) FROM json_each(:befores) WHERE key = {key})" if befores is not None else "NULL"
+    if befores is None:
+        given = "NULL"
+    elif POSTGRES:
+        given = f"(SELECT value FROM jsonb_each(CAST(:befores AS jsonb)) WHERE key = {key})"
+    else:
+        given = f"(SELECT json(value) FROM json_each(:befores) WHERE key = {key})"
     before, after = (spec.state, "NULL") if side == "before" else (given, spec.state)
     if action == "create":
         after = "NULL"  # see REMOVED
@@ -207,7 +226,7 @@ def snapshot(
 
 def ids_where(kind: str) -> str:
     """`where` for `snapshot`: the rows whose ids are in the JSON list `:ids`."""
-    return f"{_TABLES[kind].alias}.id IN (SELECT value FROM json_each(:ids))"
+    return f"{_TABLES[kind].alias}.id IN {json_values(':ids')}"
 
 
 def snapshot_ids(kind: str, action: str, ids: Sequence[int], *, side: str, **options: Any) -> None:
@@ -224,7 +243,7 @@ def states(kind: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         f"SELECT {spec.alias}.id, {spec.state} FROM {spec.table} {spec.alias} WHERE {ids_where(kind)}",
         {"ids": as_json(ids)},
     )
-    return {ident: json.loads(state) for ident, state in found}
+    return {ident: loads(state) for ident, state in found}
 
 
 # --- reading versions -------------------------------------------------------------------------------
@@ -273,16 +292,16 @@ MAX_VERSIONS = 1000
 
 def _version(row: Sequence[Any]) -> Version:
     values = list(row)
-    values[9] = json.loads(values[9]) if values[9] is not None else None
-    values[10] = json.loads(values[10]) if values[10] is not None else None
-    values[11] = str(values[11])
+    values[9] = loads(values[9]) if values[9] is not None else None
+    values[10] = loads(values[10]) if values[10] is not None else None
+    values[11] = stored(values[11])
     return Version(*values)
 
 
 def versions(kind: str, object_id: int, namespace_ids: Sequence[int]) -> list[Version]:
     """The versions of one object that lives (or lived) in one of `namespace_ids`, newest first."""
     found = db().execute(
-        f"{_COLUMNS}WHERE v.kind = ? AND v.object_id = ? AND v.namespace_id IN (SELECT value FROM json_each(?)) "
+        f"{_COLUMNS}WHERE v.kind = ? AND v.object_id = ? AND v.namespace_id IN {json_values()} "
         "ORDER BY v.version DESC LIMIT ?",
         (kind, object_id, as_json(namespace_ids), MAX_VERSIONS),
     )
@@ -296,8 +315,8 @@ def first_versions(kind: str, object_ids: Sequence[int], namespace_ids: Sequence
     if not object_ids:
         return {}
     found = db().execute(
-        f"{_COLUMNS}WHERE v.kind = ? AND v.version = 1 AND v.object_id IN (SELECT value FROM json_each(?)) "
-        "AND v.namespace_id IN (SELECT value FROM json_each(?))",
+        f"{_COLUMNS}WHERE v.kind = ? AND v.version = 1 AND v.object_id IN {json_values()} "
+        f"AND v.namespace_id IN {json_values()}",
         (kind, as_json(object_ids), as_json(namespace_ids)),
     )
     return {version.object_id: version for version in map(_version, found)}
@@ -313,15 +332,8 @@ def _with_created(found: list[Version]) -> list[Version]:
     if not created:
         return found
     # One statement for every create's next whole state, one per kind for the rows as they are.
-    later = db().execute(
-        "SELECT value ->> 3, (SELECT w.before FROM graph_version w WHERE w.kind = value ->> 0 "
-        "AND w.object_id = value ->> 1 AND w.version > value ->> 2 AND w.action != 'mention' "
-        "AND w.before IS NOT NULL ORDER BY w.version LIMIT 1) FROM json_each(?)",
-        (as_json([v.kind, v.object_id, v.version, v.id] for v in created),),
-    )
-    filled: dict[int, dict[str, Any] | None] = {
-        ident: json.loads(before) for ident, before in later if before is not None
-    }
+    later = db().execute(_NEXT_STATES, (as_json([v.kind, v.object_id, v.version, v.id] for v in created),))
+    filled: dict[int, dict[str, Any] | None] = {ident: loads(before) for ident, before in later if before is not None}
     for kind in {v.kind for v in created if v.id not in filled}:
         pending = [v for v in created if v.kind == kind and v.id not in filled]
         now_ = states(kind, [v.object_id for v in pending])
@@ -333,6 +345,26 @@ def _with_created(found: list[Version]) -> list[Version]:
     return [v._replace(after=filled[v.id]) if v.id in filled else v for v in found]
 
 
+_NEXT_STATES = (
+    f"SELECT {typed('value ->> 3', 'bigint')}, (SELECT w.before FROM graph_version w WHERE w.kind = value ->> 0 "
+    f"AND w.object_id = {typed('value ->> 1', 'bigint')} AND w.version > {typed('value ->> 2', 'integer')} "
+    f"AND w.action != 'mention' AND w.before IS NOT NULL ORDER BY w.version LIMIT 1) FROM {json_rows()}"
+)
+# The ids of the entities whose kept `before` has a name (index version_entity_old_name: on SQLite
+# named, as the planner would not pick it; on PostgreSQL `before ->> 'name'` is its expression).
+if POSTGRES:
+    _OLD_NAMES = (
+        "SELECT DISTINCT object_id FROM graph_version WHERE namespace_id = ? AND (before ->> 'name') = ? "
+        "AND kind = 'entity' AND NOT (action = 'create')"
+    )
+else:
+    _OLD_NAMES = (
+        "SELECT DISTINCT object_id FROM graph_version INDEXED BY version_entity_old_name "
+        "WHERE namespace_id = ? AND JSON_EXTRACT(before, '$.name') = ? "
+        "AND kind = 'entity' AND NOT (action = 'create')"
+    )
+
+
 def entities_named(namespace_id: int, name: str) -> list[int]:
     """Ids of the entities of the namespace that are, or were at some version, called `name`
     (the live one, renamed ones, deleted ones), oldest first."""
@@ -340,12 +372,7 @@ def entities_named(namespace_id: int, name: str) -> list[int]:
     ids = {row[0] for row in live}
     # Every name an entity had before its current one is the `before` of a rename, delete or
     # merge version (index version_entity_old_name, graph/models.py).
-    past = db().execute(
-        "SELECT DISTINCT object_id FROM graph_version INDEXED BY version_entity_old_name "
-        "WHERE namespace_id = ? AND JSON_EXTRACT(before, '$.name') = ? "
-        "AND kind = 'entity' AND NOT (action = 'create')",
-        (namespace_id, name),
-    )
+    past = db().execute(_OLD_NAMES, (namespace_id, name))
     ids.update(row[0] for row in past)
     return sorted(ids)
 
@@ -357,7 +384,7 @@ def entity_versions(namespace_id: int, entity_ids: Sequence[int]) -> list[Versio
         return []
     changes = "NOT (action = 'create')"  # matches the partial indexes (see graph/models.py)
     found = db().execute(
-        "WITH ids(id) AS (SELECT value FROM json_each(:ids)), objects(kind, object_id) AS ("
+        f"WITH ids(id) AS {json_values(':ids')}, objects(kind, object_id) AS ("
         "SELECT 'entity', id FROM ids "
         "UNION SELECT 'observation', o.id FROM graph_observation o WHERE o.entity_id IN (SELECT id FROM ids) "
         "UNION SELECT 'relation', r.id FROM graph_relation r WHERE r.from_id IN (SELECT id FROM ids) "
@@ -501,7 +528,7 @@ def purge_gone(*, batch: int = 1000) -> int:
                     db()
                     .execute(
                         "DELETE FROM graph_version WHERE (kind, object_id) IN "
-                        "(SELECT value ->> 0, value ->> 1 FROM json_each(?))",
+                        f"(SELECT value ->> 0, {typed('value ->> 1', 'bigint')} FROM {json_rows()})",
                         (as_json([list(row) for row in gone]),),
                     )
                     .rowcount

@@ -25,11 +25,12 @@ from django.conf import settings
 
 from access import namespaces
 from graph import validity
-from graph.fts import build_match, build_match_any
+from graph.fts import build_match, build_match_any, build_tsquery, build_tsquery_any
 from graph.sql import as_json, db, narrowed_match, now
 from graph.validity import CURRENT, When
+from graph.write_sql import POSTGRES, loads
 from kernel.errors import InvalidArgument
-from kernel.sql import stored_time
+from kernel.sql import json_values, stored_time
 
 # --- filters --------------------------------------------------------------------------------------
 
@@ -70,25 +71,38 @@ class AnyOf:
 Where = Test | AllOf | AnyOf | bool
 
 
+# The conditions every and no row passes.
+_TRUE, _FALSE = ("TRUE", "FALSE") if POSTGRES else ("1", "0")
+if POSTGRES:
+    # Tags are jsonb: containment for all of them, one of the array's texts for any.
+    _ALL_TAGS = "o.tags @> CAST(? AS jsonb)"
+    _ANY_TAG = (
+        "EXISTS (SELECT 1 FROM jsonb_array_elements_text(o.tags) AS tag(value) "
+        "WHERE tag.value IN (SELECT value FROM jsonb_array_elements_text(CAST(? AS jsonb))))"
+    )
+else:
+    _ANY_TAG = "EXISTS (SELECT 1 FROM json_each(o.tags) WHERE value IN (SELECT value FROM json_each(?)))"
+
+
 def _compile(where: Where) -> tuple[str, list[Any]]:
     """`where` as an SQL condition on `graph_observation o`, with its `?` parameters."""
     if isinstance(where, bool):
-        return ("1" if where else "0"), []
+        return (_TRUE if where else _FALSE), []
     if isinstance(where, AllOf | AnyOf):
         if not where.parts:
-            return ("1" if isinstance(where, AllOf) else "0"), []
+            return (_TRUE if isinstance(where, AllOf) else _FALSE), []
         pieces = [_compile(part) for part in where.parts]
         joiner = " AND " if isinstance(where, AllOf) else " OR "
         return joiner.join(f"({text})" for text, _ in pieces), [param for _, params in pieces for param in params]
     values = list(where.values)
     if where.field == "tags":
         if where.op == "all":
+            if POSTGRES:
+                return (_ALL_TAGS, [as_json(values)]) if values else (_TRUE, [])
             return " AND ".join(
                 "EXISTS (SELECT 1 FROM json_each(o.tags) WHERE value = ?)" for _ in values
             ) or "1", values
-        return "EXISTS (SELECT 1 FROM json_each(o.tags) WHERE value IN (SELECT value FROM json_each(?)))", [
-            as_json(values)
-        ]
+        return _ANY_TAG, [as_json(values)]
     if where.field == "created_at":
         moment = values[0]
         if where.op not in _COMPARISONS or not isinstance(moment, datetime):
@@ -104,11 +118,11 @@ def _compile(where: Where) -> tuple[str, list[Any]]:
             "AND v.version = 1 AND substr(v.key_prefix, 1, ?) = ?)"
         ), [len(prefix), prefix]
     if where.field == "id":
-        return "o.id IN (SELECT value FROM json_each(?))", [as_json(values)]
+        return f"o.id IN {json_values()}", [as_json(values)]
     if where.field == "actor":
-        return "o.actor_id IN (SELECT value FROM json_each(?))", [as_json(values)]
+        return f"o.actor_id IN {json_values('?', 'text')}", [as_json(values)]
     # namespace: names that do not exist (or cannot) match nothing.
-    return "o.namespace_id IN (SELECT value FROM json_each(?))", [as_json(_namespace_ids(values))]
+    return f"o.namespace_id IN {json_values()}", [as_json(_namespace_ids(values))]
 
 
 def _namespace_ids(names: Iterable[Any]) -> list[int]:
@@ -130,7 +144,7 @@ def scope_sql(ns_ids: Sequence[int], actors: Mapping[int, str]) -> tuple[str, li
     """An SQL condition (on alias o): in these namespaces, and in those of `actors` ({namespace id:
     actor}) only that actor's observations. (graph.services deletes free memories within one.)"""
     if not actors:
-        return "o.namespace_id IN (SELECT value FROM json_each(?))", [as_json(ns_ids)]
+        return f"o.namespace_id IN {json_values()}", [as_json(ns_ids)]
     by_actor: dict[str, list[int]] = {}
     for ns_id in ns_ids:
         if ns_id in actors:
@@ -139,10 +153,10 @@ def scope_sql(ns_ids: Sequence[int], actors: Mapping[int, str]) -> tuple[str, li
     parts: list[str] = []
     params: list[Any] = []
     if anyone:
-        parts.append("o.namespace_id IN (SELECT value FROM json_each(?))")
+        parts.append(f"o.namespace_id IN {json_values()}")
         params.append(as_json(anyone))
     for actor, ids in by_actor.items():
-        parts.append("(o.namespace_id IN (SELECT value FROM json_each(?)) AND o.actor_id = ?)")
+        parts.append(f"(o.namespace_id IN {json_values()} AND o.actor_id = ?)")
         params += [as_json(ids), actor]
     return f"({' OR '.join(parts)})", params
 
@@ -158,7 +172,7 @@ def _live(
     if free_only:
         sql += " AND o.entity_id IS NULL"
     valid, valid_params = validity.condition("o", moment)
-    if valid != "1":
+    if valid != validity.ALWAYS:
         sql += f" AND {valid}"
         params += valid_params
     return sql, params
@@ -204,7 +218,7 @@ def _row(values: Sequence[Any]) -> ObservationRow:
         owner,
         body,
         ns_id,
-        json.loads(tags) if tags else [],
+        loads(tags) if tags else [],
         created,
         expires,
         actor,
@@ -223,7 +237,7 @@ def rows(ids: Sequence[int]) -> dict[int, ObservationRow]:
     """The observations with these ids that still exist (expired or not), by id."""
     if not ids:
         return {}
-    found = db().execute(f"{_ROW_COLUMNS}WHERE o.id IN (SELECT value FROM json_each(?))", (as_json(ids),))
+    found = db().execute(f"{_ROW_COLUMNS}WHERE o.id IN {json_values()}", (as_json(ids),))
     return {row[0]: _row(row) for row in found.fetchall()}
 
 
@@ -236,7 +250,7 @@ def live_row(observation_id: int, ns_ids: Sequence[int]) -> ObservationRow | Non
         db()
         .execute(
             f"{_ROW_COLUMNS}WHERE o.id = ? AND (o.expires_at IS NULL OR o.expires_at > ?) "
-            "AND o.namespace_id IN (SELECT value FROM json_each(?))",
+            f"AND o.namespace_id IN {json_values()}",
             (observation_id, now(), as_json(ns_ids)),
         )
         .fetchone()
@@ -264,13 +278,13 @@ def free_memories(
     conn = db()
     totals = dict(
         conn.execute(
-            f"SELECT o.namespace_id, count(*) FROM graph_observation o WHERE 1{conditions} GROUP BY o.namespace_id",
+            f"SELECT o.namespace_id, count(*) FROM graph_observation o WHERE {_TRUE}{conditions} GROUP BY o.namespace_id",
             params,
         ).fetchall()
     )
     found = conn.execute(
         # Ids grow with time: newest first is id order, which the namespace index already gives.
-        f"{_ROW_COLUMNS}WHERE 1{conditions} ORDER BY o.id DESC LIMIT ? OFFSET ?",
+        f"{_ROW_COLUMNS}WHERE {_TRUE}{conditions} ORDER BY o.id DESC LIMIT ? OFFSET ?",
         (*params, limit, offset),
     ).fetchall()
     return [_row(row) for row in found], totals
@@ -280,9 +294,7 @@ def bodies(ids: Sequence[int]) -> dict[int, str]:
     """{id: body} of the observations with these ids that still exist."""
     if not ids:
         return {}
-    found = db().execute(
-        "SELECT id, body FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))", (as_json(ids),)
-    )
+    found = db().execute(f"SELECT id, body FROM graph_observation WHERE id IN {json_values()}", (as_json(ids),))
     return dict(found.fetchall())
 
 
@@ -293,7 +305,7 @@ def matching(ids: Sequence[int], where: Where) -> set[int]:
         return set()
     condition, params = _compile(where)
     found = db().execute(
-        f"SELECT o.id FROM graph_observation o WHERE o.id IN (SELECT value FROM json_each(?)) AND ({condition})",
+        f"SELECT o.id FROM graph_observation o WHERE o.id IN {json_values()} AND ({condition})",
         (as_json(ids), *params),
     )
     return {row[0] for row in found}
@@ -328,6 +340,18 @@ def ids_in(ns_id: int, *, actor_id: str | None = None, free_only: bool = False) 
 # --- keyword search -------------------------------------------------------------------------------
 
 
+# The observations matching a full-text query (one `?`), then `conditions`: FTS5's obs_fts on
+# SQLite, the observations' own search_vector on PostgreSQL (graph/fts.py writes both queries).
+if POSTGRES:
+    _MATCHING = "FROM graph_observation o WHERE o.search_vector @@ to_tsquery('simple', ?){conditions}"
+    _build_match, _build_match_any = build_tsquery, build_tsquery_any
+    _NEWEST = "o.id"
+else:
+    _MATCHING = "FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid WHERE obs_fts MATCH ?{conditions}"
+    _build_match, _build_match_any = build_match, build_match_any
+    _NEWEST = "obs_fts.rowid"
+
+
 def keyword_candidates(
     ns_ids: Sequence[int],
     actors: Mapping[int, str],
@@ -353,25 +377,33 @@ def keyword_candidates(
         extra, extra_params = _compile(where)
         conditions += f" AND ({extra})"
         params += extra_params
-    source = f"FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid WHERE obs_fts MATCH ?{conditions}"
+    source = _MATCHING.format(conditions=conditions)
     conn = db()
     found: dict[int, tuple[str, float]] = {}
     if identifiers:
-        exact = build_match(" ".join(f'"{term}"' for term in identifiers))
+        exact = _build_match(" ".join(f'"{term}"' for term in identifiers))
         if exact is not None:
-            matched = conn.execute(
-                f"SELECT o.id, o.body {source} ORDER BY obs_fts.rowid DESC LIMIT ?", (exact, *params, k)
-            )
+            matched = conn.execute(f"SELECT o.id, o.body {source} ORDER BY {_NEWEST} DESC LIMIT ?", (exact, *params, k))
             found.update((owner, (body, 1.0)) for owner, body in matched)
-    match = build_match_any(list(words))
+    match = _build_match_any(list(words))
     if match is not None:
         # The window is cut to the best k in SQL (ties newest first), so k rows come back to
         # Python rather than the whole window (graph/sql.py says why rows cost more than SQL).
-        best_k = conn.execute(
-            f"WITH recent AS MATERIALIZED (SELECT o.id AS id, o.body AS body, obs_fts.rank AS score {source} "
-            "ORDER BY obs_fts.rowid DESC LIMIT ?) SELECT id, body, score FROM recent ORDER BY score, id DESC LIMIT ?",
-            (narrowed_match("obs_fts", match), *params, settings.MEMORYHUB_SEARCH_RANK_WINDOW, k),
-        ).fetchall()
+        window = settings.MEMORYHUB_SEARCH_RANK_WINDOW
+        if POSTGRES:
+            # ts_rank (normalised by length, as bm25 favours short texts) negated: best lowest, as bm25.
+            best_k = conn.execute(
+                "WITH recent AS MATERIALIZED (SELECT o.id AS id, o.body AS body, "
+                f"-ts_rank(o.search_vector, to_tsquery('simple', ?), 1) AS score {source} ORDER BY o.id DESC "
+                "LIMIT ?) SELECT id, body, score FROM recent ORDER BY score, id DESC LIMIT ?",
+                (match, match, *params, window, k),
+            ).fetchall()
+        else:
+            best_k = conn.execute(
+                f"WITH recent AS MATERIALIZED (SELECT o.id AS id, o.body AS body, obs_fts.rank AS score {source} "
+                "ORDER BY obs_fts.rowid DESC LIMIT ?) SELECT id, body, score FROM recent ORDER BY score, id DESC LIMIT ?",
+                (narrowed_match("obs_fts", match), *params, window, k),
+            ).fetchall()
         best = best_k[0][2] if best_k else 0.0
         for owner, body, bm25 in best_k:
             # bm25 ranks are negative, best lowest; a ratio to the best keeps the order in (0, 1].
@@ -392,7 +424,7 @@ def free_memories_keyed(ns_id: int, wanted: Sequence[tuple[str, str]]) -> list[t
     rows = db().execute(
         "SELECT o.id, o.body, o.actor_id, o.dedupe_key FROM graph_observation o "
         "WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.dedupe_key IS NOT NULL "
-        "AND o.dedupe_key IN (SELECT value FROM json_each(?)) AND (o.expires_at IS NULL OR o.expires_at > ?) "
+        f"AND o.dedupe_key IN {json_values('?', 'text')} AND (o.expires_at IS NULL OR o.expires_at > ?) "
         f"AND {valid} ORDER BY o.id DESC",
         (ns_id, json.dumps(sorted({key for _, key in wanted})), now(), *valid_params),
     )

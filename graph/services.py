@@ -14,7 +14,6 @@ under `skipped` with the reason.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
@@ -49,7 +48,8 @@ from graph.types import (
     SkippedEntity,
     SkippedRelation,
 )
-from kernel.sql import iso
+from graph.write_sql import POSTGRES, loads, state_time, typed
+from kernel.sql import iso, json_rows, json_values
 
 ENTITY = "entity"
 RELATION = "relation"
@@ -115,18 +115,49 @@ def _texts_per_entity(items: Any, *, field: str, texts_key: str) -> list[tuple[s
 # --- shared write steps -------------------------------------------------------------------------
 
 
-def _insert_entities(ns_id: int, entities: list[EntityDict], stamp: str) -> dict[str, int]:
+_INSERT_ENTITIES = (
+    "INSERT INTO graph_entity(namespace_id, name, search_name, type_id, obs_count, out_deg, in_deg, "
+    f"created_at, updated_at) SELECT ?1, value ->> 0, value ->> 1, {typed('value ->> 2', 'bigint')}, 0, 0, 0, ?2, ?2 "
+    f"FROM {json_rows('?3')}"
+)
+if POSTGRES:
+    # Writers run at once on PostgreSQL: a name another call created since this one looked is
+    # left to it (the unique index waits for that call to end), and said so (`taken`).
+    _INSERT_ENTITIES += " ON CONFLICT (namespace_id, name) DO NOTHING RETURNING name"
+
+
+def _insert_entities(ns_id: int, entities: list[EntityDict], stamp: str) -> tuple[dict[str, int], set[str]]:
+    """Insert the entities (and their observations); returns their ids, and the names of those
+    another writer created meanwhile, which were left as that writer made them (PostgreSQL only:
+    on SQLite the write lock rules it out)."""
     types = ensure_types(ns_id, ENTITY, (e["entityType"] for e in entities))
-    db().execute(
-        "INSERT INTO graph_entity(namespace_id, name, search_name, type_id, obs_count, out_deg, in_deg, "
-        "created_at, updated_at) SELECT ?1, value ->> 0, value ->> 1, value ->> 2, 0, 0, 0, ?2, ?2 "
-        "FROM json_each(?3)",
+    inserted = db().execute(
+        _INSERT_ENTITIES,
         (ns_id, stamp, as_json([e["name"], index_text(e["name"]), types[e["entityType"]]] for e in entities)),
     )
-    ids = entity_ids(ns_id, (e["name"] for e in entities))
+    taken: set[str] = set()
+    if POSTGRES:
+        taken = {e["name"] for e in entities} - {row[0] for row in inserted.fetchall()}
+    ids = entity_ids(ns_id, (e["name"] for e in entities if e["name"] not in taken))
     history.snapshot_ids(history.ENTITY, "create", list(ids.values()), side="after", at=stamp)
-    _insert_observations(ns_id, [(ids[e["name"]], body) for e in entities for body in e["observations"]], stamp)
-    return ids
+    _insert_observations(
+        ns_id, [(ids[e["name"]], body) for e in entities if e["name"] in ids for body in e["observations"]], stamp
+    )
+    return ids, taken
+
+
+def lock_entities(ids: Any) -> None:
+    """On PostgreSQL, hold the entities' rows until the transaction ends, so that a writer that
+    reads what an entity holds before it writes (its observations, its current relation of a
+    functional type) does not race another doing the same: the second waits, then reads what
+    the first wrote. In id order, so that two writers never wait for each other. Nothing on
+    SQLite, whose transactions take the one write lock at BEGIN IMMEDIATE."""
+    if POSTGRES:
+        wanted = sorted(set(ids))
+        if wanted:
+            db().execute(
+                f"SELECT id FROM graph_entity WHERE id IN {json_values()} ORDER BY id FOR UPDATE", (as_json(wanted),)
+            ).fetchall()
 
 
 def _insert_observations(ns_id: int, rows: list[tuple[int, str]], stamp: str) -> None:
@@ -135,8 +166,8 @@ def _insert_observations(ns_id: int, rows: list[tuple[int, str]], stamp: str) ->
             db()
             .execute(
                 "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
-                "created_at, expires_at) SELECT ?1, value ->> 0, value ->> 1, value ->> 2, '', '[]', ?2, NULL "
-                "FROM json_each(?3) RETURNING id, body",
+                f"created_at, expires_at) SELECT ?1, {typed('value ->> 0', 'bigint')}, value ->> 1, value ->> 2, "
+                f"'', '[]', ?2, NULL FROM {json_rows('?3')} RETURNING id, body",
                 (ns_id, stamp, as_json([entity, body, index_text(body)] for entity, body in rows)),
             )
             .fetchall()
@@ -150,8 +181,7 @@ def _existing_observations(ids: list[int]) -> dict[int, dict[str, int]]:
     may be said again: "lives in Paris" after "lives in Berlin" after "lives in Paris")."""
     found: dict[int, dict[str, int]] = {i: {} for i in ids}
     for entity, ident, body in db().execute(
-        "SELECT entity_id, id, body FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?)) "
-        "AND valid_to IS NULL",
+        f"SELECT entity_id, id, body FROM graph_observation WHERE entity_id IN {json_values()} AND valid_to IS NULL",
         (as_json(ids),),
     ):
         found[entity][body] = ident
@@ -162,8 +192,7 @@ def _existing_bodies(ids: list[int]) -> dict[int, set[str]]:
     """{entity id: texts of its current observations}."""
     bodies: dict[int, set[str]] = {i: set() for i in ids}
     for entity, body in db().execute(
-        "SELECT entity_id, body FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?)) "
-        "AND valid_to IS NULL",
+        f"SELECT entity_id, body FROM graph_observation WHERE entity_id IN {json_values()} AND valid_to IS NULL",
         (as_json(ids),),
     ):
         bodies[entity].add(body)
@@ -173,7 +202,7 @@ def _existing_bodies(ids: list[int]) -> dict[int, set[str]]:
 def _touch(ids: list[int], stamp: str) -> None:
     if ids:
         db().execute(
-            "UPDATE graph_entity SET updated_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+            f"UPDATE graph_entity SET updated_at = ? WHERE id IN {json_values()}",
             (stamp, as_json(ids)),
         )
 
@@ -205,7 +234,10 @@ def create_entities(*, namespace: str, entities: list[EntityDict]) -> CreateEnti
                 seen.add(entity["name"])
                 created.append(entity)
         if created:
-            _insert_entities(ns_id, created, now())
+            _, taken = _insert_entities(ns_id, created, now())
+            if taken:
+                skipped += [{"name": name, "reason": "an entity with this name already exists"} for name in taken]
+                created = [entity for entity in created if entity["name"] not in taken]
     return {"entities": created, "skipped": skipped}
 
 
@@ -246,6 +278,8 @@ def create_relations(*, namespace: str, relations: list[RelationDict]) -> Create
                 to_store.append(relation)
         types = ensure_types(ns_id, RELATION, (r["relationType"] for r in to_store)) if to_store else {}
         functional = _functional_types(ns_id, types.values())
+        # A functional type's new relation closes its source's current one: one writer at a time per source.
+        lock_entities(ids[r["from"]] for r in to_store if types[r["relationType"]] in functional)
         # Of several relations of one functional type from one entity in a call, the last one wins.
         last: dict[tuple[int, int], int] = {}
         for index, relation in enumerate(to_store):
@@ -274,11 +308,14 @@ def create_relations(*, namespace: str, relations: list[RelationDict]) -> Create
             stamp = now()
             if replacing:
                 closed = _close_replaced(replacing, stamp)
-            inserted = conn.execute(
-                "INSERT INTO graph_relation(namespace_id, from_id, to_id, type_id, created_at) "
-                "SELECT ?1, value ->> 0, value ->> 1, value ->> 2, ?2 FROM json_each(?3) RETURNING id",
-                (ns_id, stamp, as_json(rows)),
-            ).fetchall()
+            inserted = conn.execute(_INSERT_RELATIONS, (ns_id, stamp, as_json(rows))).fetchall()
+            if POSTGRES and len(inserted) < len(rows):
+                # Another writer created some of them meanwhile: they already exist.
+                new = {tuple(row[1:]) for row in inserted}
+                for relation, triple in zip(list(created), list(rows), strict=True):
+                    if triple not in new:
+                        created.remove(relation)
+                        skipped.append({"relation": relation, "reason": RELATION_EXISTS})
             history.snapshot_ids(history.RELATION, "create", [row[0] for row in inserted], side="after", at=stamp)
     result: CreateRelationsResult = {"relations": created, "skipped": skipped}
     if closed:
@@ -286,12 +323,24 @@ def create_relations(*, namespace: str, relations: list[RelationDict]) -> Create
     return result
 
 
+_INSERT_RELATIONS = (
+    "INSERT INTO graph_relation(namespace_id, from_id, to_id, type_id, created_at) "
+    f"SELECT ?1, {', '.join(typed(f'value ->> {n}', 'bigint') for n in range(3))}, ?2 FROM {json_rows('?3')} "
+)
+if POSTGRES:
+    # Writers run at once on PostgreSQL: an edge another call created since this one looked is
+    # not created twice (the unique index relation_current_edge waits for that call to end).
+    _INSERT_RELATIONS += "ON CONFLICT DO NOTHING RETURNING id, from_id, to_id, type_id"
+else:
+    _INSERT_RELATIONS += "RETURNING id"
+
+
 def _functional_types(ns_id: int, type_ids: Any) -> set[int]:
     wanted = list(type_ids)
     if not wanted:
         return set()
     found = db().execute(
-        "SELECT id FROM graph_typedict WHERE namespace_id = ? AND functional AND id IN (SELECT value FROM json_each(?))",
+        f"SELECT id FROM graph_typedict WHERE namespace_id = ? AND functional AND id IN {json_values()}",
         (ns_id, as_json(wanted)),
     )
     return {row[0] for row in found}
@@ -303,8 +352,9 @@ def _close_replaced(replacing: list[tuple[int, int, int]], stamp: str) -> list[R
     ids = [
         row[0]
         for row in db().execute(
-            "SELECT g.id FROM json_each(?) t JOIN graph_relation g ON g.from_id = t.value ->> 0 "
-            "AND g.type_id = t.value ->> 2 AND g.to_id != t.value ->> 1 AND g.valid_to IS NULL",
+            f"SELECT g.id FROM {json_rows()} t JOIN graph_relation g ON g.from_id = {typed('t.value ->> 0', 'bigint')} "
+            f"AND g.type_id = {typed('t.value ->> 2', 'bigint')} AND g.to_id != {typed('t.value ->> 1', 'bigint')} "
+            "AND g.valid_to IS NULL",
             (as_json(replacing),),
         )
     ]
@@ -337,6 +387,7 @@ def add_observations(
         assert ns_id is not None or not requested
         if ns_id is None:
             return {"results": [{"entityName": name, "addedObservations": []} for name, _ in requested]}
+        lock_entities(ids.values())
         new, mentions = _new_observations(ns_id, [(ids[name], contents) for name, contents in requested], dedupe)
         results: list[AddedObservations] = [
             {"entityName": name, "addedObservations": added} for (name, _), added in zip(requested, new, strict=True)
@@ -394,24 +445,24 @@ def _delete_entity_rows(ids: list[int]) -> None:
     history.snapshot(
         history.RELATION,
         "delete",
-        "r.id IN (SELECT id FROM graph_relation WHERE from_id IN (SELECT value FROM json_each(:ids)) "
-        "UNION SELECT id FROM graph_relation WHERE to_id IN (SELECT value FROM json_each(:ids)))",
+        f"r.id IN (SELECT id FROM graph_relation WHERE from_id IN {json_values(':ids')} "
+        f"UNION SELECT id FROM graph_relation WHERE to_id IN {json_values(':ids')})",
         params,
         side="before",
     )
     history.snapshot(
         history.OBSERVATION,
         "delete",
-        "o.entity_id IN (SELECT value FROM json_each(:ids))",
+        f"o.entity_id IN {json_values(':ids')}",
         params,
         side="before",
     )
     history.snapshot(history.ENTITY, "delete", history.ids_where(history.ENTITY), params, side="before")
     # Relations and observations first: the triggers then keep the other ends' degrees right.
-    conn.execute("DELETE FROM graph_relation WHERE from_id IN (SELECT value FROM json_each(?))", (ids_json,))
-    conn.execute("DELETE FROM graph_relation WHERE to_id IN (SELECT value FROM json_each(?))", (ids_json,))
-    conn.execute("DELETE FROM graph_observation WHERE entity_id IN (SELECT value FROM json_each(?))", (ids_json,))
-    conn.execute("DELETE FROM graph_entity WHERE id IN (SELECT value FROM json_each(?))", (ids_json,))
+    conn.execute(f"DELETE FROM graph_relation WHERE from_id IN {json_values()}", (ids_json,))
+    conn.execute(f"DELETE FROM graph_relation WHERE to_id IN {json_values()}", (ids_json,))
+    conn.execute(f"DELETE FROM graph_observation WHERE entity_id IN {json_values()}", (ids_json,))
+    conn.execute(f"DELETE FROM graph_entity WHERE id IN {json_values()}", (ids_json,))
 
 
 def delete_entities(*, namespace: str, entity_names: list[str]) -> DeleteResult:
@@ -441,12 +492,12 @@ def delete_observations(*, namespace: str, deletions: list[ObservationDeletion])
             history.snapshot(
                 history.OBSERVATION,
                 "delete",
-                "o.entity_id = :entity AND o.body IN (SELECT value FROM json_each(:bodies))",
+                f"o.entity_id = :entity AND o.body IN {json_values(':bodies', 'text')}",
                 {"entity": ids[name], "bodies": as_json(bodies)},
                 side="before",
             )
             cursor = conn.execute(
-                "DELETE FROM graph_observation WHERE entity_id = ? AND body IN (SELECT value FROM json_each(?))",
+                f"DELETE FROM graph_observation WHERE entity_id = ? AND body IN {json_values('?', 'text')}",
                 (ids[name], as_json(bodies)),
             )
             if cursor.rowcount:
@@ -472,14 +523,20 @@ def delete_relations(*, namespace: str, relations: list[RelationDict]) -> Delete
                 triples.append((ids[relation["from"]], ids[relation["to"]], rel_type))
             if triples:
                 # One snapshot and one delete for the whole list (each relation once).
-                where = (
-                    "{a}id IN (SELECT g.id FROM json_each(:triples) t JOIN graph_relation g ON g.from_id = t.value ->> 0 "
-                    "AND g.to_id = t.value ->> 1 AND g.type_id = t.value ->> 2)"
-                )
+                where = _TRIPLES
                 params = {"triples": as_json(dict.fromkeys(triples))}
                 history.snapshot(history.RELATION, "delete", where.format(a="r."), params, side="before")
                 deleted = db().execute(f"DELETE FROM graph_relation WHERE {where.format(a='')}", params).rowcount
     return {"success": True, "message": "Relations deleted successfully", "deleted": deleted}
+
+
+# The relations (any validity) that are one of the (from, to, type) triples in `:triples`; `{a}`
+# is the alias of the table the condition is on.
+_TRIPLES = (
+    f"{{a}}id IN (SELECT g.id FROM {json_rows(':triples')} t JOIN graph_relation g "
+    f"ON g.from_id = {typed('t.value ->> 0', 'bigint')} AND g.to_id = {typed('t.value ->> 1', 'bigint')} "
+    f"AND g.type_id = {typed('t.value ->> 2', 'bigint')})"
+)
 
 
 class UpdatedEntity(TypedDict):
@@ -509,10 +566,17 @@ def upsert_entities(*, namespace: str, entities: list[EntityDict], dedupe: bool 
     with transaction.atomic():
         ns_id = namespaces.ensure(namespace)
         existing = entity_ids(ns_id, merged)
+        lock_entities(existing.values())
         stamp = now()
         to_create = [e for name, e in merged.items() if name not in existing]
         if to_create:
-            _insert_entities(ns_id, to_create, stamp)
+            _, taken = _insert_entities(ns_id, to_create, stamp)
+            if taken:
+                # Created by another writer meanwhile: updated like the others.
+                to_create = [e for e in to_create if e["name"] not in taken]
+                found = entity_ids(ns_id, taken)
+                lock_entities(found.values())
+                existing.update(found)
         new, mentions = _new_observations(
             ns_id, [(entity, merged[name]["observations"]) for name, entity in existing.items()], dedupe
         )
@@ -550,6 +614,7 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
         source_id = require_entity(ns_id, source)
         target_id = require_entity(ns_id, target)
         assert ns_id is not None
+        lock_entities([source_id, target_id])
         target_ns = ns_id
         conn = db()
         target_bodies = _existing_bodies([target_id])[target_id]
@@ -569,12 +634,10 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
         # The history: dropped observations go (merged into the target's same text), moved ones
         # change entity; both keep the other entity in `other_entity_id`.
         history.snapshot_ids(history.OBSERVATION, "merge", dropped_obs, side="before", other=target_id)
-        conn.execute(
-            "DELETE FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))", (as_json(dropped_obs),)
-        )
+        conn.execute(f"DELETE FROM graph_observation WHERE id IN {json_values()}", (as_json(dropped_obs),))
         moved_before = history.states(history.OBSERVATION, moved_obs)
         conn.execute(
-            "UPDATE graph_observation SET entity_id = ? WHERE id IN (SELECT value FROM json_each(?))",
+            f"UPDATE graph_observation SET entity_id = ? WHERE id IN {json_values()}",
             (target_id, as_json(moved_obs)),
         )
         history.snapshot_ids(
@@ -684,6 +747,7 @@ def supersede_observation(*, namespace: str, entity_name: str, old: str, new: st
         ns_id = namespaces.lookup(namespace)
         entity = require_entity(ns_id, entity_name)
         assert ns_id is not None
+        lock_entities([entity])
         # The current one with that text, else the newest closed one (whose supersession then
         # fails with a Conflict naming its successor).
         row = (
@@ -796,6 +860,8 @@ def compact() -> CompactResult:
     """Storage maintenance for the whole database (not one namespace): merge FTS segments,
     refresh planner statistics, return free pages to the OS and truncate the WAL."""
     conn = db()
+    if POSTGRES:
+        return _compact_postgres()
     freelist_before = conn.execute("PRAGMA freelist_count").fetchone()[0]
     for table in ("name_fts", "obs_fts"):
         conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
@@ -815,6 +881,19 @@ def compact() -> CompactResult:
         "walCheckpoint": checkpoint,
         "freedPages": max(0, freelist_before - freelist_after),
     }
+
+
+def _compact_postgres() -> CompactResult:
+    """PostgreSQL's side of `compact`: VACUUM (ANALYZE) the graph's tables, which marks dead rows'
+    space reusable and refreshes planner statistics (the GIN indexes' pending lists are merged
+    too). VACUUM cannot run inside a transaction: within one, only ANALYZE. No WAL checkpoint
+    (the server owns its WAL) and no pages handed back (VACUUM FULL would lock the tables)."""
+    tables = "graph_entity, graph_observation, graph_relation, graph_typedict, graph_version"
+    if transaction.get_connection().in_atomic_block:
+        db().execute(f"ANALYZE {tables}")
+    else:
+        db().execute(f"VACUUM (ANALYZE) {tables}")
+    return {"success": True, "message": "Compaction finished", "walCheckpoint": None, "freedPages": 0}
 
 
 class ImportResult(TypedDict):
@@ -987,8 +1066,9 @@ def _import_memories(namespace: str, memories: Sequence[Mapping[str, Any]]) -> i
         (body, actor, str(valid_from)): ident
         for ident, body, actor, valid_from in db().execute(
             # To the second: the file holds times as the wire shows them.
-            "SELECT o.id, o.body, o.actor_id, substr(coalesce(o.valid_from, o.created_at), 1, 19) FROM graph_observation o "
-            "WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.body IN (SELECT value FROM json_each(?))",
+            f"SELECT o.id, o.body, o.actor_id, substr({state_time('coalesce(o.valid_from, o.created_at)')}, 1, 19) "
+            "FROM graph_observation o "
+            f"WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.body IN {json_values('?', 'text')}",
             (ns_id, as_json({row["body"] for row in rows})),
         )
     }
@@ -1010,10 +1090,24 @@ def _import_memories(namespace: str, memories: Sequence[Mapping[str, Any]]) -> i
     ]
     # OR IGNORE: a memory that already has a successor here keeps it (one successor each).
     db().executemany(
-        "UPDATE OR IGNORE graph_observation SET supersedes_id = ?, source_id = ? WHERE id = ?",
+        _LINK_IMPORTED,
         [link for link in links if link[0] is not None or link[1] is not None],
     )
     return len(written)
+
+
+if POSTGRES:
+    # PostgreSQL has no UPDATE OR IGNORE: the row whose link would give a memory a second
+    # successor (the unique index observation_one_successor) is left as it is, as SQLite does.
+    _LINK_IMPORTED = (
+        "UPDATE graph_observation SET supersedes_id = ?1, source_id = ?2 WHERE id = ?3 AND (?1 IS NULL OR NOT EXISTS "
+        "(SELECT 1 FROM graph_observation s WHERE s.supersedes_id = ?1 AND s.id != ?3))"
+    )
+    # `valid_to IS ?`: PostgreSQL compares with a parameter that may be NULL so.
+    _SAME_END = "IS NOT DISTINCT FROM"
+else:
+    _LINK_IMPORTED = "UPDATE OR IGNORE graph_observation SET supersedes_id = ?, source_id = ? WHERE id = ?"
+    _SAME_END = "IS"
 
 
 def _imported_range(record: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
@@ -1036,7 +1130,7 @@ def _import_observations(ns_id: int, entity: int, details: list[dict[str, Any]])
         text = limits.text(detail.get("text"), field="observationDetails.text", limit_name="MAX_OBSERVATION_BYTES")
         start, end = _imported_range(detail, f"observation {text[:40]!r}")
         existing = conn.execute(
-            "SELECT id FROM graph_observation WHERE entity_id = ? AND body = ? AND valid_to IS ?",
+            f"SELECT id FROM graph_observation WHERE entity_id = ? AND body = ? AND valid_to {_SAME_END} ?",
             (entity, text, end),
         ).fetchone()
         if existing is not None:
@@ -1083,7 +1177,7 @@ def _import_relations(ns_id: int, relations: list[RelationDict]) -> tuple[int, i
         )
         triple = (ids[relation["from"]], ids[relation["to"]], types[relation["relationType"]])
         if conn.execute(
-            "SELECT 1 FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND valid_to IS ?",
+            f"SELECT 1 FROM graph_relation WHERE from_id = ? AND to_id = ? AND type_id = ? AND valid_to {_SAME_END} ?",
             (*triple, end),
         ).fetchone():
             unchanged += 1
@@ -1121,10 +1215,20 @@ def set_dedupe_keys(keys: Sequence[tuple[int, str, str]]) -> None:
     text changed since it was read keeps no key (it is read again later)."""
     if keys:
         db().execute(
-            "UPDATE graph_observation AS o SET dedupe_key = k.value ->> 2 FROM json_each(?) AS k "
-            "WHERE o.id = k.value ->> 0 AND o.body = k.value ->> 1 AND o.entity_id IS NULL",
+            f"UPDATE graph_observation AS o SET dedupe_key = k.value ->> 2 FROM {json_rows()} AS k "
+            f"WHERE o.id = {typed('k.value ->> 0', 'bigint')} AND o.body = k.value ->> 1 AND o.entity_id IS NULL",
             (as_json([list(key) for key in keys]),),
         )
+
+
+_INSERT_MEMORIES = (
+    "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
+    "created_at, expires_at, dedupe_key, valid_from, valid_to, supersedes_id, source_id, extracted_by) "
+    f"SELECT ?1, NULL, value ->> 0, value ->> 1, value ->> 2, {typed('value ->> 3', 'jsonb')}, ?2, "
+    f"{typed('value ->> 4', 'timestamptz')}, value ->> 5, coalesce({typed('value ->> 6', 'timestamptz')}, ?2), "
+    f"{typed('value ->> 7', 'timestamptz')}, {typed('value ->> 8', 'bigint')}, {typed('value ->> 9', 'bigint')}, "
+    f"value ->> 10 FROM {json_rows('?3')} RETURNING id, body"
+)
 
 
 def insert_memories(
@@ -1141,11 +1245,7 @@ def insert_memories(
         written = (
             db()
             .execute(
-                "INSERT INTO graph_observation(namespace_id, entity_id, body, search_text, actor_id, tags, "
-                "created_at, expires_at, dedupe_key, valid_from, valid_to, supersedes_id, source_id, extracted_by) "
-                "SELECT ?1, NULL, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2, value ->> 4, value ->> 5, "
-                "coalesce(value ->> 6, ?2), value ->> 7, value ->> 8, value ->> 9, value ->> 10 "
-                "FROM json_each(?3) RETURNING id, body",
+                _INSERT_MEMORIES,
                 (
                     ns_id,
                     stamp,
@@ -1246,9 +1346,7 @@ def purge_expired(*, batch: int = 1000) -> int:
             ]
             history.snapshot_ids(history.OBSERVATION, "expire", ids, side="before", at=stamp)
             deleted = (
-                db()
-                .execute("DELETE FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))", (as_json(ids),))
-                .rowcount
+                db().execute(f"DELETE FROM graph_observation WHERE id IN {json_values()}", (as_json(ids),)).rowcount
             )
         purged += deleted
         if deleted < batch:
@@ -1316,7 +1414,7 @@ def update_observation(*, namespace_ids: list[int], observation_id: int, text: s
             db()
             .execute(
                 "SELECT namespace_id, entity_id, body FROM graph_observation WHERE id = ? "
-                "AND (expires_at IS NULL OR expires_at > ?) AND namespace_id IN (SELECT value FROM json_each(?))",
+                f"AND (expires_at IS NULL OR expires_at > ?) AND namespace_id IN {json_values()}",
                 (observation_id, now(), as_json(namespace_ids)),
             )
             .fetchone()
@@ -1325,6 +1423,8 @@ def update_observation(*, namespace_ids: list[int], observation_id: int, text: s
             raise NotFound(f"no memory {history.wire_id(history.OBSERVATION, observation_id)}", id=observation_id)
         ns_id, entity, body = row
         if body != text:
+            if entity is not None:
+                lock_entities([entity])
             twin = _same_text(entity, text, observation_id)
             if twin is not None:
                 raise Conflict(
@@ -1554,7 +1654,7 @@ def _restore_removed_with(ns_id: int, entity: int, call: str) -> list[str]:
     observations: list[tuple[int, dict[str, Any]]] = []
     relations: list[tuple[int, dict[str, Any]]] = []
     for kind, ident, before in rows:
-        state = json.loads(before)
+        state = loads(before)
         if kind == history.OBSERVATION and state.get("entityId") == entity:
             observations.append((ident, state))
         elif kind == history.RELATION:
@@ -1570,8 +1670,10 @@ def _restore_removed_with(ns_id: int, entity: int, call: str) -> list[str]:
     if back_obs:
         written = conn.execute(
             "INSERT INTO graph_observation(id, namespace_id, entity_id, body, search_text, actor_id, tags, "
-            "created_at, expires_at, mention_count) SELECT value ->> 0, ?1, ?2, value ->> 1, value ->> 2, "
-            "value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7 FROM json_each(?3) RETURNING id, body",
+            f"created_at, expires_at, mention_count) SELECT {typed('value ->> 0', 'bigint')}, ?1, ?2, value ->> 1, "
+            f"value ->> 2, value ->> 3, {typed('value ->> 4', 'jsonb')}, {typed('value ->> 5', 'timestamptz')}, "
+            f"{typed('value ->> 6', 'timestamptz')}, {typed('value ->> 7', 'integer')} FROM {json_rows('?3')} "
+            "RETURNING id, body",
             (
                 ns_id,
                 entity,

@@ -34,10 +34,12 @@ from graph.fts import index_text
 from graph.models import Observation
 from graph.signals import observations_written
 from graph.sql import as_json, db, now
+from graph.write_sql import POSTGRES, stored
 from kernel.errors import InvalidArgument
-from kernel.sql import iso, stored_time
+from kernel.sql import iso, json_values, stored_time
 
 __all__ = [
+    "ALWAYS",
     "CURRENT",
     "Marks",
     "When",
@@ -80,6 +82,9 @@ class When(NamedTuple):
 
 
 CURRENT = When()
+
+# The condition every row passes (`condition` for every fact): SQLite's `1`, PostgreSQL's boolean.
+ALWAYS = "TRUE" if POSTGRES else "1"
 
 
 def parse_time(value: Any, *, field: str) -> str:
@@ -134,7 +139,7 @@ def condition(alias: str, moment: When, *, placeholder: str = "?") -> tuple[str,
     time `moment` looks at, with its parameters (for `?` placeholders: two; for a named one such
     as `:at`, the caller binds it once, to `at_value(moment)`, and the list is empty)."""
     if moment.include_expired:
-        return "1", []
+        return ALWAYS, []
     sql = (
         f"({alias}.valid_to IS NULL OR {alias}.valid_to > {placeholder}) "
         f"AND coalesce({alias}.valid_from, {alias}.created_at) <= {placeholder}"
@@ -175,7 +180,7 @@ def valid_ids(table: str, ids: Sequence[int], moment: When) -> set[int]:
         return set()
     test, params = condition("x", moment)
     found = db().execute(
-        f"SELECT x.id FROM {table} x WHERE x.id IN (SELECT value FROM json_each(?)) AND {test}",
+        f"SELECT x.id FROM {table} x WHERE x.id IN {json_values()} AND {test}",
         (as_json(ids), *params),
     )
     return {row[0] for row in found}
@@ -187,10 +192,10 @@ def starts(ids: Sequence[int]) -> dict[int, str]:
     if not ids:
         return {}
     found = db().execute(
-        "SELECT id, coalesce(valid_from, created_at) FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))",
+        f"SELECT id, coalesce(valid_from, created_at) FROM graph_observation WHERE id IN {json_values()}",
         (as_json(ids),),
     )
-    return {ident: str(start) for ident, start in found}
+    return {ident: stored(start) for ident, start in found}
 
 
 class Marks(TypedDict):
@@ -203,8 +208,8 @@ class Marks(TypedDict):
 def marks(valid_from: Any, valid_to: Any, created_at: Any, *, at: str | None = None) -> Marks:
     """A row's validity on the wire (ISO 8601 UTC); `current` as of `at` (a stored time; default
     now: a read marking many rows passes the time it read once)."""
-    start = str(valid_from or created_at)
-    end = str(valid_to) if valid_to else None
+    start = stored(valid_from or created_at)
+    end = stored(valid_to) if valid_to else None
     at = at or now()
     return {"validFrom": iso(start), "validTo": iso(end), "current": start <= at and (end is None or end > at)}
 
@@ -222,8 +227,7 @@ def close(table: str, ids: Sequence[int], *, at: str | None = None) -> list[int]
     closed = [
         row[0]
         for row in db().execute(
-            f"UPDATE {table} SET valid_to = ? WHERE id IN (SELECT value FROM json_each(?)) AND valid_to IS NULL "
-            "RETURNING id",
+            f"UPDATE {table} SET valid_to = ? WHERE id IN {json_values()} AND valid_to IS NULL RETURNING id",
             (stamp, as_json(ids)),
         )
     ]
@@ -243,7 +247,7 @@ def lineage(ids: Sequence[int]) -> dict[int, tuple[int | None, int | None]]:
         return {}
     found = db().execute(
         "SELECT o.id, o.supersedes_id, (SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id) "
-        "FROM graph_observation o WHERE o.id IN (SELECT value FROM json_each(?))",
+        f"FROM graph_observation o WHERE o.id IN {json_values()}",
         (as_json(ids),),
     )
     return {ident: (before, after) for ident, before, after in found}
@@ -281,12 +285,14 @@ def supersede(
         conn = db()
         row = conn.execute(
             "SELECT namespace_id, entity_id, actor_id, tags, valid_to FROM graph_observation "
-            "WHERE id = ? AND namespace_id IN (SELECT value FROM json_each(?)) AND (expires_at IS NULL OR expires_at > ?)",
+            f"WHERE id = ? AND namespace_id IN {json_values()} AND (expires_at IS NULL OR expires_at > ?)",
             (observation_id, as_json(namespace_ids), now()),
         ).fetchone()
         if row is None or (free_only and row[1] is not None) or (entity_id is not None and row[1] != entity_id):
             raise NotFound(f"no current memory {history.wire_id(history.OBSERVATION, observation_id)}")
         ns_id, owner_entity, actor, tags, _ = row
+        if not isinstance(tags, str):
+            tags = as_json(tags)  # PostgreSQL's jsonb comes back decoded
         stamp = at or now()
         if not close(OBSERVATIONS, [observation_id], at=stamp):
             later = successor(observation_id)
