@@ -217,10 +217,13 @@ def ledger_wiped_after(transactional_db) -> Iterator[None]:
     from django.db import connection
 
     append_only = importlib.import_module("agents.migrations.0002_append_only_ledger")
+    drop, triggers = (
+        (append_only.PG_DROP, append_only.PG_TRIGGERS) if POSTGRES else (append_only.DROP, append_only.TRIGGERS)
+    )
     yield
     with connection.cursor() as cursor:
-        for statement in append_only.DROP:
+        for statement in drop:
             cursor.execute(statement)
         cursor.execute("DELETE FROM agents_ledgerentry")
-        for statement in append_only.TRIGGERS:
+        for statement in triggers:
             cursor.execute(statement)
