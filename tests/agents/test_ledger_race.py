@@ -8,10 +8,9 @@ the control test shows that without it the race is real."""
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -23,42 +22,10 @@ from agents import selectors, services
 from agents.exceptions import InsufficientCredits, InsufficientTokens
 from agents.models import Agent, LedgerEntry, TokenBalance, TokenHold, Wallet
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ledger_wiped_after")]
 
 # How long each debit holds its transaction open after reading the balance.
 PAUSE = 0.3
-
-
-@pytest.fixture(scope="module")
-def _truncate_trigger_back_on(django_db_blocker: Any) -> Iterator[None]:
-    yield
-    if connection.vendor == "postgresql":
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE agents_ledgerentry ENABLE TRIGGER agents_ledger_no_truncate")
-
-
-@pytest.fixture(autouse=True)
-def _drop_the_ledger_afterwards(_truncate_trigger_back_on: None, transactional_db: None) -> Iterator[None]:
-    """The test's rows are committed, and the database is emptied afterwards (pytest-django's
-    flush), which the append-only ledger refuses: its rows go first, past the trigger. On
-    PostgreSQL the flush is a TRUNCATE, which the ledger's statement trigger refuses even when the
-    table is empty: that trigger is off from the end of each test (after its flush) until the next
-    one starts, and back on after the module."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE agents_ledgerentry ENABLE TRIGGER agents_ledger_no_truncate")
-    yield
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE agents_ledgerentry DISABLE TRIGGER USER")
-            cursor.execute("DELETE FROM agents_ledgerentry")
-            cursor.execute("ALTER TABLE agents_ledgerentry ENABLE TRIGGER USER")
-            cursor.execute("ALTER TABLE agents_ledgerentry DISABLE TRIGGER agents_ledger_no_truncate")
-        else:
-            no_delete = importlib.import_module("agents.migrations.0002_append_only_ledger").TRIGGERS[1]
-            cursor.execute("DROP TRIGGER agents_ledger_no_delete")
-            cursor.execute("DELETE FROM agents_ledgerentry")
-            cursor.execute(no_delete)
 
 
 @pytest.fixture
