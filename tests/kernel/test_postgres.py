@@ -64,3 +64,66 @@ def test_the_url_options_keep_their_own_and_only_postgres_urls_are_taken():
     assert config["OPTIONS"]["options"].split() == ["-c", "synchronous_commit=on", "-c", "statement_timeout=5000"]
     with pytest.raises(ImproperlyConfigured, match="must be a postgres:// URL"):
         postgres_database("mysql://u@h/db", durability="sync", test_name=None)
+
+
+@pytest.mark.postgres_only(reason="daphne on a PostgreSQL database; the SQLite form: tests/memoryhub/test_server.py")
+def test_daphne_reports_each_durability_mode_as_the_servers_synchronous_commit(tmp_path):
+    """The whole chain: MEMORYHUB_DURABILITY in a real server's environment, the connection it
+    opens, and what its /healthz says, on a database of its own."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    import uuid
+    from pathlib import Path
+
+    from psycopg import sql
+
+    from bench.setup import free_port
+
+    root = Path(__file__).resolve().parents[2]
+    database = connection.settings_dict
+    where = {"host": database["HOST"] or "127.0.0.1", "port": database["PORT"] or 5432, "user": database["USER"]}
+    name = f"mh_healthz_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dbname="postgres", autocommit=True, **where) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        env = {
+            **os.environ,
+            "MEMORYHUB_DATABASE_URL": f"postgres://{where['user']}@{where['host']}:{where['port']}/{name}",
+            "MEMORYHUB_DATA_DIR": str(tmp_path),
+            "MEMORYHUB_MAINTENANCE": "false",
+        }
+        env.pop("MEMORYHUB_TEST_DB_PATH", None)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=root, env=env, check=True)
+        for durability, expected in (("sync", "on"), ("async", "off")):
+            port = free_port()
+            server = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
+                cwd=root,
+                env={**env, "MEMORYHUB_DURABILITY": durability},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                body = None
+                deadline = time.monotonic() + 60
+                while body is None and time.monotonic() < deadline:
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                            body = json.load(response)
+                    except OSError:
+                        time.sleep(0.2)
+                assert body is not None, "daphne did not answer within 60 s"
+                assert body["status"] == "ok"
+                assert body["database"]["engine"] == "postgresql"
+                assert body["database"]["durability"] == durability
+                assert body["database"]["synchronous_commit"] == expected
+            finally:
+                server.terminate()
+                server.wait(timeout=15)
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **where) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
