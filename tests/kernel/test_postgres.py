@@ -100,13 +100,15 @@ def test_daphne_reports_each_durability_mode_as_the_servers_synchronous_commit(t
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=root, env=env, check=True)
         for durability, expected in (("sync", "on"), ("async", "off")):
             port = free_port()
-            server = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
-                cwd=root,
-                env={**env, "MEMORYHUB_DURABILITY": durability},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            log = tmp_path / f"daphne-{durability}.log"
+            with log.open("wb") as stderr:
+                server = subprocess.Popen(
+                    [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
+                    cwd=root,
+                    env={**env, "MEMORYHUB_DURABILITY": durability},
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                )
             try:
                 body = None
                 deadline = time.monotonic() + 60
@@ -124,6 +126,12 @@ def test_daphne_reports_each_durability_mode_as_the_servers_synchronous_commit(t
             finally:
                 server.terminate()
                 server.wait(timeout=15)
+            # The start-up line names the database (never a password) and the commit mode.
+            banner = (
+                f"MemoryHub database: postgresql://{where['user']}@{where['host']}:{where['port']}/{name} (PostgreSQL"
+            )
+            assert banner in log.read_text()
+            assert f"synchronous_commit={expected}" in log.read_text()
     finally:
         with psycopg.connect(dbname="postgres", autocommit=True, **where) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
