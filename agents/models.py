@@ -3,7 +3,8 @@ append-only ledger every balance is the sum of.
 
 Money-like rules, enforced by the database and not only by the code:
 - `Wallet.credits` and `TokenBalance.tokens` are never negative (CHECK constraints), whatever the
-  concurrency: every change runs in one BEGIN IMMEDIATE transaction (`agents/services.py`).
+  concurrency: every change runs in one transaction that holds the wallet or balance it decides on
+  (BEGIN IMMEDIATE on SQLite, SELECT ... FOR UPDATE row locks on PostgreSQL; `agents/services.py`).
 - `LedgerEntry` rows are never updated or deleted (SQL triggers raise), and each balance equals
   the sum of its entries (`agents.selectors.audit` checks it).
 - Tokens held by calls in flight are `TokenHold` rows, not ledger entries: a call reserves what

@@ -14,6 +14,7 @@ from django.db.models import Case, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from agents.models import CREDIT_PLACES, ZERO, Agent, LedgerEntry, TokenBalance, TokenHold, Wallet
+from kernel.sql import POSTGRES
 
 # The marketplace seed's limits: at most 10 search results and 10 agent tools.
 MAX_SEARCH_RESULTS = 10
@@ -60,9 +61,10 @@ def _matches(terms: list[str]) -> Q:
             Q(name__icontains=term)
             | Q(description__icontains=term)
             | Q(base_model__icontains=term)
-            # tags is a JSON list stored as JSON text, where non-ASCII is \u-escaped: look for the
-            # term as it is written there.
-            | Q(tags__icontains=json.dumps(term)[1:-1])
+            # tags is a JSON list, searched in its text: on SQLite the stored JSON text, where
+            # non-ASCII is \u-escaped; on PostgreSQL jsonb's text form, which keeps it as it is.
+            # Look for the term as it is written there.
+            | Q(tags__icontains=json.dumps(term, ensure_ascii=not POSTGRES)[1:-1])
         )
     return condition
 

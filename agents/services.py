@@ -1,8 +1,11 @@
 """Every write to wallets, token balances and the ledger: grants, purchases and metered agent calls.
 
-Each change is one BEGIN IMMEDIATE transaction (the database's `transaction_mode`): it takes the
-write lock before it reads a balance, so two purchases against one wallet, in one process or
-in several, run one after the other and neither can spend what the other already spent. The
+Each change is one transaction that locks the rows it decides on before it reads them, so two
+purchases against one wallet, in one process or in several (on several nodes), run one after the
+other and neither can spend what the other already spent. On SQLite the transaction is BEGIN
+IMMEDIATE (the database's `transaction_mode`): it takes the database's write lock up front. On
+PostgreSQL, where writers run side by side, the wallet or balance row is read with SELECT ... FOR
+UPDATE (`_locked`): a second debit waits for the first to commit and then reads what it left. The
 balance rows change only together with the ledger entry that explains the change, and CHECK
 constraints refuse a negative balance even if this code were wrong.
 
@@ -18,10 +21,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Model, QuerySet
 from django.utils import timezone
 
 from agents import signals
@@ -36,8 +39,10 @@ from agents.models import CREDIT_PLACES, Agent, LedgerEntry, TokenBalance, Token
 from agents.providers import ChatMessage, ChatRequest, Completion, provider_for
 from agents.providers.base import estimate_prompt_tokens
 from agents.selectors import held_tokens, hold_lifetime
+from kernel.sql import POSTGRES
 
 logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=Model)
 
 # Bounds that keep amounts meaningful (and far from integer and decimal overflow).
 MAX_TOKEN_PURCHASE = 1_000_000_000
@@ -76,8 +81,17 @@ def credits_text(amount: Decimal) -> str:
     return format(amount.normalize(), "f")
 
 
-def _wallet(user_id: int) -> Wallet:
+def _for_update(rows: QuerySet[M]) -> QuerySet[M]:
+    """`rows` read with SELECT ... FOR UPDATE on PostgreSQL: each row read stays locked until the
+    transaction ends (a concurrent debit waits), and its values are the latest committed ones. On
+    SQLite the transaction already holds the database's write lock: `rows` unchanged."""
+    return rows.select_for_update() if POSTGRES else rows
+
+
+def _wallet(user_id: int, *, lock: bool = False) -> Wallet:
     wallet, _ = Wallet.objects.get_or_create(user_id=user_id)
+    if lock and POSTGRES:
+        wallet = _for_update(Wallet.objects.filter(pk=wallet.pk)).get()
     return wallet
 
 
@@ -146,7 +160,7 @@ def buy_tokens(*, user_id: int, actor: str, agent_id: Any, token_amount: Any) ->
     amount = parse_token_amount(token_amount)
     cost = purchase_cost(agent, amount)
     with transaction.atomic():
-        wallet = _wallet(user_id)
+        wallet = _wallet(user_id, lock=True)
         if wallet.credits < cost:
             raise InsufficientCredits(
                 f"Insufficient credits: {amount} tokens of Agent {agent.pk} cost {credits_text(cost)} credits and "
@@ -185,7 +199,8 @@ def buy_tokens(*, user_id: int, actor: str, agent_id: Any, token_amount: Any) ->
 def _reserve(user_id: int, agent: Agent, wanted: int, minimum: int) -> TokenHold:
     with transaction.atomic():
         TokenHold.objects.filter(user_id=user_id, agent=agent, created_at__lt=timezone.now() - hold_lifetime()).delete()
-        balance = TokenBalance.objects.filter(user_id=user_id, agent=agent).first()
+        # Concurrent calls reserve one after the other, each from what the others left.
+        balance = _for_update(TokenBalance.objects.filter(user_id=user_id, agent=agent)).first()
         if balance is None or balance.tokens <= 0:
             raise InsufficientTokens(
                 f"You have no tokens for Agent {agent.pk}: buy some with buy_agent_tokens first",
@@ -215,7 +230,7 @@ def _settle(hold: TokenHold, completion: Completion, actor: str) -> tuple[int, i
         logger.warning("agent %s answered with %d tokens, %d were reserved", hold.agent_id, used, hold.tokens)
     with transaction.atomic():
         TokenHold.objects.filter(pk=hold.pk).delete()
-        balance = TokenBalance.objects.get(user_id=hold.user_id, agent_id=hold.agent_id)
+        balance = _for_update(TokenBalance.objects.filter(user_id=hold.user_id, agent_id=hold.agent_id)).get()
         if charged:
             TokenBalance.objects.filter(pk=balance.pk).update(tokens=F("tokens") - charged, updated_at=timezone.now())
             balance.refresh_from_db(fields=["tokens"])

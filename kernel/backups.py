@@ -1,4 +1,5 @@
-"""Online backup and restore of the SQLite database, through SQLite's own backup API.
+"""Online backup and restore of the database: SQLite through its own backup API (here), PostgreSQL
+through pg_dump and pg_restore (the section at the end), behind the same two commands.
 
 Backup (`manage.py backup PATH`) copies the live database while servers keep reading and writing
 it. The copy runs inside one read transaction on the source, so it is the database as of one
@@ -29,12 +30,16 @@ because its in-memory vector indexes and sessions describe the old database; the
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 # What makes a file a MemoryHub database rather than any SQLite file: Django's record of the
 # migrations applied, and the tables the apps register at start (`register_tables`: the keys, the
@@ -89,7 +94,8 @@ class Summary:
 
 @dataclass(frozen=True)
 class BackupResult:
-    source: Path
+    # A file, or a PostgresTarget (its URL without the password).
+    source: Path | PostgresTarget
     target: Path
     seconds: float
     summary: Summary
@@ -98,7 +104,7 @@ class BackupResult:
 @dataclass(frozen=True)
 class RestoreResult:
     backup: Path
-    target: Path
+    target: Path | PostgresTarget
     seconds: float
     summary: Summary
     # Set when the target was in use and --force restored into it while open (see restore()).
@@ -310,4 +316,291 @@ def restore(*, backup: Path, target: Path, force: bool = False, progress: Progre
         summary=summary,
         live=live,
         moved_aside=moved_aside,
+    )
+
+
+# --- PostgreSQL: pg_dump / pg_restore ---------------------------------------------------------------
+#
+# The same commands and promises on PostgreSQL, with the server's own tools (the PostgreSQL client,
+# pg_dump and pg_restore of the server's major version or newer, on PATH):
+#
+# - Backup: `pg_dump --format=custom` (compressed; one file; pg_restore can restore any part of it).
+#   pg_dump reads one snapshot (a REPEATABLE READ transaction) and takes only ACCESS SHARE locks, so
+#   servers go on reading and writing; only a schema change (a migration) waits for it. The snapshot
+#   is exported by a transaction of ours first (`pg_export_snapshot`), so the row counts printed are
+#   those of the very snapshot that was dumped. The archive is written beside PATH, read back whole
+#   (`pg_restore --file=/dev/null`: every block decompressed, the table of contents complete),
+#   checked to be a MemoryHub database (its tables), fsynced, and only then renamed to PATH.
+# - Restore: the archive is checked the same way first. Then, in one transaction
+#   (`pg_restore --single-transaction --clean --if-exists`), every object of the archive is dropped
+#   and created again with the backup's rows: the database's users see the old database or the
+#   restored one, never a mix, and a failure leaves the old one as it was. The database is created
+#   when it does not exist (the role needs CREATEDB). Objects are owned by the restoring role
+#   (--no-owner, --no-privileges), as when it ran the migrations.
+# - In use: another session connected to the database (pg_stat_activity) is a running server, a
+#   worker, a psql shell: refused unless --force, as on SQLite. The same limit: a server idle
+#   between REST requests holds no connection, and every server must be restarted after a restore.
+
+# Settings OPTIONS that are psycopg's or Django's, not libpq connection parameters.
+_NOT_LIBPQ = {"isolation_level", "server_side_binding", "pool", "assume_role", "prepare_threshold", "cursor_factory"}
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """Where a PostgreSQL database is: Django's settings of it, without the password in anything
+    printed or passed on a command line (it goes to the tools in PGPASSWORD)."""
+
+    name: str
+    host: str
+    port: str
+    user: str
+    password: str
+    options: Mapping[str, object]
+
+    @classmethod
+    def from_settings(cls, settings_dict: Mapping[str, object]) -> PostgresTarget:
+        options = dict(settings_dict.get("OPTIONS") or {})  # type: ignore[call-overload]
+        return cls(
+            name=str(settings_dict.get("NAME") or ""),
+            host=str(settings_dict.get("HOST") or ""),
+            port=str(settings_dict.get("PORT") or ""),
+            user=str(settings_dict.get("USER") or ""),
+            password=str(settings_dict.get("PASSWORD") or ""),
+            options={key: value for key, value in options.items() if key not in _NOT_LIBPQ},
+        )
+
+    def conninfo(self, dbname: str | None = None) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        params: dict[str, object] = {"dbname": dbname or self.name, **self.options}
+        for key, value in (("host", self.host), ("port", self.port), ("user", self.user)):
+            if value:
+                params[key] = value
+        return make_conninfo(**params)  # type: ignore[arg-type]
+
+    def connect(self, dbname: str | None = None, **kwargs: object) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.conninfo(dbname), password=self.password or None, **kwargs)  # type: ignore[arg-type]
+
+    def tool_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        return env
+
+    def __str__(self) -> str:
+        where = f"{self.host or 'localhost'}{':' + self.port if self.port else ''}"
+        return f"postgresql://{self.user + '@' if self.user else ''}{where}/{self.name}"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise BackupError(f"{name} is not installed (or not on PATH): install the PostgreSQL client tools")
+    return path
+
+
+def _tool_major(path: str) -> int:
+    # "pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"
+    output = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"\(PostgreSQL\) (\d+)", output)
+    if match is None:
+        raise BackupError(f"cannot tell the version of {path} ({output.strip() or 'no output'})")
+    return int(match.group(1))
+
+
+def _check_tool_version(path: str, server_version_num: int) -> None:
+    """pg_dump refuses a server of a newer major version, and an older pg_restore cannot read a
+    newer pg_dump's archive: say so before starting rather than after."""
+    tool, server = _tool_major(path), server_version_num // 10000
+    if tool < server:
+        raise BackupError(
+            f"{Path(path).name} is version {tool} and the server is PostgreSQL {server}: install the "
+            f"PostgreSQL {server} client tools (or newer) and put them first on PATH"
+        )
+
+
+def _run(args: list[str], *, env: Mapping[str, str], what: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, env=dict(env), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        message = " ".join(done.stderr.split())[-800:] or f"exit status {done.returncode}"
+        raise BackupError(f"{what} failed: {message}")
+    return done
+
+
+def postgres_required_tables() -> tuple[str, ...]:
+    """The tables a PostgreSQL MemoryHub database must have: the registered ones but the FTS5
+    tables (SQLite's; PostgreSQL keeps full text in columns of the graph's own tables)."""
+    from kernel.db_maintenance import fts_tables
+
+    sqlite_only = set(fts_tables())
+    return tuple(table for table in _required if table not in sqlite_only)
+
+
+_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (\S+) (\S+) ", re.MULTILINE)
+
+
+def inspect_archive(path: Path) -> set[str]:
+    """Check that `path` is a whole pg_dump archive of a MemoryHub database: every block readable
+    (restored to nowhere), its tables those a MemoryHub database must have. Returns its tables."""
+    if not path.is_file():
+        raise BackupError(f"there is no file at {path}")
+    restore_tool = _tool("pg_restore")
+    env = dict(os.environ)
+    listed = subprocess.run([restore_tool, "--list", str(path)], env=env, capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        reason = " ".join(listed.stderr.split()).removeprefix("pg_restore: error: ")[:300]
+        raise BackupError(f"{path} is not a readable pg_dump archive ({reason}); make one with `manage.py backup`")
+    tables = {name for _schema, name in _TOC_TABLE.findall(listed.stdout)}
+    missing = [table for table in postgres_required_tables() if table not in tables]
+    if missing:
+        raise BackupError(
+            f"{path} is a pg_dump archive but not of a MemoryHub database (no {', '.join(missing)} table)"
+        )
+    _run([restore_tool, "--file", os.devnull, str(path)], env=env, what=f"reading {path} back")
+    return tables
+
+
+def _count_rows(cursor: Any) -> tuple[tuple[str, int], ...]:
+    counts = []
+    for label, table in _counted:
+        cursor.execute(f"SELECT count(*) FROM {table}")
+        counts.append((label, int(cursor.fetchone()[0])))
+    return tuple(counts)
+
+
+def backup_postgres(
+    *, source: PostgresTarget, target: Path, force: bool = False, progress: Progress | None = None
+) -> BackupResult:
+    """`manage.py backup PATH` on PostgreSQL (see the section's comment): the same refusals as the
+    SQLite backup, the same atomic replacement of PATH."""
+    started = time.monotonic()
+    if target.is_dir():
+        raise BackupError(f"{target} is a directory; give the backup's file name")
+    if not target.parent.is_dir():
+        raise BackupError(f"the directory {target.parent} does not exist")
+    if target.exists() and not force:
+        raise BackupError(f"{target} exists; pass --force to replace it")
+    dump = _tool("pg_dump")
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    try:
+        import psycopg
+
+        try:
+            snapshot_holder = source.connect(autocommit=False)
+        except psycopg.Error as error:
+            raise BackupError(f"cannot connect to the database {source} ({error})".strip()) from None
+        try:
+            snapshot_holder.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with snapshot_holder.cursor() as cursor:
+                cursor.execute("SELECT pg_export_snapshot(), current_setting('server_version_num')::int")
+                snapshot, server_version = cursor.fetchone()
+                _check_tool_version(dump, server_version)
+                cursor.execute(
+                    "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = %s", [_required[0]]
+                )
+                if cursor.fetchone() is None:
+                    raise BackupError(f"the database {source} has no MemoryHub tables (run `manage.py migrate` first?)")
+                counts = _count_rows(cursor)
+            _run(
+                [
+                    dump,
+                    "--format=custom",
+                    f"--snapshot={snapshot}",
+                    "--file",
+                    str(partial),
+                    "--dbname",
+                    source.conninfo(),
+                ],
+                env=source.tool_env(),
+                what="pg_dump",
+            )
+        finally:
+            snapshot_holder.close()
+        inspect_archive(partial)
+        _fsync(partial)
+        os.replace(partial, target)
+        _fsync(target.parent)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    summary = Summary(bytes=target.stat().st_size, counts=counts)
+    return BackupResult(source=source, target=target, seconds=time.monotonic() - started, summary=summary)
+
+
+def _other_sessions(cursor: Any) -> int:
+    cursor.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'"
+    )
+    return int(cursor.fetchone()[0])
+
+
+def restore_postgres(
+    *, backup: Path, target: PostgresTarget, force: bool = False, progress: Progress | None = None
+) -> RestoreResult:
+    """`manage.py restore PATH` on PostgreSQL (see the section's comment): refused, unless `force`,
+    while another session has the database open; then one transaction replaces its contents."""
+    import psycopg
+    from psycopg import sql
+
+    started = time.monotonic()
+    inspect_archive(backup)
+    restore_tool = _tool("pg_restore")
+    try:
+        connection = target.connect(autocommit=True)
+    except psycopg.OperationalError as error:
+        if f'database "{target.name}" does not exist' not in str(error):
+            raise BackupError(f"cannot connect to the database {target} ({error})".strip()) from None
+        try:
+            with target.connect("postgres", autocommit=True) as maintenance:
+                maintenance.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target.name)))
+        except psycopg.Error as create_error:
+            raise BackupError(f"the database {target} does not exist and cannot be created ({create_error})") from None
+        connection = target.connect(autocommit=True)
+    live = False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('server_version_num')::int")
+            _check_tool_version(restore_tool, cursor.fetchone()[0])
+            others = _other_sessions(cursor)
+            if others:
+                if not force:
+                    raise BackupError(
+                        f"the database {target} is open in another process ({others} other session"
+                        f"{'s' if others != 1 else ''}: a running server?); stop the server first, or pass "
+                        "--force to restore into it while it runs"
+                    )
+                live = True
+        _run(
+            [
+                restore_tool,
+                "--single-transaction",
+                "--exit-on-error",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+                "--dbname",
+                target.conninfo(),
+                str(backup),
+            ],
+            env=target.tool_env(),
+            what="pg_restore",
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            size = int(cursor.fetchone()[0])
+            counts = _count_rows(cursor)
+    finally:
+        connection.close()
+    return RestoreResult(
+        backup=backup,
+        target=target,
+        seconds=time.monotonic() - started,
+        summary=Summary(bytes=size, counts=counts),
+        live=live,
+        moved_aside=None,
     )

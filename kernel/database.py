@@ -1,4 +1,6 @@
-"""SQLite configured for a server rather than for a desktop app.
+"""The database configured for a server: SQLite by default, PostgreSQL with MEMORYHUB_DATABASE_URL.
+
+SQLite is configured for a server rather than for a desktop app.
 
 Every connection runs the same pragmas (Django's `init_command`), and every `atomic()` block
 starts with BEGIN IMMEDIATE (`transaction_mode`), so a writer takes the write lock up front
@@ -65,10 +67,24 @@ def postgres_database(url: str, *, durability: str, test_name: str | None) -> di
 
 
 def describe_database() -> dict[str, Any]:
-    """What /healthz and the start-up banner report about the live database connection."""
+    """What /healthz and the start-up banner report about the live database connection.
+
+    SQLite: its version, journal mode and `synchronous` level. PostgreSQL: the server's version and
+    this connection's `synchronous_commit` (what MEMORYHUB_DURABILITY set, unless the server or the
+    URL's options override it: the value reported is the one in force). Both: the durability asked."""
     from django.conf import settings
     from django.db import connection
 
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('server_version'), current_setting('synchronous_commit')")
+            server_version, synchronous_commit = cursor.fetchone()
+        return {
+            "engine": "postgresql",
+            "server_version": server_version,
+            "synchronous_commit": synchronous_commit,
+            "durability": settings.DURABILITY,
+        }
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")
         journal_mode = cursor.fetchone()[0]

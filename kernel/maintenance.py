@@ -7,8 +7,9 @@
   same jobs on a timer thread (`start_in_process()`, called by kernel/startup.py), one job at a
   time, logging each run, never letting a failure reach the server.
 
-Either way a job runs under a lease row (kernel.models.MaintenanceJob), taken in one BEGIN
-IMMEDIATE transaction, so no two processes ever run one job at once: several server processes on
+Either way a job runs under a lease row (kernel.models.MaintenanceJob), taken in one transaction
+that holds the row (BEGIN IMMEDIATE on SQLite, SELECT ... FOR UPDATE on PostgreSQL), so no two
+processes ever run one job at once: several server processes on
 one database share the schedule (whichever finds a job due first runs it; the others see it ran),
 and a Celery task that finds its job still running elsewhere returns at once. The row also
 records each job's last run, which `manage.py maintenance --list` shows.
@@ -38,6 +39,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from kernel import db_maintenance
+from kernel.sql import POSTGRES
 
 # The logger keeps its name from before the move to kernel/, so log output is unchanged.
 logger = logging.getLogger("memoryhub.maintenance")
@@ -55,9 +57,13 @@ class Job:
     about: str
     # Whether the task takes `namespace` (None: every namespace).
     takes_namespace: bool = False
+    # The interval when the setting is not defined (a job newer than the settings that name it).
+    default_interval: float | None = None
 
     @property
     def interval(self) -> float:
+        if self.default_interval is not None:
+            return float(getattr(settings, self.interval_setting, self.default_interval))
         return float(getattr(settings, self.interval_setting))
 
     @property
@@ -65,7 +71,8 @@ class Job:
         return self.about.replace("{fts_tables}", " and ".join(db_maintenance.fts_tables()))
 
 
-JOBS: tuple[Job, ...] = (
+# The upkeep of the database itself (kernel/db_maintenance.py), which differs between backends.
+SQLITE_JOBS: tuple[Job, ...] = (
     Job(
         "wal_checkpoint",
         "memoryhub.tasks.wal_checkpoint_task",
@@ -90,6 +97,24 @@ JOBS: tuple[Job, ...] = (
         "MEMORYHUB_MAINTENANCE_FTS_OPTIMIZE_SECONDS",
         "FTS5 optimize of {fts_tables}, then incremental vacuum",
     ),
+)
+POSTGRES_JOBS: tuple[Job, ...] = (
+    Job(
+        "vacuum",
+        "memoryhub.tasks.vacuum_task",
+        "MEMORYHUB_MAINTENANCE_VACUUM_SECONDS",
+        "VACUUM (ANALYZE) of every MemoryHub table: reclaim dead rows, merge the full-text GIN indexes' "
+        "pending entries, refresh statistics (as autovacuum does, so it cannot fall behind)",
+        default_interval=86400,
+    ),
+    Job(
+        "optimize",
+        "memoryhub.tasks.optimize_task",
+        "MEMORYHUB_MAINTENANCE_OPTIMIZE_SECONDS",
+        "ANALYZE the tables whose planner statistics are stale (autovacuum's threshold)",
+    ),
+)
+JOBS: tuple[Job, ...] = (POSTGRES_JOBS if POSTGRES else SQLITE_JOBS) + (
     Job(
         "purge_expired",
         "graph.tasks.purge_expired_task",
@@ -179,9 +204,13 @@ def _try_claim(name: str, *, runner: str, due_after: float | None) -> Claim | da
     from kernel.models import MaintenanceJob
 
     now = timezone.now()
-    # BEGIN IMMEDIATE (kernel/database.py): the check and the take hold the write lock together.
+    # The check and the take hold the job's row together: on SQLite the transaction's BEGIN
+    # IMMEDIATE (kernel/database.py) holds the write lock; on PostgreSQL the row is read FOR UPDATE,
+    # so a second process waits here and then sees the lease the first one took.
     with transaction.atomic():
         row, _ = MaintenanceJob.objects.get_or_create(name=name)
+        if POSTGRES:
+            row = MaintenanceJob.objects.select_for_update().get(pk=row.pk)
         if row.lease_owner and row.lease_until is not None and row.lease_until > now:
             return now + timedelta(seconds=min(due_after or 60.0, 60.0))
         if due_after is not None and row.last_started_at is not None:

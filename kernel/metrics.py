@@ -343,12 +343,32 @@ def _file_size(path: str) -> int:
 
 
 def _database(out: Exposition) -> None:
-    path = str(settings.DATABASES["default"]["NAME"])
-    out.sample(out.family("database_size_bytes", "gauge", "Size of the SQLite database file."), _file_size(path))
-    out.sample(
-        out.family("database_wal_size_bytes", "gauge", "Size of the SQLite write-ahead log (0 when absent)."),
-        _file_size(path + "-wal"),
+    from django.db import DatabaseError, connection
+
+    size = out.family(
+        "database_size_bytes", "gauge", "Size of the database: the SQLite file, or the PostgreSQL database."
     )
+    wal = out.family(
+        "database_wal_size_bytes",
+        "gauge",
+        "Size of the write-ahead log: SQLite's -wal file (0 when absent), or the PostgreSQL server's pg_wal "
+        "(shared by its databases; reported when the role may list it: superuser or pg_monitor).",
+    )
+    if connection.vendor == "postgresql":
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_database_size(current_database()), pg_has_role('pg_monitor', 'USAGE')")
+                database_bytes, may_list_wal = cursor.fetchone()
+                out.sample(size, database_bytes)
+                if may_list_wal:
+                    cursor.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()")
+                    out.sample(wal, cursor.fetchone()[0])
+        except DatabaseError:  # an unreachable server is /healthz's to report; the scrape goes on
+            pass
+        return
+    path = str(settings.DATABASES["default"]["NAME"])
+    out.sample(size, _file_size(path))
+    out.sample(wal, _file_size(path + "-wal"))
 
 
 def _queue(out: Exposition) -> None:

@@ -55,10 +55,19 @@ def shorten_gil_switch_interval() -> None:
 
 
 def announce() -> None:
-    # Printed (not logged) so an operator always sees which file the server writes to.
-    print(
-        f"MemoryHub database: {settings.DB_PATH} "
-        f"(SQLite WAL, durability={settings.DURABILITY}, data dir {settings.DATA_DIR})",
-        file=sys.stderr,
-        flush=True,
-    )
+    # Printed (not logged) so an operator always sees which database the server writes to.
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        from kernel.backups import PostgresTarget
+
+        synchronous_commit = "on" if settings.DURABILITY == "sync" else "off"
+        line = (
+            f"MemoryHub database: {PostgresTarget.from_settings(database)} (PostgreSQL, durability="
+            f"{settings.DURABILITY}: synchronous_commit={synchronous_commit}, data dir {settings.DATA_DIR})"
+        )
+    else:
+        line = (
+            f"MemoryHub database: {settings.DB_PATH} "
+            f"(SQLite WAL, durability={settings.DURABILITY}, data dir {settings.DATA_DIR})"
+        )
+    print(line, file=sys.stderr, flush=True)

@@ -17,6 +17,11 @@ import pytest
 
 from bench import crash
 
+pytestmark = pytest.mark.sqlite_only(
+    reason="SQLite's backup API and files (PRAGMA integrity_check, -wal); PostgreSQL's pg_dump form: "
+    "test_backup_postgres.py"
+)
+
 NAMESPACE = "crash:backup"
 
 

@@ -30,6 +30,10 @@ import pytest
 
 from tests.mcp_endpoint.conftest import ROOT, McpServer, free_port, server_env
 
+pytestmark = pytest.mark.sqlite_only(
+    reason="the fixture is a SQLite file an older MemoryHub made; PostgreSQL has no older generation yet"
+)
+
 FIXTURE = ROOT / "tests" / "fixtures" / "memoryhub-2026-12.sqlite3"
 MANIFEST: dict[str, Any] = json.loads(FIXTURE.with_suffix(".json").read_text())
 SAMPLES: dict[str, Any] = MANIFEST["samples"]

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from django.db import connection
+
+pytestmark = pytest.mark.sqlite_only(reason="SQLite's pragmas and file layout; PostgreSQL's form: test_postgres.py")
 
 
 def test_connections_use_the_server_pragmas(db, settings):

@@ -1,4 +1,5 @@
-"""The SQLite upkeep and MCP session services, in this process."""
+"""The SQLite upkeep and MCP session services, in this process (PostgreSQL's upkeep:
+tests/kernel/test_db_maintenance.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from mcp_endpoint import sessions
 from mcp_endpoint.models import McpSession
 from tests.maintenance.helpers import memories, new_namespace
 
+SQLITE_UPKEEP = pytest.mark.sqlite_only(
+    reason="WAL checkpoints and FTS5 merging are SQLite's; PostgreSQL's upkeep: tests/kernel/test_db_maintenance.py"
+)
 
+
+@SQLITE_UPKEEP
 @pytest.mark.django_db
 def test_a_checkpoint_refuses_to_run_inside_a_transaction():
     # The test runs inside one; a checkpoint there could only ever report "busy".
@@ -23,6 +29,7 @@ def test_a_checkpoint_refuses_to_run_inside_a_transaction():
         db_maintenance.wal_checkpoint(mode="TRUNCATE")
 
 
+@SQLITE_UPKEEP
 def test_a_checkpoint_mode_is_one_sqlite_knows():
     with pytest.raises(ValueError, match="unknown checkpoint mode"):
         db_maintenance.wal_checkpoint(mode="EVERYTHING")
@@ -44,6 +51,7 @@ def test_session_purge_keeps_live_sessions(settings):
     assert sessions.purge() == 0
 
 
+@SQLITE_UPKEEP
 @pytest.mark.django_db(transaction=True)
 def test_fts_optimize_returns_the_pages_deletes_freed_to_the_file_system():
     ns = new_namespace()

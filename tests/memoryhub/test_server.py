@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,9 +22,13 @@ def test_healthz_reports_the_database_and_its_mode(client, db):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["database"]["engine"] == "sqlite"
-    assert body["database"]["journal_mode"] == "WAL"
     assert body["database"]["durability"] in {"sync", "async"}
+    if connection.vendor == "postgresql":
+        assert body["database"]["engine"] == "postgresql"
+        assert body["database"]["synchronous_commit"] in {"on", "off"}
+    else:
+        assert body["database"]["engine"] == "sqlite"
+        assert body["database"]["journal_mode"] == "WAL"
     assert client.post("/healthz").status_code == 405
 
 
@@ -33,6 +38,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.sqlite_only(reason="a fresh SQLite file in MEMORYHUB_DB_PATH; PostgreSQL: tests/kernel/test_postgres.py")
 @pytest.mark.parametrize(("durability", "synchronous"), [("sync", "FULL"), ("async", "NORMAL")])
 def test_daphne_serves_healthz_on_a_fresh_database(tmp_path, durability, synchronous):
     env = {

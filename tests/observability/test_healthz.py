@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 
+from django.db import connection
 from django.test import Client
 
 
@@ -23,7 +24,16 @@ def test_healthz_checks_the_database_and_the_in_memory_channel_layer(client: Cli
     body = response.json()
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
-    assert body["database"]["journal_mode"] == "WAL"
+    assert body["database"]["durability"] == settings.DURABILITY
+    if connection.vendor == "postgresql":
+        assert body["database"]["engine"] == "postgresql"
+        assert body["database"]["server_version"].split(".")[0].isdigit()
+        # MEMORYHUB_DURABILITY as the connection has it (kernel/database.py postgres_database).
+        assert body["database"]["synchronous_commit"] == {"sync": "on", "async": "off"}[settings.DURABILITY]
+    else:
+        assert body["database"]["engine"] == "sqlite"
+        assert body["database"]["journal_mode"] == "WAL"
+        assert body["database"]["synchronous"] == {"sync": "FULL", "async": "NORMAL"}[settings.DURABILITY]
     assert body["channel_layer"] == {
         "ok": True,
         "backend": "InMemoryChannelLayer",

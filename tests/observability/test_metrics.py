@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from access.authentication import authenticate
@@ -65,6 +66,9 @@ def test_the_exposition_parses_and_counts_a_rest_call(client: Client, alice_key:
         assert after[name].help
     assert "Per server process" in after["memoryhub_http_requests_total"].help
     assert promtext.value(after, "memoryhub_database_size_bytes") > 0
+    if connection.vendor == "postgresql":
+        # The test role is a superuser, so it may list pg_wal: at least one 16 MB segment.
+        assert promtext.value(after, "memoryhub_database_wal_size_bytes") >= 16 * 1024 * 1024
     # The scrapes themselves are the "ops" surface.
     assert promtext.value(after, "memoryhub_http_requests_total", surface="ops", method="GET", status="200") >= 1
 
@@ -205,3 +209,19 @@ def test_under_proxy_headers_a_forged_loopback_address_is_no_local_caller(client
     # read on to the address the proxy appended.
     forged = {"REMOTE_ADDR": "127.0.0.5", "HTTP_X_FORWARDED_FOR": "127.0.0.5, 198.51.100.7"}
     assert client.get("/metrics", **forged).status_code == 401
+
+
+def test_the_database_families_measure_the_configured_backend(db) -> None:
+    """The database's size (the SQLite file; the PostgreSQL database) and its write-ahead log."""
+    families = promtext.parse(metrics.render())
+    assert families["memoryhub_database_size_bytes"].type == "gauge"
+    assert families["memoryhub_database_wal_size_bytes"].type == "gauge"
+    assert promtext.value(families, "memoryhub_database_size_bytes") > 0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            size = cursor.fetchone()[0]
+        assert abs(promtext.value(families, "memoryhub_database_size_bytes") - size) < 1024 * 1024
+        assert promtext.value(families, "memoryhub_database_wal_size_bytes") >= 16 * 1024 * 1024
+    else:
+        assert promtext.value(families, "memoryhub_database_wal_size_bytes") >= 0

@@ -1,4 +1,5 @@
-"""`manage.py restore PATH`: replace the database with a backup made by `manage.py backup`.
+"""`manage.py restore PATH`: replace the database with a backup made by `manage.py backup` (a
+SQLite file, or on PostgreSQL a pg_dump archive, restored by pg_restore in one transaction).
 
 Stop the server first (the command refuses while it can see the database in use; see
 kernel/backups.py for how, and for what it cannot see), restore, start the server again.
@@ -31,24 +32,30 @@ class Command(BaseCommand):
             "--force",
             action="store_true",
             help="restore even into a database in use (its users see the old or the new one, never a mix; "
-            "restart them afterwards), or move an unreadable database aside and restore into a new file",
+            "restart them afterwards), or (SQLite) move an unreadable database file aside and restore into a new one",
         )
 
     def handle(self, *args: Any, path: Path, force: bool, **options: Any) -> None:
-        target = Path(str(settings.DATABASES["default"]["NAME"]))
+        database = settings.DATABASES["default"]
         # A connection of our own would make the database look in use.
         connections.close_all()
         try:
-            result = backups.restore(backup=path, target=target, force=force)
+            if database["ENGINE"] == "django.db.backends.postgresql":
+                target = backups.PostgresTarget.from_settings(database)
+                result = backups.restore_postgres(backup=path, target=target, force=force)
+            else:
+                result = backups.restore(backup=path, target=Path(str(database["NAME"])), force=force)
         except backups.BackupError as error:
             raise CommandError(str(error)) from None
-        lines = [self.style.SUCCESS(f"Restored {target} from {path}")]
+        lines = [self.style.SUCCESS(f"Restored {result.target} from {path}")]
         if result.moved_aside is not None:
             lines.append(f"  the unreadable database was moved to {result.moved_aside}")
         lines += [
             f"  size:      {result.summary.bytes / 1e6:.1f} MB ({result.summary.bytes} bytes)",
             f"  time:      {result.seconds:.2f} s",
-            "  integrity: ok (backup and restored database)",
+            "  integrity: ok (the archive read back whole, restored in one transaction)"
+            if isinstance(result.target, backups.PostgresTarget)
+            else "  integrity: ok (backup and restored database)",
             f"  contents:  {result.summary.describe()}",
         ]
         if result.live:

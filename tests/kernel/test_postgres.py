@@ -1,0 +1,137 @@
+"""The PostgreSQL backend (kernel/database.py postgres_database) as the settings configure it: the
+durability mode as `synchronous_commit` on every connection, what /healthz reports of it, and the
+URL checks. The SQLite form of these checks: test_sqlite.py."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+
+from kernel.database import describe_database, postgres_database
+
+
+def connect(config: dict) -> psycopg.Connection:
+    """A connection of our own made from the Django settings `config`, as Django would make it."""
+    return psycopg.connect(
+        host=config["HOST"] or None,
+        port=config["PORT"] or None,
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        dbname=connection.settings_dict["NAME"],
+        **config["OPTIONS"],
+    )
+
+
+@pytest.mark.postgres_only(reason="synchronous_commit is PostgreSQL's; SQLite's synchronous: test_sqlite.py")
+def test_connections_commit_as_the_durability_mode_asks(db, settings):
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == {"sync": "on", "async": "off"}[settings.DURABILITY]
+        cursor.execute("SHOW TimeZone")
+        assert cursor.fetchone()[0] == "UTC"
+    assert describe_database()["synchronous_commit"] == {"sync": "on", "async": "off"}[settings.DURABILITY]
+    url = (
+        f"postgres://{connection.settings_dict['USER']}@{connection.settings_dict['HOST']}:"
+        f"{connection.settings_dict['PORT']}/{connection.settings_dict['NAME']}"
+    )
+    for durability, expected in (("sync", "on"), ("async", "off")):
+        with connect(postgres_database(url, durability=durability, test_name=None)) as other:
+            assert other.execute("SHOW synchronous_commit").fetchone() == (expected,)
+
+
+@pytest.mark.postgres_only(reason="what /healthz reports of a PostgreSQL server")
+def test_the_description_names_the_server_and_its_commit_mode(db, settings):
+    described = describe_database()
+    assert set(described) == {"engine", "server_version", "synchronous_commit", "durability"}
+    assert described["engine"] == "postgresql"
+    assert int(described["server_version"].split(".")[0]) >= 15
+    assert described["durability"] == settings.DURABILITY
+
+
+def test_the_url_options_keep_their_own_and_only_postgres_urls_are_taken():
+    config = postgres_database(
+        "postgres://u:p@db.example:6543/hub?options=-c%20statement_timeout%3D5000", durability="sync", test_name="t"
+    )
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["HOST"], config["PORT"], config["NAME"], config["TEST"]) == (
+        "db.example",
+        6543,
+        "hub",
+        {"NAME": "t"},
+    )
+    assert config["OPTIONS"]["options"].split() == ["-c", "synchronous_commit=on", "-c", "statement_timeout=5000"]
+    with pytest.raises(ImproperlyConfigured, match="must be a postgres:// URL"):
+        postgres_database("mysql://u@h/db", durability="sync", test_name=None)
+
+
+@pytest.mark.postgres_only(reason="daphne on a PostgreSQL database; the SQLite form: tests/memoryhub/test_server.py")
+def test_daphne_reports_each_durability_mode_as_the_servers_synchronous_commit(tmp_path):
+    """The whole chain: MEMORYHUB_DURABILITY in a real server's environment, the connection it
+    opens, and what its /healthz says, on a database of its own."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    import uuid
+    from pathlib import Path
+
+    from psycopg import sql
+
+    from bench.setup import free_port
+
+    root = Path(__file__).resolve().parents[2]
+    database = connection.settings_dict
+    where = {"host": database["HOST"] or "127.0.0.1", "port": database["PORT"] or 5432, "user": database["USER"]}
+    name = f"mh_healthz_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dbname="postgres", autocommit=True, **where) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        env = {
+            **os.environ,
+            "MEMORYHUB_DATABASE_URL": f"postgres://{where['user']}@{where['host']}:{where['port']}/{name}",
+            "MEMORYHUB_DATA_DIR": str(tmp_path),
+            "MEMORYHUB_MAINTENANCE": "false",
+        }
+        env.pop("MEMORYHUB_TEST_DB_PATH", None)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=root, env=env, check=True)
+        for durability, expected in (("sync", "on"), ("async", "off")):
+            port = free_port()
+            log = tmp_path / f"daphne-{durability}.log"
+            with log.open("wb") as stderr:
+                server = subprocess.Popen(
+                    [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
+                    cwd=root,
+                    env={**env, "MEMORYHUB_DURABILITY": durability},
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                )
+            try:
+                body = None
+                deadline = time.monotonic() + 60
+                while body is None and time.monotonic() < deadline:
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                            body = json.load(response)
+                    except OSError:
+                        time.sleep(0.2)
+                assert body is not None, "daphne did not answer within 60 s"
+                assert body["status"] == "ok"
+                assert body["database"]["engine"] == "postgresql"
+                assert body["database"]["durability"] == durability
+                assert body["database"]["synchronous_commit"] == expected
+            finally:
+                server.terminate()
+                server.wait(timeout=15)
+            # The start-up line names the database (never a password) and the commit mode.
+            banner = (
+                f"MemoryHub database: postgresql://{where['user']}@{where['host']}:{where['port']}/{name} (PostgreSQL"
+            )
+            assert banner in log.read_text()
+            assert f"synchronous_commit={expected}" in log.read_text()
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **where) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
