@@ -14,6 +14,7 @@ from django.test import override_settings
 
 from access.operations import perform
 from graph.sql import db
+from kernel.sql import json_values
 from vectors import backlog, embedding, store
 from vectors.ann import ExactIndex, HnswIndex, IvfFlatIndex
 from vectors.embedders import default_embedder
@@ -39,7 +40,7 @@ def _entities(access, namespace: str, names: list[str]) -> dict[str, int]:
         entities=[{"name": n, "entityType": "thing", "observations": []} for n in names],
     )
     rows = db().execute(
-        "SELECT name, id FROM graph_entity WHERE name IN (SELECT value FROM json_each(?))",
+        f"SELECT name, id FROM graph_entity WHERE name IN {json_values(sql_type='text')}",
         (str(names).replace("'", '"'),),
     )
     return dict(rows.fetchall())
@@ -265,7 +266,7 @@ def test_two_namespaces_never_share_an_index(alice_key, bob_key):
         namespaces = {
             row[0]
             for row in db().execute(
-                "SELECT namespace_id FROM graph_observation WHERE id IN (SELECT value FROM json_each(?))",
+                f"SELECT namespace_id FROM graph_observation WHERE id IN {json_values()}",
                 (str(owners),),
             )
         }
