@@ -63,7 +63,7 @@ from graph.sql import as_json, db, now
 from kernel import metrics
 from kernel.errors import DomainError, InvalidArgument
 from kernel.metrics import Exposition
-from kernel.sql import iso, stored_time
+from kernel.sql import POSTGRES, iso, json_values, stored_time
 from kernel.task_queue import DrainLoop
 from memory import dedupe as judging
 from memory import llm, selectors
@@ -117,6 +117,21 @@ def _run_after_commit() -> None:
         hook()
 
 
+# PostgreSQL types the select list from its parameters and JSON values, so they are cast to the
+# columns' types there.
+_ENQUEUE = (
+    "INSERT INTO memory_pendingextraction(source_id, namespace_id, said_at, key_id, key_prefix, user_id, "
+    "enqueued_at, attempts, next_attempt_at, claimed_until, last_error, facts, failed_at) "
+    + (
+        "SELECT CAST(value ->> 0 AS bigint), CAST(?1 AS bigint), CAST(value ->> 1 AS timestamptz), "
+        "CAST(?2 AS bigint), ?3, CAST(?4 AS bigint), CAST(?5 AS timestamptz), 0, NULL, NULL, '', '', NULL "
+        "FROM jsonb_array_elements(CAST(?6 AS jsonb)) AS value"
+        if POSTGRES
+        else "SELECT value ->> 0, ?1, value ->> 1, ?2, ?3, ?4, ?5, 0, NULL, NULL, '', '', NULL FROM json_each(?6)"
+    )
+)
+
+
 def enqueue(namespace_id: int, messages: Sequence[tuple[int, str | None]]) -> None:
     """Queue these messages (free memories of one namespace: (id, when it was said, as stored, or
     None for its validity start)) for extraction, in the caller's transaction, one statement. The
@@ -126,9 +141,7 @@ def enqueue(namespace_id: int, messages: Sequence[tuple[int, str | None]]) -> No
         return
     change = changes.current()
     db().execute(
-        "INSERT INTO memory_pendingextraction(source_id, namespace_id, said_at, key_id, key_prefix, user_id, "
-        "enqueued_at, attempts, next_attempt_at, claimed_until, last_error, facts, failed_at) "
-        "SELECT value ->> 0, ?1, value ->> 1, ?2, ?3, ?4, ?5, 0, NULL, NULL, '', '', NULL FROM json_each(?6)",
+        _ENQUEUE,
         (
             namespace_id,
             change.key_id,
@@ -269,6 +282,14 @@ def _lease_seconds() -> int:
     return configured or 2 * int(settings.MEMORYHUB_LLM_TIMEOUT_SECONDS) + LEASE_MARGIN_SECONDS
 
 
+_IDS_4 = json_values("?4")
+# SQLite: BEGIN IMMEDIATE makes a claim one writer's at a time. PostgreSQL runs claims side by
+# side: a second claimer would wait for the first's row lock, then recheck only `id = (...)` and
+# claim the same job, so the subquery locks the job it picks and skips one another claim holds
+# (the older-job-of-the-namespace check still sees a locked job, so order per namespace holds).
+_SKIP_LOCKED = " FOR UPDATE OF p SKIP LOCKED" if POSTGRES else ""
+
+
 def _claim(*, ignore_backoff: bool = False, tried: Sequence[int] = ()) -> Job | None:
     """Lease the oldest due job whose namespace has no older open job, or None; not one of
     `tried` (a drain attempts each job once, whatever `ignore_backoff`)."""
@@ -283,9 +304,9 @@ def _claim(*, ignore_backoff: bool = False, tried: Sequence[int] = ()) -> Job | 
                 "memory_pendingextraction p WHERE p.failed_at IS NULL "
                 "AND (p.claimed_until IS NULL OR p.claimed_until < ?2) "
                 "AND (?3 OR p.next_attempt_at IS NULL OR p.next_attempt_at <= ?2) "
-                "AND p.id NOT IN (SELECT value FROM json_each(?4)) "
+                f"AND p.id NOT IN {_IDS_4} "
                 "AND NOT EXISTS (SELECT 1 FROM memory_pendingextraction q WHERE q.namespace_id = p.namespace_id "
-                "AND q.id < p.id AND q.failed_at IS NULL) ORDER BY p.id LIMIT 1) "
+                f"AND q.id < p.id AND q.failed_at IS NULL) ORDER BY p.id LIMIT 1{_SKIP_LOCKED}) "
                 "RETURNING id, source_id, namespace_id, said_at, key_id, key_prefix, user_id, attempts, facts, "
                 "claimed_until",
                 (until, stamp, ignore_backoff, as_json(list(tried))),
@@ -620,7 +641,7 @@ def drain(*, stop: threading.Event | None = None, ignore_backoff: bool = False, 
 def retry(*, ids: Sequence[int] | None = None, failed: bool = True) -> int:
     """End the backoff and the claim of these jobs (by row id; None: all), giving failed ones
     (with `failed`) their attempts back; wake the drainer. Returns how many jobs."""
-    condition = "1" if ids is None else "id IN (SELECT value FROM json_each(?))"
+    condition = "true" if ids is None else f"id IN {json_values()}"
     scope = "" if failed else " AND failed_at IS NULL"
     with transaction.atomic():
         changed = (

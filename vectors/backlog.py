@@ -50,7 +50,7 @@ from django.utils import timezone
 
 from graph import observations
 from graph.sql import as_json, db
-from kernel.sql import stored_time
+from kernel.sql import POSTGRES, json_values, stored_time
 from kernel.task_queue import DrainLoop
 from vectors import store
 from vectors.embedders import Embedder, default_embedder
@@ -60,6 +60,8 @@ from vectors.pending import forget, run_after_commit
 from vectors.store import IndexKey
 
 logger = logging.getLogger(__name__)
+
+_IDS = json_values()
 
 # Kept of an embedder's error message per row: enough to see what went wrong.
 MAX_ERROR_LENGTH = 500
@@ -80,18 +82,26 @@ class Pending:
     attempts: int
 
 
+# SQLite: BEGIN IMMEDIATE (kernel/database.py) makes the claim one writer's at a time. PostgreSQL
+# runs claims side by side: a second claimer's subquery would pick the rows a first one has just
+# updated (the UPDATE waits for their row locks, then rechecks only `id IN (...)`, which still
+# holds), so the subquery locks what it picks and skips rows another claim holds locked (`FOR
+# UPDATE SKIP LOCKED`); a row claimed and committed before it looks fails `claimed_until`.
+_CLAIM = (
+    "UPDATE vectors_pending SET claimed_until = ?1 WHERE id IN (SELECT id FROM vectors_pending "
+    "WHERE (claimed_until IS NULL OR claimed_until < ?2) AND (next_attempt_at IS NULL OR next_attempt_at <= ?2) "
+    + ("ORDER BY id LIMIT ?3 FOR UPDATE SKIP LOCKED) " if POSTGRES else "ORDER BY id LIMIT ?3) ")
+    + "RETURNING id, owner_id, namespace_id, attempts"
+)
+
+
 def _claim(limit: int) -> list[Pending]:
     """Lease up to `limit` due rows, oldest first, to this caller for the lease time."""
     moment = timezone.now()
     until = stored_time(moment + datetime.timedelta(seconds=settings.MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS))
     stamp = stored_time(moment)
     with transaction.atomic():
-        rows = db().execute(
-            "UPDATE vectors_pending SET claimed_until = ?1 WHERE id IN (SELECT id FROM vectors_pending "
-            "WHERE (claimed_until IS NULL OR claimed_until < ?2) AND (next_attempt_at IS NULL OR next_attempt_at <= ?2) "
-            "ORDER BY id LIMIT ?3) RETURNING id, owner_id, namespace_id, attempts",
-            (until, stamp, limit),
-        )
+        rows = db().execute(_CLAIM, (until, stamp, limit))
         return [Pending(*row) for row in rows.fetchall()]
 
 
@@ -177,6 +187,14 @@ def _embed_and_store(rows: Sequence[Pending]) -> int:
     return stored
 
 
+_FAILED = "UPDATE vectors_pending SET attempts = attempts + 1, last_error = ?1, claimed_until = NULL, " + (
+    "next_attempt_at = CAST(j.value ->> 1 AS timestamptz) FROM jsonb_array_elements(CAST(?2 AS jsonb)) AS j "
+    "WHERE vectors_pending.id = CAST(j.value ->> 0 AS bigint)"
+    if POSTGRES
+    else "next_attempt_at = j.value ->> 1 FROM json_each(?2) AS j WHERE vectors_pending.id = j.value ->> 0"
+)
+
+
 def _failed(rows: Sequence[Pending], error: BaseException) -> None:
     """Count an attempt on each row and push its next one back; nothing is dropped."""
     message = (str(error) or type(error).__name__)[:MAX_ERROR_LENGTH]
@@ -186,11 +204,7 @@ def _failed(rows: Sequence[Pending], error: BaseException) -> None:
         [row.id, stored_time(moment + datetime.timedelta(seconds=min(cap, 2 ** min(row.attempts, 20))))] for row in rows
     ]
     with transaction.atomic():
-        db().execute(
-            "UPDATE vectors_pending SET attempts = attempts + 1, last_error = ?1, claimed_until = NULL, "
-            "next_attempt_at = j.value ->> 1 FROM json_each(?2) AS j WHERE vectors_pending.id = j.value ->> 0",
-            (message, as_json(items)),
-        )
+        db().execute(_FAILED, (message, as_json(items)))
     _counts.add(failed=len(rows))
     logger.warning("embedding %d pending texts failed (they stay queued): %s", len(rows), message)
 
@@ -234,7 +248,7 @@ def catch_up(namespace_ids: Iterable[int], *, limit: int | None = None) -> int:
         Pending(*row)
         for row in db().execute(
             "SELECT id, owner_id, namespace_id, attempts FROM vectors_pending "
-            "WHERE namespace_id IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT ?",
+            f"WHERE namespace_id IN {_IDS} ORDER BY id DESC LIMIT ?",
             (as_json(ids), limit or settings.MEMORYHUB_EMBED_CATCH_UP_MAX),
         )
     ]
@@ -279,7 +293,8 @@ def state() -> BacklogState:
     if oldest:
         from django.utils.dateparse import parse_datetime
 
-        parsed = parse_datetime(oldest)
+        # Text on SQLite, an aware datetime on PostgreSQL.
+        parsed = oldest if isinstance(oldest, datetime.datetime) else parse_datetime(oldest)
         if parsed is not None:
             if timezone.is_naive(parsed):
                 parsed = timezone.make_aware(parsed, datetime.UTC)
@@ -488,8 +503,7 @@ def retry_now(ids: Sequence[int]) -> int:
         changed = (
             db()
             .execute(
-                "UPDATE vectors_pending SET next_attempt_at = NULL, claimed_until = NULL "
-                "WHERE id IN (SELECT value FROM json_each(?))",
+                f"UPDATE vectors_pending SET next_attempt_at = NULL, claimed_until = NULL WHERE id IN {_IDS}",
                 (as_json(ids),),
             )
             .rowcount

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from kernel.sql import POSTGRES
 from vectors import store
 from vectors.ann import Allowed, ExactIndex, Hit, HnswIndex, IvfFlatIndex, Metric, VectorIndex
 from vectors.exceptions import InvalidVector
@@ -70,6 +71,8 @@ class Loaded:
     index: VectorIndex | None  # None: nothing stored yet (dims unknown)
     seq: int
     lock: threading.Lock
+    # PostgreSQL: changes to look at again besides those after `seq` (vectors/store.py).
+    tail: store.LogTail = store.NO_TAIL
     # How many times the index was built from the stored vectors (the first build included), and
     # whether a background rebuild is under way.
     builds: int = 0
@@ -121,9 +124,10 @@ class IndexRegistry:
         """The index of `key`, built or brought up to date with the change log; None if empty."""
         entry, _ = self._entry(key)
         with entry.lock:
-            if entry.seq < 0 or store.last_seq() < entry.seq:
+            if entry.seq < 0 or (not POSTGRES and store.last_seq() < entry.seq):
                 # Never built, or the log went backwards (a rolled-back transaction this process
-                # had read, or a restored database): build from the blobs.
+                # had read, or a restored database): build from the blobs. (On PostgreSQL the
+                # catch-up's own statement tells, and a rollback is undone there.)
                 self._build(entry, key)
             else:
                 self._catch_up(entry, key)
@@ -142,11 +146,11 @@ class IndexRegistry:
         snapshot = store.load(key)
         entry.index = None  # the old index is garbage before the new one is built
         entry.index = _index_from(snapshot)
-        entry.seq = snapshot.seq
+        entry.seq, entry.tail = snapshot.seq, snapshot.tail
         entry.builds += 1
 
     def _catch_up(self, entry: Loaded, key: IndexKey) -> None:
-        changes = store.changes_since(key, entry.seq)
+        changes = store.changes_since(key, entry.seq, entry.tail)
         if changes is None:
             return
         if changes.behind:
@@ -171,7 +175,7 @@ class IndexRegistry:
                 self._build(entry, key)
                 return
             entry.index.upsert(list(changes.upserted), np.stack(vectors))
-        entry.seq = changes.seq
+        entry.seq, entry.tail = changes.seq, changes.tail
         if changes.rebuild:
             self._rebuild_in_background(entry, key)
 
@@ -198,7 +202,7 @@ class IndexRegistry:
                 entry.rebuilding = False
                 if entry.builds != builds:
                     return  # rebuilt inline meanwhile (the log was pruned past it): this one is older
-                entry.index, entry.seq = index, snapshot.seq
+                entry.index, entry.seq, entry.tail = index, snapshot.seq, snapshot.tail
                 entry.builds += 1
                 self._catch_up(entry, key)
             logger.info(

@@ -16,8 +16,18 @@ import numpy.typing as npt
 
 from access import namespaces
 from graph.sql import as_json, db, now
+from kernel.sql import POSTGRES, json_values
 
 F32 = np.dtype("<f4")
+
+# `(SELECT value FROM json_each(?))`: the ids of a JSON list parameter (kernel.sql.json_values).
+_IDS = json_values()
+# The same list as a table with a column `value` (a FROM item).
+_ID_TABLE = (
+    "(SELECT CAST(value AS bigint) AS value FROM jsonb_array_elements_text(CAST(? AS jsonb)) AS value) AS ids"
+    if POSTGRES
+    else "json_each(?)"
+)
 
 
 def to_blob(vector: npt.NDArray[np.float32]) -> bytes:
@@ -56,13 +66,12 @@ def delete(kind: str, owner_ids: Iterable[int], *, model: str | None = None) -> 
     ids = as_json(owner_ids)
     if model is None:
         cursor = db().execute(
-            "DELETE FROM vectors_embedding WHERE owner_kind = ? AND owner_id IN (SELECT value FROM json_each(?))",
+            f"DELETE FROM vectors_embedding WHERE owner_kind = ? AND owner_id IN {_IDS}",
             (kind, ids),
         )
     else:
         cursor = db().execute(
-            "DELETE FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
-            "AND owner_id IN (SELECT value FROM json_each(?))",
+            f"DELETE FROM vectors_embedding WHERE owner_kind = ? AND model = ? AND owner_id IN {_IDS}",
             (kind, model, ids),
         )
     return cursor.rowcount
@@ -93,10 +102,30 @@ def vectors_of(key: IndexKey, owner_ids: Iterable[int]) -> dict[int, npt.NDArray
         # `+namespace_id`: look the owners up by the unique (kind, owner, model) index; SQLite
         # otherwise prefers the namespace index and scans the whole namespace.
         "SELECT owner_id, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
-        "AND owner_id IN (SELECT value FROM json_each(?)) AND +namespace_id = ?",
+        f"AND owner_id IN {_IDS} AND +namespace_id = ?",
         (key.kind, key.model, as_json(owner_ids), key.namespace_id),
     )
     return {owner: from_blob(blob, dims) for owner, dims, blob in rows}
+
+
+@dataclass(frozen=True)
+class LogTail:
+    """PostgreSQL: what a reader of the change log looks at again besides the rows after its
+    position (see "The change log on PostgreSQL" below). Empty on SQLite."""
+
+    # Transactions (ids) that were in progress when the reader last looked, listed in its
+    # snapshot: their changes, which may carry positions at or below the reader's, are read once
+    # they end.
+    waiting: frozenset[int] = frozenset()
+    # The snapshot's xmax: transactions with this id or a higher one were in progress too (or had
+    # not begun) without being listed; their changes at or below the position are read as well.
+    floor: int = 0
+    # Uncommitted changes of a reader's own transaction that it applied ({transaction id: owners}):
+    # once that transaction ends the owners' vectors are read again, so a rollback is undone.
+    own: tuple[tuple[int, frozenset[int]], ...] = ()
+
+
+NO_TAIL = LogTail()
 
 
 @dataclass(frozen=True)
@@ -105,9 +134,19 @@ class Snapshot:
     matrix: npt.NDArray[np.float32]
     dims: int | None
     seq: int
+    tail: LogTail = NO_TAIL
 
 
-def load(key: IndexKey) -> Snapshot:
+def _snapshot(rows: list[tuple[int, int, bytes]], seq: int, tail: LogTail = NO_TAIL) -> Snapshot:
+    if not rows:
+        return Snapshot(np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32), None, seq, tail)
+    dims = rows[0][1]
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=F32).reshape(len(rows), dims).astype(np.float32)
+    return Snapshot(ids, matrix, dims, seq, tail)
+
+
+def _sqlite_load(key: IndexKey) -> Snapshot:
     """Every vector of the index, with the change-log position it reflects.
 
     Read in one statement (one read snapshot under WAL), and the position is taken inside the same
@@ -119,15 +158,10 @@ def load(key: IndexKey) -> Snapshot:
         "WHERE namespace_id = ? AND owner_kind = ? AND model = ? AND seq <= ?",
         (key.namespace_id, key.kind, key.model, seq),
     ).fetchall()
-    if not rows:
-        return Snapshot(np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32), None, seq)
-    dims = rows[0][1]
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=F32).reshape(len(rows), dims).astype(np.float32)
-    return Snapshot(ids, matrix, dims, seq)
+    return _snapshot(rows, seq)
 
 
-def last_seq() -> int:
+def _sqlite_last_seq() -> int:
     """The newest change-log position (0 when nothing was ever written)."""
     row = db().execute("SELECT seq FROM sqlite_sequence WHERE name = 'vectors_change'").fetchone()
     return int(row[0]) if row else 0
@@ -149,9 +183,10 @@ class Changes:
     # Log rows after the position asked about were pruned: catching up would miss changes, only a
     # rebuild from the stored vectors is correct.
     behind: bool = False
+    tail: LogTail = NO_TAIL
 
 
-def changes_since(key: IndexKey, seq: int) -> Changes | None:
+def _sqlite_changes_since(key: IndexKey, seq: int, tail: LogTail = NO_TAIL) -> Changes | None:
     """What happened to the index's vectors after `seq`, netted per owner; None when nothing did."""
     conn = db()
     # One statement, so one snapshot: the log's first retained position (and its newest one) is
@@ -188,8 +223,8 @@ def changes_since(key: IndexKey, seq: int) -> Changes | None:
     wanted = [owner for owner, deleted in last.items() if not deleted]
     if wanted:
         for owner, dims, blob in conn.execute(
-            "SELECT owner_id, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
-            "AND owner_id IN (SELECT value FROM json_each(?)) AND +namespace_id = ? AND seq <= ?",
+            f"SELECT owner_id, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
+            f"AND owner_id IN {_IDS} AND +namespace_id = ? AND seq <= ?",
             (key.kind, key.model, as_json(wanted), key.namespace_id, newest),
         ):
             current[owner] = from_blob(blob, dims)
@@ -198,7 +233,7 @@ def changes_since(key: IndexKey, seq: int) -> Changes | None:
     return Changes(current, deleted_ids, newest, rebuild=rebuild)
 
 
-def add_rebuild_marker(key: IndexKey) -> int:
+def _sqlite_add_rebuild_marker(key: IndexKey) -> int:
     """Ask every process holding this index to rebuild it; return the marker's log position."""
     cursor = db().execute(
         "INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted) VALUES (?, ?, ?, ?, 0)",
@@ -206,6 +241,197 @@ def add_rebuild_marker(key: IndexKey) -> int:
     )
     assert cursor.lastrowid is not None
     return int(cursor.lastrowid)
+
+
+# --- The change log on PostgreSQL -----------------------------------------------------------------
+#
+# On SQLite one writer at a time appends to the log, so positions become visible in order and
+# "every row after the highest position read" is exact. On PostgreSQL positions come from a
+# sequence drawn inside concurrent transactions that commit in any order: a transaction holding
+# position 10 can commit after a reader has read 11 and moved past it. Three ways out were weighed:
+# re-reading a trailing window of positions (misses a transaction open longer than the window),
+# tracking the gaps below the highest position read and re-checking them until they fill or age
+# out (a gap may be another index's row, a rolled-back one or a pruned one, which only the whole
+# log tells apart, and "aged out" is a guess), and asking PostgreSQL which transactions were still
+# running when the reader looked. The last is exact, so:
+#
+# - every change records the transaction that wrote it (`xact`, an xid8) and the triggers take
+#   that transaction id *before* drawing the position (vectors/migrations/0002);
+# - a read returns, in the same statement and so of the same MVCC snapshot, the rows after the
+#   reader's position and `pg_current_snapshot()`: transactions listed in its xip, and those with
+#   an id at or above its xmax, were running (xmax is one past the newest that had ended; running
+#   transactions above it are not listed);
+# - a position P the reader can see was drawn before its snapshot, so any change with a position
+#   below P that it cannot see was drawn before the snapshot too, by a transaction whose id was
+#   assigned before that and which was still running: listed in xip, or at or above xmax (or it
+#   rolls back, and its changes never appear). The reader keeps both (LogTail.waiting, .floor)
+#   and, on every later read, also reads the changes at or below its position of those
+#   transactions (`xact IN waiting OR xact >= floor`, index lookups on (index key, xact)); then
+#   keeps what the new snapshot still shows running. A transaction that began after the snapshot
+#   draws positions above P, so the `xact >= floor` part finds only what it is meant to find;
+# - the reader's own transaction is not in its snapshot's xip list and its uncommitted changes
+#   are visible to it: an index that applied them remembers their owners (LogTail.own) and reads
+#   their vectors again once that transaction has ended, which undoes a rollback.
+#
+# Changes are then applied as "these owners changed: read their current vectors" (the upsert or
+# the delete is read from vectors_embedding, not from the log row), so reading a change twice or
+# late is harmless. A catch-up that finds nothing new costs one indexed statement, as on SQLite.
+
+
+# The newest position drawn (committed or not, 0 when none ever was): the identity sequence of
+# vectors_change.seq.
+_SEQUENCE_VALUE = "coalesce(pg_sequence_last_value('vectors_change_seq_seq'), 0)"
+
+
+def _parse_snapshot(text: str) -> tuple[int, int, frozenset[int]]:
+    """(xmin, xmax, xip) of pg_current_snapshot()'s text form `xmin:xmax:xip,xip,...`."""
+    xmin, xmax, xip = text.split(":")
+    return int(xmin), int(xmax), frozenset(int(x) for x in xip.split(",") if x)
+
+
+def _running(xact: int, xmax: int, xip: frozenset[int]) -> bool:
+    """Whether a snapshot (xmax, xip) sees transaction `xact` as not yet ended."""
+    return xact >= xmax or xact in xip
+
+
+def _pg_last_seq() -> int:
+    """The newest change-log position drawn (committed or not; 0 when none ever was)."""
+    row = db().execute(f"SELECT {_SEQUENCE_VALUE}").fetchone()
+    return int(row[0])
+
+
+def _pg_load(key: IndexKey) -> Snapshot:
+    """Every vector of the index as one snapshot sees it, the position it reflects and what to
+    look at again (see above)."""
+    conn = db()
+    # Read before the snapshot below is taken: every position up to it was drawn before.
+    seq = _pg_last_seq()
+    found = conn.execute(
+        "SELECT owner_id, dims, vector, NULL::text, 0 FROM vectors_embedding "
+        "WHERE namespace_id = ? AND owner_kind = ? AND model = ? "
+        # This transaction's own uncommitted changes of the index (undone if it rolls back).
+        "UNION ALL SELECT owner_id, NULL, NULL, xact::text, 1 FROM vectors_change "
+        "WHERE namespace_id = ? AND owner_kind = ? AND model = ? AND xact = pg_current_xact_id_if_assigned() "
+        "UNION ALL SELECT NULL, NULL, NULL, pg_current_snapshot()::text, 2",
+        (key.namespace_id, key.kind, key.model, key.namespace_id, key.kind, key.model),
+    ).fetchall()
+    rows = [(owner, dims, bytes(blob)) for owner, dims, blob, _, part in found if part == 0]
+    mine = frozenset(owner for owner, _, _, _, part in found if part == 1 and owner != REBUILD_MARKER)
+    own_xact = next((int(text) for _, _, _, text, part in found if part == 1), None)
+    _, xmax, xip = next(_parse_snapshot(text) for _, _, _, text, part in found if part == 2)
+    own = ((own_xact, mine),) if own_xact is not None and mine else ()
+    return _snapshot(rows, seq, LogTail(xip, xmax, own))
+
+
+def _pg_changes_since(key: IndexKey, seq: int, tail: LogTail = NO_TAIL) -> Changes | None:
+    """What happened to the index's vectors after `seq`, and in the transactions of `tail` that
+    ended since; None when nothing did and the tail is unchanged."""
+    conn = db()
+    index = (key.namespace_id, key.kind, key.model)
+    params: list[object] = [*index, seq, *index, str(tail.floor), seq]
+    waiting = ""
+    if tail.waiting:
+        waiting = (
+            "UNION ALL SELECT seq, owner_id, deleted, xact::text, 0 FROM vectors_change "
+            "WHERE namespace_id = ? AND owner_kind = ? AND model = ? AND xact IN "
+            "(SELECT CAST(value AS xid8) FROM jsonb_array_elements_text(CAST(? AS jsonb)) AS value) AND seq <= ? "
+            "AND xact IS DISTINCT FROM pg_current_xact_id_if_assigned() "
+        )
+        params += [*index, as_json(sorted(tail.waiting)), seq]
+    # One statement, so one snapshot: the rows, the log's first retained position, the newest one
+    # drawn, the snapshot's running transactions and this transaction's id.
+    found = conn.execute(
+        "SELECT seq, owner_id, deleted, xact::text, 0 FROM vectors_change "
+        "WHERE namespace_id = ? AND owner_kind = ? AND model = ? AND seq > ? "
+        "UNION ALL SELECT seq, owner_id, deleted, xact::text, 0 FROM vectors_change "
+        "WHERE namespace_id = ? AND owner_kind = ? AND model = ? AND xact >= CAST(? AS xid8) AND seq <= ? "
+        # This transaction's own changes were visible when they were written: read when they were
+        # after the position, never hidden below it.
+        "AND xact IS DISTINCT FROM pg_current_xact_id_if_assigned() "
+        + waiting
+        + f"UNION ALL SELECT min(seq), {_SEQUENCE_VALUE}, NULL, "
+        "pg_current_snapshot()::text || ';' || coalesce(pg_current_xact_id_if_assigned()::text, ''), 1 "
+        "FROM vectors_change",
+        params,
+    ).fetchall()
+    rows = [(position, owner, int(xact)) for position, owner, _, xact, bounds in found if not bounds]
+    first, newest_drawn, snapshot = next((p, o, x) for p, o, _, x, bounds in found if bounds)
+    if newest_drawn < seq:
+        # The log went backwards (a database restored from a dump): positions no longer name the
+        # same changes, only a rebuild is correct.
+        return Changes({}, set(), seq, behind=True)
+    # Log rows after `seq` were pruned: the first retained one is past the next position (with
+    # the whole log pruned, any position was drawn after `seq`). A rolled-back position right
+    # after `seq` looks the same and costs a needless rebuild, rarely.
+    first_after_gap = first if first is not None else newest_drawn + 1
+    if first_after_gap - 1 > seq:
+        return Changes({}, set(), seq, behind=True)
+    running, _, mine = snapshot.partition(";")
+    _, xmax, xip = _parse_snapshot(running)
+    own_xact = int(mine) if mine else None
+    # Positions up to the newest visible one were all drawn before this snapshot: what is still
+    # to come below it belongs to a transaction running now (see above).
+    newest = max((position for position, _, _ in rows if position > seq), default=seq)
+    owners: set[int] = set()
+    rebuild = False
+    applied_own: set[int] = set()
+    for _, owner, xact in rows:
+        if owner == REBUILD_MARKER:
+            rebuild = True
+            continue
+        owners.add(owner)
+        if xact == own_xact:
+            applied_own.add(owner)
+    # Own changes applied earlier, of transactions that have ended: their owners are read again.
+    own: dict[int, frozenset[int]] = {}
+    for xact, earlier in tail.own:
+        if xact != own_xact and not _running(xact, xmax, xip):
+            owners |= earlier
+        else:
+            own[xact] = earlier
+    if own_xact is not None and applied_own:
+        own[own_xact] = own.get(own_xact, frozenset()) | applied_own
+    new_tail = LogTail(xip, xmax, tuple(own.items()))
+    if not owners and not rebuild and newest == seq and new_tail == tail:
+        return None
+    current = {}
+    if owners:
+        # Read as they are now (a later statement sees at least what the log read saw): present is
+        # an upsert, gone (deleted, moved to another namespace) a delete.
+        for owner, dims, blob in conn.execute(
+            f"SELECT owner_id, dims, vector FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
+            f"AND owner_id IN {_IDS} AND namespace_id = ?",
+            (key.kind, key.model, as_json(sorted(owners)), key.namespace_id),
+        ):
+            current[owner] = from_blob(bytes(blob), dims)
+    return Changes(current, owners - set(current), newest, rebuild=rebuild, tail=new_tail)
+
+
+def _pg_add_rebuild_marker(key: IndexKey) -> int:
+    conn = db()
+    conn.execute("SELECT pg_current_xact_id()")  # the transaction id before the position (see above)
+    row = conn.execute(
+        "INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted) "
+        "VALUES (?, ?, ?, ?, false) RETURNING seq",
+        (key.namespace_id, key.kind, key.model, REBUILD_MARKER),
+    ).fetchone()
+    return int(row[0])
+
+
+if POSTGRES:
+    load, last_seq, changes_since, add_rebuild_marker = (
+        _pg_load,
+        _pg_last_seq,
+        _pg_changes_since,
+        _pg_add_rebuild_marker,
+    )
+else:
+    load, last_seq, changes_since, add_rebuild_marker = (
+        _sqlite_load,
+        _sqlite_last_seq,
+        _sqlite_changes_since,
+        _sqlite_add_rebuild_marker,
+    )
 
 
 def count(key: IndexKey) -> int:
@@ -262,7 +488,7 @@ def namespaces_with_other_models(kind: str, model: str) -> list[int]:
     """Namespaces holding vectors of `kind` in some model other than `model` (two index range
     probes per namespace, not a scan of the vectors)."""
     rows = db().execute(
-        "SELECT value FROM json_each(?) WHERE "
+        f"SELECT value FROM {_ID_TABLE} WHERE "
         "EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.namespace_id = value AND v.owner_kind = ? AND v.model < ?) "
         "OR EXISTS (SELECT 1 FROM vectors_embedding v WHERE v.namespace_id = value AND v.owner_kind = ? AND v.model > ?) "
         "ORDER BY value",
@@ -275,8 +501,7 @@ def owners_with_vectors(kind: str, model: str, owner_ids: Iterable[int]) -> set[
     """Those of `owner_ids` that have a vector of `kind` in `model` (one probe of the unique
     (kind, owner, model) index each)."""
     rows = db().execute(
-        "SELECT owner_id FROM vectors_embedding WHERE owner_kind = ? AND model = ? "
-        "AND owner_id IN (SELECT value FROM json_each(?))",
+        f"SELECT owner_id FROM vectors_embedding WHERE owner_kind = ? AND model = ? AND owner_id IN {_IDS}",
         (kind, model, as_json(owner_ids)),
     )
     return {row[0] for row in rows}
@@ -297,7 +522,7 @@ def namespaces_with_vectors(namespace_ids: list[int], kind: str, model: str) -> 
     """Those of `namespace_ids` holding vectors of (kind, model): a search across every readable
     namespace then loads no empty index, which would also push real ones out of the LRU."""
     rows = db().execute(
-        "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM vectors_embedding "
+        f"SELECT value FROM {_ID_TABLE} WHERE EXISTS (SELECT 1 FROM vectors_embedding "
         "WHERE namespace_id = value AND owner_kind = ? AND model = ?)",
         (as_json(namespace_ids), kind, model),
     )

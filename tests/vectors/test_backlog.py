@@ -11,18 +11,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
 from access.operations import perform
 from graph.sql import db
-from kernel.sql import stored_time
+from kernel.sql import POSTGRES, postgres_statement, stored_time
 from memory.services import NewMemory
 from tests.fake_embeddings import FakeEmbeddings, vector_of
 from vectors import backlog, store
@@ -31,6 +33,24 @@ from vectors.embedding import known_vectors
 from vectors.models import OwnerKind
 
 pytestmark = pytest.mark.django_db
+
+
+def _other_connection() -> Any:
+    """A connection of "another process" to the test database (sqlite3's or psycopg's)."""
+    if POSTGRES:
+        connection.ensure_connection()
+        return psycopg.connect(**connection.get_connection_params())
+    return sqlite3.connect(str(settings.DATABASES["default"]["NAME"]), timeout=10)
+
+
+def _aware(value: Any) -> datetime:
+    """A stored time (text on SQLite, a datetime on PostgreSQL) as an aware datetime."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+def _statement(sql: str) -> str:
+    return postgres_statement(sql)[0] if POSTGRES else sql
 
 
 def pending() -> list[tuple[int, int, int]]:
@@ -135,8 +155,8 @@ def test_a_text_rewritten_while_it_is_embedded_is_not_stored_with_its_old_vector
     def rewrite(texts: list[str]) -> None:
         # Another process rewrites the text while this one waits for the provider.
         if texts == ["the old text"]:
-            with closing(sqlite3.connect(str(settings.DATABASES["default"]["NAME"]), timeout=10)) as other:
-                other.execute("UPDATE graph_observation SET body = 'the new text' WHERE id = ?", (owner,))
+            with closing(_other_connection()) as other:
+                other.execute(_statement("UPDATE graph_observation SET body = 'the new text' WHERE id = ?"), (owner,))
                 other.commit()
 
     provider.before_answer = rewrite
@@ -179,8 +199,8 @@ def test_an_embedder_failure_keeps_the_texts_and_backs_off(alice_key, provider):
     assert backlog.drain() == 0  # the failed batch ends the run
     rows = list(
         db().execute(
-            "SELECT attempts, next_attempt_at > strftime('%Y-%m-%d %H:%M:%f', 'now'), claimed_until, last_error "
-            "FROM vectors_pending"
+            "SELECT attempts, next_attempt_at > ?, claimed_until, last_error FROM vectors_pending",
+            (stored_time(timezone.now()),),
         )
     )
     assert len(rows) == 2
@@ -196,11 +216,9 @@ def test_an_embedder_failure_keeps_the_texts_and_backs_off(alice_key, provider):
     # The failure counts: the second attempt waits longer than the first.
     db().execute("UPDATE vectors_pending SET next_attempt_at = NULL")
     assert backlog.drain() == 0
-    ((attempts, wait),) = set(
-        db().execute("SELECT attempts, julianday(next_attempt_at) - julianday('now') FROM vectors_pending")
-    )
+    ((attempts, until),) = set(db().execute("SELECT attempts, next_attempt_at FROM vectors_pending"))
     assert attempts == 2
-    assert wait * 86400 > 1.5
+    assert (_aware(until) - timezone.now()).total_seconds() > 1.5
     state = backlog.state()
     assert (state.size, state.failing) == (2, 2)
     assert "overloaded" in state.last_error

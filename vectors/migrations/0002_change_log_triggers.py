@@ -56,24 +56,52 @@ DROP TRIGGER vectors_embedding_ai;
 
 # PostgreSQL: the same log, written by row triggers. A BEFORE trigger sets the row's seq to its
 # change id itself (no second UPDATE). Change ids come from a sequence and transactions commit in
-# any order, so a reader must not take the highest id it has seen as "everything below is read"
-# (vectors/store.py says how it reads the log on PostgreSQL).
+# any order, so a reader must not take the highest id it has seen as "everything below is read":
+# each change also records the id of the transaction that wrote it (`xact`, assigned before the
+# change id is drawn, so a transaction in progress when a reader looks holds only ids drawn after
+# it began), and a reader reads the changes of the transactions it saw in progress once they end
+# (vectors/store.py, "The change log on PostgreSQL"). PostgreSQL only: SQLite's log is
+# written by one writer at a time and needs no such column.
 PG_FORWARD = [
+    "ALTER TABLE vectors_change ADD COLUMN xact xid8 NOT NULL DEFAULT pg_current_xact_id()",
+    # A reader looks up the changes of one index by the transactions that wrote them.
+    "CREATE INDEX vectors_change_xact ON vectors_change (namespace_id, owner_kind, model, xact)",
+    # A new row draws its change id in a BEFORE trigger (the row is stored with it) and logs it in
+    # an AFTER trigger, which runs only if the row was inserted: an upsert that updates instead
+    # logs once, by the update trigger, as on SQLite (its drawn id is left unused, a gap).
+    """CREATE FUNCTION vectors_embedding_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- The transaction id first (pg_current_xact_id assigns one if the transaction has none yet),
+    -- then the change id: a reader's snapshot then lists as in progress every transaction that
+    -- may still commit a change with an id below those it can see.
+    PERFORM pg_current_xact_id();
+    NEW.seq := nextval('vectors_change_seq_seq');
+    RETURN NEW;
+END $$""",
     """CREATE FUNCTION vectors_embedding_log() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     change_id bigint;
+    writer xid8;
 BEGIN
+    writer := pg_current_xact_id();  -- before the change id is drawn (see above)
     IF TG_OP = 'DELETE' THEN
-        INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted)
-        VALUES (OLD.namespace_id, OLD.owner_kind, OLD.model, OLD.owner_id, true);
+        INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted, xact)
+        VALUES (OLD.namespace_id, OLD.owner_kind, OLD.model, OLD.owner_id, true, writer);
         RETURN OLD;
     END IF;
-    INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted)
-    VALUES (NEW.namespace_id, NEW.owner_kind, NEW.model, NEW.owner_id, false) RETURNING seq INTO change_id;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO vectors_change(seq, namespace_id, owner_kind, model, owner_id, deleted, xact)
+        VALUES (NEW.seq, NEW.namespace_id, NEW.owner_kind, NEW.model, NEW.owner_id, false, writer);
+        RETURN NULL;
+    END IF;
+    INSERT INTO vectors_change(namespace_id, owner_kind, model, owner_id, deleted, xact)
+    VALUES (NEW.namespace_id, NEW.owner_kind, NEW.model, NEW.owner_id, false, writer) RETURNING seq INTO change_id;
     NEW.seq := change_id;
     RETURN NEW;
 END $$""",
-    """CREATE TRIGGER vectors_embedding_ai BEFORE INSERT ON vectors_embedding
+    """CREATE TRIGGER vectors_embedding_bi BEFORE INSERT ON vectors_embedding
+    FOR EACH ROW EXECUTE FUNCTION vectors_embedding_seq()""",
+    """CREATE TRIGGER vectors_embedding_ai AFTER INSERT ON vectors_embedding
     FOR EACH ROW EXECUTE FUNCTION vectors_embedding_log()""",
     """CREATE TRIGGER vectors_embedding_au BEFORE UPDATE OF vector, dims ON vectors_embedding
     FOR EACH ROW EXECUTE FUNCTION vectors_embedding_log()""",
@@ -99,7 +127,11 @@ PG_BACKWARD = [
     "DROP TRIGGER vectors_embedding_ad ON vectors_embedding",
     "DROP TRIGGER vectors_embedding_au ON vectors_embedding",
     "DROP TRIGGER vectors_embedding_ai ON vectors_embedding",
+    "DROP TRIGGER vectors_embedding_bi ON vectors_embedding",
     "DROP FUNCTION vectors_embedding_log()",
+    "DROP FUNCTION vectors_embedding_seq()",
+    "DROP INDEX vectors_change_xact",
+    "ALTER TABLE vectors_change DROP COLUMN xact",
 ]
 
 
