@@ -79,6 +79,27 @@ LONGEST_FIRST = (
 POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 
+if POSTGRES:
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    _execute_sql_flush = DatabaseOperations.execute_sql_flush
+
+    def _flush_past_the_ledger(self: DatabaseOperations, sql_list: list[str]) -> None:
+        """The flush after a transactional test (one TRUNCATE of every table), which the ledger's
+        append-only trigger refuses (agents/migrations/0002: on PostgreSQL it refuses TRUNCATE
+        too, rows or none): that one trigger is off for the flush's own transaction."""
+        trigger = "TRIGGER agents_ledger_no_truncate"
+        if any("agents_ledgerentry" in statement for statement in sql_list):
+            sql_list = [
+                f"ALTER TABLE agents_ledgerentry DISABLE {trigger}",
+                *sql_list,
+                f"ALTER TABLE agents_ledgerentry ENABLE {trigger}",
+            ]
+        _execute_sql_flush(self, sql_list)
+
+    DatabaseOperations.execute_sql_flush = _flush_past_the_ledger
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip a test of the other backend's own machinery (the markers, pyproject.toml)."""
     other = "sqlite_only" if POSTGRES else "postgres_only"
@@ -217,10 +238,14 @@ def ledger_wiped_after(transactional_db) -> Iterator[None]:
     from django.db import connection
 
     append_only = importlib.import_module("agents.migrations.0002_append_only_ledger")
+    # On PostgreSQL the flush is a TRUNCATE, which the ledger refuses as well (its own trigger).
+    drop, create = (
+        (append_only.PG_DROP, append_only.PG_TRIGGERS) if POSTGRES else (append_only.DROP, append_only.TRIGGERS)
+    )
     yield
     with connection.cursor() as cursor:
-        for statement in append_only.DROP:
+        for statement in drop:
             cursor.execute(statement)
         cursor.execute("DELETE FROM agents_ledgerentry")
-        for statement in append_only.TRIGGERS:
+        for statement in create:
             cursor.execute(statement)
