@@ -3,17 +3,20 @@ file of its own is on SQLite), made and dropped here.
 
 The suite runs on PostgreSQL when MEMORYHUB_DATABASE_URL is set (`make test-postgres`); then every
 server process a fixture starts (tests/mcp_endpoint/conftest.py `server_env`) gets a database
-named after that URL's, this process and a counter, and it is dropped when this test process ends
-(or, for a process that died, by the next run: names carry the pid). Nothing here runs on SQLite.
+named after that URL's, this machine, this process and a counter, and it is dropped when its
+processes stop or this test process ends (or, for a process that died, by the next run on this
+machine: names carry the pid). Nothing here runs on SQLite.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import itertools
 import os
 import re
+import socket
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +28,9 @@ BASE_URL = os.environ.get("MEMORYHUB_DATABASE_URL") or None
 ADMIN_DATABASE = "postgres"
 # PostgreSQL cuts identifiers at 63 bytes.
 _MAX_NAME = 63
+
+# This machine, in four letters of its name's hash.
+_MACHINE = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:4]
 
 _lock = threading.Lock()
 _counter = itertools.count(1)
@@ -48,8 +54,10 @@ def base_name(base: str | None = None) -> str:
 
 
 def _prefix(base: str | None = None) -> str:
+    """The suite's database name and this machine (test runs on several machines may share one
+    PostgreSQL server: `_drop_left_behind` must only judge the pids of this one)."""
     # Letters, digits and _ only: the names are written into statements unquoted-safe.
-    return re.sub(r"\W", "_", base_name(base))[:24] + "_t"
+    return re.sub(r"\W", "_", base_name(base))[:24] + "_t" + _MACHINE + "_"
 
 
 def admin_connection(base: str | None = None) -> Any:
