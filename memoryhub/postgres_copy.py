@@ -198,7 +198,11 @@ def copy_to_postgres(
     say("Migrating the target...")
     migrate_target(url)
     index_form = postgres_index_form()
-    with closing(psycopg.connect(url, autocommit=False)) as pg:
+    try:
+        pg_connection = psycopg.connect(url, autocommit=False)
+    except psycopg.Error as error:
+        raise CopyError(f"cannot connect to the target: {error}") from error
+    with closing(pg_connection) as pg:
         pg.execute("SET TIME ZONE 'UTC'")
         columns = target_columns(pg)
         # One snapshot of the source: a transaction (Django's, so a test's own is joined).
@@ -276,17 +280,27 @@ def _copy_table(
     if extra or lacking:
         raise CopyError(f"{table}: columns differ (only in SQLite: {extra}, only in PostgreSQL: {lacking})")
     names = ", ".join(_quote(name) for name in source_columns)
-    rows: Iterable[list[tuple[Any, ...]]] = _batches(source.execute(f"SELECT {names} FROM {_quote(table)}"), batch)
+    # Each value as SQLite stores it: an expression has no declared type, so none of the
+    # converters Django registers on its connection (bool, date, datetime) turns a value into
+    # something else, or into None when it does not parse. PostgreSQL reads the stored text.
+    stored = ", ".join(f"coalesce({_quote(name)}, NULL)" for name in source_columns)
+    rows: Iterable[list[tuple[Any, ...]]] = _batches(source.execute(f"SELECT {stored} FROM {_quote(table)}"), batch)
     search = SEARCH_COLUMNS.get(table)
     if search:
         at, text_at = source_columns.index(search[0]), source_columns.index(search[1])
         rows = (_with_index_form(rows_, at, text_at, index_form) for rows_ in rows)
-    with pg.cursor() as cursor, cursor.copy(f"COPY {_quote(table)} ({names}) FROM STDIN") as copy:
-        for rows_ in rows:
-            for row in rows_:
-                copy.write_row(row)
-            if advance:
-                advance(table, len(rows_))
+    import psycopg
+
+    try:
+        with pg.cursor() as cursor, cursor.copy(f"COPY {_quote(table)} ({names}) FROM STDIN") as copy:
+            for rows_ in rows:
+                for row in rows_:
+                    copy.write_row(row)
+                if advance:
+                    advance(table, len(rows_))
+    except psycopg.Error as error:
+        # E.g. a text with a NUL character, which PostgreSQL does not store.
+        raise CopyError(f"PostgreSQL refused a row of {table}, nothing was committed: {error}") from error
 
 
 def _with_index_form(

@@ -283,3 +283,24 @@ def test_a_target_with_data_is_refused_unless_forced(alice_key, target) -> None:
 def test_a_database_that_is_not_postgresql_is_refused(db) -> None:
     with pytest.raises(CommandError, match="postgres://"):
         call_command("copy_to_postgres", "--to", "mysql://x/y", stdout=StringIO())
+
+
+def test_a_count_that_differs_fails_and_commits_nothing(alice_key, target, monkeypatch) -> None:
+    """Rows lost on the way (here: one table's copy made to skip its rows) are caught by the
+    count comparison: the command fails, prints the table with MISMATCH, and the target keeps
+    nothing of the copy."""
+    from memoryhub import postgres_copy
+
+    build(alice_key)
+    real = postgres_copy._copy_table
+
+    def losing_relations(source, pg, table, *args):
+        if table != "graph_relation":
+            real(source, pg, table, *args)
+
+    monkeypatch.setattr(postgres_copy, "_copy_table", losing_relations)
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"row counts differ, nothing was committed: graph_relation \(1 in SQLite"):
+        call_command("copy_to_postgres", "--to", target, "--no-progress", stdout=out, stderr=StringIO())
+    assert [line.split()[-1] for line in out.getvalue().splitlines() if "MISMATCH" in line] == ["MISMATCH"]
+    assert pg_rows(target, "SELECT count(*) FROM graph_entity") == [(0,)]
