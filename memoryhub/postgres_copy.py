@@ -45,6 +45,17 @@ SEEDED_BY_MIGRATE = frozenset({"django_migrations", "django_content_type", "auth
 # `coalesce(search column, text column)`, and the application writes its index form for every row.
 SEARCH_COLUMNS = {"graph_entity": ("search_name", "name"), "graph_observation": ("search_text", "body")}
 DEFAULT_BATCH = 5000
+# (table, column, its sequence) for every identity or serial column of the current schema: from
+# the catalog, as the sequence's dependency on its column (no function evaluated per row, which
+# the planner may run on rows of other schemas before it filters them out).
+SERIAL_COLUMNS = (
+    "SELECT t.relname, a.attname, s.oid::regclass::text FROM pg_class s "
+    "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass "
+    "AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+    "JOIN pg_class t ON t.oid = d.refobjid "
+    "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
+    "WHERE s.relkind = 'S' AND t.relnamespace = current_schema()::regnamespace ORDER BY 1, 2"
+)
 
 
 class CopyError(Exception):
@@ -317,11 +328,7 @@ def _with_index_form(
 def _reset_sequences(pg: Any, tables: list[str], sqlite_sequence: dict[str, int]) -> None:
     """Each column's sequence past the highest id in its table, and past the highest SQLite ever
     gave (AUTOINCREMENT never reuses the id of a deleted row; neither must PostgreSQL)."""
-    rows = pg.execute(
-        "SELECT table_name, column_name, pg_get_serial_sequence(quote_ident(table_name), column_name) "
-        "FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND pg_get_serial_sequence(quote_ident(table_name), column_name) IS NOT NULL"
-    ).fetchall()
+    rows = pg.execute(SERIAL_COLUMNS).fetchall()
     for table, column, sequence in rows:
         highest = _one(pg, f"SELECT max({_quote(column)}) FROM {_quote(table)}")
         candidates = [value for value in (highest, sqlite_sequence.get(table) if table in tables else None) if value]

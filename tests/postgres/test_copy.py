@@ -31,7 +31,7 @@ from agents import services as agents
 from agents.models import Agent
 from graph import services as graph
 from memory import services as memory
-from memoryhub.postgres_copy import SEARCH_COLUMNS, postgres_index_form, source_tables
+from memoryhub.postgres_copy import SEARCH_COLUMNS, SERIAL_COLUMNS, postgres_index_form, source_tables
 from tests.postgres import databases
 from vectors import services as vectors
 
@@ -210,13 +210,10 @@ def test_every_row_of_every_table_is_copied(alice_key, root_key, fresh_target) -
 def test_sequences_continue_past_the_copied_ids(alice_key, target) -> None:
     build(alice_key)
     copy(target)
-    serial = pg_rows(
-        target,
-        "SELECT table_name, column_name, pg_get_serial_sequence(quote_ident(table_name), column_name) "
-        "FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND pg_get_serial_sequence(quote_ident(table_name), column_name) IS NOT NULL",
-    )
-    assert serial
+    serial = pg_rows(target, SERIAL_COLUMNS)
+    assert {("graph_entity", "id"), ("vectors_change", "seq"), ("agents_ledgerentry", "id")} <= {
+        (table, column) for table, column, _ in serial
+    }
     for table, column, sequence in serial:
         ((highest,),) = pg_rows(target, f'SELECT max("{column}") FROM "{table}"')
         ((following,),) = pg_rows(target, "SELECT nextval(%s)", (sequence,))
