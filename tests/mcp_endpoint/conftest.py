@@ -267,7 +267,7 @@ def _fresh_database_template() -> _Template:
         _migrate_with_personas(maker)
         if databases.BASE_URL:
             # CREATE DATABASE ... TEMPLATE copies it (nobody may be connected to it then).
-            _template = _Template(database=databases.base_name(maker.env["MEMORYHUB_DATABASE_URL"]), keys=maker.keys)
+            _template = _Template(databases.base_name(maker.env["MEMORYHUB_DATABASE_URL"]), dict(maker.keys))
             return _template
         database = Path(maker.env["MEMORYHUB_DB_PATH"])
         # Every page in the main file: the copy must not need the -wal beside it.
