@@ -18,8 +18,10 @@ NGINX := /usr/sbin/nginx
 # make test: pytest-xdist workers (PYTEST_WORKERS=0 runs in one process). Each test file runs whole
 # on one worker, the longest files first (tests/conftest.py: per-worker Redis databases).
 PYTEST_WORKERS ?= 2
+# make test-postgres: the PostgreSQL server and the name its test databases are made from.
+POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/memoryhub_suite
 
-.PHONY: install run run-tls run-workers run-cluster test lint fmt migrations-check bench clean vendor-static
+.PHONY: install run run-tls run-workers run-cluster test test-postgres lint fmt migrations-check bench clean vendor-static
 
 $(STAMP): pyproject.toml
 	@echo "==> Installing MemoryHub and its dependencies into $(VENV) (when pyproject.toml changed; the first time takes a minute or more)..."
@@ -88,6 +90,12 @@ $(NGINX):
 test: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX)
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+# The same suite on PostgreSQL (POSTGRES_TEST_URL's server; the database in it need not exist):
+# pytest-django makes test_<name>_gw<N>, and each server process a fixture starts gets a database
+# of its own, dropped at its end (tests/postgres/databases.py).
+test-postgres: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX)
+	MEMORYHUB_DATABASE_URL=$(POSTGRES_TEST_URL) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The browser code the pages use, copied from node_modules (versions pinned by package-lock.json)
 # into static/vendor/ and committed, so `make run` serves it without npm or a network;

@@ -237,12 +237,10 @@ def test_sigkill_loses_no_job(model: FakeLLM, tmp_path: Any) -> None:
     """The server is killed right after acknowledging a write with infer, and the drainer is killed
     in the middle of its model call: the job is still there, and the next drain extracts it."""
     import signal
-    import sqlite3
     import subprocess
     import sys
-    from contextlib import closing
 
-    from tests.mcp_endpoint.conftest import ROOT, start_server
+    from tests.mcp_endpoint.conftest import ROOT, query, start_server
 
     running, process = start_server(
         tmp_path,
@@ -278,10 +276,9 @@ def test_sigkill_loses_no_job(model: FakeLLM, tmp_path: Any) -> None:
     deadline = time.monotonic() + DRAIN_DEADLINE
     while "Worked on 1 " not in running.manage("drain_extractions").stdout:
         assert time.monotonic() < deadline
-    with closing(sqlite3.connect(running.env["MEMORYHUB_DB_PATH"])) as conn:
-        (pending,) = conn.execute("SELECT count(*) FROM memory_pendingextraction").fetchone()
-        facts = conn.execute(
-            "SELECT body, extracted_by FROM graph_observation WHERE source_id = ?", (int(written["id"][4:]),)
-        ).fetchall()
+    ((pending,),) = query(running.env, "SELECT count(*) FROM memory_pendingextraction")
+    facts = query(
+        running.env, "SELECT body, extracted_by FROM graph_observation WHERE source_id = ?", (int(written["id"][4:]),)
+    )
     assert pending == 0
     assert facts == [("Dana works at Initech.", MODEL)]

@@ -1,6 +1,6 @@
 """Real Celery workers for the maintenance tests: `celery -A memoryhub worker` subprocesses on the
-real Redis (database 5, a queue of their own per test run) and on the very SQLite file this test
-session uses, so a test writes through the services (committed: `transactional_db`), sends a task
+real Redis (database 5, a queue of their own per test run) and on the very database this test
+session uses (its SQLite file, or on PostgreSQL its test database), so a test writes through the services (committed: `transactional_db`), sends a task
 with `.apply_async()`, and checks what the worker did in the database.
 
 Redis is required: without it these tests fail (they never skip).
@@ -46,12 +46,18 @@ def require_redis() -> redis.Redis:
     return client
 
 
-def process_env(data_dir: Path, db_path: str, **extra: str) -> dict[str, str]:
+def process_env(data_dir: Path, database: str, **extra: str) -> dict[str, str]:
     """A worker's or a server's environment: the MCP tests' (tests/mcp_endpoint/conftest.py) on
-    this database, with the Celery broker on the test Redis."""
+    this database (`test_db_path`: a SQLite file, or a postgres:// URL), with the Celery broker on
+    the test Redis."""
+    where = (
+        {"MEMORYHUB_DATABASE_URL": database}
+        if database.startswith(("postgres://", "postgresql://"))
+        else {"MEMORYHUB_DB_PATH": database}
+    )
     return server_env(
         data_dir,
-        MEMORYHUB_DB_PATH=db_path,
+        **where,
         CELERY_BROKER_URL=REDIS_URL,
         MEMORYHUB_LOG_LEVEL="info",
         # No index warm-up in workers: they search nothing.
@@ -151,9 +157,15 @@ def _point_at(broker: str | None, backend: str | None) -> None:
 
 @pytest.fixture(scope="session")
 def test_db_path(django_db_setup, django_db_blocker) -> str:
-    """The SQLite file of this test session (workers open the same one)."""
+    """The SQLite file of this test session (workers open the same one); on PostgreSQL the URL of
+    this session's test database."""
     with django_db_blocker.unblock():
-        return str(connection.settings_dict["NAME"])
+        name = str(connection.settings_dict["NAME"])
+    if connection.vendor == "postgresql":
+        from tests.postgres.databases import url_for
+
+        return url_for(name)
+    return name
 
 
 @pytest.fixture(scope="session")

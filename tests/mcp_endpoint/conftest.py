@@ -1,5 +1,6 @@
-"""A real MemoryHub server for MCP tests: daphne on a free loopback port, its own SQLite file,
-and a key per persona made with the real `create_api_key` command.
+"""A real MemoryHub server for MCP tests: daphne on a free loopback port, its own SQLite file
+(on PostgreSQL, a database of its own: tests/postgres/databases.py), and a key per persona made
+with the real `create_api_key` command.
 
 Tests drive it with the official `mcp` SDK (`McpServer.client(...)`) or plain HTTP (httpx2). The
 server is shared by the whole session; each test works in namespaces of its own
@@ -29,6 +30,8 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+
+from tests.postgres import databases
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,7 +130,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# On PostgreSQL: data directory → the URL of its database (made by `server_env`).
+_server_databases: dict[Path, str] = {}
+
+
+def server_database(data_dir: Path) -> str:
+    """On PostgreSQL, the database of the server processes on `data_dir` (what the SQLite file in
+    it is on SQLite): made empty on first use, dropped by `running_servers` or at exit."""
+    key = data_dir.resolve()
+    if key not in _server_databases:
+        _server_databases[key] = databases.create(databases.new_name(data_dir.name))
+    return _server_databases[key]
+
+
+def release_database(data_dir: Path) -> None:
+    """Drop `data_dir`'s PostgreSQL database (its processes stopped); nothing on SQLite."""
+    url = _server_databases.pop(data_dir.resolve(), None)
+    if url is not None:
+        databases.drop(databases.base_name(url))
+
+
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """A server process's environment on `data_dir`: its SQLite file there, or on PostgreSQL
+    (MEMORYHUB_DATABASE_URL set for the suite) a database of its own, unless `extra` names one."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "memoryhub.settings",
@@ -139,8 +164,21 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "MEMORYHUB_MCP_KEEPALIVE_SECONDS": "1",
     }
     env.pop("MEMORYHUB_TEST_DB_PATH", None)
+    env.pop("MEMORYHUB_TEST_DB_NAME", None)
     env.update(extra)
+    if databases.BASE_URL and "MEMORYHUB_DATABASE_URL" not in extra:
+        env["MEMORYHUB_DATABASE_URL"] = server_database(data_dir)
     return env
+
+
+def query(env: dict[str, str], statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """`statement` (sqlite3's `?` placeholders) on the database of the process with `env`: its
+    SQLite file, or its PostgreSQL database. The rows."""
+    url = env.get("MEMORYHUB_DATABASE_URL")
+    if url:
+        return databases.rows(url, statement, params)
+    with closing(sqlite3.connect(env["MEMORYHUB_DB_PATH"])) as conn:
+        return conn.execute(statement, params).fetchall()
 
 
 @dataclass
@@ -208,7 +246,7 @@ def _migrate_with_personas(server: McpServer) -> None:
 
 @dataclass(frozen=True)
 class _Template:
-    database: Path
+    database: Path | str  # a SQLite file, or on PostgreSQL a database's name
     keys: dict[str, str]
 
 
@@ -227,6 +265,10 @@ def _fresh_database_template() -> _Template:
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
         maker = McpServer(base_url="", data_dir=directory, env=server_env(directory))
         _migrate_with_personas(maker)
+        if databases.BASE_URL:
+            # CREATE DATABASE ... TEMPLATE copies it (nobody may be connected to it then).
+            _template = _Template(databases.base_name(maker.env["MEMORYHUB_DATABASE_URL"]), dict(maker.keys))
+            return _template
         database = Path(maker.env["MEMORYHUB_DB_PATH"])
         # Every page in the main file: the copy must not need the -wal beside it.
         with closing(sqlite3.connect(database)) as connection:
@@ -242,9 +284,21 @@ FILE_SHAPING_SETTINGS = ("MEMORYHUB_SQLITE_PAGE_SIZE",)
 
 def prepare_database(server: McpServer) -> None:
     """Give `server` a migrated database with the personas' keys: a copy of the template when its
-    file does not exist yet, else `migrate` and new keys on the file that is there."""
-    database = Path(server.env["MEMORYHUB_DB_PATH"])
+    file does not exist yet, else `migrate` and new keys on the file that is there (on
+    PostgreSQL: a copy of the template database when the server's database has no tables yet)."""
     shaped = any(server.env.get(name) != os.environ.get(name) for name in FILE_SHAPING_SETTINGS)
+    url = server.env.get("MEMORYHUB_DATABASE_URL")
+    if url:
+        if shaped or not databases.is_empty(url):
+            _migrate_with_personas(server)
+            return
+        template = _fresh_database_template()
+        name = databases.base_name(url)
+        databases.drop(name)
+        databases.create(name, template=str(template.database))
+        server.keys.update(template.keys)
+        return
+    database = Path(server.env["MEMORYHUB_DB_PATH"])
     if database.exists() or shaped:
         _migrate_with_personas(server)
         return
@@ -300,6 +354,8 @@ def running_servers(data_dir: Path, count: int = 1, **extra_env: str) -> Iterato
     """`count` server processes on the one database in `data_dir`, stopped on exit. The database
     is prepared once (every process has the same persona keys) and the processes start together."""
     started: list[tuple[McpServer, subprocess.Popen[str]]] = []
+    # On PostgreSQL the database is dropped with the processes when this call made it.
+    owned = databases.BASE_URL is not None and data_dir.resolve() not in _server_databases
     try:
         servers = [new_server(data_dir, **extra_env) for _ in range(count)]
         prepare_database(servers[0])
@@ -317,6 +373,9 @@ def running_servers(data_dir: Path, count: int = 1, **extra_env: str) -> Iterato
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+        if owned:
+            release_database(data_dir)
 
 
 @pytest.fixture(scope="session")

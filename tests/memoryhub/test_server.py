@@ -1,4 +1,5 @@
-"""The server as `make run` starts it: daphne, a real socket, a real SQLite file."""
+"""The server as `make run` starts it: daphne, a real socket, a real SQLite file (on PostgreSQL,
+a database of its own: tests/postgres/databases.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from tests.postgres import databases
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,9 +50,15 @@ def test_daphne_serves_healthz_on_a_fresh_database(tmp_path, durability, synchro
         "MEMORYHUB_DB_PATH": str(tmp_path / "db" / "hub.sqlite3"),
         "MEMORYHUB_DURABILITY": durability,
     }
+    if databases.BASE_URL:
+        # A fresh database of its own, as the file is on SQLite.
+        name = databases.new_name("fresh")
+        env["MEMORYHUB_DATABASE_URL"] = databases.create(name)
+        env.pop("MEMORYHUB_TEST_DB_NAME", None)
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    assert (tmp_path / "db" / "hub.sqlite3").is_file()
+    if not databases.BASE_URL:
+        assert (tmp_path / "db" / "hub.sqlite3").is_file()
     port = _free_port()
     server = subprocess.Popen(
         [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "memoryhub.asgi:application"],
@@ -71,12 +80,18 @@ def test_daphne_serves_healthz_on_a_fresh_database(tmp_path, durability, synchro
                 time.sleep(0.2)
         assert body is not None, "daphne did not answer within 30 s"
         assert body["status"] == "ok"
-        assert body["database"]["journal_mode"] == "WAL"
-        assert body["database"]["synchronous"] == synchronous
+        if not databases.BASE_URL:
+            assert body["database"]["journal_mode"] == "WAL"
+            assert body["database"]["synchronous"] == synchronous
         assert body["database"]["durability"] == durability
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=10)
-    assert f"MemoryHub database: {tmp_path / 'db' / 'hub.sqlite3'}" in output
+        if databases.BASE_URL:
+            databases.drop(name)
+    if databases.BASE_URL:
+        assert "MemoryHub database: " in output
+    else:
+        assert f"MemoryHub database: {tmp_path / 'db' / 'hub.sqlite3'}" in output
     # daphne's own access log is kept (kernel/twisted_http.py drops only Twisted's duplicate).
     assert '"GET /healthz" 200' in output
