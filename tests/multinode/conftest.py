@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
+from bench.hosts import Node, Proxy, nodes_behind_nginx
 from tests.cluster.conftest import require_redis
 from tests.mcp_endpoint.conftest import PERSONAS, ROOT, McpServer
-from bench.hosts import Node, Proxy, nodes_behind_nginx
 
 REDIS_DB = int(os.environ.get("MEMORYHUB_MULTINODE_REDIS_DB", "7"))
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
