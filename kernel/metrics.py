@@ -343,7 +343,7 @@ def _file_size(path: str) -> int:
 
 
 def _database(out: Exposition) -> None:
-    from django.db import DatabaseError, connection
+    from django.db import connection
 
     size = out.family(
         "database_size_bytes", "gauge", "Size of the database: the SQLite file, or the PostgreSQL database."
@@ -355,16 +355,14 @@ def _database(out: Exposition) -> None:
         "(shared by its databases; reported when the role may list it: superuser or pg_monitor).",
     )
     if connection.vendor == "postgresql":
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_database_size(current_database()), pg_has_role('pg_monitor', 'USAGE')")
-                database_bytes, may_list_wal = cursor.fetchone()
-                out.sample(size, database_bytes)
-                if may_list_wal:
-                    cursor.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()")
-                    out.sample(wal, cursor.fetchone()[0])
-        except DatabaseError:  # an unreachable server is /healthz's to report; the scrape goes on
-            pass
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database()), pg_has_role('pg_monitor', 'USAGE')")
+            database_bytes, may_list_wal = cursor.fetchone()
+            out.sample(size, database_bytes)
+            # Asked first rather than tried: a refused statement would abort an open transaction.
+            if may_list_wal:
+                cursor.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()")
+                out.sample(wal, cursor.fetchone()[0])
         return
     path = str(settings.DATABASES["default"]["NAME"])
     out.sample(size, _file_size(path))

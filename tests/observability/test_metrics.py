@@ -5,6 +5,7 @@ Streamable HTTP included, is in test_live.py.)"""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from django.db import connection
@@ -225,3 +226,22 @@ def test_the_database_families_measure_the_configured_backend(db) -> None:
         assert promtext.value(families, "memoryhub_database_wal_size_bytes") >= 16 * 1024 * 1024
     else:
         assert promtext.value(families, "memoryhub_database_wal_size_bytes") >= 0
+
+
+@pytest.mark.postgres_only(reason="pg_wal can be listed only by a superuser or pg_monitor")
+def test_without_pg_monitor_the_wal_size_is_left_out(db) -> None:
+    """A role that may read MemoryHub's tables but is neither superuser nor pg_monitor."""
+    role = f"mh_metrics_{uuid.uuid4().hex[:8]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} NOLOGIN NOSUPERUSER")
+        cursor.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        try:
+            cursor.execute(f"SET ROLE {role}")
+            families = promtext.parse(metrics.render())
+            cursor.execute("RESET ROLE")
+        finally:
+            cursor.execute("RESET ROLE")
+            cursor.execute(f"DROP OWNED BY {role}")
+            cursor.execute(f"DROP ROLE {role}")
+    assert promtext.value(families, "memoryhub_database_size_bytes") > 0
+    assert families["memoryhub_database_wal_size_bytes"].samples == []
