@@ -68,7 +68,7 @@ from kernel.task_queue import DrainLoop
 from memory import dedupe as judging
 from memory import llm, selectors
 from memory.llm import ChatClient, Malformed
-from memory.wire import memory_id, parse_memory_id
+from memory.wire import memory_id, parse_memory_id, stored
 from vectors.embedding import embedded_ahead
 
 logger = logging.getLogger(__name__)
@@ -316,14 +316,7 @@ def _claim(*, ignore_backoff: bool = False, tried: Sequence[int] = ()) -> Job | 
     if row is None:
         return None
     ident, source, namespace, said, key_id, key_prefix, user_id, attempts, facts, lease = row
-    return Job(ident, source, namespace, _stored(said), key_id, key_prefix, user_id, attempts, facts, _stored(lease))
-
-
-def _stored(value: Any) -> Any:
-    """A time column as stored (text), whether the driver converted it to a datetime or not."""
-    if isinstance(value, datetime.datetime):
-        return stored_time(value if timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC))
-    return value
+    return Job(ident, source, namespace, stored(said), key_id, key_prefix, user_id, attempts, facts, stored(lease))
 
 
 # The condition of a write to a job this worker claimed (its id and lease).
@@ -400,7 +393,7 @@ def _message(job: Job) -> Message | None:
     if name is None:
         return None
     role = next((tag.removeprefix("role:") for tag in row.tags if tag.startswith("role:")), "user")
-    start = job.said_at or validity.starts([row.id]).get(row.id) or str(row.created_at)
+    start = job.said_at or validity.starts([row.id]).get(row.id) or stored(row.created_at)
     return Message(row.id, row.body, row.namespace_id, name, row.actor_id, role, start)
 
 

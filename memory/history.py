@@ -32,6 +32,7 @@ from graph.exceptions import Conflict, NotFound
 from graph.sql import now
 from kernel.errors import InvalidArgument
 from kernel.sql import iso
+from memory.wire import stored
 
 
 class History(TypedDict):
@@ -108,7 +109,7 @@ def update_memory(*, namespaces: Mapping[int, str], id: Any, text: Any) -> Updat
         raise InvalidArgument("text must be a non-empty string", field="text")
     checked = store_limits.observation(text, field="text")
     row = observations.live_row(object_id, list(namespaces)) if namespaces else None
-    if row is not None and row.valid_to is not None and str(row.valid_to) <= now():
+    if row is not None and row.valid_to is not None and stored(row.valid_to) <= now():
         label = history.wire_id(history.OBSERVATION, object_id)
         later = validity.successor(object_id)
         by = f" (superseded by {history.wire_id(history.OBSERVATION, later)})" if later is not None else ""

@@ -37,7 +37,7 @@ from kernel.errors import InvalidArgument
 from kernel.sql import iso, stored_time
 from memory import dedupe as judging
 from memory import extraction, limits
-from memory.wire import memory_id, parse_memory_id
+from memory.wire import memory_id, parse_memory_id, stored
 from vectors.embedding import embedded_ahead
 
 
@@ -206,11 +206,11 @@ def _current(ns_id: int | None, ids: set[int]) -> dict[int, tuple[str, str | Non
         return {}
     now = stored_time(timezone.now())
     return {
-        row.id: (str(row.created_at), str(row.expires_at) if row.expires_at else None, (row.valid_from, row.valid_to))
+        row.id: (stored(row.created_at), stored(row.expires_at), (stored(row.valid_from), stored(row.valid_to)))
         for row in observations.rows(sorted(ids)).values()
         if row.namespace_id == ns_id
         and row.entity_name is None
-        and (row.expires_at is None or str(row.expires_at) > now)
+        and (row.expires_at is None or stored(row.expires_at) > now)
         and validity.marks(row.valid_from, row.valid_to, row.created_at)["current"]
     }
 

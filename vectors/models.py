@@ -2,10 +2,13 @@
 
 The blobs in `Embedding` are the source of truth; the ANN indexes (vectors/indexes.py) are caches
 built from them. Every insert, update and delete of an embedding appends a row to `VectorChange`
-(SQL triggers, migration 0001), whose AUTOINCREMENT `seq` is monotonic across processes because
+(SQL triggers, migration 0002), whose AUTOINCREMENT `seq` is monotonic across processes because
 SQLite has one writer at a time. A process whose index has applied changes up to `seq` N reads the
 rows after N before it searches, so a vector written by another process is found, and a deleted
-one dropped, without a restart.
+one dropped, without a restart. On PostgreSQL positions come from a sequence and concurrent
+transactions commit in any order; each change also records its transaction (a PostgreSQL-only
+column, `xact`) and readers look again at the transactions they saw running (vectors/store.py,
+"The change log on PostgreSQL").
 """
 
 from __future__ import annotations

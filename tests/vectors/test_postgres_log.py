@@ -10,13 +10,14 @@ each test deletes what it wrote.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kernel.sql import postgres_statement, stored_time
@@ -171,3 +172,38 @@ def test_two_drainers_never_claim_the_same_row(other):
     # Both claims hold: nothing is left to claim.
     assert first.execute(claim, params).fetchall() == []
     first.rollback()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def test_an_index_undoes_its_own_transactions_write_when_that_rolls_back(other):
+    """A search inside a writing transaction sees that transaction's own vectors (read your
+    writes); if the transaction rolls back, the index forgets them at its next catch-up."""
+    _, second, key = other
+    _put(second, key, 940, _vector(1, 0, 0))
+    second.commit()
+    registry = IndexRegistry(4)
+    assert _owners(registry, key) == {940}  # built before: the transaction's writes are caught up
+
+    def in_a_transaction_of_its_own() -> tuple[set[int], set[int]]:
+        # A thread: its own Django connection, outside the test's transaction.
+        try:
+            try:
+                with transaction.atomic():
+                    store.put(key, [(941, _vector(0, 1, 0))])
+                    store.delete(OwnerKind.OBSERVATION, [940], model=MODEL)
+                    inside = _owners(registry, key)
+                    raise _RolledBack
+            except _RolledBack:
+                pass
+            return inside, _owners(registry, key)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        inside, after = pool.submit(in_a_transaction_of_its_own).result()
+    assert inside == {941}
+    assert after == {940}
+    assert _owners(registry, key) == {940}
