@@ -28,7 +28,11 @@ ENTITIES = 30
 
 def server() -> dict[str, str]:
     database = settings.DATABASES["default"]
-    return {"host": database["HOST"] or "127.0.0.1", "port": str(database["PORT"] or 5432), "user": database["USER"]}
+    return {
+        "host": str(database["HOST"] or "127.0.0.1"),
+        "port": str(database["PORT"] or 5432),
+        "user": str(database["USER"]),
+    }
 
 
 def url(name: str) -> str:
@@ -72,7 +76,7 @@ def names(database: str) -> set[str]:
 def counts(database: str) -> dict[str, int]:
     with connect(database) as conn:
         return {
-            label: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+            label: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]  # type: ignore[index]
             for label, table in (
                 ("entities", "graph_entity"),
                 ("observations", "graph_observation"),

@@ -32,7 +32,7 @@ def jobs() -> Iterator[list[int]]:
     setup: psycopg.Connection[Any] = psycopg.connect(**connection.get_connection_params())
     setup.autocommit = True
     ids = [
-        setup.execute(
+        setup.execute(  # type: ignore[index]
             "INSERT INTO memory_pendingextraction(source_id, namespace_id, key_prefix, enqueued_at, attempts, "
             "last_error, facts) VALUES (%s, %s, '', now(), 0, '', '') RETURNING id",
             (source, namespace),

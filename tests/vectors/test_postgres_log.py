@@ -44,7 +44,7 @@ def other() -> Iterator[tuple[psycopg.Connection[Any], psycopg.Connection[Any], 
     """Two writer connections and a committed namespace of their own (deleted after)."""
     setup = _connect()
     setup.autocommit = True
-    ns_id = setup.execute(
+    ns_id = setup.execute(  # type: ignore[index]
         "INSERT INTO graph_namespace(name, created_at, dedupe) VALUES ('pg-two-writers', now(), true) RETURNING id"
     ).fetchone()[0]
     first, second = _connect(), _connect()
@@ -68,7 +68,7 @@ def _vector(*values: float) -> np.ndarray:
 
 def _put(conn: psycopg.Connection[Any], key: IndexKey, owner: int, vector: np.ndarray) -> int:
     """Store a vector in `conn`'s open transaction; its change-log position."""
-    return conn.execute(
+    return conn.execute(  # type: ignore[index]
         "INSERT INTO vectors_embedding(namespace_id, owner_kind, owner_id, model, dims, vector, seq, created_at) "
         "VALUES (%s, %s, %s, %s, %s, %s, 0, now()) RETURNING seq",
         (key.namespace_id, key.kind, owner, key.model, int(vector.shape[0]), store.to_blob(vector)),
