@@ -94,11 +94,36 @@ def tokens(text: str) -> list[str]:
     return found
 
 
+# On PostgreSQL every character of a word that is not ASCII is written as "qq" and its code point
+# in five base-32 digits, so the index holds only ASCII letters and digits: the server's parser
+# and locale would otherwise decide (a UTF-8 locale drops what SQLite's tables call letters: newer
+# emoji, unassigned code points, private use, "²"; another locale or collation provider drops
+# others). Character by character, so a word's prefix is still a prefix of the written word.
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+_BASE32 = "0123456789abcdefghijklmnopqrstuv"
+
+
+def _written(char: str) -> str:
+    point = ord(char)
+    return "qq" + "".join(_BASE32[(point >> shift) & 31] for shift in (20, 15, 10, 5, 0))
+
+
+def index_word(token: str) -> str:
+    """How PostgreSQL's index holds one of `tokens`: ASCII as it is, other characters written out."""
+    return token if token.isascii() else _NON_ASCII.sub(lambda found: _written(found.group()), token)
+
+
+def index_words(text: str) -> list[str]:
+    """The words PostgreSQL indexes for `text`: FTS5's tokens of FTS5's index form (CJK runs as
+    bigrams), each as `index_word` writes it."""
+    return [index_word(token) for token in tokens(_fts5_index_text(text) or text)]
+
+
 def _postgres_index_text(text: str) -> str:
     """The form of `text` PostgreSQL indexes (`to_tsvector('simple', ...)`, graph/migrations/0002):
-    FTS5's tokens of FTS5's index form (CJK runs as bigrams), joined by spaces, so the server's
-    parser and locale only ever see plain words and never decide what a word is."""
-    return " ".join(tokens(_fts5_index_text(text) or text))
+    `index_words`, joined by spaces, so the server's parser and locale only ever see ASCII
+    letters and digits and never decide what a word is."""
+    return " ".join(index_words(text))
 
 
 if POSTGRES:
@@ -240,7 +265,8 @@ def build_match_any(terms: list[str]) -> str | None:
 
 
 def _lexeme(token: str) -> str:
-    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
+    # index_word leaves only ASCII letters and digits: nothing to escape.
+    return f"'{index_word(token)}'"
 
 
 def _tsquery_clauses(text: str, *, prefix: bool, exact_phrase: bool) -> list[str]:
@@ -256,6 +282,8 @@ def _tsquery_clauses(text: str, *, prefix: bool, exact_phrase: bool) -> list[str
                 run = "".join(chars)
                 bigrams = [_lexeme(run[i : i + 2]) for i in range(len(run) - 1)]
                 clauses.append(f"({' <-> '.join(bigrams)})" if len(bigrams) > 1 else bigrams[0])
+            continue
+        if not _has_token_chars(piece):  # as build_match: symbols alone leave the query to the caller
             continue
         words = tokens(piece)
         if not words:

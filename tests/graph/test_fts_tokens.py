@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graph import unicode61
-from graph.fts import _postgres_index_text, build_tsquery, build_tsquery_any, tokens
+from graph.fts import _postgres_index_text, build_tsquery, build_tsquery_any, index_word, index_words, tokens
 
 # The planes where anything is assigned, and the ends of the others.
 POINTS = [*range(1, 0x32000), *range(0xE0000, 0xE0200), *range(0x10FF00, 0x110000)]
@@ -61,11 +61,26 @@ def test_tokens_are_fts5s_tokens(fts5, text):
 def test_the_postgresql_index_form_is_the_tokens_of_fts5s_index_form():
     assert _postgres_index_text("Café crème, key:value a-b^c") == "cafe creme key value a b c"
     assert _postgres_index_text("部署配置使用8080端口").split() == [
-        *["部署", "署配", "配置", "置使", "使用", "用"],
-        "8080",
-        *["端口", "口"],
+        index_word(word) for word in ["部署", "署配", "配置", "置使", "使用", "用", "8080", "端口", "口"]
     ]
     assert _postgres_index_text("!!! ...") == ""
+
+
+def test_the_postgresql_index_holds_only_ascii_letters_and_digits():
+    # Whatever the server's locale calls a letter: every other character is written out, one by
+    # one, so a prefix stays a prefix.
+    assert index_word("straße") == "stra" + index_word("ß") + "e"
+    assert index_word("部") == "qq" + "01478"  # U+90E8 in five base-32 digits
+    assert index_word("\U0010ffff") == "qq11vvv"
+    for text in ["Straße ² ½ 🙂 \ue000 \U00045dcd", "部署 タワー 데이터", "ǅ ᾈ ﬁ İstanbul"]:
+        assert all(word.isascii() and word.isalnum() and word == word.lower() for word in index_words(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(word=st.text(min_size=1, max_size=12))
+def test_a_prefix_of_a_word_is_a_prefix_of_its_index_word(word):
+    for cut in range(1, len(word)):
+        assert index_word(word).startswith(index_word(word[:cut]))
 
 
 @pytest.mark.parametrize(
@@ -82,10 +97,12 @@ def test_the_postgresql_index_form_is_the_tokens_of_fts5s_index_form():
         ("NOT x", "'not':* & 'x':*"),
         ("key:value", "('key' <-> 'value':*)"),
         ("CAFÉ CRÈME", "'cafe':* & 'creme':*"),
-        ("部署配置", "('部署' <-> '署配' <-> '配置')"),
-        ("部署", "'部署'"),
-        ("署", "'署':*"),
-        ("8080端口", "'8080':* & '端口'"),
+        ("部署配置", f"('{index_word('部署')}' <-> '{index_word('署配')}' <-> '{index_word('配置')}')"),
+        ("部署", f"'{index_word('部署')}'"),
+        ("署", f"'{index_word('署')}':*"),
+        ("8080端口", f"'8080':* & '{index_word('端口')}'"),
+        ("Straße", f"'{index_word('straße')}':*"),
+        ("🙂", None),  # symbols alone: the caller's substring match, as with build_match
         ("'; DROP", "'drop':*"),
         ("*", None),
         ('""', None),
@@ -99,7 +116,6 @@ def test_tsquery_text_quotes_every_token(query, expected):
 
 
 def test_tsquery_any_joins_terms_with_or():
-    assert build_tsquery_any(["release", "部署配置", "a-b", "!!"]) == (
-        "'release':* | ('部署' <-> '署配' <-> '配置') | ('a' <-> 'b':*)"
-    )
+    bigrams = " <-> ".join(f"'{index_word(pair)}'" for pair in ["部署", "署配", "配置"])
+    assert build_tsquery_any(["release", "部署配置", "a-b", "!!"]) == (f"'release':* | ({bigrams}) | ('a' <-> 'b':*)")
     assert build_tsquery_any(["..."]) is None
