@@ -21,9 +21,8 @@ from hypothesis import strategies as st
 
 from graph import selectors, services
 from graph.exceptions import EntityAlreadyExists, EntityNotFound, InvalidArgument
-from graph.fts import build_match, build_tsquery, index_text
+from graph.fts import build_match, index_text
 from graph.sql import db
-from kernel.sql import POSTGRES
 
 NAMES = ["A", "B", "C", "D", "E", "部署", "Ünïcode", "🙂"]
 ENTITY_TYPES = ["person", "project", "部门"]
@@ -332,42 +331,20 @@ def indexed_terms(table: str) -> Counter:
     return Counter(conn.execute(f"SELECT doc, term, offset FROM temp.{table}_terms"))
 
 
-# A text's own search finds its row: through FTS5 on SQLite, the search vectors on PostgreSQL.
-if POSTGRES:
-    _build_match = build_tsquery
-    _NAME_HITS = "SELECT id FROM graph_entity WHERE search_vector @@ to_tsquery('simple', ?)"
-    _OBSERVATION_HITS = "SELECT id FROM graph_observation WHERE search_vector @@ to_tsquery('simple', ?)"
-else:
-    _build_match = build_match
-    _NAME_HITS = "SELECT rowid FROM name_fts WHERE name_fts MATCH ?"
-    _OBSERVATION_HITS = "SELECT rowid FROM obs_fts WHERE obs_fts MATCH ?"
-
-
 def assert_materialized_state_is_consistent(namespace: str) -> None:
     conn = db()
 
-    if POSTGRES:
-        # The search vectors are generated columns over the index forms (checked below): every
-        # row's vector is its index form's, and nothing else is indexed.
-        for table, form in (
-            ("graph_entity", "coalesce(search_name, name)"),
-            ("graph_observation", "coalesce(search_text, body)"),
-        ):
-            assert conn.execute(
-                f"SELECT count(*) FROM {table} WHERE search_vector IS DISTINCT FROM to_tsvector('simple', {form})"
-            ).fetchone() == (0,), table
-    else:
-        # FTS5's own check of each index (raises sqlite3.DatabaseError when it is corrupt)...
-        conn.execute("INSERT INTO obs_fts(obs_fts) VALUES ('integrity-check')")
-        conn.execute("INSERT INTO name_fts(name_fts) VALUES ('integrity-check')")
-        # ...and, since SQLite 3.40 does not compare an external-content index with its content, the
-        # comparison itself: every row indexed exactly as its text tokenizes, and nothing else.
-        for table, view, column in (
-            ("name_fts", "graph_entity_fts_src", "name"),
-            ("obs_fts", "graph_observation_fts_src", "body"),
-        ):
-            content = conn.execute(f"SELECT id, {column} FROM {view}").fetchall()
-            assert indexed_terms(table) == expected_terms(content), table
+    # FTS5's own check of each index (raises sqlite3.DatabaseError when it is corrupt)...
+    conn.execute("INSERT INTO obs_fts(obs_fts) VALUES ('integrity-check')")
+    conn.execute("INSERT INTO name_fts(name_fts) VALUES ('integrity-check')")
+    # ...and, since SQLite 3.40 does not compare an external-content index with its content, the
+    # comparison itself: every row indexed exactly as its text tokenizes, and nothing else.
+    for table, view, column in (
+        ("name_fts", "graph_entity_fts_src", "name"),
+        ("obs_fts", "graph_observation_fts_src", "body"),
+    ):
+        content = conn.execute(f"SELECT id, {column} FROM {view}").fetchall()
+        assert indexed_terms(table) == expected_terms(content), table
 
     # Rows point at entities and types of their own namespace.
     assert conn.execute(
@@ -414,10 +391,10 @@ def assert_materialized_state_is_consistent(namespace: str) -> None:
     entities = conn.execute("SELECT id, name, search_name FROM graph_entity WHERE namespace_id = ?", (ns_id,))
     for entity_id, name, search_name in entities.fetchall():
         assert search_name == index_text(name), name
-        match = _build_match(name)
+        match = build_match(name)
         if match is None:  # no token characters (e.g. "🙂"): nothing to search by
             continue
-        hits = {r[0] for r in conn.execute(_NAME_HITS, (match,))}
+        hits = {r[0] for r in conn.execute("SELECT rowid FROM name_fts WHERE name_fts MATCH ?", (match,))}
         assert entity_id in hits, name
         assert name in [e["name"] for e in selectors.search_nodes(namespace=namespace, query=name)["entities"]]
     observations = conn.execute(
@@ -425,10 +402,10 @@ def assert_materialized_state_is_consistent(namespace: str) -> None:
     ).fetchall()
     for observation_id, body, search_text in observations:
         assert search_text == index_text(body), body
-        match = _build_match(body)
+        match = build_match(body)
         if match is None:
             continue
-        hits = {r[0] for r in conn.execute(_OBSERVATION_HITS, (match,))}
+        hits = {r[0] for r in conn.execute("SELECT rowid FROM obs_fts WHERE obs_fts MATCH ?", (match,))}
         assert observation_id in hits, body
 
 
