@@ -219,7 +219,7 @@ def flush_usage() -> int:
             cursor.executemany(
                 "INSERT INTO access_keyusageday(key_id, day, calls) "
                 "SELECT %s, %s, %s WHERE EXISTS (SELECT 1 FROM access_apikey WHERE id = %s) "
-                "ON CONFLICT(key_id, day) DO UPDATE SET calls = calls + excluded.calls",
+                "ON CONFLICT(key_id, day) DO UPDATE SET calls = access_keyusageday.calls + excluded.calls",
                 rows,
             )
     except Exception:

@@ -210,7 +210,7 @@ def marks(valid_from: Any, valid_to: Any, created_at: Any, *, at: str | None = N
     now: a read marking many rows passes the time it read once)."""
     start = stored(valid_from or created_at)
     end = stored(valid_to) if valid_to else None
-    at = at or now()
+    at = stored(at) if at else now()
     return {"validFrom": iso(start), "validTo": iso(end), "current": start <= at and (end is None or end > at)}
 
 

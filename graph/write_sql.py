@@ -32,7 +32,8 @@ def state_time(expression: str) -> str:
     history state keeps its times on both backends, so a state reads (and restores) the same."""
     if not POSTGRES:
         return expression
-    return f"to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+    # A whole second has no fraction in SQLite's text (str of a datetime).
+    return f"regexp_replace(to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), '[.]000000$', '')"
 
 
 def json_text(expression: str) -> str:
@@ -41,14 +42,24 @@ def json_text(expression: str) -> str:
     return expression if POSTGRES else f"json({expression})"
 
 
-def stored(value: Any) -> Any:
-    """A timestamp read back as the text SQLite stores (`kernel.sql.now`'s format): PostgreSQL
-    returns aware datetimes, which the writes compare and store as that text."""
+def _stored_sqlite(value: Any) -> Any:
+    return str(value)  # text already, or a datetime from the ORM (shown as str shows it)
+
+
+def _stored_postgres(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return str(value)
+    if isinstance(value, str) and len(value) == 26 and value.endswith(".000000"):
+        return value[:19]  # to_char's form of a whole second (graph/sql.py `stored`, `state_time`)
     return value
+
+
+# A timestamp (not None) read back as the text SQLite stores (`kernel.sql.now`'s format, which leaves out a
+# whole second's fraction), so that the writes compare and store it as on SQLite: PostgreSQL
+# returns aware datetimes, or to_char's text with six fractional digits always.
+stored = _stored_postgres if POSTGRES else _stored_sqlite
 
 
 def loads(value: Any) -> Any:
