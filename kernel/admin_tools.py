@@ -85,7 +85,7 @@ class SubqueryCount(Subquery):
     bare count(*) over the same index range (bench/RESULTS.md, "Design measurements"); a Count()
     annotation on the outer query joins and groups every row of the table before the page is cut."""
 
-    template = "(SELECT count(*) FROM (%(subquery)s))"
+    template = "(SELECT count(*) FROM (%(subquery)s) AS counted)"
     output_field = IntegerField()
 
 

@@ -29,11 +29,11 @@ def statements() -> Iterator[list[str]]:
             seen.append(statement)
             return execute(self, statement, params)
 
-        PostgresConnection.execute = traced  # type: ignore[method-assign]
+        PostgresConnection.execute = traced
         try:
             yield seen
         finally:
-            PostgresConnection.execute = execute  # type: ignore[method-assign]
+            PostgresConnection.execute = execute
         return
     db().set_trace_callback(lambda sql: None if sql.startswith("--") else seen.append(sql))
     try:
