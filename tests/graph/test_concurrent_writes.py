@@ -85,7 +85,9 @@ def test_two_creates_of_the_same_entity_create_it_once_and_report_the_other_skip
 def test_two_calls_adding_the_same_observation_store_it_once_and_mention_it() -> None:
     for round_ in range(ROUNDS):
         namespace = f"org:race:add{round_}"
-        services.create_entities(namespace=namespace, entities=[{"name": "Dana", "entityType": "person", "observations": []}])
+        services.create_entities(
+            namespace=namespace, entities=[{"name": "Dana", "entityType": "person", "observations": []}]
+        )
         addition = [{"entityName": "Dana", "contents": ["likes tea"]}]
         results = at_once(*[partial(services.add_observations, namespace=namespace, observations=addition)] * 2)
         assert not [r for r in results if isinstance(r, Exception)], results
