@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from kernel.errors import InvalidArgument
-from kernel.sql import db, json_values, now
+from kernel.sql import db, in_json, now
 
 MAX_NAMESPACE_LENGTH = 255
 _SEGMENT = r"[A-Za-z0-9_.@+\-]+"
@@ -70,7 +70,7 @@ def names(ids: list[int]) -> dict[int, str]:
     """{id: name} of the namespaces with these ids (ids that do not exist are left out)."""
     if not ids:
         return {}
-    rows = db().execute(f"SELECT id, name FROM graph_namespace WHERE id IN {json_values()}", (json.dumps(ids),))
+    rows = db().execute(f"SELECT id, name FROM graph_namespace WHERE id {in_json()}", (json.dumps(ids),))
     return dict(rows.fetchall())
 
 

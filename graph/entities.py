@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from graph.fts import build_match_any, build_tsquery_any
 from graph.sql import as_json, db
 from graph.validity import CURRENT, condition
-from kernel.sql import POSTGRES, json_values
+from kernel.sql import POSTGRES, in_json
 
 # PostgreSQL 15 names every subquery in FROM.
 _FIRST_ALIAS = " AS numbered" if POSTGRES else ""
@@ -25,7 +25,7 @@ TEXT_OBSERVATIONS = 50
 def of_observations(observation_ids: Sequence[int]) -> dict[int, int]:
     """{observation id: entity id} of those observations that belong to an entity."""
     found = db().execute(
-        f"SELECT id, entity_id FROM graph_observation WHERE entity_id IS NOT NULL AND id IN {json_values()}",
+        f"SELECT id, entity_id FROM graph_observation WHERE entity_id IS NOT NULL AND id {in_json()}",
         (as_json(observation_ids),),
     )
     return dict(found.fetchall())
@@ -35,7 +35,7 @@ def described(entity_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """{entity id: (name, type)} of the entities that still exist."""
     found = db().execute(
         "SELECT e.id, e.name, t.name FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
-        f"WHERE e.id IN {json_values()}",
+        f"WHERE e.id {in_json()}",
         (as_json(entity_ids),),
     )
     return {ident: (name, kind) for ident, name, kind in found}
@@ -92,14 +92,14 @@ def texts(entity_ids: Sequence[int]) -> dict[int, str]:
     found: dict[int, list[str]] = {}
     for ident, name, kind in db().execute(
         "SELECT e.id, e.name, t.name FROM graph_entity e JOIN graph_typedict t ON t.id = e.type_id "
-        f"WHERE e.id IN {json_values()}",
+        f"WHERE e.id {in_json()}",
         (as_json(entity_ids),),
     ):
         found[ident] = [name, kind]
     valid, params = condition("graph_observation", CURRENT)
     for ident, body in db().execute(
         "SELECT entity_id, body FROM (SELECT entity_id, body, row_number() OVER (PARTITION BY entity_id "
-        f"ORDER BY id) AS n FROM graph_observation WHERE entity_id IN {json_values()} AND {valid}){_FIRST_ALIAS} "
+        f"ORDER BY id) AS n FROM graph_observation WHERE entity_id {in_json()} AND {valid}){_FIRST_ALIAS} "
         "WHERE n <= ?",
         (as_json(entity_ids), *params, TEXT_OBSERVATIONS),
     ):
@@ -110,7 +110,7 @@ def texts(entity_ids: Sequence[int]) -> dict[int, str]:
 def degrees(entity_ids: Sequence[int]) -> dict[int, int]:
     """{entity id: in-degree + out-degree} (live counters kept by triggers)."""
     found = db().execute(
-        f"SELECT id, in_deg + out_deg FROM graph_entity WHERE id IN {json_values()}",
+        f"SELECT id, in_deg + out_deg FROM graph_entity WHERE id {in_json()}",
         (as_json(entity_ids),),
     )
     return dict(found.fetchall())

@@ -30,7 +30,7 @@ from graph.exceptions import EntityNotFound
 from graph.sql import as_json, db, now
 from graph.write_sql import JSON_OBJECT, POSTGRES, json_text, loads, state_time, stored, typed
 from kernel.errors import InvalidArgument
-from kernel.sql import iso, json_rows, json_values, stored_time
+from kernel.sql import in_json, iso, json_rows, json_values, stored_time
 
 OBSERVATION = "observation"
 ENTITY = "entity"
@@ -226,7 +226,7 @@ def snapshot(
 
 def ids_where(kind: str) -> str:
     """`where` for `snapshot`: the rows whose ids are in the JSON list `:ids`."""
-    return f"{_TABLES[kind].alias}.id IN {json_values(':ids')}"
+    return f"{_TABLES[kind].alias}.id {in_json(':ids')}"
 
 
 def snapshot_ids(kind: str, action: str, ids: Sequence[int], *, side: str, **options: Any) -> None:
@@ -301,7 +301,7 @@ def _version(row: Sequence[Any]) -> Version:
 def versions(kind: str, object_id: int, namespace_ids: Sequence[int]) -> list[Version]:
     """The versions of one object that lives (or lived) in one of `namespace_ids`, newest first."""
     found = db().execute(
-        f"{_COLUMNS}WHERE v.kind = ? AND v.object_id = ? AND v.namespace_id IN {json_values()} "
+        f"{_COLUMNS}WHERE v.kind = ? AND v.object_id = ? AND v.namespace_id {in_json()} "
         "ORDER BY v.version DESC LIMIT ?",
         (kind, object_id, as_json(namespace_ids), MAX_VERSIONS),
     )
@@ -315,8 +315,7 @@ def first_versions(kind: str, object_ids: Sequence[int], namespace_ids: Sequence
     if not object_ids:
         return {}
     found = db().execute(
-        f"{_COLUMNS}WHERE v.kind = ? AND v.version = 1 AND v.object_id IN {json_values()} "
-        f"AND v.namespace_id IN {json_values()}",
+        f"{_COLUMNS}WHERE v.kind = ? AND v.version = 1 AND v.object_id {in_json()} AND v.namespace_id {in_json()}",
         (kind, as_json(object_ids), as_json(namespace_ids)),
     )
     return {version.object_id: version for version in map(_version, found)}

@@ -30,7 +30,7 @@ from graph.sql import as_json, db, narrowed_match, now
 from graph.validity import CURRENT, When
 from graph.write_sql import POSTGRES, loads
 from kernel.errors import InvalidArgument
-from kernel.sql import json_values, stored_time
+from kernel.sql import in_json, stored_time
 
 # --- filters --------------------------------------------------------------------------------------
 
@@ -118,11 +118,11 @@ def _compile(where: Where) -> tuple[str, list[Any]]:
             "AND v.version = 1 AND substr(v.key_prefix, 1, ?) = ?)"
         ), [len(prefix), prefix]
     if where.field == "id":
-        return f"o.id IN {json_values()}", [as_json(values)]
+        return f"o.id {in_json()}", [as_json(values)]
     if where.field == "actor":
-        return f"o.actor_id IN {json_values('?', 'text')}", [as_json(values)]
+        return f"o.actor_id {in_json('?', 'text')}", [as_json(values)]
     # namespace: names that do not exist (or cannot) match nothing.
-    return f"o.namespace_id IN {json_values()}", [as_json(_namespace_ids(values))]
+    return f"o.namespace_id {in_json()}", [as_json(_namespace_ids(values))]
 
 
 def _namespace_ids(names: Iterable[Any]) -> list[int]:
@@ -144,7 +144,7 @@ def scope_sql(ns_ids: Sequence[int], actors: Mapping[int, str]) -> tuple[str, li
     """An SQL condition (on alias o): in these namespaces, and in those of `actors` ({namespace id:
     actor}) only that actor's observations. (graph.services deletes free memories within one.)"""
     if not actors:
-        return f"o.namespace_id IN {json_values()}", [as_json(ns_ids)]
+        return f"o.namespace_id {in_json()}", [as_json(ns_ids)]
     by_actor: dict[str, list[int]] = {}
     for ns_id in ns_ids:
         if ns_id in actors:
@@ -153,10 +153,10 @@ def scope_sql(ns_ids: Sequence[int], actors: Mapping[int, str]) -> tuple[str, li
     parts: list[str] = []
     params: list[Any] = []
     if anyone:
-        parts.append(f"o.namespace_id IN {json_values()}")
+        parts.append(f"o.namespace_id {in_json()}")
         params.append(as_json(anyone))
     for actor, ids in by_actor.items():
-        parts.append(f"(o.namespace_id IN {json_values()} AND o.actor_id = ?)")
+        parts.append(f"(o.namespace_id {in_json()} AND o.actor_id = ?)")
         params += [as_json(ids), actor]
     return f"({' OR '.join(parts)})", params
 
@@ -237,7 +237,7 @@ def rows(ids: Sequence[int]) -> dict[int, ObservationRow]:
     """The observations with these ids that still exist (expired or not), by id."""
     if not ids:
         return {}
-    found = db().execute(f"{_ROW_COLUMNS}WHERE o.id IN {json_values()}", (as_json(ids),))
+    found = db().execute(f"{_ROW_COLUMNS}WHERE o.id {in_json()}", (as_json(ids),))
     return {row[0]: _row(row) for row in found.fetchall()}
 
 
@@ -250,7 +250,7 @@ def live_row(observation_id: int, ns_ids: Sequence[int]) -> ObservationRow | Non
         db()
         .execute(
             f"{_ROW_COLUMNS}WHERE o.id = ? AND (o.expires_at IS NULL OR o.expires_at > ?) "
-            f"AND o.namespace_id IN {json_values()}",
+            f"AND o.namespace_id {in_json()}",
             (observation_id, now(), as_json(ns_ids)),
         )
         .fetchone()
@@ -294,7 +294,7 @@ def bodies(ids: Sequence[int]) -> dict[int, str]:
     """{id: body} of the observations with these ids that still exist."""
     if not ids:
         return {}
-    found = db().execute(f"SELECT id, body FROM graph_observation WHERE id IN {json_values()}", (as_json(ids),))
+    found = db().execute(f"SELECT id, body FROM graph_observation WHERE id {in_json()}", (as_json(ids),))
     return dict(found.fetchall())
 
 
@@ -305,7 +305,7 @@ def matching(ids: Sequence[int], where: Where) -> set[int]:
         return set()
     condition, params = _compile(where)
     found = db().execute(
-        f"SELECT o.id FROM graph_observation o WHERE o.id IN {json_values()} AND ({condition})",
+        f"SELECT o.id FROM graph_observation o WHERE o.id {in_json()} AND ({condition})",
         (as_json(ids), *params),
     )
     return {row[0] for row in found}
@@ -424,7 +424,7 @@ def free_memories_keyed(ns_id: int, wanted: Sequence[tuple[str, str]]) -> list[t
     rows = db().execute(
         "SELECT o.id, o.body, o.actor_id, o.dedupe_key FROM graph_observation o "
         "WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.dedupe_key IS NOT NULL "
-        f"AND o.dedupe_key IN {json_values('?', 'text')} AND (o.expires_at IS NULL OR o.expires_at > ?) "
+        f"AND o.dedupe_key {in_json('?', 'text')} AND (o.expires_at IS NULL OR o.expires_at > ?) "
         f"AND {valid} ORDER BY o.id DESC",
         (ns_id, json.dumps(sorted({key for _, key in wanted})), now(), *valid_params),
     )

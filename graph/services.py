@@ -49,7 +49,7 @@ from graph.types import (
     SkippedRelation,
 )
 from graph.write_sql import POSTGRES, loads, state_time, typed
-from kernel.sql import iso, json_rows, json_values
+from kernel.sql import in_json, iso, json_rows
 
 ENTITY = "entity"
 RELATION = "relation"
@@ -156,7 +156,7 @@ def lock_entities(ids: Any) -> None:
         wanted = sorted(set(ids))
         if wanted:
             db().execute(
-                f"SELECT id FROM graph_entity WHERE id IN {json_values()} ORDER BY id FOR UPDATE", (as_json(wanted),)
+                f"SELECT id FROM graph_entity WHERE id {in_json()} ORDER BY id FOR UPDATE", (as_json(wanted),)
             ).fetchall()
 
 
@@ -181,7 +181,7 @@ def _existing_observations(ids: list[int]) -> dict[int, dict[str, int]]:
     may be said again: "lives in Paris" after "lives in Berlin" after "lives in Paris")."""
     found: dict[int, dict[str, int]] = {i: {} for i in ids}
     for entity, ident, body in db().execute(
-        f"SELECT entity_id, id, body FROM graph_observation WHERE entity_id IN {json_values()} AND valid_to IS NULL",
+        f"SELECT entity_id, id, body FROM graph_observation WHERE entity_id {in_json()} AND valid_to IS NULL",
         (as_json(ids),),
     ):
         found[entity][body] = ident
@@ -192,7 +192,7 @@ def _existing_bodies(ids: list[int]) -> dict[int, set[str]]:
     """{entity id: texts of its current observations}."""
     bodies: dict[int, set[str]] = {i: set() for i in ids}
     for entity, body in db().execute(
-        f"SELECT entity_id, body FROM graph_observation WHERE entity_id IN {json_values()} AND valid_to IS NULL",
+        f"SELECT entity_id, body FROM graph_observation WHERE entity_id {in_json()} AND valid_to IS NULL",
         (as_json(ids),),
     ):
         bodies[entity].add(body)
@@ -202,7 +202,7 @@ def _existing_bodies(ids: list[int]) -> dict[int, set[str]]:
 def _touch(ids: list[int], stamp: str) -> None:
     if ids:
         db().execute(
-            f"UPDATE graph_entity SET updated_at = ? WHERE id IN {json_values()}",
+            f"UPDATE graph_entity SET updated_at = ? WHERE id {in_json()}",
             (stamp, as_json(ids)),
         )
 
@@ -340,7 +340,7 @@ def _functional_types(ns_id: int, type_ids: Any) -> set[int]:
     if not wanted:
         return set()
     found = db().execute(
-        f"SELECT id FROM graph_typedict WHERE namespace_id = ? AND functional AND id IN {json_values()}",
+        f"SELECT id FROM graph_typedict WHERE namespace_id = ? AND functional AND id {in_json()}",
         (ns_id, as_json(wanted)),
     )
     return {row[0] for row in found}
@@ -445,24 +445,24 @@ def _delete_entity_rows(ids: list[int]) -> None:
     history.snapshot(
         history.RELATION,
         "delete",
-        f"r.id IN (SELECT id FROM graph_relation WHERE from_id IN {json_values(':ids')} "
-        f"UNION SELECT id FROM graph_relation WHERE to_id IN {json_values(':ids')})",
+        f"r.id IN (SELECT id FROM graph_relation WHERE from_id {in_json(':ids')} "
+        f"UNION SELECT id FROM graph_relation WHERE to_id {in_json(':ids')})",
         params,
         side="before",
     )
     history.snapshot(
         history.OBSERVATION,
         "delete",
-        f"o.entity_id IN {json_values(':ids')}",
+        f"o.entity_id {in_json(':ids')}",
         params,
         side="before",
     )
     history.snapshot(history.ENTITY, "delete", history.ids_where(history.ENTITY), params, side="before")
     # Relations and observations first: the triggers then keep the other ends' degrees right.
-    conn.execute(f"DELETE FROM graph_relation WHERE from_id IN {json_values()}", (ids_json,))
-    conn.execute(f"DELETE FROM graph_relation WHERE to_id IN {json_values()}", (ids_json,))
-    conn.execute(f"DELETE FROM graph_observation WHERE entity_id IN {json_values()}", (ids_json,))
-    conn.execute(f"DELETE FROM graph_entity WHERE id IN {json_values()}", (ids_json,))
+    conn.execute(f"DELETE FROM graph_relation WHERE from_id {in_json()}", (ids_json,))
+    conn.execute(f"DELETE FROM graph_relation WHERE to_id {in_json()}", (ids_json,))
+    conn.execute(f"DELETE FROM graph_observation WHERE entity_id {in_json()}", (ids_json,))
+    conn.execute(f"DELETE FROM graph_entity WHERE id {in_json()}", (ids_json,))
 
 
 def delete_entities(*, namespace: str, entity_names: list[str]) -> DeleteResult:
@@ -492,12 +492,12 @@ def delete_observations(*, namespace: str, deletions: list[ObservationDeletion])
             history.snapshot(
                 history.OBSERVATION,
                 "delete",
-                f"o.entity_id = :entity AND o.body IN {json_values(':bodies', 'text')}",
+                f"o.entity_id = :entity AND o.body {in_json(':bodies', 'text')}",
                 {"entity": ids[name], "bodies": as_json(bodies)},
                 side="before",
             )
             cursor = conn.execute(
-                f"DELETE FROM graph_observation WHERE entity_id = ? AND body IN {json_values('?', 'text')}",
+                f"DELETE FROM graph_observation WHERE entity_id = ? AND body {in_json('?', 'text')}",
                 (ids[name], as_json(bodies)),
             )
             if cursor.rowcount:
@@ -634,10 +634,10 @@ def merge_entities(*, namespace: str, source: str, target: str) -> MergeEntities
         # The history: dropped observations go (merged into the target's same text), moved ones
         # change entity; both keep the other entity in `other_entity_id`.
         history.snapshot_ids(history.OBSERVATION, "merge", dropped_obs, side="before", other=target_id)
-        conn.execute(f"DELETE FROM graph_observation WHERE id IN {json_values()}", (as_json(dropped_obs),))
+        conn.execute(f"DELETE FROM graph_observation WHERE id {in_json()}", (as_json(dropped_obs),))
         moved_before = history.states(history.OBSERVATION, moved_obs)
         conn.execute(
-            f"UPDATE graph_observation SET entity_id = ? WHERE id IN {json_values()}",
+            f"UPDATE graph_observation SET entity_id = ? WHERE id {in_json()}",
             (target_id, as_json(moved_obs)),
         )
         history.snapshot_ids(
@@ -1068,7 +1068,7 @@ def _import_memories(namespace: str, memories: Sequence[Mapping[str, Any]]) -> i
             # To the second: the file holds times as the wire shows them.
             f"SELECT o.id, o.body, o.actor_id, substr({state_time('coalesce(o.valid_from, o.created_at)')}, 1, 19) "
             "FROM graph_observation o "
-            f"WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.body IN {json_values('?', 'text')}",
+            f"WHERE o.namespace_id = ? AND o.entity_id IS NULL AND o.body {in_json('?', 'text')}",
             (ns_id, as_json({row["body"] for row in rows})),
         )
     }
@@ -1345,9 +1345,7 @@ def purge_expired(*, batch: int = 1000) -> int:
                 )
             ]
             history.snapshot_ids(history.OBSERVATION, "expire", ids, side="before", at=stamp)
-            deleted = (
-                db().execute(f"DELETE FROM graph_observation WHERE id IN {json_values()}", (as_json(ids),)).rowcount
-            )
+            deleted = db().execute(f"DELETE FROM graph_observation WHERE id {in_json()}", (as_json(ids),)).rowcount
         purged += deleted
         if deleted < batch:
             return purged
@@ -1414,7 +1412,7 @@ def update_observation(*, namespace_ids: list[int], observation_id: int, text: s
             db()
             .execute(
                 "SELECT namespace_id, entity_id, body FROM graph_observation WHERE id = ? "
-                f"AND (expires_at IS NULL OR expires_at > ?) AND namespace_id IN {json_values()}",
+                f"AND (expires_at IS NULL OR expires_at > ?) AND namespace_id {in_json()}",
                 (observation_id, now(), as_json(namespace_ids)),
             )
             .fetchone()

@@ -17,7 +17,7 @@ from typing import Any
 
 from graph import fts
 from graph.exceptions import EntityNotFound
-from kernel.sql import POSTGRES, db, json_values, now  # noqa: F401 (now: re-exported, the graph modules take both from here)
+from kernel.sql import POSTGRES, db, in_json, json_values, now  # noqa: F401 (in_json, now: re-exported for the graph modules)
 
 
 def as_json(values: Iterable[object]) -> str:
@@ -30,19 +30,6 @@ def as_json(values: Iterable[object]) -> str:
 # and `unpack(value)` the Python value of what a statement returned. On PostgreSQL psycopg
 # decodes json itself, and `stored(column)` writes a timestamptz as SQLite stores it (text
 # "YYYY-MM-DD HH:MM:SS.ffffff", UTC), so times compare and print the same (validity.marks, iso).
-def in_json(param: str = "?", sql_type: str = "bigint") -> str:
-    """`IN (SELECT value FROM json_each(param))`, for `x {in_json()}`: membership in the JSON list
-    `param`. On PostgreSQL `= ANY(ARRAY(...))` of the same list: an index condition planned for
-    a short list, where `IN (SELECT ... jsonb_array_elements_text(...))` is planned as a join
-    with 100 rows (the function's default estimate) and reads a big table whole to hash it."""
-    if POSTGRES:
-        return (
-            f"= ANY(ARRAY(SELECT CAST(value AS {sql_type}) FROM jsonb_array_elements_text(CAST({param} AS jsonb)) "
-            "AS value))"
-        )
-    return f"IN (SELECT value FROM json_each({param}))"
-
-
 def _decoded(value: Any) -> Any:
     return value
 

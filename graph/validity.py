@@ -36,7 +36,7 @@ from graph.signals import observations_written
 from graph.sql import as_json, db, now
 from graph.write_sql import POSTGRES, stored
 from kernel.errors import InvalidArgument
-from kernel.sql import iso, json_values, stored_time
+from kernel.sql import in_json, iso, stored_time
 
 __all__ = [
     "ALWAYS",
@@ -180,7 +180,7 @@ def valid_ids(table: str, ids: Sequence[int], moment: When) -> set[int]:
         return set()
     test, params = condition("x", moment)
     found = db().execute(
-        f"SELECT x.id FROM {table} x WHERE x.id IN {json_values()} AND {test}",
+        f"SELECT x.id FROM {table} x WHERE x.id {in_json()} AND {test}",
         (as_json(ids), *params),
     )
     return {row[0] for row in found}
@@ -192,7 +192,7 @@ def starts(ids: Sequence[int]) -> dict[int, str]:
     if not ids:
         return {}
     found = db().execute(
-        f"SELECT id, coalesce(valid_from, created_at) FROM graph_observation WHERE id IN {json_values()}",
+        f"SELECT id, coalesce(valid_from, created_at) FROM graph_observation WHERE id {in_json()}",
         (as_json(ids),),
     )
     return {ident: stored(start) for ident, start in found}
@@ -227,7 +227,7 @@ def close(table: str, ids: Sequence[int], *, at: str | None = None) -> list[int]
     closed = [
         row[0]
         for row in db().execute(
-            f"UPDATE {table} SET valid_to = ? WHERE id IN {json_values()} AND valid_to IS NULL RETURNING id",
+            f"UPDATE {table} SET valid_to = ? WHERE id {in_json()} AND valid_to IS NULL RETURNING id",
             (stamp, as_json(ids)),
         )
     ]
@@ -247,7 +247,7 @@ def lineage(ids: Sequence[int]) -> dict[int, tuple[int | None, int | None]]:
         return {}
     found = db().execute(
         "SELECT o.id, o.supersedes_id, (SELECT s.id FROM graph_observation s WHERE s.supersedes_id = o.id) "
-        f"FROM graph_observation o WHERE o.id IN {json_values()}",
+        f"FROM graph_observation o WHERE o.id {in_json()}",
         (as_json(ids),),
     )
     return {ident: (before, after) for ident, before, after in found}
@@ -285,7 +285,7 @@ def supersede(
         conn = db()
         row = conn.execute(
             "SELECT namespace_id, entity_id, actor_id, tags, valid_to FROM graph_observation "
-            f"WHERE id = ? AND namespace_id IN {json_values()} AND (expires_at IS NULL OR expires_at > ?)",
+            f"WHERE id = ? AND namespace_id {in_json()} AND (expires_at IS NULL OR expires_at > ?)",
             (observation_id, as_json(namespace_ids), now()),
         ).fetchone()
         if row is None or (free_only and row[1] is not None) or (entity_id is not None and row[1] != entity_id):

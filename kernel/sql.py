@@ -66,6 +66,20 @@ def json_rows(param: str = "?") -> str:
     return f"jsonb_array_elements(CAST({param} AS jsonb))" if POSTGRES else f"json_each({param})"
 
 
+def in_json(param: str = "?", sql_type: str = "bigint") -> str:
+    """`IN (SELECT value FROM json_each(param))`, for `x {in_json()}`: membership in the JSON list
+    `param` (the same text as `{in_json()}` on SQLite). On PostgreSQL `= ANY(ARRAY(...))` of
+    the same list: an index condition planned for a short list, where `IN (SELECT ...
+    jsonb_array_elements_text(...))` is planned as a join with 100 rows (the function's default
+    estimate) and may read a big table whole to hash it."""
+    if POSTGRES:
+        return (
+            f"= ANY(ARRAY(SELECT CAST(value AS {sql_type}) FROM jsonb_array_elements_text(CAST({param} AS jsonb)) "
+            "AS value))"
+        )
+    return f"IN {json_values(param)}"
+
+
 def json_values(param: str = "?", sql_type: str = "bigint") -> str:
     """`(SELECT value FROM json_each(param))`: the scalars of the JSON array `param` as a subquery
     for `x IN ...`; on PostgreSQL cast to `sql_type` (bigint, text), which it compares strictly.

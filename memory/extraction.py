@@ -63,7 +63,7 @@ from graph.sql import as_json, db, now
 from kernel import metrics
 from kernel.errors import DomainError, InvalidArgument
 from kernel.metrics import Exposition
-from kernel.sql import POSTGRES, iso, json_values, stored_time
+from kernel.sql import POSTGRES, in_json, iso, json_values, stored_time
 from kernel.task_queue import DrainLoop
 from memory import dedupe as judging
 from memory import llm, selectors
@@ -634,7 +634,7 @@ def drain(*, stop: threading.Event | None = None, ignore_backoff: bool = False, 
 def retry(*, ids: Sequence[int] | None = None, failed: bool = True) -> int:
     """End the backoff and the claim of these jobs (by row id; None: all), giving failed ones
     (with `failed`) their attempts back; wake the drainer. Returns how many jobs."""
-    condition = "true" if ids is None else f"id IN {json_values()}"
+    condition = "true" if ids is None else f"id {in_json()}"
     scope = "" if failed else " AND failed_at IS NULL"
     with transaction.atomic():
         changed = (

@@ -21,7 +21,7 @@ from access import namespaces
 from graph import entities, limits, observations, validity
 from graph.exceptions import InvalidArgument
 from graph.sql import as_json, db, require_entity
-from kernel.sql import iso, json_values
+from kernel.sql import in_json, iso
 from vectors import backlog, retrieval, store
 from vectors.embedders import default_embedder
 from vectors.indexes import registry
@@ -446,7 +446,7 @@ def embedding_backlog(*, namespaces: dict[int, str]) -> dict[str, dict[str, Any]
         return {}
     rows = db().execute(
         "SELECT namespace_id, count(*), count(*) FILTER (WHERE attempts > 0), min(enqueued_at) FROM vectors_pending "
-        f"WHERE namespace_id IN {json_values()} GROUP BY namespace_id",
+        f"WHERE namespace_id {in_json()} GROUP BY namespace_id",
         (as_json(namespaces),),
     )
     return {
