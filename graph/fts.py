@@ -64,6 +64,11 @@ _MATCH_STRING = re.compile(r'"(?:[^"]|"")*"\*?')
 _ASCII_WORD_PREFIX = re.compile(r'"([A-Za-z0-9]+)"\*')
 
 
+# The columns whose index form this module computes: {table: (search column, text column)}. The
+# full-text index holds `coalesce(search column, text column)` (graph/migrations/0002).
+INDEXED_COLUMNS = {"graph_entity": ("search_name", "name"), "graph_observation": ("search_text", "body")}
+
+
 def has_cjk(text: str) -> bool:
     return _HAS_CJK.search(text) is not None
 

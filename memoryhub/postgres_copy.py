@@ -39,11 +39,26 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-# Rows `migrate` writes on any database: replaced by the source's (other tables refer to their ids).
-SEEDED_BY_MIGRATE = frozenset({"django_migrations", "django_content_type", "auth_permission"})
-# Columns SQLite leaves NULL when FTS5 indexes the text column itself; PostgreSQL indexes
-# `coalesce(search column, text column)`, and the application writes its index form for every row.
-SEARCH_COLUMNS = {"graph_entity": ("search_name", "name"), "graph_observation": ("search_text", "body")}
+
+def _seeded_by_migrate() -> frozenset[str]:
+    """Tables `migrate` fills on any database: replaced by the source's rows (other tables refer
+    to their ids). Named through their models: the tables are Django's."""
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.migrations.recorder import MigrationRecorder
+
+    return frozenset(model._meta.db_table for model in (MigrationRecorder.Migration, ContentType, Permission))
+
+
+def _search_columns() -> dict[str, tuple[str, str]]:
+    """{table: (search column, text column)}: SQLite leaves the search column NULL when FTS5
+    indexes the text itself; PostgreSQL indexes `coalesce(search column, text column)`, and the
+    application writes its index form for every row (graph/fts.py says which columns)."""
+    from graph.fts import INDEXED_COLUMNS
+
+    return dict(INDEXED_COLUMNS)
+
+
 DEFAULT_BATCH = 5000
 # (table, column, its sequence) for every identity or serial column of the current schema: from
 # the catalog, as the sequence's dependency on its column (no function evaluated per row, which
@@ -233,7 +248,7 @@ def copy_to_postgres(
             holding = [
                 table
                 for table in everything
-                if table not in SEEDED_BY_MIGRATE and _one(pg, f"SELECT EXISTS (SELECT 1 FROM {_quote(table)})")
+                if table not in _seeded_by_migrate() and _one(pg, f"SELECT EXISTS (SELECT 1 FROM {_quote(table)})")
             ]
             if holding and not force:
                 raise CopyError(
@@ -296,7 +311,7 @@ def _copy_table(
     # something else, or into None when it does not parse. PostgreSQL reads the stored text.
     stored = ", ".join(f"coalesce({_quote(name)}, NULL)" for name in source_columns)
     rows: Iterable[list[tuple[Any, ...]]] = _batches(source.execute(f"SELECT {stored} FROM {_quote(table)}"), batch)
-    search = SEARCH_COLUMNS.get(table)
+    search = _search_columns().get(table)
     if search:
         at, text_at = source_columns.index(search[0]), source_columns.index(search[1])
         rows = (_with_index_form(rows_, at, text_at, index_form) for rows_ in rows)

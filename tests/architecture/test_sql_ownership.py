@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.apps import apps
 from django.db import migrations
@@ -33,6 +34,15 @@ def project_apps() -> list[str]:
     return config["importlinter"]["root_packages"].split()
 
 
+def _flattened(operations: list[Any]) -> Iterator[Any]:
+    """Operations, with those wrapped for one backend (kernel.migration_tools.OnVendor) or for the
+    database alone (SeparateDatabaseAndState) taken out of their wrappers."""
+    for operation in operations:
+        yield operation
+        yield from _flattened(getattr(operation, "operations", None) or [])
+        yield from _flattened(getattr(operation, "database_operations", None) or [])
+
+
 def table_owners() -> dict[str, str]:
     """{table: the package that owns it}; tables of Django's own apps are owned by "django"."""
     ours = set(project_apps())
@@ -45,7 +55,7 @@ def table_owners() -> dict[str, str]:
         package = type(migration).__module__.split(".")[0]
         if package not in ours:
             continue
-        for operation in migration.operations:
+        for operation in _flattened(migration.operations):
             if isinstance(operation, migrations.RunSQL):
                 statements = operation.sql if isinstance(operation.sql, list | tuple) else [operation.sql]
                 for statement in statements:

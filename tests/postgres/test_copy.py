@@ -30,8 +30,9 @@ from access.models import OAuthConsent
 from agents import services as agents
 from agents.models import Agent
 from graph import services as graph
+from graph.fts import INDEXED_COLUMNS as SEARCH_COLUMNS
 from memory import services as memory
-from memoryhub.postgres_copy import SEARCH_COLUMNS, SERIAL_COLUMNS, postgres_index_form, source_tables
+from memoryhub.postgres_copy import SERIAL_COLUMNS, postgres_index_form, source_tables
 from tests.postgres import databases
 from vectors import services as vectors
 
