@@ -303,6 +303,19 @@ def _copy_table(
     writable = [name for name, generated in target_columns if not generated]
     extra = [name for name in source_columns if name not in writable]
     lacking = [name for name in writable if name not in source_columns]
+    if lacking:
+        # A column only PostgreSQL has (vectors' change log records the writing transaction)
+        # takes its default, as in any insert that leaves it out.
+        defaulted = {
+            row[0]
+            for row in pg.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s AND column_default IS NOT NULL",
+                [table],
+            ).fetchall()
+        }
+        lacking = [name for name in lacking if name not in defaulted]
+    writable = [name for name in writable if name in source_columns]
     if extra or lacking:
         raise CopyError(f"{table}: columns differ (only in SQLite: {extra}, only in PostgreSQL: {lacking})")
     names = ", ".join(_quote(name) for name in source_columns)
