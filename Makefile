@@ -20,6 +20,15 @@ NGINX := /usr/sbin/nginx
 PYTEST_WORKERS ?= 2
 # make test-postgres: the PostgreSQL server and the name its test databases are made from.
 POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/memoryhub_suite
+# What `make test` runs a second time on PostgreSQL: the store's own tests (graph, vectors, free
+# memories, extraction, keys and grants, the marketplace ledger, kernel, the MemOS API, the
+# PostgreSQL schema and backups). `make test-postgres` runs the whole suite there; issue 22 lists
+# what still fails in it (maintenance jobs, stdio, the several-hosts tests, the copy of an old file).
+POSTGRES_IN_TEST := tests/postgres/test_schema.py tests/graph tests/vectors tests/memory tests/extraction \
+	tests/agents tests/kernel tests/access tests/compat tests/durability/test_backup_postgres.py \
+	--ignore=tests/vectors/test_pipeline_servers.py
+# tests/multinode relays PostgreSQL and Redis into each node's network namespace with socat.
+SOCAT := /usr/bin/socat
 
 .PHONY: install run run-tls run-workers run-cluster test test-postgres lint fmt migrations-check bench clean vendor-static
 
@@ -90,12 +99,19 @@ $(NGINX):
 test: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX)
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	@echo "==> The store's tests again, on PostgreSQL ($(POSTGRES_TEST_URL))..."
+	MEMORYHUB_DATABASE_URL=$(POSTGRES_TEST_URL) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(POSTGRES_IN_TEST) $(PYTEST_ARGS)
 
 # The same suite on PostgreSQL (POSTGRES_TEST_URL's server; the database in it need not exist):
 # pytest-django makes test_<name>_gw<N>, and each server process a fixture starts gets a database
 # of its own, dropped at its end (tests/postgres/databases.py).
-test-postgres: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX)
+test-postgres: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX) $(SOCAT)
 	MEMORYHUB_DATABASE_URL=$(POSTGRES_TEST_URL) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+$(SOCAT):
+	test -x $(SOCAT) || { \
+	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y socat; }
 
 # The browser code the pages use, copied from node_modules (versions pinned by package-lock.json)
 # into static/vendor/ and committed, so `make run` serves it without npm or a network;
