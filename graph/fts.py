@@ -189,6 +189,15 @@ def build_match(query: str) -> str | None:
     caller decides what an empty search means (the store: match everything, like the official
     server's `''`).
     """
+    clauses = _query_clauses(query, _term_clauses)
+    if not clauses:
+        return None
+    return " AND ".join(clauses)
+
+
+def _query_clauses(query: str, term_clauses: Callable[..., list[str]]) -> list[str]:
+    """The clauses of a user's search text, each term written by `term_clauses` (FTS5's or a
+    tsquery's): bare words as prefixes, quoted phrases exact (a trailing `*`: prefix on the last word)."""
     clauses: list[str] = []
     # SQLite ends a string at NUL, which would leave an unterminated FTS5 string.
     query = query.replace("\x00", " ")
@@ -198,12 +207,10 @@ def build_match(query: str) -> str | None:
             # A bare word: strip a user-typed trailing `*` (prefix is the default anyway) and any
             # stray quote characters, which have no meaning outside a balanced pair.
             word = bare.replace('"', " ").rstrip("*")
-            clauses.extend(_term_clauses(word, prefix=True, exact_phrase=False))
+            clauses.extend(term_clauses(word, prefix=True, exact_phrase=False))
         else:
-            clauses.extend(_term_clauses(phrase, prefix=bool(star), exact_phrase=True))
-    if not clauses:
-        return None
-    return " AND ".join(clauses)
+            clauses.extend(term_clauses(phrase, prefix=bool(star), exact_phrase=True))
+    return clauses
 
 
 def narrow_prefixes(match: str, terms_with_prefix: Callable[[str], list[str] | None]) -> str:
@@ -303,15 +310,7 @@ def _tsquery_clauses(text: str, *, prefix: bool, exact_phrase: bool) -> list[str
 def build_tsquery(query: str) -> str | None:
     """`build_match` for PostgreSQL: the user's search text as the text of a tsquery for
     `to_tsquery('simple', ...)`; None when nothing in it is searchable."""
-    clauses: list[str] = []
-    query = query.replace("\x00", " ")
-    for match in _QUERY_PART.finditer(query):
-        phrase, star, bare = match.groups()
-        if bare is not None:
-            word = bare.replace('"', " ").rstrip("*")
-            clauses.extend(_tsquery_clauses(word, prefix=True, exact_phrase=False))
-        else:
-            clauses.extend(_tsquery_clauses(phrase, prefix=bool(star), exact_phrase=True))
+    clauses = _query_clauses(query, _tsquery_clauses)
     if not clauses:
         return None
     return " & ".join(clauses)
