@@ -28,8 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SOCAT = shutil.which("socat") or "/usr/bin/socat"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 NODE_PORT = 8000
-# 10.231.<node>.0/24: this side .1, the node .2 (RFC 1918 space the machine does not route).
-SUBNET = "10.231"
+# 10.<n>.<node>.0/24: this side .1, the node .2 (RFC 1918 space the machine does not route), with
+# <n> 230 for a benchmark and 231 + N for pytest-xdist worker gwN: two workers' hosts must not
+# share addresses, or one worker's requests reach the other's nodes (and their database).
+
+
+def subnet() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"10.{231 + int(worker[2:])}" if worker.startswith("gw") and worker[2:].isdigit() else "10.230"
 
 
 def run(*args: str) -> None:
@@ -73,7 +79,8 @@ def hosts(count: int, *, relay_ports: tuple[int, ...] = (5432, 6379)) -> Iterato
         for index in range(count):
             name = f"{tag}n{index}"
             _remove(name)
-            host = Host(index, name, gateway=f"{SUBNET}.{index}.1", address=f"{SUBNET}.{index}.2")
+            prefix = subnet()
+            host = Host(index, name, gateway=f"{prefix}.{index}.1", address=f"{prefix}.{index}.2")
             made.append(host)
             run("ip", "netns", "add", name)
             run("ip", "link", "add", f"{name}h", "type", "veth", "peer", "name", f"{name}n")
