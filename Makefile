@@ -22,10 +22,11 @@ PYTEST_WORKERS ?= 2
 POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/memoryhub_suite
 # What `make test` runs a second time on PostgreSQL: the store's own tests (graph, vectors, free
 # memories, extraction, keys and grants, the marketplace ledger, kernel, the MemOS API, the
-# PostgreSQL schema and backups). `make test-postgres` runs the whole suite there; issue 22 lists
-# what still fails in it (maintenance jobs, stdio, the several-hosts tests, the copy of an old file).
+# PostgreSQL schema and backups), and three nodes on hosts of their own (tests/multinode).
+# `make test-postgres` runs the whole suite there; issue 22 lists what still fails in it
+# (maintenance jobs' vector tests, stdio, the SIGKILL pipeline test).
 POSTGRES_IN_TEST := tests/postgres/test_schema.py tests/graph tests/vectors tests/memory tests/extraction \
-	tests/agents tests/kernel tests/access tests/compat tests/durability/test_backup_postgres.py \
+	tests/agents tests/kernel tests/access tests/compat tests/durability/test_backup_postgres.py tests/multinode \
 	--ignore=tests/vectors/test_pipeline_servers.py
 # tests/multinode relays PostgreSQL and Redis into each node's network namespace with socat.
 SOCAT := /usr/bin/socat
@@ -96,7 +97,7 @@ $(NGINX):
 	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; else SUDO=; fi; \
 	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
 
-test: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX)
+test: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX) $(SOCAT)
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 	@echo "==> The store's tests again, on PostgreSQL ($(POSTGRES_TEST_URL))..."
