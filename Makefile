@@ -18,16 +18,9 @@ NGINX := /usr/sbin/nginx
 # make test: pytest-xdist workers (PYTEST_WORKERS=0 runs in one process). Each test file runs whole
 # on one worker, the longest files first (tests/conftest.py: per-worker Redis databases).
 PYTEST_WORKERS ?= 2
-# make test-postgres: the PostgreSQL server and the name its test databases are made from.
+# The PostgreSQL server `make test` runs the suite a second time on (`make test-postgres`: only
+# there), and the name its test databases are made from; the database itself need not exist.
 POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/memoryhub_suite
-# What `make test` runs a second time on PostgreSQL: the store's own tests (graph, vectors, free
-# memories, extraction, keys and grants, the marketplace ledger, kernel, the MemOS API, the
-# PostgreSQL schema and backups), and three nodes on hosts of their own (tests/multinode).
-# `make test-postgres` runs the whole suite there; issue 22 lists what still fails in it
-# (maintenance jobs' vector tests, stdio, the SIGKILL pipeline test).
-POSTGRES_IN_TEST := tests/postgres/test_schema.py tests/graph tests/vectors tests/memory tests/extraction \
-	tests/agents tests/kernel tests/access tests/compat tests/durability/test_backup_postgres.py tests/multinode \
-	--ignore=tests/vectors/test_pipeline_servers.py
 # tests/multinode relays PostgreSQL and Redis into each node's network namespace with socat.
 SOCAT := /usr/bin/socat
 
@@ -97,15 +90,17 @@ $(NGINX):
 	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; else SUDO=; fi; \
 	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
 
-test: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX) $(SOCAT)
-	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
-	@echo "==> The store's tests again, on PostgreSQL ($(POSTGRES_TEST_URL))..."
-	MEMORYHUB_DATABASE_URL=$(POSTGRES_TEST_URL) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(POSTGRES_IN_TEST) $(PYTEST_ARGS)
-
-# The same suite on PostgreSQL (POSTGRES_TEST_URL's server; the database in it need not exist):
+# The whole suite on each backend: SQLite, then PostgreSQL (a test that is for one backend only
+# says so with a sqlite_only or postgres_only marker, and is skipped on the other). On PostgreSQL
 # pytest-django makes test_<name>_gw<N>, and each server process a fixture starts gets a database
 # of its own, dropped at its end (tests/postgres/databases.py).
+test: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX) $(SOCAT)
+	$(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
+	@echo "==> The suite on SQLite..."
+	env -u MEMORYHUB_DATABASE_URL $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	@echo "==> The suite on PostgreSQL ($(POSTGRES_TEST_URL))..."
+	$(MAKE) --no-print-directory test-postgres
+
 test-postgres: $(STAMP) $(CHROMIUM) $(NODE_STAMP) $(NGINX) $(SOCAT)
 	MEMORYHUB_DATABASE_URL=$(POSTGRES_TEST_URL) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 

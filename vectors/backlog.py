@@ -168,7 +168,10 @@ def _embed_and_store(rows: Sequence[Pending]) -> int:
         current = observations.bodies([row.owner_id for row in rows])
         groups: dict[int, list[tuple[int, Any]]] = {}
         done: list[int] = []
-        for row in rows:
+        # Rows are written in one order, namespace then owner, whoever writes them: on PostgreSQL a
+        # search catching up (newest first) and a drainer (oldest first) upserting the same rows
+        # in opposite orders would each wait for the other's row locks (a deadlock).
+        for row in sorted(rows, key=lambda row: (row.namespace_id, row.owner_id)):
             body = current.get(row.owner_id)
             if body is None or not body.strip():
                 done.append(row.owner_id)
@@ -178,7 +181,7 @@ def _embed_and_store(rows: Sequence[Pending]) -> int:
             assert vectors is not None
             groups.setdefault(row.namespace_id, []).append((row.owner_id, vectors[by_owner[row.owner_id][1]]))
             done.append(row.owner_id)
-        for ns_id, items in groups.items():
+        for ns_id, items in sorted(groups.items()):
             store.put(IndexKey(ns_id, OwnerKind.OBSERVATION, embedder.model_id), items)
             stored += len(items)
         if done:

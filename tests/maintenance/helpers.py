@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -13,6 +14,7 @@ from access import namespaces
 from graph import services as graph_services
 from graph.services import MemoryInput
 from graph.sql import db
+from kernel.sql import in_json
 from vectors import backlog, store
 from vectors.models import OwnerKind
 from vectors.store import IndexKey
@@ -52,8 +54,8 @@ def entity_vectors(namespace: str, count: int, *, start: int = 0, dims: int = 8,
         ids = dict(
             db()
             .execute(
-                "SELECT name, id FROM graph_entity WHERE namespace_id = ? AND name IN (SELECT value FROM json_each(?))",
-                (ns_id, str(names).replace("'", '"')),
+                f"SELECT name, id FROM graph_entity WHERE namespace_id = ? AND name {in_json(sql_type='text')}",
+                (ns_id, json.dumps(names)),
             )
             .fetchall()
         )

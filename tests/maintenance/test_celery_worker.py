@@ -1,5 +1,5 @@
 """Every kind of maintenance task, sent with apply_async to a real Celery worker (a subprocess on
-the real Redis and on this session's SQLite file), checked by its effect on the database.
+the real Redis and on this session's database), checked by its effect on the database.
 
 The worker holds no vector index: for IVF retraining and HNSW compaction the test process plays
 the server whose loaded index must be rebuilt, so what is checked is that a server's index is
@@ -18,14 +18,14 @@ from django.db import connection
 from django.utils import timezone
 
 from access import namespaces
-from graph.fts import build_match
+from graph.fts import build_match, build_tsquery
 from graph.models import Observation
 from graph.sql import db
 from graph.tasks import purge_expired_task
 from kernel.models import MaintenanceJob
 from mcp_endpoint.models import McpSession
 from mcp_endpoint.tasks import purge_sessions_task
-from memoryhub.tasks import fts_optimize_task, optimize_task, wal_checkpoint_task, wal_truncate_task
+from memoryhub.tasks import fts_optimize_task, optimize_task, vacuum_task, wal_checkpoint_task, wal_truncate_task
 from tests.maintenance.helpers import delete_vectors, entity_ids, entity_vectors, memories, new_namespace
 from vectors.embedders import default_embedder
 from vectors.indexes import registry
@@ -35,6 +35,7 @@ from vectors.tasks import hnsw_compact_task, ivf_retrain_task, prune_changes_tas
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.mark.sqlite_only(reason="WAL checkpoints and FTS5 merges; PostgreSQL's VACUUM and ANALYZE: the next test")
 def test_sqlite_upkeep_runs_in_the_worker(ivf_worker):
     ns = new_namespace()
     memories(ns, [f"the deploy notes, part {i}" for i in range(20)])
@@ -70,6 +71,31 @@ def test_sqlite_upkeep_runs_in_the_worker(ivf_worker):
         assert jobs[name].last_runner.startswith("celery ")
         assert not jobs[name].lease_owner
     assert jobs["wal_truncate"].last_result == truncated
+
+
+@pytest.mark.postgres_only(reason="VACUUM and ANALYZE; SQLite's checkpoints and FTS5 merges: the test above")
+def test_postgresql_upkeep_runs_in_the_worker(ivf_worker):
+    ns = new_namespace()
+    memories(ns, [f"the deploy notes, part {i}" for i in range(20)])
+
+    vacuumed = ivf_worker.send(vacuum_task)
+    assert set(vacuumed) == {"tables", "deadRowsBefore", "ms"}
+    assert vacuumed["tables"] >= 20
+    assert set(ivf_worker.send(optimize_task)) == {"analyzed", "ms"}
+    # The vacuum merged the GIN indexes' pending entries: the index still finds everything.
+    matches = db().execute(
+        "SELECT count(*) FROM graph_observation WHERE search_vector @@ to_tsquery('simple', ?)",
+        (build_tsquery("deploy notes"),),
+    )
+    assert matches.fetchone()[0] == 20
+
+    jobs = {job.name: job for job in MaintenanceJob.objects.all()}
+    for name in ("vacuum", "optimize"):
+        assert jobs[name].runs == 1
+        assert jobs[name].last_status == "ok"
+        assert jobs[name].last_runner.startswith("celery ")
+        assert not jobs[name].lease_owner
+    assert jobs["vacuum"].last_result == vacuumed
 
 
 def test_expired_memories_and_dead_sessions_are_purged_by_the_worker(ivf_worker):

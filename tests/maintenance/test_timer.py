@@ -25,14 +25,14 @@ def _runs() -> dict[str, tuple[int, int]]:
 def test_jobs_run_on_schedule_and_a_failing_one_does_not_stop_the_others(settings, caplog):
     settings.MEMORYHUB_TEST_TICK_SECONDS = 0.2
     settings.MEMORYHUB_TEST_EXPLODE_SECONDS = 0.2
-    settings.MEMORYHUB_MAINTENANCE_WAL_CHECKPOINT_SECONDS = 0.2
+    settings.MEMORYHUB_MAINTENANCE_OPTIMIZE_SECONDS = 0.2
     jobs.reset()
-    timer = Timer([EXPLODE, TICK, JOBS_BY_NAME["wal_checkpoint"]], first_delay=0).start()
+    timer = Timer([EXPLODE, TICK, JOBS_BY_NAME["optimize"]], first_delay=0).start()
     try:
         wait_for(
             lambda: (
                 (runs := _runs()).get("tick", (0, 0))[0] >= 3
-                and runs.get("wal_checkpoint", (0, 0))[0] >= 3
+                and runs.get("optimize", (0, 0))[0] >= 3
                 and runs.get("explode", (0, 0))[1] >= 3
             ),
             message="three runs of each job",
@@ -43,9 +43,9 @@ def test_jobs_run_on_schedule_and_a_failing_one_does_not_stop_the_others(setting
     rows = {row.name: row for row in MaintenanceJob.objects.all()}
     assert rows["explode"].failures == rows["explode"].runs
     assert rows["explode"].last_error == "RuntimeError: this job always fails"
-    assert rows["tick"].failures == rows["wal_checkpoint"].failures == 0
+    assert rows["tick"].failures == rows["optimize"].failures == 0
     assert rows["tick"].last_result == {"calls": jobs.calls["tick"]}
-    assert rows["wal_checkpoint"].last_runner.startswith("timer ")
+    assert rows["optimize"].last_runner.startswith("timer ")
     assert "maintenance explode failed" in caplog.text
     assert "maintenance tick done" in caplog.text
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import warnings
@@ -25,7 +24,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from mcp_endpoint.lines import OVERSIZE, LineReader
-from tests.mcp_endpoint.conftest import ALL_TOOLS, ROOT, McpServer, running_servers
+from tests.mcp_endpoint.conftest import ALL_TOOLS, ROOT, McpServer, query, running_servers
 
 REDIS_URL = os.environ.get("MEMORYHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -119,12 +118,13 @@ def replies(stdout: str) -> list[Any]:
 
 
 def session_rows(server: McpServer, namespace: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(server.data_dir / "hub.sqlite3") as db:
-        return db.execute(
-            "SELECT transport, key_id IS NULL, subscribed, ended_at IS NULL, protocol_version"
-            " FROM mcp_endpoint_mcpsession WHERE namespace = ?",
-            (namespace,),
-        ).fetchall()
+    """The server's session rows (on PostgreSQL the flags are booleans, equal to SQLite's 1 and 0)."""
+    return query(
+        server.env,
+        "SELECT transport, key_id IS NULL, subscribed, ended_at IS NULL, protocol_version"
+        " FROM mcp_endpoint_mcpsession WHERE namespace = ?",
+        (namespace,),
+    )
 
 
 # --- the SDK client ------------------------------------------------------------------------------

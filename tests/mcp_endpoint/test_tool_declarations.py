@@ -16,6 +16,7 @@ from access.exceptions import NamespaceForbidden, OperatorOnly
 from graph import contracts, services, traversal
 from graph.exporters import FORMATS
 from graph.operations import OPERATIONS
+from kernel.sql import POSTGRES
 from mcp_endpoint import registry
 from mcp_endpoint.registry import ToolContext
 from mcp_endpoint.tools import graph as graph_tools  # noqa: F401 (importing registers the tools)
@@ -450,7 +451,10 @@ def test_compact_conforms_inside_a_transaction(root_ctx, small_graph):
 @pytest.mark.django_db(transaction=True)
 def test_compact_conforms_with_a_checkpoint(root_ctx):
     result = call(root_ctx, "compact", {})
-    assert set(result["walCheckpoint"]) == {"busy", "logPages", "checkpointedPages"}
+    if POSTGRES:  # VACUUM (ANALYZE): the server owns its WAL, and no pages are handed back
+        assert result == {"success": True, "message": "Compaction finished", "walCheckpoint": None, "freedPages": 0}
+    else:
+        assert set(result["walCheckpoint"]) == {"busy", "logPages", "checkpointedPages"}
 
 
 @pytest.mark.django_db

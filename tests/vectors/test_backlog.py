@@ -329,3 +329,50 @@ def test_the_admin_lists_the_backlog_and_retries_now(client: Client, alice_key, 
     assert db().execute("SELECT next_attempt_at FROM vectors_pending").fetchone() == (None,)
     # Read-only: nothing can be added or edited by hand.
     assert client.get("/admin/vectors/pendingembedding/add/").status_code == 403
+
+
+@pytest.mark.postgres_only(reason="row locks taken in opposite orders; SQLite has one writer at a time")
+@pytest.mark.django_db(transaction=True)
+def test_a_search_catching_up_and_a_drainer_storing_the_same_rows_do_not_deadlock(alice_key, monkeypatch):
+    """catch_up takes the newest rows first, a drainer the oldest. Two transactions upserting one
+    set of rows in opposite orders deadlock on PostgreSQL: one was aborted with DeadlockDetected,
+    which a search answered as an internal error. Both now store in one order. The two stores are
+    lined up inside their transactions (after embedding, whose time varies) so they overlap."""
+    import threading
+
+    from django.db import connections
+
+    remember(alice_key, *[f"note {i} on the rota for week {i}" for i in range(200)])
+    rows = [
+        backlog.Pending(*row)
+        for row in db().execute("SELECT id, owner_id, namespace_id, attempts FROM vectors_pending")
+    ]
+    lined_up = threading.Barrier(2, timeout=30)
+    put = store.put
+
+    def put_together(key: Any, items: Any) -> None:
+        lined_up.wait()
+        put(key, items)
+
+    monkeypatch.setattr(store, "put", put_together)
+    failures: list[BaseException] = []
+
+    def embed_and_store(order: list[backlog.Pending]) -> None:
+        try:
+            backlog._embed_and_store(order)
+        except BaseException as problem:  # the thread reports it to the test below
+            failures.append(problem)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=embed_and_store, args=(sorted(rows, key=lambda row: row.id),)),
+        threading.Thread(target=embed_and_store, args=(sorted(rows, key=lambda row: -row.id),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert pending() == []
+    assert len(vectors()) == 200

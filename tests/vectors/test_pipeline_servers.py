@@ -5,12 +5,10 @@ server) that fails and then recovers. In-process tests of the backlog: test_back
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,9 @@ import pytest
 
 from bench.crash import Server
 from tests.fake_embeddings import FakeEmbeddings, vector_of
-from tests.mcp_endpoint.conftest import McpServer, running_servers
+from tests.mcp_endpoint.conftest import McpServer, release_database, running_servers, server_database
+from tests.mcp_endpoint.conftest import query as query_database
+from tests.postgres import databases
 
 # Waiting for a drain is bounded so a broken drainer fails the test instead of hanging it.
 DRAIN_DEADLINE = 180
@@ -59,12 +59,17 @@ def metric(base_url: str, name: str) -> float:
     raise AssertionError(f"no {name} in /metrics")
 
 
-def stored_state(database: Path) -> tuple[dict[int, str], dict[int, bytes], int]:
-    """({observation id: text}, {observation id: its vector blob}, pending rows), read from the file."""
-    with closing(sqlite3.connect(database)) as conn:
-        texts = dict(conn.execute("SELECT id, body FROM graph_observation"))
-        vectors = dict(conn.execute("SELECT owner_id, vector FROM vectors_embedding WHERE owner_kind = 'observation'"))
-        (pending,) = conn.execute("SELECT count(*) FROM vectors_pending").fetchone()
+def stored_state(env: dict[str, str]) -> tuple[dict[int, str], dict[int, bytes], int]:
+    """({observation id: text}, {observation id: its vector blob}, pending rows), read from the
+    database of the server with `env` (its SQLite file, or its PostgreSQL database)."""
+    texts = dict(query_database(env, "SELECT id, body FROM graph_observation"))
+    vectors = {
+        owner: bytes(vector)
+        for owner, vector in query_database(
+            env, "SELECT owner_id, vector FROM vectors_embedding WHERE owner_kind = 'observation'"
+        )
+    }
+    ((pending,),) = query_database(env, "SELECT count(*) FROM vectors_pending")
     return texts, vectors, int(pending)
 
 
@@ -87,6 +92,8 @@ def test_a_sigkill_in_the_middle_of_a_backlog_loses_nothing_and_leaves_nothing_u
         server.env.update(
             provider_env(provider, MEMORYHUB_EMBED_BACKLOG_BATCH="8", MEMORYHUB_EMBED_BACKLOG_LEASE_SECONDS="2")
         )
+        if databases.BASE_URL:  # the suite runs on PostgreSQL: the server gets a database of its own
+            server.env["MEMORYHUB_DATABASE_URL"] = server_database(tmp_path)
         key = server.prepare()
         server.start()
         try:
@@ -102,7 +109,7 @@ def test_a_sigkill_in_the_middle_of_a_backlog_loses_nothing_and_leaves_nothing_u
             left = backlog(server.base_url)["pending"]
             assert left > 0  # the kill below lands in the middle of the backlog
             server.kill()
-            texts, vectors, pending = stored_state(server.db_path)
+            texts, vectors, pending = stored_state(server.env)
             assert pending == left or pending > 0
             # Every acknowledged write survived the kill.
             assert {f"mem_{owner}" for owner in texts} >= set(written)
@@ -112,7 +119,10 @@ def test_a_sigkill_in_the_middle_of_a_backlog_loses_nothing_and_leaves_nothing_u
             wait_for_empty_backlog(server.base_url)
         finally:
             server.stop()
-    texts, vectors, pending = stored_state(server.db_path)
+    try:
+        texts, vectors, pending = stored_state(server.env)
+    finally:
+        release_database(tmp_path)
     assert pending == 0
     assert {f"mem_{owner}" for owner in texts} == set(written)
     assert set(vectors) == set(texts)  # nothing unembedded
