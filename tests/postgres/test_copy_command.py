@@ -1,7 +1,7 @@
 """`manage.py copy_to_postgres` as an operator runs it, on a database of the past: the 2026-12
 fixture (tests/fixtures/make_old_database.py) is refused until it is migrated, then copied whole.
-Server-side processes on a SQLite file of their own, so this runs whichever backend the suite
-tests."""
+Its processes run on a SQLite file of their own whichever backend the suite tests, so it runs once,
+in the SQLite half of `make test`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "memoryhub-2026-12.sqlite3"
@@ -23,6 +24,7 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.sqlite_only(reason="the same run on either backend (a SQLite file copied into PostgreSQL): once is enough")
 def test_an_old_database_is_migrated_then_copied_whole(tmp_path: Path, fresh_target: str) -> None:
     database = tmp_path / "hub.sqlite3"
     shutil.copyfile(FIXTURE, database)
