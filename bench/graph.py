@@ -29,7 +29,7 @@ from random import Random
 from typing import Any
 
 from bench import stats
-from bench.setup import database_engine, django_on
+from bench.setup import database_engine, django_on, refresh_statistics
 
 ENTITY_TYPES = ("person", "project", "service", "document", "team")
 RELATION_TYPES = ("depends_on", "owned_by", "part_of", "relates_to", "mentions")
@@ -226,22 +226,22 @@ def depth_of(parent: list[int]) -> list[int]:
 def matching_entities(namespace: str, query: str) -> int:
     """How many entities of the namespace have an observation matching `query` (for the notes)."""
     from access import namespaces
-    from graph.fts import build_match
+    from graph.fts import build_match, build_tsquery
     from graph.sql import db
+    from kernel.sql import POSTGRES
 
-    match = build_match(query)
+    match = build_tsquery(query) if POSTGRES else build_match(query)
     ns_id = namespaces.lookup(namespace)
     if match is None or ns_id is None:
         return 0
-    row = (
-        db()
-        .execute(
-            "SELECT count(DISTINCT o.entity_id) FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
-            "WHERE obs_fts MATCH ? AND o.namespace_id = ?",
-            (match, ns_id),
-        )
-        .fetchone()
+    statement = (
+        "SELECT count(DISTINCT o.entity_id) FROM graph_observation o "
+        "WHERE o.search_vector @@ to_tsquery('simple', ?) AND o.namespace_id = ?"
+        if POSTGRES
+        else "SELECT count(DISTINCT o.entity_id) FROM obs_fts JOIN graph_observation o ON o.id = obs_fts.rowid "
+        "WHERE obs_fts MATCH ? AND o.namespace_id = ?"
     )
+    row = db().execute(statement, (match, ns_id)).fetchone()
     return int(row[0])
 
 
@@ -271,6 +271,7 @@ def bench_size(size: int, repeat: int, batch_repeat: int) -> SizeReport:
     report = SizeReport(size)
     print(f"\n## {size:,} entities (namespace {namespace})\n", flush=True)
     parent = populate(namespace, size, rng, report)
+    refresh_statistics()
     pop = report.populate
     print(
         f"populated in {pop['total']:.1f} s: {size:,} entities with {size * OBSERVATIONS_PER_ENTITY:,} observations "
@@ -502,10 +503,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         import django
 
         print("# MemoryHub graph store benchmark\n")
+        # On PostgreSQL database_engine() names the database (MEMORYHUB_DATABASE_URL); no file is used.
+        where = "" if os.environ.get("MEMORYHUB_DATABASE_URL") else f"; database {db_path}"
         print(
             f"Python {platform.python_version()}, {database_engine()}, Django {django.get_version()}, "
-            f"{platform.machine()}, {os.cpu_count()} CPUs; database {db_path}"
-            f"{' (temporary)' if temporary else ''}; seed {SEED}"
+            f"{platform.machine()}, {os.cpu_count()} CPUs{where}"
+            f"{' (temporary)' if temporary and where else ''}; seed {SEED}"
         )
         reports = [bench_size(size, args.repeat, args.batch_repeat) for size in args.sizes]
         print_summary(reports, args.repeat)

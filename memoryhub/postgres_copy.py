@@ -280,6 +280,12 @@ def copy_to_postgres(
             pg.rollback()
             raise CountMismatch(result)
         pg.commit()
+        # Planner statistics of the copied tables now: until autovacuum gets to them (or
+        # with it off, the `optimize` job), plans are made for empty tables, e.g. a hash join
+        # over every vector where one index probe would do.
+        say("Gathering planner statistics (ANALYZE)...")
+        pg.execute(f"ANALYZE {', '.join(_quote(table) for table in everything)}")
+        pg.commit()
     return CopyResult(counts=result, seconds=time.monotonic() - started)
 
 

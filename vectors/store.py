@@ -521,12 +521,20 @@ def index_keys(namespace_id: int | None = None) -> list[tuple[IndexKey, int, int
 def namespaces_with_vectors(namespace_ids: list[int], kind: str, model: str) -> list[int]:
     """Those of `namespace_ids` holding vectors of (kind, model): a search across every readable
     namespace then loads no empty index, which would also push real ones out of the LRU."""
-    rows = db().execute(
-        f"SELECT value FROM {_ID_TABLE} WHERE EXISTS (SELECT 1 FROM vectors_embedding "
-        "WHERE namespace_id = value AND owner_kind = ? AND model = ?)",
-        (as_json(namespace_ids), kind, model),
-    )
+    rows = db().execute(_NAMESPACES_WITH_VECTORS, (as_json(namespace_ids), kind, model))
     return [row[0] for row in rows]
+
+
+# One index probe per namespace. On PostgreSQL a LATERAL ... LIMIT 1: EXISTS may be planned as a
+# hash semi-join that reads every vector of the model to hash their namespaces (60 ms at 100k
+# vectors, where the probes take 0.1 ms), which it did with statistics older than the rows.
+_NAMESPACES_WITH_VECTORS = (
+    f"SELECT ids.value FROM {_ID_TABLE} CROSS JOIN LATERAL (SELECT 1 FROM vectors_embedding "
+    "WHERE namespace_id = ids.value AND owner_kind = ? AND model = ? LIMIT 1) AS present"
+    if POSTGRES
+    else f"SELECT value FROM {_ID_TABLE} WHERE EXISTS (SELECT 1 FROM vectors_embedding "
+    "WHERE namespace_id = value AND owner_kind = ? AND model = ?)"
+)
 
 
 def dims_of(key: IndexKey) -> int | None:

@@ -206,6 +206,10 @@ def test_every_row_of_every_table_is_copied(alice_key, root_key, fresh_target) -
     (vector,) = pg_rows(target, "SELECT vector FROM vectors_embedding ORDER BY id LIMIT 1")[0:1]
     (expected,) = connection.connection.execute("SELECT vector FROM vectors_embedding ORDER BY id LIMIT 1").fetchone()
     assert bytes(vector[0]) == expected
+    # Planner statistics were gathered: the first queries are not planned for empty tables.
+    analyzed = dict(pg_rows(target, "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables"))
+    assert analyzed["graph_observation"] is True
+    assert analyzed["vectors_embedding"] is True
 
 
 def test_sequences_continue_past_the_copied_ids(alice_key, target) -> None:
