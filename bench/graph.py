@@ -29,7 +29,7 @@ from random import Random
 from typing import Any
 
 from bench import stats
-from bench.setup import database_engine, django_on, refresh_statistics
+from bench.setup import database_engine, django_on, settle
 
 ENTITY_TYPES = ("person", "project", "service", "document", "team")
 RELATION_TYPES = ("depends_on", "owned_by", "part_of", "relates_to", "mentions")
@@ -271,7 +271,7 @@ def bench_size(size: int, repeat: int, batch_repeat: int) -> SizeReport:
     report = SizeReport(size)
     print(f"\n## {size:,} entities (namespace {namespace})\n", flush=True)
     parent = populate(namespace, size, rng, report)
-    refresh_statistics()
+    settle()
     pop = report.populate
     print(
         f"populated in {pop['total']:.1f} s: {size:,} entities with {size * OBSERVATIONS_PER_ENTITY:,} observations "

@@ -76,7 +76,7 @@ from typing import Any
 
 from bench import stats
 from bench.graph import COMMON_WORDS, TOPICS, entity_name, graph_batches, unique_code
-from bench.setup import database_engine, refresh_statistics
+from bench.setup import database_engine, settle
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench:load"
@@ -212,7 +212,7 @@ def prepare_database(db_path: Path, entities: int, database_url: str | None = No
     cleared = services.clear_memories(namespace=MEMORY_NAMESPACE)
     if cleared:
         log(f"deleted {cleared:,} memories of earlier runs from {MEMORY_NAMESPACE}")
-    refresh_statistics()
+    settle()
     user, _ = get_user_model().objects.get_or_create(username="bench-load")
     secret = access.api_key_create(
         owner=user,

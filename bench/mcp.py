@@ -706,9 +706,9 @@ async def bench_size(size: int, args: argparse.Namespace, transports: list[str])
             await populate(caller, entity_batches, relation_batches, report)
         del entity_batches, relation_batches
         if os.environ.get("MEMORYHUB_DATABASE_URL"):
-            # Statistics for the filled tables, as autovacuum would gather them (bench/setup.py
-            # refresh_statistics): the optimize job, run by the servers' own command.
-            servers.manage("maintenance", "--job", "optimize")
+            # As autovacuum would after the load (bench/setup.py `settle`): the vacuum job, run
+            # by the servers' own command.
+            servers.manage("maintenance", "--job", "vacuum")
         pop = report.populate
         print(
             f"populated through MCP ({TRANSPORTS[args.populate_via]}, create_entities / create_relations in batches "

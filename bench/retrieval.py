@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.setup import django_on, refresh_statistics
+from bench.setup import django_on, settle
 from bench.stats import median, p95
 
 EVAL_DIR = Path(__file__).resolve().parent / "eval"
@@ -118,7 +118,7 @@ def latency(size: int, *, searches: int, batch: int) -> None:
         seconds = time.perf_counter() - started
         written = size - present
         print(f"wrote {written:,} memories (embedded on write) in {seconds:.1f} s: {written / seconds:,.0f}/s")
-    refresh_statistics()
+    settle()
 
     key = next(k for k, _, _ in index_keys() if k.kind == OwnerKind.OBSERVATION and k.model != "")
     registry().clear()

@@ -39,17 +39,18 @@ def django_on(db: Path | None, *, prefix: str) -> Iterator[tuple[Path, bool]]:
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def refresh_statistics() -> None:
-    """On PostgreSQL, ANALYZE the tables whose planner statistics are stale (the `optimize`
-    maintenance job), after a benchmark filled them: autovacuum does it a minute or so after a bulk
-    load on a default server, and this machine's server runs with autovacuum off. Timing queries
-    planned for empty tables would measure the missing statistics, not the store. Nothing on SQLite
-    (its planner needs no statistics for these queries; `make run` never gathers them either)."""
+def settle() -> None:
+    """On PostgreSQL, what autovacuum does within a minute of a bulk load on a default server
+    (this machine's server runs with autovacuum off): the `vacuum` maintenance job's VACUUM
+    (ANALYZE), which gathers planner statistics and merges the full-text GIN indexes' pending
+    entries. Timing right after a load would otherwise measure queries planned for empty tables
+    and searches reading through megabytes of pending index entries, not the steady state.
+    Nothing on SQLite."""
     if not os.environ.get("MEMORYHUB_DATABASE_URL"):
         return
     from kernel import db_maintenance
 
-    db_maintenance.analyze()
+    db_maintenance.vacuum()
 
 
 def free_port() -> int:

@@ -280,12 +280,14 @@ def copy_to_postgres(
             pg.rollback()
             raise CountMismatch(result)
         pg.commit()
-        # Planner statistics of the copied tables now: until autovacuum gets to them (or
-        # with it off, the `optimize` job), plans are made for empty tables, e.g. a hash join
-        # over every vector where one index probe would do.
-        say("Gathering planner statistics (ANALYZE)...")
-        pg.execute(f"ANALYZE {', '.join(_quote(table) for table in everything)}")
-        pg.commit()
+        # What autovacuum does a minute after a bulk load, now (the `vacuum` job's VACUUM
+        # (ANALYZE)): planner statistics, without which plans are made for empty tables (a hash
+        # join over every vector where one index probe would do), and the full-text GIN indexes'
+        # pending entries merged, which every search would otherwise read through. Outside a
+        # transaction, as VACUUM must be.
+        say("Vacuuming and gathering planner statistics (VACUUM (ANALYZE))...")
+        pg.autocommit = True
+        pg.execute(f"VACUUM (ANALYZE) {', '.join(_quote(table) for table in everything)}")
     return CopyResult(counts=result, seconds=time.monotonic() - started)
 
 
