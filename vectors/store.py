@@ -526,8 +526,8 @@ def namespaces_with_vectors(namespace_ids: list[int], kind: str, model: str) -> 
 
 
 # One index probe per namespace. On PostgreSQL a LATERAL ... LIMIT 1: EXISTS may be planned as a
-# hash semi-join that reads every vector of the model to hash their namespaces (60 ms at 100k
-# vectors, where the probes take 0.1 ms), which it did with statistics older than the rows.
+# hash semi-join that reads every vector of the model to hash their namespaces, as it was with
+# statistics older than the rows (bench/RESULTS.md, "PostgreSQL").
 _NAMESPACES_WITH_VECTORS = (
     f"SELECT ids.value FROM {_ID_TABLE} CROSS JOIN LATERAL (SELECT 1 FROM vectors_embedding "
     "WHERE namespace_id = ids.value AND owner_kind = ? AND model = ? LIMIT 1) AS present"
