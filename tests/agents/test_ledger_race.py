@@ -8,7 +8,6 @@ the control test shows that without it the race is real."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -16,11 +15,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connection
 
 from agents import selectors, services
 from agents.exceptions import InsufficientCredits, InsufficientTokens
 from agents.models import Agent, LedgerEntry, TokenBalance, TokenHold, Wallet
+from tests.threads import at_once
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ledger_wiped_after")]
 
@@ -40,24 +40,7 @@ def agent() -> Agent:
 
 def race(work: Callable[[], Any], threads: int = 2) -> list[Any]:
     """Run `work` in `threads` threads started together; each result, or the exception raised."""
-    start = threading.Barrier(threads)
-    results: list[Any] = [None] * threads
-
-    def run(index: int) -> None:
-        try:
-            start.wait()
-            results[index] = work()
-        except Exception as problem:
-            results[index] = problem
-        finally:
-            connections.close_all()  # this thread's own connection
-
-    workers = [threading.Thread(target=run, args=(index,)) for index in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(30)
-    return results
+    return at_once(*[work] * threads, timeout=30)
 
 
 def slow_after(monkeypatch: pytest.MonkeyPatch, name: str) -> None:

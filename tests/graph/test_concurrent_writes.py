@@ -8,43 +8,17 @@ SELECT ... FOR UPDATE of the entities they write to (graph/services.py `lock_ent
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import pytest
-from django.db import connections
 
 from graph import services
 from graph.sql import db
+from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROUNDS = 8
-
-
-def at_once(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls in threads started together (each with its own connection); their results,
-    or the exception one raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as error:
-            results[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def counts(namespace: str) -> tuple[int, int, int]:

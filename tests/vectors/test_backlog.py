@@ -27,6 +27,7 @@ from graph.sql import db
 from kernel.sql import POSTGRES, postgres_statement, stored_time
 from memory.services import NewMemory
 from tests.fake_embeddings import FakeEmbeddings, vector_of
+from tests.threads import at_once
 from vectors import backlog, store
 from vectors.embedders import default_embedder
 from vectors.embedding import known_vectors
@@ -340,8 +341,6 @@ def test_a_search_catching_up_and_a_drainer_storing_the_same_rows_do_not_deadloc
     lined up inside their transactions (after embedding, whose time varies) so they overlap."""
     import threading
 
-    from django.db import connections
-
     remember(alice_key, *[f"note {i} on the rota for week {i}" for i in range(200)])
     rows = [
         backlog.Pending(*row)
@@ -355,24 +354,9 @@ def test_a_search_catching_up_and_a_drainer_storing_the_same_rows_do_not_deadloc
         put(key, items)
 
     monkeypatch.setattr(store, "put", put_together)
-    failures: list[BaseException] = []
-
-    def embed_and_store(order: list[backlog.Pending]) -> None:
-        try:
-            backlog._embed_and_store(order)
-        except BaseException as problem:  # the thread reports it to the test below
-            failures.append(problem)
-        finally:
-            connections.close_all()
-
-    threads = [
-        threading.Thread(target=embed_and_store, args=(sorted(rows, key=lambda row: row.id),)),
-        threading.Thread(target=embed_and_store, args=(sorted(rows, key=lambda row: -row.id),)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    oldest_first = sorted(rows, key=lambda row: row.id)
+    newest_first = sorted(rows, key=lambda row: -row.id)
+    stored = at_once(lambda: backlog._embed_and_store(oldest_first), lambda: backlog._embed_and_store(newest_first))
+    assert [result for result in stored if isinstance(result, Exception)] == []
     assert pending() == []
     assert len(vectors()) == 200
