@@ -22,7 +22,10 @@ ALLOWED_HOSTS = env_list("MEMORYHUB_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "
 CSRF_TRUSTED_ORIGINS = env_list("MEMORYHUB_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "daphne",
+    # First, so its `runserver` (daphne's, imported only when it runs) overrides staticfiles'.
+    # Daphne itself is not an installed app: its AppConfig imports the whole server (Twisted)
+    # into every process, every command and embedding worker included.
+    "memoryhub",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -33,7 +36,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "memoryhub",
     "access",
     "graph",
     "mcp_endpoint",
