@@ -35,7 +35,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 
 from kernel.tls import self_signed
 from tests.cluster.conftest import REDIS_URL, require_redis
-from tests.mcp_endpoint.conftest import ROOT, McpServer, free_port, server_env
+from tests.mcp_endpoint.conftest import ROOT, McpServer, free_port, prepare_database, server_env
 from tests.mcp_endpoint.test_streamable_http import GRAPH_URI, ok
 
 SCRIPT = ROOT / "deploy" / "run-cluster.sh"
@@ -128,10 +128,9 @@ def run_cluster(data_dir: Path, count: int = 2, **extra_env: str) -> Iterator[Ru
         **extra_env,
     )
     proxy = McpServer(base_url=f"http://127.0.0.1:{proxy_port}", data_dir=data_dir, env=env)
-    proxy.manage("migrate", "--noinput", "-v0")
-    proxy.keys["alice"] = proxy.manage(
-        "create_api_key", "--user", "alice", "--grant", "org:alice:*=write", "--default-namespace", "org:alice:notes"
-    ).stdout.strip()
+    # A migrated database with the personas' keys (alice writes org:alice:*), as the suite's
+    # other servers start on; the script's own migrate then has nothing to do.
+    prepare_database(proxy)
     log = data_dir / "run-cluster.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(

@@ -162,6 +162,11 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "MEMORYHUB_MCP_PAGE_SIZE": "10",
         "MEMORYHUB_RATE_LIMIT_PER_MINUTE": "0",
         "MEMORYHUB_MCP_KEEPALIVE_SECONDS": "1",
+        # The embedding drainer as a thread: the default, a child process per server, is a second
+        # interpreter loading Django and the model for every server the suite starts, and the
+        # suite is bound by CPU. tests/vectors/test_pipeline_servers.py and bench/crash.py (the
+        # crash tests) run the default.
+        "MEMORYHUB_EMBED_WORKER": "thread",
     }
     env.pop("MEMORYHUB_TEST_DB_PATH", None)
     env.pop("MEMORYHUB_TEST_DB_NAME", None)

@@ -14,7 +14,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.mcp_endpoint.conftest import ROOT, free_port, server_env
+from tests.mcp_endpoint.conftest import ROOT, McpServer, free_port, prepare_database, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -24,21 +24,19 @@ PASSWORD = "a long tls test password"
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, str]]:
     data_dir = tmp_path_factory.mktemp("tls")
-    env = server_env(data_dir)
+    server = McpServer(base_url="", data_dir=data_dir, env=server_env(data_dir))
+    # A migrated database with the personas' keys (tests/mcp_endpoint/conftest.py); alice's key.
+    prepare_database(server)
+    env, key = server.env, server.keys["alice"]
 
     def manage(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, text=True, capture_output=True
-        )
-        return done.stdout.strip()
+        return server.manage(*args).stdout.strip()
 
-    manage("migrate", "--noinput", "-v0")
-    key = manage("create_api_key", "--user", "tls", "--grant", "org:tls:*=write", "--default-namespace", "org:tls:a")
     # A password, to sign in to the pages (the cookie test).
     manage(
         "shell",
         "-c",
-        "from django.contrib.auth import get_user_model as m; u = m().objects.get(username='tls'); "
+        "from django.contrib.auth import get_user_model as m; u = m().objects.get(username='alice'); "
         f"u.set_password({PASSWORD!r}); u.save()",
     )
     port = free_port()
@@ -107,7 +105,7 @@ def test_over_https_cookies_are_secure_and_hsts_is_sent(tls_server: tuple[str, P
         assert "; secure" in csrf_cookie.lower()
         signed_in = http.post(
             "/accounts/login/",
-            data={"username": "tls", "password": PASSWORD, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
+            data={"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
             headers={"Referer": f"{url}/accounts/login/"},
         )
         assert signed_in.status_code == 302, signed_in.text

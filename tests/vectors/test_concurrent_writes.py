@@ -21,7 +21,11 @@ WRITERS = 48
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
-    with running_servers(tmp_path_factory.mktemp("burst"), MEMORYHUB_SQLITE_BUSY_TIMEOUT_MS="1000") as (server,):
+    # The drainer in its own process, as servers run it by default (the suite's servers use a
+    # thread): as a thread, the model's Python parts hold the GIL while a writer holds the write lock.
+    with running_servers(
+        tmp_path_factory.mktemp("burst"), MEMORYHUB_SQLITE_BUSY_TIMEOUT_MS="1000", MEMORYHUB_EMBED_WORKER="process"
+    ) as (server,):
         yield server
 
 

@@ -146,7 +146,10 @@ def eval_pairs(count: int) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with running_servers(tmp_path_factory.mktemp("two-processes"), count=2) as servers:
+    # The drainer in its own process, as a server runs it by default (the suite's servers use a thread).
+    with running_servers(
+        tmp_path_factory.mktemp("two-processes"), count=2, MEMORYHUB_EMBED_WORKER="process"
+    ) as servers:
         yield servers
 
 
@@ -203,6 +206,8 @@ def test_a_failing_provider_is_retried_with_backoff_and_loses_nothing(tmp_path: 
     with FakeEmbeddings() as provider:
         provider.fail_times = 3
         env = provider_env(provider, MEMORYHUB_EMBED_RETRY_MAX_SECONDS="1", MEMORYHUB_EMBED_BACKLOG_POLL_MS="100")
+        # The child process reports what it embedded to the server's /metrics (the default worker).
+        env["MEMORYHUB_EMBED_WORKER"] = "process"
         with running_servers(tmp_path, **env) as (server,):
             key = server.keys["alice"]
             namespace = server.namespace("alice")
