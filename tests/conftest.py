@@ -58,20 +58,29 @@ def _redis_databases_per_worker() -> None:
 
 _redis_databases_per_worker()
 
-# The files that take longest (a minute to half a minute each, mostly waiting on server processes).
+# The files that take longest (up to a minute and a half each, mostly starting server processes; the
+# durations `pytest --durations=0` reports).
 # Under xdist they are handed out first (--no-loadscope-reorder keeps this order), so the workers
 # finish together instead of one starting a long file while the other has nothing left.
 LONGEST_FIRST = (
     "tests/durability/test_crash.py",
-    "tests/cluster/test_run_cluster.py",
-    "tests/durability/test_backup.py",
     "tests/mcp_endpoint/test_marketplace.py",
-    "tests/agents/test_concurrency.py",
-    "tests/api/test_hostile_fuzz.py",
-    "tests/cluster/test_across_processes.py",
     "tests/mcp_endpoint/test_stdio.py",
+    "tests/multinode/test_across_hosts.py",
+    "tests/postgres/test_copy.py",
+    "tests/durability/test_backup.py",
+    "tests/cluster/test_run_cluster.py",
+    "tests/vectors/test_pipeline_servers.py",
+    "tests/api/test_hostile_fuzz.py",
+    "tests/durability/test_backup_postgres.py",
+    "tests/multinode/test_nodes.py",
+    "tests/browser/test_console_graph.py",
+    "tests/cluster/test_across_processes.py",
+    "tests/browser/test_console_memories.py",
     "tests/mcp_endpoint/test_official_compat.py",
-    "tests/mcp_endpoint/test_inspector.py",
+    "tests/browser/test_console_dashboard.py",
+    "tests/mcp_endpoint/test_tcp.py",
+    "tests/agents/test_concurrency.py",
 )
 
 
