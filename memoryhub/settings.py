@@ -180,6 +180,13 @@ MEMORYHUB_MARKETPLACE_HEARTBEAT_SECONDS = env_int("MEMORYHUB_MARKETPLACE_HEARTBE
 # (e.g. https://api.openai.com/v1 or http://localhost:11434/v1). Vectors of different models are
 # never compared, so switching means a reindex.
 MEMORYHUB_EMBEDDER = env_choice("MEMORYHUB_EMBEDDER", "builtin", ["builtin", "minilm", "openai"])
+# The built-in model, once loaded, is kept in this directory (per user, shared by every data dir)
+# for the next process to load in a fraction of the time: each server process, stdio server and
+# embedding worker loads it when it starts. About 85 MB per model version.
+MEMORYHUB_MODEL_CACHE = env_bool("MEMORYHUB_MODEL_CACHE", True)
+MEMORYHUB_MODEL_CACHE_DIR = env_path(
+    "MEMORYHUB_MODEL_CACHE_DIR", env_path("XDG_CACHE_HOME", Path.home() / ".cache") / "memoryhub"
+)
 MEMORYHUB_EMBEDDINGS_URL = env_str("MEMORYHUB_EMBEDDINGS_URL")
 MEMORYHUB_EMBEDDINGS_MODEL = env_str("MEMORYHUB_EMBEDDINGS_MODEL")
 MEMORYHUB_EMBEDDINGS_API_KEY = env_secret("MEMORYHUB_EMBEDDINGS_API_KEY")

