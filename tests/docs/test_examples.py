@@ -113,12 +113,13 @@ def expected_status(expected: Any) -> range:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[McpServer, str]]:
     with running_servers(tmp_path_factory.mktemp("docs-server")) as (server,):
-        key = server.manage(
-            "create_api_key", "--user", "docs", "--grant", "*=write", "--default-namespace", "org:team:project"
-        ).stdout.strip()
         # What docs/reference/marketplace.md's example assumes: agent 1 on sale, 100 credits.
-        server.manage("create_agent", "--name", "Helper", "--price", "1", "--publish")
-        server.manage("grant_credits", "--user", "docs", "--credits", "100")
+        key, _, _ = server.commands(
+            ["create_api_key", "--user", "docs", "--grant", "*=write", "--default-namespace", "org:team:project"],
+            ["create_agent", "--name", "Helper", "--price", "1", "--publish"],
+            ["grant_credits", "--user", "docs", "--credits", "100"],
+        )
+        key = key.strip()
         yield server, key
 
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,43 +239,48 @@ class McpServer:
             **kwargs,
         )
 
+    def commands(self, *calls: Sequence[str]) -> list[str]:
+        """Several management commands run one after the other in one process (the real
+        commands, through call_command): what each wrote to stdout. Each `manage` is a Django
+        start, a second or more of CPU in a suite bound by CPU."""
+        script = _COMMANDS.format(calls=[list(call) for call in calls])
+        return list(json.loads(self.manage("shell", "-v", "0", "-c", script).stdout))
 
-# `migrate`, then the real `create_api_key` command per persona, in one process (a Django start
-# costs a second or more of CPU, and the suite is bound by CPU); prints {persona: key} as JSON.
-_MIGRATE_WITH_PERSONAS = """
+
+_COMMANDS = """
 import io, json
 from django.core.management import call_command
-call_command("migrate", interactive=False, verbosity=0)
-keys = {{}}
-for name, args in {commands!r}.items():
+outputs = []
+for args in {calls!r}:
     out = io.StringIO()
-    call_command("create_api_key", *args, stdout=out)
-    keys[name] = out.getvalue().strip()
-print(json.dumps(keys))
+    call_command(*args, stdout=out)
+    outputs.append(out.getvalue())
+print(json.dumps(outputs))
 """
 
 
 def _migrate_with_personas(server: McpServer) -> None:
-    """`migrate` and a key per persona (the real `create_api_key` command) on `server`'s database."""
-    commands: dict[str, list[str]] = {}
+    """`migrate` and a key per persona (the real `create_api_key` command) on `server`'s database,
+    in one process."""
+    calls: list[list[str]] = [["migrate", "--noinput", "-v0"]]
     for name, (grants, default) in PERSONAS.items():
-        commands[name] = ["--user", name, "--default-namespace", default]
+        calls.append(["create_api_key", "--user", name, "--default-namespace", default])
         for grant in grants:
-            commands[name] += ["--grant", grant]
-    script = _MIGRATE_WITH_PERSONAS.format(commands=commands)
-    server.keys.update(json.loads(server.manage("shell", "-v", "0", "-c", script).stdout))
+            calls[-1] += ["--grant", grant]
+    _, *keys = server.commands(*calls)
+    server.keys.update(zip(PERSONAS, (key.strip() for key in keys), strict=True))
 
 
 @dataclass(frozen=True)
-class _Template:
+class Template:
     database: Path | str  # a SQLite file, or on PostgreSQL a database's name
     keys: dict[str, str]
 
 
-_template: _Template | None = None
+_template: Template | None = None
 
 
-def _fresh_database_template() -> _Template:
+def fresh_database_template() -> Template:
     """A database made by `migrate` with the personas' keys, once per test process: a server
     whose database file does not exist yet starts on a copy of it, which is the same file the
     same commands would make there (a migrate and four key commands cost several seconds of CPU
@@ -289,13 +294,13 @@ def _fresh_database_template() -> _Template:
         _migrate_with_personas(maker)
         if databases.BASE_URL:
             # CREATE DATABASE ... TEMPLATE copies it (nobody may be connected to it then).
-            _template = _Template(databases.base_name(maker.env["MEMORYHUB_DATABASE_URL"]), dict(maker.keys))
+            _template = Template(databases.base_name(maker.env["MEMORYHUB_DATABASE_URL"]), dict(maker.keys))
             return _template
         database = Path(maker.env["MEMORYHUB_DB_PATH"])
         # Every page in the main file: the copy must not need the -wal beside it.
         with closing(sqlite3.connect(database)) as connection:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        _template = _Template(database=database, keys=dict(maker.keys))
+        _template = Template(database=database, keys=dict(maker.keys))
     return _template
 
 
@@ -314,7 +319,7 @@ def prepare_database(server: McpServer) -> None:
         if shaped or not databases.is_empty(url):
             _migrate_with_personas(server)
             return
-        template = _fresh_database_template()
+        template = fresh_database_template()
         name = databases.base_name(url)
         databases.drop(name)
         databases.create(name, template=str(template.database))
@@ -324,7 +329,7 @@ def prepare_database(server: McpServer) -> None:
     if database.exists() or shaped:
         _migrate_with_personas(server)
         return
-    template = _fresh_database_template()
+    template = fresh_database_template()
     database.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template.database, database)
     server.keys.update(template.keys)

@@ -45,8 +45,13 @@ def market(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[M
         yield server
 
 
-def create_agent(server: McpServer, name: str, *extra: str) -> int:
-    return int(server.manage("create_agent", "--name", name, "--publish", *extra).stdout)
+def create_agent(server: McpServer, name: str, *extra: str, credits_for: tuple[str, str] | None = None) -> int:
+    """A published agent (the real `create_agent` command), and with `credits_for` (user, credits)
+    a grant to its buyer (`grant_credits`), in one process: its id."""
+    calls = [["create_agent", "--name", name, "--publish", *extra]]
+    if credits_for is not None:
+        calls.append(["grant_credits", "--user", credits_for[0], "--credits", credits_for[1]])
+    return int(server.commands(*calls)[0])
 
 
 def grant(server: McpServer, user: str, credits: str) -> None:
@@ -146,9 +151,16 @@ def test_keys_are_required_and_errors_use_the_seeds_codes(plain: Market, market:
 
 def test_search_buy_call_and_run_out(plain: Market, market: McpServer, llm: FakeLLM) -> None:
     agent = create_agent(
-        market, "翻译助手", "--description", "专业的翻译智能体", "--base-model", "deepseek-chat", "--tag", "翻译"
+        market,
+        "翻译助手",
+        "--description",
+        "专业的翻译智能体",
+        "--base-model",
+        "deepseek-chat",
+        "--tag",
+        "翻译",
+        credits_for=("bob", "50"),
     )
-    grant(market, "bob", "50")
     assert f"momo_agent_{agent}" not in plain.tool_names("bob")
 
     found = plain.call("search_momo_agents", {"query": "翻译"}, persona="bob")
@@ -204,8 +216,7 @@ def test_search_buy_call_and_run_out(plain: Market, market: McpServer, llm: Fake
 def test_a_failing_or_silent_provider_is_an_error_result_that_costs_nothing(
     plain: Market, market: McpServer, llm: FakeLLM
 ) -> None:
-    agent = create_agent(market, "Flaky")
-    grant(market, "carol", "10")
+    agent = create_agent(market, "Flaky", credits_for=("carol", "10"))
     plain.call("buy_agent_tokens", {"agent_id": agent, "token_amount": 1000}, persona="carol")
     llm.fail_status, llm.fail_times = 500, 1
     failed = plain.call(f"momo_agent_{agent}", {"prompt": "hello"}, persona="carol")
@@ -238,8 +249,7 @@ def test_errors_follow_accept_language(plain: Market, market: McpServer) -> None
 
 
 def test_a_purchase_changes_only_the_buyers_tool_list(plain: Market, market: McpServer) -> None:
-    agent = create_agent(market, "Private Tutor", "--provider", "extractive")
-    grant(market, "alice", "10")
+    agent = create_agent(market, "Private Tutor", "--provider", "extractive", credits_for=("alice", "10"))
     before_bob = plain.tool_names("bob")
     plain.call("buy_agent_tokens", {"agent_id": agent, "token_amount": 1000}, persona="alice")
     assert f"momo_agent_{agent}" in plain.tool_names("alice")
@@ -256,8 +266,7 @@ def test_a_purchase_changes_only_the_buyers_tool_list(plain: Market, market: Mcp
 @pytest.mark.anyio
 @pytest.mark.parametrize("path", ["/api/mcp/messages", "/mcp"])
 async def test_the_sdk_sees_the_tool_list_change_after_a_purchase(market: McpServer, path: str) -> None:
-    agent = create_agent(market, f"SDK agent {path}", "--provider", "extractive")
-    grant(market, "alice", "10")
+    agent = create_agent(market, f"SDK agent {path}", "--provider", "extractive", credits_for=("alice", "10"))
     changed: list[Any] = []
 
     async def on_message(message: Any) -> None:
@@ -297,8 +306,7 @@ def sse_lines(response: httpx2.Response) -> Iterator[str]:
 
 
 def test_the_sse_stream_establishes_beats_and_carries_list_changes(plain: Market, market: McpServer) -> None:
-    agent = create_agent(market, "Streamed", "--provider", "extractive")
-    grant(market, "alice", "10")
+    agent = create_agent(market, "Streamed", "--provider", "extractive", credits_for=("alice", "10"))
     url = f"{market.base_url}/api/mcp/sse?key={market.keys['alice']}"
     with httpx2.Client(timeout=10) as http, http.stream("GET", url) as stream:
         assert stream.status_code == 200
