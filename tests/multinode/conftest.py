@@ -9,8 +9,6 @@ PostgreSQL database of their own, made here and dropped afterwards.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ import pytest
 
 from bench.hosts import Node, Proxy, nodes_behind_nginx
 from tests.cluster.conftest import require_redis
-from tests.mcp_endpoint.conftest import PERSONAS, ROOT, McpServer
+from tests.mcp_endpoint.conftest import McpServer, fresh_database_template
 
 REDIS_DB = int(os.environ.get("MEMORYHUB_MULTINODE_REDIS_DB", "7"))
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -44,31 +42,16 @@ class SharedDatabase:
         return f"postgres://postgres@127.0.0.1:5432/{self.name}"
 
 
-def manage(url: str, *args: str) -> str:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "memoryhub.settings", "MEMORYHUB_DATABASE_URL": url}
-    env.pop("MEMORYHUB_TEST_DB_PATH", None)
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, text=True, capture_output=True
-    )
-    return done.stdout
-
-
 @pytest.fixture(scope="package")
 def shared_database() -> Iterator[SharedDatabase]:
-    """A migrated PostgreSQL database with a key per persona, dropped at the end."""
+    """A migrated PostgreSQL database with a key per persona (a copy of the suite's template,
+    tests/mcp_endpoint/conftest.py), dropped at the end."""
+    template = fresh_database_template()
     name = f"mh_multinode_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"')
     try:
-        url = f"postgres://postgres@127.0.0.1:5432/{name}"
-        manage(url, "migrate", "--noinput", "-v0")
-        keys = {}
-        for persona, (grants, default) in PERSONAS.items():
-            args = ["create_api_key", "--user", persona, "--default-namespace", default]
-            for grant in grants:
-                args += ["--grant", grant]
-            keys[persona] = manage(url, *args).strip()
-        yield SharedDatabase(name, keys)
+        yield SharedDatabase(name, dict(template.keys))
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -96,6 +79,8 @@ def machines(tmp_path_factory: pytest.TempPathFactory, shared_database: SharedDa
         # Published marketplace agents answer with the extractive provider: no LLM involved.
         MEMORYHUB_MARKETPLACE_HEARTBEAT_SECONDS="1",
         MEMORYHUB_MCP_KEEPALIVE_SECONDS="1",
+        # As the suite's other servers (tests/mcp_endpoint/conftest.py server_env).
+        MEMORYHUB_EMBED_WORKER="thread",
     ) as (nodes, proxy):
         servers = [
             McpServer(base_url=node.base_url, data_dir=node.data_dir, env=node.env, keys=dict(shared_database.keys))
