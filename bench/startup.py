@@ -13,8 +13,8 @@ Sections:
 - daphne: what importing daphne's server (Twisted) costs a process that has Django loaded: what
   every command, stdio server and embedding worker paid while daphne was an installed app.
 - stdio: `manage.py mcp_stdio` on a migrated SQLite database, from the process start to the answer
-  of a `search_memories` call (which needs the model) after initialize and tools/list, over raw
-  pipes: wall seconds, and the CPU seconds of the process and its children (the embedding worker
+  of a `search_memories` call after initialize, tools/list and an `add_memory` (the search embeds
+  its query and the memory, so it waits for the model), over raw pipes: wall seconds, and the CPU seconds of the process and its children (the embedding worker
   child by default), with the model cache off and on.
 
 Numbers depend on the machine's load: the header prints the load average.
@@ -83,6 +83,12 @@ def stdio_first_search(env: dict[str, str], key: str) -> tuple[float, float]:
             "jsonrpc": "2.0",
             "id": 3,
             "method": "tools/call",
+            "params": {"name": "add_memory", "arguments": {"memory_content": "the backups go to the NAS at night"}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "tools/call",
             "params": {"name": "search_memories", "arguments": {"query": "where do the backups go"}},
         },
     ]
@@ -104,7 +110,7 @@ def stdio_first_search(env: dict[str, str], key: str) -> tuple[float, float]:
     process.stdin.flush()
     for line in process.stdout:
         answer = json.loads(line)
-        if answer.get("id") == 3:
+        if answer.get("id") == 4:
             if "result" not in answer or answer["result"].get("isError"):
                 raise RuntimeError(f"search_memories failed: {answer}")
             break
