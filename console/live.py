@@ -90,8 +90,17 @@ class _Waker:
                 if layer is not None:
                     async_to_sync(layer.group_send)(GROUP, {"type": WAKE})
             except Exception:  # an unreachable Redis: the streams' own poll still finds the writes
+                if _exiting():
+                    # A write committed as the process stops (SIGTERM): its streams are closing,
+                    # and async_to_sync can no longer start a thread.
+                    return
                 logger.warning("could not wake the console's live streams", exc_info=True)
             time.sleep(WAKE_INTERVAL_SECONDS)
+
+
+def _exiting() -> bool:
+    # The interpreter marks its main thread stopped before it shuts down thread pools.
+    return not threading.main_thread().is_alive()
 
 
 _waker = _Waker()

@@ -5,6 +5,9 @@ path never pays for a group_send."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import pytest
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -12,6 +15,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from access.operations import perform
 from console import live
 from tests.conftest import ALICE, Persona
+from tests.mcp_endpoint.conftest import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,3 +60,36 @@ def test_a_burst_of_writes_wakes_the_streams_a_few_times_not_once_per_write(alic
     finally:
         loop.close()
     assert 1 <= woken < writes
+
+
+# A write committed while the process stops (SIGTERM, maintenance jobs on their timer) wakes the
+# streams as the interpreter shuts down: the wake-up is dropped without an error in the log.
+SHUTDOWN_SCRIPT = """
+import atexit, os, threading, time
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryhub.settings")
+django.setup()
+from channels.layers import get_channel_layer
+from console import live
+
+def layer_once_the_process_exits():
+    while threading.main_thread().is_alive():
+        time.sleep(0.001)
+    print("woken while exiting", flush=True)
+    return get_channel_layer()
+
+live.get_channel_layer = layer_once_the_process_exits
+# Exiting takes a moment (as daphne's own shutdown does), so the wake-up happens during it.
+atexit.register(time.sleep, 1)
+live.wake_streams(sender=None)
+"""
+
+
+def test_a_wake_up_as_the_process_exits_is_dropped_quietly(tmp_path):
+    env = {**os.environ, "MEMORYHUB_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", SHUTDOWN_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "woken while exiting" in done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
