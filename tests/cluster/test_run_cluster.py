@@ -10,6 +10,7 @@ nginx is required, not optional: without it these tests fail, saying that `make 
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -35,7 +36,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 
 from kernel.tls import self_signed
 from tests.cluster.conftest import REDIS_URL, require_redis
-from tests.mcp_endpoint.conftest import ROOT, McpServer, free_port, prepare_database, server_env
+from tests.mcp_endpoint.conftest import ROOT, McpServer, prepare_database, server_env
 from tests.mcp_endpoint.test_streamable_http import GRAPH_URI, ok
 
 SCRIPT = ROOT / "deploy" / "run-cluster.sh"
@@ -66,11 +67,17 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for outgoing
+# connections (the suite's many to PostgreSQL and Redis) can be taken between this check and
+# daphne's bind, which once failed a run with "Address already in use".
+PORT_RANGE = (20000, 32000)
+
+
 def free_ports(count: int) -> int:
     """The first of `count` consecutive free loopback ports."""
     for _ in range(200):
-        first = free_port()
-        if first + count <= 65535 and all(port_is_free(first + offset) for offset in range(count)):
+        first = random.randrange(*PORT_RANGE)
+        if all(port_is_free(first + offset) for offset in range(count)):
             return first
     raise RuntimeError(f"no {count} consecutive free ports")
 
