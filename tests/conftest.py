@@ -28,7 +28,7 @@ from vectors.indexes import registry
 # Personas are made for most tests; PBKDF2's deliberate slowness would dominate the suite.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# --- Parallel runs: `make test` runs three pytest-xdist workers (see the Makefile) --------------
+# --- Parallel runs: `make test` runs two pytest-xdist workers (see the Makefile) ----------------
 # Each worker has its own test database (pytest-django adds _gw<N> to its name), its own server
 # processes, ports, temporary directories and persona keys, and each test file runs whole on one
 # worker (--dist loadfile), so module-scoped servers are started once. What the workers would share
