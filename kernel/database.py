@@ -44,7 +44,9 @@ def sqlite_options(
     }
 
 
-def postgres_database(url: str, *, durability: str, test_name: str | None) -> dict[str, Any]:
+def postgres_database(
+    url: str, *, durability: str, test_name: str | None, prepare_threshold: int = 5
+) -> dict[str, Any]:
     """Django's PostgreSQL settings from MEMORYHUB_DATABASE_URL (postgres://user:pw@host:port/name).
 
     Durability maps to `synchronous_commit`: `sync` waits for the WAL flush (and for standbys,
@@ -60,6 +62,10 @@ def postgres_database(url: str, *, durability: str, test_name: str | None) -> di
     options = dict(config.get("OPTIONS") or {})
     synchronous_commit = "on" if durability == "sync" else "off"
     options["options"] = f"-c synchronous_commit={synchronous_commit} " + options.get("options", "")
+    # After this many runs on one connection psycopg prepares a statement (kernel/sql.py
+    # PostgresConnection); 0 never does, for a pooler that cannot keep prepared statements
+    # (PgBouncer in transaction mode before 1.21). Django's own cursors never prepare.
+    options.setdefault("prepare_threshold", prepare_threshold or None)
     config["OPTIONS"] = options
     if test_name:
         config["TEST"] = {"NAME": test_name}

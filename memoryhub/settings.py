@@ -107,7 +107,10 @@ DATABASES = {
 DATABASE_URL = env_str("MEMORYHUB_DATABASE_URL")
 if DATABASE_URL:
     DATABASES["default"] = postgres_database(
-        DATABASE_URL, durability=DURABILITY, test_name=env_str("MEMORYHUB_TEST_DB_NAME")
+        DATABASE_URL,
+        durability=DURABILITY,
+        test_name=env_str("MEMORYHUB_TEST_DB_NAME"),
+        prepare_threshold=env_int("MEMORYHUB_PG_PREPARE_THRESHOLD", 5, minimum=0),
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

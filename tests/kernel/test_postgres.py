@@ -4,11 +4,15 @@ URL checks. The SQLite form of these checks: test_sqlite.py."""
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import connection, transaction
 
+from access.models import Namespace
+from kernel import sql
 from kernel.database import describe_database, postgres_database
 
 
@@ -135,3 +139,57 @@ def test_daphne_reports_each_durability_mode_as_the_servers_synchronous_commit(t
     finally:
         with psycopg.connect(dbname="postgres", autocommit=True, **where) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_statements_are_prepared_after_the_threshold_and_zero_turns_it_off():
+    url = "postgres://u@h/db"
+    assert postgres_database(url, durability="async", test_name=None)["OPTIONS"]["prepare_threshold"] == 5
+    assert (
+        postgres_database(url, durability="async", test_name=None, prepare_threshold=2)["OPTIONS"]["prepare_threshold"]
+        == 2
+    )
+    assert (
+        postgres_database(url, durability="async", test_name=None, prepare_threshold=0)["OPTIONS"]["prepare_threshold"]
+        is None
+    )
+
+
+def prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.postgres_only(reason="server-side binding and prepared statements are psycopg's and PostgreSQL's")
+def test_a_statement_run_often_on_a_connection_is_prepared_once(db, settings):
+    threshold = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+    assert threshold == 5
+    marker = f"/* {uuid.uuid4().hex} */"
+    statement = f"SELECT name {marker} FROM graph_namespace WHERE name = ?"
+    Namespace.objects.create(name="org:acme:main")
+    for run in range(threshold + 2):
+        assert sql.db().execute(statement, ("org:acme:main",)).fetchall() == [("org:acme:main",)]
+        prepared = [text for text in prepared_statements() if marker in text]
+        # psycopg prepares on the run after `threshold` runs; the server holds it once.
+        assert len(prepared) == (1 if run >= threshold else 0), run
+    assert prepared[0].count("$1") == 1
+
+
+@pytest.mark.postgres_only(reason="server-side binding is psycopg's and PostgreSQL's")
+def test_a_statement_the_server_cannot_type_runs_as_before_without_spoiling_the_transaction(transactional_db):
+    marker = uuid.uuid4().hex
+    untypable = f"SELECT ? IS NULL AS {'x' + marker}"
+    with transaction.atomic():
+        Namespace.objects.create(name="org:acme:kept")
+        # PostgreSQL cannot type `$1 IS NULL` of a NULL (IndeterminateDatatype): inside the
+        # transaction a savepoint takes the refusal, and the statement runs bound in the client.
+        assert sql.db().execute(untypable, (None,)).fetchone() == (True,)
+        assert sql.db().execute(untypable, ("a",)).fetchone() == (False,)
+        assert Namespace.objects.filter(name="org:acme:kept").exists()
+    assert Namespace.objects.filter(name="org:acme:kept").exists()
+    # Learned once per process: the next run goes straight to the client-bound form.
+    assert sql.db().execute(untypable, (None,)).fetchone() == (True,)
+    # A statement that is wrong on both forms still says what is wrong, and the transaction it
+    # was in is aborted as it would have been.
+    with pytest.raises(psycopg.errors.UndefinedTable, match="does_not_exist_" + marker), transaction.atomic():
+        sql.db().execute(f"SELECT * FROM does_not_exist_{marker} WHERE id = ?", (1,))
