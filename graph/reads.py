@@ -162,6 +162,45 @@ def load_named_entity(namespace: str, name: str, moment: When = CURRENT) -> Enti
     return _entity_dict(row[0], row[1], unpack(row[2]), shape.marked)
 
 
+def load_described_entity(namespace: str, name: str) -> tuple[int, int, int, EntityDict] | None:
+    """(id, in-degree, out-degree, entity as it holds now) of a named entity, in one statement."""
+    shape = shape_of(CURRENT)
+    row = (
+        db()
+        .execute(
+            f"SELECT e.id, e.in_deg, e.out_deg, e.name, t.name, {shape.observations} FROM graph_entity e "
+            "JOIN graph_typedict t ON t.id = e.type_id "
+            f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} AND e.name = :name",
+            {"namespace": namespace, "name": name, **time_params(CURRENT)},
+        )
+        .fetchone()
+    )
+    if row is None:
+        return None
+    return row[0], row[1], row[2], _entity_dict(row[3], row[4], unpack(row[5]))
+
+
+def relations_both_ways(entity: int, limit: int) -> tuple[list[Any], list[Any]]:
+    """The first `limit` relations (by id) leaving `entity` and entering it that hold now, as rows
+    for `relation_dict`, in one statement: (outgoing, incoming)."""
+    shape = shape_of(CURRENT)
+    one_way = f"{shape.relation_columns} WHERE r.{{end}} = :id AND {shape.relation_test} ORDER BY r.id LIMIT :limit"
+    # Each side is a subquery so it keeps its own ORDER BY and LIMIT (SQLite allows neither on
+    # the arm of a compound SELECT).
+    rows = (
+        db()
+        .execute(
+            f"SELECT 0 AS way, o.* FROM ({one_way.format(end='from_id')}) AS o "
+            f"UNION ALL SELECT 1 AS way, i.* FROM ({one_way.format(end='to_id')}) AS i",
+            {"id": entity, "limit": limit, **time_params(CURRENT)},
+        )
+        .fetchall()
+    )
+    outgoing = [row[1:] for row in rows if row[0] == 0]
+    incoming = [row[1:] for row in rows if row[0] == 1]
+    return outgoing, incoming
+
+
 _RELATION_BASE = (
     "SELECT r.id AS id, f.name AS from_name, t.name AS to_name, ty.name AS type_name FROM graph_relation r "
     "JOIN graph_entity f ON f.id = r.from_id JOIN graph_entity t ON t.id = r.to_id "

@@ -20,17 +20,17 @@ from graph.exceptions import EntityNotFound, InvalidArgument
 from graph.exporters import FORMATS, export_chunks, official_chunks
 from graph.fts import build_match, build_tsquery
 from graph.reads import (
+    load_described_entity,
     load_entities,
-    load_entity,
     load_named_entity,
     load_named_page,
     load_page,
     relation_dicts,
     relations_at,
+    relations_both_ways,
     relations_by_id,
     relations_from,
     relations_within,
-    time_params,
 )
 from graph.sql import (
     as_json,
@@ -40,7 +40,7 @@ from graph.sql import (
     in_json,
     narrowed_matches,
     now,
-    require_entity,
+    require_entities,
     truth,
     type_id,
 )
@@ -607,13 +607,13 @@ def degree(*, namespace: str, name: str, direction: str | None = None) -> Degree
     """Number of relations at an entity: `out`, `in`, or `both` (default), from materialized counters."""
     way = Direction.parse(direction)
     name = limits.name(name)
-    ns_id = namespaces.lookup(namespace)
     row = (
         db()
-        .execute("SELECT in_deg, out_deg FROM graph_entity WHERE namespace_id = ? AND name = ?", (ns_id, name))
+        .execute(
+            f"SELECT in_deg, out_deg FROM graph_entity WHERE namespace_id = {namespaces.id_sql('?')} AND name = ?",
+            (namespaces.validate(namespace), name),
+        )
         .fetchone()
-        if ns_id is not None
-        else None
     )
     if row is None:
         raise EntityNotFound(name)
@@ -633,22 +633,17 @@ def describe_entity(*, namespace: str, name: str, limit: int | None = None) -> D
     """An entity, its degree, and (up to `limit` each) its outgoing and incoming relations and
     neighbour names: everything an agent needs to decide where to go next."""
     page_size = _page_limit(limit, DEFAULT_RELATIONS_LIMIT)
-    ns_id = namespaces.lookup(namespace)
-    entity_key = require_entity(ns_id, limits.name(name))
-    entity = load_entity(entity_key)
-    if entity is None:
+    described = load_described_entity(namespaces.validate(namespace), limits.name(name))
+    if described is None:
         raise EntityNotFound(name)
-    conn = db()
-    counts = conn.execute("SELECT in_deg, out_deg FROM graph_entity WHERE id = ?", (entity_key,)).fetchone()
-    ends = {"id": entity_key, "limit": page_size + 1, **time_params(CURRENT)}
-    outgoing = relations_at("r.from_id = :id", ends, CURRENT, tail="ORDER BY r.id LIMIT :limit")
-    incoming = relations_at("r.to_id = :id", ends, CURRENT, tail="ORDER BY r.id LIMIT :limit")
+    entity_key, in_deg, out_deg, entity = described
+    outgoing, incoming = relations_both_ways(entity_key, page_size + 1)
     out_rel = relation_dicts(outgoing[:page_size])
     in_rel = relation_dicts(incoming[:page_size])
     neighbours = dict.fromkeys([r["to"] for r in out_rel] + [r["from"] for r in in_rel])
     return {
         "entity": entity,
-        "degree": _degree_result(name, Direction.BOTH, *counts),
+        "degree": _degree_result(name, Direction.BOTH, in_deg, out_deg),
         "outgoing": out_rel,
         "incoming": in_rel,
         "neighbors": list(neighbours),
@@ -680,9 +675,7 @@ def get_neighbors(
     way = Direction.parse(direction)
     moment = when(as_of, include_expired)
     hops = limits.integer(depth, field="depth", default=1, minimum=0, limit_name="MAX_NEIGHBOR_DEPTH")
-    ns_id = namespaces.lookup(namespace)
-    centre = require_entity(ns_id, limits.name(name))
-    assert ns_id is not None
+    ns_id, (centre,) = require_entities(namespace, [limits.name(name)])
     type_filter: int | None = None
     if relation_type is not None:
         type_filter = type_id(ns_id, RELATION, limits.name(relation_type, field="relationType"))
@@ -760,9 +753,9 @@ def find_path(
     way = Direction.parse(direction)
     moment = when(as_of, include_expired)
     hops = limits.integer(max_depth, field="maxDepth", default=16, minimum=1, limit_name="MAX_NEIGHBOR_DEPTH")
-    ns_id = namespaces.lookup(namespace)
-    source = require_entity(ns_id, limits.name(from_, field="from"))
-    target = require_entity(ns_id, limits.name(to, field="to"))
+    _ns_id, (source, target) = require_entities(
+        namespace, [limits.name(from_, field="from"), limits.name(to, field="to")]
+    )
     found = shortest_path(source, target, direction=way, max_depth=hops, moment=moment)
     if found is None:
         return {"found": False, "path": [], "relations": [], "length": None}
@@ -797,9 +790,9 @@ def find_all_paths(
     way = Direction.parse(direction)
     hops = limits.integer(max_depth, field="maxDepth", default=6, minimum=1, limit_name="MAX_PATH_DEPTH")
     most = limits.integer(max_paths, field="maxPaths", default=50, minimum=1, limit_name="MAX_PATHS")
-    ns_id = namespaces.lookup(namespace)
-    source = require_entity(ns_id, limits.name(from_, field="from"))
-    target = require_entity(ns_id, limits.name(to, field="to"))
+    _ns_id, (source, target) = require_entities(
+        namespace, [limits.name(from_, field="from"), limits.name(to, field="to")]
+    )
     if source == target:
         paths: list[tuple[list[int], list[int]]] = [([source], [])]
         truncated = False

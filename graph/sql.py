@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from access import namespaces
 from graph import fts
 from graph.exceptions import EntityNotFound
 from kernel.sql import POSTGRES, db, in_json, json_values, now  # noqa: F401 (in_json, now: re-exported for the graph modules)
@@ -172,6 +173,26 @@ def require_entity(ns_id: int | None, name: str) -> int:
     if found is None:
         raise EntityNotFound(name)
     return found
+
+
+def require_entities(namespace: str, names: Sequence[str]) -> tuple[int, list[int]]:
+    """The namespace's id and the ids of the named entities (in the order of `names`), in one
+    statement; EntityNotFound for the first name (or namespace) missing. The traversals start
+    here: on PostgreSQL each statement is a round trip."""
+    rows = (
+        db()
+        .execute(
+            "SELECT e.namespace_id, e.name, e.id FROM graph_entity e "
+            f"WHERE e.namespace_id = {namespaces.id_sql('?')} AND e.name IN {json_values('?', 'text')}",
+            (namespaces.validate(namespace), as_json(names)),
+        )
+        .fetchall()
+    )
+    found = {name: ident for _ns, name, ident in rows}
+    for name in names:
+        if name not in found:
+            raise EntityNotFound(name)
+    return rows[0][0], [found[name] for name in names]
 
 
 def type_id(ns_id: int, kind: str, name: str) -> int | None:

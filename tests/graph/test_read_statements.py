@@ -1,7 +1,8 @@
-"""The read tools agents call most are few SQLite statements each: the sqlite3 module gives up
+"""The read tools agents call most are few statements each. On SQLite the sqlite3 module gives up
 the GIL around every statement, and under load the database thread then waits to get it back
-(bench/load.py measured +5 to +25% get_entity calls a second from two statements fewer). These
-tests pin the counts, and that the one-statement reads keep their answers and their namespace."""
+(bench/load.py measured +5 to +25% get_entity calls a second from two statements fewer); on
+PostgreSQL every statement is a round trip. These tests pin the counts, and that the folded
+reads keep their answers and their namespace."""
 
 from __future__ import annotations
 
@@ -108,3 +109,68 @@ def test_a_word_search_is_six_statements(graphs: tuple[str, str]) -> None:
     assert {e["name"] for e in page["entities"]} == {"Ada", "Bob"}
     assert {r["relationType"] for r in page["relations"]} == {"mentors", "helps"}
     assert selectors.search_nodes(namespace=bob, query="release")["entities"] == []
+
+
+def test_degree_is_one_statement(graphs: tuple[str, str]) -> None:
+    alice, bob = graphs
+    result, count = counted(lambda: selectors.degree(namespace=alice, name="Ada"))
+    assert count == 1
+    assert (result["inDegree"], result["outDegree"], result["degree"]) == (1, 1, 2)
+    assert selectors.degree(namespace=bob, name="Ada")["degree"] == 0
+    for namespace, name in ((alice, "Nobody"), (bob, "Cy"), ("org:nobody:here", "Ada")):
+        with pytest.raises(EntityNotFound):
+            selectors.degree(namespace=namespace, name=name)
+
+
+def test_describe_entity_is_two_statements(graphs: tuple[str, str]) -> None:
+    alice, bob = graphs
+    # The entity with its id and degree, then its relations both ways.
+    described, count = counted(lambda: selectors.describe_entity(namespace=alice, name="Ada"))
+    assert count == 2
+    assert described == {
+        "entity": {"name": "Ada", "entityType": "person", "observations": ["writes the release notes", "likes tea"]},
+        "degree": {"name": "Ada", "direction": "both", "degree": 2, "inDegree": 1, "outDegree": 1},
+        "outgoing": [{"from": "Ada", "to": "Bob", "relationType": "mentors"}],
+        "incoming": [{"from": "Cy", "to": "Ada", "relationType": "helps"}],
+        "neighbors": ["Bob", "Cy"],
+        "hasMoreRelations": False,
+    }
+    limited = selectors.describe_entity(namespace=alice, name="Ada", limit=1)
+    assert (len(limited["outgoing"]), len(limited["incoming"]), limited["hasMoreRelations"]) == (1, 1, False)
+    services.create_relations(namespace=alice, relations=[{"from": "Ada", "to": "Cy", "relationType": "thanks"}])
+    limited = selectors.describe_entity(namespace=alice, name="Ada", limit=1)
+    assert limited["outgoing"] == [{"from": "Ada", "to": "Bob", "relationType": "mentors"}]
+    assert limited["hasMoreRelations"] is True
+    other = selectors.describe_entity(namespace=bob, name="Ada")
+    assert (other["outgoing"], other["incoming"], other["neighbors"]) == ([], [], [])
+    for namespace, name in ((alice, "Nobody"), (bob, "Cy"), ("org:nobody:here", "Ada")):
+        with pytest.raises(EntityNotFound):
+            selectors.describe_entity(namespace=namespace, name=name)
+
+
+def test_neighbours_both_ways_are_four_statements(graphs: tuple[str, str]) -> None:
+    alice, bob = graphs
+    # The centre's id, one step both ways, the neighbours, the relations walked.
+    around, count = counted(lambda: selectors.get_neighbors(namespace=alice, name="Ada"))
+    assert count == 4
+    assert around["distances"] == {"Bob": 1, "Cy": 1}
+    assert [r["relationType"] for r in around["relations"]] == ["mentors", "helps"]
+    assert selectors.get_neighbors(namespace=alice, name="Ada", direction="in")["distances"] == {"Cy": 1}
+    assert selectors.get_neighbors(namespace=alice, name="Cy", depth=2)["distances"] == {"Ada": 1, "Bob": 2}
+    assert selectors.get_neighbors(namespace=bob, name="Ada")["distances"] == {}
+    with pytest.raises(EntityNotFound):
+        selectors.get_neighbors(namespace=bob, name="Cy")
+
+
+def test_a_path_starts_with_one_statement_for_both_ends(graphs: tuple[str, str]) -> None:
+    alice, bob = graphs
+    # Both ends, one step from each side (both ways each), the relations, the names.
+    path, count = counted(lambda: selectors.find_path(namespace=alice, from_="Cy", to="Bob"))
+    assert count == 5
+    assert path["path"] == ["Cy", "Ada", "Bob"]
+    assert selectors.find_path(namespace=alice, from_="Bob", to="Cy", direction="out")["found"] is False
+    for ends in (("Cy", "Nobody"), ("Nobody", "Cy")):
+        with pytest.raises(EntityNotFound, match="Nobody"):
+            selectors.find_path(namespace=alice, from_=ends[0], to=ends[1])
+    with pytest.raises(EntityNotFound):
+        selectors.find_path(namespace=bob, from_="Ada", to="Cy")
