@@ -96,6 +96,7 @@ Params = Sequence[Any] | Mapping[str, Any]
 # Whether a statement (with its parameters' Python types) runs with its parameters bound by the
 # server: True once it has, False once PostgreSQL refused to type them (see `_first_run`).
 _server_bound: dict[tuple[str, tuple[type, ...]], bool] = {}
+_SERVER_BOUND_MAX = 10_000
 _PROBE = "SAVEPOINT memoryhub_binding"
 
 
@@ -122,6 +123,10 @@ class PostgresConnection:
         key = (converted, tuple(map(type, values.values() if isinstance(values, Mapping) else values)))
         bound = _server_bound.get(key)
         if bound is None:
+            if len(_server_bound) >= _SERVER_BOUND_MAX:
+                # Statements are templates, so this stays small; a bound all the same, should
+                # one ever carry its values in its text.
+                _server_bound.clear()
             return self._first_run(key, converted, values)
         cursor = psycopg.Cursor(self.raw) if bound else self.raw.cursor()
         cursor.execute(converted, values)
