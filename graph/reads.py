@@ -145,18 +145,25 @@ def load_entity(entity: int, moment: When = CURRENT) -> EntityDict | None:
     return _entity_dict(row[0], row[1], unpack(row[2]), shape.marked)
 
 
-def load_named_entity(namespace: str, name: str, moment: When = CURRENT) -> EntityDict | None:
+def _named_entity_row(namespace: str, name: str, moment: When, columns: str = "") -> tuple[_Shape, Any]:
+    """The row of a named entity: `columns` (each followed by a comma), then its name, type and
+    packed observations; one statement, the namespace looked up inside it."""
     shape = shape_of(moment)
     row = (
         db()
         .execute(
-            f"SELECT e.name, t.name, {shape.observations} FROM graph_entity e "
+            f"SELECT {columns}e.name, t.name, {shape.observations} FROM graph_entity e "
             "JOIN graph_typedict t ON t.id = e.type_id "
             f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} AND e.name = :name",
             {"namespace": namespace, "name": name, **time_params(moment)},
         )
         .fetchone()
     )
+    return shape, row
+
+
+def load_named_entity(namespace: str, name: str, moment: When = CURRENT) -> EntityDict | None:
+    shape, row = _named_entity_row(namespace, name, moment)
     if row is None:
         return None
     return _entity_dict(row[0], row[1], unpack(row[2]), shape.marked)
@@ -164,17 +171,7 @@ def load_named_entity(namespace: str, name: str, moment: When = CURRENT) -> Enti
 
 def load_described_entity(namespace: str, name: str) -> tuple[int, int, int, EntityDict] | None:
     """(id, in-degree, out-degree, entity as it holds now) of a named entity, in one statement."""
-    shape = shape_of(CURRENT)
-    row = (
-        db()
-        .execute(
-            f"SELECT e.id, e.in_deg, e.out_deg, e.name, t.name, {shape.observations} FROM graph_entity e "
-            "JOIN graph_typedict t ON t.id = e.type_id "
-            f"WHERE e.namespace_id = {namespaces.id_sql(':namespace')} AND e.name = :name",
-            {"namespace": namespace, "name": name, **time_params(CURRENT)},
-        )
-        .fetchone()
-    )
+    _shape, row = _named_entity_row(namespace, name, CURRENT, "e.id, e.in_deg, e.out_deg, ")
     if row is None:
         return None
     return row[0], row[1], row[2], _entity_dict(row[3], row[4], unpack(row[5]))
