@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
@@ -158,8 +160,50 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     _chunks: list[bytes] | None = None
     _size = 0
 
+    # Whether the consumer reads its channel: only once it holds a stream open (`keep_alive`).
+    reads_channel = False
+
     async def websocket_connect(self, message: dict[str, Any]) -> None:  # pragma: no cover - routed as http only
         raise StopConsumer()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """AsyncConsumer's, except that the channel is read only by a consumer holding a stream
+        open. With Redis, the consumers of a process take turns popping the process's messages
+        and hand each to its consumer; one cancelled while its pop is on the wire loses the
+        message it popped, whoever it was for (channels_redis issue #366). Every request that
+        ends at once is cancelled so: a legacy `POST /messages` published the reply to its
+        session's stream, answered 202, stopped, and now and then took the reply with it (an
+        `initialize` that never came back, in the suite). Messages sent to a channel before it is
+        read wait in the layer."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        client = asyncio.ensure_future(receive())
+        channel: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                if channel is None and self.reads_channel and self.channel_layer is not None:
+                    channel = asyncio.ensure_future(self.channel_layer.receive(self.channel_name))
+                await asyncio.wait(
+                    [client] if channel is None else [client, channel], return_when=asyncio.FIRST_COMPLETED
+                )
+                if client.done():
+                    message = client.result()
+                    client = asyncio.ensure_future(receive())
+                    await self.dispatch(message)
+                if channel is not None and channel.done():
+                    message, channel = channel.result(), None
+                    await self.dispatch(message)
+        except StopConsumer:
+            pass
+        finally:
+            for task in (client, channel):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its `aclose_old_connections()` before every handler: that
@@ -366,6 +410,7 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
                 # layer, such as manage.py without Redis) is found at the next beat.
                 await self.recheck_key()
 
+        self.reads_channel = True
         self.keepalive_task = asyncio.ensure_future(beat())
 
     async def watch_key(self) -> None:
