@@ -19,7 +19,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from access import oauth, ratelimit
@@ -27,7 +27,7 @@ from access import secrets as keys
 from access.exceptions import NotAuthenticated, RateLimited
 from access.models import ApiKey
 from access.permissions import Access, Grant, Permission
-from kernel.sql import db
+from kernel.sql import db, is_busy
 
 LAST_USED_RESOLUTION_SECONDS = 60
 
@@ -175,8 +175,16 @@ def _note_use(key_id: int, key_prefix: str) -> None:
     if len(_asked) >= _ASKED_MAX:
         _asked.clear()
     _asked[key_prefix] = now
-    if caches["default"].add(f"access:last-used:{key_id}", 1, timeout=LAST_USED_RESOLUTION_SECONDS):
-        ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+    marker = f"access:last-used:{key_id}"
+    if caches["default"].add(marker, 1, timeout=LAST_USED_RESOLUTION_SECONDS):
+        try:
+            ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+        except DatabaseError as error:
+            if not is_busy(error):
+                raise
+            # Bookkeeping never fails the call it notes: a later request writes the time.
+            caches["default"].delete(marker)
+            _asked.pop(key_prefix, None)
 
 
 # --- calls per key and day (the console's usage chart) -----------------------------------------------
@@ -201,7 +209,12 @@ def _count_call(key_id: int) -> None:
         if due:
             _usage_flushed_at = time.monotonic()
     if due:
-        flush_usage()
+        try:
+            flush_usage()
+        except DatabaseError as error:
+            if not is_busy(error):
+                raise
+            # The counts are kept for the next flush; the call they count goes on.
 
 
 def flush_usage() -> int:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +41,8 @@ from access import changes, namespaces, selectors
 from access.exceptions import AccessError, AccountRequired
 from access.permissions import Access, Permission
 from access.signals import operation_applied
-from kernel.errors import InvalidArgument
+from kernel.errors import InvalidArgument, StoreBusy
+from kernel.sql import is_busy
 
 
 class Reach(enum.Enum):
@@ -123,8 +124,9 @@ def run(operation: Operation, access: Access, /, *, namespace: str | list[str] |
     arguments.update(reached)
     announced = reached.get("namespace")
     if operation.read_only:
-        return operation.function(**arguments)
-    with contextlib.ExitStack() as prepared:
+        with _busy_as_domain_error():
+            return operation.function(**arguments)
+    with _busy_as_domain_error(), contextlib.ExitStack() as prepared:
         # Who changes what, for the history the stores record (access/changes.py).
         prepared.enter_context(changes.by(access, operation.name))
         for prepare in _write_preparers:
@@ -135,6 +137,19 @@ def run(operation: Operation, access: Access, /, *, namespace: str | list[str] |
         lambda: operation_applied.send(sender=Operation, operation=name, namespace=announced, changes=changed)
     )
     return result
+
+
+@contextlib.contextmanager
+def _busy_as_domain_error() -> Iterator[None]:
+    """A database that stayed busy past its wait (SQLite's write lock held by another writer for
+    longer than the busy timeout, a PostgreSQL deadlock) is no bug of the call: every surface
+    answers it as `store_busy` (503 with Retry-After, or a tool error), not as a server error."""
+    try:
+        yield
+    except Exception as error:
+        if is_busy(error):
+            raise StoreBusy() from error
+        raise
 
 
 def check(access: Access, name: str, /, *, namespace: str | list[str] | None = None) -> None:

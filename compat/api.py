@@ -36,8 +36,9 @@ from access.permissions import Access
 from compat import memos, schemas
 from compat.docs import LocalSwagger
 from graph.exceptions import InvalidArgument
-from kernel.errors import DomainError
+from kernel.errors import DomainError, StoreBusy
 from kernel.http_errors import headers_for, status_for
+from kernel.sql import is_busy
 
 # The logger keeps its name from before the move out of memoryhub/, so log output is unchanged.
 logger = logging.getLogger("memoryhub.compat.api")
@@ -189,6 +190,8 @@ def not_found(request: HttpRequest, error: Http404) -> HttpResponse:
 
 @api.exception_handler(Exception)
 def unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
+    if is_busy(error):  # a transaction begun outside the operation runner (memos.add's)
+        return _domain_error(request, StoreBusy())
     logger.exception("unhandled error in %s %s", request.method, request.path)
     return failure(request, 500, "The server failed to handle this request.")
 

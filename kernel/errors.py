@@ -21,6 +21,17 @@ class DomainError(Exception):
         return {"code": self.code, "message": self.message, **({"details": self.details} if self.details else {})}
 
 
+class StoreBusy(DomainError):
+    """The database stayed busy longer than a writer waits: SQLite's write lock held past the busy
+    timeout (MEMORYHUB_SQLITE_BUSY_TIMEOUT_MS), or a PostgreSQL lock timeout, deadlock or
+    serialization failure. The transaction that waited was rolled back; the call can be sent again."""
+
+    code = "store_busy"
+
+    def __init__(self) -> None:
+        super().__init__("The store is busy with other writes; retry in a moment.", retry_after=1)
+
+
 class InvalidArgument(DomainError):
     """A malformed or out-of-range argument, from any layer (a namespace name, a graph input, ...)."""
 

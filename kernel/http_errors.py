@@ -18,7 +18,8 @@ from oauth2_provider.www_authenticate import build_bearer_challenge
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from kernel.errors import API_KEY_REQUIRED, DomainError
+from kernel.errors import API_KEY_REQUIRED, DomainError, StoreBusy
+from kernel.sql import is_busy
 
 # The logger keeps its name from before the move to kernel/, so log output is unchanged.
 logger = logging.getLogger("memoryhub.http_errors")
@@ -37,6 +38,8 @@ STATUS_BY_CODE = {
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
+    # The database stayed locked past the writer's wait (kernel.errors.StoreBusy): retry.
+    "store_busy": 503,
     # The embedding provider (an upstream service) failed or timed out.
     "embedding_unavailable": 502,
     "embedding_timeout": 504,
@@ -116,7 +119,7 @@ def headers_for(error: DomainError, request: HttpRequest | None = None) -> dict[
     headers = {}
     if error.code == "unauthorized":
         headers["WWW-Authenticate"] = authenticate_header(request_origin(request) if request else None, error)
-    if error.code == "rate_limited":
+    if error.code in ("rate_limited", "store_busy"):
         headers["Retry-After"] = str(error.details.get("retry_after", 1))
     return headers
 
@@ -214,6 +217,8 @@ def _drf_error(exc: drf.APIException) -> tuple[str, str, dict[str, Any] | None]:
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     request = context.get("request")
+    if is_busy(exc):  # a transaction begun outside the operation runner (access/operations.py)
+        exc = StoreBusy()
     if isinstance(exc, DomainError):
         return Response(
             error_body(exc.code, exc.message, exc.details), status=status_for(exc), headers=headers_for(exc, request)

@@ -12,6 +12,7 @@ written out per backend where the statement is (`POSTGRES` says which one runs).
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -163,6 +164,24 @@ class PostgresConnection:
         converted, numbered = postgres_statement(statement)
         cursor.executemany(converted, [_postgres_params(numbered, row) for row in rows])
         return cursor
+
+
+# A transient conflict, PostgreSQL's side: lock_not_available, deadlock_detected,
+# serialization_failure. SQLite's: SQLITE_BUSY and SQLITE_LOCKED (the primary code, the low byte).
+_BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+_BUSY_SQLITE_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether `error` (the driver's, or Django's wrapping it) says the database was busy rather
+    than that the statement was wrong: the transaction did not happen and can be run again."""
+    for cause in (error, error.__cause__):
+        code = getattr(cause, "sqlite_errorcode", None)  # set on what sqlite3 raises
+        if isinstance(cause, sqlite3.Error) and code is not None and code & 0xFF in _BUSY_SQLITE_CODES:
+            return True
+        if isinstance(cause, psycopg.Error) and cause.sqlstate in _BUSY_SQLSTATES:
+            return True
+    return False
 
 
 def db() -> Any:

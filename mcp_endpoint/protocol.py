@@ -33,7 +33,8 @@ from access.operations import perform
 from access.permissions import Access
 from graph import limits
 from kernel import metrics
-from kernel.errors import DomainError
+from kernel.errors import DomainError, StoreBusy
+from kernel.sql import is_busy
 from mcp_endpoint import registry
 from mcp_endpoint.jsonrpc import (
     INTERNAL_ERROR,
@@ -416,6 +417,10 @@ def _run_tool(connection: Connection, tool: registry.Tool, params: dict[str, Any
         value = tool.handler(connection.context(), parsed)
     except DomainError as failure:
         return tool_error(failure.message)
+    except Exception as failure:
+        if not is_busy(failure):  # else a transaction begun outside the operation runner
+            raise
+        return tool_error(StoreBusy().message)
     return tool_result(tool, value)
 
 

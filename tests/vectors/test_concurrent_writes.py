@@ -1,7 +1,11 @@
 """Concurrent writers do not queue behind each other's embedding: a write only queues its texts
 (they are embedded behind it, outside any transaction, by the server's drainer), so a burst of
-writers stays far inside the busy timeout (here a strict 1 s) instead of failing with "database is
-locked", and every text gets its vector once the backlog drains."""
+writers stays inside the busy timeout (the default 5 s) instead of being refused as `store_busy`,
+and every text gets its vector once the backlog drains.
+
+A strict 1 s here failed once in CI on a loaded machine (one write of 96 waited longer, while the
+other test worker ran): with 48 request threads sharing the GIL, the lock holder's turn is not
+bounded tightly, so the test runs the timeout servers run with."""
 
 from __future__ import annotations
 
@@ -23,9 +27,7 @@ WRITERS = 48
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
     # The drainer in its own process, as servers run it by default (the suite's servers use a
     # thread): as a thread, the model's Python parts hold the GIL while a writer holds the write lock.
-    with running_servers(
-        tmp_path_factory.mktemp("burst"), MEMORYHUB_SQLITE_BUSY_TIMEOUT_MS="1000", MEMORYHUB_EMBED_WORKER="process"
-    ) as (server,):
+    with running_servers(tmp_path_factory.mktemp("burst"), MEMORYHUB_EMBED_WORKER="process") as (server,):
         yield server
 
 
