@@ -107,7 +107,7 @@ def _record_statement(number: str) -> str:
     return (
         "INSERT INTO graph_version(kind, object_id, namespace_id, entity_id, other_entity_id, version, action, "
         "before, after, changed_at, operation, surface, key_id, key_prefix, user_id, actor_id, call) "
-        f"SELECT ?1, {', '.join(bigint)}, {number}, ?2, {before}, {after}, "
+        f"SELECT CAST(?1 AS TEXT), {', '.join(bigint)}, {number}, ?2, {before}, {after}, "
         f"?3, ?4, ?5, ?6, ?7, ?8, value ->> 6, ?9 FROM {json_rows('?10')}"
     )
 
@@ -115,7 +115,7 @@ def _record_statement(number: str) -> str:
 # A new object's first version needs no look-up of earlier ones.
 _RECORD_FIRST = _record_statement("1")
 _RECORD_NEXT = _record_statement(
-    "COALESCE((SELECT MAX(v.version) FROM graph_version v WHERE v.kind = ?1 "
+    "COALESCE((SELECT MAX(v.version) FROM graph_version v WHERE v.kind = CAST(?1 AS TEXT) "
     f"AND v.object_id = {typed('value ->> 0', 'bigint')}), 0) + 1"
 )
 
@@ -198,13 +198,13 @@ def snapshot(
     number = (
         "1"
         if action == "create"
-        else f"COALESCE((SELECT MAX(v.version) FROM graph_version v WHERE v.kind = :kind AND v.object_id = {alias}.id), 0) + 1"
+        else f"COALESCE((SELECT MAX(v.version) FROM graph_version v WHERE v.kind = CAST(:kind AS TEXT) AND v.object_id = {alias}.id), 0) + 1"
     )
     change = changes.current()
     db().execute(
         "INSERT INTO graph_version(kind, object_id, namespace_id, entity_id, other_entity_id, version, action, "
         "before, after, changed_at, operation, surface, key_id, key_prefix, user_id, actor_id, call) "
-        f"SELECT :kind, {alias}.id, {alias}.namespace_id, {spec.entity}, "
+        f"SELECT CAST(:kind AS TEXT), {alias}.id, {alias}.namespace_id, {spec.entity}, "
         f"{':other' if other is not None else spec.other}, {number}, :action, {before}, {after}, :at, :operation, "
         f":surface, :key_id, :key_prefix, :user_id, {spec.actor}, :call FROM {spec.table} {alias} WHERE {where}",
         {

@@ -22,6 +22,7 @@ from graph import history, services
 from graph.dedupe import note_mentions
 from graph.exceptions import Conflict, EntityNotFound, InvalidArgument, NotFound, RetentionPassed
 from graph.sql import db
+from kernel import sql
 from kernel.sql import stored_time
 from memory import operations
 from memory.services import NewMemory
@@ -232,6 +233,25 @@ def test_memory_writes_record_their_actor_and_every_change(alice_key: Persona) -
     perform(rest, operations.CLEAR, namespace=ALICE, actor_id="u7")
     assert versions(rest, other)[0]["action"] == "delete"
     assert versions(rest, other)[0]["operation"] == operations.CLEAR
+
+
+@pytest.mark.postgres_only(reason="server-side binding is PostgreSQL's (kernel/sql.py PostgresConnection)")
+def test_recording_versions_runs_bound_on_the_server_so_postgresql_can_prepare_it(alice_key: Persona) -> None:
+    """Each kind of version the history writes (a row's snapshot, a batch of new rows, the next
+    version of an existing one) is typed by the server: none falls back to inlined values,
+    which would be planned anew on every write."""
+    rest = via(alice_key, "rest")
+    memory = write(rest, "the door code is 1234")
+    perform(rest, operations.UPDATE, id=memory, text="the door code is 4321")
+    perform(rest, operations.DELETE, id=memory)
+    services.create_entities(
+        namespace=ALICE, entities=[{"name": "Ada", "entityType": "person", "observations": ["wrote a program"]}]
+    )
+    services.add_observations(namespace=ALICE, observations=[{"entityName": "Ada", "contents": ["met Babbage"]}])
+    assert len(versions(rest, memory)) == 3
+    recorded = [(key[0], bound) for key, bound in sql._server_bound.items() if "INSERT INTO graph_version" in key[0]]
+    assert len(recorded) >= 2
+    assert [statement for statement, bound in recorded if not bound] == []
 
 
 def test_expiry_is_recorded_by_the_purge_job_and_can_be_undone(alice_key: Persona) -> None:
