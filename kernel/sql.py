@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
+from psycopg_pool import PoolTimeout
 
 # Which backend runs: fixed by the settings before any app module is imported.
 POSTGRES: bool = connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
@@ -180,6 +181,8 @@ def is_busy(error: BaseException) -> bool:
         if isinstance(cause, sqlite3.Error) and code is not None and code & 0xFF in _BUSY_SQLITE_CODES:
             return True
         if isinstance(cause, psycopg.Error) and cause.sqlstate in _BUSY_SQLSTATES:
+            return True
+        if isinstance(cause, PoolTimeout):  # every pooled connection stayed in use
             return True
     return False
 

@@ -24,7 +24,8 @@ def connect(config: dict) -> psycopg.Connection:
         user=config["USER"] or None,
         password=config["PASSWORD"] or None,
         dbname=connection.settings_dict["NAME"],
-        **config["OPTIONS"],
+        # Django takes `pool` for itself (psycopg_pool); the rest are psycopg's.
+        **{name: value for name, value in config["OPTIONS"].items() if name != "pool"},
     )
 
 
@@ -152,6 +153,23 @@ def test_statements_are_prepared_after_the_threshold_and_zero_turns_it_off():
         postgres_database(url, durability="async", test_name=None, prepare_threshold=0)["OPTIONS"]["prepare_threshold"]
         is None
     )
+
+
+def test_each_process_pools_its_connections_and_zero_turns_it_off():
+    url = "postgres://u@h/db"
+    pooled = postgres_database(url, durability="async", test_name=None)
+    assert pooled["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 10, "timeout": 10}
+    # Django's pool requires connections that are not kept per thread, and checks each before
+    # lending it (a connection the server dropped is replaced).
+    assert (pooled["CONN_MAX_AGE"], pooled["CONN_HEALTH_CHECKS"]) == (0, True)
+    assert postgres_database(url, durability="async", test_name=None, pool_size=3)["OPTIONS"]["pool"]["max_size"] == 3
+    assert "pool" not in postgres_database(url, durability="async", test_name=None, pool_size=0)["OPTIONS"]
+
+
+def test_a_pool_that_stays_busy_is_a_busy_store():
+    from psycopg_pool import PoolTimeout
+
+    assert sql.is_busy(PoolTimeout("couldn't get a connection after 10.00 sec"))
 
 
 def prepared_statements() -> list[str]:
