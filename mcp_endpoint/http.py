@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -27,11 +28,14 @@ from access.exceptions import RateLimited
 from access.permissions import Access
 from kernel.asgi_headers import request_headers, request_host, request_origin
 from kernel.asyncdb import db_sync_to_async
-from kernel.errors import DomainError
+from kernel.errors import DomainError, StoreBusy
 from kernel.http_errors import mcp_authenticate_header
+from kernel.sql import is_busy
 from mcp_endpoint import events, protocol, registry, sessions
-from mcp_endpoint.jsonrpc import INVALID_REQUEST, Message, ProtocolError, encode, wire
+from mcp_endpoint.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Message, ProtocolError, encode, wire
 from mcp_endpoint.models import McpSession
+
+logger = logging.getLogger(__name__)
 
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
@@ -142,6 +146,43 @@ class AllowedHostsMiddleware:
 
 
 FOREIGN_HOST = "Forbidden: this Host is not served here (ALLOWED_HOSTS)"
+
+
+class FailuresAnswered:
+    """An exception that escaped every consumer (the database gone, a bug) is answered in this
+    edge's own format, a JSON-RPC error, not as the ASGI server's HTML page: 503 with Retry-After
+    when the database stayed busy (kernel.errors.StoreBusy), else 500 Internal error, logged.
+    A response already under way (a stream) can only be cut off."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] != "http":
+            return await self.inner(scope, receive, send)
+        started = False
+
+        async def tracked(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            return await self.inner(scope, receive, tracked)
+        except Exception as failure:
+            if started:
+                raise
+            headers = [(b"Content-Type", JSON), *transport_headers(scope)]
+            if is_busy(failure):
+                status, message = 503, StoreBusy().message
+                headers.append((b"Retry-After", b"1"))
+            else:
+                logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+                status, message = 500, "Internal error"
+            error = {"jsonrpc": "2.0", "id": None, "error": {"code": INTERNAL_ERROR, "message": message}}
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": wire(error)})
+            return None
 
 
 class McpHttpConsumer(AsyncConsumer, abc.ABC):

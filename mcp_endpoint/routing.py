@@ -10,12 +10,12 @@ from django.urls import path, re_path
 
 from access.asgi_auth import ApiKeyMiddleware
 from mcp_endpoint.consumers import LegacyMessagesConsumer, LegacySseConsumer, StreamableHttpConsumer
-from mcp_endpoint.http import AllowedHostsMiddleware
+from mcp_endpoint.http import AllowedHostsMiddleware, FailuresAnswered
 from mcp_endpoint.marketplace import MarketplaceMessagesConsumer, MarketplaceSseConsumer
 
 
 def _checked(app: Any, **key_options: Any) -> Any:
-    return AllowedHostsMiddleware(ApiKeyMiddleware(app, **key_options))
+    return FailuresAnswered(AllowedHostsMiddleware(ApiKeyMiddleware(app, **key_options)))
 
 
 urlpatterns = [
