@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: sync only, so the stack above runs in one thread per request (kernel/middleware.py).
+    "kernel.middleware.OneThreadMiddleware",
 ]
 
 ROOT_URLCONF = "memoryhub.urls"
