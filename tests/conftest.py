@@ -106,6 +106,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The calls the tests counted per key are not written at exit (access/authentication.py
+    flushes them then): the test databases are gone by now, and on PostgreSQL the connection
+    pool would wait its full timeout for a database that no longer exists."""
+    from access import authentication
+
+    authentication.forget_usage()
+
+
 # Two tenants that must never see each other's data.
 ALICE = "org:alice:notes"
 BOB = "org:bob:notes"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -44,14 +44,14 @@ def sqlite_write_lock_held() -> Iterator[None]:
 
 
 @contextmanager
-def postgres_table_locked() -> Iterator[None]:
-    """Another connection holds the entities and observations (memories among them) exclusively; this thread's
+def postgres_held(statement: str, params: tuple[Any, ...] = ()) -> Iterator[None]:
+    """Another connection runs `statement` (a lock) in a transaction left open; this thread's
     connection waits 50 ms for a lock."""
     connection.ensure_connection()
     settings = connection.get_connection_params()
     other = psycopg.connect(**{k: v for k, v in settings.items() if k not in ("cursor_factory", "context")})
     try:
-        other.execute("LOCK TABLE graph_entity, graph_observation IN ACCESS EXCLUSIVE MODE")
+        other.execute(statement, params)
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '50ms'")
         yield
@@ -60,6 +60,11 @@ def postgres_table_locked() -> Iterator[None]:
             cursor.execute("RESET lock_timeout")
         other.rollback()
         other.close()
+
+
+def postgres_table_locked() -> AbstractContextManager[None]:
+    """The entities and observations (memories among them), held exclusively."""
+    return postgres_held("LOCK TABLE graph_entity, graph_observation IN ACCESS EXCLUSIVE MODE")
 
 
 @pytest.fixture
@@ -140,27 +145,12 @@ def test_only_a_busy_database_counts_as_busy() -> None:
     assert not is_busy(wrong.value)
 
 
-@contextmanager
-def key_row_locked(persona: Persona) -> Iterator[None]:
-    """Another connection holds what writing the key's last use needs: SQLite's write lock, or
-    the key's row in PostgreSQL (reads of the store stay free on both)."""
+def key_row_locked(persona: Persona) -> AbstractContextManager[None]:
+    """What writing the key's last use needs, held by another connection: SQLite's write lock,
+    or the key's row in PostgreSQL (reads of the store stay free on both)."""
     if connection.vendor != "postgresql":
-        with sqlite_write_lock_held():
-            yield
-        return
-    connection.ensure_connection()
-    settings = connection.get_connection_params()
-    other = psycopg.connect(**{k: v for k, v in settings.items() if k not in ("cursor_factory", "context")})
-    try:
-        other.execute("SELECT id FROM access_apikey WHERE id = %s FOR UPDATE", (persona.key.pk,))
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '50ms'")
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
-        other.rollback()
-        other.close()
+        return sqlite_write_lock_held()
+    return postgres_held("SELECT id FROM access_apikey WHERE id = %s FOR UPDATE", (persona.key.pk,))
 
 
 def test_noting_a_keys_use_never_fails_a_read_while_writers_hold_the_store(client: Client, alice_key: Persona) -> None:

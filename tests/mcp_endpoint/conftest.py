@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -206,6 +207,21 @@ class McpServer:
 
     def headers(self, persona: str) -> dict[str, str]:
         return {"X-API-Key": self.keys[persona]}
+
+    def post_json(self, path: str, body: dict[str, Any], persona: str = "alice") -> tuple[int, dict[str, Any]]:
+        """POST `body` as JSON to `path` with the persona's key: the status and the JSON answer
+        (errors included)."""
+        request = urllib.request.Request(
+            f"{self.base_url}{path}",
+            data=json.dumps(body).encode(),
+            headers={**self.headers(persona), "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as failed:
+            return failed.code, json.loads(failed.read() or b"{}")
 
     def endpoint(self, *, namespace: str | None = None, tools: str | None = None, path: str = "/mcp") -> str:
         query = "&".join(f"{name}={value}" for name, value in (("namespace", namespace), ("tools", tools)) if value)

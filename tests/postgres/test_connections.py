@@ -45,17 +45,7 @@ def backends(server: McpServer) -> dict[int, tuple[Any, str]]:
 
 
 def post(server: McpServer, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        f"{server.base_url}{path}",
-        data=json.dumps(body).encode(),
-        headers={**server.headers("alice"), "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as failed:
-        return failed.code, json.loads(failed.read() or b"{}")
+    return server.post_json(path, body)
 
 
 def call_tool(server: McpServer, namespace: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:

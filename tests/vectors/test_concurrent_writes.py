@@ -9,9 +9,7 @@ bounded tightly, so the test runs the timeout servers run with."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,17 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
 
 
 def post(server: McpServer, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        f"{server.base_url}{path}",
-        data=json.dumps(body).encode(),
-        headers={**server.headers("alice"), "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as failed:
-        return failed.code, json.loads(failed.read() or b"{}")
+    return server.post_json(path, body)
 
 
 def test_a_burst_of_writers_all_succeed_and_every_write_is_stored(server: McpServer) -> None:
