@@ -1,6 +1,6 @@
 """Under ASGI, Django's middleware stack runs in one thread per request (kernel/middleware.py):
 a request crosses between the event loop and a thread a handful of times, not twice per
-middleware. In process, through the real ASGI application."""
+middleware. In process, through Django's ASGI handler."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from asgiref import sync
 from channels.testing import HttpCommunicator
 from django.conf import settings
+from django.core.asgi import get_asgi_application
 
-from memoryhub.asgi import application
 from tests.conftest import Persona
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.anyio]
@@ -61,6 +61,9 @@ async def test_a_rest_call_enters_a_thread_a_handful_of_times(alice_key: Persona
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
+    # Django's own ASGI handler, to which memoryhub/asgi.py routes REST (importing that module
+    # would start the server's background threads in the test process).
+    application = get_asgi_application()
     response = await HttpCommunicator(
         application, "POST", "/v1/graph/search_nodes", body=body, headers=headers
     ).get_response()
