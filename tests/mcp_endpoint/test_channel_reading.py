@@ -18,6 +18,7 @@ from channels.testing import ApplicationCommunicator, HttpCommunicator
 
 from mcp_endpoint.routing import urlpatterns
 from tests.conftest import Persona
+from tests.mcp_endpoint.conftest import asgi_headers, stateless_call
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.anyio]
 
@@ -123,25 +124,8 @@ async def test_legacy_messages_go_out_on_the_stream_and_only_the_stream_reads_it
 
 
 async def test_a_plain_tool_call_reads_no_channel(alice_key: Persona, reads: list[str]) -> None:
-    call = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {
-            "name": "search_nodes",
-            "arguments": {"query": "x"},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {},
-            },
-        },
-    }
-    modern = [
-        *headers(alice_key.secret),
-        (b"mcp-protocol-version", b"2026-07-28"),
-        (b"mcp-method", b"tools/call"),
-        (b"mcp-name", b"search_nodes"),
-    ]
+    call, extra = stateless_call("search_nodes", {"query": "x"})
+    modern = [*headers(alice_key.secret), *asgi_headers(extra)]
     response = await HttpCommunicator(
         ROUTES, "POST", "/mcp", body=json.dumps(call).encode(), headers=modern
     ).get_response(timeout=10)

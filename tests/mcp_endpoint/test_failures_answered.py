@@ -16,35 +16,21 @@ from channels.testing import HttpCommunicator
 from mcp_endpoint import consumers
 from mcp_endpoint.routing import urlpatterns
 from tests.conftest import Persona
+from tests.mcp_endpoint.conftest import asgi_headers, stateless_call
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.anyio]
 
 ROUTES = URLRouter(urlpatterns)
 
-CALL = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "tools/call",
-    "params": {
-        "name": "search_nodes",
-        "arguments": {"query": "x"},
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {},
-        },
-    },
-}
+CALL, CALL_HEADERS = stateless_call("search_nodes", {"query": "x"})
 
 
 def headers(key: str) -> list[tuple[bytes, bytes]]:
     return [
         (b"host", b"127.0.0.1"),
-        (b"accept", b"application/json, text/event-stream"),
         (b"content-type", b"application/json"),
         (b"x-api-key", key.encode()),
-        (b"mcp-protocol-version", b"2026-07-28"),
-        (b"mcp-method", b"tools/call"),
-        (b"mcp-name", b"search_nodes"),
+        *asgi_headers(CALL_HEADERS),
     ]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.mcp_endpoint.conftest import McpServer, running_servers
+from tests.mcp_endpoint.conftest import McpServer, running_servers, stateless_call
 
 pytestmark = pytest.mark.postgres_only(reason="PostgreSQL connections: pooling and lost connections")
 
@@ -50,24 +50,11 @@ def post(server: McpServer, path: str, body: dict[str, Any]) -> tuple[int, dict[
 
 def call_tool(server: McpServer, namespace: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """One stateless tools/call over Streamable HTTP (the 2026-07-28 envelope): its answer."""
-    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
-    message = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": name, "arguments": arguments, "_meta": meta},
-    }
+    message, headers = stateless_call(name, arguments)
     request = urllib.request.Request(
         server.endpoint(namespace=namespace),
         data=json.dumps(message).encode(),
-        headers={
-            **server.headers("alice"),
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": "2026-07-28",
-            "Mcp-Method": "tools/call",
-            "Mcp-Name": name,
-        },
+        headers={**server.headers("alice"), "Content-Type": "application/json", **headers},
         method="POST",
     )
     try:
