@@ -392,11 +392,15 @@ def keyword_candidates(
         window = settings.MEMORYHUB_SEARCH_RANK_WINDOW
         if POSTGRES:
             # ts_rank (normalised by length, as bm25 favours short texts) negated: best lowest, as bm25.
+            # Scored after the window is cut, from the vectors the scan read (a plan that sorts
+            # would otherwise rank every match), and planned for this query's words
+            # (graph/selectors.py `_ranked_matches_postgres` says why).
             best_k = conn.execute(
-                "WITH recent AS MATERIALIZED (SELECT o.id AS id, o.body AS body, "
-                f"-ts_rank(o.search_vector, to_tsquery('simple', ?), 1) AS score {source} ORDER BY o.id DESC "
-                "LIMIT ?) SELECT id, body, score FROM recent ORDER BY score, id DESC LIMIT ?",
-                (match, match, *params, window, k),
+                "WITH recent AS MATERIALIZED (SELECT o.id AS id, o.body AS body, o.search_vector AS vector "
+                f"{source} ORDER BY o.id DESC LIMIT ?) SELECT id, body, -ts_rank(vector, to_tsquery('simple', ?), 1) "
+                "AS score FROM recent ORDER BY score, id DESC LIMIT ?",
+                (match, *params, window, match, k),
+                prepare=False,
             ).fetchall()
         else:
             best_k = conn.execute(

@@ -118,7 +118,11 @@ class PostgresConnection:
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
-    def execute(self, statement: str, params: Params = ()) -> Any:
+    def execute(self, statement: str, params: Params = (), *, prepare: bool | None = None) -> Any:
+        """`prepare=False`: plan this statement for its values on every run, never with a generic
+        plan. For a statement whose best plan depends on its values more than planning costs: a
+        full-text match, where how many rows hold the words decides between walking the newest
+        rows and reading the index's matches (graph/selectors.py `_ranked_matches_postgres`)."""
         # Parameters always go along (empty or not), so psycopg always undoubles `%%`.
         converted, numbered = postgres_statement(statement)
         values = _postgres_params(numbered, params)
@@ -129,12 +133,14 @@ class PostgresConnection:
                 # Statements are templates, so this stays small; a bound all the same, should
                 # one ever carry its values in its text.
                 _server_bound.clear()
-            return self._first_run(key, converted, values)
+            return self._first_run(key, converted, values, prepare)
         cursor = psycopg.Cursor(self.raw) if bound else self.raw.cursor()
-        cursor.execute(converted, values)
+        cursor.execute(converted, values, prepare=prepare)
         return cursor
 
-    def _first_run(self, key: tuple[str, tuple[type, ...]], converted: str, values: Params) -> Any:
+    def _first_run(
+        self, key: tuple[str, tuple[type, ...]], converted: str, values: Params, prepare: bool | None
+    ) -> Any:
         """Run a statement server-bound for the first time in this process; if PostgreSQL cannot
         type its parameters (an error of class 42, raised before it runs), run it client-bound
         from now on. Inside a transaction a savepoint keeps the refusal from aborting it."""
@@ -144,7 +150,7 @@ class PostgresConnection:
             self.raw.execute(_PROBE)
         try:
             cursor = psycopg.Cursor(self.raw)
-            cursor.execute(converted, values)
+            cursor.execute(converted, values, prepare=prepare)
         except psycopg.Error as refused:
             if not (refused.sqlstate or "").startswith("42"):
                 raise
@@ -153,7 +159,7 @@ class PostgresConnection:
                 self.raw.execute("RELEASE " + _PROBE)
             _server_bound[key] = False
             cursor = self.raw.cursor()
-            cursor.execute(converted, values)
+            cursor.execute(converted, values, prepare=prepare)
             return cursor
         if savepoint:
             self.raw.execute("RELEASE " + _PROBE)

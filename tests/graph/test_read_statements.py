@@ -26,9 +26,9 @@ def statements() -> Iterator[list[str]]:
         # Every statement goes through kernel.sql's connection (one round trip each).
         execute = PostgresConnection.execute
 
-        def traced(self: PostgresConnection, statement: str, params: Any = ()) -> Any:
+        def traced(self: PostgresConnection, statement: str, params: Any = (), **options: Any) -> Any:
             seen.append(statement)
-            return execute(self, statement, params)
+            return execute(self, statement, params, **options)
 
         PostgresConnection.execute = traced
         try:

@@ -46,6 +46,21 @@ def test_connections_commit_as_the_durability_mode_asks(db, settings):
             assert other.execute("SHOW synchronous_commit").fetchone() == (expected,)
 
 
+@pytest.mark.postgres_only(reason="parallel query is PostgreSQL's")
+def test_statements_run_without_parallel_workers_unless_asked(db):
+    """MEMORYHUB_PG_PARALLEL_WORKERS (0 by default) is each connection's
+    max_parallel_workers_per_gather: a search planned parallel ran twice as long on this machine."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] == "0"
+    url = (
+        f"postgres://{connection.settings_dict['USER']}@{connection.settings_dict['HOST']}:"
+        f"{connection.settings_dict['PORT']}/{connection.settings_dict['NAME']}"
+    )
+    with connect(postgres_database(url, durability="sync", test_name=None, parallel_workers=3)) as other:
+        assert other.execute("SHOW max_parallel_workers_per_gather").fetchone() == ("3",)
+
+
 @pytest.mark.postgres_only(reason="what /healthz reports of a PostgreSQL server")
 def test_the_description_names_the_server_and_its_commit_mode(db, settings):
     described = describe_database()
@@ -66,7 +81,14 @@ def test_the_url_options_keep_their_own_and_only_postgres_urls_are_taken():
         "hub",
         {"NAME": "t"},
     )
-    assert config["OPTIONS"]["options"].split() == ["-c", "synchronous_commit=on", "-c", "statement_timeout=5000"]
+    assert config["OPTIONS"]["options"].split() == [
+        "-c",
+        "synchronous_commit=on",
+        "-c",
+        "max_parallel_workers_per_gather=0",
+        "-c",
+        "statement_timeout=5000",
+    ]
     with pytest.raises(ImproperlyConfigured, match="must be a postgres:// URL"):
         postgres_database("mysql://u@h/db", durability="sync", test_name=None)
 
@@ -211,3 +233,23 @@ def test_a_statement_the_server_cannot_type_runs_as_before_without_spoiling_the_
     # was in is aborted as it would have been.
     with pytest.raises(psycopg.errors.UndefinedTable, match="does_not_exist_" + marker), transaction.atomic():
         sql.db().execute(f"SELECT * FROM does_not_exist_{marker} WHERE id = ?", (1,))
+
+
+@pytest.mark.postgres_only(reason="prepared statements are PostgreSQL's")
+def test_full_text_searches_are_planned_for_their_words_and_never_prepared(db, settings):
+    """search_nodes and memory search run their full-text statements with prepare=False: the
+    plan depends on how many rows hold the words, which a generic plan cannot know. The other
+    statements of a search are prepared as usual."""
+    from graph import selectors, services
+
+    services.create_entities(
+        namespace="org:acme:main",
+        entities=[{"name": f"n{i}", "entityType": "note", "observations": [f"deploy item {i}"]} for i in range(3)],
+    )
+    threshold = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+    for _ in range(threshold + 3):
+        found = selectors.search_nodes(namespace="org:acme:main", query="deploy")
+        assert {entity["name"] for entity in found["entities"]} == {"n0", "n1", "n2"}
+    prepared = prepared_statements()
+    assert not [text for text in prepared if "@@" in text], prepared
+    assert [text for text in prepared if "FROM graph_namespace WHERE name" in text]
