@@ -49,7 +49,13 @@ POOL_WAIT_SECONDS = 10
 
 
 def postgres_database(
-    url: str, *, durability: str, test_name: str | None, prepare_threshold: int = 5, pool_size: int = 10
+    url: str,
+    *,
+    durability: str,
+    test_name: str | None,
+    prepare_threshold: int = 5,
+    pool_size: int = 10,
+    parallel_workers: int = 0,
 ) -> dict[str, Any]:
     """Django's PostgreSQL settings from MEMORYHUB_DATABASE_URL (postgres://user:pw@host:port/name).
 
@@ -65,7 +71,14 @@ def postgres_database(
         raise ImproperlyConfigured(f"MEMORYHUB_DATABASE_URL must be a postgres:// URL, not {url.split(':', 1)[0]}://")
     options = dict(config.get("OPTIONS") or {})
     synchronous_commit = "on" if durability == "sync" else "off"
-    options["options"] = f"-c synchronous_commit={synchronous_commit} " + options.get("options", "")
+    # No parallel workers per statement unless asked (MEMORYHUB_PG_PARALLEL_WORKERS): the store's
+    # statements take milliseconds, and starting workers took longer than that here. A CJK
+    # search at 100,000 entities ran 27 ms planned parallel on 2 cores, 13 ms in one backend
+    # (bench/RESULTS.md); under load the workers also take cores from other requests.
+    options["options"] = (
+        f"-c synchronous_commit={synchronous_commit} -c max_parallel_workers_per_gather={parallel_workers} "
+        + options.get("options", "")
+    )
     # After this many runs on one connection psycopg prepares a statement (kernel/sql.py
     # PostgresConnection); 0 never does, for a pooler that cannot keep prepared statements
     # (PgBouncer in transaction mode before 1.21). Django's own cursors never prepare.

@@ -114,6 +114,7 @@ if DATABASE_URL:
         test_name=env_str("MEMORYHUB_TEST_DB_NAME"),
         prepare_threshold=env_int("MEMORYHUB_PG_PREPARE_THRESHOLD", 5, minimum=0),
         pool_size=env_int("MEMORYHUB_PG_POOL_SIZE", 10, minimum=0),
+        parallel_workers=env_int("MEMORYHUB_PG_PARALLEL_WORKERS", 0, minimum=0),
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
