@@ -610,6 +610,12 @@ def cases(graph: Graph) -> list[Case]:
             f"query in {{{', '.join(COMMON_WORDS)}}}: ~1/3 of the entities match; first page of 100",
         ),
         Case(
+            "search_nodes CJK",
+            "search_nodes",
+            lambda r, k, p, t: {"query": "部署"},
+            'query "部署" ("deployment"): every 10th entity has a Chinese observation; first page of 100',
+        ),
+        Case(
             "add_observations (1 obs)",
             "add_observations",
             lambda r, k, p, t: new_observation(r, k, t),
