@@ -32,7 +32,7 @@ from kernel.errors import DomainError, StoreBusy
 from kernel.http_errors import mcp_authenticate_header
 from kernel.sql import is_busy
 from mcp_endpoint import events, protocol, registry, sessions
-from mcp_endpoint.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Message, ProtocolError, encode, wire
+from mcp_endpoint.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Message, ProtocolError, encode, error, wire
 from mcp_endpoint.models import McpSession
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class AllowedHostsMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4003})
             return None
-        error = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": FOREIGN_HOST}}
+        reply = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": FOREIGN_HOST}}
         await send(
             {
                 "type": "http.response.start",
@@ -141,7 +141,7 @@ class AllowedHostsMiddleware:
                 "headers": [(b"Content-Type", JSON), *transport_headers(scope)],
             }
         )
-        await send({"type": "http.response.body", "body": wire(error)})
+        await send({"type": "http.response.body", "body": wire(reply)})
         return None
 
 
@@ -179,9 +179,9 @@ class FailuresAnswered:
             else:
                 logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
                 status, message = 500, "Internal error"
-            error = {"jsonrpc": "2.0", "id": None, "error": {"code": INTERNAL_ERROR, "message": message}}
+            reply = error(None, ProtocolError(INTERNAL_ERROR, message))
             await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": wire(error)})
+            await send({"type": "http.response.body", "body": wire(reply)})
             return None
 
 
@@ -419,8 +419,8 @@ class McpHttpConsumer(AsyncConsumer, abc.ABC):
     async def fail(
         self, status: int, code: int, message: str, headers: list[tuple[bytes, bytes | str]] | None = None
     ) -> None:
-        error = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
-        await self.send_json(status, error, headers)
+        reply = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+        await self.send_json(status, reply, headers)
 
     async def start_stream(self, headers: list[tuple[bytes, bytes | str]] | None = None) -> None:
         """Open an SSE response; the consumer stays alive until `end_stream` or disconnect."""
