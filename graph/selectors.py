@@ -328,10 +328,10 @@ def _ranked_matches_postgres(
     better, so the score is its negation), grouped by owner; older matches follow, newest first.
 
     Planned for each query (never a prepared generic plan): how many rows hold the words decides
-    the plan. A word in 2% of the rows is found fastest by walking the newest rows (49,000 walked
-    for a window of 1,000: 11 ms at 100,000 entities); a generic plan, which cannot know that,
-    read every match through the GIN index and sorted them (11,100 rows: 20 ms); a rare word is
-    best read from the index. Planning costs 0.2-0.3 ms."""
+    the plan. A word in a few percent of the rows is found fastest by walking the newest rows
+    until the window is full; a generic plan, which cannot know how common the word is, read
+    every match through the GIN index and sorted them; a rare word is best read from the index
+    (bench/RESULTS.md, "Searches planned per query", has the figures)."""
     window = settings.MEMORYHUB_SEARCH_RANK_WINDOW
     alias = joins.split(" ", 1)[0]
     newest_first = f"FROM {fts} {joins} WHERE {alias}.search_vector @@ to_tsquery('simple', ?) AND {where}"
@@ -341,8 +341,8 @@ def _ranked_matches_postgres(
             f"WITH recent AS MATERIALIZED (SELECT {owner} AS owner, {alias}.id AS at, "
             f"{alias}.search_vector AS vector {newest_first} ORDER BY {alias}.id DESC LIMIT ?), "
             # The window's rows are scored from the vectors the scan already read: looking each
-            # row up again by id cost a quarter of a CJK search (1,000 look-ups), and a join back
-            # to the table may be planned to read all of it.
+            # row up again by id cost one index probe per row, and a join back to the table may
+            # be planned to read all of it.
             "scored AS (SELECT owner, -ts_rank(vector, to_tsquery('simple', ?), 1) AS score, at FROM recent) "
             "SELECT owner, min(score) AS best, max(at) AS newest, (SELECT count(*) FROM recent), "
             "(SELECT min(at) FROM recent) FROM scored GROUP BY owner ORDER BY best, newest DESC LIMIT ?",

@@ -72,9 +72,9 @@ def postgres_database(
     options = dict(config.get("OPTIONS") or {})
     synchronous_commit = "on" if durability == "sync" else "off"
     # No parallel workers per statement unless asked (MEMORYHUB_PG_PARALLEL_WORKERS): the store's
-    # statements take milliseconds, and starting workers took longer than that here. A CJK
-    # search at 100,000 entities ran 27 ms planned parallel on 2 cores, 13 ms in one backend
-    # (bench/RESULTS.md); under load the workers also take cores from other requests.
+    # statements take milliseconds, and starting workers costs about as much (a search planned
+    # parallel ran twice as long: bench/RESULTS.md); under load the workers also take cores
+    # from other requests.
     options["options"] = (
         f"-c synchronous_commit={synchronous_commit} -c max_parallel_workers_per_gather={parallel_workers} "
         + options.get("options", "")

@@ -4,10 +4,10 @@ one thread, entered once per request.
 Django gives each middleware that can run either way (every `MiddlewareMixin`: sessions, CSRF,
 auth, messages, security) the mode of what it wraps. With an async handler innermost each one
 runs async and calls its sync hooks through `sync_to_async`: two thread hops per middleware,
-fourteen per request here, each a wake-up of the event loop and a GIL hand-over. A sync-only
-middleware innermost makes everything outside it sync, so the ASGI handler enters the stack once
-(bench/RESULTS.md, "Django's middleware in one thread": a 404 went from 10 ms to about 1 ms in
-process). The views are sync (DRF, ninja, the pages); an async one (/healthz) costs one hop back.
+each a wake-up of the event loop and a GIL hand-over. A sync-only middleware innermost makes
+everything outside it sync, so the ASGI handler enters the stack once (bench/RESULTS.md,
+"Django's middleware in one thread", has the figures). The views are sync (DRF, ninja, the
+pages); an async one (/healthz) costs one hop back.
 """
 
 from __future__ import annotations
