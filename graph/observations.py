@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple
 from django.conf import settings
 
 from access import namespaces
-from graph import validity
+from graph import recent, validity
 from graph.fts import build_match, build_match_any, build_tsquery, build_tsquery_any
 from graph.sql import as_json, db, narrowed_match, now
 from graph.validity import CURRENT, When
@@ -395,11 +395,18 @@ def keyword_candidates(
             # Scored after the window is cut, from the vectors the scan read (a plan that sorts
             # would otherwise rank every match), and planned for this query's words
             # (graph/selectors.py `_ranked_matches_postgres` says why).
+            # Common words are searched in the newest id buckets first (graph/recent.py).
+            window_sql, window_params = recent.newest_first(
+                f"SELECT o.id AS id, o.body AS body, o.search_vector AS vector {source}",
+                (match, *params),
+                alias="o",
+                window=window,
+                buckets=recent.newest_buckets(match, window),
+            )
             best_k = conn.execute(
-                "WITH recent AS MATERIALIZED (SELECT o.id AS id, o.body AS body, o.search_vector AS vector "
-                f"{source} ORDER BY o.id DESC LIMIT ?) SELECT id, body, -ts_rank(vector, to_tsquery('simple', ?), 1) "
-                "AS score FROM recent ORDER BY score, id DESC LIMIT ?",
-                (match, *params, window, match, k),
+                f"WITH recent AS MATERIALIZED ({window_sql}) SELECT id, body, "
+                "-ts_rank(vector, to_tsquery('simple', ?), 1) AS score FROM recent ORDER BY score, id DESC LIMIT ?",
+                (*window_params, match, k),
                 prepare=False,
             ).fetchall()
         else:

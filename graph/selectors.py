@@ -15,7 +15,7 @@ from typing import Any, NotRequired, TypedDict
 from django.conf import settings
 
 from access import namespaces
-from graph import limits
+from graph import limits, recent
 from graph.exceptions import EntityNotFound, InvalidArgument
 from graph.exporters import FORMATS, export_chunks, official_chunks
 from graph.fts import build_match, build_tsquery
@@ -38,6 +38,7 @@ from graph.sql import (
     entity_id,
     entity_ids,
     in_json,
+    namespace_types,
     narrowed_matches,
     now,
     require_entities,
@@ -162,12 +163,16 @@ def search_nodes(
     skip = limits.integer(offset, field="offset", default=0, minimum=0)
     wanted = skip + page_size + 1
     empty: GraphPage = {"entities": [], "relations": [], "hasMore": False, "nextOffset": None}
-    ns_id = namespaces.lookup(namespace)
+    # The entity types are read with the namespace: for the filter, and for the entities whose
+    # type holds the query, which follow the text matches.
+    ns_id, types = namespace_types(namespace, ENTITY)
     if ns_id is None:
         return empty
     type_filter: int | None = None
     if entity_type is not None:
-        type_filter = type_id(ns_id, ENTITY, limits.name(entity_type, field="entityType"))
+        named = limits.name(entity_type, field="entityType")
+        # A type no entity has (any longer) matches nothing, as a type never used.
+        type_filter = next((type_ for type_, name in types if name == named), None)
         if type_filter is None:
             return empty
 
@@ -230,10 +235,7 @@ def search_nodes(
             needle = query.strip().casefold()
             matching_types = [
                 type_
-                for type_, name in conn.execute(
-                    "SELECT id, name FROM graph_typedict WHERE namespace_id = ? AND kind = ? AND count > 0",
-                    (ns_id, ENTITY),
-                )
+                for type_, name in types
                 if needle in name.casefold() and (type_filter is None or type_ == type_filter)
             ]
             if matching_types:
@@ -335,18 +337,27 @@ def _ranked_matches_postgres(
     window = settings.MEMORYHUB_SEARCH_RANK_WINDOW
     alias = joins.split(" ", 1)[0]
     newest_first = f"FROM {fts} {joins} WHERE {alias}.search_vector @@ to_tsquery('simple', ?) AND {where}"
+    # Observations carry their id bucket in the index (graph/recent.py): a word in a few percent
+    # of them is searched in the newest buckets first.
+    buckets = recent.newest_buckets(match, window) if fts == OBSERVATIONS else None
+    window_sql, window_params = recent.newest_first(
+        f"SELECT {owner} AS owner, {alias}.id AS at, {alias}.search_vector AS vector {newest_first}",
+        (match, *params),
+        alias=alias,
+        window=window,
+        buckets=buckets,
+    )
     rows = (
         db()
         .execute(
-            f"WITH recent AS MATERIALIZED (SELECT {owner} AS owner, {alias}.id AS at, "
-            f"{alias}.search_vector AS vector {newest_first} ORDER BY {alias}.id DESC LIMIT ?), "
+            f"WITH recent AS MATERIALIZED ({window_sql}), "
             # The window's rows are scored from the vectors the scan already read: looking each
             # row up again by id cost one index probe per row, and a join back to the table may
             # be planned to read all of it.
             "scored AS (SELECT owner, -ts_rank(vector, to_tsquery('simple', ?), 1) AS score, at FROM recent) "
             "SELECT owner, min(score) AS best, max(at) AS newest, (SELECT count(*) FROM recent), "
             "(SELECT min(at) FROM recent) FROM scored GROUP BY owner ORDER BY best, newest DESC LIMIT ?",
-            (match, *params, window, match, wanted),
+            (*window_params, match, wanted),
             prepare=False,
         )
         .fetchall()

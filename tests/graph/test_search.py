@@ -389,6 +389,10 @@ def test_it_filters_by_entity_type(alice):
     assert found(alice, "coffee", entity_type="person") == ["Bob"]
     assert found(alice, "coffee", entity_type="nothing") == []
     assert found(alice, "", entity_type="drink") == ["Coffee", "Tea"]
+    # A type no entity has any longer filters everything out, as one never used.
+    services.delete_entities(namespace=alice, entity_names=["Coffee", "Tea"])
+    assert found(alice, "coffee", entity_type="drink") == []
+    assert found(alice, "", entity_type="drink") == []
 
 
 @pytest.mark.parametrize("window", [1000, 7, 1])

@@ -121,7 +121,7 @@ def test_the_search_vector_is_generated_from_the_index_form(graph: dict[str, int
     assert one("SELECT count(*) FROM graph_entity WHERE search_vector @@ to_tsquery('simple', 'hop:*')") == 0
     assert one("SELECT id FROM graph_entity WHERE search_vector @@ to_tsquery('simple', 'lovelace')") == plain
     # GIN indexes serve it.
-    assert one("SELECT indexdef FROM pg_indexes WHERE indexname = 'graph_observation_search_vector'") is not None
+    assert one("SELECT indexdef FROM pg_indexes WHERE indexname = 'graph_observation_search_recent'") is not None
 
 
 def test_vectors_follow_their_owners_through_the_change_log(graph: dict[str, int]) -> None:
