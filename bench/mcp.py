@@ -68,6 +68,7 @@ from bench.graph import (
     entity_name,
     graph_batches,
     print_table,
+    unique_code,
 )
 from bench.setup import database_engine
 
@@ -602,6 +603,12 @@ def cases(graph: Graph) -> list[Case]:
             "search_nodes",
             lambda r, k, p, t: {"query": name(r)},
             'query "entity-<i>" (a prefix of entity-<i>*; default limit 100)',
+        ),
+        Case(
+            "search_nodes unique token",
+            "search_nodes",
+            lambda r, k, p, t: {"query": unique_code(r.randrange(size))},
+            'query "tc<i>x": one matching observation',
         ),
         Case(
             "search_nodes common word",

@@ -399,9 +399,10 @@ def keyword_candidates(
             window_sql, window_params = recent.newest_first(
                 f"SELECT o.id AS id, o.body AS body, o.search_vector AS vector {source}",
                 (match, *params),
+                table="graph_observation",
                 alias="o",
                 window=window,
-                buckets=recent.newest_buckets(match, window),
+                buckets=recent.newest_buckets(match, window, "graph_observation"),
             )
             best_k = conn.execute(
                 f"WITH recent AS MATERIALIZED ({window_sql}) SELECT id, body, "

@@ -1,4 +1,4 @@
-"""The newest observations matching a full-text query, on PostgreSQL.
+"""The newest entities or observations matching a full-text query, on PostgreSQL.
 
 Searches rank the newest MEMORYHUB_SEARCH_RANK_WINDOW matches of their words (graph/selectors.py
 `_ranked_matches_postgres`, graph/observations.py `keyword_candidates`). FTS5 reads a word's rows
@@ -6,8 +6,8 @@ newest first; a GIN index returns them in no order. So for a word held by a few 
 rows PostgreSQL has two plans, both slow: read every match and sort them, or walk the newest
 rows until the window is full (about 50,000 rows for 1,000 matches at 2 %).
 
-Each observation also carries its id bucket (`b<id >> 12>`, migration 0011) in the same GIN
-index as its words. "These words, in the newest k buckets" is then an intersection of posting
+Each entity and observation also carries its id bucket (`b<id >> 12>`, migration 0011) in the
+same GIN index as its words. "These words, in the newest k buckets" is then an intersection of posting
 lists inside the index, and only the rows it finds are read. It is used only where it pays:
 when the words are common enough that the window is far from the newest row, and not so common
 that walking the newest rows fills it at once. How common they are comes from the planner's own
@@ -40,9 +40,9 @@ MARGIN = 1.5
 
 @dataclass(frozen=True)
 class WordStatistics:
-    """The planner's statistics of graph_observation.search_vector: the most common lexemes
-    (sorted) with the share of rows holding each; how many rows there are, and how many ids
-    they spread over (the lowest to the highest)."""
+    """The planner's statistics of a table's search_vector: the most common lexemes (sorted)
+    with the share of rows holding each; how many rows there are, and how many ids they spread
+    over (the lowest to the highest)."""
 
     lexemes: list[str]
     shares: list[float]
@@ -62,47 +62,51 @@ class WordStatistics:
         return min(1.0, self.cumulative[end] - self.cumulative[start])
 
 
-_cached: tuple[float, WordStatistics | None] | None = None
+# The tables whose rows carry their id bucket (migration 0011): searched names and observations.
+TABLES = frozenset({"graph_entity", "graph_observation"})
+_cached: dict[str, tuple[float, WordStatistics | None]] = {}
 
 
 def forget() -> None:
     """Read the statistics again at the next search (after ANALYZE, and in tests)."""
-    global _cached
-    _cached = None
+    _cached.clear()
 
 
-def statistics() -> WordStatistics | None:
-    """The statistics, read at most every STATISTICS_SECONDS; None before the table was first
-    analyzed (every search then takes the plain statement)."""
-    global _cached
+def statistics(table: str) -> WordStatistics | None:
+    """The statistics of `table` (one of TABLES), read at most every STATISTICS_SECONDS; None
+    before the table was first analyzed (every search then takes the plain statement)."""
     if not POSTGRES:
         return None
     now = time.monotonic()
-    if _cached is not None and _cached[0] > now:
-        return _cached[1]
+    cached = _cached.get(table)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    if table not in TABLES:
+        raise ValueError(f"{table} has no id buckets")
     row = (
         db()
         .execute(
-            "SELECT CAST(s.most_common_elems AS text), s.most_common_elem_freqs, c.reltuples, "
-            "(SELECT max(id) - min(id) + 1 FROM graph_observation) FROM pg_class c LEFT JOIN pg_stats s "
-            "ON s.schemaname = current_schema() AND s.tablename = 'graph_observation' AND s.attname = 'search_vector' "
-            "WHERE c.oid = CAST('graph_observation' AS regclass)"
+            # most_common_elems is an anyarray: its text form read back as text[] (psycopg then
+            # unquotes what needs quoting).
+            "SELECT CAST(CAST(s.most_common_elems AS text) AS text[]), s.most_common_elem_freqs, c.reltuples, "
+            f"(SELECT max(id) - min(id) + 1 FROM {table}) FROM pg_class c LEFT JOIN pg_stats s "
+            "ON s.schemaname = current_schema() AND s.tablename = ? AND s.attname = 'search_vector' "
+            "WHERE c.oid = CAST(? AS regclass)",
+            (table, table),
         )
         .fetchone()
     )
     found = _parsed(*row) if row is not None else None
-    _cached = (now + STATISTICS_SECONDS, found)
+    _cached[table] = (now + STATISTICS_SECONDS, found)
     return found
 
 
 def _parsed(
-    elements: str | None, frequencies: list[float] | None, rows: float, ids: int | None
+    lexemes: list[str] | None, frequencies: list[float] | None, rows: float, ids: int | None
 ) -> WordStatistics | None:
-    if not elements or not frequencies or rows <= 0 or not ids:
+    if not lexemes or not frequencies or rows <= 0 or not ids:
         return None
-    # anyarray prints as {a,b,...}; the lexemes are index_word's letters and digits (graph/fts.py),
-    # so nothing in them is quoted or escaped.
-    lexemes = elements.strip("{}").split(",")
+    # The frequencies end with three more: the lowest and highest of them and the share of NULLs.
     pairs = sorted(zip(lexemes, frequencies, strict=False))
     cumulative = [0.0]
     for _, share in pairs:
@@ -126,10 +130,10 @@ def estimated_share(match: str, words: WordStatistics) -> float:
     return min(1.0, total)
 
 
-def newest_buckets(match: str, window: int) -> int | None:
-    """How many of the newest id buckets to search first for the newest `window` observations
-    matching `match` (a tsquery text), or None for the plain statement (buckets_for)."""
-    words = statistics()
+def newest_buckets(match: str, window: int, table: str) -> int | None:
+    """How many of the newest id buckets of `table` to search first for the newest `window`
+    rows matching `match` (a tsquery text), or None for the plain statement (buckets_for)."""
+    words = statistics(table)
     return buckets_for(match, window, words) if words is not None else None
 
 
@@ -150,26 +154,28 @@ def buckets_for(match: str, window: int, words: WordStatistics) -> int | None:
     return buckets
 
 
-# The tsquery of the newest `?` buckets, from the highest id when the statement runs (a bucket
-# list computed earlier would miss rows written since).
+# The tsquery of the newest `?` buckets of a table, from its highest id when the statement runs
+# (a bucket list computed earlier would miss rows written since).
 _NEWEST_BUCKETS = (
-    "(SELECT CAST(string_agg('b' || b, ' | ') AS tsquery) FROM (SELECT max(id) >> 12 AS top FROM graph_observation) m, "
+    "(SELECT CAST(string_agg('b' || b, ' | ') AS tsquery) FROM (SELECT max(id) >> 12 AS top FROM {table}) m, "
     "generate_series(m.top, m.top - ? + 1, -1) AS b)"
 )
 
 
 def newest_first(
-    select: str, params: tuple[object, ...], *, alias: str, window: int, buckets: int | None
+    select: str, params: tuple[object, ...], *, table: str, alias: str, window: int, buckets: int | None
 ) -> tuple[str, tuple[object, ...]]:
     """A statement (and its parameters) for the newest `window` rows of `select` (a SELECT of
-    graph_observation `alias` whose WHERE clause ends the text, ANDed conditions only), newest
-    first: `select ... ORDER BY id DESC LIMIT window`, searched in the newest `buckets` first
-    when given (newest_buckets)."""
+    `table` as `alias` whose WHERE clause ends the text, ANDed conditions only), newest first:
+    `select ... ORDER BY id DESC LIMIT window`, searched in the newest `buckets` first when
+    given (newest_buckets)."""
     plain = f"{select} ORDER BY {alias}.id DESC LIMIT ?"
     if buckets is None:
         return plain, (*params, window)
+    if table not in TABLES:
+        raise ValueError(f"{table} has no id buckets")
     statement = (
-        f"WITH bucketed AS MATERIALIZED ({select} AND {alias}.search_bucket @@ {_NEWEST_BUCKETS} "
+        f"WITH bucketed AS MATERIALIZED ({select} AND {alias}.search_bucket @@ {_NEWEST_BUCKETS.format(table=table)} "
         f"ORDER BY {alias}.id DESC LIMIT ?) "
         "SELECT * FROM bucketed WHERE (SELECT count(*) FROM bucketed) = ? "
         # Runs only when the buckets held too few (the count is a constant of the statement).

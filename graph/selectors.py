@@ -330,22 +330,23 @@ def _ranked_matches_postgres(
     better, so the score is its negation), grouped by owner; older matches follow, newest first.
 
     Planned for each query (never a prepared generic plan): how many rows hold the words decides
-    the plan. A word in a few percent of the rows is found fastest by walking the newest rows
-    until the window is full; a generic plan, which cannot know how common the word is, read
-    every match through the GIN index and sorted them; a rare word is best read from the index
-    (bench/RESULTS.md, "Searches planned per query", has the figures)."""
+    the plan. A common word is found fastest by walking the newest rows until the window is
+    full, a word in a few percent of the rows in the newest id buckets (graph/recent.py), a rare
+    word by reading its matches from the index; a generic plan, which cannot know how common the
+    word is, read every match through the GIN index and sorted them (bench/RESULTS.md,
+    "Searches planned per query", has the figures)."""
     window = settings.MEMORYHUB_SEARCH_RANK_WINDOW
     alias = joins.split(" ", 1)[0]
     newest_first = f"FROM {fts} {joins} WHERE {alias}.search_vector @@ to_tsquery('simple', ?) AND {where}"
-    # Observations carry their id bucket in the index (graph/recent.py): a word in a few percent
-    # of them is searched in the newest buckets first.
-    buckets = recent.newest_buckets(match, window) if fts == OBSERVATIONS else None
+    # Rows carry their id bucket in the index (graph/recent.py): a word in a few percent of
+    # them is searched in the newest buckets first.
     window_sql, window_params = recent.newest_first(
         f"SELECT {owner} AS owner, {alias}.id AS at, {alias}.search_vector AS vector {newest_first}",
         (match, *params),
+        table=fts,
         alias=alias,
         window=window,
-        buckets=buckets,
+        buckets=recent.newest_buckets(match, window, fts),
     )
     rows = (
         db()

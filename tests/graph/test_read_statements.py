@@ -112,7 +112,8 @@ def test_a_word_search_is_five_statements(graphs: tuple[str, str]) -> None:
     # The namespace with its entity types, both vocabularies at once (SQLite; PostgreSQL's GIN
     # index needs none), names, observations, and the page with its relations.
     # PostgreSQL: the word statistics are read once per process every few minutes, not by each search.
-    recent.statistics()
+    recent.statistics("graph_entity")
+    recent.statistics("graph_observation")
     page, count = counted(lambda: selectors.search_nodes(namespace=alice, query="release"))
     assert count == (4 if POSTGRES else 5)
     assert {e["name"] for e in page["entities"]} == {"Ada", "Bob"}

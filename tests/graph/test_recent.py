@@ -19,7 +19,7 @@ from kernel.sql import PostgresConnection
 
 
 def words(shares: dict[str, float], *, rows: float = 100_000, ids: int = 100_000) -> recent.WordStatistics:
-    found = recent._parsed("{" + ",".join(shares) + "}", list(shares.values()), rows, ids)
+    found = recent._parsed(list(shares), list(shares.values()), rows, ids)
     assert found is not None
     return found
 
@@ -57,7 +57,8 @@ def test_buckets_are_searched_only_for_words_neither_rare_nor_common() -> None:
 
 def test_the_statistics_are_absent_until_the_table_has_some() -> None:
     assert recent._parsed(None, None, -1, None) is None
-    assert recent._parsed("{a}", [0.5, 0.5, 0.5, 0.0], 0, 10) is None
+    assert recent._parsed(["a"], [0.5, 0.5, 0.5, 0.0], 0, 10) is None
+    assert recent._parsed(["a, b", "c"], [0.2, 0.1, 0.1, 0.2, 0.0], 10, 10) is not None
 
 
 # --- the search (PostgreSQL) -------------------------------------------------------------------------
@@ -69,26 +70,39 @@ PER_BUCKET = 25
 
 @pytest.fixture
 def spread(db: Any, settings: Any) -> Iterator[None]:
-    """40 buckets of ids with 25 observations each: "tide" in 2 of every bucket's 25 (8 %), and
-    "ember" in 10 of each of the 5 oldest buckets only (5 %). The window is 15 matches."""
+    """40 buckets of ids with 25 entities and 25 observations each. Observations: "tide" in 2 of
+    every bucket's 25 (8 %), "ember" in 10 of each of the 5 oldest buckets only (5 %). Entity
+    names: "kelp" and "moss" alike. The window is 15 matches."""
     settings.MEMORYHUB_SEARCH_RANK_WINDOW = 15
     conn = connection()
-    (start,) = conn.execute("SELECT (coalesce(max(id), 0) >> 12) + 1 FROM graph_observation").fetchone()
+    starts = {
+        table: conn.execute(f"SELECT (coalesce(max(id), 0) >> 12) + 1 FROM {table}").fetchone()[0]
+        for table in sorted(recent.TABLES)
+    }
     for bucket in range(BUCKETS):
-        # Sequences are not transactional: the next test's ids start after these, which is fine.
-        conn.execute("SELECT setval(pg_get_serial_sequence('graph_observation', 'id'), ?)", (((start + bucket) << 12),))
+        for table, start in starts.items():
+            # Sequences are not transactional: the next test's ids start after these, which is fine.
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), ?)", (((start + bucket) << 12),))
         services.create_entities(
             namespace=NAMESPACE,
             entities=[
-                {"name": f"e{bucket}-{i}", "entityType": "note", "observations": [text(bucket, i)]}
+                {"name": name(bucket, i), "entityType": "note", "observations": [text(bucket, i)]}
                 for i in range(PER_BUCKET)
             ],
         )
     # Our own rows are sampled: ANALYZE counts the rows this transaction inserted as live.
-    conn.execute("ANALYZE graph_observation")
+    conn.execute("ANALYZE graph_entity, graph_observation")
     recent.forget()
     yield
     recent.forget()
+
+
+def name(bucket: int, i: int) -> str:
+    if i in (2, 3):
+        return f"kelp {bucket} {i}"
+    if bucket < 5 and 12 <= i < 22:
+        return f"moss {bucket} {i}"
+    return f"e{bucket}-{i}"
 
 
 def text(bucket: int, i: int) -> str:
@@ -119,22 +133,23 @@ def traced_search(query: str) -> tuple[list[str], list[str]]:
 def plainly(monkeypatch: pytest.MonkeyPatch, read: Any) -> Any:
     """What `read` returns with every search taking the plain statement."""
     with monkeypatch.context() as patched:
-        patched.setattr(recent, "newest_buckets", lambda match, window: None)
+        patched.setattr(recent, "newest_buckets", lambda match, window, table: None)
         return read()
 
 
 @pytest.mark.postgres_only(reason="id buckets in the GIN index are PostgreSQL's; FTS5 reads rows newest first")
-def test_every_observation_carries_its_id_bucket(spread: None) -> None:
-    wrong = connection().execute(
-        "SELECT count(*) FROM graph_observation WHERE search_bucket <> array_to_tsvector(ARRAY['b' || (id >> 12)])"
-    )
-    assert wrong.fetchone() == (0,)
-    buckets = connection().execute(
-        "SELECT count(DISTINCT search_bucket) FROM graph_observation o JOIN graph_namespace n ON n.id = o.namespace_id "
-        "WHERE n.name = ?",
-        (NAMESPACE,),
-    )
-    assert buckets.fetchone() == (BUCKETS,)
+def test_every_entity_and_observation_carries_its_id_bucket(spread: None) -> None:
+    for table in recent.TABLES:
+        wrong = connection().execute(
+            f"SELECT count(*) FROM {table} WHERE search_bucket <> array_to_tsvector(ARRAY['b' || (id >> 12)])"
+        )
+        assert wrong.fetchone() == (0,)
+        buckets = connection().execute(
+            f"SELECT count(DISTINCT search_bucket) FROM {table} t JOIN graph_namespace n ON n.id = t.namespace_id "
+            "WHERE n.name = ?",
+            (NAMESPACE,),
+        )
+        assert buckets.fetchone() == (BUCKETS,)
 
 
 @pytest.mark.postgres_only(reason="id buckets in the GIN index are PostgreSQL's; FTS5 reads rows newest first")
@@ -143,7 +158,7 @@ def test_a_common_word_found_in_the_newest_buckets_is_the_plain_answer(
 ) -> None:
     window = 15
     match = build_tsquery("tide") or ""
-    chosen = recent.newest_buckets(match, window)
+    chosen = recent.newest_buckets(match, window, "graph_observation")
     # 15 matches at 8 % over 160 ids a row: 7.3 buckets; with half as many again and the
     # newest one, 12 are searched (of 40).
     assert chosen == 12
@@ -162,7 +177,7 @@ def test_a_word_the_newest_buckets_lack_is_found_by_the_plain_search_in_the_same
 ) -> None:
     # "ember" holds 5 % of the rows, so it is looked for in the newest 19 buckets: all its rows
     # are in the oldest 5. The statement goes on to the plain search.
-    assert recent.newest_buckets(build_tsquery("ember") or "", 15) == 19
+    assert recent.newest_buckets(build_tsquery("ember") or "", 15, "graph_observation") == 19
     found, statements = traced_search("ember")
     assert [s for s in statements if "search_bucket" in s]
     assert found == plainly(monkeypatch, lambda: traced_search("ember")[0])
@@ -182,3 +197,16 @@ def test_memory_search_candidates_are_the_plain_answer(spread: None, monkeypatch
         found = candidates(*terms)
         assert found == plainly(monkeypatch, lambda terms=terms: candidates(*terms))
         assert len(found) == 10
+
+
+@pytest.mark.postgres_only(reason="id buckets in the GIN index are PostgreSQL's; FTS5 reads rows newest first")
+def test_names_are_searched_in_the_newest_buckets_too(spread: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "kelp" is in 2 names of every bucket (8 %), "moss" in 10 of each of the 5 oldest (5 %).
+    assert recent.newest_buckets(build_tsquery("kelp") or "", 15, "graph_entity") == 12
+    assert recent.newest_buckets(build_tsquery("moss") or "", 15, "graph_entity") == 19
+    for word, newest, count in (("kelp", ["kelp 39 3", "kelp 39 2", "kelp 38 3"], 80), ("moss", ["moss 4 21"], 50)):
+        found, statements = traced_search(word)
+        assert any("search_bucket" in s and "FROM graph_entity e" in s for s in statements), word
+        assert found == plainly(monkeypatch, lambda word=word: traced_search(word)[0])
+        assert found[: len(newest)] == newest
+        assert len(found) == count

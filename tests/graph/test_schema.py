@@ -76,17 +76,21 @@ def test_the_migrations_create_search_vectors_indexes_and_triggers(db):
     indexes = dict(
         conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN "
-            "('graph_entity_search_vector', 'graph_observation_search_recent')"
+            "('graph_entity_search_recent', 'graph_observation_search_recent')"
         ).fetchall()
     )
-    assert "USING gin (search_vector)" in indexes["graph_entity_search_vector"]
-    # Observations are indexed with their id bucket too (graph/recent.py).
-    assert "USING gin (search_vector, search_bucket)" in indexes["graph_observation_search_recent"]
-    (bucket,) = conn.execute(
-        "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a JOIN pg_attrdef d "
-        "ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attname = 'search_bucket' AND a.attgenerated = 's'"
-    ).fetchone()
-    assert "(id >> 12)" in bucket
+    # Indexed with each row's id bucket (graph/recent.py).
+    assert len(indexes) == 2
+    assert all("USING gin (search_vector, search_bucket)" in definition for definition in indexes.values())
+    buckets = dict(
+        conn.execute(
+            "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attname = 'search_bucket' AND a.attgenerated = 's'"
+        ).fetchall()
+    )
+    assert set(buckets) == {"graph_entity", "graph_observation"}
+    assert all("(id >> 12)" in expression for expression in buckets.values())
     triggers = {
         (table, name)
         for table, name in conn.execute(
