@@ -206,18 +206,19 @@ def type_id(ns_id: int, kind: str, name: str) -> int | None:
 
 _TYPE_PAIRS = packed_list(f"{PACKED_ARRAY}(t.id, t.name)")
 _NAMESPACE_TYPES = (
-    f"SELECT n.id, {packed(f'SELECT {_TYPE_PAIRS} FROM graph_typedict t WHERE t.namespace_id = n.id AND t.kind = ? AND t.count > 0')} "
-    "FROM graph_namespace n WHERE n.name = ?"
+    f"WITH n(id) AS (SELECT {namespaces.id_sql('?')}) SELECT n.id, "
+    f"{packed(f'SELECT {_TYPE_PAIRS} FROM graph_typedict t WHERE t.namespace_id = n.id AND t.kind = ? AND t.count > 0')} "
+    "FROM n"
 )
 
 
 def namespace_types(namespace: str, kind: str) -> tuple[int | None, list[tuple[int, str]]]:
     """The id of an existing namespace (None: it does not exist) and its types of `kind` that
     are in use, (id, name), in one statement: a search needs both."""
-    row = db().execute(_NAMESPACE_TYPES, (kind, namespaces.validate(namespace))).fetchone()
-    if row is None:
+    ns_id, types = db().execute(_NAMESPACE_TYPES, (namespaces.validate(namespace), kind)).fetchone()
+    if ns_id is None:
         return None, []
-    return row[0], [(type_, name) for type_, name in unpack(row[1])]
+    return ns_id, [(type_, name) for type_, name in unpack(types)]
 
 
 def ensure_types(ns_id: int, kind: str, names: Iterable[str]) -> dict[str, int]:

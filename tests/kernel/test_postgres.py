@@ -252,4 +252,4 @@ def test_full_text_searches_are_planned_for_their_words_and_never_prepared(db, s
         assert {entity["name"] for entity in found["entities"]} == {"n0", "n1", "n2"}
     prepared = prepared_statements()
     assert not [text for text in prepared if "@@" in text], prepared
-    assert [text for text in prepared if "FROM graph_namespace n WHERE n.name" in text]
+    assert [text for text in prepared if "FROM graph_namespace WHERE name" in text]
