@@ -14,8 +14,8 @@ that walking the newest rows fills it at once. How common they are comes from th
 statistics of the column (`pg_stats.most_common_elems`, read at most every STATISTICS_SECONDS).
 
 An estimate only chooses the statement, never the answer: when the newest buckets hold fewer
-matches than the window, the same statement goes on to the plain search (a gated branch that
-runs only then), so the window is always the newest matches of the whole table.
+matches than the window, the same statement goes on to the newest matches below them (a gated
+branch that runs only then), so the window is always the newest matches of the whole table.
 """
 
 from __future__ import annotations
@@ -154,14 +154,6 @@ def buckets_for(match: str, window: int, words: WordStatistics) -> int | None:
     return buckets
 
 
-# The tsquery of the newest `?` buckets of a table, from its highest id when the statement runs
-# (a bucket list computed earlier would miss rows written since).
-_NEWEST_BUCKETS = (
-    "(SELECT CAST(string_agg('b' || b, ' | ') AS tsquery) FROM (SELECT max(id) >> 12 AS top FROM {table}) m, "
-    "generate_series(m.top, m.top - ? + 1, -1) AS b)"
-)
-
-
 def newest_first(
     select: str, params: tuple[object, ...], *, table: str, alias: str, window: int, buckets: int | None
 ) -> tuple[str, tuple[object, ...]]:
@@ -175,10 +167,17 @@ def newest_first(
     if table not in TABLES:
         raise ValueError(f"{table} has no id buckets")
     statement = (
-        f"WITH bucketed AS MATERIALIZED ({select} AND {alias}.search_bucket @@ {_NEWEST_BUCKETS.format(table=table)} "
+        # The buckets from the highest id when the statement runs (a list computed earlier would
+        # miss rows written since).
+        f"WITH newest AS MATERIALIZED (SELECT max(id) >> {BUCKET_BITS} AS top FROM {table}), "
+        f"bucketed AS MATERIALIZED ({select} AND {alias}.search_bucket @@ "
+        "(SELECT CAST(string_agg('b' || b, ' | ') AS tsquery) FROM newest, generate_series(newest.top, newest.top - ? + 1, -1) AS b) "
         f"ORDER BY {alias}.id DESC LIMIT ?) "
-        "SELECT * FROM bucketed WHERE (SELECT count(*) FROM bucketed) = ? "
-        # Runs only when the buckets held too few (the count is a constant of the statement).
-        f"UNION ALL ({select} AND (SELECT count(*) FROM bucketed) < ? ORDER BY {alias}.id DESC LIMIT ?)"
+        "SELECT * FROM bucketed "
+        # The buckets hold every match of their ids, so when they hold fewer than the window the
+        # rest are the newest matches below them. This part runs only then (the count is a
+        # constant of the statement).
+        f"UNION ALL ({select} AND {alias}.id < (((SELECT top FROM newest) - ? + 1) << {BUCKET_BITS}) "
+        f"AND (SELECT count(*) FROM bucketed) < ? ORDER BY {alias}.id DESC LIMIT ? - (SELECT count(*) FROM bucketed))"
     )
-    return statement, (*params, buckets, window, window, *params, window, window)
+    return statement, (*params, buckets, window, *params, buckets, window, window)

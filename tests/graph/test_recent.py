@@ -13,7 +13,7 @@ from access import namespaces
 from graph import observations, recent, selectors, services
 from graph.fts import build_tsquery, build_tsquery_any
 from graph.sql import db as connection
-from kernel.sql import PostgresConnection
+from tests.graph.statements import statements
 
 # --- the estimate (pure: both backends) ------------------------------------------------------------
 
@@ -110,23 +110,15 @@ def text(bucket: int, i: int) -> str:
         return f"tide pool {bucket} {i}"
     if bucket < 5 and i < 12:
         return f"ember glow {bucket} {i}"
+    if i == 22 or (bucket < 25 and i in (23, 24)):
+        return f"reed bed {bucket} {i}"
     return f"plain note {bucket} {i}"
 
 
 def traced_search(query: str) -> tuple[list[str], list[str]]:
     """The names search_nodes finds for `query`, and the statements it ran."""
-    seen: list[str] = []
-    execute = PostgresConnection.execute
-
-    def traced(self: PostgresConnection, statement: str, params: Any = (), **options: Any) -> Any:
-        seen.append(statement)
-        return execute(self, statement, params, **options)
-
-    PostgresConnection.execute = traced
-    try:
+    with statements() as seen:
         found = selectors.search_nodes(namespace=NAMESPACE, query=query, limit=100)
-    finally:
-        PostgresConnection.execute = execute
     return [entity["name"] for entity in found["entities"]], seen
 
 
@@ -172,17 +164,32 @@ def test_a_common_word_found_in_the_newest_buckets_is_the_plain_answer(
 
 
 @pytest.mark.postgres_only(reason="id buckets in the GIN index are PostgreSQL's; FTS5 reads rows newest first")
-def test_a_word_the_newest_buckets_lack_is_found_by_the_plain_search_in_the_same_statement(
+def test_a_word_the_newest_buckets_lack_is_found_below_them_in_the_same_statement(
     spread: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # "ember" holds 5 % of the rows, so it is looked for in the newest 19 buckets: all its rows
-    # are in the oldest 5. The statement goes on to the plain search.
+    # are in the oldest 5. The statement goes on below them.
     assert recent.newest_buckets(build_tsquery("ember") or "", 15, "graph_observation") == 19
     found, statements = traced_search("ember")
     assert [s for s in statements if "search_bucket" in s]
     assert found == plainly(monkeypatch, lambda: traced_search("ember")[0])
     assert found[:2] == ["e4-11", "e4-10"]
     assert len(found) == 5 * 10
+
+
+@pytest.mark.postgres_only(reason="id buckets in the GIN index are PostgreSQL's; FTS5 reads rows newest first")
+def test_a_window_the_newest_buckets_fill_in_part_is_completed_from_below_them(
+    spread: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "reed" is in 1 row of each of the 15 newest buckets and 3 of each older one (9 %): it is
+    # looked for in the newest 11 buckets, which hold 11 of the 15 the window needs; the 4 more
+    # are the newest below them (buckets 28 to 25).
+    assert recent.newest_buckets(build_tsquery("reed") or "", 15, "graph_observation") == 11
+    found, statements = traced_search("reed")
+    assert [s for s in statements if "search_bucket" in s]
+    assert found == plainly(monkeypatch, lambda: traced_search("reed")[0])
+    assert found[:5] == ["e39-22", "e38-22", "e37-22", "e36-22", "e35-22"]
+    assert len(found) == 15 + 25 * 3
 
 
 @pytest.mark.postgres_only(reason="id buckets in the GIN index are PostgreSQL's; FTS5 reads rows newest first")
@@ -193,7 +200,7 @@ def test_memory_search_candidates_are_the_plain_answer(spread: None, monkeypatch
     def candidates(*terms: str) -> dict[int, tuple[str, float]]:
         return observations.keyword_candidates([ns_id], {}, identifiers=[], words=list(terms), k=10)
 
-    for terms in (("tide",), ("ember",), ("tide", "ember")):
+    for terms in (("tide",), ("ember",), ("reed",), ("tide", "ember")):
         found = candidates(*terms)
         assert found == plainly(monkeypatch, lambda terms=terms: candidates(*terms))
         assert len(found) == 10
